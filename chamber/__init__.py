@@ -1,0 +1,161 @@
+"""Chamber: business seminars for a Chamber of Commerce. `create_app` wires the parts together."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from chamber import config as configuration
+from chamber.extensions import csrf, db, limiter, login_manager, migrate
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def resource_dir(name: str) -> Path:
+    """`templates/` or `migrations/`: inside the package when installed from a wheel, else beside it."""
+    inside = PACKAGE_DIR / name
+    return inside if inside.is_dir() else PACKAGE_DIR.parent / name
+
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])  # fmt: skip
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    overrides = dict(overrides or {})
+    settings = {**configuration.defaults(), **configuration.from_environment(), **overrides}
+    instance_path = settings.get("INSTANCE_PATH") or os.environ.get("CHAMBER_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        template_folder=str(resource_dir("templates")),
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+    )
+    configuration.finalise(
+        settings,
+        Path(app.instance_path),
+        testing=bool(settings.get("TESTING")),
+        demo=bool(settings.get("DEMO")),
+    )
+    app.config.update(settings)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    if app.config["PROXY_COUNT"]:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_error_pages(app)
+    app.after_request(_security_headers)
+
+    from chamber.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    from chamber.auth.models import StaffUser
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> StaffUser | None:
+        if not user_id.isdigit():
+            return None
+        return db.session.get(StaffUser, int(user_id))
+
+    # Import every model so that metadata (and so Alembic) sees the whole schema.
+    import chamber.models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from chamber import dashboard
+    from chamber.auth import manage as staff_users
+    from chamber.auth import views as auth_views
+    from chamber.core import views as core_views
+    from chamber.events import manage as manage_events
+    from chamber.events import speakers as manage_speakers
+    from chamber.events import views as event_views
+
+    for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
+                   manage_speakers):  # fmt: skip
+        app.register_blueprint(module.bp)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from chamber.core.markdown import render_markdown
+    from chamber.core.times import format_date, format_time
+
+    app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["time"] = format_time
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
+    app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]
+
+
+def _register_error_pages(app: Flask) -> None:
+    messages = {
+        400: ("Something in the request was not right", "Go back, check what you entered and try again."),
+        403: ("You cannot see this page", "Your account does not have access to it."),
+        404: ("Page not found", "Check the address, or start from the home page."),
+        405: ("That cannot be done here", "Go back and use the buttons on the page."),
+        413: ("That was too much to send", "Send less at once and try again."),
+        429: ("Too many attempts", "Wait a few minutes and try again."),
+        500: ("Sorry, something went wrong", "It has been logged. Try again in a moment."),
+    }
+
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        title, advice = messages.get(code, messages[500])
+        if code == 429 and getattr(error, "description", None):
+            advice = error.description
+        if code == 500:
+            db.session.rollback()
+        return render_template("errors/error.html", code=code, title=title, advice=advice), code
+
+    for code in messages:
+        app.register_error_handler(code, render_error)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        advice = "The form had expired or did not come from this site. Go back, reload the page and try again."
+        return render_template("errors/error.html", code=400, title="The form could not be sent",
+                               advice=advice), 400
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.path.startswith("/staff"):
+        headers.setdefault("Cache-Control", "no-store")
+    return response

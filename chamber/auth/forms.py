@@ -1,0 +1,77 @@
+"""Forms for logging in and for managing staff accounts."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from chamber.auth.models import Role
+from chamber.auth.services import MIN_PASSWORD_LENGTH
+
+ROLE_CHOICES = [(role.value, role.label) for role in Role]
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(
+        "Email address",
+        validators=[DataRequired("Enter your email address."), Length(max=254)],
+        render_kw={"autocomplete": "username", "spellcheck": "false"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Enter your password."), Length(max=200)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+def _password_field(label: str) -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired("Enter a password."),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=200,
+                message=f"Password must be between {MIN_PASSWORD_LENGTH} and 200 characters.",
+            ),
+        ],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters. A few unrelated words work well.",
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class StaffCreateForm(FlaskForm):
+    name = StringField(
+        "Full name",
+        validators=[DataRequired("Enter the person's name."), Length(max=120)],
+        render_kw={"autocomplete": "off"},
+    )
+    email = EmailField(
+        "Email address",
+        validators=[
+            DataRequired("Enter an email address."),
+            Length(max=254, message="Email address must be 254 characters or fewer."),
+            Email("Enter an email address in the right format, like name@example.com."),
+        ],
+        render_kw={"spellcheck": "false", "autocomplete": "off"},
+    )
+    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.organiser.value)
+    password = _password_field("Password")
+
+
+class StaffEditForm(FlaskForm):
+    name = StringField(
+        "Full name", validators=[DataRequired("Enter the person's name."), Length(max=120)]
+    )
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    active = BooleanField("Account is active (can log in)")
+
+
+class PasswordForm(FlaskForm):
+    password = _password_field("New password")
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired("Confirm the password."), EqualTo("password", "The passwords do not match.")],
+        render_kw={"autocomplete": "new-password"},
+    )

@@ -1,0 +1,79 @@
+"""Admins manage staff accounts: list, add, change role or name, deactivate, set a password."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from chamber.auth import services
+from chamber.auth.forms import PasswordForm, StaffCreateForm, StaffEditForm
+from chamber.auth.guard import staff_blueprint
+from chamber.auth.models import Role, StaffUser
+from chamber.extensions import db
+
+bp = staff_blueprint("staff_users", __name__, roles=[Role.admin], url_prefix="/staff/users")
+
+
+@bp.get("/")
+def index():
+    users = db.session.scalars(db.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)).all()
+    return render_template("auth/users.html", users=users)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    form = StaffCreateForm()
+    if form.validate_on_submit():
+        try:
+            user = services.create_staff(
+                form.email.data, form.name.data, Role(form.role.data), form.password.data
+            )
+        except services.StaffError as error:
+            form.email.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Added {user.name} as {user.role.label}.", "success")
+            return redirect(url_for(".index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/user_form.html", form=form, user=None), status
+
+
+@bp.route("/<int:user_id>", methods=["GET", "POST"])
+def edit(user_id: int):
+    user = db.get_or_404(StaffUser, user_id)
+    form = StaffEditForm(obj=user)
+    if not form.is_submitted():
+        form.role.data = user.role.value
+    if form.validate_on_submit():
+        try:
+            services.update_staff(
+                user, name=form.name.data, role=Role(form.role.data), active=form.active.data,
+                by=current_user,
+            )
+        except services.StaffError as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Saved {user.name}.", "success")
+            return redirect(url_for(".index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "auth/user_form.html", form=form, user=user, password_form=PasswordForm(formdata=None)
+    ), status
+
+
+@bp.post("/<int:user_id>/password")
+def set_password(user_id: int):
+    user = db.get_or_404(StaffUser, user_id)
+    password_form = PasswordForm()
+    if password_form.validate_on_submit():
+        services.set_password(user, password_form.password.data)
+        db.session.commit()
+        flash(f"Set a new password for {user.name}.", "success")
+        return redirect(url_for(".index"))
+    form = StaffEditForm(obj=user, formdata=None)
+    form.role.data = user.role.value
+    return render_template(
+        "auth/user_form.html", form=form, user=user, password_form=password_form
+    ), 400

@@ -1,0 +1,63 @@
+"""Logging in and out of the staff area."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from chamber.auth import services
+from chamber.auth.forms import LoginForm
+from chamber.core.text import is_safe_redirect
+from chamber.extensions import db, limiter
+
+bp = Blueprint("auth", __name__, url_prefix="/staff")
+
+LOGIN_FAILED = "The email address or password is not right."
+
+
+def _account_key() -> str:
+    return "login-account:" + services.normalise_email(request.form.get("email", ""))[:254]
+
+
+def _failed(response) -> bool:
+    # Only failed attempts count towards the limits; a successful login redirects.
+    return response.status_code != 302
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"], deduct_when=_failed,
+    error_message="Too many attempts to log in from your address. Wait a few minutes and try again.",
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_account_key, methods=["POST"],
+    deduct_when=_failed,
+    error_message="Too many attempts to log in to this account. Wait a few minutes and try again.",
+)
+def login():
+    next_url = request.values.get("next", "")
+    if not is_safe_redirect(next_url):
+        next_url = ""
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("staff.dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            session.clear()  # a fresh session on privilege change
+            login_user(user)
+            db.session.commit()
+            return redirect(next_url or url_for("staff.dashboard"))
+        form.form_errors.append(LOGIN_FAILED)
+        return render_template("auth/login.html", form=form, next_url=next_url), 401
+    status = 400 if form.is_submitted() else 200
+    return render_template("auth/login.html", form=form, next_url=next_url), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash("You have logged out.", "success")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,89 @@
+"""The `chamber` command: Flask's commands (run, db, shell) bound to the app, plus our own."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from chamber.auth import services as staff
+from chamber.auth.models import Role
+from chamber.extensions import db
+
+
+def _create_app() -> Flask:
+    from chamber import create_app
+
+    return create_app()
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = staff.password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
+    return password
+
+
+@click.command("create-staff")
+@click.option("--email", prompt=True, help="The staff user's email address (their login).")
+@click.option("--name", prompt=True, help="Their full name.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.admin.value,
+              show_default=True, help="What they may do.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+@with_appcontext
+def create_staff_command(email: str, name: str, role: str, password_stdin: bool) -> None:
+    """Add a staff user. The password is prompted for, or read from standard input; never an argument."""
+    password = _read_password(password_stdin)
+    try:
+        user = staff.create_staff(email, name, Role(role), password)
+    except staff.StaffError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Added {user.email} ({user.role.label}).")
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Set up and load the demo data, then exit.")
+def demo_command(host: str, port: int, no_serve: bool) -> None:
+    """Set up the SQLite database, load the demo seminar, print a staff login and serve the site."""
+    from chamber import create_app
+    from chamber.demo import load_demo
+
+    app = create_app({"DEMO": True})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        login = load_demo(app)
+        db.session.commit()
+    base = f"http://{host}:{port}"
+    click.echo("")
+    click.echo(f"Chamber demo: {base}/")
+    click.echo(f"Staff login:  {base}/staff/login")
+    click.echo(f"  email:      {login.email}")
+    click.echo(f"  password:   {login.password}")
+    click.echo(f"Database:     {app.config['SQLALCHEMY_DATABASE_URI']}")
+    click.echo("")
+    if not no_serve:
+        app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(create_staff_command)
+
+
+main = FlaskGroup(
+    create_app=_create_app,
+    add_version_option=False,
+    help="Chamber: run the site, the worker and the batch jobs.",
+)
+main.add_command(demo_command)

@@ -1,0 +1,100 @@
+"""Configuration: safe defaults, then `CHAMBER_*` environment variables, then explicit overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(RuntimeError):
+    """Raised when the application cannot start with the configuration it was given."""
+
+
+# (environment variable, Flask config key, default, kind): the one table the README documents.
+SETTINGS: list[tuple[str, str, Any, str]] = [
+    ("CHAMBER_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", None, "str"),
+    ("CHAMBER_SECRET_KEY", "SECRET_KEY", None, "str"),
+    ("CHAMBER_BASE_URL", "BASE_URL", "http://127.0.0.1:5000", "str"),
+    ("CHAMBER_TIMEZONE", "TIMEZONE", "Europe/London", "str"),
+    ("CHAMBER_NAME", "CHAMBER_NAME", "Hertfordshire Chamber of Commerce", "str"),
+    ("CHAMBER_BRAND_COLOUR", "BRAND_COLOUR", "#1d4f91", "str"),
+    ("CHAMBER_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://", "str"),
+    ("CHAMBER_LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes", "str"),
+    ("CHAMBER_LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes", "str"),
+    ("CHAMBER_PROXY_COUNT", "PROXY_COUNT", 0, "int"),
+    ("CHAMBER_INSTANCE_PATH", "INSTANCE_PATH", None, "str"),
+]
+
+
+def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:
+    """Read every `CHAMBER_*` setting that is set, converted to its kind."""
+    values: dict[str, Any] = {}
+    for variable, key, _default, kind in SETTINGS:
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            continue
+        if kind == "int":
+            try:
+                values[key] = int(raw)
+            except ValueError as error:
+                raise ConfigError(f"{variable} must be a whole number, not {raw!r}.") from error
+        else:
+            values[key] = raw
+    return values
+
+
+def defaults() -> dict[str, Any]:
+    values = {key: default for _var, key, default, _kind in SETTINGS if default is not None}
+    values.update(
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        RATELIMIT_HEADERS_ENABLED=True,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        DEMO=False,
+    )
+    return values
+
+
+def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo: bool) -> None:
+    """Fill in what depends on other settings and refuse a configuration that is unsafe."""
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance_path / 'chamber.sqlite'}"
+    if not config.get("SECRET_KEY"):
+        if not (testing or demo):
+            raise ConfigError(
+                "CHAMBER_SECRET_KEY is not set. Chamber refuses to start without it, because it "
+                "signs sessions and form tokens. Generate one with\n"
+                '  python -c "import secrets; print(secrets.token_urlsafe(48))"\n'
+                "and set it in the environment (or run `chamber demo` to try Chamber locally)."
+            )
+        config["SECRET_KEY"] = demo_secret_key(instance_path)
+    try:
+        ZoneInfo(config["TIMEZONE"])
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(f"CHAMBER_TIMEZONE {config['TIMEZONE']!r} is not a known time zone.") from error
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", str(config["BRAND_COLOUR"])):
+        raise ConfigError("CHAMBER_BRAND_COLOUR must be a colour like #1d4f91.")
+    secure = str(config["BASE_URL"]).startswith("https://")
+    config.setdefault("SESSION_COOKIE_SECURE", secure)
+    config.setdefault("REMEMBER_COOKIE_SECURE", secure)
+    config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+
+
+def demo_secret_key(instance_path: Path) -> str:
+    """A key generated once and kept in the instance folder, for the demo and tests only."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

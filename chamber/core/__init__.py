@@ -1,0 +1,1 @@
+"""The shared kernel: time zones, tokens, Markdown, slugs, safe redirects, query counting."""

@@ -1,0 +1,90 @@
+"""The base form every Chamber form builds on, and field types with clear, human messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, IntegerField
+from wtforms.validators import NumberRange, Optional, ValidationError
+
+from chamber.core.times import NonexistentLocalTime, local_to_utc
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ChamberForm(FlaskForm):
+    """Strips surrounding white space and refuses control characters no person types."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            filters = (strip, *unbound_field.kwargs.get("filters", ()))
+            return unbound_field.bind(form=form, filters=filters, **options)
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and any(
+                ord(ch) < 32 and ch not in "\t\r\n" for ch in field.data
+            ):
+                field.errors = [*field.errors, f"{field.label.text} contains a character that is not allowed."]
+                valid = False
+        return valid
+
+    @property
+    def error_list(self) -> list[tuple[str, str]]:
+        """(field id, message) pairs for the error summary, form-wide errors first with no field."""
+        pairs = [("", message) for message in self.form_errors]
+        for field in self:
+            pairs.extend((field.id, message) for message in field.errors if isinstance(message, str))
+        return pairs
+
+
+class WholeNumberField(IntegerField):
+    def __init__(self, label: str, *, minimum: int, maximum: int, **kwargs):
+        validators = [
+            *kwargs.pop("validators", []),
+            NumberRange(minimum, maximum, f"{label} must be between {minimum} and {maximum}."),
+        ]
+        render_kw = {"inputmode": "numeric", "min": minimum, "max": maximum, **kwargs.pop("render_kw", {})}
+        super().__init__(label, validators=validators, render_kw=render_kw, **kwargs)
+
+    def process_formdata(self, valuelist):
+        if not valuelist or valuelist[0].strip() == "":
+            self.data = None
+            return
+        try:
+            self.data = int(valuelist[0].strip())
+        except ValueError as error:
+            self.data = None
+            raise ValueError(f"{self.label.text} must be a whole number, like 80.") from error
+
+
+class LocalDateTimeField(DateTimeLocalField):
+    """A date and time typed in the event's zone (HTML datetime-local), with a clear message."""
+
+    def __init__(self, label: str, **kwargs):
+        super().__init__(label, format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"], **kwargs)
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            raise ValueError(
+                f"{self.label.text} must be a real date and time, like 2026-12-03 08:30."
+            ) from error
+
+
+def to_utc(field: LocalDateTimeField, zone_name: str) -> datetime | None:
+    """The field's wall-clock value in `zone_name` as UTC; a skipped time becomes a field error."""
+    if field.data is None:
+        return None
+    try:
+        return local_to_utc(field.data, zone_name)
+    except NonexistentLocalTime as error:
+        raise ValidationError(str(error)) from error
+
+
+__all__ = ["ChamberForm", "LocalDateTimeField", "Optional", "WholeNumberField", "to_utc"]

@@ -1,0 +1,1 @@
+"""Events, their speaker agendas, and the speakers reused across them."""

@@ -1,0 +1,180 @@
+"""Forms for events, agenda items and speakers. Times are typed in the event's own zone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from wtforms import EmailField, FieldList, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+
+from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, to_utc
+from chamber.core.text import SLUG_PATTERN
+from chamber.core.times import zone_names
+from chamber.events.models import AgendaKind
+
+MAX_SPEAKERS_PER_ITEM = 4
+
+
+def _text(label: str, max_length: int, *, required: str | None = None, area: bool = False, **kwargs):
+    validators = [DataRequired(required) if required else Optional()]
+    validators.append(Length(max=max_length, message=f"{label} must be {max_length} characters or fewer."))
+    field_class = TextAreaField if area else StringField
+    render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
+    return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
+
+
+class EventForm(ChamberForm):
+    title = _text("Title", 200, required="Enter the event's title.")
+    slug = _text(
+        "Web address",
+        80,
+        description="The last part of the event's address, e.g. cybercrime-seminar-2026. "
+        "Leave blank to make one from the title.",
+        render_kw={"spellcheck": "false", "autocapitalize": "none"},
+    )
+    summary = _text("Summary", 500, area=True, description="One or two sentences for listings.")
+    description = _text(
+        "Description", 20000, area=True, description="Markdown: **bold**, *italic*, lists, [links](https://…)."
+    )
+    venue_name = _text("Venue", 200, required="Enter the venue's name.")
+    venue_address = _text("Venue address", 500, area=True)
+    timezone = SelectField("Time zone", description="Times below are in this zone.")
+    starts_at = LocalDateTimeField("Starts", validators=[InputRequired("Enter when the event starts.")])
+    ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the event ends.")])
+    capacity = WholeNumberField(
+        "Capacity",
+        minimum=0,
+        maximum=100_000,
+        validators=[InputRequired("Enter how many delegates the venue can take.")],
+        description="How many delegates can have a seat.",
+    )
+    business_limit = WholeNumberField(
+        "Delegates per business",
+        minimum=1,
+        maximum=100,
+        validators=[InputRequired("Enter how many delegates one business may book.")],
+    )
+    registration_opens_at = LocalDateTimeField(
+        "Registration opens", validators=[Optional()], description="Leave blank to open at once."
+    )
+    registration_closes_at = LocalDateTimeField(
+        "Registration closes", validators=[Optional()], description="Leave blank to close when the event starts."
+    )
+    host = _text("Host", 200)
+    supporters = _text("Supporters", 1000, area=True, description="One per line.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = zone_names()
+        if not self.timezone.data:
+            self.timezone.data = current_app.config["TIMEZONE"]
+        self.utc: dict[str, Any] = {}
+
+    def validate_slug(self, field):
+        if field.data and not SLUG_PATTERN.match(field.data):
+            raise ValidationError(
+                "Web address can only use lower-case letters, numbers and single hyphens, like cyber-2026."
+            )
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        zone_name = self.timezone.data
+        for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
+            field = self[name]
+            try:
+                self.utc[name] = to_utc(field, zone_name) if not field.errors else None
+            except ValidationError as error:
+                field.errors = [*field.errors, str(error)]
+                valid = False
+        starts, ends = self.utc.get("starts_at"), self.utc.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.ends_at.errors = [*self.ends_at.errors, "The event must end after it starts."]
+            valid = False
+        opens, closes = self.utc.get("registration_opens_at"), self.utc.get("registration_closes_at")
+        if opens and closes and closes <= opens:
+            self.registration_closes_at.errors.append("Registration must close after it opens.")
+            valid = False
+        if ends and closes and closes > ends:
+            self.registration_closes_at.errors.append("Registration must close before the event ends.")
+            valid = False
+        return valid
+
+    def data_for_service(self) -> dict[str, Any]:
+        values = {
+            name: self[name].data or ""
+            for name in ("title", "slug", "summary", "description", "venue_name", "venue_address",
+                         "host", "supporters", "timezone")
+        }  # fmt: skip
+        values.update(self.utc, capacity=self.capacity.data, business_limit=self.business_limit.data)
+        return values
+
+
+class AgendaItemForm(ChamberForm):
+    title = _text("Title", 200, required="Enter the item's title.")
+    kind = SelectField(
+        "Kind", choices=[(kind.value, kind.label) for kind in AgendaKind], default=AgendaKind.talk.value
+    )
+    starts_at = LocalDateTimeField("Starts", validators=[InputRequired("Enter when the item starts.")])
+    ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the item ends.")])
+    description = _text("Description", 5000, area=True, description="Markdown.")
+    speakers = FieldList(
+        SelectField("Speaker", coerce=int),
+        min_entries=MAX_SPEAKERS_PER_ITEM,
+        max_entries=MAX_SPEAKERS_PER_ITEM,
+    )
+
+    def __init__(self, *args, speaker_choices: list[tuple[int, str]], zone_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        for entry in self.speakers:
+            entry.choices = [(0, "No speaker"), *speaker_choices]
+        self.zone_name = zone_name
+        self.utc: dict[str, Any] = {}
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for name in ("starts_at", "ends_at"):
+            try:
+                self.utc[name] = to_utc(self[name], self.zone_name) if not self[name].errors else None
+            except ValidationError as error:
+                self[name].errors = [*self[name].errors, str(error)]
+                valid = False
+        starts, ends = self.utc.get("starts_at"), self.utc.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.ends_at.errors = [*self.ends_at.errors, "The item must end after it starts."]
+            valid = False
+        return valid
+
+    def data_for_service(self) -> dict[str, Any]:
+        return {
+            "title": self.title.data,
+            "kind": AgendaKind(self.kind.data),
+            "description": self.description.data or "",
+            **self.utc,
+        }
+
+    @property
+    def speaker_ids(self) -> list[int]:
+        return [entry.data for entry in self.speakers if entry.data]
+
+
+class SpeakerForm(ChamberForm):
+    name = _text("Name", 120, required="Enter the speaker's name.")
+    job_title = _text("Job title", 200)
+    organisation = _text("Organisation", 200)
+    bio = _text("Biography", 5000, area=True, description="Markdown. Shown on event pages.")
+    email = EmailField(
+        "Email address (private)",
+        validators=[
+            Optional(),
+            Length(max=254, message="Email address must be 254 characters or fewer."),
+            Email("Enter an email address in the right format, like name@example.com."),
+        ],
+        description="For staff only; never shown on the site.",
+        render_kw={"spellcheck": "false"},
+    )
+
+    def data_for_service(self) -> dict[str, Any]:
+        data = {name: self[name].data or "" for name in ("name", "job_title", "organisation", "bio")}
+        data["email"] = (self.email.data or "").lower() or None
+        return data

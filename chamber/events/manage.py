@@ -1,0 +1,204 @@
+"""Staff pages for events and their agendas (organisers and admins)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
+
+from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.times import utcnow
+from chamber.events import services
+from chamber.events.forms import AgendaItemForm, EventForm
+from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
+from chamber.extensions import db
+
+bp = staff_blueprint("manage_events", __name__, roles=ORGANISERS, url_prefix="/staff/events")
+
+STATUS_FILTERS = {"upcoming", "past", "draft", "published", "cancelled", "all"}
+
+
+@bp.get("/")
+def index():
+    shown = request.args.get("show", "upcoming")
+    if shown not in STATUS_FILTERS:
+        shown = "upcoming"
+    query = db.select(Event)
+    now = utcnow()
+    if shown == "upcoming":
+        query = query.where(Event.ends_at > now).order_by(Event.starts_at)
+    elif shown == "past":
+        query = query.where(Event.ends_at <= now).order_by(Event.starts_at.desc())
+    elif shown != "all":
+        query = query.where(Event.status == EventStatus(shown)).order_by(Event.starts_at.desc())
+    else:
+        query = query.order_by(Event.starts_at.desc())
+    page = db.paginate(query, per_page=25, max_per_page=25, error_out=False)
+    return render_template("events/manage/index.html", page=page, shown=shown, now=now)
+
+
+def _save_or_explain(form: EventForm, event: Event | None) -> Event | None:
+    """Save the form through the service; on a rule or uniqueness failure, say why on the form."""
+    try:
+        saved = services.save_event(event, form.data_for_service())
+        db.session.commit()
+    except services.EventError as error:
+        db.session.rollback()
+        form.form_errors.append(str(error))
+    except IntegrityError:
+        db.session.rollback()
+        form.slug.errors = [*form.slug.errors, "Another event already uses this web address."]
+    else:
+        return saved
+    return None
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    form = EventForm()
+    if form.validate_on_submit():
+        if form.slug.data and services.slug_taken(form.slug.data):
+            form.slug.errors.append("Another event already uses this web address.")
+        elif (event := _save_or_explain(form, None)) is not None:
+            flash(f"Created “{event.title}” as a draft. Add its agenda, then publish it.", "success")
+            return redirect(url_for(".show", event_id=event.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("events/manage/form.html", form=form, event=None), status
+
+
+def _event_or_404(event_id: int) -> Event:
+    return db.get_or_404(Event, event_id)
+
+
+@bp.get("/<int:event_id>")
+def show(event_id: int):
+    event = services.event_with_agenda(_event_or_404(event_id).slug)
+    return render_template(
+        "events/manage/show.html",
+        event=event,
+        overlapping=services.overlapping_item_ids(event.agenda_items),
+        now=utcnow(),
+    )
+
+
+@bp.route("/<int:event_id>/edit", methods=["GET", "POST"])
+def edit(event_id: int):
+    event = _event_or_404(event_id)
+    form = EventForm(obj=event)
+    if not form.is_submitted():
+        for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
+            moment = getattr(event, name)
+            form[name].data = event.local(moment).replace(tzinfo=None) if moment else None
+    if form.validate_on_submit():
+        if form.slug.data and services.slug_taken(form.slug.data, exclude_id=event.id):
+            form.slug.errors.append("Another event already uses this web address.")
+        elif _save_or_explain(form, event) is not None:
+            flash("Saved the event.", "success")
+            return redirect(url_for(".show", event_id=event.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("events/manage/form.html", form=form, event=event), status
+
+
+STATUS_ACTIONS = {
+    "publish": (EventStatus.published, "Published “{}”: it is now on the public site."),
+    "unpublish": (EventStatus.draft, "“{}” is a draft again and hidden from the public."),
+    "cancel": (EventStatus.cancelled, "Cancelled “{}”. Its page now says so."),
+}
+
+
+@bp.post("/<int:event_id>/<any(publish, unpublish, cancel):action>")
+def change_status(event_id: int, action: str):
+    event = _event_or_404(event_id)
+    status, message = STATUS_ACTIONS[action]
+    try:
+        services.set_status(event, status)
+    except services.EventError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(message.format(event.title), "success")
+    return redirect(url_for(".show", event_id=event.id))
+
+
+@bp.get("/<int:event_id>/cancel")
+def confirm_cancel(event_id: int):
+    return render_template("events/manage/confirm_cancel.html", event=_event_or_404(event_id))
+
+
+# --- agenda --------------------------------------------------------------------------------------
+
+
+def _speaker_choices() -> list[tuple[int, str]]:
+    rows = db.session.execute(db.select(Speaker.id, Speaker.name, Speaker.organisation).order_by(Speaker.name))
+    return [(sid, f"{name} ({org})" if org else name) for sid, name, org in rows]
+
+
+def _item_or_404(event: Event, item_id: int) -> AgendaItem:
+    item = db.session.get(AgendaItem, item_id)
+    if item is None or item.event_id != event.id:
+        abort(404)
+    return item
+
+
+def _item_form(event: Event, item: AgendaItem | None) -> AgendaItemForm:
+    form = AgendaItemForm(obj=item, speaker_choices=_speaker_choices(), zone_name=event.timezone)
+    if not form.is_submitted():
+        if item is not None:
+            form.kind.data = item.kind.value
+            form.starts_at.data = item.local_start.replace(tzinfo=None)
+            form.ends_at.data = item.local_end.replace(tzinfo=None)
+            for entry, speaker in zip(form.speakers, item.speakers, strict=False):
+                entry.data = speaker.id
+        else:
+            last_end = max((i.ends_at for i in event.agenda_items), default=event.starts_at)
+            form.starts_at.data = event.local(last_end).replace(tzinfo=None)
+    return form
+
+
+def _save_item(event_id: int, item_id: int | None):
+    event = _event_or_404(event_id)
+    item = _item_or_404(event, item_id) if item_id is not None else None
+    form = _item_form(event, item)
+    if form.validate_on_submit():
+        try:
+            services.save_agenda_item(event, item, form.data_for_service(), form.speaker_ids)
+        except services.EventError as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+        else:
+            db.session.commit()
+            flash("Saved the agenda item.", "success")
+            return redirect(url_for(".show", event_id=event.id, _anchor="agenda"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("events/manage/item_form.html", form=form, event=event, item=item), status
+
+
+@bp.route("/<int:event_id>/agenda/new", methods=["GET", "POST"])
+def add_item(event_id: int):
+    return _save_item(event_id, None)
+
+
+@bp.route("/<int:event_id>/agenda/<int:item_id>", methods=["GET", "POST"])
+def edit_item(event_id: int, item_id: int):
+    return _save_item(event_id, item_id)
+
+
+@bp.post("/<int:event_id>/agenda/<int:item_id>/delete")
+def delete_item(event_id: int, item_id: int):
+    event = _event_or_404(event_id)
+    item = _item_or_404(event, item_id)
+    title = item.title
+    services.delete_agenda_item(item)
+    db.session.commit()
+    flash(f"Removed “{title}” from the agenda.", "success")
+    return redirect(url_for(".show", event_id=event.id, _anchor="agenda"))
+
+
+@bp.post("/<int:event_id>/agenda/<int:item_id>/<any(earlier, later):direction>")
+def move_item(event_id: int, item_id: int, direction: str):
+    event = _event_or_404(event_id)
+    item = _item_or_404(event, item_id)
+    if services.move_agenda_item(event, item, -1 if direction == "earlier" else 1):
+        db.session.commit()
+        flash(f"Moved “{item.title}” {direction}.", "success")
+    return redirect(url_for(".show", event_id=event.id, _anchor=f"item-{item.id}"))

@@ -1,0 +1,264 @@
+"""Operations on events, agendas and speakers. Each flushes and never commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import selectinload
+
+from chamber.core.text import slugify
+from chamber.core.times import utcnow
+from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus, Speaker
+from chamber.extensions import db
+
+# Fields whose change alters what a calendar entry says: each change raises the event's SEQUENCE.
+CALENDAR_FIELDS = ("starts_at", "ends_at", "venue_name", "venue_address", "timezone", "status")
+EVENT_FIELDS = (
+    "title", "slug", "summary", "description", "venue_name", "venue_address", "timezone",
+    "starts_at", "ends_at", "capacity", "business_limit", "registration_opens_at",
+    "registration_closes_at", "host", "supporters",
+)  # fmt: skip
+
+
+class EventError(ValueError):
+    """A change that would break a rule about events; the message is shown to the user."""
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _with_agenda():
+    return selectinload(Event.agenda_items).selectinload(AgendaItem.speaker_links).selectinload(
+        AgendaItemSpeaker.speaker
+    )
+
+
+def event_with_agenda(slug: str) -> Event | None:
+    """The event and its whole agenda with speakers in a fixed number of queries."""
+    return db.session.scalar(db.select(Event).where(Event.slug == slug).options(_with_agenda()))
+
+
+def upcoming_published(now: datetime | None = None) -> list[Event]:
+    return list(
+        db.session.scalars(
+            db.select(Event)
+            .where(Event.status != EventStatus.draft, Event.ends_at > (now or utcnow()))
+            .order_by(Event.starts_at)
+        )
+    )
+
+
+def upcoming_for_staff(now: datetime | None = None, limit: int = 10) -> list[Event]:
+    return list(
+        db.session.scalars(
+            db.select(Event).where(Event.ends_at > (now or utcnow())).order_by(Event.starts_at).limit(limit)
+        )
+    )
+
+
+def past_published(now: datetime | None = None):
+    return (
+        db.select(Event)
+        .where(Event.status != EventStatus.draft, Event.ends_at <= (now or utcnow()))
+        .order_by(Event.starts_at.desc())
+    )
+
+
+def slug_taken(slug: str, exclude_id: int | None = None) -> bool:
+    query = db.select(Event.id).where(Event.slug == slug)
+    if exclude_id is not None:
+        query = query.where(Event.id != exclude_id)
+    return db.session.scalar(query) is not None
+
+
+def unique_slug(title: str, exclude_id: int | None = None) -> str:
+    base = slugify(title, max_length=72)
+    slug, counter = base, 2
+    while slug_taken(slug, exclude_id):
+        slug, counter = f"{base}-{counter}", counter + 1
+    return slug
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def _check_event(event: Event) -> None:
+    if event.ends_at <= event.starts_at:
+        raise EventError("The event must end after it starts.")
+    if event.capacity < 0:
+        raise EventError("Capacity cannot be negative.")
+    if event.business_limit < 1:
+        raise EventError("Each business must be allowed at least one delegate.")
+    opens, closes = event.registration_opens_at, event.registration_closes_at
+    if opens and closes and closes <= opens:
+        raise EventError("Registration must close after it opens.")
+    if closes and closes > event.ends_at:
+        raise EventError("Registration must close before the event ends.")
+    outside = [item for item in event.agenda_items if not _within(item, event)]
+    if outside:
+        raise EventError(
+            f"The agenda item “{outside[0].title}” would fall outside the event's new hours; "
+            "move it first."
+        )
+
+
+def _within(item: AgendaItem, event: Event) -> bool:
+    return event.starts_at <= item.starts_at and item.ends_at <= event.ends_at
+
+
+def save_event(event: Event | None, data: dict[str, Any]) -> Event:
+    """Create an event (when `event` is None) or change one from form `data`.
+
+    Raises the event's calendar SEQUENCE when its time, place or status changes.
+    """
+    creating = event is None
+    if creating:
+        event = Event(status=EventStatus.draft, sequence=0)
+    before = {field: getattr(event, field) for field in CALENDAR_FIELDS}
+    for field in EVENT_FIELDS:
+        if field in data:
+            setattr(event, field, data[field])
+    event.slug = event.slug or unique_slug(event.title, exclude_id=event.id)
+    _check_event(event)
+    if not creating and any(getattr(event, f) != before[f] for f in CALENDAR_FIELDS):
+        event.sequence += 1
+    if creating:
+        db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def set_status(event: Event, status: EventStatus) -> None:
+    if event.status == status:
+        return
+    if event.is_cancelled and status != EventStatus.draft:
+        raise EventError("A cancelled event can only go back to draft.")
+    event.status = status
+    event.sequence += 1
+    db.session.flush()
+
+
+def calendar_change_summary(event: Event, data: dict[str, Any]) -> list[str]:
+    """Which calendar-visible fields `data` would change, for a warning before saving."""
+    return [field for field in CALENDAR_FIELDS if field in data and getattr(event, field) != data[field]]
+
+
+# --- agenda --------------------------------------------------------------------------------------
+
+
+def _check_item(event: Event, item: AgendaItem) -> None:
+    if item.ends_at <= item.starts_at:
+        raise EventError("The agenda item must end after it starts.")
+    if not _within(item, event):
+        start, end = event.local_start, event.local_end
+        raise EventError(
+            f"The agenda item must be within the event's hours ({start:%H:%M} to {end:%H:%M})."
+        )
+
+
+def save_agenda_item(
+    event: Event, item: AgendaItem | None, data: dict[str, Any], speaker_ids: list[int]
+) -> AgendaItem:
+    """Add or change an agenda item and set its speakers in the given order."""
+    if item is None:
+        item = AgendaItem(event=event, position=len(event.agenda_items))
+    for field in ("title", "description", "kind", "starts_at", "ends_at"):
+        setattr(item, field, data[field])
+    _check_item(event, item)
+    ordered = list(dict.fromkeys(speaker_ids))  # keep the first mention of each speaker
+    speakers = {s.id: s for s in db.session.scalars(db.select(Speaker).where(Speaker.id.in_(ordered)))}
+    if len(speakers) != len(ordered):
+        raise EventError("One of the chosen speakers no longer exists.")
+    existing = {link.speaker_id: link for link in item.speaker_links}
+    item.speaker_links = [
+        existing.get(sid) or AgendaItemSpeaker(speaker=speakers[sid]) for sid in ordered
+    ]
+    for position, link in enumerate(item.speaker_links):
+        link.position = position
+    db.session.add(item)
+    db.session.flush()
+    return item
+
+
+def delete_agenda_item(item: AgendaItem) -> None:
+    db.session.delete(item)
+    db.session.flush()
+
+
+def move_agenda_item(event: Event, item: AgendaItem, direction: int) -> bool:
+    """Swap an item with its neighbour (`direction` -1 earlier, +1 later), keeping the pair's slot.
+
+    The two items trade places inside the time the pair already occupies: each keeps its own
+    length and the gap between them stays, so the rest of the agenda does not move.
+    """
+    items = event.agenda_items
+    index = items.index(item)
+    other_index = index + direction
+    if not 0 <= other_index < len(items):
+        return False
+    first, second = sorted((item, items[other_index]), key=items.index)
+    gap = max(second.starts_at - first.ends_at, timedelta(0))
+    block_start = first.starts_at
+    second_length, first_length = second.ends_at - second.starts_at, first.ends_at - first.starts_at
+    second.starts_at, second.ends_at = block_start, block_start + second_length
+    first.starts_at = second.ends_at + gap
+    first.ends_at = first.starts_at + first_length
+    first.position, second.position = second.position, first.position
+    if first.position == second.position:
+        second.position, first.position = first.position, first.position + 1
+    db.session.flush()
+    db.session.expire(event, ["agenda_items"])
+    return True
+
+
+def overlapping_item_ids(items: list[AgendaItem]) -> set[int]:
+    """Items that overlap another: allowed (parallel sessions happen) but shown with a warning."""
+    ordered = sorted(items, key=lambda i: (i.starts_at, i.ends_at))
+    overlapping: set[int] = set()
+    latest_end, latest_id = None, None
+    for item in ordered:
+        if latest_end is not None and item.starts_at < latest_end:
+            overlapping.update({item.id, latest_id})
+        if latest_end is None or item.ends_at > latest_end:
+            latest_end, latest_id = item.ends_at, item.id
+    return overlapping
+
+
+# --- speakers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeakerUse:
+    speaker: Speaker
+    talks: int
+
+
+def speakers_with_use() -> list[SpeakerUse]:
+    rows = db.session.execute(
+        db.select(Speaker, db.func.count(AgendaItemSpeaker.id))
+        .outerjoin(AgendaItemSpeaker, AgendaItemSpeaker.speaker_id == Speaker.id)
+        .group_by(Speaker.id)
+        .order_by(Speaker.name)
+    ).all()
+    return [SpeakerUse(speaker, talks) for speaker, talks in rows]
+
+
+def save_speaker(speaker: Speaker | None, data: dict[str, Any]) -> Speaker:
+    speaker = speaker or Speaker()
+    for field in ("name", "job_title", "organisation", "bio", "email"):
+        setattr(speaker, field, data[field])
+    db.session.add(speaker)
+    db.session.flush()
+    return speaker
+
+
+def delete_speaker(speaker: Speaker) -> None:
+    in_use = db.session.scalar(
+        db.select(db.func.count(AgendaItemSpeaker.id)).where(AgendaItemSpeaker.speaker_id == speaker.id)
+    )
+    if in_use:
+        raise EventError(f"{speaker.name} speaks on {in_use} agenda item(s); remove them there first.")
+    db.session.delete(speaker)
+    db.session.flush()

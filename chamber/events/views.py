@@ -1,0 +1,40 @@
+"""Public pages: upcoming events, past events and each event's page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user
+
+from chamber.core.times import utcnow
+from chamber.events import services
+from chamber.extensions import db
+
+bp = Blueprint("events", __name__)
+
+
+@bp.get("/")
+def index():
+    return render_template("events/index.html", events=services.upcoming_published(), now=utcnow())
+
+
+@bp.get("/events/past")
+def past():
+    page = db.paginate(services.past_published(), per_page=20, max_per_page=20, error_out=False)
+    return render_template("events/past.html", page=page)
+
+
+@bp.get("/events/<slug>")
+def show(slug: str):
+    event = services.event_with_agenda(slug)
+    staff_preview = current_user.is_authenticated and current_user.is_organiser
+    if event is None or (event.is_draft and not staff_preview):
+        abort(404)
+    speakers = list(dict.fromkeys(s for item in event.agenda_items for s in item.speakers))
+    return render_template(
+        "events/show.html",
+        event=event,
+        speakers=speakers,
+        now=utcnow(),
+        staff_preview=staff_preview,
+        print_view=request.args.get("print") == "1",
+    )

@@ -1,0 +1,9 @@
+"""Every model, imported in one place so that the metadata Alembic compares is complete."""
+
+from chamber.auth.models import Role, StaffUser
+from chamber.events.models import AgendaItem, AgendaItemSpeaker, AgendaKind, Event, EventStatus, Speaker
+
+__all__ = [
+    "AgendaItem", "AgendaItemSpeaker", "AgendaKind", "Event", "EventStatus", "Role", "Speaker",
+    "StaffUser",
+]  # fmt: skip

@@ -1,0 +1,283 @@
+"""Fixtures: a migrated database per test run (SQLite, or PostgreSQL when
+CHAMBER_TEST_DATABASE_URL is set), emptied before each test; the app, clients, staff and factories."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from werkzeug.serving import make_server
+
+from chamber import create_app
+from chamber.auth.models import Role, StaffUser
+from chamber.events.models import AgendaItem, AgendaItemSpeaker, AgendaKind, Event, EventStatus, Speaker
+from chamber.extensions import db
+
+PASSWORD = "a long test password"
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+
+class DatabaseFactory:
+    """Makes empty databases: files for SQLite, `CREATE DATABASE` on the PostgreSQL server."""
+
+    def __init__(self, server_url: str | None, folder: Path):
+        self.server_url = server_url
+        self.folder = folder
+        self.created: list[str] = []
+
+    @property
+    def is_postgresql(self) -> bool:
+        return bool(self.server_url)
+
+    def new(self) -> str:
+        if not self.server_url:
+            return f"sqlite:///{self.folder / f'{uuid.uuid4().hex}.sqlite'}"
+        name = f"chamber_test_{uuid.uuid4().hex[:12]}"
+        with self._admin() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return sa.make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
+
+    @contextmanager
+    def _admin(self):
+        engine = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    def drop_all(self) -> None:
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(os.environ.get("CHAMBER_TEST_DATABASE_URL"), tmp_path_factory.mktemp("db"))
+    yield factory
+    if factory.is_postgresql:
+        factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(databases, tmp_path_factory) -> str:
+    """One database for the run, built by the migrations (not by `create_all`)."""
+    url = databases.new()
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url,
+                      "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance"))})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def empty_all_tables() -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SERVER_NAME": None,
+    })
+    with app.app_context():
+        empty_all_tables()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_token(client, path: str = "/staff/login") -> str:
+    """The CSRF token from a real page, as a browser would have it."""
+    response = client.get(path)
+    match = CSRF_PATTERN.search(response.text)
+    assert match, f"no CSRF token on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def post_form(client, path: str, data: dict, *, token_from: str | None = None, **kwargs):
+    """POST like a browser: with the CSRF token from the form's own page (or `token_from`)."""
+    token_page = token_from or path
+    return client.post(path, data={"csrf_token": csrf_token(client, token_page), **data}, **kwargs)
+
+
+# --- staff ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_staff(app):
+    def make(role: Role = Role.organiser, email: str | None = None, name: str = "Sam Staff",
+             password: str = PASSWORD, active: bool = True) -> StaffUser:
+        user = StaffUser(email=email or f"{role.value}-{uuid.uuid4().hex[:6]}@example.com",
+                         name=name, role=role, active=active)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+def log_in(client, user: StaffUser, password: str = PASSWORD):
+    response = post_form(client, "/staff/login", {"email": user.email, "password": password})
+    assert response.status_code == 302, response.text
+    return response
+
+
+@pytest.fixture
+def admin(make_staff):
+    return make_staff(Role.admin, email="admin@example.com", name="Ada Admin")
+
+
+@pytest.fixture
+def organiser(make_staff):
+    return make_staff(Role.organiser, email="org@example.com", name="Olu Organiser")
+
+
+@pytest.fixture
+def admin_client(app, admin):
+    client = app.test_client()
+    log_in(client, admin)
+    return client
+
+
+@pytest.fixture
+def organiser_client(app, organiser):
+    client = app.test_client()
+    log_in(client, organiser)
+    return client
+
+
+@pytest.fixture
+def checkin_client(app, make_staff):
+    client = app.test_client()
+    log_in(client, make_staff(Role.checkin, email="door@example.com", name="Dee Door"))
+    return client
+
+
+# --- factories -----------------------------------------------------------------------------------
+
+
+def at(days: int = 14, hour: int = 8, minute: int = 0) -> datetime:
+    """A UTC time `days` from today, at a given UTC hour."""
+    day = datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return day + timedelta(days=days)
+
+
+@pytest.fixture
+def make_event(app):
+    counter = iter(range(1, 10_000))
+
+    def make(**fields) -> Event:
+        n = next(counter)
+        starts = fields.pop("starts_at", at(14, 8))
+        values = dict(
+            slug=f"event-{n}", title=f"Cyber seminar {n}", summary="Protect your business.",
+            venue_name="Holiday Inn Stevenage", venue_address="St George's Way, Stevenage SG1 1HS",
+            starts_at=starts, ends_at=starts + timedelta(hours=4), capacity=80, business_limit=3,
+            status=EventStatus.published, host="Hertfordshire Chamber of Commerce",
+        )
+        values.update(fields)
+        event = Event(**values)
+        db.session.add(event)
+        db.session.commit()
+        return event
+
+    return make
+
+
+@pytest.fixture
+def make_speaker(app):
+    def make(name: str = "Tony Richardson", organisation: str = "Octree", **fields) -> Speaker:
+        speaker = Speaker(name=name, organisation=organisation, job_title=fields.pop("job_title", ""),
+                          bio=fields.pop("bio", ""), email=fields.pop("email", None))
+        db.session.add(speaker)
+        db.session.commit()
+        return speaker
+
+    return make
+
+
+@pytest.fixture
+def make_item(app):
+    def make(event: Event, *, minutes_in: int = 0, length: int = 30, title: str = "A talk",
+             speakers: list[Speaker] = (), kind: AgendaKind = AgendaKind.talk) -> AgendaItem:
+        starts = event.starts_at + timedelta(minutes=minutes_in)
+        item = AgendaItem(event=event, title=title, kind=kind, starts_at=starts,
+                          ends_at=starts + timedelta(minutes=length))
+        item.speaker_links = [AgendaItemSpeaker(speaker=s, position=i) for i, s in enumerate(speakers)]
+        db.session.add(item)
+        db.session.commit()
+        return item
+
+    return make
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def count_queries() -> Iterator[list[str]]:
+    """Collect every SQL statement run inside the block."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+# --- a real server for the browser ---------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
