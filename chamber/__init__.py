@@ -110,11 +110,13 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from chamber.core.markdown import render_markdown
+    from chamber.core.templating import field_attributes
     from chamber.core.times import format_date, format_time
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["time"] = format_time
     app.jinja_env.filters["date"] = format_date
+    app.jinja_env.globals["field_attributes"] = field_attributes
     app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
     app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]
 

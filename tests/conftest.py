@@ -3,6 +3,7 @@ CHAMBER_TEST_DATABASE_URL is set), emptied before each test; the app, clients, s
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
@@ -99,6 +101,19 @@ def empty_all_tables() -> None:
 # --- the app -------------------------------------------------------------------------------------
 
 
+class RequestIsolatedClient(FlaskClient):
+    """Runs each request in its own application context, as a real server does.
+
+    The test itself holds an app context (for factories and assertions); without this, requests
+    would share its `g` and its database session and hide bugs a real server would show.
+    """
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.expire_all()  # the test sees what the request committed
+        return response
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     app = create_app({
@@ -107,6 +122,7 @@ def app(database_url, tmp_path):
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SERVER_NAME": None,
     })
+    app.test_client_class = RequestIsolatedClient
     with app.app_context():
         empty_all_tables()
         yield app

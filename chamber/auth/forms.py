@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import enum_choices, enum_coerce
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from chamber.auth.models import Role
 from chamber.auth.services import MIN_PASSWORD_LENGTH
+from chamber.core.forms import ChamberForm
 
-ROLE_CHOICES = [(role.value, role.label) for role in Role]
+ROLE_CHOICES = enum_choices(Role, label=lambda role: role.label)
 
 
-class LoginForm(FlaskForm):
+
+class LoginForm(ChamberForm):
     email = EmailField(
         "Email address",
         validators=[DataRequired("Enter your email address."), Length(max=254)],
@@ -41,7 +43,7 @@ def _password_field(label: str) -> PasswordField:
     )
 
 
-class StaffCreateForm(FlaskForm):
+class StaffCreateForm(ChamberForm):
     name = StringField(
         "Full name",
         validators=[DataRequired("Enter the person's name."), Length(max=120)],
@@ -56,19 +58,19 @@ class StaffCreateForm(FlaskForm):
         ],
         render_kw={"spellcheck": "false", "autocomplete": "off"},
     )
-    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.organiser.value)
+    role = SelectField("Role", choices=ROLE_CHOICES, coerce=enum_coerce(Role), default=Role.organiser)
     password = _password_field("Password")
 
 
-class StaffEditForm(FlaskForm):
+class StaffEditForm(ChamberForm):
     name = StringField(
         "Full name", validators=[DataRequired("Enter the person's name."), Length(max=120)]
     )
-    role = SelectField("Role", choices=ROLE_CHOICES)
+    role = SelectField("Role", choices=ROLE_CHOICES, coerce=enum_coerce(Role))
     active = BooleanField("Account is active (can log in)")
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(ChamberForm):
     password = _password_field("New password")
     confirm = PasswordField(
         "Confirm new password",

@@ -26,7 +26,7 @@ def create():
     if form.validate_on_submit():
         try:
             user = services.create_staff(
-                form.email.data, form.name.data, Role(form.role.data), form.password.data
+                form.email.data, form.name.data, form.role.data, form.password.data
             )
         except services.StaffError as error:
             form.email.errors.append(str(error))
@@ -42,12 +42,10 @@ def create():
 def edit(user_id: int):
     user = db.get_or_404(StaffUser, user_id)
     form = StaffEditForm(obj=user)
-    if not form.is_submitted():
-        form.role.data = user.role.value
     if form.validate_on_submit():
         try:
             services.update_staff(
-                user, name=form.name.data, role=Role(form.role.data), active=form.active.data,
+                user, name=form.name.data, role=form.role.data, active=form.active.data,
                 by=current_user,
             )
         except services.StaffError as error:
@@ -73,7 +71,6 @@ def set_password(user_id: int):
         flash(f"Set a new password for {user.name}.", "success")
         return redirect(url_for(".index"))
     form = StaffEditForm(obj=user, formdata=None)
-    form.role.data = user.role.value
     return render_template(
         "auth/user_form.html", form=form, user=user, password_form=password_form
     ), 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, IntegerField
+from wtforms import DateTimeLocalField, FieldList, FormField, IntegerField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc
@@ -20,6 +20,8 @@ class ChamberForm(FlaskForm):
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
+            if issubclass(unbound_field.field_class, FieldList | FormField):
+                return unbound_field.bind(form=form, **options)  # their entries get the filter
             filters = (strip, *unbound_field.kwargs.get("filters", ()))
             return unbound_field.bind(form=form, filters=filters, **options)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 from wtforms import EmailField, FieldList, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
 from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, to_utc
@@ -113,7 +114,10 @@ class EventForm(ChamberForm):
 class AgendaItemForm(ChamberForm):
     title = _text("Title", 200, required="Enter the item's title.")
     kind = SelectField(
-        "Kind", choices=[(kind.value, kind.label) for kind in AgendaKind], default=AgendaKind.talk.value
+        "Kind",
+        choices=enum_choices(AgendaKind, label=lambda kind: kind.label),
+        coerce=enum_coerce(AgendaKind),
+        default=AgendaKind.talk,
     )
     starts_at = LocalDateTimeField("Starts", validators=[InputRequired("Enter when the item starts.")])
     ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the item ends.")])
@@ -124,10 +128,10 @@ class AgendaItemForm(ChamberForm):
         max_entries=MAX_SPEAKERS_PER_ITEM,
     )
 
-    def __init__(self, *args, speaker_choices: list[tuple[int, str]], zone_name: str, **kwargs):
+    def __init__(self, *args, speaker_choices: list[SelectChoice], zone_name: str, **kwargs):
         super().__init__(*args, **kwargs)
         for entry in self.speakers:
-            entry.choices = [(0, "No speaker"), *speaker_choices]
+            entry.choices = [SelectChoice(0, "No speaker"), *speaker_choices]
         self.zone_name = zone_name
         self.utc: dict[str, Any] = {}
 
@@ -148,7 +152,7 @@ class AgendaItemForm(ChamberForm):
     def data_for_service(self) -> dict[str, Any]:
         return {
             "title": self.title.data,
-            "kind": AgendaKind(self.kind.data),
+            "kind": self.kind.data,
             "description": self.description.data or "",
             **self.utc,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
+from wtforms.fields.choices import SelectChoice
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
 from chamber.core.times import utcnow
@@ -128,9 +129,9 @@ def confirm_cancel(event_id: int):
 # --- agenda --------------------------------------------------------------------------------------
 
 
-def _speaker_choices() -> list[tuple[int, str]]:
+def _speaker_choices() -> list[SelectChoice]:
     rows = db.session.execute(db.select(Speaker.id, Speaker.name, Speaker.organisation).order_by(Speaker.name))
-    return [(sid, f"{name} ({org})" if org else name) for sid, name, org in rows]
+    return [SelectChoice(sid, f"{name} ({org})" if org else name) for sid, name, org in rows]
 
 
 def _item_or_404(event: Event, item_id: int) -> AgendaItem:
@@ -144,7 +145,6 @@ def _item_form(event: Event, item: AgendaItem | None) -> AgendaItemForm:
     form = AgendaItemForm(obj=item, speaker_choices=_speaker_choices(), zone_name=event.timezone)
     if not form.is_submitted():
         if item is not None:
-            form.kind.data = item.kind.value
             form.starts_at.data = item.local_start.replace(tzinfo=None)
             form.ends_at.data = item.local_end.replace(tzinfo=None)
             for entry, speaker in zip(form.speakers, item.speakers, strict=False):

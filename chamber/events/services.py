@@ -162,22 +162,26 @@ def save_agenda_item(
     event: Event, item: AgendaItem | None, data: dict[str, Any], speaker_ids: list[int]
 ) -> AgendaItem:
     """Add or change an agenda item and set its speakers in the given order."""
-    if item is None:
-        item = AgendaItem(event=event, position=len(event.agenda_items))
-    for field in ("title", "description", "kind", "starts_at", "ends_at"):
-        setattr(item, field, data[field])
-    _check_item(event, item)
     ordered = list(dict.fromkeys(speaker_ids))  # keep the first mention of each speaker
     speakers = {s.id: s for s in db.session.scalars(db.select(Speaker).where(Speaker.id.in_(ordered)))}
     if len(speakers) != len(ordered):
         raise EventError("One of the chosen speakers no longer exists.")
+    # A new item joins the event (and the session) only once it is known to be valid.
+    new = item is None
+    if new:
+        item = AgendaItem(position=len(event.agenda_items))
+    for field in ("title", "description", "kind", "starts_at", "ends_at"):
+        setattr(item, field, data[field])
+    _check_item(event, item)
     existing = {link.speaker_id: link for link in item.speaker_links}
     item.speaker_links = [
         existing.get(sid) or AgendaItemSpeaker(speaker=speakers[sid]) for sid in ordered
     ]
     for position, link in enumerate(item.speaker_links):
         link.position = position
-    db.session.add(item)
+    if new:
+        item.event = event
+        db.session.add(item)
     db.session.flush()
     return item
 
