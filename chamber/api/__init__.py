@@ -1,0 +1,1 @@
+"""The read-only JSON API. Arrives with the calendar issue."""

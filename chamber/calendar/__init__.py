@@ -1,0 +1,1 @@
+"""iCalendar builders (pure functions taking plain values) and .ics views. Arrives with the calendar issue."""

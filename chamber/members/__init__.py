@@ -1,0 +1,1 @@
+"""Organisations (businesses) and their contacts, matched on normalised names and emails. Arrives with registration."""

@@ -1,0 +1,1 @@
+"""The curated resource library and link health. Arrives with the resources issue."""

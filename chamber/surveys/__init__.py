@@ -1,0 +1,1 @@
+"""Follow-up surveys, invitations, responses and results. Arrives with the surveys issue."""
