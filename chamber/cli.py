@@ -15,8 +15,13 @@ from chamber.extensions import db
 
 def _create_app() -> Flask:
     from chamber import create_app
+    from chamber.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as error:  # a clear message, not a traceback
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
 
 
 def _read_password(password_stdin: bool) -> str:

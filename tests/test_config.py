@@ -64,3 +64,17 @@ def test_cookies_are_secure_behind_https(tmp_path):
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert app.config["BASE_URL"] == "https://events.example.org"
+
+
+def test_the_command_line_explains_a_missing_secret_key_without_a_traceback(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "CHAMBER_INSTANCE_PATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", "from chamber.cli import main; main()", "routes"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Error: CHAMBER_SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
