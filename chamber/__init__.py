@@ -102,21 +102,25 @@ def _register_blueprints(app: Flask) -> None:
     from chamber.events import manage as manage_events
     from chamber.events import speakers as manage_speakers
     from chamber.events import views as event_views
+    from chamber.mail import manage as outbox
+    from chamber.mail import views as mail_views
 
     for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
-                   manage_speakers):  # fmt: skip
+                   manage_speakers, mail_views, outbox):  # fmt: skip
         app.register_blueprint(module.bp)
 
 
 def _register_template_helpers(app: Flask) -> None:
     from chamber.core.markdown import render_markdown
     from chamber.core.templating import field_attributes
+    from chamber.mail.links import placeholder
     from chamber.core.times import format_date, format_time
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["time"] = format_time
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.globals["field_attributes"] = field_attributes
+    app.jinja_env.globals["link"] = placeholder
     app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
     app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]
 

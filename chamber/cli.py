@@ -79,11 +79,56 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     click.echo(f"Database:     {app.config['SQLALCHEMY_DATABASE_URI']}")
     click.echo("")
     if not no_serve:
+        import threading
+
+        from chamber.worker import Worker
+
+        worker = Worker(app, worker_id="demo", echo=lambda line: click.echo(f"[worker] {line}"))
+        threading.Thread(target=worker.run, name="chamber-worker", daemon=True).start()
+        click.echo(f"Emails are written to {app.config.get('MAIL_FILE_PATH') or app.instance_path + '/mail'}")
         app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Deliver everything due now, then exit.")
+@with_appcontext
+def worker_command(once: bool) -> None:
+    """Deliver queued email (and later run scheduled jobs) until stopped."""
+    from flask import current_app
+
+    from chamber.worker import Worker
+
+    worker = Worker(current_app._get_current_object(), echo=click.echo)
+    if once:
+        report = worker.run_once()
+        click.echo(f"Done: {report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
+                   f"{report.suppressed} suppressed.")
+        for error in report.errors[:20]:
+            click.echo(f"  {error}", err=True)
+        return
+    worker.install_signal_handlers()
+    worker.run()
+
+
+@click.command("send-test-email")
+@click.argument("address")
+@with_appcontext
+def send_test_email_command(address: str) -> None:
+    """Queue a test email to ADDRESS; the worker delivers it with the configured backend."""
+    import uuid
+
+    from chamber.mail import services as mail
+
+    mail.enqueue(key=f"test:{uuid.uuid4().hex}", to=address, subject="Chamber test message",
+                 template="test_message")
+    db.session.commit()
+    click.echo(f"Queued a test message to {address}. Run `chamber worker --once` to send it.")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_staff_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(send_test_email_command)
 
 
 main = FlaskGroup(

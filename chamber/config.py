@@ -27,7 +27,25 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes", "str"),
     ("CHAMBER_PROXY_COUNT", "PROXY_COUNT", 0, "int"),
     ("CHAMBER_INSTANCE_PATH", "INSTANCE_PATH", None, "str"),
+    ("CHAMBER_MAIL_BACKEND", "MAIL_BACKEND", "file", "str"),
+    ("CHAMBER_MAIL_FROM", "MAIL_FROM", "Hertfordshire Chamber of Commerce <events@chamber.example>", "str"),
+    ("CHAMBER_MAIL_REPLY_TO", "MAIL_REPLY_TO", None, "str"),
+    ("CHAMBER_MAIL_FILE_PATH", "MAIL_FILE_PATH", None, "str"),
+    ("CHAMBER_SMTP_HOST", "SMTP_HOST", "localhost", "str"),
+    ("CHAMBER_SMTP_PORT", "SMTP_PORT", 587, "int"),
+    ("CHAMBER_SMTP_SECURITY", "SMTP_SECURITY", "starttls", "str"),
+    ("CHAMBER_SMTP_USERNAME", "SMTP_USERNAME", None, "str"),
+    ("CHAMBER_SMTP_PASSWORD", "SMTP_PASSWORD", None, "str"),
+    ("CHAMBER_SMTP_TIMEOUT", "SMTP_TIMEOUT", 30, "int"),
+    ("CHAMBER_MAIL_MAX_ATTEMPTS", "MAIL_MAX_ATTEMPTS", 8, "int"),
+    ("CHAMBER_MAIL_RETRY_BASE_SECONDS", "MAIL_RETRY_BASE_SECONDS", 60, "int"),
+    ("CHAMBER_MAIL_RETRY_MAX_SECONDS", "MAIL_RETRY_MAX_SECONDS", 6 * 3600, "int"),
+    ("CHAMBER_MAIL_LEASE_SECONDS", "MAIL_LEASE_SECONDS", 300, "int"),
+    ("CHAMBER_WORKER_POLL_SECONDS", "WORKER_POLL_SECONDS", 5, "int"),
 ]
+
+MAIL_BACKENDS = ("smtp", "file", "console", "memory")
+SMTP_SECURITY = ("starttls", "tls", "none")
 
 
 def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:
@@ -82,6 +100,10 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
         raise ConfigError(f"CHAMBER_TIMEZONE {config['TIMEZONE']!r} is not a known time zone.") from error
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", str(config["BRAND_COLOUR"])):
         raise ConfigError("CHAMBER_BRAND_COLOUR must be a colour like #1d4f91.")
+    if config["MAIL_BACKEND"] not in MAIL_BACKENDS:
+        raise ConfigError(f"CHAMBER_MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}.")
+    if config["SMTP_SECURITY"] not in SMTP_SECURITY:
+        raise ConfigError(f"CHAMBER_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}.")
     secure = str(config["BASE_URL"]).startswith("https://")
     config.setdefault("SESSION_COOKIE_SECURE", secure)
     config.setdefault("REMEMBER_COOKIE_SECURE", secure)

@@ -284,6 +284,21 @@ def count_queries() -> Iterator[list[str]]:
         sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
+# --- a real SMTP server ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_server(app):
+    """aiosmtpd on a free loopback port; the app's mail goes to it."""
+    from tests.smtp_server import SMTPServer
+
+    server = SMTPServer()
+    server.start()
+    app.config.update(server.config())
+    yield server
+    server.stop()
+
+
 # --- a real server for the browser ---------------------------------------------------------------
 
 

@@ -1,0 +1,171 @@
+"""Where email goes: an SMTP server, `.eml` files in the instance folder, the console, or memory.
+
+A backend is opened once per batch (one SMTP connection for many messages) and says, for each
+message, whether delivery failed for good or only for now.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import sys
+from email.message import Message
+from email.policy import compat32
+from pathlib import Path
+from typing import Any, Protocol
+
+
+# Lines end in CRLF on the wire (RFC 5321); smtplib does not convert bytes for us.
+WIRE_POLICY = compat32.clone(linesep="\r\n", max_line_length=998)  # no folding inside a URL
+
+
+def wire_bytes(email: Message) -> bytes:
+    return email.as_bytes(policy=WIRE_POLICY)
+
+
+class TemporaryFailure(Exception):
+    """Try again later: connection refused, timeout, a 4xx reply."""
+
+
+class PermanentFailure(Exception):
+    """Do not try again: a 5xx reply for this recipient."""
+
+
+class Backend(Protocol):
+    def __enter__(self) -> Backend: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def send(self, email: Message, sender: str, recipient: str) -> None: ...
+
+
+class SMTPBackend:
+    def __init__(self, config: dict[str, Any]):
+        self.host = config["SMTP_HOST"]
+        self.port = int(config["SMTP_PORT"])
+        self.security = config["SMTP_SECURITY"]  # starttls, tls or none
+        self.username = config.get("SMTP_USERNAME") or None
+        self.password = config.get("SMTP_PASSWORD") or None
+        self.timeout = float(config["SMTP_TIMEOUT"])
+        self.connection: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context() if self.security != "none" else None
+        try:
+            if self.security == "tls":
+                connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            else:
+                connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    connection.starttls(context=context)
+            if self.username:
+                connection.login(self.username, self.password or "")
+        except smtplib.SMTPAuthenticationError as error:
+            raise TemporaryFailure(f"SMTP login refused: {error.smtp_code} {error.smtp_error!r}") from error
+        except (OSError, smtplib.SMTPException) as error:
+            raise TemporaryFailure(f"cannot reach {self.host}:{self.port}: {error}") from error
+        return connection
+
+    def __enter__(self) -> SMTPBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (OSError, smtplib.SMTPException):
+                self.connection.close()
+            self.connection = None
+
+    def send(self, email: Message, sender: str, recipient: str) -> None:
+        if self.connection is None:
+            self.connection = self._connect()
+        try:
+            self.connection.sendmail(sender, [recipient], wire_bytes(email))
+        except smtplib.SMTPRecipientsRefused as error:
+            code, reply = next(iter(error.recipients.values()))
+            raise _classified(code, reply) from error
+        except smtplib.SMTPResponseException as error:
+            self._reset_after_error()
+            raise _classified(error.smtp_code, error.smtp_error) from error
+        except (OSError, smtplib.SMTPException, socket.timeout) as error:
+            self._drop_connection()
+            raise TemporaryFailure(f"connection lost: {error}") from error
+
+    def _reset_after_error(self) -> None:
+        try:
+            self.connection.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def _classified(code: int, reply: bytes | str) -> Exception:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    description = f"{code} {text}".strip()
+    return PermanentFailure(description) if 500 <= code < 600 else TemporaryFailure(description)
+
+
+class FileBackend:
+    """Each message as an `.eml` file in the instance folder: what a newcomer can open."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self) -> FileBackend:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, email: Message, sender: str, recipient: str) -> None:
+        stem = email["Message-ID"].strip("<>").replace("@", "_at_").replace("/", "_")
+        path = self.folder / f"{stem}.eml"
+        path.write_bytes(wire_bytes(email))
+
+
+class ConsoleBackend:
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+
+    def __enter__(self) -> ConsoleBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, email: Message, sender: str, recipient: str) -> None:
+        self.stream.write(email.as_string() + "\n" + "-" * 72 + "\n")
+        self.stream.flush()
+
+
+class MemoryBackend:
+    """Keeps what it is given, for tests that look at messages without a server."""
+
+    outbox: list[tuple[str, Message]] = []
+
+    def __enter__(self) -> MemoryBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, email: Message, sender: str, recipient: str) -> None:
+        MemoryBackend.outbox.append((recipient, email))
+
+
+def backend_for(config: dict[str, Any], instance_path: str) -> Backend:
+    name = config["MAIL_BACKEND"]
+    if name == "smtp":
+        return SMTPBackend(config)
+    if name == "file":
+        return FileBackend(Path(config.get("MAIL_FILE_PATH") or Path(instance_path) / "mail"))
+    if name == "console":
+        return ConsoleBackend()
+    if name == "memory":
+        return MemoryBackend()
+    raise ValueError(f"unknown mail backend {name!r}: choose smtp, file, console or memory")

@@ -1,0 +1,210 @@
+"""Delivering the outbox: claim due messages, send them over one connection, record each outcome.
+
+Claiming is one UPDATE that stamps a batch with this worker's claim id and a lease; on PostgreSQL
+the rows are picked with FOR UPDATE SKIP LOCKED, so several workers never take the same message.
+A worker that dies leaves its claimed messages to be picked up again when the lease runs out.
+Each outcome is committed as soon as it is known, so a crash re-sends at most the message in hand.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from flask import current_app
+from sqlalchemy import or_, update
+from sqlalchemy.orm import selectinload
+
+from chamber.core.times import utcnow
+from chamber.extensions import db
+from chamber.mail import links, services
+from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
+from chamber.mail.mime import Outgoing, OutgoingAttachment, build_email
+from chamber.mail.models import MessageStatus, OutboxMessage
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retrying + self.failed + self.suppressed
+
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.suppressed += other.suppressed
+        self.errors.extend(other.errors)
+
+
+def backoff(attempts: int, *, base: float, cap: float, rng: random.Random = random) -> timedelta:  # noqa: B008
+    """Exponential backoff with jitter: about base, 2x, 4x ... up to cap, each scaled by 0.5-1.5."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=delay * rng.uniform(0.5, 1.5))
+
+
+def due_filter(now: datetime):
+    return or_(
+        (OutboxMessage.status == MessageStatus.pending) & (OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.status == MessageStatus.sending) & (OutboxMessage.lease_until < now),
+    )
+
+
+def claim_batch(worker_id: str, limit: int, now: datetime | None = None) -> str | None:
+    """Claim up to `limit` due messages for this worker; returns the claim id, or None if none."""
+    now = now or utcnow()
+    claim = f"{worker_id}:{uuid.uuid4().hex[:12]}"[:64]
+    lease = now + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
+    due = (
+        db.select(OutboxMessage.id)
+        .where(due_filter(now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due))
+        .values(status=MessageStatus.sending, claimed_by=claim, lease_until=lease)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return claim if result.rowcount else None
+
+
+def _record(message_id: int, claim: str, **values) -> bool:
+    """Write an outcome only if this worker still holds the message (its lease may have run out)."""
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.claimed_by == claim)
+        .values(claimed_by=None, lease_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def _snapshot(message: OutboxMessage) -> Outgoing:
+    return Outgoing(
+        id=message.id,
+        kind_respects_suppression=message.kind.respects_suppression,
+        to_address=message.to_address,
+        to_name=message.to_name,
+        reply_to=message.reply_to,
+        subject=message.subject,
+        text_body=message.text_body,
+        html_body=message.html_body,
+        message_id=message.message_id,
+        created_at=message.created_at,
+        attempts=message.attempts,
+        attachments=tuple(
+            OutgoingAttachment(a.filename, a.content_type, a.content) for a in message.attachments
+        ),
+    )
+
+
+def deliver_claimed(
+    claim: str, backend: Backend, *, should_stop: Callable[[], bool] = lambda: False
+) -> DeliveryReport:
+    config = current_app.config
+    report = DeliveryReport()
+    batch = [
+        _snapshot(message)
+        for message in db.session.scalars(
+            db.select(OutboxMessage)
+            .where(OutboxMessage.claimed_by == claim)
+            .order_by(OutboxMessage.id)
+            .options(selectinload(OutboxMessage.attachments))
+        )
+    ]
+    db.session.commit()  # end the read; each outcome below is its own short transaction
+    suppressed = services.suppressed_among([m.to_address for m in batch if m.kind_respects_suppression])
+    for message in batch:
+        if should_stop():
+            # Hand back what was not started, for this or another worker to take at once.
+            _record(message.id, claim, status=MessageStatus.pending)
+            db.session.commit()
+            continue
+        _deliver_one(message, claim, backend, config, report, suppressed)
+    return report
+
+
+def _deliver_one(message: Outgoing, claim: str, backend: Backend, config, report: DeliveryReport,
+                 suppressed: set[str]) -> None:
+    address, attempts = message.to_address, message.attempts + 1
+    if message.kind_respects_suppression and services.normalise_address(address) in suppressed:
+        _record(message.id, claim, status=MessageStatus.suppressed, attempts=attempts,
+                last_error="Not sent: the address unsubscribed.")
+        db.session.commit()
+        report.suppressed += 1
+        return
+    try:
+        texts = [message.text_body, message.html_body]
+        if message.kind_respects_suppression:
+            texts.append("[[link:unsubscribe]]")  # the header's link is the body's link
+        text_body, html_body, *unsubscribe = links.mint_links(texts, address)
+        email = build_email(message, sender=config["MAIL_FROM"], text_body=text_body,
+                            html_body=html_body, unsubscribe_url=unsubscribe[0] if unsubscribe else None)
+        backend.send(email, parseaddr(config["MAIL_FROM"])[1], address)
+    except PermanentFailure as error:
+        db.session.rollback()  # drop links minted for a message that was not sent
+        _record(message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error))
+        report.failed += 1
+        report.errors.append(f"{address}: {error}")
+    except TemporaryFailure as error:
+        db.session.rollback()
+        if attempts >= config["MAIL_MAX_ATTEMPTS"]:
+            _record(message.id, claim, status=MessageStatus.failed, attempts=attempts,
+                    last_error=f"Gave up after {attempts} attempts. Last error: {error}")
+            report.failed += 1
+        else:
+            delay = backoff(attempts, base=config["MAIL_RETRY_BASE_SECONDS"], cap=config["MAIL_RETRY_MAX_SECONDS"])
+            _record(message.id, claim, status=MessageStatus.pending, attempts=attempts,
+                    last_error=str(error), next_attempt_at=utcnow() + delay)
+            report.retrying += 1
+        report.errors.append(f"{address}: {error}")
+    else:
+        _record(message.id, claim, status=MessageStatus.sent, attempts=attempts, sent_at=utcnow(),
+                last_error=None)
+        report.sent += 1
+    db.session.commit()
+
+
+def deliver_due(
+    worker_id: str = "worker",
+    *,
+    batch_size: int = 100,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[DeliveryReport], None] | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> DeliveryReport:
+    """Deliver everything due now, batch by batch, over one backend connection per batch.
+
+    `now` is the clock used to decide what is due (tests move it forward instead of waiting).
+    """
+    total = DeliveryReport()
+    backend = backend_for(current_app.config, current_app.instance_path)
+    while not should_stop():
+        claim = claim_batch(worker_id, batch_size, now())
+        if claim is None:
+            break
+        with backend:
+            report = deliver_claimed(claim, backend, should_stop=should_stop)
+        total.add(report)
+        if on_batch:
+            on_batch(total)
+    return total
+
+
+def due_count(now: datetime | None = None) -> int:
+    return db.session.scalar(db.select(db.func.count(OutboxMessage.id)).where(due_filter(now or utcnow())))

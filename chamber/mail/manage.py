@@ -1,0 +1,65 @@
+"""The Outbox page (admins): counts by status, search, failures with their errors, retry and cancel."""
+
+from __future__ import annotations
+
+from flask import Response, flash, redirect, render_template, request, url_for
+
+from chamber.auth.guard import staff_blueprint
+from chamber.auth.models import Role
+from chamber.extensions import db
+from chamber.mail import services
+from chamber.mail.links import describe_links
+from chamber.mail.models import MessageStatus, OutboxMessage
+
+bp = staff_blueprint("outbox", __name__, roles=[Role.admin], url_prefix="/staff/outbox")
+
+# The stored HTML is shown in a sandboxed frame: no scripts, no requests, no forms.
+EMAIL_PREVIEW_POLICY = (
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+)
+
+
+@bp.get("/")
+def index():
+    status = request.args.get("status", "")
+    search = request.args.get("q", "").strip()[:254]
+    query = db.select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    if status in MessageStatus.__members__:
+        query = query.where(OutboxMessage.status == MessageStatus(status))
+    else:
+        status = ""
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(db.func.lower(OutboxMessage.to_address).like(f"%{escaped}%", escape="\\"))
+    page = db.paginate(query, per_page=50, max_per_page=50, error_out=False)
+    return render_template("mail/outbox.html", page=page, counts=services.status_counts(),
+                           status=status, search=search)
+
+
+@bp.get("/<int:message_id>")
+def show(message_id: int):
+    message = db.get_or_404(OutboxMessage, message_id)
+    return render_template("mail/message.html", message=message, text_body=describe_links(message.text_body))
+
+
+@bp.get("/<int:message_id>/html")
+def html_body(message_id: int):
+    message = db.get_or_404(OutboxMessage, message_id)
+    response = Response(describe_links(message.html_body), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = EMAIL_PREVIEW_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.post("/<int:message_id>/<any(retry, cancel):action>")
+def act(message_id: int, action: str):
+    message = db.get_or_404(OutboxMessage, message_id)
+    try:
+        (services.retry if action == "retry" else services.cancel)(message)
+    except ValueError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash("The message will be sent again." if action == "retry" else "Cancelled the message.", "success")
+    return redirect(url_for(".show", message_id=message_id))

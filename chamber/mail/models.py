@@ -1,0 +1,106 @@
+"""The outbox: every email the system owes, written in the transaction that owes it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from chamber.core.times import UTCDateTime, utcnow
+from chamber.core.types import enum_type
+from chamber.extensions import db
+
+
+class MailKind(enum.StrEnum):
+    transactional = "transactional"  # confirmations, updates: sent even to suppressed addresses
+    marketing = "marketing"  # news of future events: never to a suppressed address
+    survey = "survey"  # follow-up surveys: as marketing, never to a suppressed address
+
+    @property
+    def respects_suppression(self) -> bool:
+        return self is not MailKind.transactional
+
+
+class MessageStatus(enum.StrEnum):
+    pending = "pending"  # waiting for its next attempt
+    sending = "sending"  # claimed by a worker until its lease runs out
+    sent = "sent"
+    failed = "failed"  # parked after a permanent failure or too many attempts
+    suppressed = "suppressed"  # not sent: the address unsubscribed from this kind of mail
+    cancelled = "cancelled"  # not sent: staff cancelled it
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Enqueueing the same key twice is a no-op: e.g. "confirmation:delegate:42".
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[MailKind] = mapped_column(enum_type(MailKind))
+    status: Mapped[MessageStatus] = mapped_column(enum_type(MessageStatus), default=MessageStatus.pending)
+    to_address: Mapped[str] = mapped_column(String(254), index=True)
+    to_name: Mapped[str] = mapped_column(String(200), default="")
+    reply_to: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    # Fixed when enqueued, so every retry carries the same Message-ID and receivers can de-duplicate.
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    attachments: Mapped[list[OutboxAttachment]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", order_by="OutboxAttachment.position"
+    )
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status in (MessageStatus.failed, MessageStatus.cancelled)
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status == MessageStatus.pending
+
+
+class OutboxAttachment(db.Model):
+    __tablename__ = "outbox_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    filename: Mapped[str] = mapped_column(String(200))
+    # The full type with parameters, e.g. "text/calendar; charset=utf-8; method=REQUEST".
+    content_type: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+    message: Mapped[OutboxMessage] = relationship(back_populates="attachments")
+
+
+class Suppression(db.Model):
+    """An address that asked for no more marketing or survey mail."""
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
+    reason: Mapped[str] = mapped_column(String(40), default="unsubscribe")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UnsubscribeToken(db.Model):
+    """The hash of an unsubscribe link's secret, minted when a message is sent."""
+
+    __tablename__ = "unsubscribe_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,178 @@
+"""Queueing email in the caller's transaction, the suppression list, and staff actions on the outbox.
+
+Nothing here commits: a message exists exactly when the transaction that owes it commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import make_msgid, parseaddr
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from sqlalchemy.dialects import postgresql, sqlite
+
+from chamber.core.times import utcnow
+from chamber.core.tokens import hash_token, new_token
+from chamber.extensions import db
+from chamber.mail import links
+from chamber.mail.models import (
+    MailKind,
+    MessageStatus,
+    OutboxAttachment,
+    OutboxMessage,
+    Suppression,
+    UnsubscribeToken,
+)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # with parameters, e.g. "text/calendar; charset=utf-8; method=REQUEST"
+    content: bytes
+
+
+def normalise_address(address: str) -> str:
+    return address.strip().lower()
+
+
+def mail_domain() -> str:
+    """Our domain for Message-IDs: the sender's, else the site's."""
+    sender = parseaddr(current_app.config["MAIL_FROM"])[1]
+    return sender.rpartition("@")[2] or urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+
+
+def enqueue(
+    *,
+    key: str,
+    to: str,
+    subject: str,
+    template: str,
+    context: dict | None = None,
+    kind: MailKind = MailKind.transactional,
+    to_name: str = "",
+    reply_to: str | None = None,
+    attachments: tuple[Attachment, ...] | list[Attachment] = (),
+    send_after: datetime | None = None,
+) -> bool:
+    """Queue one email inside the caller's transaction. Returns False if `key` was already queued.
+
+    The text and HTML bodies come from `templates/emails/<template>.txt` and `.html`. Marketing and
+    survey mail gets an unsubscribe link, minted when the message is sent.
+    """
+    values = {"kind": kind, "to_name": to_name, **(context or {})}
+    text_body = render_template(f"emails/{template}.txt", **values)
+    html_body = render_template(f"emails/{template}.html", **values)
+    if kind.respects_suppression and "unsubscribe" not in links.kinds_in(text_body + html_body):
+        raise ValueError(f"{template}: {kind} mail must show an unsubscribe link")
+    row = {
+        "key": key[:200],
+        "kind": kind,
+        "status": MessageStatus.pending,
+        "to_address": to.strip(),
+        "to_name": to_name[:200],
+        "reply_to": reply_to or current_app.config.get("MAIL_REPLY_TO") or None,
+        "subject": " ".join(subject.split())[:300],  # no line breaks in a header
+        "text_body": text_body,
+        "html_body": html_body,
+        "message_id": make_msgid(domain=mail_domain()),
+        "created_at": utcnow(),
+        "next_attempt_at": send_after or utcnow(),
+        "attempts": 0,
+    }
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(OutboxMessage)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(OutboxMessage.id)
+    )
+    message_id = db.session.execute(statement).scalar()
+    if message_id is None:
+        return False
+    db.session.add_all(
+        OutboxAttachment(message_id=message_id, position=n, filename=a.filename,
+                         content_type=a.content_type, content=a.content)
+        for n, a in enumerate(attachments)
+    )
+    db.session.flush()
+    return True
+
+
+# --- suppression ---------------------------------------------------------------------------------
+
+
+def is_suppressed(address: str) -> bool:
+    return db.session.scalar(
+        db.select(Suppression.id).where(Suppression.email == normalise_address(address))
+    ) is not None
+
+
+def suppressed_among(addresses: list[str]) -> set[str]:
+    """Which of these addresses are suppressed, in one query (normalised forms)."""
+    wanted = {normalise_address(a) for a in addresses}
+    if not wanted:
+        return set()
+    return set(db.session.scalars(db.select(Suppression.email).where(Suppression.email.in_(wanted))))
+
+
+def suppress(address: str, reason: str = "unsubscribe") -> None:
+    """Add an address to the suppression list; doing it again changes nothing."""
+    email = normalise_address(address)
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    db.session.execute(
+        dialect.insert(Suppression)
+        .values(email=email, reason=reason, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["email"])
+    )
+
+
+def unsubscribe_address(token: str) -> str | None:
+    """The address an unsubscribe token was minted for, or None for a wrong or tampered token."""
+    if not token or len(token) > 100:
+        return None
+    return db.session.scalar(
+        db.select(UnsubscribeToken.email).where(UnsubscribeToken.token_hash == hash_token(token))
+    )
+
+
+def _mint_unsubscribe_link(recipient: str, _ref: str) -> str:
+    token = new_token()
+    db.session.add(UnsubscribeToken(token_hash=hash_token(token), email=normalise_address(recipient)))
+    return f"{current_app.config['BASE_URL']}/unsubscribe/{token}"
+
+
+links.register_link_minter("unsubscribe", _mint_unsubscribe_link)
+
+
+# --- staff actions -------------------------------------------------------------------------------
+
+
+def retry(message: OutboxMessage) -> None:
+    """Send a failed or cancelled message again, from a fresh count of attempts."""
+    if not message.can_retry:
+        raise ValueError("Only a failed or cancelled message can be sent again.")
+    message.status = MessageStatus.pending
+    message.attempts = 0
+    message.next_attempt_at = utcnow()
+    message.claimed_by = None
+    message.lease_until = None
+    db.session.flush()
+
+
+def cancel(message: OutboxMessage) -> None:
+    if not message.can_cancel:
+        raise ValueError("Only a message still waiting to be sent can be cancelled.")
+    message.status = MessageStatus.cancelled
+    db.session.flush()
+
+
+def status_counts() -> dict[MessageStatus, int]:
+    rows = db.session.execute(
+        db.select(OutboxMessage.status, db.func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
+    )
+    counts = dict.fromkeys(MessageStatus, 0)
+    counts.update({status: count for status, count in rows})
+    return counts

@@ -1,0 +1,255 @@
+"""The outbox: queued in the caller's transaction, delivered once, retried, parked, never lost."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from chamber.core.times import utcnow
+from chamber.core.tokens import hash_token
+from chamber.extensions import db
+from chamber.mail import services
+from chamber.mail.delivery import backoff, deliver_due
+from chamber.mail.models import MailKind, MessageStatus, OutboxMessage, Suppression, UnsubscribeToken
+from chamber.mail.services import Attachment, enqueue
+
+ICS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Chamber//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+    "UID:event-1@chamber.example\r\nSUMMARY:Cybercrime seminar – Zoë\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+).encode()
+
+
+def queue(n: int = 1, *, kind: MailKind = MailKind.transactional, to: str = "zoe@example.com", **kw) -> None:
+    for i in range(n):
+        enqueue(key=kw.pop("key", f"test:{kind}:{to}:{i}"), to=to, subject=kw.get("subject", "Hello"),
+                template="test_message", kind=kind, to_name=kw.get("to_name", "Zoë O'Brien"),
+                context={"note": f"Message {i}"}, attachments=kw.get("attachments", ()))
+    db.session.commit()
+
+
+def statuses() -> dict[str, int]:
+    rows = db.session.execute(db.select(OutboxMessage.status, db.func.count()).group_by(OutboxMessage.status))
+    return {status.value: count for status, count in rows}
+
+
+def later(minutes: int):
+    return lambda: utcnow() + timedelta(minutes=minutes)
+
+
+# --- what is received ----------------------------------------------------------------------------
+
+
+def test_a_message_arrives_as_utf8_multipart_alternative_with_its_attachment_intact(app, smtp_server):
+    app.config["MAIL_REPLY_TO"] = "events@hertschamber.example"
+    queue(subject="Your place at the Cybercrime seminar – 李", attachments=[
+        Attachment("invite.ics", "text/calendar; charset=utf-8; method=REQUEST", ICS)])
+    report = deliver_due()
+    assert report.sent == 1
+    (email,) = smtp_server.messages
+    assert email["Subject"] == "Your place at the Cybercrime seminar – 李"
+    assert email["To"] == "Zoë O'Brien <zoe@example.com>"
+    assert email["From"] == "Hertfordshire Chamber of Commerce <events@chamber.example>"
+    assert email["Reply-To"] == "events@hertschamber.example"
+    assert email["Message-ID"].endswith("@chamber.example>")
+    assert email["Date"]
+    assert email.get_content_type() == "multipart/mixed"
+    alternative, calendar = email.get_payload()
+    assert alternative.get_content_type() == "multipart/alternative"
+    text, html = alternative.get_payload()
+    assert text.get_content_type() == "text/plain" and text.get_content_charset() == "utf-8"
+    assert html.get_content_type() == "text/html" and html.get_content_charset() == "utf-8"
+    assert "Hello Zoë O'Brien" in text.get_content()
+    assert "Hello Zoë O&#39;Brien" in html.get_content()
+    assert calendar.get_content_type() == "text/calendar"
+    assert calendar.get_param("method") == "REQUEST"
+    assert calendar.get_filename() == "invite.ics"
+    assert calendar.get_content().encode() == ICS.decode().encode()
+    assert "List-Unsubscribe" not in email  # transactional mail
+
+
+def test_marketing_mail_has_one_click_unsubscribe_and_a_visible_link(app, smtp_server):
+    queue(kind=MailKind.marketing)
+    deliver_due()
+    (email,) = smtp_server.messages
+    header = email["List-Unsubscribe"]
+    assert header.startswith("<http") and header.endswith(">")
+    url = header[1:-1]
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text, html = email.get_payload()
+    assert url in text.get_content() and url in html.get_content()
+    token = url.rsplit("/", 1)[1]
+    assert len(token) >= 43
+    stored = db.session.scalars(db.select(UnsubscribeToken)).one()
+    assert stored.token_hash == hash_token(token) and stored.email == "zoe@example.com"
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert token not in message.text_body + message.html_body  # the secret never sat in the outbox
+
+
+def test_enqueueing_the_same_key_twice_is_a_no_op(app):
+    assert enqueue(key="same", to="a@example.com", subject="One", template="test_message") is True
+    assert enqueue(key="same", to="a@example.com", subject="Two", template="test_message") is False
+    db.session.commit()
+    assert db.session.scalars(db.select(OutboxMessage.subject)).all() == ["One"]
+
+
+def test_a_rolled_back_transaction_leaves_nothing_to_send(app, smtp_server):
+    enqueue(key="doomed", to="a@example.com", subject="Never", template="test_message",
+            attachments=[Attachment("x.ics", "text/calendar; method=PUBLISH", ICS)])
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
+    assert deliver_due().handled == 0
+    assert smtp_server.messages == []
+
+
+def test_marketing_mail_without_an_unsubscribe_link_is_refused_when_queued(app):
+    from jinja2 import ChoiceLoader, DictLoader
+
+    # A marketing template that forgot the layout's footer.
+    bare = DictLoader({"emails/bare.txt": "Hi", "emails/bare.html": "<p>Hi</p>"})
+    app.jinja_env.loader = ChoiceLoader([bare, app.jinja_env.loader])
+    with pytest.raises(ValueError, match="must show an unsubscribe link"):
+        enqueue(key="bad", to="a@example.com", subject="News", template="bare", kind=MailKind.marketing)
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+def test_a_temporary_refusal_is_retried_later_and_then_delivered(app, smtp_server):
+    smtp_server.handler.replies.extend(["451 4.3.0 Try again later"])
+    queue()
+    first = deliver_due()
+    assert first.retrying == 1
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert message.status == MessageStatus.pending and message.attempts == 1
+    assert "451" in message.last_error
+    assert message.next_attempt_at > utcnow()
+    assert deliver_due().handled == 0  # not due yet
+    assert deliver_due(now=later(60 * 24)).sent == 1
+    assert len(smtp_server.messages) == 1
+    db.session.expire_all()
+    assert message.status == MessageStatus.sent and message.attempts == 2 and message.last_error is None
+
+
+def test_a_permanent_refusal_stops_at_once(app, smtp_server):
+    smtp_server.handler.refuse["nobody@example.com"] = "550 5.1.1 No such user"
+    queue(to="nobody@example.com")
+    report = deliver_due()
+    assert report.failed == 1
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert message.status == MessageStatus.failed and message.attempts == 1
+    assert "550" in message.last_error
+    assert deliver_due(now=later(60 * 24 * 7)).handled == 0
+
+
+def test_after_the_last_attempt_a_message_is_parked_as_failed_with_its_error(app, smtp_server):
+    app.config["MAIL_MAX_ATTEMPTS"] = 3
+    smtp_server.handler.replies.extend(["421 4.7.0 Busy"] * 5)
+    queue()
+    for day in range(1, 5):
+        deliver_due(now=later(60 * 24 * day))
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert message.status == MessageStatus.failed and message.attempts == 3
+    assert message.last_error.startswith("Gave up after 3 attempts") and "421" in message.last_error
+    assert smtp_server.messages == []
+
+
+def test_mail_queued_while_the_server_is_down_is_all_delivered_exactly_once_when_it_returns(app, smtp_server):
+    smtp_server.stop()
+    queue(200)
+    down = deliver_due()
+    assert down.retrying == 200 and down.sent == 0
+    assert statuses() == {"pending": 200}
+    smtp_server.start()
+    up = deliver_due(now=later(60 * 24))
+    assert up.sent == 200
+    ids = smtp_server.message_ids()
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert statuses() == {"sent": 200}
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    import random
+
+    rng = random.Random(7)
+    delays = [backoff(n, base=60, cap=3600, rng=rng).total_seconds() for n in range(1, 12)]
+    for attempt, delay in enumerate(delays, start=1):
+        nominal = min(3600, 60 * 2 ** (attempt - 1))
+        assert 0.5 * nominal <= delay <= 1.5 * nominal
+    assert len({round(d) for d in delays}) == len(delays)  # jittered, not lock-step
+
+
+# --- suppression and unsubscribe -----------------------------------------------------------------
+
+
+def test_marketing_to_a_suppressed_address_is_never_sent_but_transactional_mail_is(app, smtp_server):
+    services.suppress("Zoe@Example.com")
+    db.session.commit()
+    queue(kind=MailKind.marketing)
+    queue(kind=MailKind.survey)
+    queue(kind=MailKind.transactional)
+    report = deliver_due()
+    assert (report.sent, report.suppressed) == (1, 2)
+    assert len(smtp_server.messages) == 1
+    assert "List-Unsubscribe" not in smtp_server.messages[0]
+
+
+def unsubscribe_url(smtp_server) -> str:
+    return smtp_server.messages[-1]["List-Unsubscribe"][1:-1].replace("http://127.0.0.1:5000", "")
+
+
+def test_one_click_unsubscribe_works_without_cookies_or_csrf_and_at_once(app, client, smtp_server):
+    queue(kind=MailKind.marketing)
+    deliver_due()
+    path = unsubscribe_url(smtp_server)
+    response = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert "You are unsubscribed" in response.text
+    assert services.is_suppressed("zoe@example.com")
+    again = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert again.status_code == 200
+    assert db.session.scalar(db.select(db.func.count(Suppression.id))) == 1
+    queue(kind=MailKind.marketing, key="after")
+    assert deliver_due().suppressed == 1
+
+
+def test_following_the_link_changes_nothing_until_the_button_is_pressed(app, client, smtp_server):
+    queue(kind=MailKind.marketing)
+    deliver_due()
+    page = client.get(unsubscribe_url(smtp_server))
+    assert page.status_code == 200
+    assert "zoe@example.com" in page.text and ">Unsubscribe</button>" in page.text
+    assert not services.is_suppressed("zoe@example.com")
+
+
+@pytest.mark.parametrize("token", ["wrong", "A" * 43, "%00", "x" * 500])
+def test_a_wrong_or_tampered_unsubscribe_token_is_a_plain_404(client, token):
+    assert client.get(f"/unsubscribe/{token}").status_code == 404
+    assert client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert db.session.scalar(db.select(db.func.count(Suppression.id))) == 0
+
+
+# --- many workers --------------------------------------------------------------------------------
+
+
+def test_two_workers_at_once_deliver_each_message_exactly_once(app, smtp_server):
+    count = 1000
+    for i in range(count):
+        enqueue(key=f"bulk:{i}", to=f"person{i}@example.com", subject="Hello", template="test_message")
+    db.session.commit()
+    reports = []
+
+    def work(name: str) -> None:
+        with app.app_context():
+            reports.append(deliver_due(name, batch_size=25))
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    ids = smtp_server.message_ids()
+    assert len(ids) == count and len(set(ids)) == count
+    assert sum(r.sent for r in reports) == count
+    assert statuses() == {"sent": count}
