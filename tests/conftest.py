@@ -108,8 +108,16 @@ class RequestIsolatedClient(FlaskClient):
     would share its `g` and its database session and hide bugs a real server would show.
     """
 
+    _inside = False
+
     def open(self, *args, **kwargs):
-        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if self._inside:  # a redirect being followed: already isolated
+            return super().open(*args, **kwargs)
+        self._inside = True
+        try:
+            response = contextvars.Context().run(super().open, *args, **kwargs)
+        finally:
+            self._inside = False
         db.session.expire_all()  # the test sees what the request committed
         return response
 
