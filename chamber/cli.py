@@ -76,6 +76,8 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     click.echo(f"Staff login:  {base}/staff/login")
     click.echo(f"  email:      {login.email}")
     click.echo(f"  password:   {login.password}")
+    for other in login.others:
+        click.echo(f"  ({other.role}: {other.email} / {other.password})")
     click.echo(f"Database:     {app.config['SQLALCHEMY_DATABASE_URI']}")
     click.echo("")
     if not no_serve:

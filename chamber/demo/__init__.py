@@ -1,12 +1,45 @@
-"""The demo data set, built from the seed seminar (filled in below)."""
-from dataclasses import dataclass
+"""The demo data set: the seed seminar as a past and an upcoming edition, and staff logins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from flask import Flask
+
+from chamber.core.times import utc_to_local, utcnow
+from chamber.demo import seminar
+from chamber.demo.staff import ACCOUNTS, ensure_account
 
 
 @dataclass
 class DemoLogin:
     email: str
     password: str
+    role: str = "admin"
+    others: list[DemoLogin] = field(default_factory=list)  # the organiser and door accounts
 
 
-def load_demo(app):
-    return DemoLogin("x", "y")
+def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
+    """Load the demo into the current session (flushed, not committed) and return the admin login.
+
+    Safe to run again: events are found by slug, speakers by name and staff by email. Existing
+    events and speakers are left as they are; a demo staff account is only repaired (password,
+    role, active) so that the login printed works. `today` (in the seminar's zone) is for tests.
+    """
+    today = today or utc_to_local(utcnow(), seminar.ZONE).date()
+    speakers = seminar.load_speakers()
+    seminar.load_past_edition(speakers)
+    seminar.load_upcoming_edition(speakers, today)
+    instance_path = Path(app.instance_path)
+    logins = [
+        DemoLogin(account.email, ensure_account(account, instance_path), account.role.value)
+        for account in ACCOUNTS
+    ]
+    admin, *others = logins
+    admin.others = others
+    return admin
+
+
+__all__ = ["DemoLogin", "load_demo"]
