@@ -85,10 +85,8 @@ def _init_extensions(app: Flask) -> None:
     from chamber.auth.models import StaffUser
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> StaffUser | None:
-        if not user_id.isdigit():
-            return None
-        return db.session.get(StaffUser, int(user_id))
+    def load_user(session_id: str) -> StaffUser | None:
+        return StaffUser.from_session_id(session_id)
 
     # Import every model so that metadata (and so Alembic) sees the whole schema.
     import chamber.models  # noqa: F401
@@ -99,12 +97,14 @@ def _register_blueprints(app: Flask) -> None:
     from chamber.auth import manage as staff_users
     from chamber.auth import views as auth_views
     from chamber.core import views as core_views
+    from chamber.core.routing import IdConverter
     from chamber.events import manage as manage_events
     from chamber.events import speakers as manage_speakers
     from chamber.events import views as event_views
     from chamber.mail import manage as outbox
     from chamber.mail import views as mail_views
 
+    app.url_map.converters["int"] = IdConverter  # before any rule is added
     for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
                    manage_speakers, mail_views, outbox):  # fmt: skip
         app.register_blueprint(module.bp)

@@ -77,6 +77,8 @@ def defaults() -> dict[str, Any]:
         RATELIMIT_HEADERS_ENABLED=True,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         DEMO=False,
+        # Werkzeug's scrypt (N=2^15, r=8, p=1). Tests pass a cheaper cost of the same algorithm.
+        PASSWORD_HASH_METHOD="scrypt",
     )
     return values
 

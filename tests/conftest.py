@@ -25,6 +25,7 @@ from chamber.events.models import AgendaItem, AgendaItemSpeaker, AgendaKind, Eve
 from chamber.extensions import db
 
 PASSWORD = "a long test password"
+FAST_SCRYPT = "scrypt:1024:8:1"  # the real algorithm at a test-friendly cost
 CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -129,6 +130,7 @@ def app(database_url, tmp_path):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SERVER_NAME": None,
+        "PASSWORD_HASH_METHOD": FAST_SCRYPT,
     })
     app.test_client_class = RequestIsolatedClient
     with app.app_context():

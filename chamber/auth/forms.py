@@ -11,18 +11,25 @@ from chamber.auth.services import MIN_PASSWORD_LENGTH
 from chamber.core.forms import ChamberForm
 
 ROLE_CHOICES = enum_choices(Role, label=lambda role: role.label)
+NAME_TOO_LONG = "Full name must be 120 characters or fewer."
 
 
 
 class LoginForm(ChamberForm):
     email = EmailField(
         "Email address",
-        validators=[DataRequired("Enter your email address."), Length(max=254)],
+        validators=[
+            DataRequired("Enter your email address."),
+            Length(max=254, message="Email address must be 254 characters or fewer."),
+        ],
         render_kw={"autocomplete": "username", "spellcheck": "false"},
     )
     password = PasswordField(
         "Password",
-        validators=[DataRequired("Enter your password."), Length(max=200)],
+        validators=[
+            DataRequired("Enter your password."),
+            Length(max=200, message="Password must be 200 characters or fewer."),
+        ],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -46,7 +53,10 @@ def _password_field(label: str) -> PasswordField:
 class StaffCreateForm(ChamberForm):
     name = StringField(
         "Full name",
-        validators=[DataRequired("Enter the person's name."), Length(max=120)],
+        validators=[
+            DataRequired("Enter the person's name."),
+            Length(max=120, message=NAME_TOO_LONG),
+        ],
         render_kw={"autocomplete": "off"},
     )
     email = EmailField(
@@ -64,7 +74,11 @@ class StaffCreateForm(ChamberForm):
 
 class StaffEditForm(ChamberForm):
     name = StringField(
-        "Full name", validators=[DataRequired("Enter the person's name."), Length(max=120)]
+        "Full name",
+        validators=[
+            DataRequired("Enter the person's name."),
+            Length(max=120, message=NAME_TOO_LONG),
+        ],
     )
     role = SelectField("Role", choices=ROLE_CHOICES, coerce=enum_coerce(Role))
     active = BooleanField("Account is active (can log in)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import hmac
 from datetime import datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,8 +39,23 @@ class StaffUser(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session: it changes with the password, so setting a
+        new password logs the account out everywhere else."""
+        return f"{self.id}:{self.password_hash[-16:]}"
+
+    @classmethod
+    def from_session_id(cls, session_id: str) -> StaffUser | None:
+        user_id, _, fingerprint = session_id.partition(":")
+        if not user_id.isdigit() or len(user_id) > 10:
+            return None
+        user = db.session.get(cls, int(user_id))
+        if user is None or not hmac.compare_digest(user.password_hash[-16:], fingerprint):
+            return None
+        return user
+
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

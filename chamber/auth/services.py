@@ -59,11 +59,14 @@ def create_staff(email: str, name: str, role: Role, password: str) -> StaffUser:
 
 
 def _active_admins_other_than(user: StaffUser) -> int:
-    return db.session.scalar(
-        db.select(db.func.count(StaffUser.id)).where(
-            StaffUser.role == Role.admin, StaffUser.active.is_(True), StaffUser.id != user.id
-        )
-    )
+    # Lock the other admins' rows (PostgreSQL) so that two admins demoting each other at the same
+    # moment cannot both succeed and leave none.
+    others = db.session.scalars(
+        db.select(StaffUser.id)
+        .where(StaffUser.role == Role.admin, StaffUser.active.is_(True), StaffUser.id != user.id)
+        .with_for_update()
+    ).all()
+    return len(others)
 
 
 def update_staff(user: StaffUser, *, name: str, role: Role, active: bool, by: StaffUser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, FieldList, FormField, IntegerField
+from wtforms import DateTimeLocalField, FieldList, FormField, IntegerField, PasswordField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc
@@ -16,12 +16,15 @@ def strip(value):
 
 
 class ChamberForm(FlaskForm):
-    """Strips surrounding white space and refuses control characters no person types."""
+    """Strips surrounding white space (not from passwords) and refuses control characters no
+    person types."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
             if issubclass(unbound_field.field_class, FieldList | FormField):
                 return unbound_field.bind(form=form, **options)  # their entries get the filter
+            if issubclass(unbound_field.field_class, PasswordField):
+                return unbound_field.bind(form=form, **options)  # a password is exactly as typed
             filters = (strip, *unbound_field.kwargs.get("filters", ()))
             return unbound_field.bind(form=form, filters=filters, **options)
 
@@ -40,7 +43,9 @@ class ChamberForm(FlaskForm):
         """(field id, message) pairs for the error summary, form-wide errors first with no field."""
         pairs = [("", message) for message in self.form_errors]
         for field in self:
-            pairs.extend((field.id, message) for message in field.errors if isinstance(message, str))
+            # A FieldList's errors are its entries' lists; name each entry so the link finds it.
+            for each in field.entries if isinstance(field, FieldList) else [field]:
+                pairs.extend((each.id, message) for message in each.errors if isinstance(message, str))
         return pairs
 
 

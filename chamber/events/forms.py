@@ -80,6 +80,8 @@ class EventForm(ChamberForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
+        if self.timezone.errors:
+            return False  # times cannot be read in a zone that is not one of the choices
         zone_name = self.timezone.data
         for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
             field = self[name]

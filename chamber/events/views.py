@@ -25,6 +25,8 @@ def past():
 
 @bp.get("/events/<slug>")
 def show(slug: str):
+    if "\x00" in slug:  # no slug holds one, and PostgreSQL refuses it in a query (a 500)
+        abort(404)
     event = services.event_with_agenda(slug)
     staff_preview = current_user.is_authenticated and current_user.is_organiser
     if event is None or (event.is_draft and not staff_preview):

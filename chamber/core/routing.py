@@ -1,0 +1,16 @@
+"""URL converters shared by every blueprint."""
+
+from __future__ import annotations
+
+from werkzeug.routing import IntegerConverter
+
+# The largest value an integer primary key holds on every engine (PostgreSQL INTEGER is 32-bit).
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` bounded to what an id column can hold: an absurd id is a 404, not an overflow
+    inside the database driver (a 500)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
