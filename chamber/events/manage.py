@@ -11,6 +11,7 @@ from chamber.core.times import utcnow
 from chamber.events import services
 from chamber.events.forms import AgendaItemForm, EventForm
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
+from chamber.core.pagination import paginate
 from chamber.extensions import db
 
 bp = staff_blueprint("manage_events", __name__, roles=ORGANISERS, url_prefix="/staff/events")
@@ -33,7 +34,7 @@ def index():
         query = query.where(Event.status == EventStatus(shown)).order_by(Event.starts_at.desc())
     else:
         query = query.order_by(Event.starts_at.desc())
-    page = db.paginate(query, per_page=25, max_per_page=25, error_out=False)
+    page = paginate(query, per_page=25)
     return render_template("events/manage/index.html", page=page, shown=shown, now=now)
 
 

@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from chamber.core.times import utcnow
 from chamber.events import services
+from chamber.core.pagination import paginate
 from chamber.extensions import db
 
 bp = Blueprint("events", __name__)
@@ -19,7 +20,7 @@ def index():
 
 @bp.get("/events/past")
 def past():
-    page = db.paginate(services.past_published(), per_page=20, max_per_page=20, error_out=False)
+    page = paginate(services.past_published(), per_page=20)
     return render_template("events/past.html", page=page)
 
 

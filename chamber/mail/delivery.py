@@ -9,6 +9,7 @@ Each outcome is committed as soon as it is known, so a crash re-sends at most th
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,14 +130,35 @@ def deliver_claimed(
     ]
     db.session.commit()  # end the read; each outcome below is its own short transaction
     suppressed = services.suppressed_among([m.to_address for m in batch if m.kind_respects_suppression])
-    for message in batch:
+    held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
+    for n, message in enumerate(batch):
         if should_stop():
             # Hand back what was not started, for this or another worker to take at once.
             _record(message.id, claim, status=MessageStatus.pending)
             db.session.commit()
             continue
-        _deliver_one(message, claim, backend, config, report, suppressed)
+        if time.monotonic() >= renew_at:
+            # A batch that outlasts its lease would be claimed again by another worker and sent
+            # twice: keep the lease while working, and skip any message already taken.
+            held = _renew_lease(claim, [m.id for m in batch[n:]])
+            renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
+        if message.id in held:
+            _deliver_one(message, claim, backend, config, report, suppressed)
     return report
+
+
+def _renew_lease(claim: str, ids: list[int]) -> set[int]:
+    """Extend this worker's lease on `ids`; returns the ids it still holds."""
+    lease = utcnow() + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
+    held = set(db.session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == claim)
+        .values(lease_until=lease)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ))
+    db.session.commit()
+    return held
 
 
 def _deliver_one(message: Outgoing, claim: str, backend: Backend, config, report: DeliveryReport,

@@ -6,6 +6,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from chamber.auth.guard import staff_blueprint
 from chamber.auth.models import Role
+from chamber.core.pagination import paginate
 from chamber.extensions import db
 from chamber.mail import services
 from chamber.mail.links import describe_links
@@ -22,7 +23,8 @@ EMAIL_PREVIEW_POLICY = (
 @bp.get("/")
 def index():
     status = request.args.get("status", "")
-    search = request.args.get("q", "").strip()[:254]
+    # PostgreSQL cannot take a NUL in text (a 500), and no address holds one: drop it.
+    search = request.args.get("q", "").replace("\x00", "").strip()[:254]
     query = db.select(OutboxMessage).order_by(OutboxMessage.id.desc())
     if status in MessageStatus.__members__:
         query = query.where(OutboxMessage.status == MessageStatus(status))
@@ -31,7 +33,7 @@ def index():
     if search:
         escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(db.func.lower(OutboxMessage.to_address).like(f"%{escaped}%", escape="\\"))
-    page = db.paginate(query, per_page=50, max_per_page=50, error_out=False)
+    page = paginate(query, per_page=50)
     return render_template("mail/outbox.html", page=page, counts=services.status_counts(),
                            status=status, search=search)
 

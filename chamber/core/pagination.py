@@ -1,0 +1,18 @@
+"""Pages of query results, with the page number read safely from the request."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_sqlalchemy.pagination import Pagination
+
+from chamber.extensions import db
+
+# Far past any real list; a bigger number could overflow the database's OFFSET (a 500).
+MAX_PAGE = 1_000_000
+
+
+def paginate(query, per_page: int) -> Pagination:
+    """Page `?page=` of `query`; a missing, malformed or absurd number means page 1 or the cap."""
+    number = request.args.get("page", 1, type=int)
+    number = min(max(number, 1), MAX_PAGE)
+    return db.paginate(query, page=number, per_page=per_page, max_per_page=per_page, error_out=False)
