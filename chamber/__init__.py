@@ -113,8 +113,8 @@ def _register_blueprints(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from chamber.core.markdown import render_markdown
     from chamber.core.templating import field_attributes
-    from chamber.mail.links import placeholder
     from chamber.core.times import format_date, format_time
+    from chamber.mail.links import placeholder
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["time"] = format_time
@@ -127,7 +127,10 @@ def _register_template_helpers(app: Flask) -> None:
 
 def _register_error_pages(app: Flask) -> None:
     messages = {
-        400: ("Something in the request was not right", "Go back, check what you entered and try again."),
+        400: (
+            "Something in the request was not right",
+            "Go back, check what you entered and try again.",
+        ),
         403: ("You cannot see this page", "Your account does not have access to it."),
         404: ("Page not found", "Check the address, or start from the home page."),
         405: ("That cannot be done here", "Go back and use the buttons on the page."),
@@ -151,8 +154,9 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         advice = "The form had expired or did not come from this site. Go back, reload the page and try again."
-        return render_template("errors/error.html", code=400, title="The form could not be sent",
-                               advice=advice), 400
+        return render_template(
+            "errors/error.html", code=400, title="The form could not be sent", advice=advice
+        ), 400
 
 
 def _security_headers(response):

@@ -38,10 +38,18 @@ def _read_password(password_stdin: bool) -> str:
 @click.command("create-staff")
 @click.option("--email", prompt=True, help="The staff user's email address (their login).")
 @click.option("--name", prompt=True, help="Their full name.")
-@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.admin.value,
-              show_default=True, help="What they may do.")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from standard input instead of prompting.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.admin.value,
+    show_default=True,
+    help="What they may do.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of prompting.",
+)
 @with_appcontext
 def create_staff_command(email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add a staff user. The password is prompted for, or read from standard input; never an argument."""
@@ -87,7 +95,9 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
 
         worker = Worker(app, worker_id="demo", echo=lambda line: click.echo(f"[worker] {line}"))
         threading.Thread(target=worker.run, name="chamber-worker", daemon=True).start()
-        click.echo(f"Emails are written to {app.config.get('MAIL_FILE_PATH') or app.instance_path + '/mail'}")
+        click.echo(
+            f"Emails are written to {app.config.get('MAIL_FILE_PATH') or app.instance_path + '/mail'}"
+        )
         app.run(host=host, port=port, debug=False, use_reloader=False)
 
 
@@ -103,8 +113,10 @@ def worker_command(once: bool) -> None:
     worker = Worker(current_app._get_current_object(), echo=click.echo)
     if once:
         report = worker.run_once()
-        click.echo(f"Done: {report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
-                   f"{report.suppressed} suppressed.")
+        click.echo(
+            f"Done: {report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
+            f"{report.suppressed} suppressed."
+        )
         for error in report.errors[:20]:
             click.echo(f"  {error}", err=True)
         return
@@ -121,8 +133,12 @@ def send_test_email_command(address: str) -> None:
 
     from chamber.mail import services as mail
 
-    mail.enqueue(key=f"test:{uuid.uuid4().hex}", to=address, subject="Chamber test message",
-                 template="test_message")
+    mail.enqueue(
+        key=f"test:{uuid.uuid4().hex}",
+        to=address,
+        subject="Chamber test message",
+        template="test_message",
+    )
     db.session.commit()
     click.echo(f"Queued a test message to {address}. Run `chamber worker --once` to send it.")
 

@@ -28,7 +28,12 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_PROXY_COUNT", "PROXY_COUNT", 0, "int"),
     ("CHAMBER_INSTANCE_PATH", "INSTANCE_PATH", None, "str"),
     ("CHAMBER_MAIL_BACKEND", "MAIL_BACKEND", "file", "str"),
-    ("CHAMBER_MAIL_FROM", "MAIL_FROM", "Hertfordshire Chamber of Commerce <events@chamber.example>", "str"),
+    (
+        "CHAMBER_MAIL_FROM",
+        "MAIL_FROM",
+        "Hertfordshire Chamber of Commerce <events@chamber.example>",
+        "str",
+    ),
     ("CHAMBER_MAIL_REPLY_TO", "MAIL_REPLY_TO", None, "str"),
     ("CHAMBER_MAIL_FILE_PATH", "MAIL_FILE_PATH", None, "str"),
     ("CHAMBER_SMTP_HOST", "SMTP_HOST", "localhost", "str"),
@@ -78,7 +83,7 @@ def defaults() -> dict[str, Any]:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         DEMO=False,
         # Werkzeug's scrypt (N=2^15, r=8, p=1). Tests pass a cheaper cost of the same algorithm.
-        PASSWORD_HASH_METHOD="scrypt",
+        PASSWORD_HASH_METHOD="scrypt",  # noqa: S106 - an algorithm name, not a password
     )
     return values
 
@@ -99,7 +104,9 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
     try:
         ZoneInfo(config["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ConfigError(f"CHAMBER_TIMEZONE {config['TIMEZONE']!r} is not a known time zone.") from error
+        raise ConfigError(
+            f"CHAMBER_TIMEZONE {config['TIMEZONE']!r} is not a known time zone."
+        ) from error
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", str(config["BRAND_COLOUR"])):
         raise ConfigError("CHAMBER_BRAND_COLOUR must be a colour like #1d4f91.")
     if config["MAIL_BACKEND"] not in MAIL_BACKENDS:

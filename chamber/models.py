@@ -1,6 +1,14 @@
 """Every model, imported in one place so that the metadata Alembic compares is complete."""
 
 from chamber.auth.models import Role, StaffUser
+from chamber.events.models import (
+    AgendaItem,
+    AgendaItemSpeaker,
+    AgendaKind,
+    Event,
+    EventStatus,
+    Speaker,
+)
 from chamber.mail.models import (
     MailKind,
     MessageStatus,
@@ -9,7 +17,6 @@ from chamber.mail.models import (
     Suppression,
     UnsubscribeToken,
 )
-from chamber.events.models import AgendaItem, AgendaItemSpeaker, AgendaKind, Event, EventStatus, Speaker
 
 __all__ = [
     "AgendaItem", "AgendaItemSpeaker", "AgendaKind", "Event", "EventStatus", "Role", "Speaker",

@@ -15,7 +15,9 @@ from chamber.mail.delivery import DeliveryReport, deliver_due, due_count
 
 
 class Worker:
-    def __init__(self, app: Flask, *, worker_id: str | None = None, echo: Callable[[str], None] = print):
+    def __init__(
+        self, app: Flask, *, worker_id: str | None = None, echo: Callable[[str], None] = print
+    ):
         self.app = app
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.echo = echo
@@ -35,14 +37,18 @@ class Worker:
                 self.echo(f"{waiting} message(s) due")
 
             def progress(report: DeliveryReport) -> None:
-                self.echo(f"  {report.handled}/{waiting} handled: {report.sent} sent, "
-                          f"{report.retrying} to retry, {report.failed} failed, {report.suppressed} suppressed")
+                self.echo(
+                    f"  {report.handled}/{waiting} handled: {report.sent} sent, "
+                    f"{report.retrying} to retry, {report.failed} failed, {report.suppressed} suppressed"
+                )
 
             return deliver_due(self.worker_id, should_stop=self.stopping.is_set, on_batch=progress)
 
     def run(self) -> None:
         poll = self.app.config["WORKER_POLL_SECONDS"]
-        self.echo(f"Worker {self.worker_id} started; checking every {poll}s. Stop with Ctrl-C or SIGTERM.")
+        self.echo(
+            f"Worker {self.worker_id} started; checking every {poll}s. Stop with Ctrl-C or SIGTERM."
+        )
         while not self.stopping.is_set():
             self.run_once()
             self.stopping.wait(poll)

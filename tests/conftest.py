@@ -21,7 +21,14 @@ from werkzeug.serving import make_server
 
 from chamber import create_app
 from chamber.auth.models import Role, StaffUser
-from chamber.events.models import AgendaItem, AgendaItemSpeaker, AgendaKind, Event, EventStatus, Speaker
+from chamber.events.models import (
+    AgendaItem,
+    AgendaItemSpeaker,
+    AgendaKind,
+    Event,
+    EventStatus,
+    Speaker,
+)
 from chamber.extensions import db
 
 PASSWORD = "a long test password"
@@ -70,7 +77,9 @@ class DatabaseFactory:
 
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory) -> Iterator[DatabaseFactory]:
-    factory = DatabaseFactory(os.environ.get("CHAMBER_TEST_DATABASE_URL"), tmp_path_factory.mktemp("db"))
+    factory = DatabaseFactory(
+        os.environ.get("CHAMBER_TEST_DATABASE_URL"), tmp_path_factory.mktemp("db")
+    )
     yield factory
     if factory.is_postgresql:
         factory.drop_all()
@@ -80,8 +89,13 @@ def databases(tmp_path_factory) -> Iterator[DatabaseFactory]:
 def database_url(databases, tmp_path_factory) -> str:
     """One database for the run, built by the migrations (not by `create_all`)."""
     url = databases.new()
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url,
-                      "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance"))})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": url,
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        }
+    )
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -125,13 +139,15 @@ class RequestIsolatedClient(FlaskClient):
 
 @pytest.fixture
 def app(database_url, tmp_path):
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SERVER_NAME": None,
-        "PASSWORD_HASH_METHOD": FAST_SCRYPT,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SERVER_NAME": None,
+            "PASSWORD_HASH_METHOD": FAST_SCRYPT,
+        }
+    )
     app.test_client_class = RequestIsolatedClient
     with app.app_context():
         empty_all_tables()
@@ -169,10 +185,19 @@ def post_form(client, path: str, data: dict, *, token_from: str | None = None, *
 
 @pytest.fixture
 def make_staff(app):
-    def make(role: Role = Role.organiser, email: str | None = None, name: str = "Sam Staff",
-             password: str = PASSWORD, active: bool = True) -> StaffUser:
-        user = StaffUser(email=email or f"{role.value}-{uuid.uuid4().hex[:6]}@example.com",
-                         name=name, role=role, active=active)
+    def make(
+        role: Role = Role.organiser,
+        email: str | None = None,
+        name: str = "Sam Staff",
+        password: str = PASSWORD,
+        active: bool = True,
+    ) -> StaffUser:
+        user = StaffUser(
+            email=email or f"{role.value}-{uuid.uuid4().hex[:6]}@example.com",
+            name=name,
+            role=role,
+            active=active,
+        )
         user.set_password(password)
         db.session.add(user)
         db.session.commit()
@@ -235,10 +260,17 @@ def make_event(app):
         n = next(counter)
         starts = fields.pop("starts_at", at(14, 8))
         values = dict(
-            slug=f"event-{n}", title=f"Cyber seminar {n}", summary="Protect your business.",
-            venue_name="Holiday Inn Stevenage", venue_address="St George's Way, Stevenage SG1 1HS",
-            starts_at=starts, ends_at=starts + timedelta(hours=4), capacity=80, business_limit=3,
-            status=EventStatus.published, host="Hertfordshire Chamber of Commerce",
+            slug=f"event-{n}",
+            title=f"Cyber seminar {n}",
+            summary="Protect your business.",
+            venue_name="Holiday Inn Stevenage",
+            venue_address="St George's Way, Stevenage SG1 1HS",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=4),
+            capacity=80,
+            business_limit=3,
+            status=EventStatus.published,
+            host="Hertfordshire Chamber of Commerce",
         )
         values.update(fields)
         event = Event(**values)
@@ -252,8 +284,13 @@ def make_event(app):
 @pytest.fixture
 def make_speaker(app):
     def make(name: str = "Tony Richardson", organisation: str = "Octree", **fields) -> Speaker:
-        speaker = Speaker(name=name, organisation=organisation, job_title=fields.pop("job_title", ""),
-                          bio=fields.pop("bio", ""), email=fields.pop("email", None))
+        speaker = Speaker(
+            name=name,
+            organisation=organisation,
+            job_title=fields.pop("job_title", ""),
+            bio=fields.pop("bio", ""),
+            email=fields.pop("email", None),
+        )
         db.session.add(speaker)
         db.session.commit()
         return speaker
@@ -263,12 +300,26 @@ def make_speaker(app):
 
 @pytest.fixture
 def make_item(app):
-    def make(event: Event, *, minutes_in: int = 0, length: int = 30, title: str = "A talk",
-             speakers: list[Speaker] = (), kind: AgendaKind = AgendaKind.talk) -> AgendaItem:
+    def make(
+        event: Event,
+        *,
+        minutes_in: int = 0,
+        length: int = 30,
+        title: str = "A talk",
+        speakers: list[Speaker] = (),
+        kind: AgendaKind = AgendaKind.talk,
+    ) -> AgendaItem:
         starts = event.starts_at + timedelta(minutes=minutes_in)
-        item = AgendaItem(event=event, title=title, kind=kind, starts_at=starts,
-                          ends_at=starts + timedelta(minutes=length))
-        item.speaker_links = [AgendaItemSpeaker(speaker=s, position=i) for i, s in enumerate(speakers)]
+        item = AgendaItem(
+            event=event,
+            title=title,
+            kind=kind,
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=length),
+        )
+        item.speaker_links = [
+            AgendaItemSpeaker(speaker=s, position=i) for i, s in enumerate(speakers)
+        ]
         db.session.add(item)
         db.session.commit()
         return item

@@ -8,8 +8,8 @@ import threading
 import time
 from collections import deque
 from email import message_from_bytes, policy
-from email.parser import BytesHeaderParser
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 
 from aiosmtpd.controller import Controller
 
@@ -69,5 +69,10 @@ class SMTPServer:
         return [headers.parsebytes(raw)["Message-ID"] for raw in self.handler.received]
 
     def config(self) -> dict:
-        return {"MAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": self.port,
-                "SMTP_SECURITY": "none", "SMTP_TIMEOUT": 5}
+        return {
+            "MAIL_BACKEND": "smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": self.port,
+            "SMTP_SECURITY": "none",
+            "SMTP_TIMEOUT": 5,
+        }

@@ -514,9 +514,12 @@ def test_setting_a_new_password_logs_the_account_out_everywhere_else(app, admin_
     elsewhere = app.test_client()
     log_in(elsewhere, user)
     assert elsewhere.get("/staff/events/").status_code == 200
-    response = post_form(admin_client, f"/staff/users/{user.id}/password",
-                         {"password": "a brand new password", "confirm": "a brand new password"},
-                         token_from=f"/staff/users/{user.id}")
+    response = post_form(
+        admin_client,
+        f"/staff/users/{user.id}/password",
+        {"password": "a brand new password", "confirm": "a brand new password"},
+        token_from=f"/staff/users/{user.id}",
+    )
     assert response.status_code == 302
     refused = elsewhere.get("/staff/events/")
     assert refused.status_code == 302 and "/staff/login" in refused.headers["Location"]

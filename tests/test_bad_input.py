@@ -867,6 +867,9 @@ def test_the_checkin_role_is_refused_before_its_input_is_even_read(app, make_sta
 
 @pytest.mark.parametrize("page", ["99999999999999999999", "-3", "abc", "1e9", "0"])
 def test_a_silly_page_number_never_gives_a_500(organiser_client, admin_client, page):
-    for client, path in [(organiser_client, "/events/past"), (organiser_client, "/staff/events/"),
-                         (admin_client, "/staff/outbox/")]:
+    for client, path in [
+        (organiser_client, "/events/past"),
+        (organiser_client, "/staff/events/"),
+        (admin_client, "/staff/outbox/"),
+    ]:
         assert client.get(f"{path}?page={page}").status_code == 200, path

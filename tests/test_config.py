@@ -19,8 +19,13 @@ def test_every_setting_is_in_the_readme_table():
 
 
 def test_environment_variables_become_settings():
-    values = from_environment({"CHAMBER_BASE_URL": "https://events.example.org", "CHAMBER_PROXY_COUNT": "1",
-                               "UNRELATED": "x"})
+    values = from_environment(
+        {
+            "CHAMBER_BASE_URL": "https://events.example.org",
+            "CHAMBER_PROXY_COUNT": "1",
+            "UNRELATED": "x",
+        }
+    )
     assert values == {"BASE_URL": "https://events.example.org", "PROXY_COUNT": 1}
 
 
@@ -49,17 +54,22 @@ def test_default_database_is_sqlite_in_the_instance_folder(tmp_path, monkeypatch
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'chamber.sqlite'}"
 
 
-@pytest.mark.parametrize(("setting", "value", "message"), [
-    ("TIMEZONE", "Mars/Olympus", "is not a known time zone"),
-    ("BRAND_COLOUR", "red; } body { display:none", "must be a colour like"),
-])
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("TIMEZONE", "Mars/Olympus", "is not a known time zone"),
+        ("BRAND_COLOUR", "red; } body { display:none", "must be a colour like"),
+    ],
+)
 def test_bad_settings_are_refused_clearly(tmp_path, setting, value, message):
     with pytest.raises(ConfigError, match=message):
         create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), setting: value})
 
 
 def test_cookies_are_secure_behind_https(tmp_path):
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "BASE_URL": "https://events.example.org/"})
+    app = create_app(
+        {"TESTING": True, "INSTANCE_PATH": str(tmp_path), "BASE_URL": "https://events.example.org/"}
+    )
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -73,7 +83,11 @@ def test_the_command_line_explains_a_missing_secret_key_without_a_traceback(tmp_
     env = {"PATH": "/usr/bin:/bin", "CHAMBER_INSTANCE_PATH": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-c", "from chamber.cli import main; main()", "routes"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "Error: CHAMBER_SECRET_KEY is not set" in result.stderr

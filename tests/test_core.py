@@ -12,20 +12,25 @@ from chamber.core.tokens import hash_token, new_token
 
 
 def test_markdown_renders_formatting_and_safe_links():
-    html = render_markdown("**Cyber Essentials** see [NCSC](https://www.ncsc.gov.uk)\n\n- Audit\n- Plan")
+    html = render_markdown(
+        "**Cyber Essentials** see [NCSC](https://www.ncsc.gov.uk)\n\n- Audit\n- Plan"
+    )
     assert "<strong>Cyber Essentials</strong>" in html
     assert '<a href="https://www.ncsc.gov.uk" rel="noopener noreferrer nofollow">NCSC</a>' in html
     assert "<li>Audit</li>" in html
 
 
-@pytest.mark.parametrize("hostile", [
-    "<script>alert(1)</script>",
-    "<img src=x onerror=alert(1)>",
-    "[click](javascript:alert(1))",
-    '<a href="javascript:alert(1)">x</a>',
-    "<iframe src=https://evil.example></iframe>",
-    "[x](data:text/html;base64,PHNjcmlwdD4=)",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "[click](javascript:alert(1))",
+        '<a href="javascript:alert(1)">x</a>',
+        "<iframe src=https://evil.example></iframe>",
+        "[x](data:text/html;base64,PHNjcmlwdD4=)",
+    ],
+)
 def test_markdown_never_lets_script_through(hostile):
     tags = re.findall(r"<[a-z][^>]*>", str(render_markdown(hostile)).lower())
     assert tags  # the text is still shown, escaped, inside a paragraph
@@ -42,27 +47,33 @@ def test_markdown_of_nothing_is_empty():
     assert render_markdown(None) == "" and render_markdown("") == ""
 
 
-@pytest.mark.parametrize(("title", "slug"), [
-    ("Cybercrime Seminar 2026", "cybercrime-seminar-2026"),
-    ("Zoë's  café — O'Brien & co.", "zoes-cafe-obrien-co"),
-    ("李", "event"),
-    ("  --  ", "event"),
-])
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Cybercrime Seminar 2026", "cybercrime-seminar-2026"),
+        ("Zoë's  café — O'Brien & co.", "zoes-cafe-obrien-co"),
+        ("李", "event"),
+        ("  --  ", "event"),
+    ],
+)
 def test_slugify(title, slug):
     assert slugify(title) == slug
 
 
-@pytest.mark.parametrize(("target", "safe"), [
-    ("/staff/events/", True),
-    ("/staff/events/?show=all", True),
-    ("https://evil.example/", False),
-    ("//evil.example/", False),
-    ("/\\evil.example", False),
-    ("javascript:alert(1)", False),
-    ("", False),
-    (None, False),
-    ("/staff\r\nSet-Cookie: x=1", False),
-])
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [
+        ("/staff/events/", True),
+        ("/staff/events/?show=all", True),
+        ("https://evil.example/", False),
+        ("//evil.example/", False),
+        ("/\\evil.example", False),
+        ("javascript:alert(1)", False),
+        ("", False),
+        (None, False),
+        ("/staff\r\nSet-Cookie: x=1", False),
+    ],
+)
 def test_only_local_paths_are_safe_redirects(target, safe):
     assert is_safe_redirect(target) is safe
 

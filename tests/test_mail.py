@@ -12,7 +12,13 @@ from chamber.core.tokens import hash_token
 from chamber.extensions import db
 from chamber.mail import services
 from chamber.mail.delivery import backoff, deliver_due
-from chamber.mail.models import MailKind, MessageStatus, OutboxMessage, Suppression, UnsubscribeToken
+from chamber.mail.models import (
+    MailKind,
+    MessageStatus,
+    OutboxMessage,
+    Suppression,
+    UnsubscribeToken,
+)
 from chamber.mail.services import Attachment, enqueue
 
 ICS = (
@@ -21,16 +27,27 @@ ICS = (
 ).encode()
 
 
-def queue(n: int = 1, *, kind: MailKind = MailKind.transactional, to: str = "zoe@example.com", **kw) -> None:
+def queue(
+    n: int = 1, *, kind: MailKind = MailKind.transactional, to: str = "zoe@example.com", **kw
+) -> None:
     for i in range(n):
-        enqueue(key=kw.pop("key", f"test:{kind}:{to}:{i}"), to=to, subject=kw.get("subject", "Hello"),
-                template="test_message", kind=kind, to_name=kw.get("to_name", "Zoë O'Brien"),
-                context={"note": f"Message {i}"}, attachments=kw.get("attachments", ()))
+        enqueue(
+            key=kw.pop("key", f"test:{kind}:{to}:{i}"),
+            to=to,
+            subject=kw.get("subject", "Hello"),
+            template="test_message",
+            kind=kind,
+            to_name=kw.get("to_name", "Zoë O'Brien"),
+            context={"note": f"Message {i}"},
+            attachments=kw.get("attachments", ()),
+        )
     db.session.commit()
 
 
 def statuses() -> dict[str, int]:
-    rows = db.session.execute(db.select(OutboxMessage.status, db.func.count()).group_by(OutboxMessage.status))
+    rows = db.session.execute(
+        db.select(OutboxMessage.status, db.func.count()).group_by(OutboxMessage.status)
+    )
     return {status.value: count for status, count in rows}
 
 
@@ -41,10 +58,14 @@ def later(minutes: int):
 # --- what is received ----------------------------------------------------------------------------
 
 
-def test_a_message_arrives_as_utf8_multipart_alternative_with_its_attachment_intact(app, smtp_server):
+def test_a_message_arrives_as_utf8_multipart_alternative_with_its_attachment_intact(
+    app, smtp_server
+):
     app.config["MAIL_REPLY_TO"] = "events@hertschamber.example"
-    queue(subject="Your place at the Cybercrime seminar – 李", attachments=[
-        Attachment("invite.ics", "text/calendar; charset=utf-8; method=REQUEST", ICS)])
+    queue(
+        subject="Your place at the Cybercrime seminar – 李",
+        attachments=[Attachment("invite.ics", "text/calendar; charset=utf-8; method=REQUEST", ICS)],
+    )
     report = deliver_due()
     assert report.sent == 1
     (email,) = smtp_server.messages
@@ -95,8 +116,13 @@ def test_enqueueing_the_same_key_twice_is_a_no_op(app):
 
 
 def test_a_rolled_back_transaction_leaves_nothing_to_send(app, smtp_server):
-    enqueue(key="doomed", to="a@example.com", subject="Never", template="test_message",
-            attachments=[Attachment("x.ics", "text/calendar; method=PUBLISH", ICS)])
+    enqueue(
+        key="doomed",
+        to="a@example.com",
+        subject="Never",
+        template="test_message",
+        attachments=[Attachment("x.ics", "text/calendar; method=PUBLISH", ICS)],
+    )
     db.session.rollback()
     assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
     assert deliver_due().handled == 0
@@ -110,7 +136,9 @@ def test_marketing_mail_without_an_unsubscribe_link_is_refused_when_queued(app):
     bare = DictLoader({"emails/bare.txt": "Hi", "emails/bare.html": "<p>Hi</p>"})
     app.jinja_env.loader = ChoiceLoader([bare, app.jinja_env.loader])
     with pytest.raises(ValueError, match="must show an unsubscribe link"):
-        enqueue(key="bad", to="a@example.com", subject="News", template="bare", kind=MailKind.marketing)
+        enqueue(
+            key="bad", to="a@example.com", subject="News", template="bare", kind=MailKind.marketing
+        )
 
 
 # --- failures ------------------------------------------------------------------------------------
@@ -129,7 +157,11 @@ def test_a_temporary_refusal_is_retried_later_and_then_delivered(app, smtp_serve
     assert deliver_due(now=later(60 * 24)).sent == 1
     assert len(smtp_server.messages) == 1
     db.session.expire_all()
-    assert message.status == MessageStatus.sent and message.attempts == 2 and message.last_error is None
+    assert (
+        message.status == MessageStatus.sent
+        and message.attempts == 2
+        and message.last_error is None
+    )
 
 
 def test_a_permanent_refusal_stops_at_once(app, smtp_server):
@@ -155,7 +187,9 @@ def test_after_the_last_attempt_a_message_is_parked_as_failed_with_its_error(app
     assert smtp_server.messages == []
 
 
-def test_mail_queued_while_the_server_is_down_is_all_delivered_exactly_once_when_it_returns(app, smtp_server):
+def test_mail_queued_while_the_server_is_down_is_all_delivered_exactly_once_when_it_returns(
+    app, smtp_server
+):
     smtp_server.stop()
     queue(200)
     down = deliver_due()
@@ -183,7 +217,9 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
 # --- suppression and unsubscribe -----------------------------------------------------------------
 
 
-def test_marketing_to_a_suppressed_address_is_never_sent_but_transactional_mail_is(app, smtp_server):
+def test_marketing_to_a_suppressed_address_is_never_sent_but_transactional_mail_is(
+    app, smtp_server
+):
     services.suppress("Zoe@Example.com")
     db.session.commit()
     queue(kind=MailKind.marketing)
@@ -226,7 +262,10 @@ def test_following_the_link_changes_nothing_until_the_button_is_pressed(app, cli
 @pytest.mark.parametrize("token", ["wrong", "A" * 43, "%00", "x" * 500])
 def test_a_wrong_or_tampered_unsubscribe_token_is_a_plain_404(client, token):
     assert client.get(f"/unsubscribe/{token}").status_code == 404
-    assert client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert (
+        client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 404
+    )
     assert db.session.scalar(db.select(db.func.count(Suppression.id))) == 0
 
 
@@ -236,7 +275,9 @@ def test_a_wrong_or_tampered_unsubscribe_token_is_a_plain_404(client, token):
 def test_two_workers_at_once_deliver_each_message_exactly_once(app, smtp_server):
     count = 1000
     for i in range(count):
-        enqueue(key=f"bulk:{i}", to=f"person{i}@example.com", subject="Hello", template="test_message")
+        enqueue(
+            key=f"bulk:{i}", to=f"person{i}@example.com", subject="Hello", template="test_message"
+        )
     db.session.commit()
     reports = []
 

@@ -18,8 +18,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chamber"
 
 @pytest.fixture
 def empty_app(databases, tmp_path):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": databases.new(),
-                      "INSTANCE_PATH": str(tmp_path / "instance")})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": databases.new(),
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        }
+    )
     with app.app_context():
         yield app
         db.session.remove()

@@ -11,11 +11,15 @@ from chamber.events.models import Event
 
 
 def test_summer_time_is_an_hour_ahead_of_utc():
-    assert local_to_utc(datetime(2026, 7, 1, 9, 0), "Europe/London") == datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+    assert local_to_utc(datetime(2026, 7, 1, 9, 0), "Europe/London") == datetime(
+        2026, 7, 1, 8, 0, tzinfo=UTC
+    )
 
 
 def test_winter_time_is_utc():
-    assert local_to_utc(datetime(2026, 12, 3, 9, 0), "Europe/London") == datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    assert local_to_utc(datetime(2026, 12, 3, 9, 0), "Europe/London") == datetime(
+        2026, 12, 3, 9, 0, tzinfo=UTC
+    )
 
 
 def test_a_time_skipped_when_the_clocks_go_forward_is_refused():

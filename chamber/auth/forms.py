@@ -14,7 +14,6 @@ ROLE_CHOICES = enum_choices(Role, label=lambda role: role.label)
 NAME_TOO_LONG = "Full name must be 120 characters or fewer."
 
 
-
 class LoginForm(ChamberForm):
     email = EmailField(
         "Email address",
@@ -68,7 +67,9 @@ class StaffCreateForm(ChamberForm):
         ],
         render_kw={"spellcheck": "false", "autocomplete": "off"},
     )
-    role = SelectField("Role", choices=ROLE_CHOICES, coerce=enum_coerce(Role), default=Role.organiser)
+    role = SelectField(
+        "Role", choices=ROLE_CHOICES, coerce=enum_coerce(Role), default=Role.organiser
+    )
     password = _password_field("Password")
 
 
@@ -88,6 +89,9 @@ class PasswordForm(ChamberForm):
     password = _password_field("New password")
     confirm = PasswordField(
         "Confirm new password",
-        validators=[DataRequired("Confirm the password."), EqualTo("password", "The passwords do not match.")],
+        validators=[
+            DataRequired("Confirm the password."),
+            EqualTo("password", "The passwords do not match."),
+        ],
         render_kw={"autocomplete": "new-password"},
     )

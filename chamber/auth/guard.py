@@ -14,7 +14,9 @@ ORGANISERS = (Role.admin, Role.organiser)
 EVERY_ROLE = tuple(Role)
 
 
-def staff_blueprint(name: str, import_name: str, *, roles: Iterable[Role], url_prefix: str) -> Blueprint:
+def staff_blueprint(
+    name: str, import_name: str, *, roles: Iterable[Role], url_prefix: str
+) -> Blueprint:
     """A blueprint whose every route requires a logged-in staff user with one of `roles`.
 
     The check runs before any view, so a route added later cannot forget it.

@@ -16,7 +16,9 @@ bp = staff_blueprint("staff_users", __name__, roles=[Role.admin], url_prefix="/s
 
 @bp.get("/")
 def index():
-    users = db.session.scalars(db.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)).all()
+    users = db.session.scalars(
+        db.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)
+    ).all()
     return render_template("auth/users.html", users=users)
 
 
@@ -45,7 +47,10 @@ def edit(user_id: int):
     if form.validate_on_submit():
         try:
             services.update_staff(
-                user, name=form.name.data, role=form.role.data, active=form.active.data,
+                user,
+                name=form.name.data,
+                role=form.role.data,
+                active=form.active.data,
                 by=current_user,
             )
         except services.StaffError as error:

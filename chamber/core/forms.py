@@ -34,7 +34,10 @@ class ChamberForm(FlaskForm):
             if isinstance(field.data, str) and any(
                 ord(ch) < 32 and ch not in "\t\r\n" for ch in field.data
             ):
-                field.errors = [*field.errors, f"{field.label.text} contains a character that is not allowed."]
+                field.errors = [
+                    *field.errors,
+                    f"{field.label.text} contains a character that is not allowed.",
+                ]
                 valid = False
         return valid
 
@@ -45,7 +48,9 @@ class ChamberForm(FlaskForm):
         for field in self:
             # A FieldList's errors are its entries' lists; name each entry so the link finds it.
             for each in field.entries if isinstance(field, FieldList) else [field]:
-                pairs.extend((each.id, message) for message in each.errors if isinstance(message, str))
+                pairs.extend(
+                    (each.id, message) for message in each.errors if isinstance(message, str)
+                )
         return pairs
 
 
@@ -55,7 +60,12 @@ class WholeNumberField(IntegerField):
             *kwargs.pop("validators", []),
             NumberRange(minimum, maximum, f"{label} must be between {minimum} and {maximum}."),
         ]
-        render_kw = {"inputmode": "numeric", "min": minimum, "max": maximum, **kwargs.pop("render_kw", {})}
+        render_kw = {
+            "inputmode": "numeric",
+            "min": minimum,
+            "max": maximum,
+            **kwargs.pop("render_kw", {}),
+        }
         super().__init__(label, validators=validators, render_kw=render_kw, **kwargs)
 
     def process_formdata(self, valuelist):

@@ -6,8 +6,8 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-_parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-_parser.enable(["table", "strikethrough"])
+_parser = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+_parser.enable(["table", "strikethrough", "linkify"])
 
 ALLOWED_TAGS = {
     "a", "p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote",
@@ -22,7 +22,9 @@ def render_markdown(text: str | None) -> Markup:
     # Headings shift down two levels: h1 and h2 belong to the page, not to a description.
     html = _parser.render(text)
     for level in (2, 1):
-        html = html.replace(f"<h{level}>", f"<h{level + 2}>").replace(f"</h{level}>", f"</h{level + 2}>")
+        html = html.replace(f"<h{level}>", f"<h{level + 2}>").replace(
+            f"</h{level}>", f"</h{level + 2}>"
+        )
     cleaned = nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -15,4 +15,6 @@ def paginate(query, per_page: int) -> Pagination:
     """Page `?page=` of `query`; a missing, malformed or absurd number means page 1 or the cap."""
     number = request.args.get("page", 1, type=int)
     number = min(max(number, 1), MAX_PAGE)
-    return db.paginate(query, page=number, per_page=per_page, max_per_page=per_page, error_out=False)
+    return db.paginate(
+        query, page=number, per_page=per_page, max_per_page=per_page, error_out=False
+    )

@@ -44,7 +44,9 @@ def zone(name: str) -> ZoneInfo:
 
 @cache
 def zone_names() -> list[str]:
-    return sorted(name for name in available_timezones() if "/" in name and not name.startswith("Etc/"))
+    return sorted(
+        name for name in available_timezones() if "/" in name and not name.startswith("Etc/")
+    )
 
 
 def local_to_utc(local: datetime, zone_name: str) -> datetime:

@@ -17,9 +17,13 @@ from chamber.events.models import AgendaKind
 MAX_SPEAKERS_PER_ITEM = 4
 
 
-def _text(label: str, max_length: int, *, required: str | None = None, area: bool = False, **kwargs):
+def _text(
+    label: str, max_length: int, *, required: str | None = None, area: bool = False, **kwargs
+):
     validators = [DataRequired(required) if required else Optional()]
-    validators.append(Length(max=max_length, message=f"{label} must be {max_length} characters or fewer."))
+    validators.append(
+        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
+    )
     field_class = TextAreaField if area else StringField
     render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
     return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
@@ -36,12 +40,17 @@ class EventForm(ChamberForm):
     )
     summary = _text("Summary", 500, area=True, description="One or two sentences for listings.")
     description = _text(
-        "Description", 20000, area=True, description="Markdown: **bold**, *italic*, lists, [links](https://…)."
+        "Description",
+        20000,
+        area=True,
+        description="Markdown: **bold**, *italic*, lists, [links](https://…).",
     )
     venue_name = _text("Venue", 200, required="Enter the venue's name.")
     venue_address = _text("Venue address", 500, area=True)
     timezone = SelectField("Time zone", description="Times below are in this zone.")
-    starts_at = LocalDateTimeField("Starts", validators=[InputRequired("Enter when the event starts.")])
+    starts_at = LocalDateTimeField(
+        "Starts", validators=[InputRequired("Enter when the event starts.")]
+    )
     ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the event ends.")])
     capacity = WholeNumberField(
         "Capacity",
@@ -60,7 +69,9 @@ class EventForm(ChamberForm):
         "Registration opens", validators=[Optional()], description="Leave blank to open at once."
     )
     registration_closes_at = LocalDateTimeField(
-        "Registration closes", validators=[Optional()], description="Leave blank to close when the event starts."
+        "Registration closes",
+        validators=[Optional()],
+        description="Leave blank to close when the event starts.",
     )
     host = _text("Host", 200)
     supporters = _text("Supporters", 1000, area=True, description="One per line.")
@@ -94,12 +105,17 @@ class EventForm(ChamberForm):
         if starts and ends and ends <= starts:
             self.ends_at.errors = [*self.ends_at.errors, "The event must end after it starts."]
             valid = False
-        opens, closes = self.utc.get("registration_opens_at"), self.utc.get("registration_closes_at")
+        opens, closes = (
+            self.utc.get("registration_opens_at"),
+            self.utc.get("registration_closes_at"),
+        )
         if opens and closes and closes <= opens:
             self.registration_closes_at.errors.append("Registration must close after it opens.")
             valid = False
         if ends and closes and closes > ends:
-            self.registration_closes_at.errors.append("Registration must close before the event ends.")
+            self.registration_closes_at.errors.append(
+                "Registration must close before the event ends."
+            )
             valid = False
         return valid
 
@@ -109,7 +125,9 @@ class EventForm(ChamberForm):
             for name in ("title", "slug", "summary", "description", "venue_name", "venue_address",
                          "host", "supporters", "timezone")
         }  # fmt: skip
-        values.update(self.utc, capacity=self.capacity.data, business_limit=self.business_limit.data)
+        values.update(
+            self.utc, capacity=self.capacity.data, business_limit=self.business_limit.data
+        )
         return values
 
 
@@ -121,7 +139,9 @@ class AgendaItemForm(ChamberForm):
         coerce=enum_coerce(AgendaKind),
         default=AgendaKind.talk,
     )
-    starts_at = LocalDateTimeField("Starts", validators=[InputRequired("Enter when the item starts.")])
+    starts_at = LocalDateTimeField(
+        "Starts", validators=[InputRequired("Enter when the item starts.")]
+    )
     ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the item ends.")])
     description = _text("Description", 5000, area=True, description="Markdown.")
     speakers = FieldList(
@@ -141,7 +161,9 @@ class AgendaItemForm(ChamberForm):
         valid = super().validate(extra_validators)
         for name in ("starts_at", "ends_at"):
             try:
-                self.utc[name] = to_utc(self[name], self.zone_name) if not self[name].errors else None
+                self.utc[name] = (
+                    to_utc(self[name], self.zone_name) if not self[name].errors else None
+                )
             except ValidationError as error:
                 self[name].errors = [*self[name].errors, str(error)]
                 valid = False
@@ -181,6 +203,8 @@ class SpeakerForm(ChamberForm):
     )
 
     def data_for_service(self) -> dict[str, Any]:
-        data = {name: self[name].data or "" for name in ("name", "job_title", "organisation", "bio")}
+        data = {
+            name: self[name].data or "" for name in ("name", "job_title", "organisation", "bio")
+        }
         data["email"] = (self.email.data or "").lower() or None
         return data

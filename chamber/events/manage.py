@@ -7,11 +7,11 @@ from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events import services
 from chamber.events.forms import AgendaItemForm, EventForm
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
-from chamber.core.pagination import paginate
 from chamber.extensions import db
 
 bp = staff_blueprint("manage_events", __name__, roles=ORGANISERS, url_prefix="/staff/events")
@@ -61,7 +61,9 @@ def create():
         if form.slug.data and services.slug_taken(form.slug.data):
             form.slug.errors.append("Another event already uses this web address.")
         elif (event := _save_or_explain(form, None)) is not None:
-            flash(f"Created “{event.title}” as a draft. Add its agenda, then publish it.", "success")
+            flash(
+                f"Created “{event.title}” as a draft. Add its agenda, then publish it.", "success"
+            )
             return redirect(url_for(".show", event_id=event.id))
     status = 400 if form.is_submitted() else 200
     return render_template("events/manage/form.html", form=form, event=None), status
@@ -131,7 +133,9 @@ def confirm_cancel(event_id: int):
 
 
 def _speaker_choices() -> list[SelectChoice]:
-    rows = db.session.execute(db.select(Speaker.id, Speaker.name, Speaker.organisation).order_by(Speaker.name))
+    rows = db.session.execute(
+        db.select(Speaker.id, Speaker.name, Speaker.organisation).order_by(Speaker.name)
+    )
     return [SelectChoice(sid, f"{name} ({org})" if org else name) for sid, name, org in rows]
 
 
@@ -171,7 +175,9 @@ def _save_item(event_id: int, item_id: int | None):
             flash("Saved the agenda item.", "success")
             return redirect(url_for(".show", event_id=event.id, _anchor="agenda"))
     status = 400 if form.is_submitted() else 200
-    return render_template("events/manage/item_form.html", form=form, event=event, item=item), status
+    return render_template(
+        "events/manage/item_form.html", form=form, event=event, item=item
+    ), status
 
 
 @bp.route("/<int:event_id>/agenda/new", methods=["GET", "POST"])

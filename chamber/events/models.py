@@ -56,7 +56,9 @@ class Event(db.Model):
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     host: Mapped[str] = mapped_column(String(200), default="")
     supporters: Mapped[str] = mapped_column(String(1000), default="")  # one per line
-    status: Mapped[EventStatus] = mapped_column(enum_type(EventStatus), default=EventStatus.draft, index=True)
+    status: Mapped[EventStatus] = mapped_column(
+        enum_type(EventStatus), default=EventStatus.draft, index=True
+    )
     # Rises with every change of time, place or status (RFC 5545 SEQUENCE).
     sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -164,7 +166,9 @@ class AgendaItemSpeaker(db.Model):
     agenda_item_id: Mapped[int] = mapped_column(
         ForeignKey("agenda_item.id", ondelete="CASCADE"), index=True
     )
-    speaker_id: Mapped[int] = mapped_column(ForeignKey("speaker.id", ondelete="RESTRICT"), index=True)
+    speaker_id: Mapped[int] = mapped_column(
+        ForeignKey("speaker.id", ondelete="RESTRICT"), index=True
+    )
     position: Mapped[int] = mapped_column(default=0)
 
     agenda_item: Mapped[AgendaItem] = relationship(back_populates="speaker_links")

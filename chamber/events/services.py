@@ -30,8 +30,10 @@ class EventError(ValueError):
 
 
 def _with_agenda():
-    return selectinload(Event.agenda_items).selectinload(AgendaItem.speaker_links).selectinload(
-        AgendaItemSpeaker.speaker
+    return (
+        selectinload(Event.agenda_items)
+        .selectinload(AgendaItem.speaker_links)
+        .selectinload(AgendaItemSpeaker.speaker)
     )
 
 
@@ -53,7 +55,10 @@ def upcoming_published(now: datetime | None = None) -> list[Event]:
 def upcoming_for_staff(now: datetime | None = None, limit: int = 10) -> list[Event]:
     return list(
         db.session.scalars(
-            db.select(Event).where(Event.ends_at > (now or utcnow())).order_by(Event.starts_at).limit(limit)
+            db.select(Event)
+            .where(Event.ends_at > (now or utcnow()))
+            .order_by(Event.starts_at)
+            .limit(limit)
         )
     )
 
@@ -142,7 +147,9 @@ def set_status(event: Event, status: EventStatus) -> None:
 
 def calendar_change_summary(event: Event, data: dict[str, Any]) -> list[str]:
     """Which calendar-visible fields `data` would change, for a warning before saving."""
-    return [field for field in CALENDAR_FIELDS if field in data and getattr(event, field) != data[field]]
+    return [
+        field for field in CALENDAR_FIELDS if field in data and getattr(event, field) != data[field]
+    ]
 
 
 # --- agenda --------------------------------------------------------------------------------------
@@ -163,7 +170,9 @@ def save_agenda_item(
 ) -> AgendaItem:
     """Add or change an agenda item and set its speakers in the given order."""
     ordered = list(dict.fromkeys(speaker_ids))  # keep the first mention of each speaker
-    speakers = {s.id: s for s in db.session.scalars(db.select(Speaker).where(Speaker.id.in_(ordered)))}
+    speakers = {
+        s.id: s for s in db.session.scalars(db.select(Speaker).where(Speaker.id.in_(ordered)))
+    }
     if len(speakers) != len(ordered):
         raise EventError("One of the chosen speakers no longer exists.")
     # A new item joins the event (and the session) only once it is known to be valid.
@@ -260,9 +269,13 @@ def save_speaker(speaker: Speaker | None, data: dict[str, Any]) -> Speaker:
 
 def delete_speaker(speaker: Speaker) -> None:
     in_use = db.session.scalar(
-        db.select(db.func.count(AgendaItemSpeaker.id)).where(AgendaItemSpeaker.speaker_id == speaker.id)
+        db.select(db.func.count(AgendaItemSpeaker.id)).where(
+            AgendaItemSpeaker.speaker_id == speaker.id
+        )
     )
     if in_use:
-        raise EventError(f"{speaker.name} speaks on {in_use} agenda item(s); remove them there first.")
+        raise EventError(
+            f"{speaker.name} speaks on {in_use} agenda item(s); remove them there first."
+        )
     db.session.delete(speaker)
     db.session.flush()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
+from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events import services
-from chamber.core.pagination import paginate
-from chamber.extensions import db
 
 bp = Blueprint("events", __name__)
 

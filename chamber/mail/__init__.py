@@ -1,1 +1,1 @@
-"""The transactional outbox, message building, delivery backends and the suppression list. Arrives with the mail issue."""
+"""Email: the transactional outbox, message building, delivery backends and the suppression list."""

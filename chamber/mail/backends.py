@@ -7,14 +7,12 @@ message, whether delivery failed for good or only for now.
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 import sys
 from email.message import Message
 from email.policy import compat32
 from pathlib import Path
 from typing import Any, Protocol
-
 
 # Lines end in CRLF on the wire (RFC 5321); smtplib does not convert bytes for us.
 WIRE_POLICY = compat32.clone(linesep="\r\n", max_line_length=998)  # no folding inside a URL
@@ -52,7 +50,9 @@ class SMTPBackend:
         context = ssl.create_default_context() if self.security != "none" else None
         try:
             if self.security == "tls":
-                connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+                connection = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=context
+                )
             else:
                 connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.security == "starttls":
@@ -60,7 +60,9 @@ class SMTPBackend:
             if self.username:
                 connection.login(self.username, self.password or "")
         except smtplib.SMTPAuthenticationError as error:
-            raise TemporaryFailure(f"SMTP login refused: {error.smtp_code} {error.smtp_error!r}") from error
+            raise TemporaryFailure(
+                f"SMTP login refused: {error.smtp_code} {error.smtp_error!r}"
+            ) from error
         except (OSError, smtplib.SMTPException) as error:
             raise TemporaryFailure(f"cannot reach {self.host}:{self.port}: {error}") from error
         return connection
@@ -87,7 +89,7 @@ class SMTPBackend:
         except smtplib.SMTPResponseException as error:
             self._reset_after_error()
             raise _classified(error.smtp_code, error.smtp_error) from error
-        except (OSError, smtplib.SMTPException, socket.timeout) as error:
+        except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self._drop_connection()
             raise TemporaryFailure(f"connection lost: {error}") from error
 

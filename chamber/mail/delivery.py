@@ -129,7 +129,9 @@ def deliver_claimed(
         )
     ]
     db.session.commit()  # end the read; each outcome below is its own short transaction
-    suppressed = services.suppressed_among([m.to_address for m in batch if m.kind_respects_suppression])
+    suppressed = services.suppressed_among(
+        [m.to_address for m in batch if m.kind_respects_suppression]
+    )
     held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
     for n, message in enumerate(batch):
         if should_stop():
@@ -150,23 +152,36 @@ def deliver_claimed(
 def _renew_lease(claim: str, ids: list[int]) -> set[int]:
     """Extend this worker's lease on `ids`; returns the ids it still holds."""
     lease = utcnow() + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
-    held = set(db.session.scalars(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == claim)
-        .values(lease_until=lease)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
-    ))
+    held = set(
+        db.session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == claim)
+            .values(lease_until=lease)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
     db.session.commit()
     return held
 
 
-def _deliver_one(message: Outgoing, claim: str, backend: Backend, config, report: DeliveryReport,
-                 suppressed: set[str]) -> None:
+def _deliver_one(
+    message: Outgoing,
+    claim: str,
+    backend: Backend,
+    config,
+    report: DeliveryReport,
+    suppressed: set[str],
+) -> None:
     address, attempts = message.to_address, message.attempts + 1
     if message.kind_respects_suppression and services.normalise_address(address) in suppressed:
-        _record(message.id, claim, status=MessageStatus.suppressed, attempts=attempts,
-                last_error="Not sent: the address unsubscribed.")
+        _record(
+            message.id,
+            claim,
+            status=MessageStatus.suppressed,
+            attempts=attempts,
+            last_error="Not sent: the address unsubscribed.",
+        )
         db.session.commit()
         report.suppressed += 1
         return
@@ -175,29 +190,57 @@ def _deliver_one(message: Outgoing, claim: str, backend: Backend, config, report
         if message.kind_respects_suppression:
             texts.append("[[link:unsubscribe]]")  # the header's link is the body's link
         text_body, html_body, *unsubscribe = links.mint_links(texts, address)
-        email = build_email(message, sender=config["MAIL_FROM"], text_body=text_body,
-                            html_body=html_body, unsubscribe_url=unsubscribe[0] if unsubscribe else None)
+        email = build_email(
+            message,
+            sender=config["MAIL_FROM"],
+            text_body=text_body,
+            html_body=html_body,
+            unsubscribe_url=unsubscribe[0] if unsubscribe else None,
+        )
         backend.send(email, parseaddr(config["MAIL_FROM"])[1], address)
     except PermanentFailure as error:
         db.session.rollback()  # drop links minted for a message that was not sent
-        _record(message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error))
+        _record(
+            message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
+        )
         report.failed += 1
         report.errors.append(f"{address}: {error}")
     except TemporaryFailure as error:
         db.session.rollback()
         if attempts >= config["MAIL_MAX_ATTEMPTS"]:
-            _record(message.id, claim, status=MessageStatus.failed, attempts=attempts,
-                    last_error=f"Gave up after {attempts} attempts. Last error: {error}")
+            _record(
+                message.id,
+                claim,
+                status=MessageStatus.failed,
+                attempts=attempts,
+                last_error=f"Gave up after {attempts} attempts. Last error: {error}",
+            )
             report.failed += 1
         else:
-            delay = backoff(attempts, base=config["MAIL_RETRY_BASE_SECONDS"], cap=config["MAIL_RETRY_MAX_SECONDS"])
-            _record(message.id, claim, status=MessageStatus.pending, attempts=attempts,
-                    last_error=str(error), next_attempt_at=utcnow() + delay)
+            delay = backoff(
+                attempts,
+                base=config["MAIL_RETRY_BASE_SECONDS"],
+                cap=config["MAIL_RETRY_MAX_SECONDS"],
+            )
+            _record(
+                message.id,
+                claim,
+                status=MessageStatus.pending,
+                attempts=attempts,
+                last_error=str(error),
+                next_attempt_at=utcnow() + delay,
+            )
             report.retrying += 1
         report.errors.append(f"{address}: {error}")
     else:
-        _record(message.id, claim, status=MessageStatus.sent, attempts=attempts, sent_at=utcnow(),
-                last_error=None)
+        _record(
+            message.id,
+            claim,
+            status=MessageStatus.sent,
+            attempts=attempts,
+            sent_at=utcnow(),
+            last_error=None,
+        )
         report.sent += 1
     db.session.commit()
 
@@ -229,4 +272,6 @@ def deliver_due(
 
 
 def due_count(now: datetime | None = None) -> int:
-    return db.session.scalar(db.select(db.func.count(OutboxMessage.id)).where(due_filter(now or utcnow())))
+    return db.session.scalar(
+        db.select(db.func.count(OutboxMessage.id)).where(due_filter(now or utcnow()))
+    )

@@ -32,16 +32,21 @@ def index():
         status = ""
     if search:
         escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(db.func.lower(OutboxMessage.to_address).like(f"%{escaped}%", escape="\\"))
+        query = query.where(
+            db.func.lower(OutboxMessage.to_address).like(f"%{escaped}%", escape="\\")
+        )
     page = paginate(query, per_page=50)
-    return render_template("mail/outbox.html", page=page, counts=services.status_counts(),
-                           status=status, search=search)
+    return render_template(
+        "mail/outbox.html", page=page, counts=services.status_counts(), status=status, search=search
+    )
 
 
 @bp.get("/<int:message_id>")
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
-    return render_template("mail/message.html", message=message, text_body=describe_links(message.text_body))
+    return render_template(
+        "mail/message.html", message=message, text_body=describe_links(message.text_body)
+    )
 
 
 @bp.get("/<int:message_id>/html")
@@ -63,5 +68,8 @@ def act(message_id: int, action: str):
         flash(str(error), "error")
     else:
         db.session.commit()
-        flash("The message will be sent again." if action == "retry" else "Cancelled the message.", "success")
+        flash(
+            "The message will be sent again." if action == "retry" else "Cancelled the message.",
+            "success",
+        )
     return redirect(url_for(".show", message_id=message_id))

@@ -94,8 +94,11 @@ def build_email(
     email["To"] = _address(message.to_name, message.to_address)
     if message.reply_to:
         email["Reply-To"] = message.reply_to
-    email["Subject"] = Header(message.subject, "utf-8").encode() if not message.subject.isascii() \
+    email["Subject"] = (
+        Header(message.subject, "utf-8").encode()
+        if not message.subject.isascii()
         else message.subject
+    )
     email["Date"] = format_datetime(message.created_at)
     email["Message-ID"] = message.message_id
     email["Auto-Submitted"] = "auto-generated"

@@ -40,7 +40,9 @@ class OutboxMessage(db.Model):
     # Enqueueing the same key twice is a no-op: e.g. "confirmation:delegate:42".
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[MailKind] = mapped_column(enum_type(MailKind))
-    status: Mapped[MessageStatus] = mapped_column(enum_type(MessageStatus), default=MessageStatus.pending)
+    status: Mapped[MessageStatus] = mapped_column(
+        enum_type(MessageStatus), default=MessageStatus.pending
+    )
     to_address: Mapped[str] = mapped_column(String(254), index=True)
     to_name: Mapped[str] = mapped_column(String(200), default="")
     reply_to: Mapped[str | None] = mapped_column(String(254))
@@ -74,7 +76,9 @@ class OutboxAttachment(db.Model):
     __tablename__ = "outbox_attachment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox_message.id", ondelete="CASCADE"), index=True
+    )
     position: Mapped[int] = mapped_column(default=0)
     filename: Mapped[str] = mapped_column(String(200))
     # The full type with parameters, e.g. "text/calendar; charset=utf-8; method=REQUEST".

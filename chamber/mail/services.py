@@ -41,7 +41,11 @@ def normalise_address(address: str) -> str:
 def mail_domain() -> str:
     """Our domain for Message-IDs: the sender's, else the site's."""
     sender = parseaddr(current_app.config["MAIL_FROM"])[1]
-    return sender.rpartition("@")[2] or urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+    return (
+        sender.rpartition("@")[2]
+        or urlsplit(current_app.config["BASE_URL"]).hostname
+        or "localhost"
+    )
 
 
 def enqueue(
@@ -93,8 +97,13 @@ def enqueue(
     if message_id is None:
         return False
     db.session.add_all(
-        OutboxAttachment(message_id=message_id, position=n, filename=a.filename,
-                         content_type=a.content_type, content=a.content)
+        OutboxAttachment(
+            message_id=message_id,
+            position=n,
+            filename=a.filename,
+            content_type=a.content_type,
+            content=a.content,
+        )
         for n, a in enumerate(attachments)
     )
     db.session.flush()
@@ -105,9 +114,12 @@ def enqueue(
 
 
 def is_suppressed(address: str) -> bool:
-    return db.session.scalar(
-        db.select(Suppression.id).where(Suppression.email == normalise_address(address))
-    ) is not None
+    return (
+        db.session.scalar(
+            db.select(Suppression.id).where(Suppression.email == normalise_address(address))
+        )
+        is not None
+    )
 
 
 def suppressed_among(addresses: list[str]) -> set[str]:
@@ -115,7 +127,9 @@ def suppressed_among(addresses: list[str]) -> set[str]:
     wanted = {normalise_address(a) for a in addresses}
     if not wanted:
         return set()
-    return set(db.session.scalars(db.select(Suppression.email).where(Suppression.email.in_(wanted))))
+    return set(
+        db.session.scalars(db.select(Suppression.email).where(Suppression.email.in_(wanted)))
+    )
 
 
 def suppress(address: str, reason: str = "unsubscribe") -> None:
@@ -140,7 +154,9 @@ def unsubscribe_address(token: str) -> str | None:
 
 def _mint_unsubscribe_link(recipient: str, _ref: str) -> str:
     token = new_token()
-    db.session.add(UnsubscribeToken(token_hash=hash_token(token), email=normalise_address(recipient)))
+    db.session.add(
+        UnsubscribeToken(token_hash=hash_token(token), email=normalise_address(recipient))
+    )
     return f"{current_app.config['BASE_URL']}/unsubscribe/{token}"
 
 
@@ -171,7 +187,9 @@ def cancel(message: OutboxMessage) -> None:
 
 def status_counts() -> dict[MessageStatus, int]:
     rows = db.session.execute(
-        db.select(OutboxMessage.status, db.func.count(OutboxMessage.id)).group_by(OutboxMessage.status)
+        db.select(OutboxMessage.status, db.func.count(OutboxMessage.id)).group_by(
+            OutboxMessage.status
+        )
     )
     counts = dict.fromkeys(MessageStatus, 0)
     counts.update({status: count for status, count in rows})

@@ -16,8 +16,9 @@ def unsubscribe_page(token: str):
     address = services.unsubscribe_address(token)
     if address is None:
         abort(404)
-    return render_template("mail/unsubscribe.html", token=token, address=address,
-                           done=services.is_suppressed(address))
+    return render_template(
+        "mail/unsubscribe.html", token=token, address=address, done=services.is_suppressed(address)
+    )
 
 
 @bp.post("/unsubscribe/<token>")
