@@ -17,9 +17,12 @@ from chamber.mail.models import (
     Suppression,
     UnsubscribeToken,
 )
+from chamber.members.models import Consent, Contact, Organisation, SizeBand
+from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
 
 __all__ = [
     "AgendaItem", "AgendaItemSpeaker", "AgendaKind", "Event", "EventStatus", "Role", "Speaker",
     "StaffUser", "MailKind", "MessageStatus", "OutboxAttachment", "OutboxMessage", "Suppression",
-    "UnsubscribeToken",
+    "UnsubscribeToken", "Consent", "Contact", "Organisation", "SizeBand", "Booking", "BookingToken",
+    "Delegate", "DelegateStatus",
 ]  # fmt: skip

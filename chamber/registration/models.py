@@ -1,0 +1,94 @@
+"""Bookings: a business books one or more delegates for an event; each delegate is confirmed,
+waitlisted or cancelled, and may be checked in. The booker manages it through a private link."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from chamber.core.times import UTCDateTime, utcnow
+from chamber.core.types import enum_type
+from chamber.extensions import db
+from chamber.members.models import Contact, Organisation
+
+
+class DelegateStatus(enum.StrEnum):
+    confirmed = "confirmed"
+    waitlisted = "waitlisted"
+    cancelled = "cancelled"
+
+
+class Booking(db.Model):
+    __tablename__ = "booking"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    booker_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    source: Mapped[str] = mapped_column(String(20), default="web")  # web or staff
+    privacy_acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    booker: Mapped[Contact] = relationship()
+    delegates: Mapped[list[Delegate]] = relationship(
+        back_populates="booking", cascade="all, delete-orphan", order_by="Delegate.id"
+    )
+    event = relationship("Event")
+
+
+class BookingToken(db.Model):
+    """The hash of a manage link's secret; a booking may have several (each email mints one)."""
+
+    __tablename__ = "booking_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Delegate(db.Model):
+    __tablename__ = "delegate"
+    __table_args__ = (
+        # One active registration per person per event (invariant 2).
+        Index(
+            "uq_delegate_event_id_email_active",
+            "event_id",
+            "email_normalised",
+            unique=True,
+            sqlite_where=text("status != 'cancelled'"),
+            postgresql_where=text("status != 'cancelled'"),
+        ),
+        Index("ix_delegate_event_id_status", "event_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email_normalised: Mapped[str] = mapped_column(String(254))
+    job_title: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    needs: Mapped[str] = mapped_column(Text, default="")  # access or dietary needs
+    status: Mapped[DelegateStatus] = mapped_column(enum_type(DelegateStatus))
+    # The waiting list is in the order people joined it.
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_in_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="SET NULL")
+    )
+    # The QR code's secret, as a hash (the code itself is minted into the confirmation email).
+    checkin_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    booking: Mapped[Booking] = relationship(back_populates="delegates")
+    contact: Mapped[Contact] = relationship()

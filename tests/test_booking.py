@@ -1,0 +1,175 @@
+"""Booking seats: capacity, the per-business limit, the waiting list and cancellations."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chamber.events.models import EventStatus
+from chamber.extensions import db
+from chamber.members.models import Contact, Organisation, SizeBand
+from chamber.registration import services
+from chamber.registration.models import Delegate, DelegateStatus
+from chamber.registration.services import (
+    AlreadyRegistered,
+    BookingRefused,
+    BusinessDetails,
+    DelegateDetails,
+)
+
+OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)
+
+
+def person(n: int | str, **kw) -> DelegateDetails:
+    return DelegateDetails(
+        name=kw.get("name", f"Person {n}"), email=kw.get("email", f"person{n}@example.com")
+    )
+
+
+def book(event, *people, business=OCTREE, **kw):
+    result = services.book(event, business, people[0], list(people), **kw)
+    db.session.commit()
+    return result
+
+
+def statuses(event) -> dict[str, str]:
+    rows = db.session.execute(
+        db.select(Delegate.email_normalised, Delegate.status).where(Delegate.event_id == event.id)
+    )
+    return {email: status.value for email, status in rows}
+
+
+def test_seats_go_to_delegates_while_they_last_then_the_waiting_list(make_event):
+    event = make_event(capacity=2, business_limit=5)
+    result = book(event, person(1), person(2), person(3))
+    assert [d.name for d in result.confirmed] == ["Person 1", "Person 2"]
+    assert [d.name for d in result.waitlisted] == ["Person 3"]
+    assert services.seats_left(event) == 0
+    later = book(event, person(4), business=BusinessDetails("Ashbourne Insurance", SizeBand.medium))
+    assert [services.waitlist_position(d) for d in result.waitlisted + later.waitlisted] == [1, 2]
+
+
+def test_one_business_under_different_spellings_shares_one_limit(make_event):
+    event = make_event(business_limit=3)
+    book(event, person(1), person(2), business=BusinessDetails("Octree Ltd", SizeBand.small))
+    with pytest.raises(BookingRefused, match="Octree Ltd already has 2, so you can add 1 more"):
+        book(
+            event, person(3), person(4), business=BusinessDetails("OCTREE LIMITED", SizeBand.small)
+        )
+    book(event, person(3), business=BusinessDetails("octree", SizeBand.small))
+    assert db.session.scalar(db.select(db.func.count(Organisation.id))) == 1
+    assert len(statuses(event)) == 3
+
+
+def test_more_delegates_than_the_limit_is_refused_and_nothing_is_stored(make_event):
+    event = make_event(business_limit=2)
+    with pytest.raises(BookingRefused, match="up to 2 delegates"):
+        book(event, person(1), person(2), person(3))
+    db.session.rollback()
+    assert statuses(event) == {}
+
+
+def test_the_same_email_twice_gets_no_second_seat(make_event):
+    event = make_event()
+    book(event, person(1, email="Zoe@Example.com"))
+    with pytest.raises(AlreadyRegistered) as refused:
+        book(
+            event,
+            person(2, email="zoe@example.COM"),
+            business=BusinessDetails("Other", SizeBand.large),
+        )
+    assert refused.value.emails == ["zoe@example.com"]
+    db.session.rollback()
+    assert statuses(event) == {"zoe@example.com": "confirmed"}
+    assert db.session.scalar(db.select(db.func.count(Contact.id))) == 1
+
+
+def test_one_email_twice_in_one_booking_is_refused(make_event):
+    with pytest.raises(BookingRefused, match="their own email"):
+        book(make_event(), person(1), person(2, email="PERSON1@example.com"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"status": EventStatus.draft}, "not open for booking"),
+        ({"status": EventStatus.cancelled}, "has been cancelled"),
+        ({"starts_at": datetime.now(UTC) - timedelta(days=1)}, "already started"),
+        ({"registration_opens_at": datetime.now(UTC) + timedelta(days=1)}, "Booking opens on"),
+        ({"registration_closes_at": datetime.now(UTC) - timedelta(hours=1)}, "has closed"),
+    ],
+)
+def test_bookings_outside_the_window_are_refused(make_event, change, message):
+    event = make_event(**change)
+    with pytest.raises(BookingRefused, match=message):
+        book(event, person(1))
+
+
+def test_staff_may_book_by_hand_after_registration_closes(make_event):
+    event = make_event(registration_closes_at=datetime.now(UTC) - timedelta(hours=1))
+    assert book(event, person(1), source="staff").confirmed
+
+
+def test_a_cancelled_seat_goes_to_the_first_person_waiting(make_event):
+    event = make_event(capacity=1, business_limit=5)
+    first = book(event, person(1)).confirmed[0]
+    book(event, person(2), business=BusinessDetails("B", SizeBand.micro))
+    book(event, person(3), business=BusinessDetails("C", SizeBand.micro))
+    promoted = services.cancel_delegate(event, first)
+    db.session.commit()
+    assert [d.email_normalised for d in promoted] == ["person2@example.com"]
+    assert statuses(event) == {
+        "person1@example.com": "cancelled",
+        "person2@example.com": "confirmed",
+        "person3@example.com": "waitlisted",
+    }
+
+
+def test_after_cancelling_a_person_may_book_again(make_event):
+    event = make_event()
+    delegate = book(event, person(1)).confirmed[0]
+    services.cancel_delegate(event, delegate)
+    db.session.commit()
+    assert book(event, person(1)).confirmed
+
+
+def test_cancelling_a_waitlisted_delegate_promotes_nobody(make_event):
+    event = make_event(capacity=1, business_limit=5)
+    book(event, person(1))
+    waiting = book(event, person(2)).waitlisted[0]
+    assert services.cancel_delegate(event, waiting) == []
+
+
+def test_concurrent_bookings_never_exceed_capacity(app, make_event):
+    """Invariant 1 at the service level: many transactions at once, each in its own thread."""
+    event = make_event(capacity=5, business_limit=1)
+    event_class, event_id = type(event), event.id  # threads must not touch the test's session
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(12)
+
+    def attempt(n: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                loaded = db.session.get(event_class, event_id)
+                services.book(
+                    loaded, BusinessDetails(f"Business {n}", SizeBand.micro), person(n), [person(n)]
+                )
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    counts = {}
+    for status in statuses(event).values():
+        counts[status] = counts.get(status, 0) + 1
+    assert counts == {"confirmed": 5, "waitlisted": 7}
