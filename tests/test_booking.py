@@ -11,7 +11,7 @@ from chamber.events.models import EventStatus
 from chamber.extensions import db
 from chamber.members.models import Contact, Organisation, SizeBand
 from chamber.registration import services
-from chamber.registration.models import Delegate, DelegateStatus
+from chamber.registration.models import Delegate
 from chamber.registration.services import (
     AlreadyRegistered,
     BookingRefused,
