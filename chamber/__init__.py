@@ -103,10 +103,11 @@ def _register_blueprints(app: Flask) -> None:
     from chamber.events import views as event_views
     from chamber.mail import manage as outbox
     from chamber.mail import views as mail_views
+    from chamber.registration import views as registration_views
 
     app.url_map.converters["int"] = IdConverter  # before any rule is added
     for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
-                   manage_speakers, mail_views, outbox):  # fmt: skip
+                   manage_speakers, mail_views, outbox, registration_views):  # fmt: skip
         app.register_blueprint(module.bp)
 
 
@@ -115,12 +116,14 @@ def _register_template_helpers(app: Flask) -> None:
     from chamber.core.templating import field_attributes
     from chamber.core.times import format_date, format_time
     from chamber.mail.links import placeholder
+    from chamber.registration.views import booking_state
 
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["time"] = format_time
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.globals["field_attributes"] = field_attributes
     app.jinja_env.globals["link"] = placeholder
+    app.jinja_env.globals["booking_state"] = booking_state
     app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
     app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]
 

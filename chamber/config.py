@@ -25,6 +25,7 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://", "str"),
     ("CHAMBER_LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes", "str"),
     ("CHAMBER_LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes", "str"),
+    ("CHAMBER_BOOKING_LIMIT_PER_ADDRESS", "BOOKING_LIMIT_PER_ADDRESS", "20 per hour", "str"),
     ("CHAMBER_PROXY_COUNT", "PROXY_COUNT", 0, "int"),
     ("CHAMBER_INSTANCE_PATH", "INSTANCE_PATH", None, "str"),
     ("CHAMBER_MAIL_BACKEND", "MAIL_BACKEND", "file", "str"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, FieldList, FormField, IntegerField, PasswordField
+from wtforms import DateTimeLocalField, FieldList, Form, FormField, IntegerField, PasswordField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc
@@ -15,7 +15,7 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class ChamberForm(FlaskForm):
+class _Hygiene:
     """Strips surrounding white space (not from passwords) and refuses control characters no
     person types."""
 
@@ -41,17 +41,32 @@ class ChamberForm(FlaskForm):
                 valid = False
         return valid
 
+
+def _leaf_fields(fields):
+    """Every input field, looking inside lists of fields and sub-forms."""
+    for field in fields:
+        if isinstance(field, FieldList):
+            yield from _leaf_fields(field.entries)
+        elif isinstance(field, FormField):
+            yield from _leaf_fields(field.form)
+        else:
+            yield field
+
+
+class ChamberForm(_Hygiene, FlaskForm):
     @property
     def error_list(self) -> list[tuple[str, str]]:
         """(field id, message) pairs for the error summary, form-wide errors first with no field."""
         pairs = [("", message) for message in self.form_errors]
-        for field in self:
-            # A FieldList's errors are its entries' lists; name each entry so the link finds it.
-            for each in field.entries if isinstance(field, FieldList) else [field]:
-                pairs.extend(
-                    (each.id, message) for message in each.errors if isinstance(message, str)
-                )
+        for field in _leaf_fields(self):
+            pairs.extend(
+                (field.id, message) for message in field.errors if isinstance(message, str)
+            )
         return pairs
+
+
+class ChamberSubform(_Hygiene, Form):
+    """A repeated part of a form (one delegate, say): no CSRF field of its own."""
 
 
 class WholeNumberField(IntegerField):

@@ -1,0 +1,175 @@
+"""The public booking form: the business, the person booking, and one or more delegates."""
+
+from __future__ import annotations
+
+from wtforms import (
+    BooleanField,
+    EmailField,
+    FieldList,
+    FormField,
+    RadioField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+
+from chamber.core.forms import ChamberForm, ChamberSubform
+from chamber.members.models import SizeBand
+from chamber.registration.services import BusinessDetails, DelegateDetails
+
+# Shown beside the optional box and stored with each consent, word for word.
+CONSENT_WORDING = (
+    "Email me about future Chamber seminars and events. I can unsubscribe at any time."
+)
+MAX_SLOTS = 10  # delegate rows shown at once, however high the per-business limit
+
+EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
+
+
+def _text(label, max_length, *, required=None, **kwargs):
+    validators = [DataRequired(required) if required else Optional()]
+    validators.append(
+        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
+    )
+    return StringField(
+        label,
+        validators=validators,
+        render_kw={"maxlength": max_length, **kwargs.pop("render_kw", {})},
+        **kwargs,
+    )
+
+
+class DelegateForm(ChamberSubform):
+    name = _text("Full name", 120, render_kw={"autocomplete": "off"})
+    email = EmailField(
+        "Email address",
+        validators=[
+            Optional(),
+            Length(max=254, message="Email address must be 254 characters or fewer."),
+            Email(EMAIL_FORMAT),
+        ],
+        render_kw={"spellcheck": "false", "autocomplete": "off", "maxlength": 254},
+    )
+    job_title = _text("Job title", 200)
+    phone = _text("Phone (optional)", 40, render_kw={"type": "tel", "autocomplete": "off"})
+    needs = TextAreaField(
+        "Access or dietary needs (optional)",
+        validators=[
+            Optional(),
+            Length(max=1000, message="Access or dietary needs must be 1000 characters or fewer."),
+        ],
+        render_kw={"maxlength": 1000, "rows": 2},
+    )
+
+    @property
+    def is_blank(self) -> bool:
+        return not any(
+            (self.name.data, self.email.data, self.job_title.data, self.phone.data, self.needs.data)
+        )
+
+
+class RegistrationForm(ChamberForm):
+    business_name = _text(
+        "Business name",
+        200,
+        required="Enter your business's name.",
+        render_kw={"autocomplete": "organization"},
+    )
+    size_band = RadioField(
+        "How many people does your business employ?",
+        choices=enum_choices(SizeBand, label=lambda band: band.label),
+        coerce=enum_coerce(SizeBand),
+        validators=[InputRequired("Choose how many people your business employs.")],
+    )
+    sector = _text("Sector", 100, description="For example: manufacturing, retail, legal, charity.")
+    town_or_postcode = _text("Town or postcode", 100, required="Enter your town or postcode.")
+    is_member = RadioField(
+        "Is your business a member of the Chamber?",
+        choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
+        validators=[InputRequired("Say whether your business is a member of the Chamber.")],
+    )
+    booker_name = _text(
+        "Your full name", 120, required="Enter your name.", render_kw={"autocomplete": "name"}
+    )
+    booker_email = EmailField(
+        "Your email address",
+        validators=[
+            DataRequired("Enter your email address."),
+            Length(max=254, message="Your email address must be 254 characters or fewer."),
+            Email(EMAIL_FORMAT),
+        ],
+        description="We send the link to change or cancel this booking here.",
+        render_kw={"autocomplete": "email", "spellcheck": "false", "maxlength": 254},
+    )
+    delegates = FieldList(FormField(DelegateForm), min_entries=1, max_entries=MAX_SLOTS)
+    privacy = BooleanField(
+        "I have read the privacy notice and agree to my details and my delegates' details being used "
+        "to run this event.",
+        validators=[DataRequired("Tick the box to say you have read the privacy notice.")],
+    )
+    consent = BooleanField(CONSENT_WORDING)
+    # A field people never see; bots fill every field they find.
+    website = StringField(
+        "Leave this field empty", render_kw={"autocomplete": "off", "tabindex": "-1"}
+    )
+
+    def __init__(self, *args, slots: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        while len(self.delegates) < slots:
+            self.delegates.append_entry()
+        self.slots = slots
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        entries = [entry.form for entry in self.delegates]
+        if len(entries) > self.slots:
+            self.form_errors.append(f"You can book up to {self.slots} delegates here.")
+            return False
+        if all(form.is_blank for form in entries):
+            first = entries[0]
+            first.name.errors = [*first.name.errors, "Enter the first delegate's full name."]
+            first.email.errors = [*first.email.errors, "Enter the first delegate's email address."]
+            return False
+        for number, form in enumerate(entries, start=1):
+            if form.is_blank:
+                continue
+            if not form.name.data:
+                form.name.errors = [*form.name.errors, f"Enter delegate {number}'s full name."]
+                valid = False
+            if not form.email.data:
+                form.email.errors = [
+                    *form.email.errors,
+                    f"Enter delegate {number}'s email address.",
+                ]
+                valid = False
+        return valid
+
+    def validate_website(self, field):
+        if field.data:
+            raise ValidationError("Leave this field empty.")
+
+    def business(self) -> BusinessDetails:
+        return BusinessDetails(
+            name=self.business_name.data,
+            size_band=self.size_band.data,
+            sector=self.sector.data or "",
+            town_or_postcode=self.town_or_postcode.data or "",
+            is_member=self.is_member.data == "yes",
+        )
+
+    def booker(self) -> DelegateDetails:
+        return DelegateDetails(name=self.booker_name.data, email=self.booker_email.data)
+
+    def delegate_details(self) -> list[DelegateDetails]:
+        return [
+            DelegateDetails(
+                name=f.name.data,
+                email=f.email.data,
+                job_title=f.job_title.data or "",
+                phone=f.phone.data or "",
+                needs=f.needs.data or "",
+            )
+            for f in (entry.form for entry in self.delegates)
+            if not f.is_blank
+        ]

@@ -1,0 +1,225 @@
+"""Booking online: the form, its emails, the same person twice, and the manage link."""
+
+from __future__ import annotations
+
+import re
+
+from chamber.extensions import db
+from chamber.mail.delivery import deliver_due
+from chamber.mail.models import OutboxMessage
+from chamber.members.models import Consent
+from chamber.registration.forms import CONSENT_WORDING
+from chamber.registration.models import Booking, BookingToken, Delegate
+from tests.conftest import csrf_token, post_form
+
+
+def form(**changes) -> dict:
+    data = {
+        "business_name": "Octree Ltd",
+        "size_band": "small",
+        "sector": "IT",
+        "town_or_postcode": "Stevenage",
+        "is_member": "yes",
+        "booker_name": "Tony Richardson",
+        "booker_email": "tony@octree.example",
+        "delegates-0-name": "Zoë O'Brien",
+        "delegates-0-email": "zoe@octree.example",
+        "delegates-0-job_title": "Director",
+        "privacy": "y",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def register(client, event, **changes):
+    path = f"/events/{event.slug}/register"
+    return post_form(client, path, form(**changes))
+
+
+def statuses(event) -> dict[str, str]:
+    rows = db.session.execute(
+        db.select(Delegate.email_normalised, Delegate.status).where(Delegate.event_id == event.id)
+    )
+    return {email: status.value for email, status in rows}
+
+
+def test_a_business_books_a_delegate_and_everyone_gets_the_right_email(
+    client, make_event, smtp_server
+):
+    event = make_event()
+    response = register(client, event, consent="y")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"])
+    assert (
+        "Booking received" in page.text
+        and "Zoë O&#39;Brien" in page.text
+        and "place confirmed" in page.text
+    )
+    assert statuses(event) == {"zoe@octree.example": "confirmed"}
+    consent = db.session.scalars(db.select(Consent)).one()
+    assert consent.wording == CONSENT_WORDING
+    deliver_due()
+    by_address = {m["To"].split("<")[-1].rstrip(">"): m for m in smtp_server.messages}
+    assert set(by_address) == {"zoe@octree.example", "tony@octree.example"}
+    confirmation = by_address["zoe@octree.example"]
+    assert confirmation["Subject"].startswith("Your place at")
+    ics = [p for p in confirmation.walk() if p.get_content_type() == "text/calendar"]
+    assert ics and b"BEGIN:VEVENT" in ics[0].get_payload(decode=True)
+    booker_mail = by_address["tony@octree.example"].get_body(("plain",)).get_content()
+    link = re.search(r"http://\S+/r/(\S+)", booker_mail)
+    assert link, booker_mail
+    token = link.group(1)
+    stored = db.session.scalars(db.select(BookingToken.token_hash)).all()
+    assert token not in stored and len(stored) == 1  # only the hash is kept
+    manage = client.get(f"/r/{token}")
+    assert (
+        manage.status_code == 200
+        and "Octree Ltd" in manage.text
+        and "Place confirmed" in manage.text
+    )
+
+
+def test_a_full_event_puts_delegates_on_the_waiting_list_and_says_so(client, make_event):
+    event = make_event(capacity=1)
+    response = register(
+        client,
+        event,
+        **{"delegates-1-name": "Second", "delegates-1-email": "second@octree.example"},
+    )
+    page = client.get(response.headers["Location"])
+    assert "on the waiting list, number 1" in page.text
+    kinds = db.session.scalars(db.select(OutboxMessage.key)).all()
+    assert sorted(k.split(":")[0] for k in kinds) == ["booking", "confirmed", "waitlisted"]
+
+
+def test_the_same_email_twice_gets_no_second_seat_and_a_fresh_link_by_email(client, make_event):
+    event = make_event()
+    register(client, event)
+    again = register(
+        client,
+        event,
+        business_name="Someone Else",
+        booker_email="mallory@example.com",
+        **{"delegates-0-email": "ZOE@octree.example"},
+    )
+    assert again.status_code == 400
+    assert "already has a place" in again.text
+    assert "Director" not in again.text.split("There is a problem")[0]
+    assert statuses(event) == {"zoe@octree.example": "confirmed"}
+    resent = db.session.scalars(
+        db.select(OutboxMessage).where(OutboxMessage.key.like("manage-again:%"))
+    ).all()
+    assert [m.to_address for m in resent] == ["zoe@octree.example"]
+    assert db.session.scalar(db.select(db.func.count(Booking.id))) == 1
+
+
+def test_missing_and_malformed_fields_come_back_with_clear_messages(client, make_event):
+    event = make_event()
+    response = register(
+        client,
+        event,
+        business_name="",
+        size_band=None,
+        booker_email="not-an-email",
+        privacy=None,
+        **{"delegates-0-email": "", "delegates-1-name": "Half filled"},
+    )
+    assert response.status_code == 400
+    for message in (
+        "Enter your business",
+        "Choose how many people",
+        "right format",
+        "Tick the box to say you have read the privacy notice",
+        "Enter delegate 1&#39;s email address",
+        "Enter delegate 2&#39;s email address",
+    ):
+        assert message in response.text, message
+    assert db.session.scalar(db.select(db.func.count(Delegate.id))) == 0
+
+
+def test_more_delegates_than_the_business_may_book_is_refused(client, make_event):
+    event = make_event(business_limit=1)
+    response = register(
+        client, event, **{"delegates-1-name": "Extra", "delegates-1-email": "x@octree.example"}
+    )
+    assert response.status_code == 400
+    assert db.session.scalar(db.select(db.func.count(Delegate.id))) == 0
+
+
+def test_hostile_text_is_stored_as_typed_and_shown_escaped(client, make_event):
+    event = make_event()
+    hostile = "<script>alert(1)</script>'; DROP TABLE delegate; -- 李"
+    response = register(client, event, business_name=hostile, **{"delegates-0-name": hostile})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).text
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+    assert db.session.scalars(db.select(Delegate.name)).one() == hostile
+
+
+def test_the_honeypot_refuses_bots_and_stores_nothing(client, make_event):
+    response = register(client, make_event(), website="http://spam.example")
+    assert response.status_code == 400
+    assert db.session.scalar(db.select(db.func.count(Delegate.id))) == 0
+
+
+def test_no_csrf_token_is_refused(client, make_event):
+    event = make_event()
+    response = client.post(f"/events/{event.slug}/register", data=form())
+    assert response.status_code == 400
+    assert db.session.scalar(db.select(db.func.count(Delegate.id))) == 0
+
+
+def test_draft_events_are_404_and_closed_ones_say_why(client, make_event):
+    assert client.get(f"/events/{make_event(status='draft').slug}/register").status_code == 404
+    cancelled = make_event(status="cancelled")
+    assert "has been cancelled" in client.get(f"/events/{cancelled.slug}/register").text
+
+
+def test_the_manage_link_cancels_a_place_and_the_first_waiting_gets_it(
+    client, make_event, smtp_server
+):
+    event = make_event(capacity=1, business_limit=5)
+    register(client, event)
+    register(
+        client,
+        event,
+        booker_email="b@other.example",
+        business_name="Other",
+        **{"delegates-0-email": "wait@other.example", "delegates-0-name": "Waiting Person"},
+    )
+    deliver_due()
+    booker_mail = next(m for m in smtp_server.messages if "tony@octree.example" in m["To"])
+    token = re.search(r"/r/(\S+)", booker_mail.get_body(("plain",)).get_content()).group(1)
+    zoe = db.session.scalars(
+        db.select(Delegate).where(Delegate.email_normalised == "zoe@octree.example")
+    ).one()
+    response = post_form(client, f"/r/{token}/cancel/{zoe.id}", {}, token_from=f"/r/{token}")
+    assert response.status_code == 302
+    assert statuses(event) == {"zoe@octree.example": "cancelled", "wait@other.example": "confirmed"}
+    keys = db.session.scalars(
+        db.select(OutboxMessage.key).where(OutboxMessage.key.like("promoted:%"))
+    ).all()
+    assert len(keys) == 1
+
+
+def test_a_wrong_token_or_another_bookings_delegate_is_a_404(client, make_event, smtp_server):
+    event = make_event()
+    register(client, event)
+    register(
+        client,
+        event,
+        booker_email="b@other.example",
+        business_name="Other",
+        **{"delegates-0-email": "other@other.example"},
+    )
+    deliver_due()
+    assert client.get("/r/not-a-real-token").status_code == 404
+    booker_mail = next(m for m in smtp_server.messages if "tony@octree.example" in m["To"])
+    token = re.search(r"/r/(\S+)", booker_mail.get_body(("plain",)).get_content()).group(1)
+    other = db.session.scalars(
+        db.select(Delegate).where(Delegate.email_normalised == "other@other.example")
+    ).one()
+    token_value = csrf_token(client, f"/r/{token}")
+    response = client.post(f"/r/{token}/cancel/{other.id}", data={"csrf_token": token_value})
+    assert response.status_code == 404
+    assert statuses(event)["other@other.example"] == "confirmed"
