@@ -98,7 +98,10 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         click.echo(
             f"Emails are written to {app.config.get('MAIL_FILE_PATH') or app.instance_path + '/mail'}"
         )
-        app.run(host=host, port=port, debug=False, use_reloader=False)
+        # Not app.run(): Flask ignores that inside its own command line.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
 @click.command("worker")
