@@ -223,3 +223,84 @@ def test_a_wrong_token_or_another_bookings_delegate_is_a_404(client, make_event,
     response = client.post(f"/r/{token}/cancel/{other.id}", data={"csrf_token": token_value})
     assert response.status_code == 404
     assert statuses(event)["other@other.example"] == "confirmed"
+
+
+def manage_token(client, event, smtp_server, booker="tony@octree.example") -> str:
+    deliver_due()
+    mail = next(
+        m for m in reversed(smtp_server.messages) if booker in m["To"] and "/r/" in m.as_string()
+    )
+    return re.search(r"/r/(\S+)", mail.get_body(("plain",)).get_content()).group(1)
+
+
+def test_the_booker_changes_a_delegates_details_and_needs(client, make_event, smtp_server):
+    event = make_event()
+    register(client, event)
+    token = manage_token(client, event, smtp_server)
+    zoe = db.session.scalars(db.select(Delegate)).one()
+    path = f"/r/{token}/delegates/{zoe.id}"
+    response = post_form(
+        client,
+        path,
+        {
+            "name": "Zoë O'Brien-Smith",
+            "job_title": "CEO",
+            "phone": "",
+            "needs": "Wheelchair access; vegetarian",
+        },
+    )
+    assert response.status_code == 302
+    assert db.session.get(Delegate, zoe.id).needs == "Wheelchair access; vegetarian"
+    assert db.session.get(Delegate, zoe.id).name == "Zoë O'Brien-Smith"
+    bad = post_form(client, path, {"name": "", "needs": "x" * 1001})
+    assert bad.status_code == 400
+    assert (
+        "Enter the delegate&#39;s full name." in bad.text and "1000 characters or fewer" in bad.text
+    )
+
+
+def test_the_booker_adds_a_delegate_within_the_business_limit(client, make_event, smtp_server):
+    event = make_event(business_limit=2, capacity=1)
+    register(client, event)
+    token = manage_token(client, event, smtp_server)
+    added = post_form(
+        client, f"/r/{token}/add", {"name": "Second Person", "email": "second@octree.example"}
+    )
+    assert added.status_code == 302
+    assert statuses(event) == {
+        "zoe@octree.example": "confirmed",
+        "second@octree.example": "waitlisted",
+    }
+    assert (
+        db.session.scalar(db.select(OutboxMessage).where(OutboxMessage.key.like("waitlisted:%")))
+        is not None
+    )
+    third = post_form(client, f"/r/{token}/add", {"name": "Third", "email": "third@octree.example"})
+    assert third.status_code == 400 and "up to 2 delegates" in third.text
+    again = post_form(client, f"/r/{token}/add", {"name": "Zoe", "email": "ZOE@octree.example"})
+    assert again.status_code == 400 and "already has a place" in again.text
+    assert len(statuses(event)) == 2
+
+
+def test_another_bookings_delegate_cannot_be_edited_through_this_link(
+    client, make_event, smtp_server
+):
+    event = make_event()
+    register(client, event)
+    register(
+        client,
+        event,
+        booker_email="b@other.example",
+        business_name="Other",
+        **{"delegates-0-email": "other@other.example"},
+    )
+    token = manage_token(client, event, smtp_server)
+    other = db.session.scalars(
+        db.select(Delegate).where(Delegate.email_normalised == "other@other.example")
+    ).one()
+    assert client.get(f"/r/{token}/delegates/{other.id}").status_code == 404
+    forged = post_form(
+        client, f"/r/{token}/delegates/{other.id}", {"name": "Hijacked"}, token_from=f"/r/{token}"
+    )
+    assert forged.status_code == 404
+    assert db.session.get(Delegate, other.id).name != "Hijacked"

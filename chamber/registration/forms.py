@@ -173,3 +173,40 @@ class RegistrationForm(ChamberForm):
             for f in (entry.form for entry in self.delegates)
             if not f.is_blank
         ]
+
+
+class DelegateEditForm(ChamberForm):
+    """A delegate's details on the manage page; the email (the person) does not change here."""
+
+    name = _text("Full name", 120, required="Enter the delegate's full name.")
+    job_title = _text("Job title", 200)
+    phone = _text("Phone (optional)", 40, render_kw={"type": "tel"})
+    needs = TextAreaField(
+        "Access or dietary needs (optional)",
+        validators=[
+            Optional(),
+            Length(max=1000, message="Access or dietary needs must be 1000 characters or fewer."),
+        ],
+        render_kw={"maxlength": 1000, "rows": 3},
+    )
+
+
+class AddDelegateForm(DelegateEditForm):
+    email = EmailField(
+        "Email address",
+        validators=[
+            DataRequired("Enter the delegate's email address."),
+            Length(max=254, message="Email address must be 254 characters or fewer."),
+            Email(EMAIL_FORMAT),
+        ],
+        render_kw={"spellcheck": "false", "maxlength": 254},
+    )
+
+    def details(self) -> DelegateDetails:
+        return DelegateDetails(
+            name=self.name.data,
+            email=self.email.data,
+            job_title=self.job_title.data or "",
+            phone=self.phone.data or "",
+            needs=self.needs.data or "",
+        )

@@ -52,6 +52,20 @@ def _context(event: Event, **values) -> dict:
 
 def booking_emails(event: Event, result: services.BookingResult) -> None:
     """Confirmation or waiting-list news for each delegate, and the manage link for the booker."""
+    delegate_emails(event, result)
+    booking = result.booking
+    enqueue(
+        key=f"booking:{booking.id}",
+        to=booking.booker.email,
+        to_name=booking.booker.name,
+        subject=f"Your booking for {event.title}",
+        template="registration/booking",
+        context=_context(event, booking=booking, result=result),
+    )
+
+
+def delegate_emails(event: Event, result: services.BookingResult) -> None:
+    """A confirmation for each newly confirmed delegate, waiting-list news for the others."""
     for delegate in result.confirmed:
         confirmation(event, delegate)
     for delegate in result.waitlisted:
@@ -65,15 +79,6 @@ def booking_emails(event: Event, result: services.BookingResult) -> None:
                 event, delegate=delegate, position=services.waitlist_position(delegate)
             ),
         )
-    booking = result.booking
-    enqueue(
-        key=f"booking:{booking.id}",
-        to=booking.booker.email,
-        to_name=booking.booker.name,
-        subject=f"Your booking for {event.title}",
-        template="registration/booking",
-        context=_context(event, booking=booking, result=result),
-    )
 
 
 def confirmation(event: Event, delegate: Delegate, *, key_suffix: str = "") -> None:

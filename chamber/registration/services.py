@@ -156,15 +156,7 @@ def book(
     now = now or utcnow()
     if source == "web" and (problem := registration_problem(event, now)):
         raise BookingRefused(problem)
-    if not delegates:
-        raise BookingRefused("Add at least one delegate.")
-    emails = [members.normalise_email(d.email) for d in delegates]
-    if len(set(emails)) != len(emails):
-        raise BookingRefused("Each delegate needs their own email address.")
-    taken = registered_emails(event.id, emails)
-    if taken:
-        raise AlreadyRegistered(taken)
-
+    emails = _check_new_people(event, delegates)
     organisation = members.find_or_create_organisation(
         name=business.name,
         size_band=business.size_band,
@@ -172,17 +164,7 @@ def book(
         town_or_postcode=business.town_or_postcode,
         is_member=business.is_member,
     )
-    already = active_delegates_for_business(event.id, organisation.id)
-    if already + len(delegates) > event.business_limit:
-        left = max(0, event.business_limit - already)
-        raise BookingRefused(
-            f"Each business can book up to {event.business_limit} delegates for this event"
-            + (
-                f"; {organisation.name} already has {already}, so you can add {left} more."
-                if already
-                else "."
-            )
-        )
+    _check_business_limit(event, organisation, len(delegates))
     booker_contact = members.find_or_create_contact(
         email=booker.email,
         name=booker.name,
@@ -202,12 +184,80 @@ def book(
     )
     db.session.add(booking)
     result = BookingResult(booking)
+    _seat(event, booking, delegates, emails, result, now)
+    return result
+
+
+def add_delegates(
+    event: Event, booking: Booking, delegates: list[DelegateDetails], now: datetime | None = None
+) -> BookingResult:
+    """More delegates on an existing booking, within the same limits as a new booking."""
+    lock_event_seats(event)
+    now = now or utcnow()
+    if problem := registration_problem(event, now):
+        raise BookingRefused(problem)
+    emails = _check_new_people(event, delegates)
+    _check_business_limit(event, booking.organisation, len(delegates))
+    result = BookingResult(booking)
+    _seat(event, booking, delegates, emails, result, now)
+    return result
+
+
+def update_delegate(
+    delegate: Delegate, *, name: str, job_title: str, phone: str, needs: str
+) -> None:
+    """Change a delegate's details or needs; the person (their email) stays the same."""
+    delegate.name, delegate.job_title, delegate.phone, delegate.needs = (
+        name.strip(),
+        job_title,
+        phone,
+        needs,
+    )
+    delegate.contact.name = delegate.name
+    db.session.flush()
+
+
+def _check_new_people(event: Event, delegates: list[DelegateDetails]) -> list[str]:
+    if not delegates:
+        raise BookingRefused("Add at least one delegate.")
+    emails = [members.normalise_email(d.email) for d in delegates]
+    if len(set(emails)) != len(emails):
+        raise BookingRefused("Each delegate needs their own email address.")
+    taken = registered_emails(event.id, emails)
+    if taken:
+        raise AlreadyRegistered(taken)
+    return emails
+
+
+def _check_business_limit(event: Event, organisation, adding: int) -> None:
+    already = active_delegates_for_business(event.id, organisation.id)
+    if already + adding > event.business_limit:
+        left = max(0, event.business_limit - already)
+        raise BookingRefused(
+            f"Each business can book up to {event.business_limit} delegates for this event"
+            + (
+                f"; {organisation.name} already has {already}, so you can add {left} more."
+                if already
+                else "."
+            )
+        )
+
+
+def _seat(
+    event: Event,
+    booking: Booking,
+    delegates: list[DelegateDetails],
+    emails: list[str],
+    result: BookingResult,
+    now: datetime,
+) -> None:
+    """Seats while they last, then the waiting list, in the order given. Seats must be locked."""
     free = event.capacity - confirmed_count(event.id)
     for details, email in zip(delegates, emails, strict=True):
         contact = members.find_or_create_contact(
             email=email,
             name=details.name,
-            organisation=organisation,
+            organisation=booking.organisation,
             job_title=details.job_title,
             phone=details.phone,
         )
@@ -231,7 +281,6 @@ def book(
             delegate
         )
     db.session.flush()
-    return result
 
 
 def new_manage_token(booking: Booking) -> str:

@@ -9,7 +9,13 @@ from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db, limiter
 from chamber.registration import notifications, services
-from chamber.registration.forms import CONSENT_WORDING, MAX_SLOTS, RegistrationForm
+from chamber.registration.forms import (
+    CONSENT_WORDING,
+    MAX_SLOTS,
+    AddDelegateForm,
+    DelegateEditForm,
+    RegistrationForm,
+)
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
 bp = Blueprint("registration", __name__)
@@ -154,12 +160,86 @@ def manage(token: str):
     )
 
 
-@bp.post("/r/<token>/cancel/<int:delegate_id>")
-def cancel_delegate(token: str, delegate_id: int):
-    booking = _booking_or_404(token)
+def _own_delegate_or_404(booking: Booking, delegate_id: int) -> Delegate:
     delegate = next((d for d in booking.delegates if d.id == delegate_id), None)
     if delegate is None:
         abort(404)  # another booking's delegate: not this link's business
+    return delegate
+
+
+@bp.route("/r/<token>/delegates/<int:delegate_id>", methods=["GET", "POST"])
+def edit_delegate(token: str, delegate_id: int):
+    booking = _booking_or_404(token)
+    delegate = _own_delegate_or_404(booking, delegate_id)
+    if delegate.status == DelegateStatus.cancelled:
+        abort(404)
+    form = DelegateEditForm(obj=delegate)
+    if form.validate_on_submit():
+        services.update_delegate(
+            delegate,
+            name=form.name.data,
+            job_title=form.job_title.data or "",
+            phone=form.phone.data or "",
+            needs=form.needs.data or "",
+        )
+        db.session.commit()
+        flash(f"Saved {delegate.name}'s details.", "success")
+        return redirect(url_for(".manage", token=token))
+    event = db.session.get(Event, booking.event_id)
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "registration/delegate_form.html",
+        form=form,
+        booking=booking,
+        event=event,
+        token=token,
+        delegate=delegate,
+    ), status
+
+
+@bp.route("/r/<token>/add", methods=["GET", "POST"])
+def add_delegate(token: str):
+    booking = _booking_or_404(token)
+    event = db.session.get(Event, booking.event_id)
+    form = AddDelegateForm()
+    if form.validate_on_submit():
+        booking_id, event_id = booking.id, event.id
+        db.session.commit()  # the seat lock must be the transaction's first write
+        event, booking = db.session.get(Event, event_id), db.session.get(Booking, booking_id)
+        try:
+            result = services.add_delegates(event, booking, [form.details()])
+        except services.AlreadyRegistered:
+            db.session.rollback()
+            form.email.errors.append(
+                "This person already has a place (or a place on the waiting list) at this event."
+            )
+        except services.BookingRefused as refused:
+            db.session.rollback()
+            form.form_errors.append(str(refused))
+        else:
+            notifications.delegate_emails(event, result)
+            db.session.commit()
+            added = (result.confirmed or result.waitlisted)[0]
+            flash(
+                f"Added {added.name}" + (" (on the waiting list)." if result.waitlisted else "."),
+                "success",
+            )
+            return redirect(url_for(".manage", token=token))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "registration/delegate_form.html",
+        form=form,
+        booking=booking,
+        event=event,
+        token=token,
+        delegate=None,
+    ), status
+
+
+@bp.post("/r/<token>/cancel/<int:delegate_id>")
+def cancel_delegate(token: str, delegate_id: int):
+    booking = _booking_or_404(token)
+    delegate = _own_delegate_or_404(booking, delegate_id)
     _cancel(booking, [delegate])
     flash(f"Cancelled {delegate.name}'s place.", "success")
     return redirect(url_for(".manage", token=token))
