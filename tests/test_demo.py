@@ -260,3 +260,39 @@ def test_chamber_demo_command_twice_prints_one_working_login_and_duplicates_noth
     finally:
         connection.close()
     assert rows == expected
+
+
+def test_the_demo_fills_the_past_room_and_the_upcoming_waiting_list(app):
+    from chamber.registration.models import Booking, Delegate, DelegateStatus
+
+    load_demo(app)
+    db.session.commit()
+    rows = db.session.execute(
+        db.select(
+            Event.slug,
+            Delegate.status,
+            db.func.count(Delegate.id),
+            db.func.count(db.distinct(Booking.organisation_id)),
+        )
+        .join(Delegate, Delegate.event_id == Event.id)
+        .join(Booking, Booking.id == Delegate.booking_id)
+        .group_by(Event.slug, Delegate.status)
+    ).all()
+    by = {
+        (slug.endswith("2016"), status): (people, businesses)
+        for slug, status, people, businesses in rows
+    }
+    assert by[(False, DelegateStatus.confirmed)][0] == 120  # the upcoming edition is full...
+    assert by[(False, DelegateStatus.waitlisted)][0] == 5  # ...with a short waiting list
+    attended = db.session.scalar(
+        db.select(db.func.count(db.distinct(Booking.organisation_id)))
+        .join(Delegate, Delegate.booking_id == Booking.id)
+        .join(Event, Event.id == Delegate.event_id)
+        .where(Event.slug == "cybercrime-seminar-2016", Delegate.checked_in_at.is_not(None))
+    )
+    assert attended > 60  # "over 60 businesses attended"
+    load_demo(app)
+    db.session.commit()
+    assert db.session.scalar(db.select(db.func.count(Delegate.id))) == sum(
+        p for p, _ in by.values()
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from chamber.core.times import utc_to_local, utcnow
-from chamber.demo import seminar
+from chamber.demo import bookings, seminar
 from chamber.demo.staff import ACCOUNTS, ensure_account
 
 
@@ -30,8 +30,10 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
     """
     today = today or utc_to_local(utcnow(), seminar.ZONE).date()
     speakers = seminar.load_speakers()
-    seminar.load_past_edition(speakers)
-    seminar.load_upcoming_edition(speakers, today)
+    if past := seminar.load_past_edition(speakers):
+        bookings.load_bookings(past, past=True, seed=2016)
+    if upcoming := seminar.load_upcoming_edition(speakers, today):
+        bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
     instance_path = Path(app.instance_path)
     logins = [
         DemoLogin(account.email, ensure_account(account, instance_path), account.role.value)
