@@ -19,7 +19,7 @@ from typing import TypeVar
 import pytest
 
 from chamber.extensions import db
-from chamber.mail.delivery import deliver_due, due_count
+from chamber.mail.delivery import SentOutcomes, deliver_due, due_count
 from chamber.mail.models import MessageStatus, OutboxMessage
 from chamber.mail.services import enqueue
 
@@ -180,7 +180,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_message
     chamber.use_smtp(smtp_server)
 
     worker = chamber.start("worker")
-    wait_for(lambda: len(smtp_server.handler.received) >= 5, timeout=60, process=worker,
+    wait_for(lambda: len(smtp_server.handler.received) >= 15, timeout=60, process=worker,
              what="the worker to send a few messages")  # fmt: skip
     worker.popen.send_signal(signal.SIGKILL)
     worker.popen.wait(timeout=30)
@@ -214,8 +214,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_message
     ids = smtp_server.message_ids()
     assert set(ids) == expected  # every message arrived at least once
     repeated = [message_id for message_id, times in Counter(ids).items() if times > 1]
-    assert len(ids) - len(set(ids)) <= 1, f"re-sent more than the message in hand: {repeated}"
-    # Only a message the dead worker had not recorded as sent.
+    # At most the group of outcomes the dead worker had not yet committed (docs/mail.md).
+    assert len(ids) - len(set(ids)) <= SentOutcomes.GROUP, f"re-sent too many: {repeated}"
+    # Only messages the dead worker had not recorded as sent.
     assert set(repeated) <= expected - sent_before
     assert statuses() == Counter({"sent": total})
     assert all(row.claimed_by is None and row.lease_until is None for row in rows())
@@ -234,7 +235,7 @@ def test_sigterm_finishes_the_message_in_hand_hands_back_the_rest_and_exits_clea
     chamber.use_smtp(smtp_server)
 
     worker = chamber.start("worker")
-    wait_for(lambda: len(smtp_server.handler.received) >= 5, timeout=60, process=worker,
+    wait_for(lambda: len(smtp_server.handler.received) >= 15, timeout=60, process=worker,
              what="the worker to send a few messages")  # fmt: skip
     asked = time.monotonic()
     worker.popen.send_signal(signal.SIGTERM)

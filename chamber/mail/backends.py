@@ -6,20 +6,14 @@ message, whether delivery failed for good or only for now.
 
 from __future__ import annotations
 
+import re
+import secrets
 import smtplib
 import ssl
 import sys
-from email.message import Message
-from email.policy import compat32
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-
-# Lines end in CRLF on the wire (RFC 5321); smtplib does not convert bytes for us.
-WIRE_POLICY = compat32.clone(linesep="\r\n", max_line_length=998)  # no folding inside a URL
-
-
-def wire_bytes(email: Message) -> bytes:
-    return email.as_bytes(policy=WIRE_POLICY)
 
 
 class TemporaryFailure(Exception):
@@ -33,7 +27,7 @@ class PermanentFailure(Exception):
 class Backend(Protocol):
     def __enter__(self) -> Backend: ...
     def __exit__(self, *exc: object) -> None: ...
-    def send(self, email: Message, sender: str, recipient: str) -> None: ...
+    def send(self, email: bytes, sender: str, recipient: str) -> None: ...
 
 
 class SMTPBackend:
@@ -78,11 +72,11 @@ class SMTPBackend:
                 self.connection.close()
             self.connection = None
 
-    def send(self, email: Message, sender: str, recipient: str) -> None:
+    def send(self, email: bytes, sender: str, recipient: str) -> None:
         if self.connection is None:
             self.connection = self._connect()
         try:
-            self.connection.sendmail(sender, [recipient], wire_bytes(email))
+            self.connection.sendmail(sender, [recipient], email)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
             raise _classified(code, reply) from error
@@ -124,10 +118,11 @@ class FileBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: Message, sender: str, recipient: str) -> None:
-        stem = email["Message-ID"].strip("<>").replace("@", "_at_").replace("/", "_")
-        path = self.folder / f"{stem}.eml"
-        path.write_bytes(wire_bytes(email))
+    def send(self, email: bytes, sender: str, recipient: str) -> None:
+        # Named so that a folder listing reads in the order messages were sent.
+        safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)[:100]
+        path = self.folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}-{safe}.eml"
+        path.write_bytes(email)
 
 
 class ConsoleBackend:
@@ -140,15 +135,15 @@ class ConsoleBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: Message, sender: str, recipient: str) -> None:
-        self.stream.write(email.as_string() + "\n" + "-" * 72 + "\n")
+    def send(self, email: bytes, sender: str, recipient: str) -> None:
+        self.stream.write(email.decode("ascii").replace("\r\n", "\n") + "\n" + "-" * 72 + "\n")
         self.stream.flush()
 
 
 class MemoryBackend:
     """Keeps what it is given, for tests that look at messages without a server."""
 
-    outbox: list[tuple[str, Message]] = []
+    outbox: list[tuple[str, bytes]] = []
 
     def __enter__(self) -> MemoryBackend:
         return self
@@ -156,7 +151,7 @@ class MemoryBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: Message, sender: str, recipient: str) -> None:
+    def send(self, email: bytes, sender: str, recipient: str) -> None:
         MemoryBackend.outbox.append((recipient, email))
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.orm import selectinload
 
 from chamber.core.times import utcnow
@@ -84,6 +84,55 @@ def claim_batch(worker_id: str, limit: int, now: datetime | None = None) -> str 
     return claim if result.rowcount else None
 
 
+_outbox = OutboxMessage.__table__
+# The hot path, built once: a Core statement with bound values, not an ORM update per message.
+_MARK_SENT = (
+    update(_outbox)
+    .where(_outbox.c.id == bindparam("message"), _outbox.c.claimed_by == bindparam("claim"))
+    .values(
+        status=MessageStatus.sent,
+        attempts=bindparam("tries"),
+        sent_at=bindparam("at"),
+        last_error=None,
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+
+
+class SentOutcomes:
+    """Marks sent messages in groups: one UPDATE (executemany) and one commit per group.
+
+    A commit per message cost more than the SMTP send itself. The price: a worker killed
+    mid-group sends up to GROUP messages again when its lease runs out (each with its original
+    Message-ID, so receivers can tell). Messages with secret links are never grouped: their
+    minted tokens must be committed with their own outcome.
+    """
+
+    GROUP = 25
+    SECONDS = 0.25
+
+    def __init__(self, claim: str):
+        self.claim = claim
+        self.rows: list[dict] = []
+        self.since = time.monotonic()
+
+    def add(self, message: Outgoing, attempts: int) -> None:
+        if not self.rows:
+            self.since = time.monotonic()
+        self.rows.append(
+            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()}
+        )
+        if len(self.rows) >= self.GROUP or time.monotonic() - self.since >= self.SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            db.session.execute(_MARK_SENT, self.rows)
+            self.rows = []
+        db.session.commit()
+
+
 def _record(message_id: int, claim: str, **values) -> bool:
     """Write an outcome only if this worker still holds the message (its lease may have run out)."""
     result = db.session.execute(
@@ -133,8 +182,11 @@ def deliver_claimed(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
     held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
+    sent = SentOutcomes(claim)
+    sender = parseaddr(config["MAIL_FROM"])[1]
     for n, message in enumerate(batch):
         if should_stop():
+            sent.flush()
             # Hand back what was not started, for this or another worker to take at once.
             _record(message.id, claim, status=MessageStatus.pending)
             db.session.commit()
@@ -145,7 +197,8 @@ def deliver_claimed(
             held = _renew_lease(claim, [m.id for m in batch[n:]])
             renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
         if message.id in held:
-            _deliver_one(message, claim, backend, config, report, suppressed)
+            _deliver_one(message, claim, backend, config, report, suppressed, sent, sender)
+    sent.flush()
     return report
 
 
@@ -172,6 +225,8 @@ def _deliver_one(
     config,
     report: DeliveryReport,
     suppressed: set[str],
+    sent: SentOutcomes,
+    sender: str,
 ) -> None:
     address, attempts = message.to_address, message.attempts + 1
     if message.kind_respects_suppression and services.normalise_address(address) in suppressed:
@@ -185,6 +240,11 @@ def _deliver_one(
         db.session.commit()
         report.suppressed += 1
         return
+    has_links = message.kind_respects_suppression or any(
+        links.PLACEHOLDER.search(text) for text in (message.text_body, message.html_body)
+    )
+    if has_links:
+        sent.flush()  # links minted below must not be rolled back with a grouped outcome
     try:
         texts = [message.text_body, message.html_body]
         if message.kind_respects_suppression:
@@ -197,7 +257,7 @@ def _deliver_one(
             html_body=html_body,
             unsubscribe_url=unsubscribe[0] if unsubscribe else None,
         )
-        backend.send(email, parseaddr(config["MAIL_FROM"])[1], address)
+        backend.send(email, sender, address)
     except PermanentFailure as error:
         db.session.rollback()  # drop links minted for a message that was not sent
         _record(
@@ -233,15 +293,11 @@ def _deliver_one(
             report.retrying += 1
         report.errors.append(f"{address}: {error}")
     else:
-        _record(
-            message.id,
-            claim,
-            status=MessageStatus.sent,
-            attempts=attempts,
-            sent_at=utcnow(),
-            last_error=None,
-        )
+        sent.add(message, attempts)
+        if has_links:
+            sent.flush()  # commit the minted tokens with the outcome
         report.sent += 1
+        return
     db.session.commit()
 
 

@@ -1,0 +1,677 @@
+"""Booking under load: Chamber behind gunicorn against a bare Flask app behind the same gunicorn.
+
+    .venv/bin/python benchmarks/booking_load.py [--database-url URL] [--duration 5] [--rounds 3]
+
+Two gunicorn servers run side by side on free loopback ports, with the same settings (2 workers,
+gthread, 4 threads each): Chamber (`wsgi:app`) on a fresh PostgreSQL database built by the
+migrations and loaded with the demo seminar, and `benchmarks/hello_app.py`, a bare Flask route.
+A load tool (Debian's `wrk`, or a small Python load generator when `wrk` is missing or with
+`--python-load`) then drives, in turn and for the same time each:
+
+  hello      GET /                          on the bare app: the reference
+  event      GET /events/<demo seminar>     agenda, speakers, booking state
+  form       GET /events/<demo seminar>/register
+  booking    POST /events/<load event>/register   a new business and delegate every time, so each
+             request is a real booking: seat lock, organisation, contacts, delegate, two emails
+             queued, one commit, then the redirect
+
+The targets take turns (hello, event, form, booking, hello, ...) for `--rounds` rounds, so that a
+noisy moment hurts all of them, and the table gives each one's median requests per second and
+p50/p99 latency, with the ratio to the bare app's figure measured in the same run.
+
+Then a storm: `--storm` visitors (500) each open the form of a new event with `--seats` seats (60),
+and all post at once, one thread and one connection each. It prints how many were confirmed,
+waitlisted and refused (errors), as the server answered them and as the database has them.
+
+Only loopback addresses are used; every load is bounded in time or count, and the whole run takes
+about two minutes. The database is created on the PostgreSQL server (`CREATE DATABASE
+chamber_bench_...`) and dropped at the end. `--database-url sqlite` uses a SQLite file instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+GUNICORN_SETTINGS = [
+    "--workers", "2", "--worker-class", "gthread", "--threads", "4",
+    "--timeout", "60", "--graceful-timeout", "10", "--backlog", "2048",
+]  # fmt: skip
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+LOAD_EVENT = "booking-load"
+STORM_EVENT = "booking-storm"
+
+# wrk: `done` prints one machine-readable line; the booking script also builds each POST body, with
+# a counter so that every request books a business and a delegate never seen before.
+WRK_DONE = r"""
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %d %d\n",
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+WRK_BOOKING = (
+    r"""
+local counter = 0
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_id", #threads)
+end
+function init(args)
+  token, run = args[1], args[2]
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  wrk.headers["Cookie"] = args[3]
+end
+function request()
+  counter = counter + 1
+  local tag = run .. "-" .. thread_id .. "-" .. counter
+  local body = "csrf_token=" .. token
+    .. "&business_name=Load+business+" .. tag .. "&size_band=small&sector=Testing"
+    .. "&town_or_postcode=Stevenage&is_member=no&booker_name=Booker+" .. tag
+    .. "&booker_email=booker-" .. tag .. "%40example.com"
+    .. "&delegates-0-name=Delegate+" .. tag
+    .. "&delegates-0-email=delegate-" .. tag .. "%40example.com"
+    .. "&delegates-0-job_title=Director&privacy=y"
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+    + WRK_DONE
+)
+
+
+# --- the database --------------------------------------------------------------------------------
+
+
+class Database:
+    """A fresh database for the run: CREATE DATABASE on a PostgreSQL server, or a SQLite file."""
+
+    def __init__(self, server_url: str, folder: Path):
+        self.server_url = None if server_url == "sqlite" else server_url
+        self.folder = folder
+        self.name: str | None = None
+
+    def __enter__(self) -> str:
+        import sqlalchemy as sa
+
+        if not self.server_url:
+            return f"sqlite:///{self.folder / 'bench.sqlite'}"
+        self.name = f"chamber_bench_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        url = sa.make_url(self.server_url).set(database=self.name)
+        return url.render_as_string(hide_password=False)
+
+    def __exit__(self, *exc) -> None:
+        if self.name:
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def _admin(self, statement: str) -> None:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text(statement))
+        finally:
+            engine.dispose()
+
+    @property
+    def label(self) -> str:
+        if not self.server_url:
+            return "SQLite (WAL) in a temporary file"
+        import sqlalchemy as sa
+
+        url = sa.make_url(self.server_url)
+        return f"PostgreSQL at {url.host}:{url.port or 5432}"
+
+
+def make_app(database_url: str, instance: Path):
+    from chamber import create_app
+
+    return create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_PATH": str(instance)}
+    )
+
+
+def prepare_database(app) -> str:
+    """Migrate, load the demo, add the event the booking POSTs go to; returns the demo's slug."""
+    from flask_migrate import upgrade
+
+    from chamber.demo import load_demo
+    from chamber.events.models import Event, EventStatus
+    from chamber.extensions import db
+
+    with app.app_context():
+        upgrade()
+        load_demo(app)
+        db.session.commit()
+        demo = db.session.scalars(
+            db.select(Event.slug)
+            .where(Event.status == EventStatus.published, Event.starts_at > datetime.now(UTC))
+            .order_by(Event.starts_at)
+        ).first()
+        starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+        db.session.add(
+            Event(
+                slug=LOAD_EVENT,
+                title="Load test seminar",
+                summary="Every booking here gets a seat.",
+                venue_name="Holiday Inn Stevenage",
+                venue_address="St George's Way, Stevenage SG1 1HS",
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=4),
+                capacity=1_000_000,
+                business_limit=1,
+                status=EventStatus.published,
+                host="Hertfordshire Chamber of Commerce",
+            )
+        )
+        db.session.commit()
+        db.engine.dispose()
+    if not demo:
+        raise SystemExit("the demo has no upcoming seminar")
+    return demo
+
+
+def add_storm_event(app, seats: int) -> int:
+    from chamber.events.models import Event, EventStatus
+    from chamber.extensions import db
+
+    with app.app_context():
+        starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=40)
+        event = Event(
+            slug=STORM_EVENT,
+            title="Storm seminar",
+            venue_name="Holiday Inn Stevenage",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=4),
+            capacity=seats,
+            business_limit=1,
+            status=EventStatus.published,
+        )
+        db.session.add(event)
+        db.session.commit()
+        event_id = event.id
+        db.engine.dispose()
+    return event_id
+
+
+def storm_counts(app, event_id: int) -> Counter:
+    from chamber.extensions import db
+    from chamber.registration.models import Delegate
+
+    with app.app_context():
+        rows = db.session.execute(
+            db.select(Delegate.status, db.func.count(Delegate.id))
+            .where(Delegate.event_id == event_id)
+            .group_by(Delegate.status)
+        ).all()
+        duplicates = db.session.scalar(
+            db.select(db.func.count()).select_from(
+                db.select(Delegate.email_normalised)
+                .where(Delegate.event_id == event_id)
+                .group_by(Delegate.email_normalised)
+                .having(db.func.count(Delegate.id) > 1)
+                .subquery()
+            )
+        )
+        db.engine.dispose()
+    counts = Counter({status.value: n for status, n in rows})
+    counts["duplicate people"] = duplicates
+    return counts
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """`gunicorn <settings> <app>` on a free loopback port, in its own process group."""
+
+    def __init__(self, name: str, app: str, cwd: Path, env: dict, health: str, folder: Path):
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / f"{name}.log"
+        self.health = health
+        command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS]
+        command += ["--bind", f"127.0.0.1:{self.port}", app]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own command line
+                command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def wait_until_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.name} exited:\n{self.log_path.read_text()}")
+            try:
+                if request(self.url, "GET", self.health, timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit(f"{self.name} never answered {self.health}:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def errors_logged(self) -> list[str]:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return [line for line in lines if "Traceback" in line or "[ERROR]" in line]
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    location: str
+    text: str
+    cookies: dict[str, str]
+
+
+def request(base_url, method, path, form=None, cookies=None, timeout=120.0) -> Answer:
+    parts = urlsplit(base_url)
+    headers = {"Connection": "close"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    body = None
+    if form is not None:
+        body = urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        set_cookies = {}
+        for cookie in response.headers.get_all("Set-Cookie") or []:
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            set_cookies[name.strip()] = value.strip()
+        return Answer(response.status, response.headers.get("Location", ""), text, set_cookies)
+    finally:
+        conn.close()
+
+
+def open_form(base_url: str, slug: str) -> tuple[str, dict[str, str]]:
+    """A visitor's first step: the form's CSRF token and the session cookie that goes with it."""
+    page = request(base_url, "GET", f"/events/{slug}/register")
+    match = CSRF.search(page.text)
+    if page.status != 200 or not match:
+        raise SystemExit(f"no booking form at /events/{slug}/register ({page.status})")
+    return match.group(1), page.cookies
+
+
+def booking_form(token: str, tag: str) -> dict:
+    return {
+        "csrf_token": token,
+        "business_name": f"Storm business {tag}",
+        "size_band": "micro",
+        "sector": "Testing",
+        "town_or_postcode": "Stevenage",
+        "is_member": "no",
+        "booker_name": f"Booker {tag}",
+        "booker_email": f"booker-{tag}@example.com",
+        "delegates-0-name": f"Delegate {tag}",
+        "delegates-0-email": f"delegate-{tag}@example.com",
+        "delegates-0-job_title": "Director",
+        "privacy": "y",
+    }
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    bad_answers: int  # answers other than 2xx or 3xx
+    socket_errors: int  # connect, read or write errors and time-outs (30 s)
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Target:
+    name: str
+    server_url: str
+    path: str
+    booking: tuple[str, dict[str, str]] | None = None  # CSRF token and cookies, for the POST
+
+
+class WrkLoad:
+    label = "wrk"
+
+    def __init__(self, folder: Path, connections: int):
+        self.connections = connections
+        self.get_script = folder / "get.lua"
+        self.get_script.write_text(WRK_DONE)
+        self.post_script = folder / "booking.lua"
+        self.post_script.write_text(WRK_BOOKING)
+        self.runs = 0
+        version = subprocess.run(["wrk", "--version"], capture_output=True, text=True)  # noqa: S607
+        self.label = (version.stdout or version.stderr).split("[")[0].strip() or "wrk"
+
+    def run(self, target: Target, seconds: float) -> Load:
+        self.runs += 1
+        command = ["wrk", "-t1", f"-c{self.connections}", f"-d{max(1, round(seconds))}s"]
+        command += ["--timeout", "30s"]  # wrk's default of 2 s would count slow answers as errors
+        if target.booking:
+            token, cookies = target.booking
+            cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+            command += ["-s", str(self.post_script), target.server_url + target.path]
+            command += ["--", token, f"r{self.runs}{secrets.token_hex(3)}", cookie]
+        else:
+            command += ["-s", str(self.get_script), target.server_url + target.path]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)  # noqa: S603
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            raise SystemExit(f"wrk gave no result:\n{out.stdout}\n{out.stderr}")
+        n, duration, connect, read, write, status, timeout, p50, p99 = (
+            int(x) for x in line.split()[1:]
+        )
+        sockets = connect + read + write + timeout
+        return Load(n, duration / 1e6, status, sockets, p50 / 1000, p99 / 1000)
+
+
+class PythonLoad:
+    """A small closed-loop load generator: `connections` threads, each on one keep-alive
+    connection, sending requests back to back until the time is up (or 20,000 requests)."""
+
+    label = "Python threads (http.client, keep-alive)"
+    MAX_REQUESTS = 20_000
+
+    def __init__(self, connections: int):
+        self.connections = connections
+        self.runs = 0
+
+    def run(self, target: Target, seconds: float) -> Load:
+        self.runs += 1
+        parts = urlsplit(target.server_url)
+        latencies: list[float] = []
+        errors = Counter()
+        lock = threading.Lock()
+        counter = iter(range(self.MAX_REQUESTS))
+        stop_at = time.monotonic() + seconds
+
+        def worker(thread_id: int) -> None:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            try:
+                while time.monotonic() < stop_at:
+                    with lock:
+                        n = next(counter, None)
+                    if n is None:
+                        return
+                    headers, body, method = {}, None, "GET"
+                    if target.booking:
+                        token, cookies = target.booking
+                        method = "POST"
+                        tag = f"p{self.runs}-{thread_id}-{n}-{secrets.token_hex(2)}"
+                        body = urlencode(booking_form(token, tag))
+                        headers["Content-Type"] = "application/x-www-form-urlencoded"
+                        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+                    started = time.perf_counter()
+                    try:
+                        conn.request(method, target.path, body=body, headers=headers)
+                        response = conn.getresponse()
+                        response.read()
+                        error = "bad answer" if response.status >= 400 else None
+                    except (OSError, http.client.HTTPException):
+                        conn.close()
+                        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                        error = "socket"
+                    elapsed = time.perf_counter() - started
+                    with lock:
+                        latencies.append(elapsed)
+                        errors[error] += 1
+            finally:
+                conn.close()
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(self.connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        took = time.monotonic() - started
+        cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+        return Load(
+            len(latencies),
+            took,
+            errors["bad answer"],
+            errors["socket"],
+            cuts[49] * 1000,
+            cuts[98] * 1000,
+        )
+
+
+def measure(load, targets: list[Target], seconds: float, rounds: int) -> dict[str, list[Load]]:
+    results: dict[str, list[Load]] = {t.name: [] for t in targets}
+    for target in targets:  # warm-up: every worker compiles its templates, fills its pools
+        load.run(target, 1)
+    for number in range(1, rounds + 1):
+        for target in targets:
+            result = load.run(target, seconds)
+            results[target.name].append(result)
+            print(
+                f"  round {number}  {target.name:<8} {result.rps:8.0f} req/s  "
+                f"p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  "
+                f"bad answers {result.bad_answers}  socket errors {result.socket_errors}",
+                flush=True,
+            )
+    return results
+
+
+def print_table(results: dict[str, list[Load]], descriptions: dict[str, str]) -> None:
+    def median(name, attribute):
+        return statistics.median(getattr(r, attribute) for r in results[name])
+
+    base_rps, base_p50, base_p99 = (median("hello", a) for a in ("rps", "p50_ms", "p99_ms"))
+    print()
+    print("| target | req/s | ÷ hello | p50 ms | × hello | p99 ms | × hello | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for name, description in descriptions.items():
+        rps, p50, p99 = (median(name, a) for a in ("rps", "p50_ms", "p99_ms"))
+        bad, sockets = (
+            sum(getattr(r, a) for r in results[name]) for a in ("bad_answers", "socket_errors")
+        )
+        errors = f"{bad} / {sockets}"
+        print(
+            f"| {description} | {rps:.0f} | {rps / base_rps:.3f} | {p50:.1f} | "
+            f"{p50 / base_p50:.1f} | {p99:.1f} | {p99 / base_p99:.1f} | {errors} |"
+        )
+    print()
+    print("req/s ÷ hello: the share of the bare app's throughput (1 = as fast as bare Flask);")
+    print("× hello: how many times the bare app's latency. Medians over the rounds.")
+    print("errors: answers other than 2xx/3xx / socket errors and time-outs, over all rounds.")
+
+
+# --- the storm -----------------------------------------------------------------------------------
+
+
+def storm(base_url: str, visitors: int) -> tuple[Counter, list[float], float]:
+    """Every visitor opens the form, then all post at once. Returns how the server answered
+    (302, 400, ..., or the exception's name), each POST's latency and the time until the last."""
+    with ThreadPoolExecutor(16) as pool:
+        sessions = list(pool.map(lambda _: open_form(base_url, STORM_EVENT), range(visitors)))
+    barrier = threading.Barrier(visitors + 1)
+    answers: list[object] = [None] * visitors
+    latencies: list[float] = [0.0] * visitors
+
+    def visit(n: int) -> None:
+        token, cookies = sessions[n]
+        form = booking_form(token, f"storm-{n}")
+        try:
+            barrier.wait(timeout=60)
+            started = time.perf_counter()
+            answer = request(base_url, "POST", f"/events/{STORM_EVENT}/register", form, cookies)
+            latencies[n] = time.perf_counter() - started
+            answers[n] = answer.status
+        except Exception as error:  # noqa: BLE001 - counted as an error
+            answers[n] = type(error).__name__
+
+    threads = [threading.Thread(target=visit, args=(n,), daemon=True) for n in range(visitors)]
+    for thread in threads:
+        thread.start()
+    barrier.wait(timeout=60)
+    started = time.monotonic()
+    deadline = started + 150
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    took = time.monotonic() - started
+    outcome = Counter(answers)
+    unanswered = sum(thread.is_alive() for thread in threads)
+    if unanswered:
+        outcome["no answer"] = unanswered
+        del outcome[None]
+    return outcome, latencies, took
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CHAMBER_BENCH_DATABASE_URL", DEFAULT_DATABASE),
+        help=f"a PostgreSQL server URL (default {DEFAULT_DATABASE}), or 'sqlite'",
+    )
+    parser.add_argument("--duration", type=float, default=5, help="seconds per measurement (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all targets (3)")
+    parser.add_argument("--connections", type=int, default=8, help="open connections (8)")
+    parser.add_argument("--storm", type=int, default=500, help="visitors in the storm (500)")
+    parser.add_argument("--seats", type=int, default=60, help="seats in the storm (60)")
+    parser.add_argument("--python-load", action="store_true", help="do not use wrk")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="chamber-bench-") as temp:
+        folder = Path(temp)
+        database = Database(args.database_url, folder)
+        with database as database_url:
+            app = make_app(database_url, folder / "local")
+            demo = prepare_database(app)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAMBER_", "FLASK_"))}
+            chamber_env = env | {
+                "CHAMBER_DATABASE_URL": database_url,
+                "CHAMBER_SECRET_KEY": secrets.token_urlsafe(48),
+                "CHAMBER_INSTANCE_PATH": str(folder / "instance"),
+                "CHAMBER_MAIL_BACKEND": "memory",
+                "CHAMBER_BOOKING_LIMIT_PER_ADDRESS": "1000000 per hour",  # one address: 127.0.0.1
+            }
+            chamber = Gunicorn("chamber", "wsgi:app", ROOT, chamber_env, "/healthz", folder)
+            hello = Gunicorn("hello", "hello_app:app", HERE, env, "/", folder)
+            try:
+                chamber.wait_until_ready()
+                hello.wait_until_ready()
+                use_wrk = shutil.which("wrk") and not args.python_load
+                load = (
+                    WrkLoad(folder, args.connections) if use_wrk else PythonLoad(args.connections)
+                )
+                print(f"Database: {database.label}")
+                print(f"gunicorn {' '.join(GUNICORN_SETTINGS)} (both servers)")
+                print(f"Load: {load.label}, {args.connections} connections, {args.duration:g} s")
+                print(f"each, {args.rounds} rounds; {os.cpu_count()} CPUs, load average ", end="")
+                print(" ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
+                targets = [
+                    Target("hello", hello.url, "/"),
+                    Target("event", chamber.url, f"/events/{demo}"),
+                    Target("form", chamber.url, f"/events/{demo}/register"),
+                    Target(
+                        "booking",
+                        chamber.url,
+                        f"/events/{LOAD_EVENT}/register",
+                        booking=open_form(chamber.url, LOAD_EVENT),
+                    ),
+                ]
+                results = measure(load, targets, args.duration, args.rounds)
+                print_table(
+                    results,
+                    {
+                        "hello": "bare Flask `GET /` (reference)",
+                        "event": "event page `GET /events/<slug>`",
+                        "form": "registration form `GET /events/<slug>/register`",
+                        "booking": "booking `POST /events/<slug>/register`",
+                    },
+                )
+
+                print(f"\nStorm: {args.storm} booking attempts at once for {args.seats} seats")
+                event_id = add_storm_event(app, args.seats)
+                outcome, latencies, took = storm(chamber.url, args.storm)
+                counts = storm_counts(app, event_id)
+                errors = sum(n for answer, n in outcome.items() if answer != 302)
+                answered = sorted(x for x in latencies if x)
+                cuts = statistics.quantiles(answered, n=100) if len(answered) > 1 else [0] * 99
+                print(f"  answers: {dict(outcome)} in {took:.1f} s")
+                print(
+                    f"  confirmed {counts['confirmed']}, waitlisted {counts['waitlisted']}, "
+                    f"errors {errors}, duplicate people {counts['duplicate people']}"
+                )
+                print(f"  POST latency p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms")
+                problems = []
+                if bad := sum(r.bad_answers for runs in results.values() for r in runs):
+                    problems.append(f"{bad} answers other than 2xx/3xx under load")
+                if counts["confirmed"] != min(args.seats, args.storm):
+                    problems.append(f"confirmed {counts['confirmed']}, seats {args.seats}")
+                if counts["confirmed"] + counts["waitlisted"] != args.storm - errors:
+                    problems.append("the database does not match the answers")
+                for server in (chamber, hello):
+                    if logged := server.errors_logged():
+                        problems.append(f"{server.name} logged {len(logged)} errors: {logged[:3]}")
+                for problem in problems:
+                    print(f"PROBLEM: {problem}")
+                return 1 if problems or errors else 0
+            finally:
+                chamber.stop()
+                hello.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
