@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from icalendar import Calendar, vCalAddress, vText
 from icalendar import Event as VEvent
@@ -55,5 +55,9 @@ def entry_to_ical(entry: CalendarEntry, *, method: str = "PUBLISH", stamp: datet
     event.add("created", entry.created_at)
     event.add("last-modified", entry.last_modified)
     calendar.add_component(event)
-    calendar.add_missing_timezones()
+    # Only the years around the event: the zone's whole history makes the file five times larger.
+    calendar.add_missing_timezones(
+        first_date=date(entry.starts_at.year - 1, 1, 1),
+        last_date=date(entry.ends_at.year + 2, 1, 1),
+    )
     return calendar.to_ical()

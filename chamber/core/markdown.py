@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -19,6 +21,11 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, 
 def render_markdown(text: str | None) -> Markup:
     if not text:
         return Markup("")
+    return Markup(_render(text))  # noqa: S704 - sanitised by nh3 in _render
+
+
+@lru_cache(maxsize=512)  # the same descriptions and bios are shown on every request
+def _render(text: str) -> str:
     # Headings shift down two levels: h1 and h2 belong to the page, not to a description.
     html = _parser.render(text)
     for level in (2, 1):
@@ -32,4 +39,4 @@ def render_markdown(text: str | None) -> Markup:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
-    return Markup(cleaned)  # noqa: S704 - sanitised by nh3 just above
+    return cleaned

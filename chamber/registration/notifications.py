@@ -66,8 +66,9 @@ def booking_emails(event: Event, result: services.BookingResult) -> None:
 
 def delegate_emails(event: Event, result: services.BookingResult) -> None:
     """A confirmation for each newly confirmed delegate, waiting-list news for the others."""
+    ics = _ics(event) if result.confirmed else None  # one file for every delegate in the booking
     for delegate in result.confirmed:
-        confirmation(event, delegate)
+        confirmation(event, delegate, ics=ics)
     for delegate in result.waitlisted:
         enqueue(
             key=f"waitlisted:delegate:{delegate.id}",
@@ -81,7 +82,9 @@ def delegate_emails(event: Event, result: services.BookingResult) -> None:
         )
 
 
-def confirmation(event: Event, delegate: Delegate, *, key_suffix: str = "") -> None:
+def confirmation(
+    event: Event, delegate: Delegate, *, key_suffix: str = "", ics: Attachment | None = None
+) -> None:
     enqueue(
         key=f"confirmed:delegate:{delegate.id}{key_suffix}",
         to=delegate.email_normalised,
@@ -89,7 +92,7 @@ def confirmation(event: Event, delegate: Delegate, *, key_suffix: str = "") -> N
         subject=f"Your place at {event.title}",
         template="registration/confirmed",
         context=_context(event, delegate=delegate),
-        attachments=[_ics(event)],
+        attachments=[ics or _ics(event)],
     )
 
 
