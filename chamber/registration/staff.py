@@ -1,0 +1,351 @@
+"""What staff do with an event's registrations: count them, find delegates, promote, cancel,
+resend a confirmation, book by hand and export. Functions flush and never commit; the acting
+staff user is passed in as `by`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, distinct, func, or_
+from sqlalchemy.orm import contains_eager
+
+from chamber.auth.models import StaffUser
+from chamber.core.times import utcnow
+from chamber.events.models import Event
+from chamber.extensions import db
+from chamber.members.models import Organisation, SizeBand
+from chamber.registration import notifications, services
+from chamber.registration.models import Booking, Delegate, DelegateStatus
+
+log = logging.getLogger(__name__)
+
+SEARCH_MAX = 200
+SORTS = ("name", "business", "booked", "status")
+
+
+class StaffActionRefused(ValueError):
+    """The action cannot be done to this delegate now; the message says why, for staff."""
+
+
+# --- counting ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Delegates by status, and the businesses behind them, for one event or one group in it."""
+
+    confirmed: int = 0
+    waitlisted: int = 0
+    cancelled: int = 0
+    checked_in: int = 0
+    businesses: int = 0  # with a confirmed or waiting delegate
+    businesses_attended: int = 0  # with a delegate checked in
+
+
+@dataclass(frozen=True)
+class RegistrationCounts:
+    total: Tally
+    by_size_band: dict[SizeBand, Tally] = field(default_factory=dict)
+    by_membership: dict[bool, Tally] = field(default_factory=dict)  # True: Chamber members
+
+
+def _tally_columns():
+    active = Delegate.status != DelegateStatus.cancelled
+    attended = and_(active, Delegate.checked_in_at.is_not(None))
+
+    def how_many(status: DelegateStatus):
+        return func.coalesce(func.sum(case((Delegate.status == status, 1), else_=0)), 0)
+
+    return (
+        how_many(DelegateStatus.confirmed),
+        how_many(DelegateStatus.waitlisted),
+        how_many(DelegateStatus.cancelled),
+        func.coalesce(func.sum(case((attended, 1), else_=0)), 0),
+        func.count(distinct(case((active, Booking.organisation_id)))),
+        func.count(distinct(case((attended, Booking.organisation_id)))),
+    )
+
+
+def _tallies(event_id: int, group=None) -> dict:
+    """One aggregate query: a Tally per value of `group` (or {None: total} without one)."""
+    query = (
+        db.select(*((group,) if group is not None else ()), *_tally_columns())
+        .select_from(Delegate)
+        .join(Booking, Booking.id == Delegate.booking_id)
+        .where(Delegate.event_id == event_id)
+    )
+    if group is not None:
+        query = query.join(Organisation, Organisation.id == Booking.organisation_id).group_by(group)
+    tallies = {}
+    for row in db.session.execute(query):
+        key, numbers = (row[0], row[1:]) if group is not None else (None, row)
+        tallies[key] = Tally(*(int(n or 0) for n in numbers))
+    return tallies
+
+
+def event_totals(event_id: int) -> Tally:
+    return _tallies(event_id).get(None, Tally())
+
+
+def registration_counts(event_id: int) -> RegistrationCounts:
+    """The numbers at the top of the registrations page: three GROUP BY queries, whatever the size."""
+    bands = _tallies(event_id, Organisation.size_band)
+    members = _tallies(event_id, Organisation.is_member)
+    return RegistrationCounts(
+        total=event_totals(event_id),
+        by_size_band={band: bands.get(band, Tally()) for band in SizeBand},
+        by_membership={flag: members.get(flag, Tally()) for flag in (True, False)},
+    )
+
+
+# --- finding delegates ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DelegateFilters:
+    search: str = ""
+    status: DelegateStatus | None = None
+    size_band: SizeBand | None = None
+    member: bool | None = None
+    sort: str = "name"
+
+    @classmethod
+    def from_args(cls, args) -> DelegateFilters:
+        """Read from a query string; an unknown value means no filter, never an error."""
+        # PostgreSQL cannot take a NUL in text, and nobody types one: drop it.
+        search = " ".join(args.get("q", "").replace("\x00", "").split())[:SEARCH_MAX]
+        status = args.get("status", "")
+        band = args.get("band", "")
+        member = args.get("member", "")
+        status = DelegateStatus(status) if status in DelegateStatus.__members__ else None
+        default_sort = cls.default_sort_for(status)
+        sort = args.get("sort", default_sort)
+        return cls(
+            search=search,
+            status=status,
+            size_band=SizeBand(band) if band in SizeBand.__members__ else None,
+            member={"yes": True, "no": False}.get(member),
+            sort=sort if sort in SORTS else default_sort,
+        )
+
+    @staticmethod
+    def default_sort_for(status: DelegateStatus | None) -> str:
+        # The waiting list on its own reads best in its own order.
+        return "status" if status == DelegateStatus.waitlisted else "name"
+
+    def as_args(self) -> dict[str, str]:
+        """The filters as query-string values, for links that keep them (pages, sorting)."""
+        values = {
+            "q": self.search,
+            "status": self.status.value if self.status else "",
+            "band": self.size_band.value if self.size_band else "",
+            "member": {True: "yes", False: "no"}.get(self.member, ""),
+            "sort": self.sort if self.sort != self.default_sort_for(self.status) else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+    @property
+    def active(self) -> bool:
+        return any((self.search, self.status, self.size_band, self.member is not None))
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+STATUS_ORDER = case(
+    (Delegate.status == DelegateStatus.confirmed, 0),
+    (Delegate.status == DelegateStatus.waitlisted, 1),
+    else_=2,
+)
+
+
+def delegates_query(event_id: int, filters: DelegateFilters | None = None):
+    """The event's delegates with their booking and business loaded, filtered and sorted."""
+    filters = filters or DelegateFilters()
+    query = (
+        db.select(Delegate)
+        .join(Delegate.booking)
+        .join(Booking.organisation)
+        .options(contains_eager(Delegate.booking).contains_eager(Booking.organisation))
+        .where(Delegate.event_id == event_id)
+    )
+    if filters.search:
+        pattern = _like_pattern(filters.search)
+        query = query.where(
+            or_(
+                Delegate.name.ilike(pattern, escape="\\"),
+                Delegate.email_normalised.ilike(pattern, escape="\\"),
+                Organisation.name.ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.status is not None:
+        query = query.where(Delegate.status == filters.status)
+    if filters.size_band is not None:
+        query = query.where(Organisation.size_band == filters.size_band)
+    if filters.member is not None:
+        query = query.where(Organisation.is_member.is_(filters.member))
+    order = {
+        "name": (func.lower(Delegate.name),),
+        "business": (func.lower(Organisation.name), func.lower(Delegate.name)),
+        "booked": (Delegate.created_at,),
+        # Confirmed, then the waiting list in its order, then cancelled.
+        "status": (STATUS_ORDER, Delegate.status_changed_at),
+    }[filters.sort]
+    return query.order_by(*order, Delegate.id)
+
+
+def waitlist_positions(event_id: int, delegate_ids: list[int] | None = None) -> dict[int, int]:
+    """Waiting-list places (1 is next in line) in one query, for some delegates or all of them.
+
+    The same order as services.waitlist_position: by when they joined the list, then by id.
+    """
+    ranked = (
+        db.select(
+            Delegate.id.label("delegate_id"),
+            func.row_number()
+            .over(order_by=(Delegate.status_changed_at, Delegate.id))
+            .label("position"),
+        )
+        .where(Delegate.event_id == event_id, Delegate.status == DelegateStatus.waitlisted)
+        .subquery()
+    )
+    query = db.select(ranked.c.delegate_id, ranked.c.position)
+    if delegate_ids is not None:
+        if not delegate_ids:
+            return {}
+        query = query.where(ranked.c.delegate_id.in_(delegate_ids))
+    return {delegate_id: position for delegate_id, position in db.session.execute(query)}
+
+
+def delegate_in_event(event: Event, delegate_id: int) -> Delegate | None:
+    """The delegate, if they belong to this event (another event's delegate is not found)."""
+    return db.session.scalar(
+        db.select(Delegate).where(Delegate.id == delegate_id, Delegate.event_id == event.id)
+    )
+
+
+def first_waiting(event_id: int) -> Delegate | None:
+    return db.session.scalar(
+        db.select(Delegate)
+        .where(Delegate.event_id == event_id, Delegate.status == DelegateStatus.waitlisted)
+        .order_by(Delegate.status_changed_at, Delegate.id)
+        .limit(1)
+    )
+
+
+# --- changing seats (each starts with the seat lock) ---------------------------------------------
+
+
+def promote(event: Event, delegate: Delegate, *, by: StaffUser, now: datetime | None = None):
+    """Give a waiting delegate a seat, if one is free, and tell them by email.
+
+    Staff may choose anyone on the list, not only the first; they may not go over capacity (to
+    let someone in anyway, raise the event's capacity first).
+    """
+    services.lock_event_seats(event)
+    db.session.refresh(delegate)
+    if delegate.status != DelegateStatus.waitlisted:
+        raise StaffActionRefused(
+            f"{delegate.name} is not on the waiting list (their place is {delegate.status.value})."
+        )
+    confirmed = services.confirmed_count(event.id)
+    if confirmed >= event.capacity:
+        raise StaffActionRefused(
+            f"No seat is free: {confirmed} of {event.capacity} places are taken, so "
+            f"{delegate.name} stays on the waiting list. To let them in anyway, raise the "
+            "event's capacity (Edit details), then promote them."
+        )
+    delegate.status = DelegateStatus.confirmed
+    delegate.status_changed_at = now or utcnow()
+    db.session.flush()
+    notifications.place_available(event, delegate)
+    log.info("%s promoted delegate %s at event %s", by.email, delegate.id, event.id)
+
+
+def cancel(
+    event: Event, delegate: Delegate, *, by: StaffUser, now: datetime | None = None
+) -> list[Delegate]:
+    """Cancel a delegate's place; a freed seat goes to the first person waiting, who is emailed.
+
+    Returns who was promoted."""
+    services.lock_event_seats(event)
+    db.session.refresh(delegate)
+    if delegate.status == DelegateStatus.cancelled:
+        raise StaffActionRefused(f"{delegate.name}'s place was already cancelled.")
+    promoted = services.cancel_delegate(event, delegate, now)
+    for person in promoted:
+        notifications.place_available(event, person)
+    log.info("%s cancelled delegate %s at event %s", by.email, delegate.id, event.id)
+    return promoted
+
+
+def resend_confirmation(event: Event, delegate: Delegate, *, by: StaffUser) -> None:
+    """A fresh copy of the confirmation email (a new message, not a retry of the old one)."""
+    if delegate.status != DelegateStatus.confirmed:
+        raise StaffActionRefused(
+            f"{delegate.name} has no confirmed place, so there is no confirmation to send."
+        )
+    notifications.confirmation(
+        event, delegate, key_suffix=f":resent:{utcnow():%Y%m%d%H%M%S}:{secrets.token_hex(4)}"
+    )
+    db.session.flush()
+    log.info("%s resent the confirmation to delegate %s", by.email, delegate.id)
+
+
+def book_by_hand(
+    event: Event,
+    business: services.BusinessDetails,
+    booker: services.DelegateDetails,
+    delegates: list[services.DelegateDetails],
+    *,
+    by: StaffUser,
+) -> services.BookingResult:
+    """A booking taken by staff (by phone, say): the registration window does not apply, the
+    capacity and per-business limits do, and everyone gets the same emails as booking online.
+
+    Raises services.BookingRefused or services.AlreadyRegistered, as services.book does.
+    """
+    if event.is_cancelled:
+        raise services.BookingRefused("This event has been cancelled, so it takes no bookings.")
+    result = services.book(
+        event, business, booker, delegates, source="staff", privacy_acknowledged=False
+    )
+    notifications.booking_emails(event, result)
+    db.session.flush()
+    log.info("%s booked %s delegates by hand at event %s", by.email, len(delegates), event.id)
+    return result
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def export_header(event: Event) -> tuple[str, ...]:
+    return (
+        "Name", "Email", "Job title", "Phone", "Access or dietary needs", "Business", "Size band",
+        "Sector", "Town or postcode", "Chamber member", "Status", "Waiting list position",
+        f"Booked at ({event.timezone})", f"Checked in at ({event.timezone})",
+    )  # fmt: skip
+
+
+def export_rows(event: Event) -> list[tuple]:
+    """Every delegate of the event, for the CSV file: times in the event's own zone."""
+
+    def local(moment: datetime | None) -> str:
+        return f"{event.local(moment):%Y-%m-%d %H:%M}" if moment else ""
+
+    positions = waitlist_positions(event.id)
+    rows = []
+    for d in db.session.scalars(delegates_query(event.id, DelegateFilters(sort="status"))):
+        business = d.booking.organisation
+        rows.append((
+            d.name, d.email_normalised, d.job_title, d.phone, d.needs, business.name,
+            business.size_band.label, business.sector, business.town_or_postcode,
+            "Yes" if business.is_member else "No", d.status.value.capitalize(),
+            positions.get(d.id, ""), local(d.created_at), local(d.checked_in_at),
+        ))  # fmt: skip
+    return rows
