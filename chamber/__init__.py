@@ -103,14 +103,14 @@ def _register_blueprints(app: Flask) -> None:
     from chamber.events import views as event_views
     from chamber.mail import manage as outbox
     from chamber.mail import views as mail_views
-    from chamber.registration import checkin
+    from chamber.registration import checkin, checkin_code
     from chamber.registration import manage as manage_registrations
     from chamber.registration import views as registration_views
 
     app.url_map.converters["int"] = IdConverter  # before any rule is added
     for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
                    manage_speakers, mail_views, outbox, registration_views,
-                   manage_registrations, checkin):  # fmt: skip
+                   manage_registrations, checkin, checkin_code):  # fmt: skip
         app.register_blueprint(module.bp)
 
 

@@ -1,0 +1,215 @@
+"""Checking delegates in at the door: finding them, the counts in the room, and the QR code's secret.
+
+The QR code in a confirmation email opens `/staff/checkin/scan/<token>`. The token is minted when
+the email is sent (a `checkin` link, see chamber.mail.links) and only its hash is kept on the
+delegate; minting again replaces it, so the newest email's code is the one that works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import case, update
+
+from chamber.auth.models import StaffUser
+from chamber.core.times import utcnow
+from chamber.core.tokens import hash_token, new_token
+from chamber.events.models import Event, EventStatus
+from chamber.extensions import db
+from chamber.mail import links
+from chamber.members.models import Organisation
+from chamber.registration.models import Booking, Delegate, DelegateStatus
+
+MAX_QUERY_LENGTH = 100
+MAX_TERMS = 5
+
+
+class CheckInRefused(ValueError):
+    """This delegate cannot be checked in; the message says why, for the person at the door."""
+
+
+@dataclass(frozen=True)
+class DoorCounts:
+    checked_in: int
+    confirmed: int
+    businesses: int  # distinct businesses with someone checked in
+
+
+@dataclass(frozen=True)
+class DoorRow:
+    """One delegate as the door list shows them."""
+
+    delegate: Delegate
+    business: str
+    checked_in_by: str | None
+
+
+# --- the events at the door ----------------------------------------------------------------------
+
+
+def door_events(now: datetime | None = None) -> tuple[list[Event], list[Event]]:
+    """Published events taking place today (in each event's own zone) and those still to come."""
+    now = now or utcnow()
+    candidates = db.session.scalars(
+        db.select(Event)
+        .where(Event.status == EventStatus.published, Event.ends_at > now - timedelta(days=1))
+        .order_by(Event.starts_at, Event.id)
+        .limit(50)
+    ).all()
+    today = [event for event in candidates if happening_today(event, now)]
+    upcoming = [event for event in candidates if event not in today and event.starts_at > now]
+    return today, upcoming
+
+
+def happening_today(event: Event, now: datetime | None = None) -> bool:
+    """Whether today, in the event's own zone, is one of its days."""
+    local_today = event.local(now or utcnow()).date()
+    return event.local_start.date() <= local_today <= event.local_end.date()
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def door_counts(event_id: int) -> DoorCounts:
+    """People checked in, people confirmed and businesses in the room, in one aggregate query."""
+    confirmed = Delegate.status == DelegateStatus.confirmed
+    arrived = confirmed & Delegate.checked_in_at.is_not(None)
+    row = db.session.execute(
+        db.select(
+            db.func.count(case((arrived, Delegate.id))),
+            db.func.count(case((confirmed, Delegate.id))),
+            db.func.count(db.distinct(case((arrived, Booking.organisation_id)))),
+        )
+        .select_from(Delegate)
+        .join(Booking, Booking.id == Delegate.booking_id)
+        .where(Delegate.event_id == event_id)
+    ).one()
+    return DoorCounts(checked_in=row[0], confirmed=row[1], businesses=row[2])
+
+
+def clean_query(query: str | None) -> str:
+    """The search as typed, made safe to run: no NUL (PostgreSQL refuses it), not too long."""
+    return " ".join((query or "").replace("\x00", "").split())[:MAX_QUERY_LENGTH]
+
+
+def find_delegates(event_id: int, query: str, limit: int = 50) -> tuple[list[DoorRow], int]:
+    """Delegates whose name, email or business contains every word of `query` (any case; % and _
+    match themselves). Confirmed first, then by name. Returns up to `limit` rows and the total."""
+    conditions = [Delegate.event_id == event_id]
+    for term in clean_query(query).split()[:MAX_TERMS]:
+        conditions.append(
+            Delegate.name.icontains(term, autoescape=True)
+            | Delegate.email_normalised.icontains(term, autoescape=True)
+            | Organisation.name.icontains(term, autoescape=True)
+        )
+    matching = (
+        db.select(Delegate)
+        .join(Booking, Booking.id == Delegate.booking_id)
+        .join(Organisation, Organisation.id == Booking.organisation_id)
+        .where(*conditions)
+    )
+    total = db.session.scalar(matching.with_only_columns(db.func.count(Delegate.id)).order_by(None))
+    status_order = case(
+        (Delegate.status == DelegateStatus.confirmed, 0),
+        (Delegate.status == DelegateStatus.waitlisted, 1),
+        else_=2,
+    )
+    rows = db.session.execute(
+        matching.add_columns(Organisation.name, StaffUser.name)
+        .outerjoin(StaffUser, StaffUser.id == Delegate.checked_in_by_id)
+        .order_by(status_order, db.func.lower(Delegate.name), Delegate.id)
+        .limit(limit)
+    ).all()
+    return [DoorRow(delegate, business, by) for delegate, business, by in rows], total
+
+
+def delegate_for_checkin_token(token: str) -> Delegate | None:
+    if not token or len(token) > 100:
+        return None
+    return db.session.scalar(
+        db.select(Delegate).where(Delegate.checkin_token_hash == hash_token(token))
+    )
+
+
+def business_name(delegate: Delegate) -> str:
+    return db.session.scalar(
+        db.select(Organisation.name)
+        .join(Booking, Booking.organisation_id == Organisation.id)
+        .where(Booking.id == delegate.booking_id)
+    )
+
+
+def refusal(delegate: Delegate) -> str | None:
+    """Why this delegate cannot be checked in, in words for the door; None if they can."""
+    if delegate.status == DelegateStatus.waitlisted:
+        return (
+            f"{delegate.name} is on the waiting list, not confirmed, so cannot be checked in. "
+            "Ask an organiser whether a place is free."
+        )
+    if delegate.status == DelegateStatus.cancelled:
+        return f"{delegate.name}'s place was cancelled, so they cannot be checked in."
+    return None
+
+
+# --- changing ------------------------------------------------------------------------------------
+
+
+def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) -> bool:
+    """Mark a confirmed delegate as arrived. False if they already were (two volunteers tapping
+    at once both succeed, and the first time is kept). Raises CheckInRefused if not confirmed.
+    Flushes, never commits."""
+    result = db.session.execute(
+        update(Delegate)
+        .where(
+            Delegate.id == delegate.id,
+            Delegate.status == DelegateStatus.confirmed,
+            Delegate.checked_in_at.is_(None),
+        )
+        .values(checked_in_at=now or utcnow(), checked_in_by_id=by.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(delegate)
+    if result.rowcount:
+        return True
+    if problem := refusal(delegate):
+        raise CheckInRefused(problem)
+    return False
+
+
+def undo_check_in(delegate: Delegate) -> bool:
+    """Take back a check-in made by mistake. False if they were not checked in."""
+    result = db.session.execute(
+        update(Delegate)
+        .where(Delegate.id == delegate.id, Delegate.checked_in_at.is_not(None))
+        .values(checked_in_at=None, checked_in_by_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(delegate)
+    return bool(result.rowcount)
+
+
+# --- the QR code's secret ------------------------------------------------------------------------
+
+
+def scan_url(token: str) -> str:
+    return f"{current_app.config['BASE_URL']}/staff/checkin/scan/{token}"
+
+
+def new_checkin_token(delegate: Delegate) -> str:
+    """A fresh secret for `delegate`'s QR code; only its hash is stored, replacing any earlier one."""
+    token = new_token()
+    delegate.checkin_token_hash = hash_token(token)
+    db.session.flush()
+    return token
+
+
+def _mint_checkin_link(recipient: str, ref: str) -> str:
+    delegate = db.session.get(Delegate, int(ref)) if ref.isdigit() else None
+    if delegate is None:  # gone since the email was queued: a link that leads nowhere
+        return scan_url("gone")
+    return scan_url(new_checkin_token(delegate))
+
+
+links.register_link_minter("checkin", _mint_checkin_link)
