@@ -304,3 +304,25 @@ def test_another_bookings_delegate_cannot_be_edited_through_this_link(
     )
     assert forged.status_code == 404
     assert db.session.get(Delegate, other.id).name != "Hijacked"
+
+
+def test_the_booking_form_is_rate_limited_per_address(app, client, make_event):
+    app.config["BOOKING_LIMIT_PER_ADDRESS"] = "2 per hour"
+    event = make_event(business_limit=1)
+    for n in range(2):
+        response = register(
+            client,
+            event,
+            business_name=f"Business {n}",
+            **{"delegates-0-email": f"person{n}@example.com"},
+        )
+        assert response.status_code == 302
+    refused = register(
+        client, event, business_name="Business 3", **{"delegates-0-email": "p3@example.com"}
+    )
+    assert refused.status_code == 429
+    assert "Too many attempts" in refused.text
+    assert len(statuses(event)) == 2
+    assert (
+        client.get(f"/events/{event.slug}/register").status_code == 200
+    )  # reading is never limited
