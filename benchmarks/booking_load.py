@@ -43,13 +43,14 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+
+from support import Database, free_port  # benchmarks/support.py (run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -107,48 +108,6 @@ end
 
 
 # --- the database --------------------------------------------------------------------------------
-
-
-class Database:
-    """A fresh database for the run: CREATE DATABASE on a PostgreSQL server, or a SQLite file."""
-
-    def __init__(self, server_url: str, folder: Path):
-        self.server_url = None if server_url == "sqlite" else server_url
-        self.folder = folder
-        self.name: str | None = None
-
-    def __enter__(self) -> str:
-        import sqlalchemy as sa
-
-        if not self.server_url:
-            return f"sqlite:///{self.folder / 'bench.sqlite'}"
-        self.name = f"chamber_bench_{uuid.uuid4().hex[:12]}"
-        self._admin(f'CREATE DATABASE "{self.name}"')
-        url = sa.make_url(self.server_url).set(database=self.name)
-        return url.render_as_string(hide_password=False)
-
-    def __exit__(self, *exc) -> None:
-        if self.name:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def _admin(self, statement: str) -> None:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text(statement))
-        finally:
-            engine.dispose()
-
-    @property
-    def label(self) -> str:
-        if not self.server_url:
-            return "SQLite (WAL) in a temporary file"
-        import sqlalchemy as sa
-
-        url = sa.make_url(self.server_url)
-        return f"PostgreSQL at {url.host}:{url.port or 5432}"
 
 
 def make_app(database_url: str, instance: Path):
@@ -248,14 +207,6 @@ def storm_counts(app, event_id: int) -> Counter:
 
 
 # --- servers -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Gunicorn:

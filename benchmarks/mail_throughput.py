@@ -30,14 +30,14 @@ import io
 import multiprocessing
 import os
 import smtplib
-import socket
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from support import Database, free_port  # benchmarks/support.py (run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -73,10 +73,22 @@ reference; a calendar invitation follows separately.
 If you can no longer come, please let us know so that someone on the waiting list can take your
 place."""
 
-NAMES = ["Zoë O'Brien", "Siobhán Ní Bhriain", "Jürgen Müller", "Amelia Clarke", "Rajesh Patel",
-         "Chloé Dubois", "Tomasz Wiśniewski", "Oliver Smith"]
-ORGANISATIONS = ["Stevenage Precision Ltd", "Hitchin Café & Bakery", "Watford Logistics",
-                 "St Albans Dental Practice"]
+NAMES = [
+    "Zoë O'Brien",
+    "Siobhán Ní Bhriain",
+    "Jürgen Müller",
+    "Amelia Clarke",
+    "Rajesh Patel",
+    "Chloé Dubois",
+    "Tomasz Wiśniewski",
+    "Oliver Smith",
+]
+ORGANISATIONS = [
+    "Stevenage Precision Ltd",
+    "Hitchin Café & Bakery",
+    "Watford Logistics",
+    "St Albans Dental Practice",
+]
 SUBJECT = "Your place at Cybercrime seminar – Tuesday 14 October"
 
 
@@ -91,12 +103,6 @@ def context(i: int) -> dict:
 
 
 # --- the sink: a separate process ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class CountingHandler:
@@ -133,8 +139,11 @@ class Sink:
         self.cpu = spawn.RawValue("d", 0)
         self._ready, self._stop = spawn.Event(), spawn.Event()
         self.process = spawn.Process(
-            target=run_sink, name="smtp-sink", daemon=True,
-            args=(self.port, self.count, self.size, self.cpu, self._ready, self._stop))
+            target=run_sink,
+            name="smtp-sink",
+            daemon=True,
+            args=(self.port, self.count, self.size, self.cpu, self._ready, self._stop),
+        )
 
     def __enter__(self) -> Sink:
         self.process.start()
@@ -231,8 +240,14 @@ def enqueue_all(app, n: int, prefix: str) -> Run:
         cpu, started = time.process_time(), time.perf_counter()
         for i in range(n):
             address, name = recipient(i)
-            enqueue(key=f"{prefix}:{i}", to=address, to_name=name, subject=SUBJECT,
-                    template="test_message", context=context(i))
+            enqueue(
+                key=f"{prefix}:{i}",
+                to=address,
+                to_name=name,
+                subject=SUBJECT,
+                template="test_message",
+                context=context(i),
+            )
         db.session.commit()
         return Run(n, time.perf_counter() - started, cpu=time.process_time() - cpu)
 
@@ -262,8 +277,11 @@ def check_all_sent_then_clear(app, n: int) -> None:
     from chamber.mail.models import OutboxMessage
 
     with app.app_context():
-        statuses = dict(db.session.execute(
-            db.select(OutboxMessage.status, db.func.count()).group_by(OutboxMessage.status)).all())
+        statuses = dict(
+            db.session.execute(
+                db.select(OutboxMessage.status, db.func.count()).group_by(OutboxMessage.status)
+            ).all()
+        )
         check(statuses == {"sent": n}, f"chamber: outbox statuses {statuses}, not {n} sent")
         db.session.execute(db.delete(OutboxMessage))
         db.session.commit()
@@ -277,64 +295,24 @@ def check(condition: bool, message: str) -> None:
 # --- the database and the app --------------------------------------------------------------------
 
 
-class Database:
-    """A fresh database for the run: a SQLite file, or CREATE DATABASE on a PostgreSQL server."""
-
-    def __init__(self, server_url: str | None, folder: Path):
-        self.server_url = server_url
-        self.folder = folder
-        self.name: str | None = None
-
-    def __enter__(self) -> str:
-        import sqlalchemy as sa
-
-        if not self.server_url:
-            return f"sqlite:///{self.folder / 'bench.sqlite'}"
-        self.name = f"chamber_bench_{uuid.uuid4().hex[:12]}"
-        self._admin(f'CREATE DATABASE "{self.name}"')
-        url = sa.make_url(self.server_url).set(database=self.name)
-        return url.render_as_string(hide_password=False)
-
-    def __exit__(self, *exc) -> None:
-        if self.name:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def _admin(self, statement: str) -> None:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text(statement))
-        finally:
-            engine.dispose()
-
-    @property
-    def label(self) -> str:
-        if not self.server_url:
-            return "SQLite (WAL, synchronous=NORMAL) in a temporary file"
-        import sqlalchemy as sa
-
-        url = sa.make_url(self.server_url)
-        return f"PostgreSQL at {url.host}:{url.port or 5432}"
-
-
 def make_app(database_url: str, instance: Path, port: int):
     from flask_migrate import upgrade
 
     from chamber import create_app
     from chamber.extensions import db
 
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "INSTANCE_PATH": str(instance),
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": port,
-        "SMTP_SECURITY": "none",
-        "SMTP_TIMEOUT": 30,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "INSTANCE_PATH": str(instance),
+            "MAIL_BACKEND": "smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": port,
+            "SMTP_SECURITY": "none",
+            "SMTP_TIMEOUT": 30,
+        }
+    )
     log = io.StringIO()
     with app.app_context():
         try:
@@ -353,18 +331,34 @@ def make_app(database_url: str, instance: Path, port: int):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000, help="messages per phase (5000)")
-    parser.add_argument("--database-url", default=os.environ.get("CHAMBER_BENCH_DATABASE_URL"),
-                        help="a PostgreSQL server, e.g. postgresql+psycopg://postgres@127.0.0.1"
-                             ":5432/postgres: a database is created there and dropped afterwards "
-                             "(default: SQLite)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each phase, whose medians are compared (3)")
-    parser.add_argument("--budget", type=float, default=100, metavar="SECONDS",
-                        help="start another run only if it should end within SECONDS of the first "
-                             "run's start (100; 0 for no limit)")
-    parser.add_argument("--profile", type=int, nargs="?", const=30, default=0, metavar="LINES",
-                        help="then run the chamber phase once more under cProfile and print "
-                             "its top LINES functions (30)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CHAMBER_BENCH_DATABASE_URL"),
+        help="a PostgreSQL server, e.g. postgresql+psycopg://postgres@127.0.0.1"
+        ":5432/postgres: a database is created there and dropped afterwards "
+        "(default: SQLite)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each phase, whose medians are compared (3)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=100,
+        metavar="SECONDS",
+        help="start another run only if it should end within SECONDS of the first "
+        "run's start (100; 0 for no limit)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=30,
+        default=0,
+        metavar="LINES",
+        help="then run the chamber phase once more under cProfile and print "
+        "its top LINES functions (30)",
+    )
     args = parser.parse_args(argv)
     n = args.messages
 
@@ -373,11 +367,15 @@ def main(argv: list[str] | None = None) -> int:
         with database as url:
             app = make_app(url, Path(tmp) / "instance", sink.port)
             try:
-                print(f"Mail throughput: {n} messages per phase, up to {args.repeat} run(s) of "
-                      f"each; {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, load "
-                      f"average {os.getloadavg()[0]:.1f}")
-                print(f"Database: {database.label}; SMTP sink: aiosmtpd, process "
-                      f"{sink.process.pid}, 127.0.0.1:{sink.port}")
+                print(
+                    f"Mail throughput: {n} messages per phase, up to {args.repeat} run(s) of "
+                    f"each; {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, load "
+                    f"average {os.getloadavg()[0]:.1f}"
+                )
+                print(
+                    f"Database: {database.label}; SMTP sink: aiosmtpd, process "
+                    f"{sink.process.pid}, 127.0.0.1:{sink.port}"
+                )
                 runs = measure(app, sink, n, args.repeat, args.budget)
                 report(n, *runs)
                 if args.profile:
@@ -409,28 +407,65 @@ def measure(app, sink: Sink, n: int, repeat: int, budget: float):
         bare.append(bare_phase(sink, reference))
         queued.append(enqueue_all(app, n, f"run{run}"))
         chamber.append(chamber_phase(app, sink, n))
-        print(f"  run {run + 1}: bare {bare[-1].rate:5.0f}/s, chamber {chamber[-1].rate:5.0f}/s, "
-              f"ratio {chamber[-1].rate / bare[-1].rate:.2f} (enqueue {queued[-1].rate:.0f}/s)",
-              flush=True)
+        print(
+            f"  run {run + 1}: bare {bare[-1].rate:5.0f}/s, chamber {chamber[-1].rate:5.0f}/s, "
+            f"ratio {chamber[-1].rate / bare[-1].rate:.2f} (enqueue {queued[-1].rate:.0f}/s)",
+            flush=True,
+        )
     return bare, chamber, queued
 
 
 def report(n: int, bare_runs: list[Run], chamber_runs: list[Run], enqueue_runs: list[Run]) -> None:
     def median(runs: list[Run]) -> Run:
-        return Run(n, statistics.median(r.seconds for r in runs), runs[0].wire_bytes,
-                   statistics.median(r.cpu for r in runs), statistics.median(r.sink_cpu for r in runs))
+        return Run(
+            n,
+            statistics.median(r.seconds for r in runs),
+            runs[0].wire_bytes,
+            statistics.median(r.cpu for r in runs),
+            statistics.median(r.sink_cpu for r in runs),
+        )
 
     def ms(seconds: float) -> str:
         return f"{seconds / n * 1000:.2f}"
 
     bare, chamber, queued = median(bare_runs), median(chamber_runs), median(enqueue_runs)
-    rows = [("phase", "messages", "seconds", "msgs/s", "ms/msg", "cpu ms/msg", "sink cpu ms/msg",
-             "bytes/msg")]
+    rows = [
+        (
+            "phase",
+            "messages",
+            "seconds",
+            "msgs/s",
+            "ms/msg",
+            "cpu ms/msg",
+            "sink cpu ms/msg",
+            "bytes/msg",
+        )
+    ]
     for label, run in (("bare smtplib, one connection", bare), ("chamber worker", chamber)):
-        rows.append((label, str(n), f"{run.seconds:.2f}", f"{run.rate:.0f}", ms(run.seconds),
-                     ms(run.cpu), ms(run.sink_cpu), f"{run.wire_bytes / n:.0f}"))
-    rows.append(("enqueue (not in the ratio)", str(n), f"{queued.seconds:.2f}",
-                 f"{queued.rate:.0f}", ms(queued.seconds), ms(queued.cpu), "", ""))
+        rows.append(
+            (
+                label,
+                str(n),
+                f"{run.seconds:.2f}",
+                f"{run.rate:.0f}",
+                ms(run.seconds),
+                ms(run.cpu),
+                ms(run.sink_cpu),
+                f"{run.wire_bytes / n:.0f}",
+            )
+        )
+    rows.append(
+        (
+            "enqueue (not in the ratio)",
+            str(n),
+            f"{queued.seconds:.2f}",
+            f"{queued.rate:.0f}",
+            ms(queued.seconds),
+            ms(queued.cpu),
+            "",
+            "",
+        )
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print()
     for row in rows:
@@ -440,16 +475,22 @@ def report(n: int, bare_runs: list[Run], chamber_runs: list[Run], enqueue_runs: 
 
     ratio = chamber.rate / bare.rate
     verdict = "meets" if ratio >= TARGET_RATIO else "is BELOW"
-    print(f"\nratio chamber/bare: {ratio:.2f}, median of {len(bare_runs)} run(s); "
-          f"{verdict} the {TARGET_RATIO} target")
+    print(
+        f"\nratio chamber/bare: {ratio:.2f}, median of {len(bare_runs)} run(s); "
+        f"{verdict} the {TARGET_RATIO} target"
+    )
     # Sender and sink take turns (each SMTP command waits for its reply), so on an idle machine a
     # phase lasts about as long as the two processes' CPU time added up. This ratio of CPU times
     # moves far less than the wall-clock ratio when other work shares the machine.
     cpu_ratio = (bare.cpu + bare.sink_cpu) / (chamber.cpu + chamber.sink_cpu)
-    print(f"cpu-time ratio (bare + sink cpu) / (chamber + sink cpu): {cpu_ratio:.2f}, "
-          "for comparison on a busy machine")
-    print(f"checked: the sink received exactly {n} messages in every phase, and every outbox "
-          "row was 'sent'")
+    print(
+        f"cpu-time ratio (bare + sink cpu) / (chamber + sink cpu): {cpu_ratio:.2f}, "
+        "for comparison on a busy machine"
+    )
+    print(
+        f"checked: the sink received exactly {n} messages in every phase, and every outbox "
+        "row was 'sent'"
+    )
 
 
 def profile(app, sink: Sink, n: int, lines: int) -> None:
@@ -459,14 +500,15 @@ def profile(app, sink: Sink, n: int, lines: int) -> None:
     profiler = cProfile.Profile()
     enqueue_all(app, n, "profile")
     profiled = chamber_phase(app, sink, n, profiler)
-    print(f"\nThe chamber phase once more, under cProfile ({profiled.rate:.0f}/s with its "
-          "overhead):")
+    print(
+        f"\nThe chamber phase once more, under cProfile ({profiled.rate:.0f}/s with its overhead):"
+    )
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(lines)
         text = out.getvalue()
         print(f"\n--- by {order} ---")
-        print(text[text.find("   ncalls"):].rstrip())
+        print(text[text.find("   ncalls") :].rstrip())
 
 
 if __name__ == "__main__":
