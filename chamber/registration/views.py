@@ -51,11 +51,9 @@ def _slots(event: Event) -> int:
 def register(slug: str):
     event = _bookable_event_or_404(slug)
     problem = services.registration_problem(event)
+    if problem:  # drafts are already a 404; this is cancelled, past, not yet open or closed
+        return render_template("registration/closed.html", event=event, problem=problem)
     form = RegistrationForm(slots=_slots(event))
-    if problem:
-        return render_template("registration/closed.html", event=event, problem=problem), (
-            404 if event.is_draft else 200
-        )
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render_template(
