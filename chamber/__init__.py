@@ -94,8 +94,10 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from chamber import dashboard
+    from chamber.api import views as api_views
     from chamber.auth import manage as staff_users
     from chamber.auth import views as auth_views
+    from chamber.calendar import views as calendar_views
     from chamber.core import views as core_views
     from chamber.core.routing import IdConverter
     from chamber.events import manage as manage_events
@@ -110,11 +112,12 @@ def _register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter  # before any rule is added
     for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
                    manage_speakers, mail_views, outbox, registration_views,
-                   manage_registrations, checkin, checkin_code):  # fmt: skip
+                   manage_registrations, checkin, checkin_code, api_views, calendar_views):  # fmt: skip
         app.register_blueprint(module.bp)
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from chamber.api.jsonld import event_jsonld_tag
     from chamber.core.markdown import render_markdown
     from chamber.core.templating import field_attributes
     from chamber.core.times import format_date, format_time
@@ -127,6 +130,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["field_attributes"] = field_attributes
     app.jinja_env.globals["link"] = placeholder
     app.jinja_env.globals["booking_state"] = booking_state
+    app.jinja_env.globals["event_jsonld_tag"] = event_jsonld_tag
     app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
     app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]
 

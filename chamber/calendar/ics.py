@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from icalendar import Calendar, vCalAddress, vText
 from icalendar import Event as VEvent
@@ -33,17 +34,42 @@ class CalendarEntry:
 
 def entry_to_ical(entry: CalendarEntry, *, method: str = "PUBLISH", stamp: datetime) -> bytes:
     """One VEVENT in its own zone (with that zone's VTIMEZONE), ready to attach or serve."""
+    return entries_to_ical([entry], method=method, stamp=stamp)
+
+
+def entries_to_ical(
+    entries: Sequence[CalendarEntry],
+    *,
+    method: str = "PUBLISH",
+    stamp: datetime,
+    name: str | None = None,
+) -> bytes:
+    """A calendar of VEVENTs (each in its own zone, with one VTIMEZONE per zone used)."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
+    if name:
+        calendar.add("x-wr-calname", name)
+    for entry in entries:
+        calendar.add_component(_vevent(entry, stamp))
+    if entries:
+        # Only the years around the events: a zone's whole history makes the file much larger.
+        calendar.add_missing_timezones(
+            first_date=date(min(e.starts_at.year for e in entries) - 1, 1, 1),
+            last_date=date(max(e.ends_at.year for e in entries) + 2, 1, 1),
+        )
+    return calendar.to_ical()
+
+
+def _vevent(entry: CalendarEntry, stamp: datetime) -> VEvent:
     event = VEvent()
     event.add("uid", entry.uid)
     event.add("dtstamp", stamp)
     event.add("sequence", entry.sequence)
-    event.add("dtstart", entry.starts_at.astimezone(zone(entry.timezone)))
-    event.add("dtend", entry.ends_at.astimezone(zone(entry.timezone)))
+    event.add("dtstart", _in_zone(entry.starts_at, entry.timezone))
+    event.add("dtend", _in_zone(entry.ends_at, entry.timezone))
     event.add("summary", entry.summary)
     event.add("location", entry.location)
     event.add("description", entry.description)
@@ -54,10 +80,16 @@ def entry_to_ical(entry: CalendarEntry, *, method: str = "PUBLISH", stamp: datet
     event.add("status", "CANCELLED" if entry.cancelled else "CONFIRMED")
     event.add("created", entry.created_at)
     event.add("last-modified", entry.last_modified)
-    calendar.add_component(event)
-    # Only the years around the event: the zone's whole history makes the file five times larger.
-    calendar.add_missing_timezones(
-        first_date=date(entry.starts_at.year - 1, 1, 1),
-        last_date=date(entry.ends_at.year + 2, 1, 1),
-    )
-    return calendar.to_ical()
+    return event
+
+
+def _in_zone(moment: datetime, zone_name: str) -> datetime:
+    """The moment in its zone, or in UTC when its wall-clock time happens twice.
+
+    When the clocks go back, 01:30 happens twice. RFC 5545 reads a TZID time as the first, but
+    parsers differ (pytz-based ones take the second), so such a moment is written in UTC.
+    """
+    local = moment.astimezone(zone(zone_name))
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return moment.astimezone(UTC)
+    return local

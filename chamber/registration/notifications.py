@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from chamber.calendar.ics import CalendarEntry, entry_to_ical
+from chamber.calendar.entries import calendar_entry
+from chamber.calendar.ics import entry_to_ical
 from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -16,29 +17,6 @@ from chamber.registration.models import Booking, Delegate
 
 def _event_url(event: Event) -> str:
     return f"{current_app.config['BASE_URL']}/events/{event.slug}"
-
-
-def calendar_entry(event: Event) -> CalendarEntry:
-    sender = current_app.config["MAIL_FROM"]
-    name, _, address = sender.rpartition("<")
-    return CalendarEntry(
-        uid=f"event-{event.id}@{address.rstrip('>').rpartition('@')[2] or 'chamber'}",
-        sequence=event.sequence,
-        summary=event.title,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        timezone=event.timezone,
-        location=", ".join(
-            p for p in (event.venue_name, " ".join(event.venue_address.split())) if p
-        ),
-        description=f"{event.summary}\n\n{_event_url(event)}".strip(),
-        url=_event_url(event),
-        organizer_name=name.strip().strip('"') or current_app.config["CHAMBER_NAME"],
-        organizer_email=address.rstrip(">") or sender,
-        cancelled=event.is_cancelled,
-        created_at=event.created_at,
-        last_modified=event.updated_at,
-    )
 
 
 def _ics(event: Event) -> Attachment:

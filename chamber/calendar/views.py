@@ -1,0 +1,121 @@
+"""Public `.ics` files: one event, its agenda items, and the feed of published events."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.orm import selectinload
+
+from chamber.calendar import entries
+from chamber.calendar.ics import entries_to_ical, entry_to_ical
+from chamber.core.times import utcnow
+from chamber.events import services
+from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus
+from chamber.extensions import db
+
+bp = Blueprint("calendar", __name__)
+
+FEED_HISTORY = timedelta(days=90)  # past events stay in the feed this long
+CALENDAR_TYPE = "text/calendar; charset=utf-8"
+
+
+@bp.app_context_processor
+def calendar_helpers() -> dict:
+    return {
+        "google_calendar_link": entries.google_link,
+        "outlook_calendar_link": entries.outlook_link,
+        "calendar_feed_webcal": entries.webcal_url,
+    }
+
+
+def _ics_response(content: bytes, filename: str) -> Response:
+    response = Response(content, content_type=CALENDAR_TYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _public_event(slug: str) -> Event:
+    """A published or cancelled event with its agenda, else 404 (drafts are never served)."""
+    if "\x00" in slug:  # PostgreSQL refuses NUL in a query (a 500)
+        abort(404)
+    event = services.event_with_agenda(slug)
+    if event is None or event.is_draft:
+        abort(404)
+    return event
+
+
+@bp.get("/events/<slug>.ics")
+def event_ics(slug: str):
+    event = _public_event(slug)
+    content = entry_to_ical(entries.calendar_entry(event), method="PUBLISH", stamp=utcnow())
+    return _ics_response(content, f"{event.slug}.ics")
+
+
+@bp.get("/events/<slug>/agenda.ics")
+def agenda_ics(slug: str):
+    event = _public_event(slug)
+    content = entries_to_ical(
+        [entries.item_entry(item) for item in event.agenda_items],
+        method="PUBLISH",
+        stamp=utcnow(),
+        name=event.title,
+    )
+    return _ics_response(content, f"{event.slug}-agenda.ics")
+
+
+@bp.get("/events/<slug>/agenda/<int:item_id>.ics")
+def item_ics(slug: str, item_id: int):
+    event = _public_event(slug)
+    item = next((i for i in event.agenda_items if i.id == item_id), None)
+    if item is None:
+        abort(404)
+    content = entry_to_ical(entries.item_entry(item), method="PUBLISH", stamp=utcnow())
+    return _ics_response(content, f"{event.slug}-item-{item.id}.ics")
+
+
+def _feed_filter(now):
+    return Event.status != EventStatus.draft, Event.ends_at > now - FEED_HISTORY
+
+
+@bp.get("/calendar.ics")
+def feed():
+    """Published and cancelled events, upcoming and the last 90 days. Conditional GETs get a 304."""
+    now = utcnow()
+    versions = db.session.execute(
+        db.select(Event.id, Event.sequence, Event.updated_at)
+        .where(*_feed_filter(now))
+        .order_by(Event.id)
+    ).all()
+    digest = hashlib.sha256(
+        "|".join(f"{i}:{s}:{u.isoformat()}" for i, s, u in versions).encode()
+    ).hexdigest()[:32]
+    response = Response(content_type=CALENDAR_TYPE)
+    response.set_etag(digest)
+    if versions:
+        response.last_modified = max(u for _, _, u in versions)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.make_conditional(request)
+    if response.status_code == 304:
+        return response
+    events = db.session.scalars(
+        db.select(Event)
+        .where(*_feed_filter(now))
+        .order_by(Event.starts_at)
+        .options(
+            selectinload(Event.agenda_items)
+            .selectinload(AgendaItem.speaker_links)
+            .selectinload(AgendaItemSpeaker.speaker)
+        )
+    ).all()
+    response.set_data(
+        entries_to_ical(
+            [entries.calendar_entry(event) for event in events],
+            method="PUBLISH",
+            stamp=now,
+            name=current_app.config["CHAMBER_NAME"],
+        )
+    )
+    response.headers["Content-Disposition"] = 'inline; filename="calendar.ics"'
+    return response
