@@ -43,6 +43,30 @@ def statuses(event) -> dict[str, str]:
     return {email: status.value for email, status in rows}
 
 
+def manage_token(smtp_server, booker: str = "tony@octree.example") -> str:
+    """The manage link's token from the latest booker email the worker delivered."""
+    deliver_due()
+    mail = next(
+        m for m in reversed(smtp_server.messages) if booker in m["To"] and "/r/" in m.as_string()
+    )
+    return re.search(r"/r/(\S+)", mail.get_body(("plain",)).get_content()).group(1)
+
+
+def register_other(client, event, email: str, **changes):
+    """A second business's booking, for a delegate at `email`."""
+    return register(
+        client,
+        event,
+        booker_email="b@other.example",
+        business_name="Other",
+        **{"delegates-0-email": email, **changes},
+    )
+
+
+def delegate(email: str) -> Delegate:
+    return db.session.scalars(db.select(Delegate).where(Delegate.email_normalised == email)).one()
+
+
 def test_a_business_books_a_delegate_and_everyone_gets_the_right_email(
     client, make_event, smtp_server
 ):
@@ -180,19 +204,9 @@ def test_the_manage_link_cancels_a_place_and_the_first_waiting_gets_it(
 ):
     event = make_event(capacity=1, business_limit=5)
     register(client, event)
-    register(
-        client,
-        event,
-        booker_email="b@other.example",
-        business_name="Other",
-        **{"delegates-0-email": "wait@other.example", "delegates-0-name": "Waiting Person"},
-    )
-    deliver_due()
-    booker_mail = next(m for m in smtp_server.messages if "tony@octree.example" in m["To"])
-    token = re.search(r"/r/(\S+)", booker_mail.get_body(("plain",)).get_content()).group(1)
-    zoe = db.session.scalars(
-        db.select(Delegate).where(Delegate.email_normalised == "zoe@octree.example")
-    ).one()
+    register_other(client, event, "wait@other.example", **{"delegates-0-name": "Waiting Person"})
+    token = manage_token(smtp_server)
+    zoe = delegate("zoe@octree.example")
     response = post_form(client, f"/r/{token}/cancel/{zoe.id}", {}, token_from=f"/r/{token}")
     assert response.status_code == 302
     assert statuses(event) == {"zoe@octree.example": "cancelled", "wait@other.example": "confirmed"}
@@ -205,38 +219,20 @@ def test_the_manage_link_cancels_a_place_and_the_first_waiting_gets_it(
 def test_a_wrong_token_or_another_bookings_delegate_is_a_404(client, make_event, smtp_server):
     event = make_event()
     register(client, event)
-    register(
-        client,
-        event,
-        booker_email="b@other.example",
-        business_name="Other",
-        **{"delegates-0-email": "other@other.example"},
-    )
-    deliver_due()
+    register_other(client, event, "other@other.example")
     assert client.get("/r/not-a-real-token").status_code == 404
-    booker_mail = next(m for m in smtp_server.messages if "tony@octree.example" in m["To"])
-    token = re.search(r"/r/(\S+)", booker_mail.get_body(("plain",)).get_content()).group(1)
-    other = db.session.scalars(
-        db.select(Delegate).where(Delegate.email_normalised == "other@other.example")
-    ).one()
+    token = manage_token(smtp_server)
+    other = delegate("other@other.example")
     token_value = csrf_token(client, f"/r/{token}")
     response = client.post(f"/r/{token}/cancel/{other.id}", data={"csrf_token": token_value})
     assert response.status_code == 404
     assert statuses(event)["other@other.example"] == "confirmed"
 
 
-def manage_token(client, event, smtp_server, booker="tony@octree.example") -> str:
-    deliver_due()
-    mail = next(
-        m for m in reversed(smtp_server.messages) if booker in m["To"] and "/r/" in m.as_string()
-    )
-    return re.search(r"/r/(\S+)", mail.get_body(("plain",)).get_content()).group(1)
-
-
 def test_the_booker_changes_a_delegates_details_and_needs(client, make_event, smtp_server):
     event = make_event()
     register(client, event)
-    token = manage_token(client, event, smtp_server)
+    token = manage_token(smtp_server)
     zoe = db.session.scalars(db.select(Delegate)).one()
     path = f"/r/{token}/delegates/{zoe.id}"
     response = post_form(
@@ -262,7 +258,7 @@ def test_the_booker_changes_a_delegates_details_and_needs(client, make_event, sm
 def test_the_booker_adds_a_delegate_within_the_business_limit(client, make_event, smtp_server):
     event = make_event(business_limit=2, capacity=1)
     register(client, event)
-    token = manage_token(client, event, smtp_server)
+    token = manage_token(smtp_server)
     added = post_form(
         client, f"/r/{token}/add", {"name": "Second Person", "email": "second@octree.example"}
     )
@@ -287,17 +283,9 @@ def test_another_bookings_delegate_cannot_be_edited_through_this_link(
 ):
     event = make_event()
     register(client, event)
-    register(
-        client,
-        event,
-        booker_email="b@other.example",
-        business_name="Other",
-        **{"delegates-0-email": "other@other.example"},
-    )
-    token = manage_token(client, event, smtp_server)
-    other = db.session.scalars(
-        db.select(Delegate).where(Delegate.email_normalised == "other@other.example")
-    ).one()
+    register_other(client, event, "other@other.example")
+    token = manage_token(smtp_server)
+    other = delegate("other@other.example")
     assert client.get(f"/r/{token}/delegates/{other.id}").status_code == 404
     forged = post_form(
         client, f"/r/{token}/delegates/{other.id}", {"name": "Hijacked"}, token_from=f"/r/{token}"
