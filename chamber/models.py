@@ -19,10 +19,35 @@ from chamber.mail.models import (
 )
 from chamber.members.models import Consent, Contact, Organisation, SizeBand
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
+from chamber.resources.models import (
+    AgendaItemResource,
+    EventResource,
+    LinkCheck,
+    LinkCheckRun,
+    LinkCheckSchedule,
+    LinkState,
+    Resource,
+    ResourceKind,
+    ResourceStatus,
+)
+from chamber.surveys.models import (
+    Answer,
+    Invitation,
+    Question,
+    QuestionKind,
+    Recipients,
+    Response,
+    Survey,
+    SurveyStatus,
+    SurveyToken,
+)
 
 __all__ = [
     "AgendaItem", "AgendaItemSpeaker", "AgendaKind", "Event", "EventStatus", "Role", "Speaker",
     "StaffUser", "MailKind", "MessageStatus", "OutboxAttachment", "OutboxMessage", "Suppression",
     "UnsubscribeToken", "Consent", "Contact", "Organisation", "SizeBand", "Booking", "BookingToken",
-    "Delegate", "DelegateStatus",
+    "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
+    "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
+    "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
+    "SurveyToken",
 ]  # fmt: skip
