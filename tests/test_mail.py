@@ -78,15 +78,20 @@ def test_a_message_arrives_as_utf8_multipart_alternative_with_its_attachment_int
     assert email.get_content_type() == "multipart/mixed"
     alternative, calendar = email.get_payload()
     assert alternative.get_content_type() == "multipart/alternative"
-    text, html = alternative.get_payload()
+    # An invitation is the last alternative, with its method (RFC 6047), and a file to keep.
+    text, html, invitation = alternative.get_payload()
     assert text.get_content_type() == "text/plain" and text.get_content_charset() == "utf-8"
     assert html.get_content_type() == "text/html" and html.get_content_charset() == "utf-8"
     assert "Hello Zoë O'Brien" in text.get_content()
     assert "Hello Zoë O&#39;Brien" in html.get_content()
-    assert calendar.get_content_type() == "text/calendar"
-    assert calendar.get_param("method") == "REQUEST"
+    assert invitation.get_content_type() == "text/calendar"
+    assert invitation.get_param("method") == "REQUEST"
+    assert invitation.get_content_charset() == "utf-8"
+    assert invitation.get_content().encode() == ICS.decode().encode()
+    assert invitation.get_filename() is None  # shown inline, as the invitation
+    assert calendar.get_content_type() == "application/ics"
     assert calendar.get_filename() == "invite.ics"
-    assert calendar.get_content().encode() == ICS.decode().encode()
+    assert calendar.get_content() == ICS
     assert "List-Unsubscribe" not in email  # transactional mail
 
 

@@ -6,6 +6,7 @@ fields are used: never a speaker's email or a delegate's private link.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
@@ -76,6 +77,11 @@ def calendar_entry(event: Event) -> CalendarEntry:
         created_at=event.created_at,
         last_modified=event.updated_at,
     )
+
+
+def delegate_entry(event: Event, name: str, email: str) -> CalendarEntry:
+    """The event's entry as emailed to one delegate: the same UID, with them as its attendee."""
+    return replace(calendar_entry(event), attendee_name=name, attendee_email=email)
 
 
 def item_entry(item: AgendaItem) -> CalendarEntry:

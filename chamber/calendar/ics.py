@@ -30,6 +30,14 @@ class CalendarEntry:
     cancelled: bool
     created_at: datetime
     last_modified: datetime
+    # The delegate an invitation is for (REQUEST and CANCEL name their attendee; public files don't).
+    attendee_name: str = ""
+    attendee_email: str = ""
+
+
+# RFC 5546 methods: PUBLISH for files anyone may download; REQUEST and CANCEL for the invitation
+# emailed to one delegate, which calendar clients apply to the entry with the same UID.
+METHODS = ("PUBLISH", "REQUEST", "CANCEL")
 
 
 def entry_to_ical(entry: CalendarEntry, *, method: str = "PUBLISH", stamp: datetime) -> bytes:
@@ -44,7 +52,13 @@ def entries_to_ical(
     stamp: datetime,
     name: str | None = None,
 ) -> bytes:
-    """A calendar of VEVENTs (each in its own zone, with one VTIMEZONE per zone used)."""
+    """A calendar of VEVENTs (each in its own zone, with one VTIMEZONE per zone used).
+
+    With METHOD:CANCEL every entry is marked STATUS:CANCELLED: the delegate's copy is withdrawn,
+    whether the whole event was cancelled or only their place.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown iTIP method {method!r}")
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -53,7 +67,7 @@ def entries_to_ical(
     if name:
         calendar.add("x-wr-calname", name)
     for entry in entries:
-        calendar.add_component(_vevent(entry, stamp))
+        calendar.add_component(_vevent(entry, stamp, cancel=method == "CANCEL"))
     if entries:
         # Only the years around the events: a zone's whole history makes the file much larger.
         calendar.add_missing_timezones(
@@ -63,7 +77,7 @@ def entries_to_ical(
     return calendar.to_ical()
 
 
-def _vevent(entry: CalendarEntry, stamp: datetime) -> VEvent:
+def _vevent(entry: CalendarEntry, stamp: datetime, *, cancel: bool = False) -> VEvent:
     event = VEvent()
     event.add("uid", entry.uid)
     event.add("dtstamp", stamp)
@@ -77,7 +91,15 @@ def _vevent(entry: CalendarEntry, stamp: datetime) -> VEvent:
     organizer = vCalAddress(f"mailto:{entry.organizer_email}")
     organizer.params["cn"] = vText(entry.organizer_name)
     event.add("organizer", organizer)
-    event.add("status", "CANCELLED" if entry.cancelled else "CONFIRMED")
+    if entry.attendee_email:
+        attendee = vCalAddress(f"mailto:{entry.attendee_email}")
+        attendee.params["cn"] = vText(entry.attendee_name or entry.attendee_email)
+        attendee.params["role"] = "REQ-PARTICIPANT"
+        # They booked, so they have accepted; no reply is asked for (replies would go unread).
+        attendee.params["partstat"] = "ACCEPTED"
+        attendee.params["rsvp"] = "FALSE"
+        event.add("attendee", attendee)
+    event.add("status", "CANCELLED" if entry.cancelled or cancel else "CONFIRMED")
     event.add("created", entry.created_at)
     event.add("last-modified", entry.last_modified)
     return event

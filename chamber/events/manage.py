@@ -92,14 +92,33 @@ def edit(event_id: int):
         for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
             moment = getattr(event, name)
             form[name].data = event.local(moment).replace(tzinfo=None) if moment else None
+    audience = services.calendar_audience(event)
+    notice = None
     if form.validate_on_submit():
+        changes = services.calendar_change_summary(event, form.data_for_service())
         if form.slug.data and services.slug_taken(form.slug.data, exclude_id=event.id):
             form.slug.errors.append("Another event already uses this web address.")
+        elif changes and audience and request.form.get("notify_confirmed") != str(audience):
+            # Check before telling people: the same form again, with who will be emailed and why.
+            # The count must match, so a booking made meanwhile is shown before anyone is emailed.
+            notice = {"count": audience, "changes": _change_names(changes)}
+            return render_template(
+                "events/manage/form.html", form=form, event=event, audience=audience, notice=notice
+            )
         elif _save_or_explain(form, event) is not None:
-            flash("Saved the event.", "success")
+            told = f" {audience} delegate(s) will be emailed the new details." if changes else ""
+            flash(f"Saved the event.{told}", "success")
             return redirect(url_for(".show", event_id=event.id))
     status = 400 if form.is_submitted() else 200
-    return render_template("events/manage/form.html", form=form, event=event), status
+    return render_template(
+        "events/manage/form.html", form=form, event=event, audience=audience
+    ), status
+
+
+def _change_names(fields: list[str]) -> list[str]:
+    names = {"starts_at": "start time", "ends_at": "end time", "timezone": "time zone",
+             "venue_name": "venue", "venue_address": "venue address"}  # fmt: skip
+    return list(dict.fromkeys(names[field] for field in fields if field in names))
 
 
 STATUS_ACTIONS = {
@@ -126,7 +145,12 @@ def change_status(event_id: int, action: str):
 
 @bp.get("/<int:event_id>/cancel")
 def confirm_cancel(event_id: int):
-    return render_template("events/manage/confirm_cancel.html", event=_event_or_404(event_id))
+    event = _event_or_404(event_id)
+    return render_template(
+        "events/manage/confirm_cancel.html",
+        event=event,
+        audience=services.calendar_audience(event),
+    )
 
 
 # --- agenda --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,43 @@ EVENT_FIELDS = (
 
 class EventError(ValueError):
     """A change that would break a rule about events; the message is shown to the user."""
+
+
+# --- telling higher layers about calendar changes -------------------------------------------------
+# Events sit below registration, so registration registers here (when it is imported) to email
+# delegates about a change in the same transaction, and to say how many people a change would reach.
+
+CalendarListener = Callable[[Event, tuple[str, ...]], None]
+_calendar_listeners: list[CalendarListener] = []
+_audience_counters: list[Callable[[Event], int]] = []
+
+
+def on_calendar_change(listener: CalendarListener) -> CalendarListener:
+    """Call `listener(event, changed_fields)` after every change that raises the SEQUENCE."""
+    if listener not in _calendar_listeners:
+        _calendar_listeners.append(listener)
+    return listener
+
+
+def count_calendar_audience(counter: Callable[[Event], int]) -> Callable[[Event], int]:
+    """Register how to count the people a change to `event` would be emailed to."""
+    if counter not in _audience_counters:
+        _audience_counters.append(counter)
+    return counter
+
+
+def calendar_audience(event: Event) -> int:
+    """How many people a change of the event's time, place or status would email now."""
+    if event.is_draft:
+        return 0
+    return sum(counter(event) for counter in _audience_counters)
+
+
+def _calendar_changed(event: Event, changed: tuple[str, ...]) -> None:
+    event.sequence += 1
+    db.session.flush()
+    for listener in _calendar_listeners:
+        listener(event, changed)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -116,7 +154,8 @@ def _within(item: AgendaItem, event: Event) -> bool:
 def save_event(event: Event | None, data: dict[str, Any]) -> Event:
     """Create an event (when `event` is None) or change one from form `data`.
 
-    Raises the event's calendar SEQUENCE when its time, place or status changes.
+    Raises the event's calendar SEQUENCE when its time or place changes, and tells the listeners
+    (registration emails every confirmed delegate the new entry, once per such save).
     """
     creating = event is None
     if creating:
@@ -127,11 +166,12 @@ def save_event(event: Event | None, data: dict[str, Any]) -> Event:
             setattr(event, field, data[field])
     event.slug = event.slug or unique_slug(event.title, exclude_id=event.id)
     _check_event(event)
-    if not creating and any(getattr(event, f) != before[f] for f in CALENDAR_FIELDS):
-        event.sequence += 1
     if creating:
         db.session.add(event)
     db.session.flush()
+    changed = tuple(f for f in CALENDAR_FIELDS if getattr(event, f) != before[f])
+    if not creating and changed:
+        _calendar_changed(event, changed)
     return event
 
 
@@ -141,8 +181,7 @@ def set_status(event: Event, status: EventStatus) -> None:
     if event.is_cancelled and status != EventStatus.draft:
         raise EventError("A cancelled event can only go back to draft.")
     event.status = status
-    event.sequence += 1
-    db.session.flush()
+    _calendar_changed(event, ("status",))
 
 
 def calendar_change_summary(event: Event, data: dict[str, Any]) -> list[str]:

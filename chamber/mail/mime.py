@@ -1,5 +1,6 @@
 """Turning an outbox row into the bytes of a standard email: multipart/alternative text and HTML
-in UTF-8 quoted-printable, attachments, and the RFC 8058 one-click unsubscribe headers.
+in UTF-8 quoted-printable (and a calendar invitation, RFC 6047), attachments, and the RFC 8058
+one-click unsubscribe headers.
 
 Written out directly rather than through the `email` package's classes, which spend several
 milliseconds a message re-folding headers and encoding in pure Python: that cost, not SMTP,
@@ -95,6 +96,35 @@ def _attachment_part(attachment: OutgoingAttachment) -> str:
     )
 
 
+def _itip_method(attachment: OutgoingAttachment) -> str | None:
+    """The METHOD of a calendar invitation (text/calendar with a method parameter), else None."""
+    media_type, *params = [part.strip() for part in attachment.content_type.split(";")]
+    if media_type.lower() != "text/calendar":
+        return None
+    for name, _, value in (param.partition("=") for param in params):
+        if name.strip().lower() == "method" and value.strip().strip('"').isalpha():
+            return value.strip().strip('"').upper()
+    return None
+
+
+def _parts(message: Outgoing, text_body: str, html_body: str) -> tuple[list[str], list[str]]:
+    """(alternatives, attachments). An invitation goes in both, as calendar clients expect
+    (RFC 6047): a text/calendar alternative with its method, which Outlook and Gmail show as an
+    invitation, and the same bytes as an invite.ics file to download."""
+    alternatives = [_text_part(text_body, "plain"), _text_part(html_body, "html")]
+    attachments = []
+    for attachment in message.attachments:
+        method = _itip_method(attachment)
+        if method:
+            content = attachment.content.decode("utf-8")
+            alternatives.append(_text_part(content, "calendar", f"; method={method}"))
+            attachment = OutgoingAttachment(
+                attachment.filename, "application/ics", attachment.content
+            )
+        attachments.append(_attachment_part(attachment))
+    return alternatives, attachments
+
+
 def _multipart(subtype: str, parts: list[str]) -> tuple[str, str]:
     boundary = f"=_chamber_{secrets.token_hex(12)}"
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts) + f"--{boundary}--{CRLF}"
@@ -105,14 +135,11 @@ def build_email(
     message: Outgoing, *, sender: str, text_body: str, html_body: str, unsubscribe_url: str | None
 ) -> bytes:
     """The email for `message` as wire bytes (CRLF), with its secret links already minted."""
-    content_type, body = _multipart(
-        "alternative", [_text_part(text_body, "plain"), _text_part(html_body, "html")]
-    )
-    if message.attachments:
+    alternatives, attachments = _parts(message, text_body, html_body)
+    content_type, body = _multipart("alternative", alternatives)
+    if attachments:
         inner = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"
-        content_type, body = _multipart(
-            "mixed", [inner, *(_attachment_part(a) for a in message.attachments)]
-        )
+        content_type, body = _multipart("mixed", [inner, *attachments])
     sender_name, sender_address = parseaddr(sender)
     headers = [
         ("From", address(sender_name, sender_address)),

@@ -4,28 +4,41 @@ from __future__ import annotations
 
 from flask import current_app
 
-from chamber.calendar.entries import calendar_entry
+from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical
 from chamber.core.times import utcnow
+from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail.services import Attachment, enqueue
 from chamber.registration import services
-from chamber.registration.models import Booking, Delegate
+from chamber.registration.models import Booking, Delegate, DelegateStatus
+
+# What a change to each calendar field is called in the update email.
+CHANGE_NAMES = {
+    "starts_at": "time", "ends_at": "time", "timezone": "time",
+    "venue_name": "venue", "venue_address": "venue", "status": "status",
+}  # fmt: skip
 
 
 def _event_url(event: Event) -> str:
     return f"{current_app.config['BASE_URL']}/events/{event.slug}"
 
 
-def _ics(event: Event) -> Attachment:
-    content = entry_to_ical(calendar_entry(event), method="PUBLISH", stamp=utcnow())
-    return Attachment("event.ics", "text/calendar; charset=utf-8; method=PUBLISH", content)
+def invite(event: Event, delegate: Delegate, method: str = "REQUEST") -> Attachment:
+    """The delegate's calendar entry (the event's UID, them as attendee) as an iTIP message.
+
+    REQUEST adds or updates the entry in their calendar, CANCEL removes it: see docs/calendar.md.
+    """
+    entry = delegate_entry(event, delegate.name, delegate.email_normalised)
+    content = entry_to_ical(entry, method=method, stamp=utcnow())
+    return Attachment("invite.ics", f"text/calendar; charset=utf-8; method={method}", content)
 
 
 def _context(event: Event, **values) -> dict:
-    return {"event": event, "event_url": _event_url(event), **values}
+    event_url = _event_url(event)
+    return {"event": event, "event_url": event_url, "pack_url": f"{event_url}/resources", **values}
 
 
 def booking_emails(event: Event, result: services.BookingResult) -> None:
@@ -44,9 +57,8 @@ def booking_emails(event: Event, result: services.BookingResult) -> None:
 
 def delegate_emails(event: Event, result: services.BookingResult) -> None:
     """A confirmation for each newly confirmed delegate, waiting-list news for the others."""
-    ics = _ics(event) if result.confirmed else None  # one file for every delegate in the booking
     for delegate in result.confirmed:
-        confirmation(event, delegate, ics=ics)
+        confirmation(event, delegate)
     for delegate in result.waitlisted:
         enqueue(
             key=f"waitlisted:delegate:{delegate.id}",
@@ -60,9 +72,7 @@ def delegate_emails(event: Event, result: services.BookingResult) -> None:
         )
 
 
-def confirmation(
-    event: Event, delegate: Delegate, *, key_suffix: str = "", ics: Attachment | None = None
-) -> None:
+def confirmation(event: Event, delegate: Delegate, *, key_suffix: str = "") -> None:
     enqueue(
         key=f"confirmed:delegate:{delegate.id}{key_suffix}",
         to=delegate.email_normalised,
@@ -70,7 +80,7 @@ def confirmation(
         subject=f"Your place at {event.title}",
         template="registration/confirmed",
         context=_context(event, delegate=delegate),
-        attachments=[ics or _ics(event)],
+        attachments=[invite(event, delegate)],
     )
 
 
@@ -82,7 +92,80 @@ def place_available(event: Event, delegate: Delegate) -> None:
         subject=f"Good news: you now have a place at {event.title}",
         template="registration/promoted",
         context=_context(event, delegate=delegate),
-        attachments=[_ics(event)],
+        attachments=[invite(event, delegate)],
+    )
+
+
+def seat_cancelled(event: Event, delegate: Delegate, was: DelegateStatus) -> None:
+    """Tell a delegate their place (or waiting-list place) is cancelled; a confirmed delegate's
+    calendar entry is withdrawn with a CANCEL for its UID."""
+    if was == DelegateStatus.cancelled:
+        return
+    enqueue(
+        key=f"seat-cancelled:delegate:{delegate.id}",
+        to=delegate.email_normalised,
+        to_name=delegate.name,
+        subject=f"Cancelled: your place at {event.title}",
+        template="registration/seat_cancelled",
+        context=_context(event, delegate=delegate, had_seat=was == DelegateStatus.confirmed),
+        attachments=[invite(event, delegate, "CANCEL")] if was == DelegateStatus.confirmed else [],
+    )
+
+
+def _delegates(event: Event, *statuses: DelegateStatus) -> list[Delegate]:
+    return list(
+        db.session.scalars(
+            db.select(Delegate)
+            .where(Delegate.event_id == event.id, Delegate.status.in_(statuses))
+            .order_by(Delegate.id)
+        )
+    )
+
+
+@events.on_calendar_change
+def event_changed(event: Event, changed: tuple[str, ...]) -> None:
+    """One email per confirmed delegate for each change of time, place or status (one SEQUENCE).
+
+    A published event's delegates get the updated entry (REQUEST); a cancelled event's get a
+    CANCEL, and those waiting are told too. A draft has no audience.
+    """
+    if event.is_draft:
+        return
+    what = sorted({CHANGE_NAMES[field] for field in changed})
+    for delegate in _delegates(event, DelegateStatus.confirmed):
+        key = f"event-update:{event.id}:{event.sequence}:delegate:{delegate.id}"
+        if event.is_cancelled:
+            subject, template, method = f"Cancelled: {event.title}", "event_cancelled", "CANCEL"
+        else:
+            subject, template, method = f"Changed: {event.title}", "event_updated", "REQUEST"
+        enqueue(
+            key=key,
+            to=delegate.email_normalised,
+            to_name=delegate.name,
+            subject=subject,
+            template=f"registration/{template}",
+            context=_context(event, delegate=delegate, changed=what),
+            attachments=[invite(event, delegate, method)],
+        )
+    if event.is_cancelled:
+        for delegate in _delegates(event, DelegateStatus.waitlisted):
+            enqueue(
+                key=f"event-update:{event.id}:{event.sequence}:delegate:{delegate.id}",
+                to=delegate.email_normalised,
+                to_name=delegate.name,
+                subject=f"Cancelled: {event.title}",
+                template="registration/event_cancelled",
+                context=_context(event, delegate=delegate, changed=what, waiting=True),
+            )
+
+
+@events.count_calendar_audience
+def confirmed_count(event: Event) -> int:
+    """Delegates a change would email: the confirmed ones (and, for a cancellation, those waiting)."""
+    return db.session.scalar(
+        db.select(db.func.count(Delegate.id)).where(
+            Delegate.event_id == event.id, Delegate.status == DelegateStatus.confirmed
+        )
     )
 
 

@@ -277,7 +277,9 @@ def cancel(
     db.session.refresh(delegate)
     if delegate.status == DelegateStatus.cancelled:
         raise StaffActionRefused(f"{delegate.name}'s place was already cancelled.")
+    was = delegate.status
     promoted = services.cancel_delegate(event, delegate, now)
+    notifications.seat_cancelled(event, delegate, was)
     for person in promoted:
         notifications.place_available(event, person)
     log.info("%s cancelled delegate %s at event %s", by.email, delegate.id, event.id)

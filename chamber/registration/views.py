@@ -258,7 +258,9 @@ def _cancel(booking: Booking, delegates: list[Delegate]) -> None:
     promoted = []
     for delegate_id in ids:
         delegate = db.session.get(Delegate, delegate_id)
+        was = delegate.status
         promoted.extend(services.cancel_delegate(event, delegate))
+        notifications.seat_cancelled(event, delegate, was)
     for delegate in promoted:
         notifications.place_available(event, delegate)
     db.session.commit()
