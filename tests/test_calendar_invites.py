@@ -309,3 +309,42 @@ def test_forged_edits_change_nothing_and_email_nobody(seminar, organiser_client)
     assert db.session.scalar(db.select(db.func.count(OutboxMessage.id)).where(
         OutboxMessage.key.like("event-update:%"))) == 0  # fmt: skip
     assert csrf_token(organiser_client, path)
+
+
+# --- the invitation across clock changes and zones --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("starts", "hours", "zone_name"),
+    [
+        (datetime(2027, 10, 30, 23, 0, tzinfo=UTC), 4, "Europe/London"),  # across October's change
+        (datetime(2027, 10, 31, 0, 30, tzinfo=UTC), 2, "Europe/London"),  # the first 01:30
+        (datetime(2027, 10, 31, 1, 30, tzinfo=UTC), 2, "Europe/London"),  # the second 01:30
+        (datetime(2027, 3, 28, 0, 30, tzinfo=UTC), 3, "Europe/London"),  # across March's change
+        (datetime(2027, 11, 7, 4, 0, tzinfo=UTC), 3, "America/New_York"),  # another zone's change
+    ],
+)
+@pytest.mark.parametrize("method", ["REQUEST", "CANCEL"])
+def test_every_invitation_reads_back_at_the_events_times_in_two_parsers(
+    app, make_event, starts, hours, zone_name, method
+):
+    event = make_event(
+        starts_at=starts, ends_at=starts + timedelta(hours=hours), timezone=zone_name
+    )
+    delegate = Delegate(name="Zoë, O'Brien; 李", email_normalised="zoe@example.com")
+    attachment = notifications.invite(event, delegate, method)
+    assert attachment.content_type == f"text/calendar; charset=utf-8; method={method}"
+
+    calendar = icalendar.Calendar.from_ical(attachment.content)
+    assert calendar["METHOD"] == method
+    entry = vevent(calendar)
+    assert entry.decoded("DTSTART").astimezone(UTC) == starts
+    assert entry.decoded("DTEND").astimezone(UTC) == event.ends_at
+    assert entry["ATTENDEE"].params["CN"] == "Zoë, O'Brien; 李"
+    assert str(entry["STATUS"]) == ("CANCELLED" if method == "CANCEL" else "CONFIRMED")
+
+    parsed = vobject.readOne(attachment.content.decode())
+    assert parsed.method.value == method
+    assert parsed.vevent.dtstart.value.astimezone(UTC) == starts
+    assert parsed.vevent.dtend.value.astimezone(UTC) == event.ends_at
+    assert parsed.vevent.attendee.params["CN"] == ["Zoë, O'Brien; 李"]
