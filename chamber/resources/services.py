@@ -1,0 +1,567 @@
+"""Operations on the resource library: saving, publishing, retiring and superseding resources,
+attaching them to events and talks in order, searching, and loading an event's resources in a
+fixed number of queries. Each operation flushes and never commits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import selectinload
+
+from chamber.core.text import slugify
+from chamber.core.times import utcnow
+from chamber.events.models import AgendaItem, Event
+from chamber.extensions import db
+from chamber.members.models import SizeBand
+from chamber.resources.models import (
+    AgendaItemResource,
+    EventResource,
+    Resource,
+    ResourceKind,
+    ResourceStatus,
+)
+
+RESOURCE_FIELDS = (
+    "title", "url", "publisher", "description", "body", "category", "staff_note",
+)  # fmt: skip
+MAX_TAGS_LENGTH = 500  # the column's size, commas included
+MAX_TAG_LENGTH = 40
+MAX_CHAIN = 8  # successors followed at most: A replaced by B replaced by C...
+WEB_SCHEMES = ("http", "https")
+BANDS = frozenset(band.value for band in SizeBand)  # `in SizeBand` warns on Python 3.11
+
+
+class ResourceError(ValueError):
+    """A change that would break a rule about resources; the message is shown to the user."""
+
+
+# --- values --------------------------------------------------------------------------------------
+
+
+def web_address_problem(url: str) -> str | None:
+    """Why `url` is not a plain http(s) address a visitor may safely follow, or None if it is."""
+    example = "like https://www.ncsc.gov.uk/"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return f"Web address cannot contain spaces or hidden characters; enter it {example}."
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return f"Enter a real web address, {example}."
+    scheme = parts.scheme.lower()
+    if scheme not in WEB_SCHEMES:
+        if not scheme or scheme in ("www", "localhost") or "." in scheme:
+            return f"Enter the full web address, starting with https:// or http://, {example}."
+        return (
+            f"Web address must start with https:// or http:// ({scheme}: addresses are not "
+            f"allowed); enter it {example}."
+        )
+    if not host:
+        return f"Enter the full web address, with the site's name, {example}."
+    if parts.username is not None or parts.password is not None:
+        return "Web address cannot contain a user name or password."
+    return None
+
+
+def tags_from_text(text: str) -> str:
+    """Comma-separated tags as stored: lower-case, single spaces, no repeats, a comma each end."""
+    tags = []
+    for raw in (text or "").split(","):
+        tag = " ".join(raw.split()).lower()
+        if tag and tag not in tags:
+            tags.append(tag)
+    return f",{','.join(tags)}," if tags else ""
+
+
+def tags_problem(text: str) -> str | None:
+    tags = [tag for tag in tags_from_text(text).split(",") if tag]
+    if long := [tag for tag in tags if len(tag) > MAX_TAG_LENGTH]:
+        return f"Each tag must be {MAX_TAG_LENGTH} characters or fewer (“{long[0][:20]}…” is not)."
+    if len(tags_from_text(text)) > MAX_TAGS_LENGTH:
+        return "Too many tags: use fewer or shorter ones."
+    return None
+
+
+def audience_from_bands(bands: list[str] | tuple[str, ...]) -> str:
+    """Business sizes as stored, in size order; all four (or none) means everyone: empty."""
+    chosen = [band.value for band in SizeBand if band.value in set(bands)]
+    if not chosen or len(chosen) == len(SizeBand):
+        return ""
+    return f",{','.join(chosen)},"
+
+
+def audience_labels(resource: Resource) -> list[str]:
+    return [SizeBand(value).short_label for value in resource.audience_list if value in BANDS]
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def get_by_slug(slug: str) -> Resource | None:
+    if "\x00" in slug:  # no slug holds one, and PostgreSQL refuses it in a query
+        return None
+    return db.session.scalar(
+        db.select(Resource)
+        .where(Resource.slug == slug)
+        .options(selectinload(Resource.superseded_by))
+    )
+
+
+def slug_taken(slug: str, exclude_id: int | None = None) -> bool:
+    query = db.select(Resource.id).where(Resource.slug == slug)
+    if exclude_id is not None:
+        query = query.where(Resource.id != exclude_id)
+    return db.session.scalar(query) is not None
+
+
+def unique_slug(title: str, exclude_id: int | None = None) -> str:
+    base = slugify(title, max_length=72)
+    if base == "event" and "event" not in title.lower():  # slugify's fallback for "李" and the like
+        base = "resource"
+    slug, counter = base, 2
+    while slug_taken(slug, exclude_id):
+        slug, counter = f"{base}-{counter}", counter + 1
+    return slug
+
+
+def same_address(url: str, exclude_id: int | None = None) -> Resource | None:
+    """Another resource that links to exactly this address: staff are told, to avoid duplicates."""
+    query = db.select(Resource).where(Resource.url == url)
+    if exclude_id is not None:
+        query = query.where(Resource.id != exclude_id)
+    return db.session.scalar(query.order_by(Resource.id).limit(1))
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_query(
+    q: str = "",
+    *,
+    category: str = "",
+    publisher: str = "",
+    audience: str = "",
+    statuses: tuple[ResourceStatus, ...] | None = (ResourceStatus.published,),
+    kind: ResourceKind | None = None,
+):
+    """A select of resources: every word of `q` in the title, description, publisher or tags
+    (case-insensitive), and each filter given. `audience` is a SizeBand value; a resource with no
+    audience is meant for every size and always matches. Current resources come before replaced
+    ones, then by title."""
+    query = db.select(Resource)
+    if statuses is not None:
+        query = query.where(Resource.status.in_(statuses))
+    for word in q.split()[:10]:  # ten words is plenty, and bounds the query
+        pattern = _like(word)
+        query = query.where(
+            db.or_(
+                Resource.title.ilike(pattern, escape="\\"),
+                Resource.description.ilike(pattern, escape="\\"),
+                Resource.publisher.ilike(pattern, escape="\\"),
+                Resource.tags.ilike(pattern, escape="\\"),
+            )
+        )
+    if category:
+        query = query.where(Resource.category == category)
+    if publisher:
+        query = query.where(Resource.publisher == publisher)
+    if audience in BANDS:
+        query = query.where(
+            db.or_(Resource.audience == "", Resource.audience.like(f"%,{audience},%"))
+        )
+    if kind is not None:
+        query = query.where(Resource.kind == kind)
+    return query.options(selectinload(Resource.superseded_by)).order_by(
+        Resource.superseded_by_id.is_not(None), db.func.lower(Resource.title), Resource.id
+    )
+
+
+def filter_choices(
+    statuses: tuple[ResourceStatus, ...] = (ResourceStatus.published,),
+) -> tuple[list[str], list[str]]:
+    """The categories and publishers in use, for the filter menus (two queries)."""
+    categories = db.session.scalars(
+        db.select(Resource.category)
+        .where(Resource.status.in_(statuses), Resource.category != "")
+        .distinct()
+        .order_by(Resource.category)
+    )
+    publishers = db.session.scalars(
+        db.select(Resource.publisher)
+        .where(Resource.status.in_(statuses), Resource.publisher != "")
+        .distinct()
+        .order_by(Resource.publisher)
+    )
+    return list(categories), list(publishers)
+
+
+def status_counts() -> dict[str, int]:
+    """How many resources in each status, and how many have been replaced, in one query."""
+    rows = db.session.execute(
+        db.select(
+            Resource.status,
+            db.func.count(Resource.id),
+            db.func.count(Resource.superseded_by_id),
+        ).group_by(Resource.status)
+    ).all()
+    counts = {status.value: 0 for status in ResourceStatus} | {"superseded": 0, "all": 0}
+    for status, total, superseded in rows:
+        counts[ResourceStatus(status).value] = total
+        counts["superseded"] += superseded
+        counts["all"] += total
+    return counts
+
+
+def successor_choices(resource: Resource | None) -> list[Resource]:
+    """Resources that may replace `resource`: published ones other than itself."""
+    query = db.select(Resource).where(Resource.status == ResourceStatus.published)
+    if resource is not None:
+        query = query.where(Resource.id != resource.id)
+    return list(db.session.scalars(query.order_by(db.func.lower(Resource.title), Resource.id)))
+
+
+def attachable() -> list[Resource]:
+    """Resources staff may add to an event or a talk: drafts and published ones, not retired."""
+    return list(
+        db.session.scalars(
+            db.select(Resource)
+            .where(Resource.status != ResourceStatus.retired)
+            .order_by(db.func.lower(Resource.title), Resource.id)
+        )
+    )
+
+
+def current_successor(resource: Resource) -> Resource | None:
+    """The published resource that now stands in for `resource`, following a chain of
+    replacements (one query per step, at most MAX_CHAIN)."""
+    return _resolve(resource, _load_chains([resource]))
+
+
+# --- saving --------------------------------------------------------------------------------------
+
+
+def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
+    """Create a resource (a draft, when `resource` is None) or change one from form `data`.
+
+    `data` holds the plain fields, `kind` (on creation), `slug` (may be blank), `tags` as typed
+    and `audience` as a list of SizeBand values.
+    """
+    creating = resource is None
+    if creating:
+        resource = Resource(
+            kind=ResourceKind(data.get("kind", ResourceKind.link)), status=ResourceStatus.draft
+        )
+    for name in RESOURCE_FIELDS:
+        if name in data:
+            setattr(resource, name, data[name] or "")
+    if "tags" in data:
+        if problem := tags_problem(data["tags"]):
+            raise ResourceError(problem)
+        resource.tags = tags_from_text(data["tags"])
+    if "audience" in data:
+        resource.audience = audience_from_bands(data["audience"])
+    if resource.is_link:
+        resource.url = (resource.url or "").strip()
+        if not resource.url:
+            raise ResourceError("Enter the link's web address.")
+        if problem := web_address_problem(resource.url):
+            raise ResourceError(problem)
+    else:
+        resource.url = None
+        if not resource.body.strip():
+            raise ResourceError("Write the guide's text.")
+    slug = (data.get("slug") or "").strip()
+    if slug and slug != resource.slug:
+        if slug_taken(slug, exclude_id=resource.id):
+            raise ResourceError("Another resource already uses this web address.")
+        resource.slug = slug
+    resource.slug = resource.slug or unique_slug(resource.title, exclude_id=resource.id)
+    if creating:
+        db.session.add(resource)
+    db.session.flush()
+    return resource
+
+
+def publish(resource: Resource) -> None:
+    if resource.is_published:
+        return
+    resource.status = ResourceStatus.published
+    resource.published_at = utcnow()
+    resource.retired_at = None
+    db.session.flush()
+
+
+def unpublish(resource: Resource) -> None:
+    """Back to a draft: hidden from the public until published again."""
+    resource.status = ResourceStatus.draft
+    resource.retired_at = None
+    db.session.flush()
+
+
+def retire(resource: Resource) -> None:
+    """Hide from the library and packs; its page stays, saying so and naming any successor."""
+    if resource.is_retired:
+        return
+    resource.status = ResourceStatus.retired
+    resource.retired_at = utcnow()
+    db.session.flush()
+
+
+def supersede(resource: Resource, successor: Resource | None) -> None:
+    """Mark `resource` as replaced by `successor` (None: by nothing any more)."""
+    if successor is None:
+        resource.superseded_by = None
+        db.session.flush()
+        return
+    if successor.id == resource.id:
+        raise ResourceError("A resource cannot replace itself: choose another one.")
+    if not successor.is_published:
+        raise ResourceError(f"“{successor.title}” is not published: publish it first.")
+    step, seen = successor, set()
+    while step.superseded_by_id is not None and step.id not in seen:
+        seen.add(step.id)
+        if step.superseded_by_id == resource.id:
+            raise ResourceError(
+                f"“{successor.title}” is itself replaced by “{resource.title}” (directly or "
+                "through others): that would go round in a circle."
+            )
+        step = db.session.get(Resource, step.superseded_by_id)
+        if step is None:
+            break
+    resource.superseded_by = successor
+    db.session.flush()
+
+
+# --- attaching -----------------------------------------------------------------------------------
+
+
+def _event_links(event: Event) -> list[EventResource]:
+    return list(
+        db.session.scalars(
+            db.select(EventResource)
+            .where(EventResource.event_id == event.id)
+            .order_by(EventResource.position, EventResource.id)
+        )
+    )
+
+
+def _item_links(item: AgendaItem) -> list[AgendaItemResource]:
+    return list(
+        db.session.scalars(
+            db.select(AgendaItemResource)
+            .where(AgendaItemResource.agenda_item_id == item.id)
+            .order_by(AgendaItemResource.position, AgendaItemResource.id)
+        )
+    )
+
+
+def _add(links: list, link, resource: Resource, where: str) -> None:
+    if resource.is_retired:
+        raise ResourceError(f"“{resource.title}” is retired: restore it before adding it.")
+    if any(existing.resource_id == resource.id for existing in links):
+        raise ResourceError(f"“{resource.title}” is already in {where}.")
+    link.position = max((existing.position for existing in links), default=-1) + 1
+    db.session.add(link)
+    db.session.flush()
+
+
+def attach_to_event(event: Event, resource: Resource) -> EventResource:
+    link = EventResource(event_id=event.id, resource_id=resource.id)
+    _add(_event_links(event), link, resource, "this event's resources")
+    return link
+
+
+def attach_to_item(item: AgendaItem, resource: Resource) -> AgendaItemResource:
+    link = AgendaItemResource(agenda_item_id=item.id, resource_id=resource.id)
+    _add(_item_links(item), link, resource, f"the resources for “{item.title}”")
+    return link
+
+
+def _remove(links: list, resource: Resource) -> bool:
+    found = [link for link in links if link.resource_id == resource.id]
+    for link in found:
+        db.session.delete(link)
+    db.session.flush()
+    return bool(found)
+
+
+def detach_from_event(event: Event, resource: Resource) -> bool:
+    return _remove(_event_links(event), resource)
+
+
+def detach_from_item(item: AgendaItem, resource: Resource) -> bool:
+    return _remove(_item_links(item), resource)
+
+
+def _move(links: list, resource: Resource, direction: int) -> bool:
+    """Swap with the neighbour (-1 earlier, +1 later); positions are renumbered 0..n-1 first, so
+    ties left by older data cannot stop a move."""
+    index = next((i for i, link in enumerate(links) if link.resource_id == resource.id), None)
+    if index is None or not 0 <= index + direction < len(links):
+        return False
+    links[index], links[index + direction] = links[index + direction], links[index]
+    for position, link in enumerate(links):
+        link.position = position
+    db.session.flush()
+    return True
+
+
+def move_on_event(event: Event, resource: Resource, direction: int) -> bool:
+    return _move(_event_links(event), resource, direction)
+
+
+def move_on_item(item: AgendaItem, resource: Resource, direction: int) -> bool:
+    return _move(_item_links(item), resource, direction)
+
+
+def is_on_event(event: Event, resource: Resource) -> bool:
+    return any(link.resource_id == resource.id for link in _event_links(event))
+
+
+def is_on_item(item: AgendaItem, resource: Resource) -> bool:
+    return any(link.resource_id == resource.id for link in _item_links(item))
+
+
+@dataclass(frozen=True)
+class Use:
+    event: Event
+    item: AgendaItem | None  # None: attached to the whole event
+
+
+def uses_of(resource: Resource) -> list[Use]:
+    """Where a resource is attached, for its staff page (two queries)."""
+    events = db.session.scalars(
+        db.select(Event)
+        .join(EventResource, EventResource.event_id == Event.id)
+        .where(EventResource.resource_id == resource.id)
+        .order_by(Event.starts_at.desc())
+    )
+    items = db.session.execute(
+        db.select(AgendaItem, Event)
+        .join(AgendaItemResource, AgendaItemResource.agenda_item_id == AgendaItem.id)
+        .join(Event, Event.id == AgendaItem.event_id)
+        .where(AgendaItemResource.resource_id == resource.id)
+        .order_by(Event.starts_at.desc(), AgendaItem.starts_at)
+    )
+    return [Use(event, None) for event in events] + [Use(event, item) for item, event in items]
+
+
+# --- an event's resources, for its page and its pack ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A resource as the public sees it beside an event: itself, and what now replaces it."""
+
+    resource: Resource
+    successor: Resource | None = None
+
+
+@dataclass
+class EventResources:
+    event_wide: list[Shown] = field(default_factory=list)
+    by_item: dict[int, list[Shown]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.event_wide or self.by_item)
+
+    def for_item(self, item_id: int) -> list[Shown]:
+        return self.by_item.get(item_id, [])
+
+    @property
+    def count(self) -> int:
+        return len(self.event_wide) + sum(len(shown) for shown in self.by_item.values())
+
+
+def _load_chains(resources: list[Resource]) -> dict[int, Resource]:
+    """Every resource in the chains of replacement that start at `resources`, by id: one query
+    per step along the chains, however many resources there are."""
+    known = {resource.id: resource for resource in resources}
+    wanted = {r.superseded_by_id for r in resources if r.superseded_by_id} - set(known)
+    for _ in range(MAX_CHAIN):
+        if not wanted:
+            break
+        found = db.session.scalars(db.select(Resource).where(Resource.id.in_(wanted))).all()
+        known.update((resource.id, resource) for resource in found)
+        wanted = {r.superseded_by_id for r in found if r.superseded_by_id} - set(known)
+    return known
+
+
+def _resolve(resource: Resource, known: dict[int, Resource]) -> Resource | None:
+    """The last published resource along `resource`'s chain of replacements."""
+    found, step, seen = None, resource, {resource.id}
+    while step.superseded_by_id and step.superseded_by_id not in seen:
+        step = known.get(step.superseded_by_id)
+        if step is None:
+            break
+        seen.add(step.id)
+        if step.is_published:
+            found = step
+    return found
+
+
+def event_resources(event: Event) -> EventResources:
+    """An event's published resources, event-wide and per agenda item, each in the order staff
+    chose and with its current successor: a fixed number of queries, however many there are."""
+    event_rows = db.session.scalars(
+        db.select(Resource)
+        .join(EventResource, EventResource.resource_id == Resource.id)
+        .where(EventResource.event_id == event.id, Resource.status == ResourceStatus.published)
+        .order_by(EventResource.position, EventResource.id)
+    ).all()
+    item_rows = db.session.execute(
+        db.select(AgendaItemResource.agenda_item_id, Resource)
+        .join(Resource, Resource.id == AgendaItemResource.resource_id)
+        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
+        .where(AgendaItem.event_id == event.id, Resource.status == ResourceStatus.published)
+        .order_by(AgendaItemResource.agenda_item_id, AgendaItemResource.position,
+                  AgendaItemResource.id)
+    ).all()  # fmt: skip
+    known = _load_chains([*event_rows, *(resource for _item_id, resource in item_rows)])
+    result = EventResources(event_wide=[Shown(r, _resolve(r, known)) for r in event_rows])
+    for item_id, resource in item_rows:
+        result.by_item.setdefault(item_id, []).append(Shown(resource, _resolve(resource, known)))
+    return result
+
+
+@dataclass(frozen=True)
+class StaffAttachments:
+    """An event's attachments as staff manage them: every status, in order (two queries)."""
+
+    event_wide: list[Resource]
+    by_item: dict[int, list[Resource]]
+
+
+def staff_attachments(event: Event) -> StaffAttachments:
+    event_wide = db.session.scalars(
+        db.select(Resource)
+        .join(EventResource, EventResource.resource_id == Resource.id)
+        .where(EventResource.event_id == event.id)
+        .order_by(EventResource.position, EventResource.id)
+    ).all()
+    rows = db.session.execute(
+        db.select(AgendaItemResource.agenda_item_id, Resource)
+        .join(Resource, Resource.id == AgendaItemResource.resource_id)
+        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
+        .where(AgendaItem.event_id == event.id)
+        .order_by(AgendaItemResource.agenda_item_id, AgendaItemResource.position,
+                  AgendaItemResource.id)
+    ).all()  # fmt: skip
+    by_item: dict[int, list[Resource]] = {}
+    for item_id, resource in rows:
+        by_item.setdefault(item_id, []).append(resource)
+    return StaffAttachments(list(event_wide), by_item)
+
+
+_TAG = re.compile(r"<[a-zA-Z!/?]")  # as a browser reads a tag; "a < b" is text
+
+
+def looks_like_markup(text: str) -> bool:
+    """True for text holding an HTML tag: plain-text fields refuse it with a reason."""
+    return bool(_TAG.search(text or ""))
