@@ -1,0 +1,278 @@
+"""Sending surveys: invitations when a survey falls due, then one reminder to those who have not
+answered. Each survey (and its reminder round) is claimed by one conditional UPDATE, so two
+workers at once never both send it; the unique (survey, delegate) pair and the outbox keys make a
+second attempt a no-op anyway. The link in each email is minted at send time (`mail.links`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from chamber.core.times import utcnow
+from chamber.core.tokens import hash_token, new_token
+from chamber.extensions import db
+from chamber.mail import links
+from chamber.mail.models import MailKind
+from chamber.mail.services import enqueue, suppressed_among
+from chamber.registration.models import Delegate, DelegateStatus
+from chamber.surveys.models import Invitation, Recipients, Survey, SurveyStatus, SurveyToken
+
+
+@dataclass
+class DispatchReport:
+    surveys: int = 0
+    invitations: int = 0
+    reminders: int = 0
+    skipped_unsubscribed: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+# --- claiming ------------------------------------------------------------------------------------
+
+
+def _claim(condition, values: dict) -> bool:
+    """One UPDATE of one survey row that only the first worker can make; True if it was ours.
+
+    On PostgreSQL the row is picked with FOR UPDATE SKIP LOCKED, so a second worker passes over a
+    survey the first is still sending instead of waiting for it; on SQLite the single statement
+    takes the write lock, and the condition is false for whoever comes second.
+    """
+    target = db.select(Survey.id).where(*condition).with_for_update(skip_locked=True)
+    result = db.session.execute(
+        update(Survey)
+        .where(Survey.id.in_(target.scalar_subquery()))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+# --- invitations ---------------------------------------------------------------------------------
+
+
+def recipients_query(survey: Survey):
+    query = db.select(Delegate.id, Delegate.email_normalised).where(
+        Delegate.event_id == survey.event_id, Delegate.status == DelegateStatus.confirmed
+    )
+    if survey.recipients == Recipients.checked_in:
+        query = query.where(Delegate.checked_in_at.is_not(None))
+    return query.order_by(Delegate.id)
+
+
+def recipient_count(survey: Survey) -> int:
+    return db.session.scalar(
+        db.select(db.func.count()).select_from(recipients_query(survey).order_by(None).subquery())
+    )
+
+
+def _insert_invitations(survey: Survey, now: datetime) -> int:
+    rows = db.session.execute(recipients_query(survey)).all()
+    unsubscribed = suppressed_among([email for _, email in rows])
+    values = [
+        {"survey_id": survey.id, "delegate_id": delegate_id, "email": email, "invited_at": now}
+        for delegate_id, email in rows
+        if email not in unsubscribed
+    ]
+    if values:
+        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+        db.session.execute(
+            dialect.insert(Invitation)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["survey_id", "delegate_id"])
+        )
+    return len(rows) - len(values)
+
+
+def _invitations(survey_id: int, *conditions) -> list[tuple[Invitation, str]]:
+    return list(
+        db.session.execute(
+            db.select(Invitation, Delegate.name)
+            .join(Delegate, Delegate.id == Invitation.delegate_id)
+            .where(Invitation.survey_id == survey_id, *conditions)
+            .order_by(Invitation.id)
+        )
+    )
+
+
+def _context(survey: Survey, invitation: Invitation, name: str) -> dict:
+    event = survey.event
+    return {
+        "survey": survey,
+        "event": event,
+        "invitation": invitation,
+        "name": name,
+        "event_url": f"{current_app.config['BASE_URL']}/events/{event.slug}",
+        "closes": event.local(survey.closes_at) if survey.closes_at else None,
+        "unsubscribe_reason": "You get this email because you came to one of our events.",
+    }
+
+
+def send_survey(survey: Survey, now: datetime | None = None) -> tuple[int, int] | None:
+    """Claim a due, scheduled survey and queue one invitation per recipient; flushes, never
+    commits. Returns (invitations queued, recipients skipped as unsubscribed), or None if the
+    survey was not ours to send (not scheduled, not due, another worker has it, or it has no
+    recipients yet)."""
+    now = now or utcnow()
+    if recipient_count(survey) == 0:  # stay due: people may yet be checked in, or staff widen it
+        return None
+    claimed = _claim(
+        (
+            Survey.id == survey.id,
+            Survey.status == SurveyStatus.scheduled,
+            Survey.send_at <= now,
+        ),
+        {"status": SurveyStatus.sent, "sent_at": now},
+    )
+    if not claimed:
+        return None
+    db.session.refresh(survey)
+    skipped = _insert_invitations(survey, now)
+    queued = 0
+    for invitation, name in _invitations(survey.id):
+        queued += enqueue(
+            key=f"survey-invite:{invitation.id}",
+            to=invitation.email,
+            to_name=name,
+            subject=survey.title,
+            template="surveys/invitation",
+            context=_context(survey, invitation, name),
+            kind=MailKind.survey,
+        )
+    return queued, skipped
+
+
+# --- reminders -----------------------------------------------------------------------------------
+
+
+def reminder_due_at(survey: Survey) -> datetime | None:
+    if not survey.reminder_enabled or survey.sent_at is None:
+        return None
+    return survey.sent_at + timedelta(days=survey.reminder_after_days)
+
+
+def send_reminders(survey: Survey, now: datetime | None = None) -> int | None:
+    """Claim the survey's one reminder round and queue a reminder to each invitation not yet
+    answered (nor reminded); flushes, never commits. None if it was not ours to send."""
+    now = now or utcnow()
+    due = reminder_due_at(survey)
+    if due is None or due > now or survey.is_closed(now):
+        return None
+    claimed = _claim(
+        (
+            Survey.id == survey.id,
+            Survey.status == SurveyStatus.sent,
+            Survey.reminder_enabled.is_(True),
+            Survey.reminders_sent_at.is_(None),
+        ),
+        {"reminders_sent_at": now},
+    )
+    if not claimed:
+        return None
+    db.session.refresh(survey)
+    waiting = _invitations(
+        survey.id, Invitation.responded_at.is_(None), Invitation.reminded_at.is_(None)
+    )
+    queued = 0
+    for invitation, name in waiting:
+        queued += enqueue(
+            key=f"survey-reminder:{invitation.id}",
+            to=invitation.email,
+            to_name=name,
+            subject=f"Reminder: {survey.title}",
+            template="surveys/reminder",
+            context=_context(survey, invitation, name),
+            kind=MailKind.survey,
+        )
+    if waiting:
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_([invitation.id for invitation, _ in waiting]))
+            .values(reminded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return queued
+
+
+# --- the worker's step ---------------------------------------------------------------------------
+
+
+def send_due(now: datetime | None = None, worker_id: str = "worker") -> DispatchReport:
+    """Send every survey that is due, then every reminder round that is due, committing each
+    survey on its own (a failure in one leaves the others sent)."""
+    now = now or utcnow()
+    report = DispatchReport()
+    due = db.session.scalars(
+        db.select(Survey.id)
+        .where(Survey.status == SurveyStatus.scheduled, Survey.send_at <= now)
+        .order_by(Survey.send_at, Survey.id)
+    ).all()
+    db.session.commit()  # end the read, so each claim starts a fresh transaction
+    for survey_id in due:
+        survey = db.session.get(Survey, survey_id)
+        result = send_survey(survey, now) if survey is not None else None
+        if result is None:
+            db.session.rollback()
+            continue
+        db.session.commit()
+        queued, skipped = result
+        report.surveys += 1
+        report.invitations += queued
+        report.skipped_unsubscribed += skipped
+        report.details.append(f"{survey.title}: {queued} invitation(s) [{worker_id}]")
+
+    reminding = db.session.scalars(
+        db.select(Survey)
+        .where(
+            Survey.status == SurveyStatus.sent,
+            Survey.reminder_enabled.is_(True),
+            Survey.reminders_sent_at.is_(None),
+            Survey.sent_at.is_not(None),
+            db.or_(Survey.closes_at.is_(None), Survey.closes_at > now),
+        )
+        .order_by(Survey.id)
+    ).all()
+    candidates = [s.id for s in reminding if (due_at := reminder_due_at(s)) and due_at <= now]
+    db.session.commit()
+    for survey_id in candidates:
+        survey = db.session.get(Survey, survey_id)
+        queued = send_reminders(survey, now) if survey is not None else None
+        if queued is None:
+            db.session.rollback()
+            continue
+        db.session.commit()
+        report.reminders += queued
+        report.details.append(f"{survey.title}: {queued} reminder(s) [{worker_id}]")
+    return report
+
+
+# --- the link in each email ----------------------------------------------------------------------
+
+
+def new_survey_token(invitation: Invitation) -> str:
+    token = new_token()
+    db.session.add(SurveyToken(invitation_id=invitation.id, token_hash=hash_token(token)))
+    return token
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation a survey link was minted for; None for a wrong or tampered token."""
+    if not token or len(token) > 100 or not token.isascii():
+        return None
+    return db.session.scalar(
+        db.select(Invitation)
+        .join(SurveyToken, SurveyToken.invitation_id == Invitation.id)
+        .where(SurveyToken.token_hash == hash_token(token))
+    )
+
+
+def _mint_survey_link(recipient: str, ref: str) -> str:
+    invitation = db.session.get(Invitation, int(ref))
+    token = new_survey_token(invitation)
+    return f"{current_app.config['BASE_URL']}/s/{token}"
+
+
+links.register_link_minter("survey", _mint_survey_link)

@@ -1,0 +1,417 @@
+"""Staff pages for surveys (organisers and admins): list, create, settings, the question editor,
+preview, scheduling, send now, and who was invited, reminded and answered."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
+
+from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.pagination import paginate
+from chamber.core.times import utcnow
+from chamber.events.models import Event
+from chamber.extensions import db
+from chamber.registration.models import Delegate
+from chamber.surveys import dispatch, services
+from chamber.surveys.forms import NewSurveyForm, QuestionForm, SettingsForm
+from chamber.surveys.models import (
+    Invitation,
+    Question,
+    QuestionKind,
+    Recipients,
+    Response,
+    Survey,
+)
+from chamber.surveys.views import survey_page_context
+
+bp = staff_blueprint("manage_surveys", __name__, roles=ORGANISERS, url_prefix="/staff/surveys")
+
+RECIPIENT_FILTERS = {"all", "answered", "waiting", "reminded"}
+NO_RECIPIENTS = {
+    Recipients.checked_in: "No one was checked in at this event, so there is no one to ask. "
+    "To ask every confirmed delegate instead, change “Who is asked” in the settings.",
+    Recipients.confirmed: "This event has no confirmed delegates, so there is no one to ask.",
+}
+
+
+def _survey_or_404(survey_id: int) -> Survey:
+    return db.get_or_404(Survey, survey_id)
+
+
+def _counts(survey_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Invitations and responses per survey, in two grouped queries."""
+    if not survey_ids:
+        return {}
+    invited = dict(
+        db.session.execute(
+            db.select(Invitation.survey_id, db.func.count(Invitation.id))
+            .where(Invitation.survey_id.in_(survey_ids))
+            .group_by(Invitation.survey_id)
+        ).all()
+    )
+    answered = dict(
+        db.session.execute(
+            db.select(Response.survey_id, db.func.count(Response.id))
+            .where(Response.survey_id.in_(survey_ids))
+            .group_by(Response.survey_id)
+        ).all()
+    )
+    return {sid: (invited.get(sid, 0), answered.get(sid, 0)) for sid in survey_ids}
+
+
+def results_url(survey: Survey) -> str | None:
+    """The results page, once the results blueprint is there (it is built separately)."""
+    if "survey_results.show" in current_app.view_functions:
+        return url_for("survey_results.show", survey_id=survey.id)
+    return None
+
+
+@bp.get("/")
+def index():
+    query = (
+        db.select(Survey)
+        .join(Event, Event.id == Survey.event_id)
+        .options(contains_eager(Survey.event))
+        .order_by(Event.starts_at.desc(), Survey.id.desc())
+    )
+    page = paginate(query, per_page=25)
+    rows = list(page.items)
+    counts = _counts([survey.id for survey in rows])
+    without = db.session.execute(
+        db.select(Event)
+        .outerjoin(Survey, Survey.event_id == Event.id)
+        .where(Survey.id.is_(None), Event.ends_at <= utcnow())
+        .order_by(Event.starts_at.desc())
+        .limit(10)
+    ).scalars()
+    return render_template(
+        "surveys/manage/index.html",
+        page=page,
+        rows=rows,
+        counts=counts,
+        without=list(without),
+        results_url=results_url,
+        now=utcnow(),
+    )
+
+
+def _event_choices() -> list[SelectChoice]:
+    events = db.session.scalars(
+        db.select(Event)
+        .outerjoin(Survey, Survey.event_id == Event.id)
+        .where(Survey.id.is_(None))
+        .order_by(Event.starts_at.desc())
+        .limit(200)
+    )
+    return [
+        SelectChoice(event.id, f"{event.title} ({event.local_start:%-d %b %Y})") for event in events
+    ]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    form = NewSurveyForm()
+    form.event_id.choices = _event_choices()
+    if not form.is_submitted():
+        wanted = request.args.get("event_id", type=int)
+        if wanted in {choice.value for choice in form.event_id.choices}:
+            form.event_id.data = wanted
+    if form.validate_on_submit():
+        event = db.session.get(Event, form.event_id.data)
+        try:
+            survey = services.create_survey(event, from_template=form.start.data == "template")
+            db.session.commit()
+        except (services.SurveyError, IntegrityError):
+            db.session.rollback()
+            form.event_id.errors = [*form.event_id.errors, "This event already has a survey."]
+        else:
+            flash("Created the survey as a draft. Check its questions and settings.", "success")
+            return redirect(url_for(".show", survey_id=survey.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("surveys/manage/new.html", form=form), status
+
+
+def survey_url_for_event(event: Event) -> str:
+    """Where an event's staff page links: its survey if it has one, else the form to create one."""
+    survey_id = db.session.scalar(db.select(Survey.id).where(Survey.event_id == event.id))
+    if survey_id is not None:
+        return url_for("manage_surveys.show", survey_id=survey_id)
+    return url_for("manage_surveys.create", event_id=event.id)
+
+
+@bp.app_context_processor
+def survey_helpers() -> dict:
+    # A template helper, so the events package need not import surveys (a higher layer).
+    return {"survey_url_for_event": survey_url_for_event}
+
+
+@bp.get("/<int:survey_id>")
+def show(survey_id: int):
+    survey = _survey_or_404(survey_id)
+    invited, answered = _counts([survey.id])[survey.id]
+    return render_template(
+        "surveys/manage/show.html",
+        survey=survey,
+        event=survey.event,
+        invited=invited,
+        answered=answered,
+        problem=services.schedule_problem(survey),
+        recipients_now=None if services.is_locked(survey) else dispatch.recipient_count(survey),
+        no_recipients=NO_RECIPIENTS[survey.recipients],
+        locked=services.is_locked(survey),
+        reminder_at=dispatch.reminder_due_at(survey),
+        results_url=results_url(survey),
+        kinds=list(QuestionKind),
+        now=utcnow(),
+    )
+
+
+@bp.post("/<int:survey_id>/delete")
+def delete(survey_id: int):
+    survey = _survey_or_404(survey_id)
+    event_id = survey.event_id
+    try:
+        services.delete_survey(survey)
+        db.session.commit()
+    except services.SurveyError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for(".show", survey_id=survey_id))
+    flash("Deleted the draft survey.", "success")
+    return redirect(url_for("manage_events.show", event_id=event_id))
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@bp.route("/<int:survey_id>/settings", methods=["GET", "POST"])
+def settings(survey_id: int):
+    survey = _survey_or_404(survey_id)
+    event = survey.event
+    form = SettingsForm(obj=survey)
+    if not form.is_submitted():
+        form.recipients.data = survey.recipients.value
+        for name in ("send_at", "closes_at"):
+            moment = getattr(survey, name)
+            form[name].data = event.local(moment).replace(tzinfo=None) if moment else None
+    if form.validate_on_submit():
+        try:
+            services.update_settings(survey, form.settings(event.timezone))
+            db.session.commit()
+        except ValidationError:
+            db.session.rollback()
+        except services.SurveyError as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+        else:
+            flash("Saved the survey's settings.", "success")
+            return redirect(url_for(".show", survey_id=survey.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "surveys/manage/settings.html",
+        form=form,
+        survey=survey,
+        event=event,
+        locked=services.is_locked(survey),
+    ), status
+
+
+# --- questions -----------------------------------------------------------------------------------
+
+
+def _question_or_404(survey: Survey, question_id: int) -> Question:
+    question = db.get_or_404(Question, question_id)
+    if question.survey_id != survey.id:
+        abort(404)
+    return question
+
+
+def _locked_redirect(survey: Survey):
+    flash("This survey has been sent, so its questions can no longer change.", "error")
+    return redirect(url_for(".show", survey_id=survey.id))
+
+
+def _question_page(form: QuestionForm, survey: Survey, question: Question | None):
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "surveys/manage/question.html",
+        form=form,
+        survey=survey,
+        question=question,
+        agenda_count=len(services.rated_agenda_items(survey.event_id)),
+    ), status
+
+
+@bp.route("/<int:survey_id>/questions/new", methods=["GET", "POST"])
+def add_question(survey_id: int):
+    survey = _survey_or_404(survey_id)
+    if services.is_locked(survey):
+        return _locked_redirect(survey)
+    form = QuestionForm()
+    if not form.is_submitted():
+        wanted = request.args.get("kind", "")
+        form.kind.data = wanted if wanted in {k.value for k in QuestionKind} else "rating"
+    if form.validate_on_submit():
+        try:
+            services.add_question(survey, form.details())
+            db.session.commit()
+        except services.SurveyError as error:
+            db.session.rollback()
+            form.choices.errors = [*form.choices.errors, str(error)]
+        else:
+            flash("Added the question.", "success")
+            return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
+    return _question_page(form, survey, None)
+
+
+@bp.route("/<int:survey_id>/questions/<int:question_id>", methods=["GET", "POST"])
+def edit_question(survey_id: int, question_id: int):
+    survey = _survey_or_404(survey_id)
+    question = _question_or_404(survey, question_id)
+    if services.is_locked(survey):
+        return _locked_redirect(survey)
+    form = QuestionForm(obj=question)
+    if not form.is_submitted():
+        form.kind.data = question.kind.value
+    if form.validate_on_submit():
+        try:
+            services.update_question(question, form.details())
+            db.session.commit()
+        except services.SurveyError as error:
+            db.session.rollback()
+            form.choices.errors = [*form.choices.errors, str(error)]
+        else:
+            flash("Saved the question.", "success")
+            return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
+    return _question_page(form, survey, question)
+
+
+@bp.post("/<int:survey_id>/questions/<int:question_id>/delete")
+def delete_question(survey_id: int, question_id: int):
+    survey = _survey_or_404(survey_id)
+    question = _question_or_404(survey, question_id)
+    try:
+        services.delete_question(question)
+        db.session.commit()
+    except services.SurveyError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        flash("Deleted the question.", "success")
+    return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
+
+
+@bp.post("/<int:survey_id>/questions/<int:question_id>/move/<any(up, down):direction>")
+def move_question(survey_id: int, question_id: int, direction: str):
+    survey = _survey_or_404(survey_id)
+    question = _question_or_404(survey, question_id)
+    try:
+        services.move_question(question, -1 if direction == "up" else 1)
+        db.session.commit()
+    except services.SurveyError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    return redirect(url_for(".show", survey_id=survey.id, _anchor=f"question-{question.id}"))
+
+
+@bp.get("/<int:survey_id>/preview")
+def preview(survey_id: int):
+    survey = _survey_or_404(survey_id)
+    return render_template(
+        "surveys/respond.html", response=None, token="", **survey_page_context(survey, preview=True)
+    )
+
+
+# --- scheduling and sending ----------------------------------------------------------------------
+
+
+@bp.post("/<int:survey_id>/<any(schedule, unschedule):action>")
+def change_schedule(survey_id: int, action: str):
+    survey = _survey_or_404(survey_id)
+    try:
+        if action == "schedule":
+            services.schedule(survey)
+        else:
+            services.unschedule(survey)
+        db.session.commit()
+    except services.SurveyError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        if action == "schedule":
+            when = survey.event.local(survey.send_at)
+            flash(
+                f"Scheduled: the survey goes out on {when:%A %-d %B %Y at %H:%M}"
+                + (" (that time has passed, so at once)." if survey.send_at <= utcnow() else "."),
+                "success",
+            )
+        else:
+            flash("The survey is a draft again and will not be sent.", "success")
+    return redirect(url_for(".show", survey_id=survey.id))
+
+
+@bp.post("/<int:survey_id>/send-now")
+def send_now(survey_id: int):
+    survey = _survey_or_404(survey_id)
+    now = utcnow()
+    try:
+        services.prepare_to_send_now(survey, now)
+        if dispatch.recipient_count(survey) == 0:
+            raise services.SurveyError(NO_RECIPIENTS[survey.recipients])
+        result = dispatch.send_survey(survey, now)
+        if result is None:
+            raise services.SurveyError("The survey is already being sent.")
+        db.session.commit()
+    except services.SurveyError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        queued, skipped = result
+        message = f"Sent: {queued} invitation(s) are on their way."
+        if skipped:
+            message += f" {skipped} recipient(s) had unsubscribed and were left out."
+        flash(message, "success")
+    return redirect(url_for(".show", survey_id=survey.id))
+
+
+@bp.get("/<int:survey_id>/recipients")
+def recipients(survey_id: int):
+    survey = _survey_or_404(survey_id)
+    shown = request.args.get("show", "all")
+    if shown not in RECIPIENT_FILTERS:
+        shown = "all"
+    query = (
+        db.select(Invitation)
+        .join(Delegate, Delegate.id == Invitation.delegate_id)
+        .options(contains_eager(Invitation.delegate))
+        .where(Invitation.survey_id == survey.id)
+        .order_by(Delegate.name, Invitation.id)
+    )
+    if shown == "answered":
+        query = query.where(Invitation.responded_at.is_not(None))
+    elif shown == "waiting":
+        query = query.where(Invitation.responded_at.is_(None))
+    elif shown == "reminded":
+        query = query.where(Invitation.reminded_at.is_not(None))
+    page = paginate(query, per_page=50)
+    totals = db.session.execute(
+        db.select(
+            db.func.count(Invitation.id),
+            db.func.count(Invitation.reminded_at),
+            db.func.count(Invitation.responded_at),
+        ).where(Invitation.survey_id == survey.id)
+    ).one()
+    return render_template(
+        "surveys/manage/recipients.html",
+        survey=survey,
+        event=survey.event,
+        page=page,
+        rows=list(page.items),
+        shown=shown,
+        invited=totals[0],
+        reminded=totals[1],
+        answered=totals[2],
+    )

@@ -1,0 +1,173 @@
+"""A survey's raw responses as CSV: one row per response, one column per question (one per agenda
+item for "rate each agenda item"), with the respondent's business size, sector and membership.
+
+Named surveys add the delegate's name and email and the time of the answer. Anonymous surveys
+leave all three out, list the rows in an order that says nothing about who answered first, and
+show a size band, sector or membership shared by fewer than five respondents as "Other", as the
+results page does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func
+
+from chamber.core.csvexport import csv_bytes
+from chamber.core.times import utc_to_local
+from chamber.events.models import AgendaItem
+from chamber.extensions import db
+from chamber.members.models import SizeBand
+from chamber.registration.models import Delegate
+from chamber.surveys.figures import MIN_GROUP, OTHER_GROUP, RATEABLE_KINDS, choice_options
+from chamber.surveys.models import Answer, Invitation, Question, QuestionKind, Response, Survey
+
+MULTIPLE_SEPARATOR = "; "
+
+
+def _columns(survey: Survey) -> list[tuple[str, int, int | None]]:
+    """(heading, question id, agenda item id) for every answer column, in question order."""
+    columns = []
+    items = None
+    for number, question in enumerate(survey.questions, start=1):
+        if question.kind is QuestionKind.agenda_rating:
+            if items is None:
+                items = _rated_items(survey)
+            for item_id, title in items:
+                columns.append((f"Q{number} {question.text}: {title}", question.id, item_id))
+        else:
+            columns.append((f"Q{number} {question.text}", question.id, None))
+    return columns
+
+
+def _rated_items(survey: Survey) -> list[tuple[int, str]]:
+    """The event's rateable items, and any other item someone rated."""
+    rated = (
+        db.select(Answer.agenda_item_id)
+        .join(Question, Question.id == Answer.question_id)
+        .where(Question.survey_id == survey.id, Answer.agenda_item_id.is_not(None))
+    )
+    rows = db.session.execute(
+        db.select(AgendaItem.id, AgendaItem.title)
+        .where(AgendaItem.event_id == survey.event_id)
+        .where(AgendaItem.kind.in_(RATEABLE_KINDS) | AgendaItem.id.in_(rated))
+        .order_by(AgendaItem.starts_at, AgendaItem.position, AgendaItem.id)
+    )
+    return [(item_id, title) for item_id, title in rows]
+
+
+def _rare_values(survey: Survey) -> dict[str, set[object]]:
+    """Per respondent column, the values fewer than MIN_GROUP respondents share."""
+    rare: dict[str, set[object]] = {}
+    for name, column in (
+        ("size_band", Response.size_band),
+        ("sector", Response.sector),
+        ("is_member", Response.is_member),
+    ):
+        rows = db.session.execute(
+            db.select(column, func.count(Response.id))
+            .where(Response.survey_id == survey.id)
+            .group_by(column)
+        )
+        rare[name] = {value for value, count in rows if count < MIN_GROUP}
+    return rare
+
+
+def _member_text(value: bool | None) -> str:
+    return {True: "Member", False: "Not a member"}.get(value, "")
+
+
+def responses_csv(survey: Survey) -> bytes:
+    """The whole file. Two queries (responses, answers), whatever the number of responses."""
+    columns = _columns(survey)
+    position = {(qid, item): n for n, (_, qid, item) in enumerate(columns)}
+    kinds = {q.id: q.kind for q in survey.questions}
+    option_order = {
+        q.id: {option: n for n, option in enumerate(choice_options(q))}
+        for q in survey.questions
+        if q.kind is QuestionKind.multiple_choice
+    }
+    cells: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    answers = db.session.execute(
+        db.select(
+            Answer.response_id,
+            Answer.question_id,
+            Answer.agenda_item_id,
+            Answer.number,
+            Answer.choice,
+            Answer.text,
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .where(Response.survey_id == survey.id)
+        .order_by(Answer.response_id, Answer.id)
+    )
+    for response_id, question_id, item_id, number, choice, text in answers:
+        column = position.get(
+            (question_id, item_id if kinds.get(question_id) is QuestionKind.agenda_rating else None)
+        )
+        if column is None:
+            continue
+        value = number if number is not None else choice if choice is not None else text
+        cells[response_id][column].append(value)
+
+    def answer_cells(response_id: int) -> list[object]:
+        row: list[object] = []
+        found = cells.get(response_id, {})
+        for n, (_, question_id, _) in enumerate(columns):
+            values = found.get(n, [])
+            if question_id in option_order:
+                order = option_order[question_id]
+                values = sorted(values, key=lambda v: (order.get(v, len(order)), str(v)))
+            row.append(MULTIPLE_SEPARATOR.join(str(v) for v in values))
+        return row
+
+    respondents = db.session.execute(
+        db.select(
+            Response.id,
+            Response.submitted_at,
+            Response.size_band,
+            Response.sector,
+            Response.is_member,
+            Delegate.name,
+            Invitation.email,
+        )
+        .join(Invitation, Invitation.id == Response.invitation_id)
+        .join(Delegate, Delegate.id == Invitation.delegate_id)
+        .where(Response.survey_id == survey.id)
+        .order_by(Response.submitted_at, Response.id)
+    )
+    questions = [heading for heading, _, _ in columns]
+    business = ["Business size", "Sector", "Chamber member"]
+    if survey.anonymous:
+        rare = _rare_values(survey)
+        rows = []
+        for response_id, _, band, sector, member, _, _ in respondents:
+            rows.append(
+                [
+                    OTHER_GROUP if band in rare["size_band"] else _band_text(band),
+                    OTHER_GROUP if sector in rare["sector"] else sector,
+                    OTHER_GROUP if member in rare["is_member"] else _member_text(member),
+                    *answer_cells(response_id),
+                ]
+            )
+        rows.sort(key=lambda row: [str(cell) for cell in row])  # order reveals nothing
+        return csv_bytes(business + questions, rows)
+    zone = survey.event.timezone if survey.event else "UTC"
+    header = ["Submitted", "Name", "Email", *business, *questions]
+    rows = (
+        [
+            f"{utc_to_local(submitted, zone):%Y-%m-%d %H:%M}",
+            name,
+            email,
+            _band_text(band),
+            sector,
+            _member_text(member),
+            *answer_cells(response_id),
+        ]
+        for response_id, submitted, band, sector, member, name, email in respondents
+    )
+    return csv_bytes(header, rows)
+
+
+def _band_text(band: SizeBand | None) -> str:
+    return band.short_label if band else ""

@@ -1,0 +1,380 @@
+"""Building surveys: the seminar template, questions and their order, settings with sensible
+defaults, scheduling. Functions flush and never commit; sending lives in `dispatch`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+
+from chamber.core.times import NonexistentLocalTime, local_to_utc, utcnow
+from chamber.events.models import AgendaItem, AgendaKind, Event
+from chamber.extensions import db
+from chamber.resources.models import EventResource, Resource, ResourceStatus
+from chamber.surveys.models import Question, QuestionKind, Recipients, Survey, SurveyStatus
+
+SEND_HOUR = 10  # the morning after the event, local time
+CLOSE_AFTER_DAYS = 14
+REMINDER_AFTER_DAYS = 4
+MAX_CHOICES = 30
+MAX_CHOICE_LENGTH = 300  # Answer.choice
+YES_NO_CHOICES = ("Yes", "No", "Prefer not to say")
+CHOICE_KINDS = (QuestionKind.single_choice, QuestionKind.multiple_choice)
+RATED_AGENDA_KINDS = (AgendaKind.talk, AgendaKind.panel)
+DEFAULT_RESOURCE_CHOICES = (
+    "The NCSC Small Business Guide",
+    "Cyber Essentials certification",
+    "Reporting fraud and cybercrime to Action Fraud",
+    "The Audit, Plan, Execute, Monitor, Repeat plan",
+    "Staff awareness training",
+    "None of these",
+)
+
+
+class SurveyError(ValueError):
+    """A change staff asked for that the rules refuse; the message says why."""
+
+
+@dataclass(frozen=True)
+class QuestionDetails:
+    kind: QuestionKind
+    text: str
+    help_text: str = ""
+    required: bool = False
+    choices: str = ""  # one option per line, for single and multiple choice
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def survey_for_event(event_id: int) -> Survey | None:
+    return db.session.scalar(db.select(Survey).where(Survey.event_id == event_id))
+
+
+def rated_agenda_items(event_id: int) -> list[AgendaItem]:
+    """The talks and panels a "rate each agenda item" question asks about, in agenda order."""
+    return list(
+        db.session.scalars(
+            db.select(AgendaItem)
+            .where(AgendaItem.event_id == event_id, AgendaItem.kind.in_(RATED_AGENDA_KINDS))
+            .order_by(AgendaItem.starts_at, AgendaItem.position, AgendaItem.id)
+        )
+    )
+
+
+def is_locked(survey: Survey) -> bool:
+    """Once invitations are out, the questions (and who is asked, and when) stay as they were."""
+    return survey.status == SurveyStatus.sent
+
+
+# --- defaults ------------------------------------------------------------------------------------
+
+
+def default_send_at(event: Event) -> datetime:
+    """10:00 in the event's zone on the morning after the day it ends, as UTC (DST-safe)."""
+    next_day = event.local_end.date() + timedelta(days=1)
+    for hour in (SEND_HOUR, SEND_HOUR + 1):  # 10:00 is skipped only in the rarest zones
+        try:
+            return local_to_utc(datetime.combine(next_day, time(hour)), event.timezone)
+        except NonexistentLocalTime:
+            continue
+    return event.ends_at + timedelta(days=1)
+
+
+def default_closes_at(send_at: datetime) -> datetime:
+    return send_at + timedelta(days=CLOSE_AFTER_DAYS)
+
+
+def _session_choices(event: Event) -> str:
+    seen: list[str] = []
+    for item in rated_agenda_items(event.id):
+        speakers = ", ".join(s.name for s in item.speakers)
+        label = f"{item.title} ({speakers})" if speakers else item.title
+        label = label[:MAX_CHOICE_LENGTH]
+        if label not in seen:
+            seen.append(label)
+    return "\n".join(seen[:MAX_CHOICES])
+
+
+def _resource_choices(event: Event) -> str:
+    titles = db.session.scalars(
+        db.select(Resource.title)
+        .join(EventResource, EventResource.resource_id == Resource.id)
+        .where(EventResource.event_id == event.id, Resource.status == ResourceStatus.published)
+        .order_by(EventResource.position, EventResource.id)
+    ).all()
+    options = list(dict.fromkeys(t.strip()[:MAX_CHOICE_LENGTH] for t in titles if t.strip()))
+    if not options:
+        return "\n".join(DEFAULT_RESOURCE_CHOICES)
+    return "\n".join([*options[: MAX_CHOICES - 1], "None of these"])
+
+
+def template_questions(event: Event) -> list[QuestionDetails]:
+    """The seminar template: overall rating, most useful session, NPS, breaches, resources, next time."""
+    sessions = _session_choices(event)
+    most_useful = (
+        QuestionDetails(
+            QuestionKind.single_choice,
+            "Which session was most useful to you?",
+            choices=sessions,
+        )
+        if sessions.count("\n") >= 1
+        else QuestionDetails(
+            QuestionKind.agenda_rating,
+            "How useful was each session?",
+            help_text="1 is not useful, 5 is very useful.",
+        )
+    )
+    return [
+        QuestionDetails(
+            QuestionKind.rating,
+            "Overall, how would you rate the seminar?",
+            help_text="1 is poor, 5 is excellent.",
+            required=True,
+        ),
+        most_useful,
+        QuestionDetails(
+            QuestionKind.nps,
+            "How likely are you to recommend our seminars to a colleague or another business?",
+            help_text="0 is not at all likely, 10 is extremely likely.",
+            required=True,
+        ),
+        QuestionDetails(
+            QuestionKind.yes_no,
+            "Did your business have a cyber breach or attack in the last 12 months?",
+            help_text="We only ever report this as totals, never for one business.",
+        ),
+        QuestionDetails(
+            QuestionKind.multiple_choice,
+            "Which resources will you use?",
+            help_text="Select all that apply.",
+            choices=_resource_choices(event),
+        ),
+        QuestionDetails(
+            QuestionKind.free_text,
+            "What should we cover next time?",
+            help_text="Topics, speakers or anything else you would like to hear about.",
+        ),
+    ]
+
+
+# --- creating ------------------------------------------------------------------------------------
+
+
+def create_survey(event: Event, *, from_template: bool = True) -> Survey:
+    """A draft survey for `event` with the default settings, and the template's questions if asked."""
+    if survey_for_event(event.id) is not None:
+        raise SurveyError("This event already has a survey.")
+    send_at = default_send_at(event)
+    survey = Survey(
+        event_id=event.id,
+        title=f"Your feedback on {event.title}"[:200],
+        intro="It takes about two minutes, and your answers help us plan the next seminar.",
+        status=SurveyStatus.draft,
+        recipients=Recipients.checked_in,
+        send_at=send_at,
+        reminder_enabled=True,
+        reminder_after_days=REMINDER_AFTER_DAYS,
+        closes_at=default_closes_at(send_at),
+        anonymous=False,
+    )
+    db.session.add(survey)
+    db.session.flush()
+    if from_template:
+        for details in template_questions(event):
+            add_question(survey, details)
+    return survey
+
+
+def delete_survey(survey: Survey) -> None:
+    if survey.status != SurveyStatus.draft:
+        raise SurveyError("Only a draft survey can be deleted; unschedule it first.")
+    db.session.delete(survey)
+    db.session.flush()
+
+
+# --- questions -----------------------------------------------------------------------------------
+
+
+def _clean_choices(details: QuestionDetails) -> str:
+    if details.kind == QuestionKind.yes_no:
+        return "\n".join(YES_NO_CHOICES)
+    if details.kind not in CHOICE_KINDS:
+        return ""
+    options = [line.strip() for line in details.choices.splitlines() if line.strip()]
+    if len(options) < 2:
+        raise SurveyError("Give at least two options, one per line.")
+    if len(options) > MAX_CHOICES:
+        raise SurveyError(f"Give at most {MAX_CHOICES} options.")
+    if any(len(option) > MAX_CHOICE_LENGTH for option in options):
+        raise SurveyError(f"Each option must be {MAX_CHOICE_LENGTH} characters or fewer.")
+    if len({option.casefold() for option in options}) != len(options):
+        raise SurveyError("Each option must be different.")
+    return "\n".join(options)
+
+
+def _check_editable(survey: Survey) -> None:
+    if is_locked(survey):
+        raise SurveyError("This survey has been sent, so its questions can no longer change.")
+
+
+def add_question(survey: Survey, details: QuestionDetails) -> Question:
+    _check_editable(survey)
+    last = db.session.scalar(
+        db.select(db.func.max(Question.position)).where(Question.survey_id == survey.id)
+    )
+    question = Question(
+        survey_id=survey.id,
+        position=0 if last is None else last + 1,
+        kind=details.kind,
+        text=details.text.strip(),
+        help_text=details.help_text.strip(),
+        required=details.required,
+        choices=_clean_choices(details),
+    )
+    db.session.add(question)
+    db.session.flush()
+    db.session.expire(survey, ["questions"])
+    return question
+
+
+def update_question(question: Question, details: QuestionDetails) -> None:
+    _check_editable(question.survey)
+    question.choices = _clean_choices(details)
+    question.kind = details.kind
+    question.text = details.text.strip()
+    question.help_text = details.help_text.strip()
+    question.required = details.required
+    db.session.flush()
+
+
+def delete_question(question: Question) -> None:
+    survey = question.survey
+    _check_editable(survey)
+    db.session.delete(question)
+    db.session.flush()
+    db.session.expire(survey, ["questions"])
+    _renumber(survey)
+    db.session.flush()
+
+
+def _renumber(survey: Survey) -> list[Question]:
+    questions = list(
+        db.session.scalars(
+            db.select(Question)
+            .where(Question.survey_id == survey.id)
+            .order_by(Question.position, Question.id)
+        )
+    )
+    for position, question in enumerate(questions):
+        question.position = position
+    return questions
+
+
+def move_question(question: Question, direction: int) -> bool:
+    """Swap a question with its neighbour (-1 up, +1 down); False at either end."""
+    survey = question.survey
+    _check_editable(survey)
+    questions = _renumber(survey)
+    index = questions.index(question)
+    other = index + direction
+    if not 0 <= other < len(questions):
+        return False
+    questions[index].position, questions[other].position = other, index
+    db.session.flush()
+    db.session.expire(survey, ["questions"])
+    return True
+
+
+# --- settings and scheduling ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    title: str
+    intro: str
+    send_at: datetime | None
+    recipients: Recipients
+    reminder_enabled: bool
+    reminder_after_days: int
+    closes_at: datetime | None
+    anonymous: bool
+
+
+def _check_settings(survey: Survey, event: Event, settings: Settings) -> None:
+    if not is_locked(survey) and settings.send_at is not None and settings.send_at < event.ends_at:
+        raise SurveyError("The survey can only be sent after the event ends.")
+    if settings.closes_at is not None and settings.send_at is not None:
+        if settings.closes_at <= settings.send_at:
+            raise SurveyError("The closing date must be after the survey is sent.")
+        if settings.reminder_enabled and (
+            settings.send_at + timedelta(days=settings.reminder_after_days) >= settings.closes_at
+        ):
+            raise SurveyError(
+                "The reminder would go after the survey closes: send it sooner, or close later."
+            )
+
+
+def update_settings(survey: Survey, settings: Settings) -> None:
+    """Save the settings. Once sent, when, to whom and anonymity are history and stay as they were."""
+    if is_locked(survey):
+        settings = replace(
+            settings,
+            send_at=survey.sent_at or survey.send_at,
+            recipients=survey.recipients,
+            anonymous=survey.anonymous,
+        )
+    _check_settings(survey, survey.event, settings)
+    survey.title = settings.title.strip()
+    survey.intro = settings.intro.strip()
+    survey.send_at = settings.send_at
+    survey.recipients = settings.recipients
+    survey.reminder_enabled = settings.reminder_enabled
+    survey.reminder_after_days = settings.reminder_after_days
+    survey.closes_at = settings.closes_at
+    survey.anonymous = settings.anonymous
+    db.session.flush()
+
+
+def schedule_problem(survey: Survey) -> str | None:
+    """Why this survey cannot be scheduled (or sent now), in words for staff; None if it can."""
+    if survey.status == SurveyStatus.sent:
+        return "This survey has already been sent."
+    if survey.event.is_cancelled:
+        return "The event was cancelled, so there is no one to ask."
+    if not survey.questions:
+        return "Add at least one question first."
+    if survey.send_at is None:
+        return "Set when to send it first."
+    if survey.closes_at is not None and survey.closes_at <= survey.send_at:
+        return "The closing date must be after the survey is sent."
+    return None
+
+
+def schedule(survey: Survey) -> None:
+    if problem := schedule_problem(survey):
+        raise SurveyError(problem)
+    survey.status = SurveyStatus.scheduled
+    db.session.flush()
+
+
+def unschedule(survey: Survey) -> None:
+    if survey.status != SurveyStatus.scheduled:
+        raise SurveyError("Only a scheduled survey can go back to draft.")
+    survey.status = SurveyStatus.draft
+    db.session.flush()
+
+
+def prepare_to_send_now(survey: Survey, now: datetime | None = None) -> None:
+    """Make the survey due at once (dispatch sends it in the same transaction)."""
+    now = now or utcnow()
+    if survey.event.ends_at > now:
+        raise SurveyError("The event has not ended yet, so the survey cannot be sent.")
+    if survey.status == SurveyStatus.sent:
+        raise SurveyError("This survey has already been sent.")
+    survey.send_at = now
+    if survey.closes_at is not None and survey.closes_at <= now:
+        survey.closes_at = default_closes_at(now)
+    if problem := schedule_problem(survey):
+        raise SurveyError(problem)
+    survey.status = SurveyStatus.scheduled
+    db.session.flush()

@@ -1,0 +1,80 @@
+"""Shared pieces for the survey tests: a finished seminar with delegates, and the survey link."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from chamber.core.times import utcnow
+from chamber.events.models import AgendaKind, Event
+from chamber.extensions import db
+from chamber.members.models import SizeBand
+from chamber.registration import services as registration
+from chamber.registration.models import Delegate
+from chamber.surveys import dispatch, services
+from chamber.surveys.models import Invitation, Survey
+
+LINK = re.compile(r"https?://[^/\s]+/s/([A-Za-z0-9_-]+)")
+
+
+def book(
+    event: Event,
+    email: str,
+    *,
+    name: str = "Dee Legate",
+    business: str | None = None,
+    size_band: SizeBand = SizeBand.small,
+    sector: str = "IT",
+    member: bool = False,
+    checked_in: bool = True,
+) -> Delegate:
+    person = registration.DelegateDetails(name, email)
+    result = registration.book(
+        event,
+        registration.BusinessDetails(
+            business or f"Business of {email}", size_band, sector=sector, is_member=member
+        ),
+        person,
+        [person],
+        source="staff",
+    )
+    delegate = result.confirmed[0]
+    if checked_in:
+        delegate.checked_in_at = event.starts_at + timedelta(minutes=5)
+    db.session.commit()
+    return delegate
+
+
+def finished_seminar(make_event, make_item, *, days_ago: int = 1, **fields) -> Event:
+    """A published seminar that ended `days_ago` days ago, with two talks and a break."""
+    starts = utcnow().replace(second=0, microsecond=0) - timedelta(days=days_ago, hours=4)
+    event = make_event(starts_at=starts, **fields)
+    make_item(event, minutes_in=0, title="Welcome", kind=AgendaKind.welcome)
+    make_item(event, minutes_in=30, title="Phishing and passwords")
+    make_item(event, minutes_in=60, title="Coffee", kind=AgendaKind.break_)
+    make_item(event, minutes_in=90, title="Ransomware: a case study", kind=AgendaKind.panel)
+    return event
+
+
+def sent_survey(event: Event, **settings) -> Survey:
+    """The template survey for `event`, sent now (invitations queued, committed)."""
+    survey = services.create_survey(event)
+    for name, value in settings.items():
+        setattr(survey, name, value)
+    services.prepare_to_send_now(survey)
+    assert dispatch.send_survey(survey) is not None
+    db.session.commit()
+    return survey
+
+
+def token_for(invitation: Invitation) -> str:
+    """A fresh link for one invitation, as an email would carry."""
+    token = dispatch.new_survey_token(invitation)
+    db.session.commit()
+    return token
+
+
+def invitation_of(survey: Survey, email: str) -> Invitation:
+    return db.session.scalars(
+        db.select(Invitation).where(Invitation.survey_id == survey.id, Invitation.email == email)
+    ).one()

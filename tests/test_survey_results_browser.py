@@ -1,0 +1,71 @@
+"""The survey results page in a real browser (Debian's Chromium): the demo survey broken down by
+SMEs and large businesses, on a desktop, on a phone and as printed on A4. Screenshots go to
+test-artifacts/screenshots/ for a person to look at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from chamber.auth.models import Role
+from chamber.demo import load_demo
+from chamber.extensions import db
+from chamber.surveys.models import Survey
+from tests.browser_support import chromium_browser
+from tests.test_browser import DESKTOP, PHONE, Pages, log_in, no_horizontal_scroll, screenshot
+
+pytestmark = pytest.mark.browser
+
+A4_PRINTABLE = {"width": 703, "height": 1050}  # 210 mm less 12 mm margins, at 96 dpi
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with chromium_browser() as browser:
+        yield browser
+
+
+@pytest.fixture
+def pages(browser, live_server) -> Iterator[Pages]:
+    opened = Pages(browser, live_server)
+    yield opened
+    opened.close()
+    assert not opened.problems, "the browser reported errors:\n" + "\n".join(opened.problems)
+
+
+def test_demo_survey_results_with_the_sme_breakdown(app, pages, make_staff):
+    load_demo(app)
+    db.session.commit()
+    survey = db.session.scalar(db.select(Survey))
+    organiser = make_staff(Role.organiser, name="Olu Organiser")
+    page = pages.new(viewport=DESKTOP)
+    log_in(page, organiser)
+
+    page.goto(f"/staff/surveys/{survey.id}/results")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Survey results")
+    page.get_by_role("link", name="SMEs and large businesses", exact=True).click()
+    breach = page.locator("section", has_text="cyber breach or attack")
+    table = breach.get_by_role("table").filter(has_text="Group")
+    expect(table.get_by_role("row", name="SMEs (under 250 employees)")).to_contain_text("74%")
+    expect(table.get_by_role("row", name="Large businesses (250+)")).to_contain_text("93%")
+    # The drawn bars are decoration: their numbers are read from the table cells instead.
+    expect(page.locator(".bar[aria-hidden=true]").first).to_be_attached()
+    screenshot(page, "survey-results-sme")
+
+    page.set_viewport_size(PHONE)
+    page.reload()
+    screenshot(page, "phone-survey-results")
+    no_horizontal_scroll(page)
+
+    page.set_viewport_size(A4_PRINTABLE)
+    page.emulate_media(media="print")
+    expect(page.locator(".breakdown-chooser")).to_be_hidden()
+    screenshot(page, "survey-results-print")
+    clipped = page.evaluate(
+        "() => [...document.querySelectorAll('table')]"
+        ".filter(t => t.getBoundingClientRect().right > window.innerWidth + 1)"
+        ".map(t => t.querySelector('caption')?.textContent.trim())"
+    )
+    assert clipped == [], f"tables wider than an A4 page: {clipped}"
