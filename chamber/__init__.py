@@ -108,12 +108,24 @@ def _register_blueprints(app: Flask) -> None:
     from chamber.registration import checkin, checkin_code
     from chamber.registration import manage as manage_registrations
     from chamber.registration import views as registration_views
+    from chamber.resources import health_views as link_health
+    from chamber.resources import manage as manage_resources
+    from chamber.resources import views as resource_views
+    from chamber.surveys import manage as manage_surveys
+    from chamber.surveys import results_views as survey_results
+    from chamber.surveys import views as survey_views
 
     app.url_map.converters["int"] = IdConverter  # before any rule is added
     for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
                    manage_speakers, mail_views, outbox, registration_views,
                    manage_registrations, checkin, checkin_code, api_views, calendar_views):  # fmt: skip
         app.register_blueprint(module.bp)
+    app.register_blueprint(survey_results.bp)
+    app.register_blueprint(survey_views.bp)
+    app.register_blueprint(manage_surveys.bp)
+    app.register_blueprint(link_health.bp)
+    app.register_blueprint(resource_views.bp)
+    app.register_blueprint(manage_resources.bp)
 
 
 def _register_template_helpers(app: Flask) -> None:

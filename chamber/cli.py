@@ -146,10 +146,68 @@ def send_test_email_command(address: str) -> None:
     click.echo(f"Queued a test message to {address}. Run `chamber worker --once` to send it.")
 
 
+@click.group("surveys")
+def surveys_group() -> None:
+    """Follow-up surveys."""
+
+
+@surveys_group.command("send-due")
+@with_appcontext
+def surveys_send_due_command() -> None:
+    """Queue the invitations of every survey due now, and every reminder due now."""
+    from chamber.surveys.dispatch import send_due
+
+    report = send_due(worker_id="command")
+    for line in report.details:
+        click.echo(f"  {line}")
+    click.echo(
+        f"Queued {report.invitations} invitation(s) for {report.surveys} survey(s) and "
+        f"{report.reminders} reminder(s). Run `chamber worker --once` to send them."
+    )
+
+
+@click.group("resources")
+def resources_group() -> None:
+    """The resource library."""
+
+
+@resources_group.command("check")
+@with_appcontext
+def check_links_command() -> None:
+    """Check every published link now, with a progress bar, and list those needing attention."""
+    import os
+    import socket
+
+    from chamber.resources import health
+
+    try:
+        run = health.start_run(f"command:{socket.gethostname()}:{os.getpid()}")
+    except health.HealthError as error:
+        raise click.ClickException(str(error)) from error
+    shown = 0
+    with click.progressbar(length=run.total, label="Checking links", show_pos=True) as bar:
+
+        def progress(report: health.RunReport) -> None:
+            nonlocal shown
+            bar.update(report.checked - shown)
+            shown = report.checked
+
+        report = health.run_check(run, on_progress=progress)
+    click.echo(report.summary())
+    for title, result in report.problems:
+        moved = f" -> {result.final_url}" if result.final_url != result.url else ""
+        why = f" ({result.error})" if result.error else ""
+        click.echo(
+            f"  {result.state:<11} {result.status_code or '-':>3}  {title}: {result.url}{moved}{why}"
+        )
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_staff_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(send_test_email_command)
+    app.cli.add_command(resources_group)
+    app.cli.add_command(surveys_group)
 
 
 main = FlaskGroup(

@@ -48,10 +48,15 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_MAIL_RETRY_MAX_SECONDS", "MAIL_RETRY_MAX_SECONDS", 6 * 3600, "int"),
     ("CHAMBER_MAIL_LEASE_SECONDS", "MAIL_LEASE_SECONDS", 300, "int"),
     ("CHAMBER_WORKER_POLL_SECONDS", "WORKER_POLL_SECONDS", 5, "int"),
+    ("CHAMBER_LINKCHECK_ALLOW_PRIVATE", "LINKCHECK_ALLOW_PRIVATE", False, "bool"),
+    ("CHAMBER_LINKCHECK_CONCURRENCY", "LINKCHECK_CONCURRENCY", 20, "int"),
+    ("CHAMBER_LINKCHECK_PER_HOST", "LINKCHECK_PER_HOST", 2, "int"),
+    ("CHAMBER_LINKCHECK_TIMEOUT", "LINKCHECK_TIMEOUT", 10, "float"),
 ]
 
 MAIL_BACKENDS = ("smtp", "file", "console", "memory")
 SMTP_SECURITY = ("starttls", "tls", "none")
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, Any]:
@@ -66,6 +71,15 @@ def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) ->
                 values[key] = int(raw)
             except ValueError as error:
                 raise ConfigError(f"{variable} must be a whole number, not {raw!r}.") from error
+        elif kind == "float":
+            try:
+                values[key] = float(raw)
+            except ValueError as error:
+                raise ConfigError(f"{variable} must be a number, not {raw!r}.") from error
+        elif kind == "bool":
+            if raw.strip().lower() not in BOOLEANS:
+                raise ConfigError(f"{variable} must be true or false, not {raw!r}.")
+            values[key] = BOOLEANS[raw.strip().lower()]
         else:
             values[key] = raw
     return values
@@ -114,6 +128,9 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
         raise ConfigError(f"CHAMBER_MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}.")
     if config["SMTP_SECURITY"] not in SMTP_SECURITY:
         raise ConfigError(f"CHAMBER_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}.")
+    for name in ("LINKCHECK_CONCURRENCY", "LINKCHECK_PER_HOST", "LINKCHECK_TIMEOUT"):
+        if not config[name] > 0:
+            raise ConfigError(f"CHAMBER_{name} must be above 0.")
     secure = str(config["BASE_URL"]).startswith("https://")
     config.setdefault("SESSION_COOKIE_SECURE", secure)
     config.setdefault("REMEMBER_COOKIE_SECURE", secure)

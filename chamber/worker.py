@@ -8,10 +8,13 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import Flask
 
+from chamber.extensions import db
 from chamber.mail.delivery import DeliveryReport, deliver_due, due_count
+from chamber.surveys.dispatch import DispatchReport, send_due
 
 
 class Worker:
@@ -30,8 +33,11 @@ class Worker:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
-    def run_once(self) -> DeliveryReport:
+    def run_once(self, now: datetime | None = None) -> DeliveryReport:
+        """One round: dispatch due surveys and reminders, then deliver due mail. `now` moves the
+        surveys' clock (tests travel in time instead of waiting)."""
         with self.app.app_context():
+            self.dispatch_surveys(now)
             waiting = due_count()
             if waiting:
                 self.echo(f"{waiting} message(s) due")
@@ -42,14 +48,79 @@ class Worker:
                     f"{report.retrying} to retry, {report.failed} failed, {report.suppressed} suppressed"
                 )
 
-            return deliver_due(self.worker_id, should_stop=self.stopping.is_set, on_batch=progress)
+            report = deliver_due(
+                self.worker_id, should_stop=self.stopping.is_set, on_batch=progress
+            )
+        self.check_links()
+        return report
+
+    def dispatch_surveys(self, now: datetime | None = None) -> DispatchReport:
+        try:
+            report = send_due(now, self.worker_id)
+        except Exception as error:  # one bad survey must not stop the mail from going out
+            db.session.rollback()
+            self.app.logger.exception("Survey dispatch failed")
+            self.echo(f"Surveys: dispatch failed ({error}); will try again next round")
+            return DispatchReport()
+        if report.invitations or report.reminders:
+            self.echo(
+                f"Surveys: {report.invitations} invitation(s) and {report.reminders} reminder(s) "
+                "queued"
+            )
+        return report
+
+    # `run` checks links on a thread of its own, so that mail is not held up by a long check;
+    # `run_once` alone (`chamber worker --once`, tests) checks them before it returns.
+    links_in_background = False
+    _links_thread: threading.Thread | None = None
+
+    def check_links(self) -> None:
+        if not self.links_in_background:
+            self._check_due_links()
+        elif self._links_thread is None or not self._links_thread.is_alive():
+            self._links_thread = threading.Thread(
+                target=self._check_due_links, name="chamber-link-check", daemon=True
+            )
+            self._links_thread.start()
+
+    def _check_due_links(self) -> None:
+        from chamber.resources import health
+
+        with self.app.app_context():
+            try:
+                run = health.due_run(self.worker_id)
+                if run is None:
+                    return
+                self.echo(f"Links: checking {run.total} published link(s) ({run.trigger} check)")
+                shown = [0]
+
+                def progress(report: health.RunReport) -> None:
+                    step = report.checked * 10 // max(report.total, 1)
+                    if step > shown[0]:
+                        shown[0] = step
+                        self.echo(
+                            f"  {report.checked}/{report.total} links checked, "
+                            f"{len(report.problems)} need attention"
+                        )
+
+                report = health.run_check(
+                    run, on_progress=progress, should_stop=self.stopping.is_set
+                )
+                self.echo(f"Links: {report.summary()}")
+            except Exception as error:  # a failed check must not stop the mail
+                db.session.rollback()
+                self.app.logger.exception("Link check failed")
+                self.echo(f"Links: the check failed ({error}); it can be run again")
 
     def run(self) -> None:
         poll = self.app.config["WORKER_POLL_SECONDS"]
         self.echo(
             f"Worker {self.worker_id} started; checking every {poll}s. Stop with Ctrl-C or SIGTERM."
         )
+        self.links_in_background = True
         while not self.stopping.is_set():
             self.run_once()
             self.stopping.wait(poll)
+        if self._links_thread is not None:
+            self._links_thread.join()  # it saw `stopping` too: it finishes the links in hand
         self.echo("Worker stopped.")

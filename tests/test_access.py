@@ -22,6 +22,14 @@ from chamber.extensions import db
 from chamber.mail.models import MailKind, OutboxMessage
 from chamber.members.models import SizeBand
 from chamber.registration import services as registration
+from chamber.resources.models import (
+    AgendaItemResource,
+    EventResource,
+    Resource,
+    ResourceKind,
+    ResourceStatus,
+)
+from chamber.surveys import services as surveys
 from tests.conftest import at, csrf_token, log_in
 
 LOGIN_ENDPOINT = "auth.login"
@@ -104,6 +112,17 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
     )
     qr_token = new_token()  # the secret a confirmation email's check-in QR code carries
     booked.confirmed[0].checkin_token_hash = hash_token(qr_token)
+    survey = surveys.create_survey(event)  # a draft follow-up survey with the template's questions
+    resource = Resource(  # a published link, as the library and link-health pages hold
+        slug=f"walk-{event.id}", title="NCSC", url="https://www.ncsc.gov.uk/", kind=ResourceKind.link,
+        status=ResourceStatus.published,
+    )  # fmt: skip
+    db.session.add(resource)
+    db.session.flush()
+    db.session.add_all([  # on the event and on a talk, so that moving and removing it are walked
+        EventResource(event_id=event.id, resource_id=resource.id),
+        AgendaItemResource(agenda_item_id=second.id, resource_id=resource.id),
+    ])  # fmt: skip
     db.session.commit()
     return {
         "event_id": event.id,
@@ -113,6 +132,9 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         "message_id": message.id,
         "delegate_id": booked.confirmed[0].id,
         "token": qr_token,
+        "survey_id": survey.id,
+        "question_id": survey.questions[-1].id,
+        "resource_id": resource.id,
     }
 
 

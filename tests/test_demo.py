@@ -296,3 +296,27 @@ def test_the_demo_fills_the_past_room_and_the_upcoming_waiting_list(app):
     assert db.session.scalar(db.select(db.func.count(Delegate.id))) == sum(
         p for p, _ in by.values()
     )
+
+
+def test_the_past_edition_has_a_sent_survey_whose_breakdown_shows_the_articles_figures(
+    app, organiser_client
+):
+    from chamber.surveys.models import Invitation, Response, Survey, SurveyStatus
+
+    load(app)
+    load(app)  # a second run adds no second survey
+    (survey,) = db.session.scalars(db.select(Survey)).all()
+    assert survey.event.slug == seminar.PAST_EDITION_SLUG
+    assert survey.status == SurveyStatus.sent
+    assert 30 <= count(Response) <= 50 < count(Invitation)
+
+    response = organiser_client.get(f"/staff/surveys/{survey.id}/results?breakdown=sme")
+    assert response.status_code == 200
+    text = " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
+    assert "Did your business have a cyber breach or attack in the last 12 months?" in text
+    assert re.search(r"SMEs \(under 250 employees\) \d+ 74%", text)
+    assert re.search(r"Large businesses \(250\+\) \d+ 93%", text)
+    assert "Net Promoter Score" in text and "Responses over time" in text
+    csv_file = organiser_client.get(f"/staff/surveys/{survey.id}/results.csv")
+    assert csv_file.status_code == 200
+    assert len(csv_file.data.decode("utf-8-sig").splitlines()) == count(Response) + 1

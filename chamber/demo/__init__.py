@@ -9,7 +9,8 @@ from pathlib import Path
 from flask import Flask
 
 from chamber.core.times import utc_to_local, utcnow
-from chamber.demo import bookings, seminar
+from chamber.demo import bookings, seminar, surveys
+from chamber.demo.resources import load_resources
 from chamber.demo.staff import ACCOUNTS, ensure_account
 
 
@@ -32,8 +33,10 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
     speakers = seminar.load_speakers()
     if past := seminar.load_past_edition(speakers):
         bookings.load_bookings(past, past=True, seed=2016)
+        surveys.load_survey(past, seed=2016)
     if upcoming := seminar.load_upcoming_edition(speakers, today):
         bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
+    load_resources()
     instance_path = Path(app.instance_path)
     logins = [
         DemoLogin(account.email, ensure_account(account, instance_path), account.role.value)

@@ -8,6 +8,7 @@ from flask_login import current_user
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events import services
+from chamber.resources.services import event_resources
 
 bp = Blueprint("events", __name__)
 
@@ -38,5 +39,6 @@ def show(slug: str):
         speakers=speakers,
         now=utcnow(),
         staff_preview=staff_preview,
+        resources=event_resources(event),
         print_view=request.args.get("print") == "1",
     )
