@@ -105,10 +105,10 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help="Deliver everything due now, then exit.")
+@click.option("--once", is_flag=True, help="Do one round (surveys, mail, links) now, then exit.")
 @with_appcontext
 def worker_command(once: bool) -> None:
-    """Deliver queued email (and later run scheduled jobs) until stopped."""
+    """Queue due surveys and reminders, deliver queued email and run due link checks, until stopped."""
     from flask import current_app
 
     from chamber.worker import Worker

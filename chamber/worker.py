@@ -1,5 +1,6 @@
-"""The background worker: delivers due outbox messages until stopped (and, later, surveys and
-link checks). SIGTERM or Ctrl-C finishes the message in hand, hands back the rest, and exits."""
+"""The background worker. Each round it queues due surveys and reminders, delivers due outbox
+messages, and runs a due link check (on its own thread when running continuously, so a slow check
+never holds up mail). SIGTERM or Ctrl-C finishes the work in hand, hands back the rest, and exits."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flask import Flask
 
 from chamber.extensions import db
 from chamber.mail.delivery import DeliveryReport, deliver_due, due_count
+from chamber.resources import health
 from chamber.surveys.dispatch import DispatchReport, send_due
 
 
@@ -84,8 +86,6 @@ class Worker:
             self._links_thread.start()
 
     def _check_due_links(self) -> None:
-        from chamber.resources import health
-
         with self.app.app_context():
             try:
                 run = health.due_run(self.worker_id)
