@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from chamber.events.models import AgendaKind
 from chamber.surveys.models import Question, QuestionKind, Survey
 
 YES_NO_CHOICES = ("Yes", "No", "Prefer not to say")
@@ -17,7 +16,6 @@ PROMOTER_FROM, DETRACTOR_UP_TO = 9, 6
 MIN_GROUP = 5  # anonymous surveys: the smallest group a breakdown may show on its own
 OTHER_GROUP = "Other (fewer than 5)"
 FREE_TEXT_SHOWN = 50  # free-text answers listed per question on the overview
-RATEABLE_KINDS = (AgendaKind.talk, AgendaKind.panel)  # as the survey builder asks about
 BREAKDOWNS = {
     "size": "Business size",
     "sme": "SMEs and large businesses",

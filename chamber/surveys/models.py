@@ -12,8 +12,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utcnow
 from chamber.core.types import enum_type
+from chamber.events.models import AgendaKind
 from chamber.extensions import db
 from chamber.members.models import SizeBand
+
+# The agenda items a "rate each agenda item" question asks about, and its results show.
+RATED_AGENDA_KINDS = (AgendaKind.talk, AgendaKind.panel)
 
 
 class QuestionKind(enum.StrEnum):

@@ -24,7 +24,6 @@ from chamber.surveys.figures import (
     FREE_TEXT_SHOWN,
     NPS_VALUES,
     NUMBER_KINDS,
-    RATEABLE_KINDS,
     RATING_VALUES,
     AgendaItemResult,
     DayCount,
@@ -35,7 +34,14 @@ from chamber.surveys.figures import (
     choice_options,
     shares_of,
 )
-from chamber.surveys.models import Answer, Invitation, QuestionKind, Response, Survey
+from chamber.surveys.models import (
+    RATED_AGENDA_KINDS,
+    Answer,
+    Invitation,
+    QuestionKind,
+    Response,
+    Survey,
+)
 
 QUARTER_HOUR = 900  # seconds; every time zone's offset from UTC is a multiple of it
 
@@ -206,7 +212,7 @@ def _agenda_results(
     """The talks and panels of the event, and any other item someone rated."""
     results = []
     for item in agenda:
-        if item.kind in RATEABLE_KINDS or item.id in found:
+        if item.kind in RATED_AGENDA_KINDS or item.id in found:
             distribution = Distribution(RATING_VALUES, dict(found.get(item.id, {})))
             results.append(AgendaItemResult(item.title, item.starts_at, distribution))
     known = {item.id for item in agenda}

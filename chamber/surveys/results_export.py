@@ -19,8 +19,16 @@ from chamber.events.models import AgendaItem
 from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.registration.models import Delegate
-from chamber.surveys.figures import MIN_GROUP, OTHER_GROUP, RATEABLE_KINDS, choice_options
-from chamber.surveys.models import Answer, Invitation, Question, QuestionKind, Response, Survey
+from chamber.surveys.figures import MIN_GROUP, OTHER_GROUP, choice_options
+from chamber.surveys.models import (
+    RATED_AGENDA_KINDS,
+    Answer,
+    Invitation,
+    Question,
+    QuestionKind,
+    Response,
+    Survey,
+)
 
 MULTIPLE_SEPARATOR = "; "
 
@@ -50,7 +58,7 @@ def _rated_items(survey: Survey) -> list[tuple[int, str]]:
     rows = db.session.execute(
         db.select(AgendaItem.id, AgendaItem.title)
         .where(AgendaItem.event_id == survey.event_id)
-        .where(AgendaItem.kind.in_(RATEABLE_KINDS) | AgendaItem.id.in_(rated))
+        .where(AgendaItem.kind.in_(RATED_AGENDA_KINDS) | AgendaItem.id.in_(rated))
         .order_by(AgendaItem.starts_at, AgendaItem.position, AgendaItem.id)
     )
     return [(item_id, title) for item_id, title in rows]

@@ -7,10 +7,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utcnow
-from chamber.events.models import AgendaItem, AgendaKind, Event
+from chamber.events.models import AgendaItem, Event
 from chamber.extensions import db
 from chamber.resources.models import EventResource, Resource, ResourceStatus
-from chamber.surveys.models import Question, QuestionKind, Recipients, Survey, SurveyStatus
+from chamber.surveys.models import (
+    RATED_AGENDA_KINDS,
+    Question,
+    QuestionKind,
+    Recipients,
+    Survey,
+    SurveyStatus,
+)
 
 SEND_HOUR = 10  # the morning after the event, local time
 CLOSE_AFTER_DAYS = 14
@@ -19,7 +26,6 @@ MAX_CHOICES = 30
 MAX_CHOICE_LENGTH = 300  # Answer.choice
 YES_NO_CHOICES = ("Yes", "No", "Prefer not to say")
 CHOICE_KINDS = (QuestionKind.single_choice, QuestionKind.multiple_choice)
-RATED_AGENDA_KINDS = (AgendaKind.talk, AgendaKind.panel)
 DEFAULT_RESOURCE_CHOICES = (
     "The NCSC Small Business Guide",
     "Cyber Essentials certification",
