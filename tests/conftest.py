@@ -373,3 +373,32 @@ def live_server(app):
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+# --- a real browser (Debian's Chromium under Playwright): see tests/browser_support.py -------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module: only one Playwright may run in a process at a time."""
+    from tests.browser_support import chromium_browser
+
+    with chromium_browser() as opened:
+        yield opened
+
+
+@pytest.fixture
+def pages(browser, live_server):
+    """Opens pages against the live server; fails the test if the browser reported an error."""
+    from tests.browser_support import Pages
+
+    opened = Pages(browser, live_server)
+    yield opened
+    opened.close()
+    assert not opened.problems, "the browser reported errors:\n" + "\n".join(opened.problems)
+
+
+@pytest.fixture
+def page(pages):
+    """A desktop-sized page with nobody logged in."""
+    return pages.new()

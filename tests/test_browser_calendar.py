@@ -13,12 +13,9 @@ from chamber.mail.models import OutboxMessage
 from chamber.members.models import SizeBand
 from chamber.registration import notifications, services
 from chamber.registration.services import BusinessDetails, DelegateDetails
-from tests import test_browser
-from tests.test_browser import log_in, screenshot
+from tests.browser_support import log_in, screenshot
 
 pytestmark = pytest.mark.browser
-browser = test_browser.browser  # the module's own Chromium (a module-scoped fixture)
-pages = test_browser.pages
 
 
 def test_changing_the_venue_asks_first_then_emails_each_confirmed_delegate(

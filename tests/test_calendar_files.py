@@ -9,7 +9,7 @@ import icalendar
 import pytest
 import vobject
 
-from chamber.calendar import entries
+from chamber.calendar import entries, ics
 from chamber.events import services
 from chamber.events.models import EventStatus
 from chamber.extensions import db
@@ -147,6 +147,65 @@ def test_a_500_character_title_folds_and_round_trips(client, make_event, make_it
     ical, vcal = _read(client.get(f"/events/{event.slug}.ics"))
     assert str(_vevents(ical)[0]["description"]).startswith(text.strip())
     assert _vobject_events(vcal)[0].description.value.startswith(text.strip())
+
+
+def test_files_are_the_bytes_icalendar_writes_for_the_whole_calendar():
+    """`entries_to_ical` serialises one component at a time and folds lines itself (for the
+    feed's speed); the bytes must be those of icalendar's own `Calendar.to_ical()`."""
+    stamp = datetime(2030, 6, 1, 12, tzinfo=UTC)
+    texts = [
+        "x" * n + tail
+        for n in range(55, 80)
+        for tail in (",; ", "\\ back", "é–🚀 wide", "\n" + "🚀" * 40)
+    ]
+    zones = ["Europe/London", "America/New_York", "Asia/Kolkata", "UTC"]
+    entries_ = [
+        ics.CalendarEntry(
+            uid=f"event-{n}@chamber.example",
+            sequence=n % 3,
+            summary=text,
+            starts_at=datetime(2030, 10, 27, 0, 30, tzinfo=UTC) + timedelta(days=n % 2 * 40),
+            ends_at=datetime(2030, 10, 27, 3, tzinfo=UTC) + timedelta(days=n % 2 * 40),
+            timezone=zones[n % len(zones)],
+            location=f"Hall; East, Wing {text}",
+            description=text * 3,
+            url=f"https://chamber.example/events/{n}",
+            organizer_name="Hertfordshire Chamber of Commerce, Events",
+            organizer_email="events@chamber.example",
+            cancelled=n % 5 == 0,
+            created_at=stamp,
+            last_modified=stamp,
+            attendee_name=text[-20:] if n % 2 else "",
+            attendee_email="ann@example.com" if n % 2 else "",
+        )
+        for n, text in enumerate(texts)
+    ]
+
+    def whole_calendar(method: str, entries_: list, tzids: list[str]) -> bytes:
+        calendar = icalendar.Calendar()
+        for name, value in [
+            ("prodid", ics.PRODID),
+            ("version", "2.0"),
+            ("calscale", "GREGORIAN"),
+            ("method", method),
+            ("x-wr-calname", "Feed; name, 🚀"),
+        ]:
+            calendar.add(name, value)
+        for tzid in tzids:  # the years around the events, as entries_to_ical asks for
+            first, last = datetime(2029, 1, 1).date(), datetime(2032, 1, 1).date()
+            calendar.add_component(
+                icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+            )
+        for entry in entries_:
+            calendar.add_component(ics._vevent(entry, stamp, cancel=method == "CANCEL"))
+        return calendar.to_ical()
+
+    tzids = ["America/New_York", "Asia/Kolkata", "Europe/London"]  # sorted; UTC needs none
+    for method in ics.METHODS:
+        ours = ics.entries_to_ical(entries_, method=method, stamp=stamp, name="Feed; name, 🚀")
+        assert ours == whole_calendar(method, entries_, tzids)
+        empty = ics.entries_to_ical([], method=method, stamp=stamp, name="Feed; name, 🚀")
+        assert empty == whole_calendar(method, [], [])
 
 
 # --- time zones -----------------------------------------------------------------------------------

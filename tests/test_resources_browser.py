@@ -3,32 +3,15 @@ Playwright), on screen and as printed on A4, with screenshots for a person to lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import expect
 
 from chamber.auth.models import Role
 from chamber.demo import load_demo, seminar
 from chamber.extensions import db
-from tests.browser_support import chromium_browser
-from tests.test_browser import PHONE, SCREENSHOTS, Pages, log_in, screenshot
+from tests.browser_support import PHONE, SCREENSHOTS, log_in, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def pages(browser, live_server) -> Iterator[Pages]:
-    opened = Pages(browser, live_server)
-    yield opened
-    opened.close()
-    assert not opened.problems, "the browser reported errors:\n" + "\n".join(opened.problems)
 
 
 def test_the_library_the_event_page_and_the_pack_on_screen_and_on_paper(app, pages, make_staff):

@@ -4,8 +4,6 @@ test-artifacts/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import expect
 
@@ -13,26 +11,17 @@ from chamber.auth.models import Role
 from chamber.demo import load_demo
 from chamber.extensions import db
 from chamber.surveys.models import Survey
-from tests.browser_support import chromium_browser
-from tests.test_browser import DESKTOP, PHONE, Pages, log_in, no_horizontal_scroll, screenshot
+from tests.browser_support import (
+    DESKTOP,
+    PHONE,
+    log_in,
+    no_horizontal_scroll,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 
 A4_PRINTABLE = {"width": 703, "height": 1050}  # 210 mm less 12 mm margins, at 96 dpi
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def pages(browser, live_server) -> Iterator[Pages]:
-    opened = Pages(browser, live_server)
-    yield opened
-    opened.close()
-    assert not opened.problems, "the browser reported errors:\n" + "\n".join(opened.problems)
 
 
 def test_demo_survey_results_with_the_sme_breakdown(app, pages, make_staff):

@@ -3,8 +3,6 @@ found by its label, the error summary, no sideways scrolling, screenshots for a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import expect
 
@@ -12,27 +10,12 @@ from chamber.auth.models import Role
 from chamber.extensions import db
 from chamber.surveys import dispatch, services
 from chamber.surveys.models import Answer, QuestionKind, Response
-from tests.browser_support import chromium_browser
+from tests.browser_support import log_in, screenshot
 from tests.surveys_support import book, finished_seminar, invitation_of, token_for
-from tests.test_browser import Pages, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 375, "height": 740}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with chromium_browser() as browser:
-        yield browser
-
-
-@pytest.fixture
-def pages(browser, live_server) -> Iterator[Pages]:
-    opened = Pages(browser, live_server)
-    yield opened
-    opened.close()
-    assert not opened.problems, "the browser reported errors:\n" + "\n".join(opened.problems)
 
 
 def no_sideways_scrolling(page) -> None:

@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, FieldList, Form, FormField, IntegerField, PasswordField
-from wtforms.validators import NumberRange, Optional, ValidationError
+from wtforms import (
+    DateTimeLocalField,
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc
 
@@ -120,3 +129,17 @@ def to_utc(field: LocalDateTimeField, zone_name: str) -> datetime | None:
 
 
 __all__ = ["ChamberForm", "LocalDateTimeField", "Optional", "WholeNumberField", "to_utc"]
+
+
+def text_field(
+    label: str, max_length: int, *, required: str | None = None, area: bool = False, **kwargs
+):
+    """A text input (or textarea) with a length limit the browser knows too, required with the
+    message `required`, or optional."""
+    validators = [DataRequired(required) if required else Optional()]
+    validators.append(
+        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
+    )
+    field_class = TextAreaField if area else StringField
+    render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
+    return field_class(label, validators=validators, render_kw=render_kw, **kwargs)

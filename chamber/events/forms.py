@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from wtforms import EmailField, FieldList, SelectField, StringField, TextAreaField
+from wtforms import EmailField, FieldList, SelectField
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 
-from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, to_utc
+from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, text_field, to_utc
 from chamber.core.text import SLUG_PATTERN
 from chamber.core.times import zone_names
 from chamber.events.models import AgendaKind
@@ -17,36 +17,26 @@ from chamber.events.models import AgendaKind
 MAX_SPEAKERS_PER_ITEM = 4
 
 
-def _text(
-    label: str, max_length: int, *, required: str | None = None, area: bool = False, **kwargs
-):
-    validators = [DataRequired(required) if required else Optional()]
-    validators.append(
-        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
-    )
-    field_class = TextAreaField if area else StringField
-    render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
-    return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
-
-
 class EventForm(ChamberForm):
-    title = _text("Title", 200, required="Enter the event's title.")
-    slug = _text(
+    title = text_field("Title", 200, required="Enter the event's title.")
+    slug = text_field(
         "Web address",
         80,
         description="The last part of the event's address, e.g. cybercrime-seminar-2026. "
         "Leave blank to make one from the title.",
         render_kw={"spellcheck": "false", "autocapitalize": "none"},
     )
-    summary = _text("Summary", 500, area=True, description="One or two sentences for listings.")
-    description = _text(
+    summary = text_field(
+        "Summary", 500, area=True, description="One or two sentences for listings."
+    )
+    description = text_field(
         "Description",
         20000,
         area=True,
         description="Markdown: **bold**, *italic*, lists, [links](https://…).",
     )
-    venue_name = _text("Venue", 200, required="Enter the venue's name.")
-    venue_address = _text("Venue address", 500, area=True)
+    venue_name = text_field("Venue", 200, required="Enter the venue's name.")
+    venue_address = text_field("Venue address", 500, area=True)
     timezone = SelectField("Time zone", description="Times below are in this zone.")
     starts_at = LocalDateTimeField(
         "Starts", validators=[InputRequired("Enter when the event starts.")]
@@ -73,8 +63,8 @@ class EventForm(ChamberForm):
         validators=[Optional()],
         description="Leave blank to close when the event starts.",
     )
-    host = _text("Host", 200)
-    supporters = _text("Supporters", 1000, area=True, description="One per line.")
+    host = text_field("Host", 200)
+    supporters = text_field("Supporters", 1000, area=True, description="One per line.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -132,7 +122,7 @@ class EventForm(ChamberForm):
 
 
 class AgendaItemForm(ChamberForm):
-    title = _text("Title", 200, required="Enter the item's title.")
+    title = text_field("Title", 200, required="Enter the item's title.")
     kind = SelectField(
         "Kind",
         choices=enum_choices(AgendaKind, label=lambda kind: kind.label),
@@ -143,7 +133,7 @@ class AgendaItemForm(ChamberForm):
         "Starts", validators=[InputRequired("Enter when the item starts.")]
     )
     ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the item ends.")])
-    description = _text("Description", 5000, area=True, description="Markdown.")
+    description = text_field("Description", 5000, area=True, description="Markdown.")
     speakers = FieldList(
         SelectField("Speaker", coerce=int),
         min_entries=MAX_SPEAKERS_PER_ITEM,
@@ -187,10 +177,10 @@ class AgendaItemForm(ChamberForm):
 
 
 class SpeakerForm(ChamberForm):
-    name = _text("Name", 120, required="Enter the speaker's name.")
-    job_title = _text("Job title", 200)
-    organisation = _text("Organisation", 200)
-    bio = _text("Biography", 5000, area=True, description="Markdown. Shown on event pages.")
+    name = text_field("Name", 120, required="Enter the speaker's name.")
+    job_title = text_field("Job title", 200)
+    organisation = text_field("Organisation", 200)
+    bio = text_field("Biography", 5000, area=True, description="Markdown. Shown on event pages.")
     email = EmailField(
         "Email address (private)",
         validators=[

@@ -14,7 +14,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
-from chamber.core.forms import ChamberForm, ChamberSubform
+from chamber.core.forms import ChamberForm, ChamberSubform, text_field
 from chamber.members.models import SizeBand
 from chamber.registration.services import BusinessDetails, DelegateDetails
 
@@ -27,21 +27,8 @@ MAX_SLOTS = 10  # delegate rows shown at once, however high the per-business lim
 EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
 
 
-def _text(label, max_length, *, required=None, **kwargs):
-    validators = [DataRequired(required) if required else Optional()]
-    validators.append(
-        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
-    )
-    return StringField(
-        label,
-        validators=validators,
-        render_kw={"maxlength": max_length, **kwargs.pop("render_kw", {})},
-        **kwargs,
-    )
-
-
 class DelegateForm(ChamberSubform):
-    name = _text("Full name", 120, render_kw={"autocomplete": "off"})
+    name = text_field("Full name", 120, render_kw={"autocomplete": "off"})
     email = EmailField(
         "Email address",
         validators=[
@@ -51,8 +38,8 @@ class DelegateForm(ChamberSubform):
         ],
         render_kw={"spellcheck": "false", "autocomplete": "off", "maxlength": 254},
     )
-    job_title = _text("Job title", 200)
-    phone = _text("Phone (optional)", 40, render_kw={"type": "tel", "autocomplete": "off"})
+    job_title = text_field("Job title", 200)
+    phone = text_field("Phone (optional)", 40, render_kw={"type": "tel", "autocomplete": "off"})
     needs = TextAreaField(
         "Access or dietary needs (optional)",
         validators=[
@@ -70,7 +57,7 @@ class DelegateForm(ChamberSubform):
 
 
 class RegistrationForm(ChamberForm):
-    business_name = _text(
+    business_name = text_field(
         "Business name",
         200,
         required="Enter your business's name.",
@@ -82,14 +69,16 @@ class RegistrationForm(ChamberForm):
         coerce=enum_coerce(SizeBand),
         validators=[InputRequired("Choose how many people your business employs.")],
     )
-    sector = _text("Sector", 100, description="For example: manufacturing, retail, legal, charity.")
-    town_or_postcode = _text("Town or postcode", 100, required="Enter your town or postcode.")
+    sector = text_field(
+        "Sector", 100, description="For example: manufacturing, retail, legal, charity."
+    )
+    town_or_postcode = text_field("Town or postcode", 100, required="Enter your town or postcode.")
     is_member = RadioField(
         "Is your business a member of the Chamber?",
         choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
         validators=[InputRequired("Say whether your business is a member of the Chamber.")],
     )
-    booker_name = _text(
+    booker_name = text_field(
         "Your full name", 120, required="Enter your name.", render_kw={"autocomplete": "name"}
     )
     booker_email = EmailField(
@@ -178,9 +167,9 @@ class RegistrationForm(ChamberForm):
 class DelegateEditForm(ChamberForm):
     """A delegate's details on the manage page; the email (the person) does not change here."""
 
-    name = _text("Full name", 120, required="Enter the delegate's full name.")
-    job_title = _text("Job title", 200)
-    phone = _text("Phone (optional)", 40, render_kw={"type": "tel"})
+    name = text_field("Full name", 120, required="Enter the delegate's full name.")
+    job_title = text_field("Job title", 200)
+    phone = text_field("Phone (optional)", 40, render_kw={"type": "tel"})
     needs = TextAreaField(
         "Access or dietary needs (optional)",
         validators=[

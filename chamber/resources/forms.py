@@ -5,29 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from chamber.core.forms import ChamberForm
+from chamber.core.forms import ChamberForm, text_field
 from chamber.core.text import SLUG_PATTERN
 from chamber.members.models import SizeBand
 from chamber.resources import services
 from chamber.resources.models import ResourceKind
 
 PLAIN_TEXT_FIELDS = ("title", "publisher", "description", "category", "tags", "staff_note")
-
-
-def _text(label: str, max_length: int, *, required: str | None = None, area: bool = False,
-          **kwargs):  # fmt: skip
-    validators = [DataRequired(required) if required else Optional()]
-    validators.append(
-        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
-    )
-    field_class = TextAreaField if area else StringField
-    render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
-    return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
 
 
 class CheckboxesField(SelectMultipleField):
@@ -38,40 +27,40 @@ class CheckboxesField(SelectMultipleField):
 
 
 class ResourceForm(ChamberForm):
-    title = _text(
+    title = text_field(
         "Title",
         200,
         required="Enter the resource's title.",
         description="What people will look for, such as Small Business Guide.",
     )
-    url = _text(
+    url = text_field(
         "Web address",
         2000,
         description="The full address, starting with https://, like https://www.ncsc.gov.uk/.",
         render_kw={"spellcheck": "false", "autocapitalize": "none", "inputmode": "url"},
     )
-    publisher = _text(
+    publisher = text_field(
         "Publisher",
         120,
         description="Who publishes it, such as NCSC, GOV.UK or Innovate UK.",
     )
-    description = _text(
+    description = text_field(
         "Description", 2000, area=True, description="Plain text: a sentence or two on what it is."
     )
-    body = _text(
+    body = text_field(
         "Guide",
         20000,
         area=True,
         description="Markdown: **bold**, *italic*, numbered lists (1. Audit), [links](https://…).",
         render_kw={"rows": 14},
     )
-    category = _text(
+    category = text_field(
         "Category",
         80,
         description="One category for the library's filter, such as Cyber security or Fraud.",
         render_kw={"list": "categories"},
     )
-    tags = _text(
+    tags = text_field(
         "Tags",
         500,
         description="Words people might search for, separated by commas: phishing, passwords.",
@@ -82,14 +71,14 @@ class ResourceForm(ChamberForm):
         validators=[Optional()],
         description="Leave all unticked if it suits every size of business.",
     )
-    staff_note = _text(
+    staff_note = text_field(
         "Note from the Chamber",
         2000,
         area=True,
         description="What we now know about it, shown beside it: for example, that the body "
         "behind it has been renamed.",
     )
-    slug = _text(
+    slug = text_field(
         "Address in the library",
         80,
         description="The last part of its page's address, e.g. cyber-essentials. Leave blank to "
