@@ -45,7 +45,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -335,6 +335,8 @@ class Target:
     server_url: str
     path: str
     booking: tuple[str, dict[str, str]] | None = None  # CSRF token and cookies, for the POST
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (GET only)
+    seconds: float | None = None  # this target's measurement time, if not the run's
 
 
 class WrkLoad:
@@ -360,6 +362,8 @@ class WrkLoad:
             command += ["-s", str(self.post_script), target.server_url + target.path]
             command += ["--", token, f"r{self.runs}{secrets.token_hex(3)}", cookie]
         else:
+            for name, value in target.headers.items():
+                command += ["-H", f"{name}: {value}"]
             command += ["-s", str(self.get_script), target.server_url + target.path]
         out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)  # noqa: S603
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -400,7 +404,7 @@ class PythonLoad:
                         n = next(counter, None)
                     if n is None:
                         return
-                    headers, body, method = {}, None, "GET"
+                    headers, body, method = dict(target.headers), None, "GET"
                     if target.booking:
                         token, cookies = target.booking
                         method = "POST"
@@ -443,21 +447,37 @@ class PythonLoad:
         )
 
 
-def measure(load, targets: list[Target], seconds: float, rounds: int) -> dict[str, list[Load]]:
+def measure(
+    load, targets: list[Target], seconds: float, rounds: int, settle=None
+) -> dict[str, list[Load]]:
+    """`settle`, if given, is called after every run (say, to let the server finish the requests
+    still in flight before the next target is measured)."""
     results: dict[str, list[Load]] = {t.name: [] for t in targets}
     for target in targets:  # warm-up: every worker compiles its templates, fills its pools
         load.run(target, 1)
+        if settle:
+            settle()
     for number in range(1, rounds + 1):
         for target in targets:
-            result = load.run(target, seconds)
+            result = load.run(target, target.seconds or seconds)
             results[target.name].append(result)
+            if settle:
+                settle()
             print(
-                f"  round {number}  {target.name:<8} {result.rps:8.0f} req/s  "
+                f"  round {number}  {target.name:<8} {_rate(result.rps):>8} req/s  "
                 f"p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  "
                 f"bad answers {result.bad_answers}  socket errors {result.socket_errors}",
                 flush=True,
             )
     return results
+
+
+def _rate(rps: float) -> str:
+    return f"{rps:.1f}" if rps < 10 else f"{rps:.0f}"
+
+
+def _share(ratio: float) -> str:
+    return f"{ratio:.4f}" if ratio < 0.01 else f"{ratio:.3f}"
 
 
 def print_table(results: dict[str, list[Load]], descriptions: dict[str, str]) -> None:
@@ -475,7 +495,7 @@ def print_table(results: dict[str, list[Load]], descriptions: dict[str, str]) ->
         )
         errors = f"{bad} / {sockets}"
         print(
-            f"| {description} | {rps:.0f} | {rps / base_rps:.3f} | {p50:.1f} | "
+            f"| {description} | {_rate(rps)} | {_share(rps / base_rps)} | {p50:.1f} | "
             f"{p50 / base_p50:.1f} | {p99:.1f} | {p99 / base_p99:.1f} | {errors} |"
         )
     print()
