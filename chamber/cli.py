@@ -68,10 +68,16 @@ def create_staff_command(email: str, name: str, role: str, password_stdin: bool)
 @click.option("--no-serve", is_flag=True, help="Set up and load the demo data, then exit.")
 def demo_command(host: str, port: int, no_serve: bool) -> None:
     """Set up the SQLite database, load the demo seminar, print a staff login and serve the site."""
+    import os
+
     from chamber import create_app
     from chamber.demo import load_demo
 
-    app = create_app({"DEMO": True})
+    # Links in emails and feeds point at the address the demo serves on, unless one is configured.
+    overrides = {"DEMO": True}
+    if not os.environ.get("CHAMBER_BASE_URL"):
+        overrides["BASE_URL"] = f"http://{host}:{port}"
+    app = create_app(overrides)
     with app.app_context():
         from flask_migrate import upgrade
 

@@ -40,7 +40,7 @@ def test_changing_the_venue_asks_first_then_emails_each_confirmed_delegate(
     expect(page.locator("#notify-check")).to_contain_text("You changed the venue")
     screenshot(page, "staff-event-change-check")
     page.get_by_role("button", name="Save and email 2 delegates").click()
-    expect(page.get_by_role("status")).to_contain_text("2 delegate(s) will be emailed")
+    expect(page.get_by_role("status")).to_contain_text("2 confirmed delegates will be emailed")
 
     db.session.expire_all()
     updates = db.session.scalars(

@@ -155,7 +155,9 @@ def test_one_save_changing_time_and_venue_is_one_change_and_one_email(
     message = db.session.scalars(
         db.select(OutboxMessage).where(OutboxMessage.key.like("event-update:%"))
     ).first()
-    assert "time and venue" in message.text_body
+    assert (
+        "The time and venue of Cybercrime: protect your business have changed" in message.text_body
+    )
 
 
 def test_saves_that_change_nothing_on_the_calendar_email_nobody(

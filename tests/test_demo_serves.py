@@ -38,6 +38,8 @@ def test_chamber_demo_serves_the_site_on_the_port_it_prints(tmp_path):
                 time.sleep(0.2)
         assert body is not None, "the demo never answered"
         assert "Cybercrime seminar" in body
+        # Links meant for other programs (the calendar subscription, emails) use the same port.
+        assert f"webcal://127.0.0.1:{port}/calendar.ics" in body
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=30)[0]

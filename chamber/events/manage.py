@@ -95,18 +95,28 @@ def edit(event_id: int):
     audience = services.calendar_audience(event)
     notice = None
     if form.validate_on_submit():
-        changes = services.calendar_change_summary(event, form.data_for_service())
+        data = form.data_for_service()
+        changes = services.calendar_change_summary(event, data)
         if form.slug.data and services.slug_taken(form.slug.data, exclude_id=event.id):
             form.slug.errors.append("Another event already uses this web address.")
+        elif changes and (problem := services.change_problem(event, data)):
+            form.form_errors.append(problem)  # refused before anyone is asked to confirm
         elif changes and audience and request.form.get("notify_confirmed") != str(audience):
             # Check before telling people: the same form again, with who will be emailed and why.
             # The count must match, so a booking made meanwhile is shown before anyone is emailed.
-            notice = {"count": audience, "changes": _change_names(changes)}
+            notice = {
+                "count": audience,
+                "changes": _change_names(changes),
+                "agenda_moves": services.agenda_moves(event, data),
+            }
             return render_template(
                 "events/manage/form.html", form=form, event=event, audience=audience, notice=notice
             )
         elif _save_or_explain(form, event) is not None:
-            told = f" {audience} delegate(s) will be emailed the new details." if changes else ""
+            told = ""
+            if changes and audience:
+                people = "delegate will" if audience == 1 else "delegates will"
+                told = f" {audience} confirmed {people} be emailed the new details."
             flash(f"Saved the event.{told}", "success")
             return redirect(url_for(".show", event_id=event.id))
     status = 400 if form.is_submitted() else 200

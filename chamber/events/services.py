@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import selectinload
 
 from chamber.core.text import slugify
-from chamber.core.times import utcnow
+from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
 from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus, Speaker
 from chamber.extensions import db
 
@@ -127,7 +127,8 @@ def unique_slug(title: str, exclude_id: int | None = None) -> str:
 # --- events --------------------------------------------------------------------------------------
 
 
-def _check_event(event: Event) -> None:
+def _check_event(event: Event, item_times: dict[int, tuple[datetime, datetime]]) -> None:
+    """Refuse an event that breaks a rule; `item_times` are its agenda items' times as planned."""
     if event.ends_at <= event.starts_at:
         raise EventError("The event must end after it starts.")
     if event.capacity < 0:
@@ -139,33 +140,95 @@ def _check_event(event: Event) -> None:
         raise EventError("Registration must close after it opens.")
     if closes and closes > event.ends_at:
         raise EventError("Registration must close before the event ends.")
-    outside = [item for item in event.agenda_items if not _within(item, event)]
-    if outside:
-        raise EventError(
-            f"The agenda item “{outside[0].title}” would fall outside the event's new hours; "
-            "move it first."
-        )
+    for item in event.agenda_items:
+        starts, ends = item_times.get(id(item), (item.starts_at, item.ends_at))
+        if not (event.starts_at <= starts and ends <= event.ends_at):
+            local = event.local(starts)
+            raise EventError(
+                f"The agenda item “{item.title}” ({local:%H:%M} on {local:%-d %B}) would fall "
+                "outside the event's new hours. Change its time first, or keep the event's hours "
+                "around it."
+            )
 
 
 def _within(item: AgendaItem, event: Event) -> bool:
     return event.starts_at <= item.starts_at and item.ends_at <= event.ends_at
 
 
+def _moved_agenda(
+    event: Event, old_start: datetime, old_zone: str
+) -> dict[int, tuple[datetime, datetime]]:
+    """Where the agenda goes when the event moves to another day or zone: each item keeps its
+    wall-clock time and moves by the same number of days (DST-safe). A change of hours on the same
+    day leaves the talks where they are. Keyed by id(item)."""
+    old_day = utc_to_local(old_start, old_zone).date()
+    days = event.local_start.date() - old_day
+    if not days and event.timezone == old_zone:
+        return {}
+
+    def moved(moment: datetime) -> datetime:
+        wall = utc_to_local(moment, old_zone).replace(tzinfo=None) + days
+        try:
+            return local_to_utc(wall, event.timezone)
+        except NonexistentLocalTime:  # skipped when the clocks go forward: keep the same length
+            return moment + (event.starts_at - old_start)
+
+    return {id(item): (moved(item.starts_at), moved(item.ends_at)) for item in event.agenda_items}
+
+
+def _apply(event: Event, data: dict[str, Any]) -> dict[int, tuple[datetime, datetime]]:
+    """Set `data` on `event` and check it; returns the agenda's new times (not yet applied)."""
+    old_start, old_zone = event.starts_at, event.timezone
+    for field in EVENT_FIELDS:
+        if field in data:
+            setattr(event, field, data[field])
+    item_times = _moved_agenda(event, old_start, old_zone) if old_start is not None else {}
+    _check_event(event, item_times)
+    return item_times
+
+
+def change_problem(event: Event, data: dict[str, Any]) -> str | None:
+    """Why saving `data` on `event` would be refused, without changing anything (so staff hear
+    about it before being asked to confirm whom the change will email)."""
+    kept = {field: getattr(event, field) for field in EVENT_FIELDS}
+    try:
+        with db.session.no_autoflush:
+            _apply(event, data)
+    except EventError as error:
+        return str(error)
+    finally:
+        with db.session.no_autoflush:
+            for field, value in kept.items():
+                setattr(event, field, value)
+    return None
+
+
+def agenda_moves(event: Event, data: dict[str, Any]) -> bool:
+    """Whether saving `data` would move the agenda to another day or zone with the event."""
+    starts, zone_name = data.get("starts_at", event.starts_at), data.get("timezone", event.timezone)
+    if not event.agenda_items or starts is None:
+        return False
+    return zone_name != event.timezone or (
+        utc_to_local(starts, zone_name).date() != event.local_start.date()
+    )
+
+
 def save_event(event: Event | None, data: dict[str, Any]) -> Event:
     """Create an event (when `event` is None) or change one from form `data`.
 
-    Raises the event's calendar SEQUENCE when its time or place changes, and tells the listeners
-    (registration emails every confirmed delegate the new entry, once per such save).
+    Moving the event to another day (or zone) moves its agenda with it. Raises the event's calendar
+    SEQUENCE when its time or place changes, and tells the listeners (registration emails every
+    confirmed delegate the new entry, once per such save).
     """
     creating = event is None
     if creating:
         event = Event(status=EventStatus.draft, sequence=0)
     before = {field: getattr(event, field) for field in CALENDAR_FIELDS}
-    for field in EVENT_FIELDS:
-        if field in data:
-            setattr(event, field, data[field])
+    item_times = _apply(event, data)
+    for item in event.agenda_items:
+        if id(item) in item_times:
+            item.starts_at, item.ends_at = item_times[id(item)]
     event.slug = event.slug or unique_slug(event.title, exclude_id=event.id)
-    _check_event(event)
     if creating:
         db.session.add(event)
     db.session.flush()
@@ -175,11 +238,16 @@ def save_event(event: Event | None, data: dict[str, Any]) -> Event:
     return event
 
 
-def set_status(event: Event, status: EventStatus) -> None:
+def set_status(event: Event, status: EventStatus, now: datetime | None = None) -> None:
     if event.status == status:
         return
     if event.is_cancelled and status != EventStatus.draft:
         raise EventError("A cancelled event can only go back to draft.")
+    if status == EventStatus.cancelled and event.is_past(now):
+        raise EventError(
+            "This event has already taken place, so it cannot be cancelled: its delegates would "
+            "be told it was called off after they came."
+        )
     event.status = status
     _calendar_changed(event, ("status",))
 

@@ -72,7 +72,9 @@ class RegistrationForm(ChamberForm):
     sector = text_field(
         "Sector", 100, description="For example: manufacturing, retail, legal, charity."
     )
-    town_or_postcode = text_field("Town or postcode", 100, required="Enter your town or postcode.")
+    town_or_postcode = text_field(
+        "Town or postcode", 100, required="Enter the business's town or postcode."
+    )
     is_member = RadioField(
         "Is your business a member of the Chamber?",
         choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],

@@ -1,0 +1,155 @@
+"""Changing an event's date, hours or zone: the agenda moves with a postponement, a change that
+would strand a talk is refused before anyone is asked to confirm, and the past stays past."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chamber.events import services
+from chamber.events.models import AgendaItem, Event, EventStatus
+from chamber.extensions import db
+from chamber.mail.models import OutboxMessage
+from chamber.members.models import SizeBand
+from chamber.registration import notifications
+from chamber.registration import services as booking
+from chamber.registration.services import BusinessDetails, DelegateDetails
+from tests.conftest import post_form
+from tests.test_events import EVENT_FORM
+
+# 08:00 to 12:30 GMT on Wednesday 20 March 2030 (the clocks go forward on 31 March).
+WINTER = datetime(2030, 3, 20, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def seminar(make_event, make_item) -> Event:
+    event = make_event(
+        starts_at=WINTER,
+        ends_at=WINTER + timedelta(hours=4, minutes=30),
+        venue_address=EVENT_FORM["venue_address"],
+        slug="moving",
+    )
+    make_item(event, minutes_in=0, length=30, title="Welcome")
+    make_item(event, minutes_in=60, length=45, title="Keynote")
+    person = DelegateDetails(name="Ann Delegate", email="ann@example.com")
+    business = BusinessDetails("Octree Ltd", SizeBand.small, "IT", "Stevenage")
+    notifications.booking_emails(event, booking.book(event, business, person, [person]))
+    db.session.commit()
+    return event
+
+
+def local_items(event_id: int) -> dict[str, str]:
+    db.session.expire_all()
+    event = db.session.get(Event, event_id)
+    return {item.title: f"{item.local_start:%Y-%m-%d %H:%M}" for item in event.agenda_items}
+
+
+def form(**changes) -> dict:
+    return {
+        **EVENT_FORM,
+        "slug": "moving",
+        "starts_at": "2030-03-20T08:00",
+        "ends_at": "2030-03-20T12:30",
+        "registration_closes_at": "",
+        **changes,
+    }
+
+
+def save(client, event: Event, **changes):
+    path = f"/staff/events/{event.id}/edit"
+    return post_form(client, path, form(**changes, notify_confirmed="1"))
+
+
+def test_postponing_to_another_day_moves_the_agenda_at_the_same_local_times(
+    seminar, organiser_client
+):
+    # Across the change to summer time: 09:00 on the programme stays 09:00, now BST.
+    response = save(
+        organiser_client, seminar, starts_at="2030-04-03T08:00", ends_at="2030-04-03T12:30"
+    )
+    assert response.status_code == 302
+    assert local_items(seminar.id) == {"Welcome": "2030-04-03 08:00", "Keynote": "2030-04-03 09:00"}
+    keynote = db.session.scalars(db.select(AgendaItem).where(AgendaItem.title == "Keynote")).one()
+    assert keynote.starts_at == datetime(2030, 4, 3, 8, 0, tzinfo=UTC)
+    assert keynote.ends_at - keynote.starts_at == timedelta(minutes=45)
+    event = db.session.get(Event, seminar.id)
+    assert event.sequence == 1  # one change, one email
+    assert (
+        db.session.scalar(
+            db.select(db.func.count(OutboxMessage.id)).where(
+                OutboxMessage.key.like("event-update:%")
+            )
+        )
+        == 1
+    )
+
+
+def test_the_check_step_says_the_agenda_moves_with_the_event(seminar, organiser_client):
+    path = f"/staff/events/{seminar.id}/edit"
+    page = post_form(
+        organiser_client, path, form(starts_at="2030-04-03T08:00", ends_at="2030-04-03T12:30")
+    )
+    assert page.status_code == 200
+    assert "You changed the start time and end time." in page.text
+    assert "The agenda moves with the event" in page.text
+    same_day = post_form(organiser_client, path, form(ends_at="2030-03-20T13:00"))
+    assert "You changed the end time." in same_day.text
+    assert "The agenda moves with the event" not in same_day.text
+
+
+def test_changing_the_hours_on_the_same_day_leaves_the_talks_where_they_are(
+    seminar, organiser_client
+):
+    assert save(organiser_client, seminar, starts_at="2030-03-20T07:30").status_code == 302
+    assert local_items(seminar.id) == {"Welcome": "2030-03-20 08:00", "Keynote": "2030-03-20 09:00"}
+
+
+def test_a_change_that_strands_a_talk_is_refused_before_anyone_is_asked_to_confirm(
+    seminar, organiser_client
+):
+    path = f"/staff/events/{seminar.id}/edit"
+    page = post_form(organiser_client, path, form(ends_at="2030-03-20T09:30"))
+    assert page.status_code == 400
+    assert "The agenda item “Keynote” (09:00 on 20 March) would fall outside" in page.text
+    assert "Check before you save" not in page.text and "notify_confirmed" not in page.text
+    db.session.expire_all()
+    event = db.session.get(Event, seminar.id)
+    assert event.ends_at == WINTER + timedelta(hours=4, minutes=30) and event.sequence == 0
+    assert local_items(seminar.id)["Keynote"] == "2030-03-20 09:00"
+
+
+def test_checking_a_change_alters_nothing(seminar, app):
+    event = db.session.get(Event, seminar.id)
+    late = {
+        "starts_at": WINTER + timedelta(days=14),
+        "ends_at": WINTER + timedelta(days=14, hours=1),
+    }
+    assert "would fall outside" in services.change_problem(event, late)
+    assert services.change_problem(event, {"venue_name": "Knebworth House"}) is None
+    assert event.starts_at == WINTER and event.venue_name == "Holiday Inn Stevenage"
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Event, seminar.id).starts_at == WINTER
+
+
+def test_moving_to_another_zone_keeps_the_programmes_wall_clock(seminar, organiser_client):
+    response = save(
+        organiser_client,
+        seminar,
+        timezone="Europe/Paris",
+        starts_at="2030-03-20T08:00",
+        ends_at="2030-03-20T12:30",
+    )
+    assert response.status_code == 302
+    assert local_items(seminar.id) == {"Welcome": "2030-03-20 08:00", "Keynote": "2030-03-20 09:00"}
+
+
+def test_an_event_that_has_taken_place_cannot_be_cancelled(make_event, organiser_client):
+    past = make_event(starts_at=datetime(2016, 7, 4, 7, tzinfo=UTC))
+    path = f"/staff/events/{past.id}/cancel"
+    page = post_form(organiser_client, path, {}, token_from=path, follow_redirects=True)
+    assert "already taken place" in page.text
+    db.session.expire_all()
+    event = db.session.get(Event, past.id)
+    assert event.status == EventStatus.published and event.sequence == 0
