@@ -148,6 +148,9 @@ def test_moving_to_another_zone_keeps_the_programmes_wall_clock(seminar, organis
 def test_an_event_that_has_taken_place_cannot_be_cancelled(make_event, organiser_client):
     past = make_event(starts_at=datetime(2016, 7, 4, 7, tzinfo=UTC))
     path = f"/staff/events/{past.id}/cancel"
+    assert "Cancel event" not in organiser_client.get(f"/staff/events/{past.id}").text
+    confirm = organiser_client.get(path).text
+    assert "already taken place" in confirm and "Yes, cancel the event" not in confirm
     page = post_form(organiser_client, path, {}, token_from=path, follow_redirects=True)
     assert "already taken place" in page.text
     db.session.expire_all()
