@@ -403,6 +403,90 @@ def test_a_healthy_or_unknown_link_cannot_take_a_new_address(server, make_link, 
     )
 
 
+def test_before_any_check_the_page_says_so_and_lists_the_unchecked_links(
+    make_link, organiser_client
+):
+    make_link("https://www.ncsc.gov.uk/", "NCSC")
+    make_link("https://www.getsafeonline.org/", "Get Safe Online")
+    make_link("https://example.org/draft", "A draft", status=ResourceStatus.draft)
+    text = organiser_client.get(PAGE).text
+    assert "No check has run yet." in text
+    assert "answered" not in text  # not "every link answered": none has been asked
+    assert "No link has been checked yet" in text and "chamber resources check" in text
+    unchecked = text[text.index('id="unchecked"') :]
+    assert "2 published links have not been checked yet" in unchecked
+    assert "Get Safe Online" in unchecked and "NCSC" in unchecked and "A draft" not in unchecked
+
+
+def test_after_a_check_the_unchecked_are_the_links_added_since(server, make_link, organiser_client):
+    make_link(server.url("/ok"), "Healthy page")
+    run_now()
+    text = organiser_client.get(PAGE).text
+    assert "Every checked link answered at its own address at its last check." in text
+    assert 'id="unchecked"' not in text
+    make_link(server.url("/missing"), "Added since")
+    text = organiser_client.get(PAGE).text
+    assert "1 published link has not been checked yet (added or published since" in text
+
+
+def test_the_attention_table_scrolls_in_a_region_keyboard_users_can_reach(
+    server, make_link, organiser_client
+):
+    make_link(server.url("/missing"), "Missing page")
+    run_now()
+    text = organiser_client.get(PAGE).text
+    assert (
+        '<div class="table-wrap" tabindex="0" role="region" '
+        'aria-label="Links that need attention (scrolls sideways)">'
+    ) in text
+
+
+def test_a_links_staff_page_shows_its_health_and_history_in_london_time(
+    server, make_link, organiser_client
+):
+    link = make_link(server.url("/chain"), "CESG")
+    run_now()
+    run_now()
+    db.session.execute(
+        db.update(LinkCheck).values(checked_at=datetime(2026, 7, 1, 12, 5, tzinfo=UTC))
+    )
+    db.session.execute(
+        db.update(Resource).values(last_checked_at=datetime(2026, 7, 1, 12, 5, tzinfo=UTC))
+    )
+    db.session.commit()
+    path = f"/staff/resources/{link.id}"
+    page = organiser_client.get(path).text
+    health_section = page[page.index('id="link-health"') :]
+    assert "tag-redirected" in health_section
+    assert "1 Jul 2026 13:05</time> (Europe/London)" in health_section
+    assert "<dt>HTTP status</dt><dd>200</dd>" in health_section
+    assert server.url("/ok") in health_section  # the final address
+    assert "Permanent:" in health_section and "301 " in health_section
+    assert health_section.count("1 Jul 2026 13:05</time>: redirected (200)") == 2  # the history
+    assert "Use the new address" in health_section
+    response = post_form(organiser_client, f"{PAGE}{link.id}/accept?back=resource", {},
+                         token_from=path)  # fmt: skip
+    assert response.headers["Location"] == path
+    assert reload(link).url == server.url("/ok")
+
+
+def test_an_unchecked_links_staff_page_says_so(make_link, organiser_client):
+    link = make_link("https://www.ncsc.gov.uk/", "NCSC")
+    page = organiser_client.get(f"/staff/resources/{link.id}").text
+    assert "Not checked yet." in page[page.index('id="link-health"') :]
+
+
+def test_a_redirect_to_another_resources_address_is_not_taken(server, make_link, organiser_client):
+    make_link(server.url("/ok"), "Already there")
+    link = make_link(server.url("/chain"), "CESG")
+    run_now()
+    response = post_form(
+        organiser_client, f"{PAGE}{link.id}/accept", {}, token_from=PAGE, follow_redirects=True
+    )
+    assert "“Already there” already links to" in response.text
+    assert reload(link).url == server.url("/chain")
+
+
 def test_the_schedule_is_saved(organiser_client):
     response = post_form(
         organiser_client,
@@ -556,3 +640,46 @@ def test_a_link_check_setting_of_zero_is_refused(tmp_path, setting):
 
     with pytest.raises(ConfigError, match=f"CHAMBER_{setting} must be above 0"):
         create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), setting: 0})
+
+
+# --- the demo's illustrative history --------------------------------------------------------------
+
+
+def test_the_demo_records_an_illustrative_past_history_without_fetching(
+    app, organiser_client, monkeypatch
+):
+    from chamber.demo import load_demo
+    from chamber.resources import checker
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the demo must not fetch anything")
+
+    monkeypatch.setattr(checker, "iter_results", no_network)
+    monkeypatch.setattr(checker, "check_urls", no_network)
+    load_demo(app)
+    db.session.commit()
+    load_demo(app)  # again: nothing more
+    db.session.commit()
+    now = datetime.now(UTC)
+    demo_runs = runs()
+    assert [run.trigger for run in demo_runs] == ["demo", "demo"]
+    assert all(run.finished_at < now - timedelta(days=6) for run in demo_runs)
+    assert all(run.checked == run.total == 9 for run in demo_runs)
+    assert db.session.get(LinkCheckSchedule, health.SCHEDULE_ID) is None  # the worker's to make
+
+    by_slug = {r.slug: r for r in db.session.scalars(db.select(Resource))}
+    streetwise = by_slug["cyber-streetwise-cyber-essentials"]
+    cesg = by_slug["cesg-cpni-incident-response"]
+    assert streetwise.link_state == LinkState.unreachable
+    assert cesg.link_state == LinkState.redirected and cesg.final_url == "https://www.ncsc.gov.uk/"
+    assert by_slug["ncsc"].link_state == LinkState.ok
+    assert len(checks_of(cesg)) == 2 and all(c.permanent_redirect for c in checks_of(cesg))
+
+    text = organiser_client.get(PAGE).text
+    assert "Last check (demo) finished" in text
+    attention = text[text.index("Links that need attention") : text.index("<h2>Schedule")]
+    for title in ("Cyber Essentials (Cyber Streetwise)", "Cyber incident response services",
+                  "Free online information", "All you need to know", "Action Fraud"):  # fmt: skip
+        assert title in attention
+    assert "address not found: www.cyberstreetwise.com" in attention
+    assert 'id="unchecked"' not in text

@@ -102,13 +102,18 @@ def test_the_pack_groups_resources_by_the_whole_event_then_each_talk_in_agenda_o
     assert page.index("CESG") < page.index("Vouchers") < page.index("Five steps")
     assert "Draft thing" not in page and "Coffee" not in page
     # Every link's address is written out; the guide is there in full; replacements are named.
-    assert '<p class="resource-url">http://www.cesg.gov.uk/</p>' in page
+    # A replaced link is listed as its successor, naming the old one with its page in the library
+    # (not its dead address).
+    assert '<p class="resource-url">https://www.ncsc.gov.uk/</p>' in page
+    assert "http://www.cesg.gov.uk/" not in page
+    assert (
+        'Replaces:</strong> <a href="http://localhost/resources/cesg" class="has-address">' in page
+    )
     assert "https://vouchers.innovateuk.org/cyber-security?a=1&amp;b=2" in page
     assert "<strong>Audit</strong>" in page and "<strong>Repeat</strong>" in page
     assert (
         '<span class="written-address">(https://www.ncsc.gov.uk/cyberessentials/overview)' in page
     )
-    assert "Replaced by:</strong>" in page and "https://www.ncsc.gov.uk/" in page
     assert "CESG became part of the NCSC in October 2016." in page
     assert "Stephanie Frankish" in page
     assert 'href="/events/cyber/resources.html"' in page and "Download for offline use" in page
@@ -273,7 +278,8 @@ def test_the_demo_library_holds_the_articles_five_links_as_published_with_notes(
         "https://vouchers.innovateuk.org/cyber-security",
     }
     for resource in found.values():
-        assert resource.status == ResourceStatus.published
+        ended = resource.slug == "innovate-uk-cyber-security-vouchers"  # nothing replaces it
+        assert resource.status == (ResourceStatus.retired if ended else ResourceStatus.published)
         assert resource.staff_note, resource.slug
         assert services.web_address_problem(resource.url) is None
     assert "National Cyber Security Centre" in found["cesg-cpni-incident-response"].staff_note
@@ -300,13 +306,51 @@ def test_the_demo_guide_is_the_five_step_plan_beside_the_talk_it_came_from(app, 
         talk = next(i for i in event.agenda_items if i.title.startswith("Cyber Essentials"))
         shown = services.event_resources(event)
         assert [s.resource.slug for s in shown.for_item(talk.id)][0] == guide.slug
-        assert [s.resource.slug for s in shown.event_wide] == [
-            e.slug for e in demo_resources.ARTICLE
-        ]
         page = client.get(f"/events/{event.slug}").text
         item_html = page[page.index(f'id="item-{talk.id}"') :]
         item_html = item_html[: item_html.index('<li class="agenda-item')]
         assert "Five steps to a business security plan" in item_html
+
+
+def event_wide(event: Event) -> list[tuple[str, list[str]]]:
+    return [
+        (s.resource.slug, [old.slug for old in s.replaces])
+        for s in services.event_resources(event).event_wide
+    ]
+
+
+def test_the_upcoming_demo_edition_hands_out_todays_resources(app, client):
+    load(app)
+    upcoming = db.session.scalar(db.select(Event).where(Event.slug != seminar.PAST_EDITION_SLUG))
+    assert event_wide(upcoming) == [
+        ("ncsc-small-business-guide", []),
+        ("cyber-essentials", []),
+        ("get-safe-online", []),
+        ("action-fraud", []),
+        ("five-step-security-plan", []),
+    ]
+    page = client.get(f"/events/{upcoming.slug}").text
+    for entry in demo_resources.ARTICLE:  # no 2016 address, and not the ended vouchers
+        assert entry.url not in page
+    assert "Replaces:" not in page and "vouchers" not in page.lower()
+
+
+def test_the_2016_edition_keeps_the_articles_list_pointing_to_what_replaced_each(app, client):
+    load(app)
+    past = db.session.scalar(db.select(Event).where(Event.slug == seminar.PAST_EDITION_SLUG))
+    assert event_wide(past) == [
+        ("cyber-essentials", ["cyber-streetwise-cyber-essentials"]),
+        ("ncsc-small-business-guide",
+         ["gov-uk-cyber-security-publications", "national-archives-sme-courses"]),
+        ("ncsc", ["cesg-cpni-incident-response"]),
+        ("innovate-uk-cyber-security-vouchers", []),  # ended: kept in the record, as such
+    ]  # fmt: skip
+    page = client.get(f"/events/{seminar.PAST_EDITION_SLUG}").text
+    for entry in demo_resources.ARTICLE:
+        assert f'href="{entry.url}"' not in page  # named, with its page; never a dead link
+        assert f'href="/resources/{entry.slug}"' in page
+    assert "No longer available" in page and "This voucher scheme has ended" in page
+    assert "In October 2016 CESG" in page  # what staff know now, beside the old one
 
 
 def test_loading_the_demo_twice_adds_no_resources_and_keeps_staff_choices(app):
@@ -332,10 +376,14 @@ def test_the_demo_library_page_and_a_demo_pack_work(app, client):
     load(app)
     library = client.get("/resources")
     assert library.status_code == 200
-    assert "11 resources." in library.text
+    # Today's six, each naming the 2016 links it replaced; the ended vouchers are retired.
+    assert "6 resources." in library.text
+    assert library.text.count("Replaces:</strong>") == 3
+    assert "www.cyberstreetwise.com" not in library.text
     pack = client.get(f"/events/{seminar.PAST_EDITION_SLUG}/resources")
     assert pack.status_code == 200
-    assert "www.cyberstreetwise.com/cyberessentials/" in pack.text
+    assert "Cyber Essentials (Cyber Streetwise)" in pack.text
+    assert "www.cyberstreetwise.com/cyberessentials/" not in pack.text
     download = client.get(f"/events/{seminar.PAST_EDITION_SLUG}/resources.html")
     assert download.status_code == 200
     assert "Five steps to a business security plan" in download.text

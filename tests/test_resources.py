@@ -18,7 +18,7 @@ from chamber.resources.models import (
     ResourceKind,
     ResourceStatus,
 )
-from tests.conftest import count_queries, csrf_token, post_form
+from tests.conftest import at, count_queries, csrf_token, post_form
 from tests.test_security_headers import live_markup
 
 SUMMARY = "There is a problem"
@@ -413,9 +413,15 @@ def test_staff_mark_a_resource_replaced_and_the_public_is_pointed_on(
     page = client.get("/resources/streetwise").text
     assert "This has been replaced." in page
     assert '<a href="/resources/cyber-essentials">Cyber Essentials</a> (NCSC) instead' in page
+    # The library lists the successor once, naming what it replaced (whose page explains).
     library = client.get("/resources").text
-    assert 'Replaced by:</strong> <a href="/resources/cyber-essentials">' in library
-    assert library_titles(client) == ["Cyber Essentials", "Cyber Streetwise"]  # current first
+    assert library_titles(client) == ["Cyber Essentials"]
+    assert 'Replaces:</strong> <a href="/resources/streetwise">Cyber Streetwise</a>' in library
+    assert library_titles(client, q="streetwise") == ["Cyber Essentials"]  # found by old words
+    successor_page = client.get("/resources/cyber-essentials").text
+    assert '<dt>Replaces</dt><dd><ul class="plain-list"><li><a href="/resources/streetwise">' in (
+        successor_page
+    )
 
     post_form(organiser_client, path, {"successor": "0"}, token_from=f"/staff/resources/{old.id}")
     db.session.expire_all()
@@ -722,7 +728,14 @@ def test_a_retired_resource_cannot_be_attached_by_the_service(make_event, make_r
         services.attach_to_event(make_event(), make_resource(status=ResourceStatus.retired))
 
 
-def test_the_event_page_shows_only_published_resources_and_points_to_successors(
+def _attach_everywhere(event, talk, *resources) -> None:
+    for resource in resources:
+        db.session.add(EventResource(event_id=event.id, resource_id=resource.id))
+        db.session.add(AgendaItemResource(agenda_item_id=talk.id, resource_id=resource.id))
+    db.session.commit()
+
+
+def test_the_event_page_sends_people_to_successors_never_to_a_replaced_address(
     client, make_event, make_item, make_resource
 ):
     event = make_event()
@@ -732,19 +745,43 @@ def test_the_event_page_shows_only_published_resources_and_points_to_successors(
                         staff_note="CESG became part of the NCSC in October 2016.")  # fmt: skip
     draft = make_resource("Not yet", status=ResourceStatus.draft)
     retired = make_resource("Gone away", status=ResourceStatus.retired)
-    for resource in (old, draft, retired):
-        db.session.add(EventResource(event_id=event.id, resource_id=resource.id))
-        db.session.add(AgendaItemResource(agenda_item_id=talk.id, resource_id=resource.id))
-    db.session.commit()
+    moved = make_resource("Moved on", status=ResourceStatus.retired, superseded_by_id=new.id)
+    _attach_everywhere(event, talk, old, draft, retired, moved)
     page = client.get(f"/events/{event.slug}").text
-    assert page.count('href="http://www.cesg.gov.uk/"') == 2  # event-wide and beside the talk
-    assert page.count("<strong>Replaced by:</strong>") == 2
-    assert (
-        'href="https://www.ncsc.gov.uk/" rel="noopener" class="has-address">NCSC home</a>' in page
-    )
+    assert 'href="http://www.cesg.gov.uk/"' not in page  # the dead address is not a link
+    # The main link is the successor, once per list; the old ones are named, linking to their
+    # pages in the library, with what the Chamber knows.
+    assert page.count(
+        'href="https://www.ncsc.gov.uk/" rel="noopener" class="has-address">NCSC home</a>'
+    ) == 2  # fmt: skip
+    assert page.count('Replaces:</strong> <a href="/resources/') == 4
+    assert page.count('<a href="/resources/' + old.slug + '">CESG</a>') == 2
+    assert page.count('<a href="/resources/' + moved.slug + '">Moved on</a>') == 2
     assert "CESG became part of the NCSC in October 2016." in page
+    # Drafts never show; a retired resource with nothing in its place is left off what is to come.
     assert "Not yet" not in page and "Gone away" not in page
     assert 'href="/events/' + event.slug + '/resources"' in page
+    shown = services.event_resources(event)
+    assert [(s.resource.title, [o.title for o in s.replaces]) for s in shown.event_wide] == [
+        ("NCSC home", ["CESG", "Moved on"])
+    ]
+
+
+def test_a_past_events_record_keeps_a_retired_resource_without_its_dead_address(
+    client, make_event, make_item, make_resource
+):
+    event = make_event(starts_at=at(-400))
+    talk = make_item(event, title="A talk")
+    ended = make_resource(
+        "Vouchers", url="https://vouchers.example/", status=ResourceStatus.retired,
+        staff_note="The scheme has ended.",
+    )  # fmt: skip
+    _attach_everywhere(event, talk, ended)
+    page = client.get(f"/events/{event.slug}").text
+    assert 'href="https://vouchers.example/"' not in page
+    assert page.count(f'<a href="/resources/{ended.slug}">Vouchers</a>') == 2
+    assert page.count("No longer available") == 2
+    assert "The scheme has ended." in page
 
 
 def test_an_event_without_resources_says_nothing_about_them(client, make_event):
@@ -852,3 +889,83 @@ def test_organisers_see_resources_in_the_staff_menu_and_everyone_sees_the_librar
 ):
     assert 'href="/staff/resources/"' in organiser_client.get("/staff/").text
     assert 'href="/resources"' in client.get("/").text
+
+
+# --- a past event's page -------------------------------------------------------------------------
+
+
+def test_a_past_event_puts_its_resources_near_the_top_and_offers_no_calendar(
+    client, make_event, make_item, make_resource
+):
+    event = make_event(starts_at=at(-30))
+    talk = make_item(event, title="A talk")
+    _attach_everywhere(event, talk, make_resource("NCSC home"))
+    page = client.get(f"/events/{event.slug}").text
+    callout = page.index("Resources from this seminar")
+    assert callout < page.index('id="agenda"') and callout < page.index("A talk")
+    box = page[callout : page.index("</aside>", callout)]
+    assert f'href="/events/{event.slug}/resources"' in box
+    assert f'href="/events/{event.slug}/resources.html"' in box
+    assert "Add to calendar" not in page and "Google Calendar" not in page
+    assert "Outlook" not in page and ".ics" not in page
+    # The files themselves are still served, for anyone who kept a link.
+    assert client.get(f"/events/{event.slug}.ics").status_code == 200
+    assert client.get(f"/events/{event.slug}/agenda/{talk.id}.ics").status_code == 200
+
+
+def test_an_upcoming_event_keeps_its_calendar_links_and_has_no_past_resources_box(
+    client, make_event, make_item, make_resource
+):
+    event = make_event()
+    talk = make_item(event, title="A talk")
+    _attach_everywhere(event, talk, make_resource("NCSC home"))
+    page = client.get(f"/events/{event.slug}").text
+    assert "Resources from this seminar" not in page
+    assert "Add to calendar (.ics)" in page and "Add to Google Calendar" in page
+
+
+def test_a_past_event_without_resources_has_no_resources_box(client, make_event):
+    event = make_event(starts_at=at(-30))
+    assert "Resources from this seminar" not in client.get(f"/events/{event.slug}").text
+
+
+# --- wording and links on resource pages ---------------------------------------------------------
+
+
+def test_the_staff_category_filter_says_what_it_does(organiser_client, make_resource):
+    make_resource(category="Cyber security")
+    page = organiser_client.get("/staff/resources/").text
+    assert "Any status." not in page
+    assert "Only resources in this category, in the status chosen above." in page
+
+
+def test_tags_are_links_to_the_search_on_the_staff_and_public_pages(
+    organiser_client, client, make_resource
+):
+    resource = make_resource(tags=",phishing,small business,")
+    staff = organiser_client.get(f"/staff/resources/{resource.id}").text
+    assert '<a class="tag tag-topic" href="/staff/resources/?q=phishing">phishing</a>' in staff
+    assert 'href="/staff/resources/?q=small+business">small business</a>' in staff
+    public = client.get(f"/resources/{resource.slug}").text
+    assert '<a class="tag tag-topic" href="/resources?q=phishing">phishing</a>' in public
+    assert library_titles(client, q="phishing") == [resource.title]
+
+
+def test_a_guide_beside_a_talk_lists_the_event_it_was_shared_at(
+    client, make_event, make_item, make_resource
+):
+    guide = make_resource("Five steps", kind=ResourceKind.guide)
+    event = make_event(title="Cyber morning")
+    hidden = make_event(title="Hidden", status=EventStatus.draft)
+    for shown_at in (event, hidden):
+        db.session.add(AgendaItemResource(agenda_item_id=make_item(shown_at).id,
+                                          resource_id=guide.id))  # fmt: skip
+    db.session.add(EventResource(event_id=event.id, resource_id=guide.id))  # listed once
+    db.session.commit()
+    page = client.get(f"/resources/{guide.slug}").text
+    shared = page[page.index("<dt>Shared at</dt>") :]
+    assert shared.count("Cyber morning") == 1 and "Hidden" not in page
+    db.session.execute(db.delete(EventResource))
+    db.session.commit()
+    page = client.get(f"/resources/{guide.slug}").text
+    assert "<dt>Shared at</dt>" in page and "Cyber morning" in page

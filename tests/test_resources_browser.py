@@ -9,9 +9,17 @@ from playwright.sync_api import expect
 from chamber.auth.models import Role
 from chamber.demo import load_demo, seminar
 from chamber.extensions import db
-from tests.browser_support import PHONE, SCREENSHOTS, log_in, screenshot
+from tests.browser_support import (
+    PHONE,
+    SCREENSHOTS,
+    log_in,
+    no_horizontal_scroll,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
+
+SMALL_PHONE = {"width": 375, "height": 812}
 
 
 def test_the_library_the_event_page_and_the_pack_on_screen_and_on_paper(app, pages, make_staff):
@@ -22,7 +30,7 @@ def test_the_library_the_event_page_and_the_pack_on_screen_and_on_paper(app, pag
 
     page.goto("/resources")
     expect(page.get_by_role("heading", level=1)).to_have_text("Resource library")
-    expect(page.get_by_role("status").filter(has_text="11 resources")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="6 resources")).to_be_visible()
     screenshot(page, "resource-library")
 
     page.get_by_label("Search the library").fill("cyber essentials")
@@ -49,7 +57,10 @@ def test_the_library_the_event_page_and_the_pack_on_screen_and_on_paper(app, pag
         path=str(SCREENSHOTS / "event-resources-section.png")
     )
 
-    page.get_by_role("link", name="The resource pack", exact=False).click()
+    # A past seminar's page leads to its pack from the top.
+    page.get_by_role("complementary", name="Resources from this seminar").get_by_role(
+        "link", name="the resource pack"
+    ).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Resource pack")
     screenshot(page, "resource-pack")
     with page.expect_download() as download_info:
@@ -97,3 +108,67 @@ def test_the_library_the_event_page_and_the_pack_on_screen_and_on_paper(app, pag
     staff.get_by_role("link", name=seminar.TITLE).first.click()
     expect(staff.get_by_role("heading", level=1)).to_contain_text("Resources")
     screenshot(staff, "staff-event-resources")
+
+
+def test_the_library_and_a_past_seminar_on_a_small_phone_and_a_desktop(app, pages):
+    load_demo(app)
+    db.session.commit()
+    for name, viewport in (("phone", SMALL_PHONE), ("desktop", None)):
+        page = pages.new(viewport) if viewport else pages.new()
+        page.goto("/resources")
+        publisher = page.get_by_label("Publisher")
+        expect(publisher).to_be_visible()
+        width = publisher.evaluate("el => el.getBoundingClientRect().right")
+        assert width <= page.viewport_size["width"], f"the Publisher menu sticks out ({width}px)"
+        no_horizontal_scroll(page)
+        screenshot(page, f"{name}-resource-library")
+
+        page.goto(f"/events/{seminar.PAST_EDITION_SLUG}")
+        box = page.get_by_role("complementary", name="Resources from this seminar")
+        expect(box).to_be_visible()
+        agenda = page.get_by_role("heading", name="Agenda", exact=True)
+        assert box.bounding_box()["y"] < agenda.bounding_box()["y"]
+        expect(page.get_by_role("link", name="Add to Google Calendar")).to_have_count(0)
+        # A replaced 2016 link sends people to its successor; the old one is named beside it.
+        entry = page.locator("section.event-resources li.resource").first
+        expect(entry.get_by_role("link").first).to_have_attribute(
+            "href", "https://www.ncsc.gov.uk/cyberessentials/overview"
+        )
+        expect(
+            entry.get_by_role("link", name="Cyber Essentials (Cyber Streetwise)")
+        ).to_have_attribute("href", "/resources/cyber-streetwise-cyber-essentials")
+        no_horizontal_scroll(page)
+        screenshot(page, f"{name}-past-seminar")
+        page.locator("section.event-resources").screenshot(
+            path=str(SCREENSHOTS / f"{name}-past-seminar-resources.png")
+        )
+
+
+def test_link_health_and_a_resources_health_for_staff_on_a_phone_and_a_desktop(
+    app, pages, make_staff
+):
+    load_demo(app)
+    db.session.commit()
+    organiser = make_staff(Role.organiser, name="Olu Organiser")
+    for name, viewport in (("phone", SMALL_PHONE), ("desktop", None)):
+        page = pages.new(viewport) if viewport else pages.new()
+        log_in(page, organiser)
+        page.goto("/staff/resources/health/")
+        region = page.get_by_role("region", name="Links that need attention (scrolls sideways)")
+        expect(region).to_contain_text("address not found: www.cyberstreetwise.com")
+        # Keyboard users reach the scrolling table with Tab, and see where they are.
+        region.focus()
+        expect(region).to_be_focused()
+        outline = region.evaluate("el => getComputedStyle(el).outlineStyle")
+        assert outline == "solid"
+        page.keyboard.press("ArrowRight")
+        no_horizontal_scroll(page)
+        screenshot(page, f"{name}-link-health")
+
+        page.get_by_role("link", name="Cyber incident response services (CESG and CPNI)").click()
+        section = page.locator("section[aria-labelledby=link-health]")
+        expect(section).to_contain_text("redirected")
+        expect(section).to_contain_text("https://www.ncsc.gov.uk/")
+        expect(section.get_by_role("button", name="Use the new address")).to_be_visible()
+        no_horizontal_scroll(page)
+        screenshot(page, f"{name}-staff-resource-health")

@@ -1,16 +1,21 @@
 """The demo resource library: the seed article's five links as published in 2016, each with what
 staff know about it now and a current successor where it is gone, the seminar's five-step security
-plan as a guide, and all of it attached to the seminar's editions and talks."""
+plan as a guide, all of it attached to the seminar's editions and talks, and an illustrative
+history of link checks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from chamber.core.times import utcnow
 from chamber.demo import seminar
 from chamber.events.models import Event
 from chamber.extensions import db
+from chamber.resources import health
 from chamber.resources import services as resources
-from chamber.resources.models import Resource, ResourceKind
+from chamber.resources.checker import BROKEN, OK, REDIRECTED, UNREACHABLE, Hop, LinkResult
+from chamber.resources.models import LinkCheckRun, Resource, ResourceKind
 
 CYBER = "Cyber security"
 FRAUD = "Fraud"
@@ -32,6 +37,7 @@ class Entry:
     audience: tuple[str, ...] = ()  # SizeBand values; none means every size
     replaced_by: str | None = None  # the slug of its successor
     body: str = ""  # guides only
+    ended: bool = False  # gone, with nothing in its place: retired once the 2016 edition has it
 
 
 # Today's resources, published first so that the article's links can point to them.
@@ -109,8 +115,8 @@ ARTICLE = (
         "Cyber Essentials on the Government's Cyber Streetwise campaign site, as given at the "
         "2016 seminar.",
         "Cyber Streetwise was the Government's awareness campaign; it was later replaced by "
-        "Cyber Aware, and this address no longer leads to Cyber Essentials. The scheme itself is still the "
-        "government-backed baseline, now run by the NCSC: see its page instead.",
+        "Cyber Aware, and this address no longer leads to Cyber Essentials. The scheme itself is "
+        "still the government-backed baseline, now run by the NCSC: see its page instead.",
         replaced_by="cyber-essentials",
     ),
     Entry(
@@ -170,6 +176,7 @@ ARTICLE = (
         "This voucher scheme has ended, and we know of no direct replacement. Ask the Chamber "
         "about current support for businesses seeking cyber security advice.",
         audience=("micro", "small", "medium"),
+        ended=True,
     ),
 )
 
@@ -204,7 +211,13 @@ GUIDE = Entry(
 )
 
 # Where each resource appears at the seminar: the whole event, or beside a talk (by its title).
-EVENT_WIDE = tuple(entry.slug for entry in ARTICLE)  # the article's list, in its order
+# The 2016 edition keeps the article's list as it was handed out (pages show what replaces each);
+# an upcoming edition hands out today's resources.
+EVENT_WIDE_PAST = tuple(entry.slug for entry in ARTICLE)  # the article's list, in its order
+EVENT_WIDE_UPCOMING = (
+    "ncsc-small-business-guide", "cyber-essentials", "get-safe-online", "action-fraud",
+    "five-step-security-plan",
+)  # fmt: skip
 BESIDE_TALKS = {
     "What one tweet gives away": ("get-safe-online",),
     "Malware from websites you trust": ("ncsc-small-business-guide",),
@@ -215,11 +228,12 @@ BESIDE_TALKS = {
 }  # fmt: skip
 
 
-def _ensure(entry: Entry) -> Resource:
-    """The resource with this slug: created and published if missing, else left as staff left it."""
+def _ensure(entry: Entry) -> tuple[Resource, bool]:
+    """The resource with this slug, and whether it was created now: created and published if
+    missing, else left as staff left it."""
     existing = db.session.scalar(db.select(Resource).where(Resource.slug == entry.slug))
     if existing is not None:
-        return existing
+        return existing, False
     kind = ResourceKind.guide if entry.body else ResourceKind.link
     resource = resources.save_resource(None, {
         "kind": kind, "slug": entry.slug, "title": entry.title, "url": entry.url,
@@ -228,25 +242,29 @@ def _ensure(entry: Entry) -> Resource:
         "audience": list(entry.audience), "body": entry.body,
     })  # fmt: skip
     resources.publish(resource)
-    return resource
+    return resource, True
 
 
-def load_library() -> dict[str, Resource]:
-    """Every demo resource by slug. Safe to run again: existing ones are found by slug and kept."""
-    library = {entry.slug: _ensure(entry) for entry in (*CURRENT, GUIDE)}
-    for entry in ARTICLE:
-        created = not resources.slug_taken(entry.slug)
-        library[entry.slug] = _ensure(entry)
-        if created and entry.replaced_by:
-            resources.supersede(library[entry.slug], library[entry.replaced_by])
-    return library
+def load_library() -> tuple[dict[str, Resource], set[str]]:
+    """Every demo resource by slug, and the slugs created now. Safe to run again: existing ones
+    are found by slug and kept as they are."""
+    library, created = {}, set()
+    for entry in (*CURRENT, GUIDE, *ARTICLE):
+        library[entry.slug], new = _ensure(entry)
+        if new:
+            created.add(entry.slug)
+            if entry.replaced_by:
+                resources.supersede(library[entry.slug], library[entry.replaced_by])
+    return library, created
 
 
 def attach_to_edition(event: Event, library: dict[str, Resource]) -> None:
-    """Give a seminar edition its resources, unless it has some already (staff may have chosen)."""
+    """Give a seminar edition its resources, unless it has some already (staff may have chosen):
+    the article's list for the 2016 edition, today's resources for an upcoming one."""
     if resources.staff_attachments(event).event_wide:
         return
-    for slug in EVENT_WIDE:
+    event_wide = EVENT_WIDE_PAST if event.slug == seminar.PAST_EDITION_SLUG else EVENT_WIDE_UPCOMING
+    for slug in event_wide:
         resources.attach_to_event(event, library[slug])
     items = {item.title: item for item in event.agenda_items}
     for title, slugs in BESIDE_TALKS.items():
@@ -256,10 +274,58 @@ def attach_to_edition(event: Event, library: dict[str, Resource]) -> None:
 
 
 def load_resources() -> None:
-    library = load_library()
+    library, created = load_library()
     editions = db.session.scalars(
         db.select(Event).where(Event.slug.like("cybercrime-seminar-%")).order_by(Event.starts_at)
     )
     for event in editions:
         if seminar.EDITION_SLUG.fullmatch(event.slug):
             attach_to_edition(event, library)
+    # Retired after the 2016 edition has it: a retired resource cannot be attached.
+    for entry in ARTICLE:
+        if entry.ended and entry.slug in created:
+            resources.retire(library[entry.slug])
+    load_check_history()
+
+
+# What a check of the library might find: illustrative, written without asking any site (the
+# demo fetches nothing), so that the link health page has something real to show a newcomer.
+ILLUSTRATIVE_CHECKS = (
+    LinkResult("http://www.cyberstreetwise.com/cyberessentials/", UNREACHABLE,
+               final_url="http://www.cyberstreetwise.com/cyberessentials/",
+               error="address not found: www.cyberstreetwise.com", elapsed_ms=41),
+    LinkResult("http://www.gov.uk/government/publications/", REDIRECTED, 200,
+               "https://www.gov.uk/government/publications",
+               (Hop(301, "https://www.gov.uk/government/publications"),), elapsed_ms=212),
+    LinkResult("http://www.nationalarchives.gov.uk/sme/", BROKEN, 404,
+               "https://www.nationalarchives.gov.uk/sme/",
+               (Hop(301, "https://www.nationalarchives.gov.uk/sme/"),), elapsed_ms=388),
+    LinkResult("http://www.cesg.gov.uk/", REDIRECTED, 200, "https://www.ncsc.gov.uk/",
+               (Hop(301, "https://www.cesg.gov.uk/"), Hop(301, "https://www.ncsc.gov.uk/")),
+               elapsed_ms=295),
+    LinkResult("https://www.actionfraud.police.uk/", REDIRECTED, 200,
+               "https://www.reportfraud.police.uk/",
+               (Hop(302, "https://www.reportfraud.police.uk/"),), elapsed_ms=264),
+    *(
+        LinkResult(url, OK, 200, url, elapsed_ms=150 + 20 * n)
+        for n, url in enumerate((
+            "https://www.ncsc.gov.uk/",
+            "https://www.ncsc.gov.uk/cyberessentials/overview",
+            "https://www.ncsc.gov.uk/collection/small-business-guide",
+            "https://www.getsafeonline.org/",
+        ))
+    ),
+)  # fmt: skip
+CHECKS_DAYS_AGO = (14, 7)  # two weekly runs, clearly in the past
+
+
+def load_check_history(now: datetime | None = None) -> None:
+    """Record the illustrative checks as two past runs, through the same service a real run
+    stores its results with. Only into a library no check has ever run on."""
+    if db.session.scalar(db.select(LinkCheckRun.id).limit(1)) is not None:
+        return
+    today = (now or utcnow()).replace(hour=3, minute=0, second=0, microsecond=0)
+    for days in CHECKS_DAYS_AGO:
+        health.record_finished_run(
+            list(ILLUSTRATIVE_CHECKS), at=today - timedelta(days=days), trigger="demo"
+        )

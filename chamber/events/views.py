@@ -33,12 +33,13 @@ def show(slug: str):
     if event is None or (event.is_draft and not staff_preview):
         abort(404)
     speakers = list(dict.fromkeys(s for item in event.agenda_items for s in item.speakers))
+    now = utcnow()
     return render_template(
         "events/show.html",
         event=event,
         speakers=speakers,
-        now=utcnow(),
+        now=now,
         staff_preview=staff_preview,
-        resources=event_resources(event),
+        resources=event_resources(event, now),
         print_view=request.args.get("print") == "1",
     )

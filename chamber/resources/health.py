@@ -72,7 +72,8 @@ def checker_options() -> dict:
 
 
 def current_schedule() -> LinkCheckSchedule:
-    """The schedule, or (before anyone has saved one) the defaults, unsaved: reading writes nothing."""
+    """The schedule, or (before anyone has saved one) the defaults, unsaved: reading writes
+    nothing."""
     return db.session.get(LinkCheckSchedule, SCHEDULE_ID) or LinkCheckSchedule(
         id=SCHEDULE_ID, enabled=True, interval_days=DEFAULT_INTERVAL_DAYS, next_run_at=None
     )
@@ -257,7 +258,8 @@ class RunReport:
             f"{self.states[s.value]} {s.value}" for s in LinkState if s.value in self.states
         )
         verb = "Stopped after checking" if self.stopped else "Checked"
-        return f"{verb} {self.checked} of {self.total} link(s) in {self.seconds:.1f} s: {counts or 'none'}."
+        checked = f"{verb} {self.checked} of {self.total} link(s) in {self.seconds:.1f} s"
+        return f"{checked}: {counts or 'none'}."
 
 
 def run_check(
@@ -359,8 +361,10 @@ def _fits(url: str | None) -> str | None:
     return url if url and len(url) <= URL_LENGTH else None
 
 
-def _record(result: checker.LinkResult, resource_ids: list[int], run_id: int) -> None:
-    now = utcnow()
+def _record(
+    result: checker.LinkResult, resource_ids: list[int], run_id: int, now: datetime | None = None
+) -> None:
+    now = now or utcnow()
     state = LinkState(result.state)
     for resource_id in resource_ids:
         db.session.add(
@@ -393,6 +397,29 @@ def _record(result: checker.LinkResult, resource_ids: list[int], run_id: int) ->
         .execution_options(synchronize_session=False)
     )
     db.session.flush()
+
+
+def record_finished_run(
+    results: list[checker.LinkResult], *, at: datetime, trigger: str
+) -> LinkCheckRun:
+    """Store results found elsewhere as one finished run at `at`, exactly as a real run stores
+    its own: the demo's illustrative history, or results imported from another checker. Each
+    result goes to every published link with its address. Flushes; fetches nothing."""
+    owners: dict[str, list[int]] = defaultdict(list)
+    for resource in db.session.scalars(published_links().order_by(Resource.id)):
+        owners[resource.url].append(resource.id)
+    run = LinkCheckRun(trigger=trigger, started_at=at, total=sum(map(len, owners.values())))
+    db.session.add(run)
+    db.session.flush()
+    for result in results:
+        if ids := owners.get(result.url):
+            _record(result, ids, run.id, now=at)
+            run.checked += len(ids)
+            run.problems += len(ids) if result.is_problem else 0
+    run.finished_at = at + timedelta(seconds=max(1, len(results)))
+    _prune_history()
+    db.session.flush()
+    return run
 
 
 def _prune_history() -> None:
@@ -428,6 +455,17 @@ def accept_redirect(resource: Resource) -> None:
         raise HealthError(
             "That redirect is temporary (302, 303 or 307), so the old address should stay."
         )
+    other = db.session.scalar(
+        db.select(Resource)
+        .where(Resource.url == last.final_url, Resource.id != resource.id)
+        .order_by(Resource.id)
+        .limit(1)
+    )
+    if other is not None:
+        raise HealthError(
+            f"“{other.title}” already links to {last.final_url}: mark this one as replaced by "
+            "it instead (on its page, under “Replaced by another resource”)."
+        )
     resource.url = last.final_url
     resource.final_url = last.final_url
     resource.link_state = LinkState.ok
@@ -459,6 +497,17 @@ def needing_attention() -> list[Resource]:
         published_links().where(Resource.link_state.in_(ATTENTION_STATES))
     ).all()
     return sorted(resources, key=lambda r: (order[r.link_state], r.title.lower(), r.id))
+
+
+def unchecked_links() -> list[Resource]:
+    """Published links no check has looked at yet (new, or published since the last run)."""
+    return list(
+        db.session.scalars(
+            published_links()
+            .where(Resource.link_state == LinkState.unchecked)
+            .order_by(func.lower(Resource.title), Resource.id)
+        )
+    )
 
 
 def histories(resource_ids: list[int], per_resource: int = 5) -> dict[int, list[LinkCheck]]:

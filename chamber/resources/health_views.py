@@ -3,7 +3,7 @@ new address, the schedule, "Check now" (which only queues a run for the worker) 
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from wtforms import BooleanField
 from wtforms.validators import InputRequired
 
@@ -12,7 +12,7 @@ from chamber.core.forms import ChamberForm, WholeNumberField
 from chamber.core.times import utc_to_local
 from chamber.extensions import db
 from chamber.resources import health
-from chamber.resources.models import LinkCheckSchedule, Resource
+from chamber.resources.models import LinkCheckSchedule, LinkState, Resource
 
 bp = staff_blueprint(
     "link_health", __name__, roles=ORGANISERS, url_prefix="/staff/resources/health"
@@ -41,11 +41,14 @@ def _page(form: ScheduleForm | None = None, status: int = 200):
     attention = health.needing_attention()
     zone = current_app.config["TIMEZONE"]
     run = health.unfinished_run() or health.latest_run()
+    counts = health.state_counts()
     return render_template(
         "resources/health.html",
         schedule=schedule,
         form=form or _schedule_form(schedule),
-        counts=health.state_counts(),
+        counts=counts,
+        checked=sum(counts.values()) - counts[LinkState.unchecked],
+        unchecked=health.unchecked_links() if counts[LinkState.unchecked] else [],
         attention=attention,
         histories=health.histories([resource.id for resource in attention]),
         run=run,
@@ -107,4 +110,6 @@ def accept(resource_id: int):
     else:
         db.session.commit()
         flash(f"“{resource.title}” now links to {resource.url} (was {old}).", "success")
+    if request.args.get("back") == "resource":  # the button on the resource's own page
+        return redirect(url_for("manage_resources.show", resource_id=resource.id))
     return redirect(url_for(".index"))

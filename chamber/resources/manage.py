@@ -3,17 +3,17 @@ links and guides, publish, retire, mark replaced, and put resources on events an
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
 from chamber.core.pagination import paginate
-from chamber.core.times import utcnow
+from chamber.core.times import utc_to_local, utcnow
 from chamber.events.models import AgendaItem, Event
 from chamber.extensions import db
-from chamber.resources import services
+from chamber.resources import health, services
 from chamber.resources.forms import AttachForm, ResourceForm, SupersedeForm
 from chamber.resources.models import (
     AgendaItemResource,
@@ -144,6 +144,8 @@ def _supersede_form(resource: Resource) -> SupersedeForm:
 
 
 def _show_page(resource: Resource, form: SupersedeForm, status: int = 200):
+    zone = current_app.config["TIMEZONE"]
+    checks = health.histories([resource.id]).get(resource.id, []) if resource.is_link else []
     return render_template(
         "resources/manage/show.html",
         resource=resource,
@@ -151,6 +153,9 @@ def _show_page(resource: Resource, form: SupersedeForm, status: int = 200):
         successor=services.current_successor(resource),
         uses=services.uses_of(resource),
         audience=services.audience_labels(resource),
+        checks=checks,
+        local=lambda moment: utc_to_local(moment, zone),
+        zone=zone,
     ), status
 
 

@@ -69,7 +69,7 @@ class Resource(db.Model):
     # Lower-case tags, comma-separated with a comma at each end (",phishing,passwords,") so that one
     # tag is found with LIKE '%,phishing,%' on every database.
     tags: Mapped[str] = mapped_column(String(500), default="")
-    # Business sizes it is meant for: SizeBand values, comma-separated the same way; empty means all.
+    # Business sizes it is meant for: SizeBand values, comma-separated the same way; empty: all.
     audience: Mapped[str] = mapped_column(String(60), default="")
     # What staff now know about it, shown beside it (e.g. "CESG became part of the NCSC in 2016").
     staff_note: Mapped[str] = mapped_column(String(2000), default="")

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from chamber.core.text import slugify
 from chamber.core.times import utcnow
-from chamber.events.models import AgendaItem, Event
+from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.resources.models import (
@@ -149,24 +150,37 @@ def search_query(
     audience: str = "",
     statuses: tuple[ResourceStatus, ...] | None = (ResourceStatus.published,),
     kind: ResourceKind | None = None,
+    fold_replaced: bool = False,
 ):
     """A select of resources: every word of `q` in the title, description, publisher or tags
     (case-insensitive), and each filter given. `audience` is a SizeBand value; a resource with no
     audience is meant for every size and always matches. Current resources come before replaced
-    ones, then by title."""
+    ones, then by title.
+
+    `fold_replaced` (the public library): a resource whose successor is published is not listed
+    on its own but named under its successor (`replaced_by_page`), and a search for its words
+    finds the successor."""
     query = db.select(Resource)
     if statuses is not None:
         query = query.where(Resource.status.in_(statuses))
+    old = aliased(Resource)
     for word in q.split()[:10]:  # ten words is plenty, and bounds the query
         pattern = _like(word)
-        query = query.where(
-            db.or_(
-                Resource.title.ilike(pattern, escape="\\"),
-                Resource.description.ilike(pattern, escape="\\"),
-                Resource.publisher.ilike(pattern, escape="\\"),
-                Resource.tags.ilike(pattern, escape="\\"),
+        matches = _matches(Resource, pattern)
+        if fold_replaced:
+            matches = db.or_(
+                matches,
+                db.select(old.id)
+                .where(
+                    old.superseded_by_id == Resource.id,
+                    old.status != ResourceStatus.draft,
+                    _matches(old, pattern),
+                )
+                .exists(),
             )
-        )
+        query = query.where(matches)
+    if fold_replaced:
+        query = query.where(~_has_published_successor())
     if category:
         query = query.where(Resource.category == category)
     if publisher:
@@ -182,19 +196,62 @@ def search_query(
     )
 
 
+def _matches(model, pattern: str):
+    return db.or_(
+        model.title.ilike(pattern, escape="\\"),
+        model.description.ilike(pattern, escape="\\"),
+        model.publisher.ilike(pattern, escape="\\"),
+        model.tags.ilike(pattern, escape="\\"),
+    )
+
+
+def _has_published_successor():
+    successor = aliased(Resource)
+    return (
+        db.select(successor.id)
+        .where(
+            successor.id == Resource.superseded_by_id,
+            successor.status == ResourceStatus.published,
+        )
+        .exists()
+    )
+
+
+def replaced_by_page(resources: list[Resource]) -> dict[int, list[Resource]]:
+    """For the public library: the resources each of `resources` replaces (published or retired),
+    by successor id, in one query."""
+    ids = [resource.id for resource in resources]
+    found: dict[int, list[Resource]] = {}
+    if not ids:
+        return found
+    for old in db.session.scalars(
+        db.select(Resource)
+        .where(Resource.superseded_by_id.in_(ids), Resource.status != ResourceStatus.draft)
+        .order_by(db.func.lower(Resource.title), Resource.id)
+    ):
+        found.setdefault(old.superseded_by_id, []).append(old)
+    return found
+
+
 def filter_choices(
     statuses: tuple[ResourceStatus, ...] = (ResourceStatus.published,),
+    *,
+    fold_replaced: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """The categories and publishers in use, for the filter menus (two queries)."""
+    """The categories and publishers in use, for the filter menus (two queries). With
+    `fold_replaced`, only those of resources the public library lists on their own."""
+    listed = [Resource.status.in_(statuses)]
+    if fold_replaced:
+        listed.append(~_has_published_successor())
     categories = db.session.scalars(
         db.select(Resource.category)
-        .where(Resource.status.in_(statuses), Resource.category != "")
+        .where(*listed, Resource.category != "")
         .distinct()
         .order_by(Resource.category)
     )
     publishers = db.session.scalars(
         db.select(Resource.publisher)
-        .where(Resource.status.in_(statuses), Resource.publisher != "")
+        .where(*listed, Resource.publisher != "")
         .distinct()
         .order_by(Resource.publisher)
     )
@@ -452,15 +509,44 @@ def uses_of(resource: Resource) -> list[Use]:
     return [Use(event, None) for event in events] + [Use(event, item) for item, event in items]
 
 
+def shared_at(resource: Resource, limit: int = 10) -> list[Event]:
+    """The public events it was shared at, newest first: attached to the whole event or beside
+    one of its talks (one query)."""
+    on_event = db.select(EventResource.event_id).where(EventResource.resource_id == resource.id)
+    on_talks = (
+        db.select(AgendaItem.event_id)
+        .join(AgendaItemResource, AgendaItemResource.agenda_item_id == AgendaItem.id)
+        .where(AgendaItemResource.resource_id == resource.id)
+    )
+    return list(
+        db.session.scalars(
+            db.select(Event)
+            .where(
+                db.or_(Event.id.in_(on_event), Event.id.in_(on_talks)),
+                Event.status != EventStatus.draft,
+            )
+            .order_by(Event.starts_at.desc())
+            .limit(limit)
+        )
+    )
+
+
 # --- an event's resources, for its page and its pack ---------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Shown:
-    """A resource as the public sees it beside an event: itself, and what now replaces it."""
+    """A resource as the public sees it beside an event: the one to follow now, and the resources
+    staff attached that it now stands in for. The public is never sent straight to an address
+    that has been replaced; the old resources are named, with a link to their own pages."""
 
-    resource: Resource
-    successor: Resource | None = None
+    resource: Resource  # what to follow: the attached resource, or its current successor
+    replaces: list[Resource] = field(default_factory=list)  # attached ones it now stands in for
+
+    @property
+    def ended(self) -> bool:
+        """Retired with nothing in its place: listed (past events only) as no longer available."""
+        return self.resource.is_retired
 
 
 @dataclass
@@ -506,27 +592,50 @@ def _resolve(resource: Resource, known: dict[int, Resource]) -> Resource | None:
     return found
 
 
-def event_resources(event: Event) -> EventResources:
-    """An event's published resources, event-wide and per agenda item, each in the order staff
-    chose and with its current successor: a fixed number of queries, however many there are."""
+def _shown_list(attached: list[Resource], known: dict[int, Resource], *, past: bool) -> list[Shown]:
+    """One entry per resource to follow, in the order staff chose: a replaced resource is shown as
+    its successor (merged with the successor's own entry if it is there too); a retired one with
+    nothing in its place is kept only in a past event's record."""
+    entries: dict[int, Shown] = {}
+    for resource in attached:
+        successor = _resolve(resource, known)
+        if successor is None and resource.is_retired and not past:
+            continue
+        entry = entries.setdefault((successor or resource).id, Shown(successor or resource))
+        if successor is not None:
+            entry.replaces.append(resource)
+    return list(entries.values())
+
+
+def event_resources(event: Event, now: datetime | None = None) -> EventResources:
+    """An event's resources as the public sees them, event-wide and per agenda item, each in the
+    order staff chose and pointing to what does the job now: a fixed number of queries, however
+    many there are. Drafts are never shown; retired ones only through a successor, or (with
+    nothing in their place) in the record of an event that has taken place."""
+    shown = (ResourceStatus.published, ResourceStatus.retired)
     event_rows = db.session.scalars(
         db.select(Resource)
         .join(EventResource, EventResource.resource_id == Resource.id)
-        .where(EventResource.event_id == event.id, Resource.status == ResourceStatus.published)
+        .where(EventResource.event_id == event.id, Resource.status.in_(shown))
         .order_by(EventResource.position, EventResource.id)
     ).all()
     item_rows = db.session.execute(
         db.select(AgendaItemResource.agenda_item_id, Resource)
         .join(Resource, Resource.id == AgendaItemResource.resource_id)
         .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
-        .where(AgendaItem.event_id == event.id, Resource.status == ResourceStatus.published)
+        .where(AgendaItem.event_id == event.id, Resource.status.in_(shown))
         .order_by(AgendaItemResource.agenda_item_id, AgendaItemResource.position,
                   AgendaItemResource.id)
     ).all()  # fmt: skip
     known = _load_chains([*event_rows, *(resource for _item_id, resource in item_rows)])
-    result = EventResources(event_wide=[Shown(r, _resolve(r, known)) for r in event_rows])
+    past = event.is_past(now)
+    by_item: dict[int, list[Resource]] = {}
     for item_id, resource in item_rows:
-        result.by_item.setdefault(item_id, []).append(Shown(resource, _resolve(resource, known)))
+        by_item.setdefault(item_id, []).append(resource)
+    result = EventResources(event_wide=_shown_list(list(event_rows), known, past=past))
+    for item_id, attached in by_item.items():
+        if entries := _shown_list(attached, known, past=past):
+            result.by_item[item_id] = entries
     return result
 
 

@@ -16,11 +16,10 @@ from markupsafe import Markup
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events import services as events
-from chamber.events.models import Event, EventStatus
-from chamber.extensions import db
+from chamber.events.models import Event
 from chamber.members.models import SizeBand
 from chamber.resources import services
-from chamber.resources.models import EventResource, ResourceStatus
+from chamber.resources.models import ResourceStatus
 
 bp = Blueprint("resources", __name__)
 
@@ -42,9 +41,11 @@ def index():
     category, publisher, audience = _arg("category"), _arg("publisher"), _arg("audience")
     if audience not in services.BANDS:
         audience = ""
-    query = services.search_query(q, category=category, publisher=publisher, audience=audience)
+    query = services.search_query(
+        q, category=category, publisher=publisher, audience=audience, fold_replaced=True
+    )
     page = paginate(query, per_page=20)
-    categories, publishers = services.filter_choices()
+    categories, publishers = services.filter_choices(fold_replaced=True)
     filters = {"q": q, "category": category, "publisher": publisher, "audience": audience}
     return render_template(
         "resources/index.html",
@@ -54,6 +55,7 @@ def index():
         categories=categories,
         publishers=publishers,
         bands=list(SizeBand),
+        replaces=services.replaced_by_page(page.items),
     )
 
 
@@ -62,19 +64,13 @@ def show(slug: str):
     resource = services.get_by_slug(slug)
     if resource is None or (resource.status == ResourceStatus.draft and not _is_staff()):
         abort(404)
-    shared_at = db.session.scalars(
-        db.select(Event)
-        .join(EventResource, EventResource.event_id == Event.id)
-        .where(EventResource.resource_id == resource.id, Event.status != EventStatus.draft)
-        .order_by(Event.starts_at.desc())
-        .limit(10)
-    ).all()
     return render_template(
         "resources/show.html",
         resource=resource,
         successor=services.current_successor(resource),
+        replaces=services.replaced_by_page([resource]).get(resource.id, []),
         audience=services.audience_labels(resource),
-        shared_at=shared_at,
+        shared_at=services.shared_at(resource),
         host=urlsplit(resource.url).hostname if resource.url else "",
         staff_preview=_is_staff(),
     )
