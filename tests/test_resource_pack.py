@@ -15,7 +15,7 @@ from chamber.demo import load_demo, seminar
 from chamber.demo import resources as demo_resources
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
-from chamber.resources import services
+from chamber.resources import attachments, services
 from chamber.resources.models import (
     AgendaItemResource,
     EventResource,
@@ -304,7 +304,7 @@ def test_the_demo_guide_is_the_five_step_plan_beside_the_talk_it_came_from(app, 
         assert f"**{step}.**" in guide.body
     for event in db.session.scalars(db.select(Event)):
         talk = next(i for i in event.agenda_items if i.title.startswith("Cyber Essentials"))
-        shown = services.event_resources(event)
+        shown = attachments.event_resources(event)
         assert [s.resource.slug for s in shown.for_item(talk.id)][0] == guide.slug
         page = client.get(f"/events/{event.slug}").text
         item_html = page[page.index(f'id="item-{talk.id}"') :]
@@ -315,7 +315,7 @@ def test_the_demo_guide_is_the_five_step_plan_beside_the_talk_it_came_from(app, 
 def event_wide(event: Event) -> list[tuple[str, list[str]]]:
     return [
         (s.resource.slug, [old.slug for old in s.replaces])
-        for s in services.event_resources(event).event_wide
+        for s in attachments.event_resources(event).event_wide
     ]
 
 

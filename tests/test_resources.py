@@ -10,7 +10,7 @@ import pytest
 
 from chamber.events.models import EventStatus
 from chamber.extensions import db
-from chamber.resources import services
+from chamber.resources import attachments, services
 from chamber.resources.models import (
     AgendaItemResource,
     EventResource,
@@ -654,7 +654,7 @@ def test_staff_attach_resources_to_an_event_and_a_talk_and_put_them_in_order(
 
     def event_order():
         db.session.expire_all()
-        return [shown.resource.title for shown in services.event_resources(event).event_wide]
+        return [shown.resource.title for shown in attachments.event_resources(event).event_wide]
 
     assert event_order() == ["First", "Second", "Third"]
     staff_post(organiser_client, f"{page_path}/{third.id}/earlier", form_page=page_path)
@@ -669,7 +669,7 @@ def test_staff_attach_resources_to_an_event_and_a_talk_and_put_them_in_order(
     item_base = f"/staff/resources/items/{talk.id}"
     staff_post(organiser_client, f"{item_base}/{first.id}/earlier", form_page=page_path)
     db.session.expire_all()
-    assert [s.resource.title for s in services.event_resources(event).for_item(talk.id)] == [
+    assert [s.resource.title for s in attachments.event_resources(event).for_item(talk.id)] == [
         "First", "The plan"
     ]  # fmt: skip
 
@@ -725,7 +725,7 @@ def test_attaching_something_wrong_is_refused_with_the_reason(
 
 def test_a_retired_resource_cannot_be_attached_by_the_service(make_event, make_resource):
     with pytest.raises(services.ResourceError, match="is retired"):
-        services.attach_to_event(make_event(), make_resource(status=ResourceStatus.retired))
+        attachments.attach_to_event(make_event(), make_resource(status=ResourceStatus.retired))
 
 
 def _attach_everywhere(event, talk, *resources) -> None:
@@ -761,7 +761,7 @@ def test_the_event_page_sends_people_to_successors_never_to_a_replaced_address(
     # Drafts never show; a retired resource with nothing in its place is left off what is to come.
     assert "Not yet" not in page and "Gone away" not in page
     assert 'href="/events/' + event.slug + '/resources"' in page
-    shown = services.event_resources(event)
+    shown = attachments.event_resources(event)
     assert [(s.resource.title, [o.title for o in s.replaces]) for s in shown.event_wide] == [
         ("NCSC home", ["CESG", "Moved on"])
     ]
@@ -818,7 +818,7 @@ def test_the_event_pages_queries_do_not_grow_with_its_resources(
     attach(12)
     many = {path: queries(path) for path in few}
     assert many == few
-    assert services.event_resources(event).count == 13 * 5
+    assert attachments.event_resources(event).count == 13 * 5
 
 
 def test_a_chain_of_replacements_ends_at_the_last_published_one(make_resource):

@@ -12,7 +12,7 @@ from chamber.core.times import utcnow
 from chamber.demo import seminar
 from chamber.events.models import Event
 from chamber.extensions import db
-from chamber.resources import health
+from chamber.resources import attachments, health
 from chamber.resources import services as resources
 from chamber.resources.checker import BROKEN, OK, REDIRECTED, UNREACHABLE, Hop, LinkResult
 from chamber.resources.models import LinkCheckRun, Resource, ResourceKind
@@ -261,16 +261,16 @@ def load_library() -> tuple[dict[str, Resource], set[str]]:
 def attach_to_edition(event: Event, library: dict[str, Resource]) -> None:
     """Give a seminar edition its resources, unless it has some already (staff may have chosen):
     the article's list for the 2016 edition, today's resources for an upcoming one."""
-    if resources.staff_attachments(event).event_wide:
+    if attachments.staff_attachments(event).event_wide:
         return
     event_wide = EVENT_WIDE_PAST if event.slug == seminar.PAST_EDITION_SLUG else EVENT_WIDE_UPCOMING
     for slug in event_wide:
-        resources.attach_to_event(event, library[slug])
+        attachments.attach_to_event(event, library[slug])
     items = {item.title: item for item in event.agenda_items}
     for title, slugs in BESIDE_TALKS.items():
         if (item := items.get(title)) is not None:
             for slug in slugs:
-                resources.attach_to_item(item, library[slug])
+                attachments.attach_to_item(item, library[slug])
 
 
 def load_resources() -> None:

@@ -8,7 +8,7 @@ from flask_login import current_user
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events import services
-from chamber.resources.services import event_resources
+from chamber.resources.attachments import event_resources
 
 bp = Blueprint("events", __name__)
 

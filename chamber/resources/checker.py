@@ -25,6 +25,7 @@ from chamber.resources.addresses import (
     IPAddress,
     Unreachable,
     is_public_address,
+    url_fault,
 )
 
 OK = "ok"
@@ -84,20 +85,19 @@ def host_of(url: str) -> str:
         return ""
 
 
+URL_FAULTS = {
+    "hidden": "not a web address: it contains spaces or control characters",
+    "malformed": "not a web address",
+    "scheme": "only http and https addresses are checked",
+    "host": "not a web address: no host",
+    "credentials": "refused: the address carries a user name or password",
+}
+
+
 def web_address_problem(url: str) -> str | None:
     """Why `url` cannot be checked, or None."""
-    try:
-        parts = urlsplit(url)
-        parts.hostname, parts.port  # noqa: B018 - both raise ValueError when malformed
-    except ValueError:
-        return "not a web address"
-    if parts.scheme not in ("http", "https"):
-        return "only http and https addresses are checked"
-    if not parts.hostname:
-        return "not a web address: no host"
-    if parts.username or parts.password:
-        return "refused: the address carries a user name or password"
-    return None
+    fault = url_fault(url)
+    return URL_FAULTS[fault] if fault else None
 
 
 class LinkChecker:

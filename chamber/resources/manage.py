@@ -13,7 +13,7 @@ from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
 from chamber.events.models import AgendaItem, Event
 from chamber.extensions import db
-from chamber.resources import health, services
+from chamber.resources import attachments, health, services
 from chamber.resources.forms import AttachForm, ResourceForm, SupersedeForm
 from chamber.resources.models import (
     AgendaItemResource,
@@ -151,7 +151,7 @@ def _show_page(resource: Resource, form: SupersedeForm, status: int = 200):
         resource=resource,
         form=form,
         successor=services.current_successor(resource),
-        uses=services.uses_of(resource),
+        uses=attachments.uses_of(resource),
         audience=services.audience_labels(resource),
         checks=checks,
         local=lambda moment: utc_to_local(moment, zone),
@@ -258,7 +258,7 @@ def _event_page(event: Event, form: AttachForm, status: int = 200):
         "resources/manage/event.html",
         event=event,
         form=form,
-        attached=services.staff_attachments(event),
+        attached=attachments.staff_attachments(event),
     ), status
 
 
@@ -280,9 +280,9 @@ def attach(event_id: int):
             if resource is None:
                 raise services.ResourceError("That resource no longer exists.")
             if item is not None:
-                services.attach_to_item(item, resource)
+                attachments.attach_to_item(item, resource)
             else:
-                services.attach_to_event(event, resource)
+                attachments.attach_to_event(event, resource)
         except services.ResourceError as error:
             db.session.rollback()
             form.resource.errors = [str(error)]
@@ -303,7 +303,7 @@ def _item_or_404(item_id: int) -> AgendaItem:
 def detach_from_event(event_id: int, resource_id: int):
     event = _event_or_404(event_id)
     resource = _resource_or_404(resource_id)
-    if not services.detach_from_event(event, resource):
+    if not attachments.detach_from_event(event, resource):
         abort(404)
     db.session.commit()
     flash(f"Removed “{resource.title}” from the event.", "success")
@@ -314,9 +314,9 @@ def detach_from_event(event_id: int, resource_id: int):
 def move_on_event(event_id: int, resource_id: int, direction: str):
     event = _event_or_404(event_id)
     resource = _resource_or_404(resource_id)
-    if not services.is_on_event(event, resource):
+    if not attachments.is_on_event(event, resource):
         abort(404)
-    if services.move_on_event(event, resource, -1 if direction == "earlier" else 1):
+    if attachments.move_on_event(event, resource, -1 if direction == "earlier" else 1):
         db.session.commit()
         flash(f"Moved “{resource.title}” {direction}.", "success")
     return redirect(url_for(".event_resources", event_id=event.id, _anchor="event-wide"))
@@ -326,7 +326,7 @@ def move_on_event(event_id: int, resource_id: int, direction: str):
 def detach_from_item(item_id: int, resource_id: int):
     item = _item_or_404(item_id)
     resource = _resource_or_404(resource_id)
-    if not services.detach_from_item(item, resource):
+    if not attachments.detach_from_item(item, resource):
         abort(404)
     db.session.commit()
     flash(f"Removed “{resource.title}” from “{item.title}”.", "success")
@@ -337,9 +337,9 @@ def detach_from_item(item_id: int, resource_id: int):
 def move_on_item(item_id: int, resource_id: int, direction: str):
     item = _item_or_404(item_id)
     resource = _resource_or_404(resource_id)
-    if not services.is_on_item(item, resource):
+    if not attachments.is_on_item(item, resource):
         abort(404)
-    if services.move_on_item(item, resource, -1 if direction == "earlier" else 1):
+    if attachments.move_on_item(item, resource, -1 if direction == "earlier" else 1):
         db.session.commit()
         flash(f"Moved “{resource.title}” {direction}.", "success")
     return redirect(url_for(".event_resources", event_id=item.event_id, _anchor=f"item-{item.id}"))

@@ -1,12 +1,10 @@
-"""Operations on the resource library: saving, publishing, retiring and superseding resources,
-attaching them to events and talks in order, searching, and loading an event's resources in a
-fixed number of queries. Each operation flushes and never commits."""
+"""Operations on the resource library: checking, saving, publishing, retiring and superseding
+resources, following chains of successors, and searching. Attaching them to events and talks is in
+`attachments.py`. Each operation flushes and never commits."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,12 +12,10 @@ from sqlalchemy.orm import aliased, selectinload
 
 from chamber.core.text import slugify
 from chamber.core.times import utcnow
-from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
 from chamber.members.models import SizeBand
+from chamber.resources.addresses import url_fault
 from chamber.resources.models import (
-    AgendaItemResource,
-    EventResource,
     Resource,
     ResourceKind,
     ResourceStatus,
@@ -31,7 +27,6 @@ RESOURCE_FIELDS = (
 MAX_TAGS_LENGTH = 500  # the column's size, commas included
 MAX_TAG_LENGTH = 40
 MAX_CHAIN = 8  # successors followed at most: A replaced by B replaced by C...
-WEB_SCHEMES = ("http", "https")
 BANDS = frozenset(band.value for band in SizeBand)  # `in SizeBand` warns on Python 3.11
 
 
@@ -45,25 +40,22 @@ class ResourceError(ValueError):
 def web_address_problem(url: str) -> str | None:
     """Why `url` is not a plain http(s) address a visitor may safely follow, or None if it is."""
     example = "like https://www.ncsc.gov.uk/"
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    fault = url_fault(url)
+    if fault == "hidden":
         return f"Web address cannot contain spaces or hidden characters; enter it {example}."
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
+    if fault == "malformed":
         return f"Enter a real web address, {example}."
-    scheme = parts.scheme.lower()
-    if scheme not in WEB_SCHEMES:
+    if fault == "scheme":
+        scheme = urlsplit(url).scheme.lower()
         if not scheme or scheme in ("www", "localhost") or "." in scheme:
             return f"Enter the full web address, starting with https:// or http://, {example}."
         return (
             f"Web address must start with https:// or http:// ({scheme}: addresses are not "
             f"allowed); enter it {example}."
         )
-    if not host:
+    if fault == "host":
         return f"Enter the full web address, with the site's name, {example}."
-    if parts.username is not None or parts.password is not None:
+    if fault == "credentials":
         return "Web address cannot contain a user name or password."
     return None
 
@@ -294,10 +286,37 @@ def attachable() -> list[Resource]:
     )
 
 
+def load_chains(resources: list[Resource]) -> dict[int, Resource]:
+    """Every resource in the chains of replacement that start at `resources`, by id: one query
+    per step along the chains, however many resources there are."""
+    known = {resource.id: resource for resource in resources}
+    wanted = {r.superseded_by_id for r in resources if r.superseded_by_id} - set(known)
+    for _ in range(MAX_CHAIN):
+        if not wanted:
+            break
+        found = db.session.scalars(db.select(Resource).where(Resource.id.in_(wanted))).all()
+        known.update((resource.id, resource) for resource in found)
+        wanted = {r.superseded_by_id for r in found if r.superseded_by_id} - set(known)
+    return known
+
+
+def resolve(resource: Resource, known: dict[int, Resource]) -> Resource | None:
+    """The last published resource along `resource`'s chain of replacements."""
+    found, step, seen = None, resource, {resource.id}
+    while step.superseded_by_id and step.superseded_by_id not in seen:
+        step = known.get(step.superseded_by_id)
+        if step is None:
+            break
+        seen.add(step.id)
+        if step.is_published:
+            found = step
+    return found
+
+
 def current_successor(resource: Resource) -> Resource | None:
     """The published resource that now stands in for `resource`, following a chain of
     replacements (one query per step, at most MAX_CHAIN)."""
-    return _resolve(resource, _load_chains([resource]))
+    return resolve(resource, load_chains([resource]))
 
 
 # --- saving --------------------------------------------------------------------------------------
@@ -393,279 +412,6 @@ def supersede(resource: Resource, successor: Resource | None) -> None:
             break
     resource.superseded_by = successor
     db.session.flush()
-
-
-# --- attaching -----------------------------------------------------------------------------------
-
-
-def _event_links(event: Event) -> list[EventResource]:
-    return list(
-        db.session.scalars(
-            db.select(EventResource)
-            .where(EventResource.event_id == event.id)
-            .order_by(EventResource.position, EventResource.id)
-        )
-    )
-
-
-def _item_links(item: AgendaItem) -> list[AgendaItemResource]:
-    return list(
-        db.session.scalars(
-            db.select(AgendaItemResource)
-            .where(AgendaItemResource.agenda_item_id == item.id)
-            .order_by(AgendaItemResource.position, AgendaItemResource.id)
-        )
-    )
-
-
-def _add(links: list, link, resource: Resource, where: str) -> None:
-    if resource.is_retired:
-        raise ResourceError(f"“{resource.title}” is retired: restore it before adding it.")
-    if any(existing.resource_id == resource.id for existing in links):
-        raise ResourceError(f"“{resource.title}” is already in {where}.")
-    link.position = max((existing.position for existing in links), default=-1) + 1
-    db.session.add(link)
-    db.session.flush()
-
-
-def attach_to_event(event: Event, resource: Resource) -> EventResource:
-    link = EventResource(event_id=event.id, resource_id=resource.id)
-    _add(_event_links(event), link, resource, "this event's resources")
-    return link
-
-
-def attach_to_item(item: AgendaItem, resource: Resource) -> AgendaItemResource:
-    link = AgendaItemResource(agenda_item_id=item.id, resource_id=resource.id)
-    _add(_item_links(item), link, resource, f"the resources for “{item.title}”")
-    return link
-
-
-def _remove(links: list, resource: Resource) -> bool:
-    found = [link for link in links if link.resource_id == resource.id]
-    for link in found:
-        db.session.delete(link)
-    db.session.flush()
-    return bool(found)
-
-
-def detach_from_event(event: Event, resource: Resource) -> bool:
-    return _remove(_event_links(event), resource)
-
-
-def detach_from_item(item: AgendaItem, resource: Resource) -> bool:
-    return _remove(_item_links(item), resource)
-
-
-def _move(links: list, resource: Resource, direction: int) -> bool:
-    """Swap with the neighbour (-1 earlier, +1 later); positions are renumbered 0..n-1 first, so
-    ties left by older data cannot stop a move."""
-    index = next((i for i, link in enumerate(links) if link.resource_id == resource.id), None)
-    if index is None or not 0 <= index + direction < len(links):
-        return False
-    links[index], links[index + direction] = links[index + direction], links[index]
-    for position, link in enumerate(links):
-        link.position = position
-    db.session.flush()
-    return True
-
-
-def move_on_event(event: Event, resource: Resource, direction: int) -> bool:
-    return _move(_event_links(event), resource, direction)
-
-
-def move_on_item(item: AgendaItem, resource: Resource, direction: int) -> bool:
-    return _move(_item_links(item), resource, direction)
-
-
-def is_on_event(event: Event, resource: Resource) -> bool:
-    return any(link.resource_id == resource.id for link in _event_links(event))
-
-
-def is_on_item(item: AgendaItem, resource: Resource) -> bool:
-    return any(link.resource_id == resource.id for link in _item_links(item))
-
-
-@dataclass(frozen=True)
-class Use:
-    event: Event
-    item: AgendaItem | None  # None: attached to the whole event
-
-
-def uses_of(resource: Resource) -> list[Use]:
-    """Where a resource is attached, for its staff page (two queries)."""
-    events = db.session.scalars(
-        db.select(Event)
-        .join(EventResource, EventResource.event_id == Event.id)
-        .where(EventResource.resource_id == resource.id)
-        .order_by(Event.starts_at.desc())
-    )
-    items = db.session.execute(
-        db.select(AgendaItem, Event)
-        .join(AgendaItemResource, AgendaItemResource.agenda_item_id == AgendaItem.id)
-        .join(Event, Event.id == AgendaItem.event_id)
-        .where(AgendaItemResource.resource_id == resource.id)
-        .order_by(Event.starts_at.desc(), AgendaItem.starts_at)
-    )
-    return [Use(event, None) for event in events] + [Use(event, item) for item, event in items]
-
-
-def shared_at(resource: Resource, limit: int = 10) -> list[Event]:
-    """The public events it was shared at, newest first: attached to the whole event or beside
-    one of its talks (one query)."""
-    on_event = db.select(EventResource.event_id).where(EventResource.resource_id == resource.id)
-    on_talks = (
-        db.select(AgendaItem.event_id)
-        .join(AgendaItemResource, AgendaItemResource.agenda_item_id == AgendaItem.id)
-        .where(AgendaItemResource.resource_id == resource.id)
-    )
-    return list(
-        db.session.scalars(
-            db.select(Event)
-            .where(
-                db.or_(Event.id.in_(on_event), Event.id.in_(on_talks)),
-                Event.status != EventStatus.draft,
-            )
-            .order_by(Event.starts_at.desc())
-            .limit(limit)
-        )
-    )
-
-
-# --- an event's resources, for its page and its pack ---------------------------------------------
-
-
-@dataclass
-class Shown:
-    """A resource as the public sees it beside an event: the one to follow now, and the resources
-    staff attached that it now stands in for. The public is never sent straight to an address
-    that has been replaced; the old resources are named, with a link to their own pages."""
-
-    resource: Resource  # what to follow: the attached resource, or its current successor
-    replaces: list[Resource] = field(default_factory=list)  # attached ones it now stands in for
-
-    @property
-    def ended(self) -> bool:
-        """Retired with nothing in its place: listed (past events only) as no longer available."""
-        return self.resource.is_retired
-
-
-@dataclass
-class EventResources:
-    event_wide: list[Shown] = field(default_factory=list)
-    by_item: dict[int, list[Shown]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.event_wide or self.by_item)
-
-    def for_item(self, item_id: int) -> list[Shown]:
-        return self.by_item.get(item_id, [])
-
-    @property
-    def count(self) -> int:
-        return len(self.event_wide) + sum(len(shown) for shown in self.by_item.values())
-
-
-def _load_chains(resources: list[Resource]) -> dict[int, Resource]:
-    """Every resource in the chains of replacement that start at `resources`, by id: one query
-    per step along the chains, however many resources there are."""
-    known = {resource.id: resource for resource in resources}
-    wanted = {r.superseded_by_id for r in resources if r.superseded_by_id} - set(known)
-    for _ in range(MAX_CHAIN):
-        if not wanted:
-            break
-        found = db.session.scalars(db.select(Resource).where(Resource.id.in_(wanted))).all()
-        known.update((resource.id, resource) for resource in found)
-        wanted = {r.superseded_by_id for r in found if r.superseded_by_id} - set(known)
-    return known
-
-
-def _resolve(resource: Resource, known: dict[int, Resource]) -> Resource | None:
-    """The last published resource along `resource`'s chain of replacements."""
-    found, step, seen = None, resource, {resource.id}
-    while step.superseded_by_id and step.superseded_by_id not in seen:
-        step = known.get(step.superseded_by_id)
-        if step is None:
-            break
-        seen.add(step.id)
-        if step.is_published:
-            found = step
-    return found
-
-
-def _shown_list(attached: list[Resource], known: dict[int, Resource], *, past: bool) -> list[Shown]:
-    """One entry per resource to follow, in the order staff chose: a replaced resource is shown as
-    its successor (merged with the successor's own entry if it is there too); a retired one with
-    nothing in its place is kept only in a past event's record."""
-    entries: dict[int, Shown] = {}
-    for resource in attached:
-        successor = _resolve(resource, known)
-        if successor is None and resource.is_retired and not past:
-            continue
-        entry = entries.setdefault((successor or resource).id, Shown(successor or resource))
-        if successor is not None:
-            entry.replaces.append(resource)
-    return list(entries.values())
-
-
-def event_resources(event: Event, now: datetime | None = None) -> EventResources:
-    """An event's resources as the public sees them, event-wide and per agenda item, each in the
-    order staff chose and pointing to what does the job now: a fixed number of queries, however
-    many there are. Drafts are never shown; retired ones only through a successor, or (with
-    nothing in their place) in the record of an event that has taken place."""
-    shown = (ResourceStatus.published, ResourceStatus.retired)
-    event_rows = db.session.scalars(
-        db.select(Resource)
-        .join(EventResource, EventResource.resource_id == Resource.id)
-        .where(EventResource.event_id == event.id, Resource.status.in_(shown))
-        .order_by(EventResource.position, EventResource.id)
-    ).all()
-    item_rows = db.session.execute(
-        db.select(AgendaItemResource.agenda_item_id, Resource)
-        .join(Resource, Resource.id == AgendaItemResource.resource_id)
-        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
-        .where(AgendaItem.event_id == event.id, Resource.status.in_(shown))
-        .order_by(AgendaItemResource.agenda_item_id, AgendaItemResource.position,
-                  AgendaItemResource.id)
-    ).all()  # fmt: skip
-    known = _load_chains([*event_rows, *(resource for _item_id, resource in item_rows)])
-    past = event.is_past(now)
-    by_item: dict[int, list[Resource]] = {}
-    for item_id, resource in item_rows:
-        by_item.setdefault(item_id, []).append(resource)
-    result = EventResources(event_wide=_shown_list(list(event_rows), known, past=past))
-    for item_id, attached in by_item.items():
-        if entries := _shown_list(attached, known, past=past):
-            result.by_item[item_id] = entries
-    return result
-
-
-@dataclass(frozen=True)
-class StaffAttachments:
-    """An event's attachments as staff manage them: every status, in order (two queries)."""
-
-    event_wide: list[Resource]
-    by_item: dict[int, list[Resource]]
-
-
-def staff_attachments(event: Event) -> StaffAttachments:
-    event_wide = db.session.scalars(
-        db.select(Resource)
-        .join(EventResource, EventResource.resource_id == Resource.id)
-        .where(EventResource.event_id == event.id)
-        .order_by(EventResource.position, EventResource.id)
-    ).all()
-    rows = db.session.execute(
-        db.select(AgendaItemResource.agenda_item_id, Resource)
-        .join(Resource, Resource.id == AgendaItemResource.resource_id)
-        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
-        .where(AgendaItem.event_id == event.id)
-        .order_by(AgendaItemResource.agenda_item_id, AgendaItemResource.position,
-                  AgendaItemResource.id)
-    ).all()  # fmt: skip
-    by_item: dict[int, list[Resource]] = {}
-    for item_id, resource in rows:
-        by_item.setdefault(item_id, []).append(resource)
-    return StaffAttachments(list(event_wide), by_item)
 
 
 _TAG = re.compile(r"<[a-zA-Z!/?]")  # as a browser reads a tag; "a < b" is text

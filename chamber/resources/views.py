@@ -18,7 +18,7 @@ from chamber.core.times import utcnow
 from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.members.models import SizeBand
-from chamber.resources import services
+from chamber.resources import attachments, services
 from chamber.resources.models import ResourceStatus
 
 bp = Blueprint("resources", __name__)
@@ -70,7 +70,7 @@ def show(slug: str):
         successor=services.current_successor(resource),
         replaces=services.replaced_by_page([resource]).get(resource.id, []),
         audience=services.audience_labels(resource),
-        shared_at=services.shared_at(resource),
+        shared_at=attachments.shared_at(resource),
         host=urlsplit(resource.url).hostname if resource.url else "",
         staff_preview=_is_staff(),
     )
@@ -86,7 +86,7 @@ def _pack_event_or_404(slug: str) -> Event:
 
 
 def _pack_context(event: Event) -> dict:
-    found = services.event_resources(event)
+    found = attachments.event_resources(event)
     talks = [(item, found.for_item(item.id)) for item in event.agenda_items]
     return {
         "event": event,
