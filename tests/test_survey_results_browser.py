@@ -18,10 +18,12 @@ from tests.browser_support import (
     no_horizontal_scroll,
     screenshot,
 )
+from tests.surveys_support import focus_is_visible, tab_to, words_broken_mid_letter
 
 pytestmark = pytest.mark.browser
 
 A4_PRINTABLE = {"width": 703, "height": 1050}  # 210 mm less 12 mm margins, at 96 dpi
+PHONE_375 = {"width": 375, "height": 740}
 
 
 def test_demo_survey_results_with_the_sme_breakdown(app, pages, make_staff):
@@ -47,6 +49,7 @@ def test_demo_survey_results_with_the_sme_breakdown(app, pages, make_staff):
     page.reload()
     screenshot(page, "phone-survey-results")
     no_horizontal_scroll(page)
+    assert words_broken_mid_letter(page, ".breakdown-table th, .breakdown-table td") == []
 
     page.set_viewport_size(A4_PRINTABLE)
     page.emulate_media(media="print")
@@ -58,3 +61,28 @@ def test_demo_survey_results_with_the_sme_breakdown(app, pages, make_staff):
         ".map(t => t.querySelector('caption')?.textContent.trim())"
     )
     assert clipped == [], f"tables wider than an A4 page: {clipped}"
+
+
+def test_breakdown_tables_scroll_by_keyboard_and_never_break_a_word(app, pages, make_staff):
+    load_demo(app)
+    db.session.commit()
+    survey = db.session.scalar(db.select(Survey))
+    organiser = make_staff(Role.organiser, name="Olu Organiser")
+    for label, viewport in (("phone", PHONE_375), ("desktop", DESKTOP)):
+        page = pages.new(viewport=viewport)
+        log_in(page, organiser)
+        page.goto(f"/staff/surveys/{survey.id}/results?breakdown=sector")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Survey results")
+        no_horizontal_scroll(page)
+        assert words_broken_mid_letter(page, ".breakdown-table th, .breakdown-table td") == []
+        resources = page.get_by_role("region", name="Sector breakdown of Q6")
+        expect(resources).to_have_attribute("tabindex", "0")
+        tab_to(page, resources, limit=200)
+        assert focus_is_visible(resources)
+        scrolls = resources.evaluate("(el) => el.scrollWidth > el.clientWidth")
+        if scrolls:
+            page.keyboard.press("ArrowRight")
+            expect(resources).not_to_have_js_property("scrollLeft", 0)
+        assert scrolls == (label == "phone")
+        resources.scroll_into_view_if_needed()
+        screenshot(page, f"survey-results-sector-{label}")

@@ -8,12 +8,21 @@ from datetime import timedelta
 import pytest
 
 from chamber.core.times import utcnow
+from chamber.events.models import AgendaItem
 from chamber.extensions import db
 from chamber.members.models import SizeBand
+from chamber.resources.models import AgendaItemResource, Resource, ResourceStatus
 from chamber.surveys import dispatch, services
 from chamber.surveys.models import Answer, QuestionKind, Response, Survey
-from tests.conftest import csrf_token
-from tests.surveys_support import book, finished_seminar, invitation_of, sent_survey, token_for
+from tests.conftest import count_queries, csrf_token
+from tests.surveys_support import (
+    attach_pack,
+    book,
+    finished_seminar,
+    invitation_of,
+    sent_survey,
+    token_for,
+)
 
 
 @pytest.fixture
@@ -273,6 +282,50 @@ def test_each_token_opens_only_its_own_survey(client, answering, make_event, mak
     other_token = token_for(invitation_of(other, zed.email_normalised))
     assert other.title in client.get(f"/s/{other_token}").text
     assert other.title not in client.get(f"/s/{token}").text
+
+
+@pytest.mark.parametrize(
+    ("pack", "offered"),
+    [
+        ("none", False),
+        ("draft only", False),
+        ("retired only", False),
+        ("event-wide", True),
+        ("beside a talk", True),
+    ],
+)
+def test_the_thanks_page_offers_the_resource_pack_only_when_it_has_something_published(
+    client, make_event, make_item, pack, offered
+):
+    event = finished_seminar(make_event, make_item, pack=False)
+    if pack in ("draft only", "retired only", "event-wide"):
+        status = {
+            "draft only": ResourceStatus.draft,
+            "retired only": ResourceStatus.retired,
+            "event-wide": ResourceStatus.published,
+        }[pack]
+        attach_pack(event, ["Small Business Guide"], status=status)
+    elif pack == "beside a talk":
+        talk = db.session.scalars(
+            db.select(AgendaItem).where(AgendaItem.title == "Phishing and passwords")
+        ).one()
+        guide = Resource(slug="guide", title="Phishing guide", status=ResourceStatus.published)
+        db.session.add(guide)
+        db.session.flush()
+        db.session.add(AgendaItemResource(agenda_item_id=talk.id, resource_id=guide.id))
+        db.session.commit()
+    book(event, "ann@alpha.example")
+    survey = sent_survey(event)
+    token = token_for(invitation_of(survey, "ann@alpha.example"))
+    f = names(survey)
+    answer(client, token, {f["rating"]: "4", f["nps"]: "9"})
+
+    with count_queries() as statements:
+        thanks = client.get(f"/s/{token}/thanks")
+    assert "Thank you" in thanks.text
+    assert ("Open the resource pack" in thanks.text) is offered
+    assert (f'href="/events/{event.slug}/resources"' in thanks.text) is offered
+    assert sum("resource" in statement for statement in statements) == 1
 
 
 def test_the_thanks_page_before_answering_goes_back_to_the_survey(client, answering):

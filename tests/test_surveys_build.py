@@ -10,11 +10,11 @@ import pytest
 from chamber.core.times import utcnow
 from chamber.events.models import AgendaKind, EventStatus
 from chamber.extensions import db
-from chamber.resources.models import EventResource, Resource, ResourceStatus
+from chamber.resources.models import AgendaItemResource, EventResource, Resource, ResourceStatus
 from chamber.surveys import services
 from chamber.surveys.models import Question, QuestionKind, Recipients, Survey, SurveyStatus
 from tests.conftest import at, count_queries, csrf_token, post_form
-from tests.surveys_support import finished_seminar
+from tests.surveys_support import attach_pack, finished_seminar
 
 
 def kinds(survey: Survey) -> list[str]:
@@ -38,6 +38,7 @@ def test_the_seminar_template_asks_six_questions_with_sessions_from_the_agenda(
     make_item(event, minutes_in=30, title="Phishing", speakers=[make_speaker("Tony Richardson")])
     make_item(event, minutes_in=60, title="Coffee", kind=AgendaKind.break_)
     make_item(event, minutes_in=90, title="Ask the experts", kind=AgendaKind.panel)
+    attach_pack(event, ["Small Business Guide"])
 
     survey = services.create_survey(event)
     db.session.commit()
@@ -50,17 +51,67 @@ def test_the_seminar_template_asks_six_questions_with_sessions_from_the_agenda(
     assert questions[1].choice_list == ["Phishing (Tony Richardson)", "Ask the experts"]
     assert "cyber breach or attack in the last 12 months" in questions[3].text
     assert questions[3].choice_list == ["Yes", "No", "Prefer not to say"]
-    assert "None of these" in questions[4].choice_list  # sensible defaults with no pack
+    assert questions[4].choice_list == ["Small Business Guide", "None of these"]
     assert questions[5].text == "What should we cover next time?"
     assert survey.status == SurveyStatus.draft and survey.recipients == Recipients.checked_in
+    assert survey.anonymous  # staff may make it named before sending
 
 
-def test_without_talks_the_template_asks_to_rate_each_agenda_item(app, make_event):
+def test_the_breach_hint_promises_nothing_the_settings_can_take_back(app, make_event):
     survey = services.create_survey(make_event())
+    (breach,) = [q for q in survey.questions if q.kind == QuestionKind.yes_no]
+    assert "totals" not in breach.help_text and "never" not in breach.help_text
+    assert "Prefer not to say" in breach.help_text
+
+
+def test_with_one_talk_the_template_asks_to_rate_it(app, make_event, make_item):
+    event = make_event()
+    make_item(event, minutes_in=30, title="Phishing")
+    survey = services.create_survey(event)
     assert kinds(survey)[1] == "agenda_rating"
 
 
-def test_the_resource_question_lists_the_events_pack_in_order(app, make_event):
+def test_without_talks_or_resources_the_template_leaves_those_questions_out_and_says_why(
+    organiser_client, make_event, make_item
+):
+    event = make_event()
+    make_item(event, minutes_in=0, title="Welcome", kind=AgendaKind.welcome)
+    attach_pack(event, ["A draft guide"], status=ResourceStatus.draft)  # not in the pack
+    survey = services.create_survey(event)
+    db.session.commit()
+    assert kinds(survey) == ["rating", "nps", "yes_no", "free_text"]
+
+    page = organiser_client.get(f"/staff/surveys/{survey.id}").text
+    assert "Left out of the seminar template, and why" in page
+    assert "the agenda has no talks or panels yet" in page
+    assert "no published resources are attached to this event" in page
+    assert "DEFAULT" not in page and "Action Fraud" not in page
+
+    make_item(event, minutes_in=30, title="Phishing")
+    attach_pack(event, ["Small Business Guide"])
+    page = organiser_client.get(f"/staff/surveys/{survey.id}").text
+    assert "Left out of the seminar template" not in page
+
+
+def test_a_rate_each_item_question_on_an_agenda_without_talks_is_flagged_and_not_shown(
+    organiser_client, make_event
+):
+    survey = services.create_survey(make_event(), from_template=False)
+    services.add_question(
+        survey, services.QuestionDetails(QuestionKind.agenda_rating, "How useful was each talk?")
+    )
+    services.add_question(survey, services.QuestionDetails(QuestionKind.rating, "Overall?"))
+    db.session.commit()
+    page = organiser_client.get(f"/staff/surveys/{survey.id}").text
+    assert "Respondents will not see this question" in page
+    preview = organiser_client.get(f"/staff/surveys/{survey.id}/preview").text
+    survey_form = preview.split('class="survey-form"')[1].split("</form>")[0]
+    assert "How useful was each talk?" not in survey_form
+    assert "Overall?" in survey_form
+    assert "no talks to rate" not in preview
+
+
+def test_the_resource_question_lists_the_events_pack_in_order(app, make_event, make_item):
     event = make_event()
     for position, (title, status) in enumerate(
         [
@@ -73,10 +124,34 @@ def test_the_resource_question_lists_the_events_pack_in_order(app, make_event):
         db.session.add(resource)
         db.session.flush()
         db.session.add(EventResource(event_id=event.id, resource_id=resource.id, position=position))
+    talk = make_item(event, minutes_in=30, title="Phishing")
+    beside = Resource(slug="beside", title="Phishing guide", status=ResourceStatus.published)
+    db.session.add(beside)
+    db.session.flush()
+    db.session.add(AgendaItemResource(agenda_item_id=talk.id, resource_id=beside.id))
     db.session.commit()
     survey = services.create_survey(event)
     (resources,) = [q for q in survey.questions if q.kind == QuestionKind.multiple_choice]
-    assert resources.choice_list == ["Small Business Guide", "Cyber Essentials", "None of these"]
+    assert resources.choice_list == [
+        "Small Business Guide", "Cyber Essentials", "Phishing guide", "None of these",
+    ]  # fmt: skip
+
+
+def test_a_yes_no_question_offers_its_three_answers_whatever_its_choices_column_holds(
+    organiser_client, make_event
+):
+    survey = services.create_survey(make_event(), from_template=False)
+    db.session.add(Question(survey_id=survey.id, kind=QuestionKind.yes_no, text="Breach?"))
+    db.session.commit()
+    (question,) = db.session.get(Survey, survey.id).questions
+    assert question.choices == ""  # as the first demo stored it
+    assert question.choice_list == ["Yes", "No", "Prefer not to say"]
+    for path in (f"/staff/surveys/{survey.id}", f"/staff/surveys/{survey.id}/preview"):
+        page = organiser_client.get(path).text
+        for option in ("Yes", "No", "Prefer not to say"):
+            assert f">{option}<" in page, (path, option)
+    preview = organiser_client.get(f"/staff/surveys/{survey.id}/preview").text
+    assert preview.count('type="radio"') == 3
 
 
 def test_a_blank_survey_has_no_questions_and_one_event_has_one_survey(app, make_event):
@@ -428,3 +503,69 @@ def test_strange_staff_input_comes_back_with_reasons_never_a_500(
     assert "There is a problem" in response.text
     assert (texts(survey), db.session.get(Survey, survey.id).send_at) == before
     assert db.session.scalar(db.select(db.func.count(Survey.id))) == 1
+
+
+# --- what staff are told -------------------------------------------------------------------------
+
+
+def test_staff_are_told_what_anonymous_means_and_when_names_are_visible(
+    organiser_client, make_event
+):
+    survey = services.create_survey(make_event(starts_at=at(-3)))
+    db.session.commit()
+    base = f"/staff/surveys/{survey.id}"
+    shown = organiser_client.get(base).text
+    assert "<strong>Anonymous:</strong> no names or email addresses" in shown
+    settings = organiser_client.get(f"{base}/settings").text
+    assert "No names or email addresses in the results or the CSV download" in settings
+    assert "only show groups of 5 or more" in settings
+    assert 'aria-describedby="anonymous-hint"' in settings
+
+    survey.anonymous = False
+    db.session.commit()
+    shown = organiser_client.get(base).text
+    assert "<strong>Named:</strong> staff see each respondent" in shown
+    assert "name and email beside their answers" in shown
+    preview = organiser_client.get(f"{base}/preview").text
+    assert "Your answers are not anonymous" in preview
+
+
+def test_a_survey_for_an_event_still_to_come_says_when_send_now_becomes_available(
+    organiser_client, make_event
+):
+    event = make_event(starts_at=datetime(2027, 1, 7, 8, 0, tzinfo=UTC))  # 08:00 to 12:00 GMT
+    survey = services.create_survey(event)
+    services.schedule(survey)
+    db.session.commit()
+    shown = organiser_client.get(f"/staff/surveys/{survey.id}").text
+    assert ">Send now</button>" not in shown
+    assert (
+        "Send now becomes available once the event has ended "
+        "(on Thursday 7 January 2027 at 12:00)." in shown
+    )
+    settings = organiser_client.get(f"/staff/surveys/{survey.id}/settings").text
+    assert "ends Thursday 7 January 2027 at 12:00" in settings
+    assert "ended Thursday" not in settings
+
+
+def test_a_survey_for_an_event_that_has_ended_offers_send_now_in_the_past_tense(
+    organiser_client, make_event, make_item
+):
+    event = finished_seminar(make_event, make_item)
+    survey = services.create_survey(event)
+    db.session.commit()
+    shown = organiser_client.get(f"/staff/surveys/{survey.id}").text
+    assert ">Send now</button>" in shown and "becomes available" not in shown
+    settings = organiser_client.get(f"/staff/surveys/{survey.id}/settings").text
+    assert f"{event.title}, ended " in settings
+
+
+def test_the_survey_list_scrolls_inside_a_region_that_takes_keyboard_focus(
+    organiser_client, make_event
+):
+    services.create_survey(make_event(starts_at=at(-3)))
+    db.session.commit()
+    page = organiser_client.get("/staff/surveys/").text
+    assert (
+        '<div class="table-scroll" tabindex="0" role="region" aria-label="Surveys table">' in page
+    )

@@ -1,6 +1,7 @@
 """The demo's follow-up survey: the 2016 seminar's, sent the morning after to everyone checked in,
-with about forty answers. Its breach question gives the article's figures when broken down by
-business size: about 74% of SMEs and 93% of large businesses had a breach in the last year."""
+with about forty answers and anonymous results, as the seminar template makes them. Its breach
+question gives the article's figures when broken down by business size: about 74% of SMEs and 93%
+of large businesses had a breach in the last year."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.registration.models import Delegate, DelegateStatus
 from chamber.surveys.models import (
+    YES_NO_CHOICES,
     Answer,
     Invitation,
     Question,
@@ -22,10 +24,11 @@ from chamber.surveys.models import (
     Survey,
     SurveyStatus,
 )
+from chamber.surveys.services import BREACH_HINT, BREACH_QUESTION
 
 TITLE = "How was the cybercrime seminar?"
 INTRO = (
-    "Thank you for coming to our cybercrime seminar at the Holiday Inn Stevenage. Six questions, "
+    "Thank you for coming to our cybercrime seminar at the Holiday Inn Stevenage. Seven questions, "
     "two minutes: your answers shape the next one."
 )
 RESOURCES = (
@@ -106,7 +109,7 @@ def load_survey(event: Event, *, seed: int) -> Survey | None:
         reminder_after_days=4,
         reminders_sent_at=sent_at + timedelta(days=4),
         closes_at=sent_at + timedelta(days=14),
-        anonymous=False,
+        anonymous=True,  # the breach question is sensitive: totals and groups of 5+ only
     )
     sessions = [_session_label(item) for item in talks]
     questions = [
@@ -119,9 +122,8 @@ def load_survey(event: Event, *, seed: int) -> Survey | None:
         Question(kind=QuestionKind.nps, text="How likely are you to recommend our seminars to a "
                  "colleague or another business?",
                  help_text="0 is not at all likely, 10 is extremely likely.", required=True),
-        Question(kind=QuestionKind.yes_no, text="Did your business have a cyber breach or attack "
-                 "in the last 12 months?",
-                 help_text="We only ever report this as totals, never for one business."),
+        Question(kind=QuestionKind.yes_no, text=BREACH_QUESTION, help_text=BREACH_HINT,
+                 choices="\n".join(YES_NO_CHOICES)),
         Question(kind=QuestionKind.multiple_choice, text="Which resources will you use?",
                  help_text="Select all that apply.", choices="\n".join(RESOURCES)),
         Question(kind=QuestionKind.free_text, text="What should we cover next time?",

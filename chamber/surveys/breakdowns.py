@@ -22,7 +22,6 @@ from chamber.surveys.figures import (
     Distribution,
     Group,
     QuestionResult,
-    choice_options,
     shares_of,
 )
 from chamber.surveys.models import Answer, QuestionKind, Response, Survey
@@ -150,7 +149,7 @@ def fill_breakdown(shown: Breakdown, results: list[QuestionResult]) -> None:
                 found = choices[qid, group.label]
                 if result.kind is not QuestionKind.multiple_choice:
                     row.answered = sum(found.values())
-                row.shares = shares_of(choice_options(result.question), found, row.answered)
+                row.shares = shares_of(result.question.choice_list, found, row.answered)
             else:
                 values = NPS_VALUES if result.kind is QuestionKind.nps else RATING_VALUES
                 row.distribution = Distribution(values, dict(numbers[qid, group.label]))

@@ -9,7 +9,6 @@ from datetime import date, datetime
 
 from chamber.surveys.models import Question, QuestionKind, Survey
 
-YES_NO_CHOICES = ("Yes", "No", "Prefer not to say")
 RATING_VALUES = tuple(range(1, 6))
 NPS_VALUES = tuple(range(0, 11))
 PROMOTER_FROM, DETRACTOR_UP_TO = 9, 6
@@ -242,12 +241,6 @@ class SurveyResults:
     @property
     def response_rate(self) -> int | None:
         return whole_percent(self.responded, self.invited) if self.invited else None
-
-
-def choice_options(question: Question) -> list[str]:
-    if question.kind is QuestionKind.yes_no:
-        return list(YES_NO_CHOICES)
-    return question.choice_list
 
 
 def shares_of(options: list[str], counts: dict[str, int], total: int) -> list[Share]:

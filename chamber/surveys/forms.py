@@ -18,7 +18,9 @@ class NewSurveyForm(ChamberForm):
         "Start from",
         choices=[
             SelectChoice(
-                "template", "The seminar template (six questions, filled from the agenda)"
+                "template",
+                "The seminar template (up to six questions, filled from the agenda and the "
+                "resource pack)",
             ),
             SelectChoice("blank", "A blank survey"),
         ],
@@ -70,8 +72,11 @@ class SettingsForm(ChamberForm):
         description="In the event's time zone. Leave blank to keep it open.",
     )
     anonymous = BooleanField(
-        "Anonymous results: names are never shown beside answers, and breakdowns need at least "
-        "five people in a group"
+        "Anonymous results",
+        description="No names or email addresses in the results or the CSV download, and "
+        "breakdowns (by business size, sector or membership) only show groups of 5 or more "
+        "respondents: smaller groups are counted together as “Other”. Untick it to see each "
+        "respondent's name and email beside their answers.",
     )
 
     def settings(self, zone_name: str) -> Settings:

@@ -152,6 +152,7 @@ def survey_helpers() -> dict:
 def show(survey_id: int):
     survey = _survey_or_404(survey_id)
     invited, answered = _counts([survey.id])[survey.id]
+    locked = services.is_locked(survey)
     return render_template(
         "surveys/manage/show.html",
         survey=survey,
@@ -161,7 +162,8 @@ def show(survey_id: int):
         problem=services.schedule_problem(survey),
         recipients_now=None if services.is_locked(survey) else dispatch.recipient_count(survey),
         no_recipients=NO_RECIPIENTS[survey.recipients],
-        locked=services.is_locked(survey),
+        locked=locked,
+        material=None if locked else services.template_material(survey.event),
         reminder_at=dispatch.reminder_due_at(survey),
         results_url=results_url(survey),
         kinds=list(QuestionKind),
@@ -216,6 +218,7 @@ def settings(survey_id: int):
         survey=survey,
         event=event,
         locked=services.is_locked(survey),
+        now=utcnow(),
     ), status
 
 

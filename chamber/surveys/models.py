@@ -18,6 +18,8 @@ from chamber.members.models import SizeBand
 
 # The agenda items a "rate each agenda item" question asks about, and its results show.
 RATED_AGENDA_KINDS = (AgendaKind.talk, AgendaKind.panel)
+# What a yes/no question always offers, whatever its `choices` column holds.
+YES_NO_CHOICES = ("Yes", "No", "Prefer not to say")
 
 
 class QuestionKind(enum.StrEnum):
@@ -108,7 +110,11 @@ class Question(db.Model):
 
     @property
     def choice_list(self) -> list[str]:
-        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+        """The options respondents are offered, in order: the builder, the answer check, the
+        results and the CSV all read them here. A yes/no question always offers YES_NO_CHOICES."""
+        if self.kind == QuestionKind.yes_no:
+            return list(YES_NO_CHOICES)
+        return [line.strip() for line in (self.choices or "").splitlines() if line.strip()]
 
 
 class Invitation(db.Model):

@@ -31,7 +31,6 @@ from chamber.surveys.figures import (
     QuestionResult,
     SurveyResults,
     TextAnswer,
-    choice_options,
     shares_of,
 )
 from chamber.surveys.models import (
@@ -161,7 +160,7 @@ def _fill_choices(by_id: dict[int, QuestionResult], results: list[QuestionResult
         found = counts[result.question.id]
         if result.kind is not QuestionKind.multiple_choice:  # one row per respondent
             result.answered = sum(found.values())
-        result.shares = shares_of(choice_options(result.question), found, result.answered)
+        result.shares = shares_of(result.question.choice_list, found, result.answered)
 
 
 def _fill_numbers(

@@ -19,7 +19,7 @@ from chamber.events.models import AgendaItem
 from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.registration.models import Delegate
-from chamber.surveys.figures import MIN_GROUP, OTHER_GROUP, choice_options
+from chamber.surveys.figures import MIN_GROUP, OTHER_GROUP
 from chamber.surveys.models import (
     RATED_AGENDA_KINDS,
     Answer,
@@ -91,7 +91,7 @@ def responses_csv(survey: Survey) -> bytes:
     position = {(qid, item): n for n, (_, qid, item) in enumerate(columns)}
     kinds = {q.id: q.kind for q in survey.questions}
     option_order = {
-        q.id: {option: n for n, option in enumerate(choice_options(q))}
+        q.id: {option: n for n, option in enumerate(q.choice_list)}
         for q in survey.questions
         if q.kind is QuestionKind.multiple_choice
     }

@@ -9,9 +9,10 @@ from datetime import datetime, time, timedelta
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utcnow
 from chamber.events.models import AgendaItem, Event
 from chamber.extensions import db
-from chamber.resources.models import EventResource, Resource, ResourceStatus
+from chamber.resources.models import AgendaItemResource, EventResource, Resource, ResourceStatus
 from chamber.surveys.models import (
     RATED_AGENDA_KINDS,
+    YES_NO_CHOICES,
     Question,
     QuestionKind,
     Recipients,
@@ -24,16 +25,7 @@ CLOSE_AFTER_DAYS = 14
 REMINDER_AFTER_DAYS = 4
 MAX_CHOICES = 30
 MAX_CHOICE_LENGTH = 300  # Answer.choice
-YES_NO_CHOICES = ("Yes", "No", "Prefer not to say")
 CHOICE_KINDS = (QuestionKind.single_choice, QuestionKind.multiple_choice)
-DEFAULT_RESOURCE_CHOICES = (
-    "The NCSC Small Business Guide",
-    "Cyber Essentials certification",
-    "Reporting fraud and cybercrime to Action Fraud",
-    "The Audit, Plan, Execute, Monitor, Repeat plan",
-    "Staff awareness training",
-    "None of these",
-)
 
 
 class SurveyError(ValueError):
@@ -90,7 +82,7 @@ def default_closes_at(send_at: datetime) -> datetime:
     return send_at + timedelta(days=CLOSE_AFTER_DAYS)
 
 
-def _session_choices(event: Event) -> str:
+def _session_labels(event: Event) -> list[str]:
     seen: list[str] = []
     for item in rated_agenda_items(event.id):
         speakers = ", ".join(s.name for s in item.speakers)
@@ -98,76 +90,150 @@ def _session_choices(event: Event) -> str:
         label = label[:MAX_CHOICE_LENGTH]
         if label not in seen:
             seen.append(label)
-    return "\n".join(seen[:MAX_CHOICES])
+    return seen[:MAX_CHOICES]
 
 
-def _resource_choices(event: Event) -> str:
-    titles = db.session.scalars(
+def _pack_titles(event: Event) -> list[str]:
+    """The published resources in the event's pack: event-wide first, then those attached to its
+    talks, each in the order staff chose."""
+    event_wide = db.session.scalars(
         db.select(Resource.title)
         .join(EventResource, EventResource.resource_id == Resource.id)
         .where(EventResource.event_id == event.id, Resource.status == ResourceStatus.published)
         .order_by(EventResource.position, EventResource.id)
     ).all()
-    options = list(dict.fromkeys(t.strip()[:MAX_CHOICE_LENGTH] for t in titles if t.strip()))
-    if not options:
-        return "\n".join(DEFAULT_RESOURCE_CHOICES)
-    return "\n".join([*options[: MAX_CHOICES - 1], "None of these"])
+    per_talk = db.session.scalars(
+        db.select(Resource.title)
+        .join(AgendaItemResource, AgendaItemResource.resource_id == Resource.id)
+        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
+        .where(AgendaItem.event_id == event.id, Resource.status == ResourceStatus.published)
+        .order_by(
+            AgendaItem.starts_at,
+            AgendaItem.position,
+            AgendaItem.id,
+            AgendaItemResource.position,
+            AgendaItemResource.id,
+        )
+    ).all()
+    titles = (t.strip()[:MAX_CHOICE_LENGTH] for t in [*event_wide, *per_talk] if t.strip())
+    return list(dict.fromkeys(titles))[: MAX_CHOICES - 1]
+
+
+def event_has_resources(event_id: int) -> bool:
+    """Whether the event's resource pack has anything published in it (one query)."""
+    published = Resource.status == ResourceStatus.published
+    event_wide = (
+        db.select(EventResource.id)
+        .join(Resource, Resource.id == EventResource.resource_id)
+        .where(EventResource.event_id == event_id, published)
+    )
+    per_talk = (
+        db.select(AgendaItemResource.id)
+        .join(Resource, Resource.id == AgendaItemResource.resource_id)
+        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
+        .where(AgendaItem.event_id == event_id, published)
+    )
+    return bool(db.session.scalar(db.select(db.or_(event_wide.exists(), per_talk.exists()))))
+
+
+@dataclass(frozen=True)
+class TemplateMaterial:
+    """What the seminar template fills its questions from: the agenda's talks and panels (with
+    their speakers), and the titles in the event's published resource pack."""
+
+    sessions: list[str]
+    resources: list[str]
+
+    @property
+    def left_out(self) -> list[str]:
+        """The template's questions this event cannot fill, and why, in words for staff."""
+        notes = []
+        if not self.sessions:
+            notes.append(
+                "Questions about the sessions (“Which session was most useful to you?” or "
+                "“How useful was each session?”): the agenda has no talks or panels yet. Once "
+                "it has, you can add a “Rate each agenda item” question."
+            )
+        if not self.resources:
+            notes.append(
+                "“Which resources will you use?”: no published resources are attached to this "
+                "event or its talks, so there is nothing to choose from, and the thanks page "
+                "does not offer a resource pack. Attach resources to the event first, then add "
+                "a multiple-choice question if you want to ask."
+            )
+        return notes
+
+
+def template_material(event: Event) -> TemplateMaterial:
+    return TemplateMaterial(sessions=_session_labels(event), resources=_pack_titles(event))
+
+
+BREACH_QUESTION = "Did your business have a cyber breach or attack in the last 12 months?"
+BREACH_HINT = "If you would rather not tell us, choose “Prefer not to say”."
 
 
 def template_questions(event: Event) -> list[QuestionDetails]:
-    """The seminar template: overall rating, most useful session, NPS, breaches, resources, next time."""
-    sessions = _session_choices(event)
-    most_useful = (
-        QuestionDetails(
-            QuestionKind.single_choice,
-            "Which session was most useful to you?",
-            choices=sessions,
-        )
-        if sessions.count("\n") >= 1
-        else QuestionDetails(
-            QuestionKind.agenda_rating,
-            "How useful was each session?",
-            help_text="1 is not useful, 5 is very useful.",
-        )
-    )
-    return [
+    """The seminar template: overall rating, most useful session, NPS, breaches, resources and
+    next time. A question the event cannot fill (no talks, no resource pack) is left out."""
+    material = template_material(event)
+    questions = [
         QuestionDetails(
             QuestionKind.rating,
             "Overall, how would you rate the seminar?",
             help_text="1 is poor, 5 is excellent.",
             required=True,
-        ),
-        most_useful,
+        )
+    ]
+    if len(material.sessions) >= 2:
+        questions.append(
+            QuestionDetails(
+                QuestionKind.single_choice,
+                "Which session was most useful to you?",
+                choices="\n".join(material.sessions),
+            )
+        )
+    elif material.sessions:
+        questions.append(
+            QuestionDetails(
+                QuestionKind.agenda_rating,
+                "How useful was each session?",
+                help_text="1 is not useful, 5 is very useful.",
+            )
+        )
+    questions += [
         QuestionDetails(
             QuestionKind.nps,
             "How likely are you to recommend our seminars to a colleague or another business?",
             help_text="0 is not at all likely, 10 is extremely likely.",
             required=True,
         ),
-        QuestionDetails(
-            QuestionKind.yes_no,
-            "Did your business have a cyber breach or attack in the last 12 months?",
-            help_text="We only ever report this as totals, never for one business.",
-        ),
-        QuestionDetails(
-            QuestionKind.multiple_choice,
-            "Which resources will you use?",
-            help_text="Select all that apply.",
-            choices=_resource_choices(event),
-        ),
+        QuestionDetails(QuestionKind.yes_no, BREACH_QUESTION, help_text=BREACH_HINT),
+    ]
+    if material.resources:
+        questions.append(
+            QuestionDetails(
+                QuestionKind.multiple_choice,
+                "Which resources will you use?",
+                help_text="Select all that apply.",
+                choices="\n".join([*material.resources, "None of these"]),
+            )
+        )
+    questions.append(
         QuestionDetails(
             QuestionKind.free_text,
             "What should we cover next time?",
             help_text="Topics, speakers or anything else you would like to hear about.",
-        ),
-    ]
+        )
+    )
+    return questions
 
 
 # --- creating ------------------------------------------------------------------------------------
 
 
 def create_survey(event: Event, *, from_template: bool = True) -> Survey:
-    """A draft survey for `event` with the default settings, and the template's questions if asked."""
+    """A draft survey for `event` with the default settings (anonymous results among them), and
+    the template's questions if asked."""
     if survey_for_event(event.id) is not None:
         raise SurveyError("This event already has a survey.")
     send_at = default_send_at(event)
@@ -181,7 +247,7 @@ def create_survey(event: Event, *, from_template: bool = True) -> Survey:
         reminder_enabled=True,
         reminder_after_days=REMINDER_AFTER_DAYS,
         closes_at=default_closes_at(send_at),
-        anonymous=False,
+        anonymous=True,  # staff may turn it off before sending; results then show names
     )
     db.session.add(survey)
     db.session.flush()

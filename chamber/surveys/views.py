@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from chamber.extensions import db
 from chamber.surveys import dispatch, responses
 from chamber.surveys.models import Invitation, QuestionKind, Survey
-from chamber.surveys.services import rated_agenda_items
+from chamber.surveys.services import event_has_resources, rated_agenda_items
 
 bp = Blueprint("surveys", __name__)
 
@@ -94,6 +94,10 @@ def thanks(token: str):
             survey=survey,
             event=survey.event,
             token=token,
-            resources_path=resource_pack_path(survey.event.slug),
+            resources_path=(
+                resource_pack_path(survey.event.slug)
+                if event_has_resources(survey.event_id)
+                else None
+            ),
         )
     )
