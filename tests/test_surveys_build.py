@@ -567,5 +567,5 @@ def test_the_survey_list_scrolls_inside_a_region_that_takes_keyboard_focus(
     db.session.commit()
     page = organiser_client.get("/staff/surveys/").text
     assert (
-        '<div class="table-scroll" tabindex="0" role="region" aria-label="Surveys table">' in page
+        '<div class="table-wrap" tabindex="0" role="region" aria-label="Surveys table">' in page
     )
