@@ -12,7 +12,7 @@ from chamber.events.models import AgendaItem
 from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.resources.models import AgendaItemResource, Resource, ResourceStatus
-from chamber.surveys import dispatch, services
+from chamber.surveys import dispatch, services, template
 from chamber.surveys.models import Answer, QuestionKind, Response, Survey
 from tests.conftest import count_queries, csrf_token
 from tests.surveys_support import (
@@ -55,7 +55,7 @@ def names(survey: Survey) -> dict[str, str]:
     for question in db.session.get(Survey, survey.id).questions:
         fields[question.kind.value] = f"q{question.id}"
         if question.kind == QuestionKind.agenda_rating:
-            for item in services.rated_agenda_items(survey.event_id):
+            for item in template.rated_agenda_items(survey.event_id):
                 fields[f"agenda:{item.title}"] = f"q{question.id}-{item.id}"
     return fields
 

@@ -566,6 +566,4 @@ def test_the_survey_list_scrolls_inside_a_region_that_takes_keyboard_focus(
     services.create_survey(make_event(starts_at=at(-3)))
     db.session.commit()
     page = organiser_client.get("/staff/surveys/").text
-    assert (
-        '<div class="table-wrap" tabindex="0" role="region" aria-label="Surveys table">' in page
-    )
+    assert '<div class="table-wrap" tabindex="0" role="region" aria-label="Surveys table">' in page

@@ -24,7 +24,7 @@ from chamber.surveys.models import (
     Survey,
     SurveyStatus,
 )
-from chamber.surveys.services import BREACH_HINT, BREACH_QUESTION
+from chamber.surveys.template import BREACH_HINT, BREACH_QUESTION
 
 TITLE = "How was the cybercrime seminar?"
 INTRO = (

@@ -260,3 +260,20 @@ def staff_attachments(event: Event) -> StaffAttachments:
     for item_id, resource in rows:
         by_item.setdefault(item_id, []).append(resource)
     return StaffAttachments(list(event_wide), by_item)
+
+
+def has_published_resources(event_id: int) -> bool:
+    """Whether the event's resource pack has anything published in it (one query)."""
+    published = Resource.status == ResourceStatus.published
+    event_wide = (
+        db.select(EventResource.id)
+        .join(Resource, Resource.id == EventResource.resource_id)
+        .where(EventResource.event_id == event_id, published)
+    )
+    per_talk = (
+        db.select(AgendaItemResource.id)
+        .join(Resource, Resource.id == AgendaItemResource.resource_id)
+        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
+        .where(AgendaItem.event_id == event_id, published)
+    )
+    return bool(db.session.scalar(db.select(db.or_(event_wide.exists(), per_talk.exists()))))

@@ -8,8 +8,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, to_utc
-from chamber.surveys.models import QuestionKind, Recipients
-from chamber.surveys.services import CHOICE_KINDS, QuestionDetails, Settings
+from chamber.surveys.models import QuestionDetails, QuestionKind, Recipients
+from chamber.surveys.services import CHOICE_KINDS, Settings
 
 
 class NewSurveyForm(ChamberForm):

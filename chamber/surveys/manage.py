@@ -15,7 +15,7 @@ from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.registration.models import Delegate
-from chamber.surveys import dispatch, services
+from chamber.surveys import dispatch, services, template
 from chamber.surveys.forms import NewSurveyForm, QuestionForm, SettingsForm
 from chamber.surveys.models import (
     Invitation,
@@ -163,7 +163,7 @@ def show(survey_id: int):
         recipients_now=None if services.is_locked(survey) else dispatch.recipient_count(survey),
         no_recipients=NO_RECIPIENTS[survey.recipients],
         locked=locked,
-        material=None if locked else services.template_material(survey.event),
+        material=None if locked else template.template_material(survey.event),
         reminder_at=dispatch.reminder_due_at(survey),
         results_url=results_url(survey),
         kinds=list(QuestionKind),
@@ -244,7 +244,7 @@ def _question_page(form: QuestionForm, survey: Survey, question: Question | None
         form=form,
         survey=survey,
         question=question,
-        agenda_count=len(services.rated_agenda_items(survey.event_id)),
+        agenda_count=len(template.rated_agenda_items(survey.event_id)),
     ), status
 
 

@@ -5,6 +5,7 @@ each Response."""
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
@@ -18,6 +19,8 @@ from chamber.members.models import SizeBand
 
 # The agenda items a "rate each agenda item" question asks about, and its results show.
 RATED_AGENDA_KINDS = (AgendaKind.talk, AgendaKind.panel)
+MAX_CHOICES = 30  # options on one choice question
+MAX_CHOICE_LENGTH = 300  # Answer.choice
 # What a yes/no question always offers, whatever its `choices` column holds.
 YES_NO_CHOICES = ("Yes", "No", "Prefer not to say")
 
@@ -192,3 +195,12 @@ class Answer(db.Model):
     text: Mapped[str | None] = mapped_column(Text)
 
     response: Mapped[Response] = relationship(back_populates="answers")
+
+
+@dataclass(frozen=True)
+class QuestionDetails:
+    kind: QuestionKind
+    text: str
+    help_text: str = ""
+    required: bool = False
+    choices: str = ""  # one option per line, for single and multiple choice

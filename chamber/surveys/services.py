@@ -1,5 +1,5 @@
-"""Building surveys: the seminar template, questions and their order, settings with sensible
-defaults, scheduling. Functions flush and never commit; sending lives in `dispatch`."""
+"""Building surveys: questions and their order, settings with sensible defaults, scheduling.
+Functions flush and never commit; the seminar template is in `template`, sending in `dispatch`."""
 
 from __future__ import annotations
 
@@ -7,24 +7,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utcnow
-from chamber.events.models import AgendaItem, Event
+from chamber.events.models import Event
 from chamber.extensions import db
-from chamber.resources.models import AgendaItemResource, EventResource, Resource, ResourceStatus
 from chamber.surveys.models import (
-    RATED_AGENDA_KINDS,
+    MAX_CHOICE_LENGTH,
+    MAX_CHOICES,
     YES_NO_CHOICES,
     Question,
+    QuestionDetails,
     QuestionKind,
     Recipients,
     Survey,
     SurveyStatus,
 )
+from chamber.surveys.template import template_questions
 
 SEND_HOUR = 10  # the morning after the event, local time
 CLOSE_AFTER_DAYS = 14
 REMINDER_AFTER_DAYS = 4
-MAX_CHOICES = 30
-MAX_CHOICE_LENGTH = 300  # Answer.choice
 CHOICE_KINDS = (QuestionKind.single_choice, QuestionKind.multiple_choice)
 
 
@@ -32,31 +32,11 @@ class SurveyError(ValueError):
     """A change staff asked for that the rules refuse; the message says why."""
 
 
-@dataclass(frozen=True)
-class QuestionDetails:
-    kind: QuestionKind
-    text: str
-    help_text: str = ""
-    required: bool = False
-    choices: str = ""  # one option per line, for single and multiple choice
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 
 def survey_for_event(event_id: int) -> Survey | None:
     return db.session.scalar(db.select(Survey).where(Survey.event_id == event_id))
-
-
-def rated_agenda_items(event_id: int) -> list[AgendaItem]:
-    """The talks and panels a "rate each agenda item" question asks about, in agenda order."""
-    return list(
-        db.session.scalars(
-            db.select(AgendaItem)
-            .where(AgendaItem.event_id == event_id, AgendaItem.kind.in_(RATED_AGENDA_KINDS))
-            .order_by(AgendaItem.starts_at, AgendaItem.position, AgendaItem.id)
-        )
-    )
 
 
 def is_locked(survey: Survey) -> bool:
@@ -80,152 +60,6 @@ def default_send_at(event: Event) -> datetime:
 
 def default_closes_at(send_at: datetime) -> datetime:
     return send_at + timedelta(days=CLOSE_AFTER_DAYS)
-
-
-def _session_labels(event: Event) -> list[str]:
-    seen: list[str] = []
-    for item in rated_agenda_items(event.id):
-        speakers = ", ".join(s.name for s in item.speakers)
-        label = f"{item.title} ({speakers})" if speakers else item.title
-        label = label[:MAX_CHOICE_LENGTH]
-        if label not in seen:
-            seen.append(label)
-    return seen[:MAX_CHOICES]
-
-
-def _pack_titles(event: Event) -> list[str]:
-    """The published resources in the event's pack: event-wide first, then those attached to its
-    talks, each in the order staff chose."""
-    event_wide = db.session.scalars(
-        db.select(Resource.title)
-        .join(EventResource, EventResource.resource_id == Resource.id)
-        .where(EventResource.event_id == event.id, Resource.status == ResourceStatus.published)
-        .order_by(EventResource.position, EventResource.id)
-    ).all()
-    per_talk = db.session.scalars(
-        db.select(Resource.title)
-        .join(AgendaItemResource, AgendaItemResource.resource_id == Resource.id)
-        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
-        .where(AgendaItem.event_id == event.id, Resource.status == ResourceStatus.published)
-        .order_by(
-            AgendaItem.starts_at,
-            AgendaItem.position,
-            AgendaItem.id,
-            AgendaItemResource.position,
-            AgendaItemResource.id,
-        )
-    ).all()
-    titles = (t.strip()[:MAX_CHOICE_LENGTH] for t in [*event_wide, *per_talk] if t.strip())
-    return list(dict.fromkeys(titles))[: MAX_CHOICES - 1]
-
-
-def event_has_resources(event_id: int) -> bool:
-    """Whether the event's resource pack has anything published in it (one query)."""
-    published = Resource.status == ResourceStatus.published
-    event_wide = (
-        db.select(EventResource.id)
-        .join(Resource, Resource.id == EventResource.resource_id)
-        .where(EventResource.event_id == event_id, published)
-    )
-    per_talk = (
-        db.select(AgendaItemResource.id)
-        .join(Resource, Resource.id == AgendaItemResource.resource_id)
-        .join(AgendaItem, AgendaItem.id == AgendaItemResource.agenda_item_id)
-        .where(AgendaItem.event_id == event_id, published)
-    )
-    return bool(db.session.scalar(db.select(db.or_(event_wide.exists(), per_talk.exists()))))
-
-
-@dataclass(frozen=True)
-class TemplateMaterial:
-    """What the seminar template fills its questions from: the agenda's talks and panels (with
-    their speakers), and the titles in the event's published resource pack."""
-
-    sessions: list[str]
-    resources: list[str]
-
-    @property
-    def left_out(self) -> list[str]:
-        """The template's questions this event cannot fill, and why, in words for staff."""
-        notes = []
-        if not self.sessions:
-            notes.append(
-                "Questions about the sessions (“Which session was most useful to you?” or "
-                "“How useful was each session?”): the agenda has no talks or panels yet. Once "
-                "it has, you can add a “Rate each agenda item” question."
-            )
-        if not self.resources:
-            notes.append(
-                "“Which resources will you use?”: no published resources are attached to this "
-                "event or its talks, so there is nothing to choose from, and the thanks page "
-                "does not offer a resource pack. Attach resources to the event first, then add "
-                "a multiple-choice question if you want to ask."
-            )
-        return notes
-
-
-def template_material(event: Event) -> TemplateMaterial:
-    return TemplateMaterial(sessions=_session_labels(event), resources=_pack_titles(event))
-
-
-BREACH_QUESTION = "Did your business have a cyber breach or attack in the last 12 months?"
-BREACH_HINT = "If you would rather not tell us, choose “Prefer not to say”."
-
-
-def template_questions(event: Event) -> list[QuestionDetails]:
-    """The seminar template: overall rating, most useful session, NPS, breaches, resources and
-    next time. A question the event cannot fill (no talks, no resource pack) is left out."""
-    material = template_material(event)
-    questions = [
-        QuestionDetails(
-            QuestionKind.rating,
-            "Overall, how would you rate the seminar?",
-            help_text="1 is poor, 5 is excellent.",
-            required=True,
-        )
-    ]
-    if len(material.sessions) >= 2:
-        questions.append(
-            QuestionDetails(
-                QuestionKind.single_choice,
-                "Which session was most useful to you?",
-                choices="\n".join(material.sessions),
-            )
-        )
-    elif material.sessions:
-        questions.append(
-            QuestionDetails(
-                QuestionKind.agenda_rating,
-                "How useful was each session?",
-                help_text="1 is not useful, 5 is very useful.",
-            )
-        )
-    questions += [
-        QuestionDetails(
-            QuestionKind.nps,
-            "How likely are you to recommend our seminars to a colleague or another business?",
-            help_text="0 is not at all likely, 10 is extremely likely.",
-            required=True,
-        ),
-        QuestionDetails(QuestionKind.yes_no, BREACH_QUESTION, help_text=BREACH_HINT),
-    ]
-    if material.resources:
-        questions.append(
-            QuestionDetails(
-                QuestionKind.multiple_choice,
-                "Which resources will you use?",
-                help_text="Select all that apply.",
-                choices="\n".join([*material.resources, "None of these"]),
-            )
-        )
-    questions.append(
-        QuestionDetails(
-            QuestionKind.free_text,
-            "What should we cover next time?",
-            help_text="Topics, speakers or anything else you would like to hear about.",
-        )
-    )
-    return questions
 
 
 # --- creating ------------------------------------------------------------------------------------

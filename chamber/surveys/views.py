@@ -7,9 +7,10 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from sqlalchemy.exc import IntegrityError
 
 from chamber.extensions import db
+from chamber.resources.attachments import has_published_resources
 from chamber.surveys import dispatch, responses
 from chamber.surveys.models import Invitation, QuestionKind, Survey
-from chamber.surveys.services import event_has_resources, rated_agenda_items
+from chamber.surveys.template import rated_agenda_items
 
 bp = Blueprint("surveys", __name__)
 
@@ -96,7 +97,7 @@ def thanks(token: str):
             token=token,
             resources_path=(
                 resource_pack_path(survey.event.slug)
-                if event_has_resources(survey.event_id)
+                if has_published_resources(survey.event_id)
                 else None
             ),
         )
