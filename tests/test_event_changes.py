@@ -3,6 +3,7 @@ would strand a talk is refused before anyone is asked to confirm, and the past s
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -156,3 +157,92 @@ def test_an_event_that_has_taken_place_cannot_be_cancelled(make_event, organiser
     db.session.expire_all()
     event = db.session.get(Event, past.id)
     assert event.status == EventStatus.published and event.sequence == 0
+
+
+# --- what calendars show changes with the agenda and the speakers -----------------------------
+
+
+def feed_etag(client) -> str:
+    return client.get("/calendar.ics").headers["ETag"]
+
+
+def test_moving_a_talk_raises_the_sequence_and_refreshes_the_feed(
+    seminar, client, organiser_client
+):
+    etag = feed_etag(client)
+    assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
+    keynote = db.session.scalars(db.select(AgendaItem).where(AgendaItem.title == "Keynote")).one()
+    path = f"/staff/events/{seminar.id}/agenda/{keynote.id}/earlier"
+    post_form(organiser_client, path, {}, token_from=f"/staff/events/{seminar.id}")
+    db.session.expire_all()
+    assert db.session.get(Event, seminar.id).sequence == 1
+    assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 200
+    feed = client.get("/calendar.ics").data.decode()
+    assert feed.index("Keynote") < feed.index("Welcome")  # the agenda in the description
+
+
+def test_rewording_a_talk_refreshes_the_feed_without_a_new_sequence(seminar, client):
+    etag = feed_etag(client)
+    event = db.session.get(Event, seminar.id)
+    keynote = next(item for item in event.agenda_items if item.title == "Keynote")
+    data = {
+        "title": "Keynote: the threat today",
+        "description": "",
+        "kind": keynote.kind,
+        "starts_at": keynote.starts_at,
+        "ends_at": keynote.ends_at,
+    }
+    services.save_agenda_item(event, keynote, data, [])
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Event, seminar.id).sequence == 0
+    assert feed_etag(client) != etag
+    assert "Keynote: the threat today" in client.get("/calendar.ics").data.decode()
+
+
+def test_renaming_a_speaker_refreshes_the_feeds_of_their_events(
+    seminar, client, make_speaker, make_item
+):
+    speaker = make_speaker(name="Tony Richardson", organisation="Octree")
+    make_item(db.session.get(Event, seminar.id), minutes_in=120, speakers=[speaker])
+    etag = feed_etag(client)
+    services.save_speaker(
+        speaker,
+        {"name": "Tony Richardson", "job_title": "", "organisation": "Octree Ltd", "bio": "",
+         "email": None},
+    )  # fmt: skip
+    db.session.commit()
+    assert feed_etag(client) != etag
+    assert "Octree Ltd" in client.get("/calendar.ics").data.decode()
+
+
+def test_two_staff_changing_the_place_at_once_are_two_changes_and_two_emails(app, seminar):
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+    event_id = seminar.id  # read here: the fixture's object belongs to this thread's session
+
+    def change(hall: str) -> None:
+        with app.app_context():
+            try:
+                event = db.session.get(Event, event_id)
+                assert event.sequence == 0
+                barrier.wait(timeout=30)  # both have read the event before either writes
+                services.save_event(event, {"venue_name": hall})
+                db.session.commit()
+            except Exception as error:  # reported in the test's thread
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=change, args=(hall,)) for hall in ("Hall A", "Hall B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    db.session.expire_all()
+    assert db.session.get(Event, event_id).sequence == 2
+    keys = db.session.scalars(
+        db.select(OutboxMessage.key).where(OutboxMessage.key.like("event-update:%"))
+    ).all()
+    assert sorted(key.split(":")[2] for key in keys) == ["1", "2"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
 from chamber.core.text import slugify
@@ -58,10 +59,29 @@ def calendar_audience(event: Event) -> int:
 
 
 def _calendar_changed(event: Event, changed: tuple[str, ...]) -> None:
-    event.sequence += 1
-    db.session.flush()
+    _entries_changed(event, sequence=True)
     for listener in _calendar_listeners:
         listener(event, changed)
+
+
+def _entries_changed(event: Event, *, sequence: bool) -> None:
+    """What calendars show of `event` changed: raise its `updated_at` (the feed's ETag and
+    Last-Modified) and, for a change of time, place or status, its SEQUENCE.
+
+    Raised in SQL rather than in Python, so that two staff saving at once both count (the second
+    waits for the first's row lock on PostgreSQL) and no change shares another's SEQUENCE, whose
+    number keys the update emails.
+    """
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if sequence:
+        values["sequence"] = Event.sequence + 1
+    db.session.execute(
+        update(Event)
+        .where(Event.id == event.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(event, ["sequence", "updated_at"])
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -286,6 +306,7 @@ def save_agenda_item(
     new = item is None
     if new:
         item = AgendaItem(position=len(event.agenda_items))
+    moved = new or (item.starts_at, item.ends_at) != (data["starts_at"], data["ends_at"])
     for field in ("title", "description", "kind", "starts_at", "ends_at"):
         setattr(item, field, data[field])
     _check_item(event, item)
@@ -299,12 +320,16 @@ def save_agenda_item(
         item.event = event
         db.session.add(item)
     db.session.flush()
+    # The event's entry lists its agenda; a talk that moves (or is new) moves its own entry.
+    _entries_changed(event, sequence=moved)
     return item
 
 
 def delete_agenda_item(item: AgendaItem) -> None:
+    event = item.event
     db.session.delete(item)
     db.session.flush()
+    _entries_changed(event, sequence=True)
 
 
 def move_agenda_item(event: Event, item: AgendaItem, direction: int) -> bool:
@@ -329,6 +354,7 @@ def move_agenda_item(event: Event, item: AgendaItem, direction: int) -> bool:
     if first.position == second.position:
         second.position, first.position = first.position, first.position + 1
     db.session.flush()
+    _entries_changed(event, sequence=True)
     db.session.expire(event, ["agenda_items"])
     return True
 
@@ -367,10 +393,24 @@ def speakers_with_use() -> list[SpeakerUse]:
 
 def save_speaker(speaker: Speaker | None, data: dict[str, Any]) -> Speaker:
     speaker = speaker or Speaker()
+    shown = (speaker.name, speaker.organisation)
     for field in ("name", "job_title", "organisation", "bio", "email"):
         setattr(speaker, field, data[field])
     db.session.add(speaker)
     db.session.flush()
+    if speaker.id is not None and shown != (speaker.name, speaker.organisation):
+        # Calendar entries name speakers with their organisation: their events' feeds changed.
+        on_agenda = (
+            db.select(AgendaItem.event_id)
+            .join(AgendaItemSpeaker, AgendaItemSpeaker.agenda_item_id == AgendaItem.id)
+            .where(AgendaItemSpeaker.speaker_id == speaker.id)
+        )
+        db.session.execute(
+            update(Event)
+            .where(Event.id.in_(on_agenda))
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
     return speaker
 
 
