@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from chamber.extensions import db
@@ -159,6 +160,70 @@ def test_a_link_edited_during_a_run_keeps_its_new_address_state(server, make_lin
     assert (slow.url, slow.link_state) == (server.url("/slow/new"), LinkState.unchecked)
 
 
+def edit_address(client, link: Resource, url: str):
+    path = f"/staff/resources/{link.id}/edit"
+    data = {"title": link.title, "url": url, "publisher": "", "description": "", "category": "",
+            "tags": "", "staff_note": "", "slug": link.slug}  # fmt: skip
+    response = post_form(client, path, data)
+    assert response.status_code == 302, response.text
+    return reload(link)
+
+
+def test_a_broken_link_given_a_new_address_is_unchecked_until_checked_again(
+    server, make_link, organiser_client
+):
+    make_link(server.url("/no-head"), "NCSC")  # checked, and fine
+    link = make_link(server.url("/missing"), "CPNI")
+    run_now()
+    assert "CPNI" in organiser_client.get(PAGE).text  # broken 404: needs attention
+
+    link = edit_address(organiser_client, link, server.url("/ok"))
+    assert link.link_state == LinkState.unchecked
+    assert (link.last_checked_at, link.last_status_code, link.final_url, link.last_error) == (
+        None, None, None, None,
+    )  # fmt: skip
+    text = organiser_client.get(PAGE).text
+    attention = text[text.index("Links that need attention") : text.index('id="unchecked"')]
+    assert "Every checked link answered at its own address" in attention
+    unchecked = text[text.index('id="unchecked"') :]
+    assert "given a new address since the last check" in unchecked and "CPNI" in unchecked
+
+    page = organiser_client.get(f"/staff/resources/{link.id}").text
+    section = page[page.index('id="link-health"') :]
+    assert "Not checked since its address was changed." in section
+    assert "tag-broken" not in section
+    old_address = server.url("/missing")
+    assert (
+        f'broken (404) <span class="meta">of the old address <span class="link-url">{old_address}'
+        in section
+    )
+    assert len(checks_of(link)) == 1  # the old address's history stays, naming what it checked
+
+    run_now()
+    assert reload(link).link_state == LinkState.ok
+
+
+def test_a_working_link_given_a_dead_address_is_not_shown_as_ok(
+    server, make_link, organiser_client
+):
+    link = make_link(server.url("/ok"), "NCSC")
+    run_now()
+    link = edit_address(organiser_client, link, server.url("/missing"))
+    assert (link.link_state, link.last_checked_at) == (LinkState.unchecked, None)
+    page = organiser_client.get(f"/staff/resources/{link.id}").text
+    assert "tag-ok" not in page[page.index('id="link-health"') :]
+    run_now()
+    assert reload(link).link_state == LinkState.broken
+
+
+def test_editing_a_link_but_not_its_address_keeps_its_check(server, make_link, organiser_client):
+    link = make_link(server.url("/missing"), "CPNI")
+    run_now()
+    link = edit_address(organiser_client, link, f"  {server.url('/missing')} ")
+    assert (link.link_state, link.last_status_code) == (LinkState.broken, 404)
+    assert link.last_checked_at is not None
+
+
 def test_a_second_run_is_refused_while_one_holds_its_lease(server, make_link):
     make_link(server.url("/ok"))
     health.start_run("first")
@@ -207,6 +272,49 @@ def test_two_workers_asking_at_once_take_a_queued_run_only_once(app, server, mak
         assert errors == []
     [run] = runs()
     assert run.claimed_by.startswith(claimed[0] + ":")
+
+
+def test_the_first_two_uses_of_the_schedule_at_once_both_succeed(app, make_link, monkeypatch):
+    """Before anything saved the schedule, two "Check now" at once both create its row; one
+    queues the run, the other is told a check is waiting (never an IntegrityError)."""
+    make_link("https://www.ncsc.gov.uk/")
+    assert db.session.get(LinkCheckSchedule, health.SCHEDULE_ID) is None
+    db.session.remove()
+    # Both must have found no row before either creates it: hold each at its insert.
+    at_insert = threading.Barrier(2, timeout=10)
+
+    def hold_at_the_insert(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("INSERT INTO LINK_CHECK_SCHEDULE"):
+            at_insert.wait()
+
+    sa.event.listen(db.engine, "before_cursor_execute", hold_at_the_insert)
+    outcomes: list[str] = []
+
+    def check_now() -> None:
+        with app.app_context():
+            try:
+                health.queue_check(trigger="staff")
+                db.session.commit()
+                outcomes.append("queued")
+            except health.HealthError:
+                outcomes.append("already waiting")
+            except Exception as error:  # whatever went wrong, to show in the assertion
+                outcomes.append(repr(error))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=check_now) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", hold_at_the_insert)
+    assert sorted(outcomes) == ["already waiting", "queued"]
+    assert len(runs()) == 1
+    schedule = db.session.get(LinkCheckSchedule, health.SCHEDULE_ID)
+    assert (schedule.enabled, schedule.interval_days) == (True, health.DEFAULT_INTERVAL_DAYS)
 
 
 # --- the command line -----------------------------------------------------------------------------
@@ -426,7 +534,7 @@ def test_after_a_check_the_unchecked_are_the_links_added_since(server, make_link
     assert 'id="unchecked"' not in text
     make_link(server.url("/missing"), "Added since")
     text = organiser_client.get(PAGE).text
-    assert "1 published link has not been checked yet (added or published since" in text
+    assert "1 published link has not been checked yet (added, published or given a new" in text
 
 
 def test_the_attention_table_scrolls_in_a_region_keyboard_users_can_reach(
@@ -514,6 +622,10 @@ def test_the_schedule_is_saved(organiser_client):
         ("1000", "Days between checks must be between 1 and 90."),
         ("weekly", "Days between checks must be a whole number"),
         ("<script>alert(1)</script>", "Days between checks must be a whole number"),
+        ("٣", "Days between checks must be a whole number"),  # an Arabic-Indic three
+        ("３", "Days between checks must be a whole number"),  # a full-width three
+        ("1_0", "Days between checks must be a whole number"),
+        ("+7", "Days between checks must be a whole number"),
     ],
 )
 def test_a_bad_interval_is_refused_with_the_reason(organiser_client, interval, message):

@@ -723,6 +723,45 @@ def test_attaching_something_wrong_is_refused_with_the_reason(
     assert db.session.scalar(db.select(db.func.count(AgendaItemResource.id))) == 0
 
 
+@pytest.mark.parametrize("target", ["event", "talk"])
+def test_a_double_click_on_attach_is_told_it_is_already_there(
+    organiser_client, make_event, make_item, make_resource, monkeypatch, target
+):
+    """The other click's row lands after this request read the list: the database refuses the
+    duplicate and staff get the same message as when the list already had it, not a 500."""
+    event = make_event()
+    talk = make_item(event)
+    resource = make_resource("Small Business Guide")
+    if target == "event":
+        reader, table, field = "_event_links", EventResource.__table__, "event"
+        values, where = {"event_id": event.id}, "this event&#39;s resources"
+    else:
+        reader, table, field = "_item_links", AgendaItemResource.__table__, f"item-{talk.id}"
+        values, where = {"agenda_item_id": talk.id}, "the resources for “A talk”"
+    read_list = getattr(attachments, reader)
+
+    def read_then_the_other_click_lands(owner):
+        links = read_list(owner)
+        with db.engine.begin() as other_connection:  # the other request, committed
+            other_connection.execute(
+                table.insert().values(**values, resource_id=resource.id, position=0)
+            )
+        return links
+
+    monkeypatch.setattr(attachments, reader, read_then_the_other_click_lands)
+    path = f"/staff/resources/events/{event.id}"
+    response = post_form(
+        organiser_client, f"{path}/attach", {"resource": resource.id, "target": field},
+        token_from=path,
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert SUMMARY in response.text
+    assert "“Small Business Guide” is already in " + where in response.text
+    db.session.expire_all()
+    count = db.session.scalar(db.select(db.func.count()).select_from(table))
+    assert count == 1  # the other click's
+
+
 def test_a_retired_resource_cannot_be_attached_by_the_service(make_event, make_resource):
     with pytest.raises(services.ResourceError, match="is retired"):
         attachments.attach_to_event(make_event(), make_resource(status=ResourceStatus.retired))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask_wtf import FlaskForm
@@ -78,6 +79,9 @@ class ChamberSubform(_Hygiene, Form):
     """A repeated part of a form (one delegate, say): no CSRF field of its own."""
 
 
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")  # a minus sign, so "-1" is told the range
+
+
 class WholeNumberField(IntegerField):
     def __init__(self, label: str, *, minimum: int, maximum: int, **kwargs):
         validators = [
@@ -96,10 +100,14 @@ class WholeNumberField(IntegerField):
         if not valuelist or valuelist[0].strip() == "":
             self.data = None
             return
+        text = valuelist[0].strip()
+        self.data = None
+        # Only ASCII digits: int() also takes "٣", "３" and "1_000", which nobody means here.
+        if not _WHOLE_NUMBER.fullmatch(text):
+            raise ValueError(f"{self.label.text} must be a whole number, like 80.")
         try:
-            self.data = int(valuelist[0].strip())
-        except ValueError as error:
-            self.data = None
+            self.data = int(text)
+        except ValueError as error:  # more digits than Python converts
             raise ValueError(f"{self.label.text} must be a whole number, like 80.") from error
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
 from chamber.resources.models import (
@@ -40,13 +42,21 @@ def _item_links(item: AgendaItem) -> list[AgendaItemResource]:
 
 
 def _add(links: list, link, resource: Resource, where: str) -> None:
+    """Add `link` after `links`. On a ResourceError the caller must roll back: a duplicate
+    may only be found by the database, when the flush fails."""
     if resource.is_retired:
         raise ResourceError(f"“{resource.title}” is retired: restore it before adding it.")
+    already = f"“{resource.title}” is already in {where}."
     if any(existing.resource_id == resource.id for existing in links):
-        raise ResourceError(f"“{resource.title}” is already in {where}.")
+        raise ResourceError(already)
     link.position = max((existing.position for existing in links), default=-1) + 1
     db.session.add(link)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        # A double click: the other request added it after `links` was read. The event (or talk)
+        # and the resource were just loaded, so the unique constraint is what refused the row.
+        raise ResourceError(already) from error
 
 
 def attach_to_event(event: Event, resource: Resource) -> EventResource:

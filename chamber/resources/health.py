@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.times import utcnow
 from chamber.extensions import db
@@ -82,23 +83,30 @@ def current_schedule() -> LinkCheckSchedule:
 def _locked_schedule(now: datetime) -> LinkCheckSchedule:
     """The schedule row, locked until the transaction ends: the one lock every start of a run
     takes, so two workers (or a worker and the command) never start runs side by side."""
-    schedule = db.session.scalar(
+    locked = (
         db.select(LinkCheckSchedule)
         .where(LinkCheckSchedule.id == SCHEDULE_ID)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+    schedule = db.session.scalar(locked)
     if schedule is None:
         # The first check is due one interval after the worker first looks; "Check now" and
-        # `chamber resources check` run one at once.
-        schedule = LinkCheckSchedule(
-            id=SCHEDULE_ID,
-            enabled=True,
-            interval_days=DEFAULT_INTERVAL_DAYS,
-            next_run_at=now + timedelta(days=DEFAULT_INTERVAL_DAYS),
+        # `chamber resources check` run one at once. Two first uses at once both get here: the
+        # loser's insert waits for the winner's and does nothing, and then both lock the row.
+        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+        db.session.execute(
+            dialect.insert(LinkCheckSchedule)
+            .values(
+                id=SCHEDULE_ID,
+                enabled=True,
+                interval_days=DEFAULT_INTERVAL_DAYS,
+                next_run_at=now + timedelta(days=DEFAULT_INTERVAL_DAYS),
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
         )
-        db.session.add(schedule)
-        db.session.flush()
+        schedule = db.session.scalar(locked)
     return schedule
 
 

@@ -16,6 +16,7 @@ from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.resources.addresses import url_fault
 from chamber.resources.models import (
+    LinkState,
     Resource,
     ResourceKind,
     ResourceStatus,
@@ -326,9 +327,11 @@ def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
     """Create a resource (a draft, when `resource` is None) or change one from form `data`.
 
     `data` holds the plain fields, `kind` (on creation), `slug` (may be blank), `tags` as typed
-    and `audience` as a list of SizeBand values.
+    and `audience` as a list of SizeBand values. A link given a new address is unchecked again,
+    as what the checker found was about the old one.
     """
     creating = resource is None
+    old_url = None if creating else resource.url
     if creating:
         resource = Resource(
             kind=ResourceKind(data.get("kind", ResourceKind.link)), status=ResourceStatus.draft
@@ -348,6 +351,8 @@ def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
             raise ResourceError("Enter the link's web address.")
         if problem := web_address_problem(resource.url):
             raise ResourceError(problem)
+        if not creating and resource.url != old_url:
+            _forget_link_health(resource)
     else:
         resource.url = None
         if not resource.body.strip():
@@ -362,6 +367,16 @@ def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
         db.session.add(resource)
     db.session.flush()
     return resource
+
+
+def _forget_link_health(resource: Resource) -> None:
+    """Back to unchecked, with no last result; the history rows stay, each naming the address it
+    checked (`LinkCheck.url`)."""
+    resource.link_state = LinkState.unchecked
+    resource.last_checked_at = None
+    resource.last_status_code = None
+    resource.final_url = None
+    resource.last_error = None
 
 
 def publish(resource: Resource) -> None:
