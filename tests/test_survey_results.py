@@ -602,6 +602,39 @@ def test_free_text_is_capped_on_the_overview_and_paginated_for_one_question(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in second.text
 
 
+def free_text_items(page) -> list[str]:
+    """The answers listed on a results page, each with whatever is shown beside it."""
+    (listing,) = re.findall(r'<ul class="free-text">(.*?)</ul>', page.text, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", item).split()) for item in listing.split("<li>")[1:]]
+
+
+def test_an_anonymous_surveys_free_text_is_listed_by_text_without_dates(
+    app, organiser_client, make_event
+):
+    survey = make_survey(
+        make_event(), anonymous=True, questions=[(QuestionKind.free_text, "Next time?")]
+    )
+    (question,) = survey.questions
+    ideas = ["Passwords", "Backups", "Zero trust", "Insurance"]  # in the order they came
+    for n, idea in enumerate(ideas):
+        respond(survey, {question: idea}, at=SENT + timedelta(days=n, hours=n))
+    db.session.commit()
+
+    overview = organiser_client.get(f"/staff/surveys/{survey.id}/results")
+    one = organiser_client.get(f"/staff/surveys/{survey.id}/results?question={question.id}")
+    assert free_text_items(overview) == sorted(ideas)  # no dates beside them
+    assert free_text_items(one) == sorted(ideas)
+    assert "4 answers, in alphabetical order, without dates" in page_text(one)
+    texts = survey_results.survey_results(survey).questions[0].texts
+    assert [(t.text, t.submitted_at) for t in texts] == [(idea, None) for idea in sorted(ideas)]
+
+    survey.anonymous = False  # a named survey: newest first, with the date
+    db.session.commit()
+    named = free_text_items(organiser_client.get(f"/staff/surveys/{survey.id}/results"))
+    assert named[0].startswith("Insurance") and named[0] != "Insurance"
+    assert [item.split()[0] for item in named] == ["Insurance", "Zero", "Backups", "Passwords"]
+
+
 # --- bad input and access ------------------------------------------------------------------------
 
 

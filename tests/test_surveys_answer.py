@@ -3,17 +3,20 @@ per invitation (editable until the survey closes), and a wrong token is a plain 
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from chamber.core.times import utcnow
 from chamber.events.models import AgendaItem
 from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.resources.models import AgendaItemResource, Resource, ResourceStatus
-from chamber.surveys import dispatch, services, template
-from chamber.surveys.models import Answer, QuestionKind, Response, Survey
+from chamber.surveys import dispatch, responses, services, template
+from chamber.surveys.models import Answer, Invitation, QuestionKind, Response, Survey
 from tests.conftest import count_queries, csrf_token
 from tests.surveys_support import (
     attach_pack,
@@ -353,3 +356,79 @@ def test_the_survey_page_works_for_anonymous_visitors_without_a_login(client, an
     assert "Log out" not in page.text
     assert page.text.count("<fieldset") >= 6
     assert '<meta name="robots" content="noindex">' in page.text
+
+
+# --- two saves at once ---------------------------------------------------------------------------
+
+
+def others_wait_for_a_lock(deadline: float = 10.0) -> bool:
+    """Whether another PostgreSQL session is waiting for a row lock (polled, with a deadline)."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        with db.engine.connect() as connection:
+            waiting = connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+        if waiting:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_two_saves_of_one_response_at_once_leave_one_set_of_answers(app, answering):
+    """The second save reads the answers the first left (after the first commits), never a stale
+    set it would fail to delete, leaving both sets behind."""
+    survey, invitation, _ = answering
+    (question,) = [q for q in survey.questions if q.kind == QuestionKind.free_text]
+    responses.save_response(invitation, [responses.AnswerValue(question.id, text="First")])
+    db.session.commit()
+    postgresql = db.engine.dialect.name == "postgresql"
+    a_saved, b_read, a_committed = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        mine = db.session.get(Invitation, invitation.id)
+        responses.save_response(mine, [responses.AnswerValue(question.id, text="From A")])
+        a_saved.set()
+        assert b_read.wait(30)
+        if postgresql:  # B is now queued behind A's locks: let it go by committing
+            assert others_wait_for_a_lock()
+        db.session.commit()
+        a_committed.set()
+
+    def second() -> None:
+        assert a_saved.wait(30)
+        mine = db.session.get(Invitation, invitation.id)
+        shown = responses.response_for(mine)  # as the page holds it while saving
+        assert [a.text for a in shown.answers] == ["First"]  # A's answers are not committed yet
+        b_read.set()
+        if not postgresql:  # SQLite has one writer at a time: B writes once A has committed
+            assert a_committed.wait(30)
+        responses.save_response(mine, [responses.AnswerValue(question.id, text="From B")])
+        db.session.commit()
+
+    def run(work) -> None:
+        with app.app_context():
+            try:
+                work()
+            except BaseException as error:  # reported in the test's thread
+                errors.append(error)
+                for step in (a_saved, b_read, a_committed):  # let the other thread finish
+                    step.set()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    db.session.expire_all()
+    assert db.session.scalars(db.select(Answer.text).where(Answer.text.is_not(None))).all() == [
+        "From B"
+    ]
+    assert stored() == (1, 1)

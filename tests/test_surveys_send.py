@@ -340,3 +340,55 @@ def test_with_no_one_checked_in_nothing_is_sent_and_staff_are_told_why(
     db.session.get(Survey, survey.id).recipients = Recipients.confirmed
     db.session.commit()
     assert dispatch.send_due(utcnow() + timedelta(days=2)).invitations == 1
+
+
+def test_send_now_never_turns_a_survey_the_worker_just_sent_back_into_a_scheduled_one(
+    app, make_event, make_item
+):
+    event = finished_seminar(make_event, make_item)
+    book(event, "ann@alpha.example")
+    survey = scheduled_survey(event)
+    read = db.session.get(Survey, survey.id)
+    assert read.status == SurveyStatus.scheduled  # as the staff request read it
+
+    def worker(_name):  # meanwhile the worker sends it, in its own session
+        return dispatch.send_due(survey.send_at + timedelta(minutes=1)).surveys
+
+    assert run_together(app, worker, count=1) == [1]
+    with pytest.raises(services.SurveyError, match="has just been sent"):
+        services.prepare_to_send_now(read)
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(Survey, survey.id)
+    assert stored.status == SurveyStatus.sent
+    assert stored.sent_at == survey.send_at + timedelta(minutes=1)
+    assert len(outbox_keys("survey-invite")) == 1
+
+
+def test_the_recipients_page_of_an_anonymous_survey_says_who_answered_but_not_when(
+    organiser_client, make_event, make_item
+):
+    event = finished_seminar(make_event, make_item)
+    for name in ("Ann", "Bob", "Cat"):
+        book(event, f"{name.lower()}@example.com", name=name)
+    survey = sent_survey(event)  # anonymous, as new surveys are
+    answered_at = {"ann@example.com": utcnow() + timedelta(hours=3, minutes=17),
+                   "cat@example.com": utcnow() + timedelta(hours=1, minutes=41)}  # fmt: skip
+    for email, moment in answered_at.items():
+        invitation_of(survey, email).responded_at = moment
+    db.session.commit()
+    path = f"/staff/surveys/{survey.id}/recipients"
+
+    for show in ("all", "answered"):
+        page = organiser_client.get(path, query_string={"show": show})
+        rows = re.findall(r"<tr>\s*<td[^>]*>([^<]+)</td>.*?</tr>", page.text, re.S)
+        assert rows == (["Ann", "Bob", "Cat"] if show == "all" else ["Ann", "Cat"])  # by name
+        for moment in answered_at.values():
+            assert f"{event.local(moment):%H:%M}" not in page.text
+        assert page.text.count(">yes</td>") == 2
+
+    survey.anonymous = False  # a named survey may show when
+    db.session.commit()
+    page = organiser_client.get(path)
+    for moment in answered_at.values():
+        assert f"{event.local(moment):%-d %b %H:%M}" in page.text

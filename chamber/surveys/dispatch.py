@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
+from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail.models import MailKind
@@ -49,6 +50,15 @@ def _claim(condition, values: dict) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def _event_is_over(now: datetime):
+    """The survey's event took place and has ended: not cancelled, not a draft, not still to come
+    (a postponed event's survey waits for the new end). A subquery, so FOR UPDATE locks only the
+    survey row."""
+    return Survey.event_id.in_(
+        db.select(Event.id).where(Event.status == EventStatus.published, Event.ends_at <= now)
+    )
 
 
 # --- invitations ---------------------------------------------------------------------------------
@@ -114,8 +124,8 @@ def _context(survey: Survey, invitation: Invitation, name: str) -> dict:
 def send_survey(survey: Survey, now: datetime | None = None) -> tuple[int, int] | None:
     """Claim a due, scheduled survey and queue one invitation per recipient; flushes, never
     commits. Returns (invitations queued, recipients skipped as unsubscribed), or None if the
-    survey was not ours to send (not scheduled, not due, another worker has it, or it has no
-    recipients yet)."""
+    survey was not ours to send (not scheduled, not due, its event cancelled or not over yet,
+    another worker has it, or it has no recipients yet)."""
     now = now or utcnow()
     if recipient_count(survey) == 0:  # stay due: people may yet be checked in, or staff widen it
         return None
@@ -124,6 +134,7 @@ def send_survey(survey: Survey, now: datetime | None = None) -> tuple[int, int] 
             Survey.id == survey.id,
             Survey.status == SurveyStatus.scheduled,
             Survey.send_at <= now,
+            _event_is_over(now),
         ),
         {"status": SurveyStatus.sent, "sent_at": now},
     )
@@ -207,7 +218,7 @@ def send_due(now: datetime | None = None, worker_id: str = "worker") -> Dispatch
     report = DispatchReport()
     due = db.session.scalars(
         db.select(Survey.id)
-        .where(Survey.status == SurveyStatus.scheduled, Survey.send_at <= now)
+        .where(Survey.status == SurveyStatus.scheduled, Survey.send_at <= now, _event_is_over(now))
         .order_by(Survey.send_at, Survey.id)
     ).all()
     db.session.commit()  # end the read, so each claim starts a fresh transaction

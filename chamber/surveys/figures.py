@@ -143,7 +143,7 @@ class AgendaItemResult:
 @dataclass
 class TextAnswer:
     text: str
-    submitted_at: datetime
+    submitted_at: datetime | None  # None for an anonymous survey: a date can name the writer
 
 
 @dataclass

@@ -165,6 +165,7 @@ def show(survey_id: int):
         locked=locked,
         material=None if locked else template.template_material(survey.event),
         reminder_at=dispatch.reminder_due_at(survey),
+        default_send_at=services.default_send_at(survey.event),
         results_url=results_url(survey),
         kinds=list(QuestionKind),
         now=utcnow(),

@@ -229,9 +229,22 @@ def _snapshot(invitation: Invitation) -> tuple:
 def save_response(
     invitation: Invitation, values: Sequence[AnswerValue], now: datetime | None = None
 ) -> Response:
-    """Store the answers as the invitation's response, replacing any earlier answers; flushes."""
+    """Store the answers as the invitation's response, replacing any earlier answers; flushes.
+
+    The invitation's row is locked first (SELECT ... FOR UPDATE on PostgreSQL), so two saves of
+    one response at once take turns: the second reads the answers the first left, and replaces
+    them, instead of deleting answers already gone and leaving both sets behind.
+    """
     now = now or utcnow()
+    db.session.execute(
+        db.select(Invitation)
+        .where(Invitation.id == invitation.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     response = response_for(invitation)
+    if response is not None:
+        db.session.expire(response)  # what this session read before the lock may be stale
     if response is None:
         size_band, sector, is_member = _snapshot(invitation)
         response = Response(

@@ -64,7 +64,7 @@ def survey_results(
         _fill_answered(by_id, [r for r in results if r.kind in COUNTED_KINDS])
         _fill_choices(by_id, [r for r in results if r.kind in CHOICE_KINDS])
         _fill_numbers(survey, by_id, [r for r in results if r.kind in NUMBER_KINDS])
-        _fill_texts(by_id, [r for r in results if r.kind is QuestionKind.free_text])
+        _fill_texts(survey, by_id, [r for r in results if r.kind is QuestionKind.free_text])
     shown = None
     if breakdown in BREAKDOWNS:
         shown = breakdown_groups(survey, breakdown)
@@ -225,8 +225,19 @@ def _agenda_results(
     return results
 
 
-def _fill_texts(by_id: dict[int, QuestionResult], results: list[QuestionResult]) -> None:
-    """The latest FREE_TEXT_SHOWN answers of every free-text question, in one query."""
+def text_order(survey: Survey) -> tuple:
+    """How free-text answers are listed: a named survey's newest first; an anonymous survey's by
+    their text, so neither the order nor which answers are shown says who answered when."""
+    if survey.anonymous:
+        return (Answer.text, Answer.id)
+    return (Response.submitted_at.desc(), Answer.id.desc())
+
+
+def _fill_texts(
+    survey: Survey, by_id: dict[int, QuestionResult], results: list[QuestionResult]
+) -> None:
+    """The first FREE_TEXT_SHOWN answers (in `text_order`) of every free-text question, in one
+    query; an anonymous survey's without their dates."""
     if not results:
         return
     ranked = (
@@ -235,10 +246,7 @@ def _fill_texts(by_id: dict[int, QuestionResult], results: list[QuestionResult])
             Answer.text,
             Response.submitted_at,
             func.row_number()
-            .over(
-                partition_by=Answer.question_id,
-                order_by=(Response.submitted_at.desc(), Answer.id.desc()),
-            )
+            .over(partition_by=Answer.question_id, order_by=text_order(survey))
             .label("rank"),
         )
         .join(Response, Response.id == Answer.response_id)
@@ -252,4 +260,6 @@ def _fill_texts(by_id: dict[int, QuestionResult], results: list[QuestionResult])
         .order_by(ranked.c.question_id, ranked.c.rank)
     )
     for question_id, text, submitted_at in rows:
-        by_id[question_id].texts.append(TextAnswer(text, submitted_at))
+        by_id[question_id].texts.append(
+            TextAnswer(text, None if survey.anonymous else submitted_at)
+        )

@@ -6,9 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
-from chamber.core.times import NonexistentLocalTime, local_to_utc, utcnow
+from sqlalchemy import update
+
+from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
+
+# Imported for its calendar listener (a survey follows its event's changes): see event_changes.
+from chamber.surveys import event_changes  # noqa: F401
 from chamber.surveys.models import (
     MAX_CHOICE_LENGTH,
     MAX_CHOICES,
@@ -49,13 +54,18 @@ def is_locked(survey: Survey) -> bool:
 
 def default_send_at(event: Event) -> datetime:
     """10:00 in the event's zone on the morning after the day it ends, as UTC (DST-safe)."""
-    next_day = event.local_end.date() + timedelta(days=1)
+    return send_at_after(event.ends_at, event.timezone)
+
+
+def send_at_after(ends_at: datetime, zone_name: str) -> datetime:
+    """The default send time for an event ending at `ends_at` (UTC) in the zone `zone_name`."""
+    next_day = utc_to_local(ends_at, zone_name).date() + timedelta(days=1)
     for hour in (SEND_HOUR, SEND_HOUR + 1):  # 10:00 is skipped only in the rarest zones
         try:
-            return local_to_utc(datetime.combine(next_day, time(hour)), event.timezone)
+            return local_to_utc(datetime.combine(next_day, time(hour)), zone_name)
         except NonexistentLocalTime:
             continue
-    return event.ends_at + timedelta(days=1)
+    return ends_at + timedelta(days=1)
 
 
 def default_closes_at(send_at: datetime) -> datetime:
@@ -243,15 +253,23 @@ def update_settings(survey: Survey, settings: Settings) -> None:
 
 def schedule_problem(survey: Survey) -> str | None:
     """Why this survey cannot be scheduled (or sent now), in words for staff; None if it can."""
+    return _sending_problem(survey, survey.send_at, survey.closes_at)
+
+
+def _sending_problem(
+    survey: Survey, send_at: datetime | None, closes_at: datetime | None
+) -> str | None:
     if survey.status == SurveyStatus.sent:
         return "This survey has already been sent."
     if survey.event.is_cancelled:
         return "The event was cancelled, so there is no one to ask."
+    if survey.event.is_draft:
+        return "The event is not published, so there is no one to ask."
     if not survey.questions:
         return "Add at least one question first."
-    if survey.send_at is None:
+    if send_at is None:
         return "Set when to send it first."
-    if survey.closes_at is not None and survey.closes_at <= survey.send_at:
+    if closes_at is not None and closes_at <= send_at:
         return "The closing date must be after the survey is sent."
     return None
 
@@ -271,16 +289,27 @@ def unschedule(survey: Survey) -> None:
 
 
 def prepare_to_send_now(survey: Survey, now: datetime | None = None) -> None:
-    """Make the survey due at once (dispatch sends it in the same transaction)."""
+    """Make the survey due at once (dispatch sends it in the same transaction).
+
+    One conditional UPDATE, so a worker that sent the survey since this request read it is never
+    overruled (a plain flush of the loaded row would turn a sent survey back into a scheduled one).
+    """
     now = now or utcnow()
     if survey.event.ends_at > now:
         raise SurveyError("The event has not ended yet, so the survey cannot be sent.")
-    if survey.status == SurveyStatus.sent:
-        raise SurveyError("This survey has already been sent.")
-    survey.send_at = now
-    if survey.closes_at is not None and survey.closes_at <= now:
-        survey.closes_at = default_closes_at(now)
-    if problem := schedule_problem(survey):
+    closes_at = survey.closes_at
+    if closes_at is not None and closes_at <= now:
+        closes_at = default_closes_at(now)
+    if problem := _sending_problem(survey, now, closes_at):
         raise SurveyError(problem)
-    survey.status = SurveyStatus.scheduled
-    db.session.flush()
+    made_due = db.session.execute(
+        update(Survey)
+        .where(Survey.id == survey.id, Survey.status != SurveyStatus.sent)
+        .values(send_at=now, closes_at=closes_at, status=SurveyStatus.scheduled)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(survey)
+    if made_due.rowcount != 1:
+        raise SurveyError(
+            "This survey has just been sent (by the worker), so it was not sent again."
+        )

@@ -1,0 +1,101 @@
+"""What a survey does when its event changes: a cancelled event's scheduled survey goes back to
+draft, and an unsent survey follows the event's end when the event moves (postponed, brought
+forward, another zone). Registered with `events.on_calendar_change`, so it runs in the same
+transaction as the change; `services` imports this module, so the app always has it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import event as orm_events
+from sqlalchemy import inspect, update
+from sqlalchemy.orm import Session
+
+from chamber.events import services as events
+from chamber.events.models import Event
+from chamber.extensions import db
+from chamber.surveys import services
+from chamber.surveys.models import Survey, SurveyStatus
+
+# The listener is told the event's new times only, so the end and zone each event had before its
+# first change in a transaction are noted while they are flushed (by id, in `session.info`).
+_BEFORE = "surveys.event_before_change"
+
+
+@orm_events.listens_for(Session, "before_flush")
+def _note_old_end(session: Session, flush_context, instances) -> None:
+    for obj in session.dirty:
+        if not isinstance(obj, Event) or obj.id is None:
+            continue
+        state = inspect(obj)
+        end, zone = state.attrs.ends_at.history, state.attrs.timezone.history
+        if end.deleted or zone.deleted:
+            session.info.setdefault(_BEFORE, {}).setdefault(
+                obj.id,
+                (
+                    end.deleted[0] if end.deleted else obj.ends_at,
+                    zone.deleted[0] if zone.deleted else obj.timezone,
+                ),
+            )
+
+
+@orm_events.listens_for(Session, "after_transaction_end")
+def _forget_old_ends(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BEFORE, None)
+
+
+def _old_end(event: Event) -> tuple[datetime, str] | None:
+    return db.session.info.get(_BEFORE, {}).pop(event.id, None)
+
+
+@events.on_calendar_change
+def event_changed(event: Event, changed: tuple[str, ...]) -> None:
+    if "status" in changed and event.is_cancelled:
+        _back_to_draft(event)
+    if "ends_at" in changed or "timezone" in changed:
+        _follow_the_end(event, _old_end(event))
+
+
+def _back_to_draft(event: Event) -> None:
+    """Conditional, so a worker that has just sent the survey is never overruled."""
+    db.session.execute(
+        update(Survey)
+        .where(Survey.event_id == event.id, Survey.status == SurveyStatus.scheduled)
+        .values(status=SurveyStatus.draft)
+        .execution_options(synchronize_session=False)
+    )
+    _expire_survey(event)
+
+
+def _follow_the_end(event: Event, before: tuple[datetime, str] | None) -> None:
+    """Move an unsent survey's send time to the morning after the new end, if it would now go
+    before the event is over or was the old default; the closing date keeps its place after it."""
+    survey = services.survey_for_event(event.id)
+    if survey is None or survey.status == SurveyStatus.sent or survey.send_at is None:
+        return
+    old_default = services.send_at_after(*before) if before is not None else None
+    if not (survey.send_at < event.ends_at or survey.send_at == old_default):
+        return
+    send_at = services.default_send_at(event)
+    closes_at = survey.closes_at
+    if closes_at is not None and (
+        closes_at == services.default_closes_at(survey.send_at)
+        or closes_at <= send_at
+        or survey.reminder_enabled
+        and send_at + timedelta(days=survey.reminder_after_days) >= closes_at
+    ):
+        closes_at = services.default_closes_at(send_at)
+    db.session.execute(
+        update(Survey)
+        .where(Survey.id == survey.id, Survey.status != SurveyStatus.sent)
+        .values(send_at=send_at, closes_at=closes_at)
+        .execution_options(synchronize_session=False)
+    )
+    _expire_survey(event)
+
+
+def _expire_survey(event: Event) -> None:
+    for obj in db.session.identity_map.values():
+        if isinstance(obj, Survey) and obj.event_id == event.id:
+            db.session.expire(obj)
