@@ -32,13 +32,15 @@ class EventError(ValueError):
 # Events sit below registration, so registration registers here (when it is imported) to email
 # delegates about a change in the same transaction, and to say how many people a change would reach.
 
-CalendarListener = Callable[[Event, tuple[str, ...]], None]
+# listener(event, changed fields, their values before the change)
+CalendarListener = Callable[[Event, tuple[str, ...], dict[str, Any]], None]
 _calendar_listeners: list[CalendarListener] = []
 _audience_counters: list[Callable[[Event], int]] = []
 
 
 def on_calendar_change(listener: CalendarListener) -> CalendarListener:
-    """Call `listener(event, changed_fields)` after every change that raises the SEQUENCE."""
+    """Call `listener(event, changed_fields, values_before)` after every change that raises the
+    SEQUENCE, in the same transaction."""
     if listener not in _calendar_listeners:
         _calendar_listeners.append(listener)
     return listener
@@ -58,10 +60,10 @@ def calendar_audience(event: Event) -> int:
     return sum(counter(event) for counter in _audience_counters)
 
 
-def _calendar_changed(event: Event, changed: tuple[str, ...]) -> None:
+def _calendar_changed(event: Event, changed: tuple[str, ...], before: dict[str, Any]) -> None:
     _entries_changed(event, sequence=True)
     for listener in _calendar_listeners:
-        listener(event, changed)
+        listener(event, changed, before)
 
 
 def _entries_changed(event: Event, *, sequence: bool) -> None:
@@ -254,7 +256,7 @@ def save_event(event: Event | None, data: dict[str, Any]) -> Event:
     db.session.flush()
     changed = tuple(f for f in CALENDAR_FIELDS if getattr(event, f) != before[f])
     if not creating and changed:
-        _calendar_changed(event, changed)
+        _calendar_changed(event, changed, {field: before[field] for field in changed})
     return event
 
 
@@ -268,8 +270,9 @@ def set_status(event: Event, status: EventStatus, now: datetime | None = None) -
             "This event has already taken place, so it cannot be cancelled: its delegates would "
             "be told it was called off after they came."
         )
+    before = {"status": event.status}
     event.status = status
-    _calendar_changed(event, ("status",))
+    _calendar_changed(event, ("status",), before)
 
 
 def calendar_change_summary(event: Event, data: dict[str, Any]) -> list[str]:

@@ -123,7 +123,7 @@ def _delegates(event: Event, *statuses: DelegateStatus) -> list[Delegate]:
 
 
 @events.on_calendar_change
-def event_changed(event: Event, changed: tuple[str, ...]) -> None:
+def event_changed(event: Event, changed: tuple[str, ...], _before: dict) -> None:
     """One email per confirmed delegate for each change of time, place or status (one SEQUENCE).
 
     A published event's delegates get the updated entry (REQUEST); a cancelled event's get a

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import event as orm_events
-from sqlalchemy import inspect, update
-from sqlalchemy.orm import Session
+from sqlalchemy import update
 
 from chamber.events import services as events
 from chamber.events.models import Event
@@ -17,44 +15,14 @@ from chamber.extensions import db
 from chamber.surveys import services
 from chamber.surveys.models import Survey, SurveyStatus
 
-# The listener is told the event's new times only, so the end and zone each event had before its
-# first change in a transaction are noted while they are flushed (by id, in `session.info`).
-_BEFORE = "surveys.event_before_change"
-
-
-@orm_events.listens_for(Session, "before_flush")
-def _note_old_end(session: Session, flush_context, instances) -> None:
-    for obj in session.dirty:
-        if not isinstance(obj, Event) or obj.id is None:
-            continue
-        state = inspect(obj)
-        end, zone = state.attrs.ends_at.history, state.attrs.timezone.history
-        if end.deleted or zone.deleted:
-            session.info.setdefault(_BEFORE, {}).setdefault(
-                obj.id,
-                (
-                    end.deleted[0] if end.deleted else obj.ends_at,
-                    zone.deleted[0] if zone.deleted else obj.timezone,
-                ),
-            )
-
-
-@orm_events.listens_for(Session, "after_transaction_end")
-def _forget_old_ends(session: Session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_BEFORE, None)
-
-
-def _old_end(event: Event) -> tuple[datetime, str] | None:
-    return db.session.info.get(_BEFORE, {}).pop(event.id, None)
-
 
 @events.on_calendar_change
-def event_changed(event: Event, changed: tuple[str, ...]) -> None:
+def event_changed(event: Event, changed: tuple[str, ...], before: dict) -> None:
     if "status" in changed and event.is_cancelled:
         _back_to_draft(event)
     if "ends_at" in changed or "timezone" in changed:
-        _follow_the_end(event, _old_end(event))
+        old_end = before.get("ends_at", event.ends_at), before.get("timezone", event.timezone)
+        _follow_the_end(event, old_end)
 
 
 def _back_to_draft(event: Event) -> None:
@@ -68,13 +36,13 @@ def _back_to_draft(event: Event) -> None:
     _expire_survey(event)
 
 
-def _follow_the_end(event: Event, before: tuple[datetime, str] | None) -> None:
+def _follow_the_end(event: Event, before: tuple[datetime, str]) -> None:
     """Move an unsent survey's send time to the morning after the new end, if it would now go
     before the event is over or was the old default; the closing date keeps its place after it."""
     survey = services.survey_for_event(event.id)
     if survey is None or survey.status == SurveyStatus.sent or survey.send_at is None:
         return
-    old_default = services.send_at_after(*before) if before is not None else None
+    old_default = services.send_at_after(*before)
     if not (survey.send_at < event.ends_at or survey.send_at == old_default):
         return
     send_at = services.default_send_at(event)
