@@ -548,8 +548,9 @@ def storm(base_url: str, visitors: int) -> tuple[Counter, list[float], float]:
 # --- main ----------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def load_options(description: str) -> argparse.ArgumentParser:
+    """The options every load benchmark takes: database, measurement length, rounds, load tool."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--database-url",
         default=os.environ.get("CHAMBER_BENCH_DATABASE_URL", DEFAULT_DATABASE),
@@ -558,9 +559,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5, help="seconds per measurement (5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of all targets (3)")
     parser.add_argument("--connections", type=int, default=8, help="open connections (8)")
+    parser.add_argument("--python-load", action="store_true", help="do not use wrk")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = load_options(__doc__.split("\n\n")[0])
     parser.add_argument("--storm", type=int, default=500, help="visitors in the storm (500)")
     parser.add_argument("--seats", type=int, default=60, help="seats in the storm (60)")
-    parser.add_argument("--python-load", action="store_true", help="do not use wrk")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="chamber-bench-") as temp:

@@ -34,7 +34,6 @@ minutes.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import os
 import secrets
@@ -49,7 +48,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from booking_load import (  # benchmarks/booking_load.py (run as a script)
-    DEFAULT_DATABASE,
     GUNICORN_SETTINGS,
     HERE,
     ROOT,
@@ -57,6 +55,7 @@ from booking_load import (  # benchmarks/booking_load.py (run as a script)
     PythonLoad,
     Target,
     WrkLoad,
+    load_options,
     make_app,
     measure,
     print_table,
@@ -288,17 +287,8 @@ def one_at_a_time(server, path: str, headers: dict, count: int) -> tuple[float, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("CHAMBER_BENCH_DATABASE_URL", DEFAULT_DATABASE),
-        help=f"a PostgreSQL server URL (default {DEFAULT_DATABASE}), or 'sqlite'",
-    )
+    parser = load_options(__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1000, help="events to load (1000)")
-    parser.add_argument("--duration", type=float, default=5, help="seconds per measurement (5)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of all targets (3)")
-    parser.add_argument("--connections", type=int, default=8, help="open connections (8)")
-    parser.add_argument("--python-load", action="store_true", help="do not use wrk")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="chamber-bench-") as temp:
