@@ -41,6 +41,28 @@ def _context(event: Event, **values) -> dict:
     return {"event": event, "event_url": event_url, "pack_url": f"{event_url}/resources", **values}
 
 
+def _to_delegate(
+    event: Event,
+    delegate: Delegate,
+    *,
+    key: str,
+    subject: str,
+    template: str,
+    attachments: list[Attachment] | tuple[()] = (),
+    **context,
+) -> None:
+    """Queue one email to a delegate about `event`, from `templates/emails/registration/`."""
+    enqueue(
+        key=key,
+        to=delegate.email_normalised,
+        to_name=delegate.name,
+        subject=subject,
+        template=f"registration/{template}",
+        context=_context(event, delegate=delegate, **context),
+        attachments=attachments,
+    )
+
+
 def booking_emails(event: Event, result: services.BookingResult) -> None:
     """Confirmation or waiting-list news for each delegate, and the manage link for the booker."""
     delegate_emails(event, result)
@@ -60,38 +82,34 @@ def delegate_emails(event: Event, result: services.BookingResult) -> None:
     for delegate in result.confirmed:
         confirmation(event, delegate)
     for delegate in result.waitlisted:
-        enqueue(
+        _to_delegate(
+            event,
+            delegate,
             key=f"waitlisted:delegate:{delegate.id}",
-            to=delegate.email_normalised,
-            to_name=delegate.name,
             subject=f"You are on the waiting list: {event.title}",
-            template="registration/waitlisted",
-            context=_context(
-                event, delegate=delegate, position=services.waitlist_position(delegate)
-            ),
+            template="waitlisted",
+            position=services.waitlist_position(delegate),
         )
 
 
 def confirmation(event: Event, delegate: Delegate, *, key_suffix: str = "") -> None:
-    enqueue(
+    _to_delegate(
+        event,
+        delegate,
         key=f"confirmed:delegate:{delegate.id}{key_suffix}",
-        to=delegate.email_normalised,
-        to_name=delegate.name,
         subject=f"Your place at {event.title}",
-        template="registration/confirmed",
-        context=_context(event, delegate=delegate),
+        template="confirmed",
         attachments=[invite(event, delegate)],
     )
 
 
 def place_available(event: Event, delegate: Delegate) -> None:
-    enqueue(
+    _to_delegate(
+        event,
+        delegate,
         key=f"promoted:delegate:{delegate.id}:{delegate.status_changed_at:%Y%m%d%H%M%S%f}",
-        to=delegate.email_normalised,
-        to_name=delegate.name,
         subject=f"Good news: you now have a place at {event.title}",
-        template="registration/promoted",
-        context=_context(event, delegate=delegate),
+        template="promoted",
         attachments=[invite(event, delegate)],
     )
 
@@ -101,14 +119,15 @@ def seat_cancelled(event: Event, delegate: Delegate, was: DelegateStatus) -> Non
     calendar entry is withdrawn with a CANCEL for its UID."""
     if was == DelegateStatus.cancelled:
         return
-    enqueue(
+    had_seat = was == DelegateStatus.confirmed
+    _to_delegate(
+        event,
+        delegate,
         key=f"seat-cancelled:delegate:{delegate.id}",
-        to=delegate.email_normalised,
-        to_name=delegate.name,
         subject=f"Cancelled: your place at {event.title}",
-        template="registration/seat_cancelled",
-        context=_context(event, delegate=delegate, had_seat=was == DelegateStatus.confirmed),
-        attachments=[invite(event, delegate, "CANCEL")] if was == DelegateStatus.confirmed else [],
+        template="seat_cancelled",
+        attachments=[invite(event, delegate, "CANCEL")] if had_seat else [],
+        had_seat=had_seat,
     )
 
 
@@ -132,36 +151,30 @@ def event_changed(event: Event, changed: tuple[str, ...], _before: dict) -> None
     if event.is_draft:
         return
     what = sorted({CHANGE_NAMES[field] for field in changed})
-    for delegate in _delegates(event, DelegateStatus.confirmed):
-        key = f"event-update:{event.id}:{event.sequence}:delegate:{delegate.id}"
-        if event.is_cancelled:
-            subject, template, method = f"Cancelled: {event.title}", "event_cancelled", "CANCEL"
-        else:
-            subject, template, method = f"Changed: {event.title}", "event_updated", "REQUEST"
-        enqueue(
-            key=key,
-            to=delegate.email_normalised,
-            to_name=delegate.name,
-            subject=subject,
-            template=f"registration/{template}",
-            context=_context(event, delegate=delegate, changed=what),
-            attachments=[invite(event, delegate, method)],
-        )
     if event.is_cancelled:
-        for delegate in _delegates(event, DelegateStatus.waitlisted):
-            enqueue(
-                key=f"event-update:{event.id}:{event.sequence}:delegate:{delegate.id}",
-                to=delegate.email_normalised,
-                to_name=delegate.name,
-                subject=f"Cancelled: {event.title}",
-                template="registration/event_cancelled",
-                context=_context(event, delegate=delegate, changed=what, waiting=True),
-            )
+        subject, template, method = f"Cancelled: {event.title}", "event_cancelled", "CANCEL"
+    else:
+        subject, template, method = f"Changed: {event.title}", "event_updated", "REQUEST"
+    told = _delegates(event, DelegateStatus.confirmed)
+    if event.is_cancelled:  # those waiting had no calendar entry, but should know
+        told += _delegates(event, DelegateStatus.waitlisted)
+    for delegate in told:
+        waiting = delegate.status == DelegateStatus.waitlisted
+        _to_delegate(
+            event,
+            delegate,
+            key=f"event-update:{event.id}:{event.sequence}:delegate:{delegate.id}",
+            subject=subject,
+            template=template,
+            attachments=[] if waiting else [invite(event, delegate, method)],
+            changed=what,
+            waiting=waiting,
+        )
 
 
 @events.count_calendar_audience
 def confirmed_count(event: Event) -> int:
-    """Delegates a change would email: the confirmed ones (and, for a cancellation, those waiting)."""
+    """Delegates a change of time or place would email: the confirmed ones."""
     return db.session.scalar(
         db.select(db.func.count(Delegate.id)).where(
             Delegate.event_id == event.id, Delegate.status == DelegateStatus.confirmed
