@@ -14,7 +14,12 @@ from markupsafe import Markup
 
 PLACEHOLDER = re.compile(r"\[\[link:([a-z_]+)(?::([A-Za-z0-9_-]{1,64}))?\]\]")
 
-# kind -> function(recipient address, ref) -> absolute URL (it may add rows; the caller commits)
+class LinkRefused(Exception):
+    """A minter was asked for a link its message's recipient does not own: the message is parked."""
+
+
+# kind -> function(recipient address, ref) -> absolute URL (it may add rows; the caller commits).
+# A minter checks that the recipient owns what `ref` names, and raises LinkRefused if not.
 LinkMinter = Callable[[str, str], str]
 _minters: dict[str, LinkMinter] = {}
 
