@@ -80,13 +80,9 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to see that page."
     login_manager.login_message_category = "info"
-    login_manager.session_protection = "strong"
+    from chamber.auth import sessions as staff_sessions
 
-    from chamber.auth.models import StaffUser
-
-    @login_manager.user_loader
-    def load_user(session_id: str) -> StaffUser | None:
-        return StaffUser.from_session_id(session_id)
+    staff_sessions.init_app(app)  # server-side sessions: the loader and session protection
 
     # Import every model so that metadata (and so Alembic) sees the whole schema.
     import chamber.models  # noqa: F401

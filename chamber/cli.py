@@ -24,6 +24,31 @@ def _create_app() -> Flask:
         sys.exit(2)
 
 
+def _staff_details_problems(
+    email: str, name: str, role: str, password: str | None = None
+) -> list[str]:
+    """What the web form's own checks say about these details; the password's are skipped while
+    it has not been asked for yet."""
+    from werkzeug.datastructures import MultiDict
+
+    from chamber.auth.forms import StaffCreateForm
+
+    data = {"email": email, "name": name, "role": role, "password": password or ""}
+    form = StaffCreateForm(formdata=MultiDict(data), meta={"csrf": False})
+    if form.validate():
+        return []
+    return [
+        message
+        for field_id, message in form.error_list
+        if password is not None or field_id != form.password.id
+    ]
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise click.ClickException("\n".join(problems))
+
+
 def _read_password(password_stdin: bool) -> str:
     if password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
@@ -53,7 +78,9 @@ def _read_password(password_stdin: bool) -> str:
 @with_appcontext
 def create_staff_command(email: str, name: str, role: str, password_stdin: bool) -> None:
     """Add a staff user. The password is prompted for, or read from standard input; never an argument."""
+    _refuse(_staff_details_problems(email, name, role))  # before asking for a password
     password = _read_password(password_stdin)
+    _refuse(_staff_details_problems(email, name, role, password))
     try:
         user = staff.create_staff(email, name, Role(role), password)
     except staff.StaffError as error:

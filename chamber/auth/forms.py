@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import enum_choices, enum_coerce
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from chamber.auth.models import Role
-from chamber.auth.services import MIN_PASSWORD_LENGTH
+from chamber.auth.services import MIN_PASSWORD_LENGTH, password_problem
 from chamber.core.forms import ChamberForm
 
 ROLE_CHOICES = enum_choices(Role, label=lambda role: role.label)
@@ -44,9 +44,20 @@ def _password_field(label: str) -> PasswordField:
                 message=f"Password must be between {MIN_PASSWORD_LENGTH} and 200 characters.",
             ),
         ],
-        description=f"At least {MIN_PASSWORD_LENGTH} characters. A few unrelated words work well.",
+        description=(
+            f"At least {MIN_PASSWORD_LENGTH} characters, and not a common password. "
+            "A few unrelated words work well."
+        ),
         render_kw={"autocomplete": "new-password"},
     )
+
+
+def _refuse_a_guessable_password(field, about: tuple[str, ...]) -> None:
+    if field.errors or not field.data:  # the length is already wrong, or nothing was typed
+        return
+    problem = password_problem(field.data, about=about)
+    if problem:
+        raise ValidationError(problem)
 
 
 class StaffCreateForm(ChamberForm):
@@ -72,6 +83,9 @@ class StaffCreateForm(ChamberForm):
     )
     password = _password_field("Password")
 
+    def validate_password(self, field) -> None:
+        _refuse_a_guessable_password(field, (self.email.data or "", self.name.data or ""))
+
 
 class StaffEditForm(ChamberForm):
     name = StringField(
@@ -95,3 +109,9 @@ class PasswordForm(ChamberForm):
         ],
         render_kw={"autocomplete": "new-password"},
     )
+
+    # What the password could be guessed from: the account's email and name, set by the view.
+    about: tuple[str, ...] = ()
+
+    def validate_password(self, field) -> None:
+        _refuse_a_guessable_password(field, self.about)

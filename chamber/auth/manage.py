@@ -70,11 +70,17 @@ def edit(user_id: int):
 def set_password(user_id: int):
     user = db.get_or_404(StaffUser, user_id)
     password_form = PasswordForm()
+    password_form.about = (user.email, user.name)
     if password_form.validate_on_submit():
-        services.set_password(user, password_form.password.data)
-        db.session.commit()
-        flash(f"Set a new password for {user.name}.", "success")
-        return redirect(url_for(".index"))
+        try:
+            services.set_password(user, password_form.password.data, by=current_user)
+        except services.StaffError as error:
+            db.session.rollback()
+            password_form.password.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Set a new password for {user.name}.", "success")
+            return redirect(url_for(".index"))
     form = StaffEditForm(obj=user, formdata=None)
     return render_template(
         "auth/user_form.html", form=form, user=user, password_form=password_form

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import enum
-import hmac
 from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from chamber.core.times import UTCDateTime, utcnow
@@ -39,20 +38,16 @@ class StaffUser(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    def get_id(self) -> str:
-        """The id Flask-Login keeps in the session: it changes with the password, so setting a
-        new password logs the account out everywhere else."""
-        return f"{self.id}:{self.password_hash[-16:]}"
+    # The raw token of the session this user was loaded for (or has just logged in with); set by
+    # `auth.sessions`, never stored. Not a mapped column.
+    session_token = None
 
-    @classmethod
-    def from_session_id(cls, session_id: str) -> StaffUser | None:
-        user_id, _, fingerprint = session_id.partition(":")
-        if not user_id.isdigit() or len(user_id) > 10:
-            return None
-        user = db.session.get(cls, int(user_id))
-        if user is None or not hmac.compare_digest(user.password_hash[-16:], fingerprint):
-            return None
-        return user
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the signed cookie: the opaque token of a `StaffSession` row,
+        so that the session can be ended on the server and the cookie says nothing about the user."""
+        if not self.session_token:
+            raise RuntimeError("start a StaffSession before logging the user in")
+        return self.session_token
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(
@@ -75,3 +70,23 @@ class StaffUser(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.email} {self.role}>"
+
+
+class StaffSession(db.Model):
+    """One logged-in browser. The cookie holds the token; this row holds only its SHA-256, so a
+    copy of the database cannot be used to log in. Deleting the row ends the session."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        db.ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[StaffUser] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<StaffSession {self.id} of user {self.user_id}>"

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
+from flask import current_app
+from zxcvbn import zxcvbn
+
+from chamber.auth import sessions
 from chamber.auth.models import Role, StaffUser
 from chamber.core.times import utcnow
 from chamber.extensions import db
 
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 200
+# zxcvbn's scores run 0-4; 3 means about 10^8 guesses or more, past its common-password, name,
+# word, keyboard-pattern, date and repeat lists (shipped with the package; nothing is downloaded).
+MIN_PASSWORD_SCORE = 3
+_ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input; the first 72 characters are judged
+# zxcvbn keeps the words of the person in a module-level dictionary while it scores, so two
+# threads scoring at once would see each other's words.
+_zxcvbn_lock = threading.Lock()
 # A pre-computed hash checked when no account matches, so that a wrong email costs as long as a
 # wrong password and the two cannot be told apart by timing.
 _DUMMY = StaffUser(password_hash="")
@@ -37,18 +52,36 @@ def authenticate(email: str, password: str) -> StaffUser | None:
     return user
 
 
-def password_problem(password: str) -> str | None:
+def password_problem(password: str, *, about: Iterable[str] = ()) -> str | None:
+    """Why `password` will not do, or None. `about` is what someone could guess it from (the
+    person's name and email); the chamber's own name is always added."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
-    if len(password) > 200:
-        return "Password must be 200 characters or fewer."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Password must be {MAX_PASSWORD_LENGTH} characters or fewer."
+    if _guessable(password, about):
+        return (
+            "That password is too easy to guess: it is common, or close to a word, name or "
+            "pattern that password guessers try first. A few unrelated words make a strong one "
+            "that is easy to remember."
+        )
     return None
+
+
+def _guessable(password: str, about: Iterable[str]) -> bool:
+    words = [current_app.config["CHAMBER_NAME"], "chamber", "commerce", "events", "seminar"]
+    for value in about:
+        words.append(value)
+        words.extend(part for part in value.replace("@", " ").replace(".", " ").split() if part)
+    with _zxcvbn_lock:
+        result = zxcvbn(password[:_ZXCVBN_MAX_LENGTH], user_inputs=words)
+    return result["score"] < MIN_PASSWORD_SCORE
 
 
 def create_staff(email: str, name: str, role: Role, password: str) -> StaffUser:
     if find_by_email(email) is not None:
         raise StaffError("A staff user with that email address already exists.")
-    problem = password_problem(password)
+    problem = password_problem(password, about=(email, name))
     if problem:
         raise StaffError(problem)
     user = StaffUser(email=normalise_email(email), name=name.strip(), role=role, active=True)
@@ -79,12 +112,18 @@ def update_staff(user: StaffUser, *, name: str, role: Role, active: bool, by: St
     user.name = name.strip()
     user.role = role
     user.active = active
+    if not active:
+        sessions.end_all(user)
     db.session.flush()
 
 
-def set_password(user: StaffUser, password: str) -> None:
-    problem = password_problem(password)
+def set_password(user: StaffUser, password: str, *, by: StaffUser | None = None) -> None:
+    """Set a new password and end the user's other sessions. Someone setting their own password
+    keeps the session they did it from: they have just shown they hold it."""
+    problem = password_problem(password, about=(user.email, user.name))
     if problem:
         raise StaffError(problem)
     user.set_password(password)
+    keep = by.session_token if by is not None and by.id == user.id else None
+    sessions.end_all(user, keep=keep)
     db.session.flush()

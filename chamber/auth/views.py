@@ -14,7 +14,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from chamber.auth import services
+from chamber.auth import services, sessions
 from chamber.auth.forms import LoginForm
 from chamber.core.text import is_safe_redirect
 from chamber.extensions import db, limiter
@@ -58,6 +58,7 @@ def login():
         user = services.authenticate(form.email.data, form.password.data)
         if user is not None:
             session.clear()  # a fresh session on privilege change
+            sessions.start(user)
             login_user(user)
             db.session.commit()
             return redirect(next_url or url_for("staff.dashboard"))
@@ -70,7 +71,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    sessions.end(current_user.session_token)  # a copy of the cookie stops working too
     logout_user()
     session.clear()
+    db.session.commit()
     flash("You have logged out.", "success")
     return redirect(url_for("auth.login"))
