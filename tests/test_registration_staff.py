@@ -461,7 +461,7 @@ def test_the_per_business_limit_counts_earlier_bookings(organiser_client, make_e
     book(event, person(1), business=BusinessDetails("Hitchin Bakery Ltd", SizeBand.micro))
     response = post_form(organiser_client, new_path(event), BOOKING)
     assert response.status_code == 400
-    assert "Each business can book up to 1 delegates" in response.text
+    assert "Each business may book up to 1 place for this event" in response.text
     assert len(statuses(event)) == 1
 
 

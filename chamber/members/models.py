@@ -75,7 +75,12 @@ class Contact(db.Model):
 
 
 class Consent(db.Model):
-    """Consent to hear about future events: when, and the exact wording the person saw."""
+    """Consent to hear about future events: when, where, and the exact wording the person saw.
+
+    A tick on a public form is only a request (`confirmed_at` empty): anyone can type anyone's
+    address, so it is not proof. Marketing may rely only on a consent that is confirmed (the
+    person answered an email sent to that address) and not withdrawn: see `is_confirmed`.
+    """
 
     __tablename__ = "consent"
 
@@ -85,7 +90,14 @@ class Consent(db.Model):
     )
     purpose: Mapped[str] = mapped_column(String(40), default="future_events")
     wording: Mapped[str] = mapped_column(Text)
-    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    source: Mapped[str] = mapped_column(String(40), default="booking form")
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # asked for at
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     contact: Mapped[Contact] = relationship()
+
+    @property
+    def is_confirmed(self) -> bool:
+        """Whether marketing may rely on it: confirmed by the person, and not withdrawn."""
+        return self.confirmed_at is not None and self.withdrawn_at is None

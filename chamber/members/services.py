@@ -30,6 +30,12 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def find_organisation(name: str) -> Organisation | None:
+    """The business with this name (normalised), if we know it."""
+    key = normalise_organisation_name(name)
+    return db.session.scalar(db.select(Organisation).where(Organisation.name_normalised == key))
+
+
 def find_or_create_organisation(
     *,
     name: str,
@@ -37,19 +43,32 @@ def find_or_create_organisation(
     sector: str = "",
     town_or_postcode: str = "",
     is_member: bool = False,
+    update_existing: bool = False,
 ) -> Organisation:
-    """The business with this name (normalised), its details refreshed from what was typed."""
+    """The business with this name (normalised), or a new one made from what was typed.
+
+    What a public form says about an existing business is not confirmed by anyone, so it changes
+    nothing here (the booking keeps what was typed); only staff pass `update_existing`.
+    """
     key = normalise_organisation_name(name)
     organisation = db.session.scalar(
         db.select(Organisation).where(Organisation.name_normalised == key)
     )
     if organisation is None:
-        organisation = Organisation(name=name.strip(), name_normalised=key)
+        organisation = Organisation(
+            name=name.strip(),
+            name_normalised=key,
+            size_band=size_band,
+            sector=sector,
+            town_or_postcode=town_or_postcode,
+            is_member=is_member,
+        )
         db.session.add(organisation)
-    organisation.size_band = size_band
-    organisation.sector = sector or organisation.sector or ""
-    organisation.town_or_postcode = town_or_postcode or organisation.town_or_postcode or ""
-    organisation.is_member = is_member or bool(organisation.is_member)
+    elif update_existing:
+        organisation.size_band = size_band
+        organisation.sector = sector or organisation.sector or ""
+        organisation.town_or_postcode = town_or_postcode or organisation.town_or_postcode or ""
+        organisation.is_member = is_member or bool(organisation.is_member)
     db.session.flush()
     return organisation
 
@@ -61,23 +80,61 @@ def find_or_create_contact(
     organisation: Organisation | None = None,
     job_title: str = "",
     phone: str = "",
+    update_existing: bool = False,
 ) -> Contact:
-    """The person with this email (case-insensitive), with the latest name and details."""
+    """The person with this email (case-insensitive), or a new one made from what was typed.
+
+    An existing contact is changed only when `update_existing` is passed: by staff, or by the
+    person themselves through a link sent to their address. Anonymous input never overwrites.
+    """
     key = normalise_email(email)
     contact = db.session.scalar(db.select(Contact).where(Contact.email == key))
     if contact is None:
-        contact = Contact(email=key)
+        contact = Contact(
+            email=key,
+            name=name.strip(),
+            organisation=organisation,
+            job_title=job_title,
+            phone=phone,
+        )
         db.session.add(contact)
-    contact.name = name.strip()
-    contact.organisation = organisation or contact.organisation
-    contact.job_title = job_title or contact.job_title or ""
-    contact.phone = phone or contact.phone or ""
+    elif update_existing:
+        contact.name = name.strip()
+        contact.organisation = organisation or contact.organisation
+        contact.job_title = job_title or contact.job_title or ""
+        contact.phone = phone or contact.phone or ""
     db.session.flush()
     return contact
 
 
-def record_consent(contact: Contact, wording: str, purpose: str = "future_events") -> Consent:
-    consent = Consent(contact=contact, purpose=purpose, wording=wording, given_at=utcnow())
+def request_consent(
+    contact: Contact, wording: str, *, source: str, purpose: str = "future_events"
+) -> Consent:
+    """A request for marketing, as ticked on a form: unconfirmed, so no marketing may use it.
+
+    Anyone can type anyone's address into a form, so a tick is not proof; the person confirms by
+    answering an email to that address (double opt-in, still to come), which sets `confirmed_at`.
+    """
+    consent = Consent(
+        contact=contact, purpose=purpose, wording=wording, source=source, given_at=utcnow()
+    )
     db.session.add(consent)
     db.session.flush()
     return consent
+
+
+def has_confirmed_consent(contact: Contact, purpose: str = "future_events") -> bool:
+    """Whether the person has confirmed (and not withdrawn) consent for `purpose`."""
+    return (
+        db.session.scalar(
+            db.select(Consent.id)
+            .where(
+                Consent.contact_id == contact.id,
+                Consent.purpose == purpose,
+                Consent.confirmed_at.is_not(None),
+                Consent.withdrawn_at.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )

@@ -53,6 +53,21 @@ class BookingToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class DelegateToken(db.Model):
+    """The hash of a delegate's own place link: their place only (see, change, cancel, calendar).
+
+    Each email to a delegate who is not the booker mints one; none is ever stored in clear."""
+
+    __tablename__ = "delegate_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delegate_id: Mapped[int] = mapped_column(
+        ForeignKey("delegate.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Delegate(db.Model):
     __tablename__ = "delegate"
     __table_args__ = (

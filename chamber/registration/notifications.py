@@ -11,7 +11,7 @@ from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
-from chamber.mail.services import Attachment, enqueue
+from chamber.mail.services import Attachment, enqueue, normalise_address
 from chamber.registration import services
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
@@ -36,6 +36,14 @@ def invite(event: Event, delegate: Delegate, method: str = "REQUEST") -> Attachm
     return Attachment("invite.ics", f"text/calendar; charset=utf-8; method={method}", content)
 
 
+def own_link(delegate: Delegate) -> tuple[str, int]:
+    """The link an email to this delegate carries: the whole booking's (`manage`) for the
+    booker, their own place's (`place`) for anyone else, so a colleague never sees the others."""
+    if delegate.email_normalised == delegate.booking.booker.email:
+        return "manage", delegate.booking_id
+    return "place", delegate.id
+
+
 def _context(event: Event, **values) -> dict:
     event_url = _event_url(event)
     return {"event": event, "event_url": event_url, "pack_url": f"{event_url}/resources", **values}
@@ -58,15 +66,21 @@ def _to_delegate(
         to_name=delegate.name,
         subject=subject,
         template=f"registration/{template}",
-        context=_context(event, delegate=delegate, **context),
+        context=_context(event, delegate=delegate, own_link=own_link(delegate), **context),
         attachments=attachments,
     )
 
 
 def booking_emails(event: Event, result: services.BookingResult) -> None:
-    """Confirmation or waiting-list news for each delegate, and the manage link for the booker."""
+    """Confirmation or waiting-list news for each delegate, and the manage link for the booker.
+
+    Each person set aside (they already had a place) is told so, with their own link; if
+    nobody was booked, there is no booking for the booker to manage and no email to the booker.
+    """
     delegate_emails(event, result)
     booking = result.booking
+    if booking is None:
+        return
     enqueue(
         key=f"booking:{booking.id}",
         to=booking.booker.email,
@@ -81,6 +95,8 @@ def delegate_emails(event: Event, result: services.BookingResult) -> None:
     """A confirmation for each newly confirmed delegate, waiting-list news for the others."""
     for delegate in result.confirmed:
         confirmation(event, delegate)
+    for place in result.set_aside:
+        already_booked(event, place)
     for delegate in result.waitlisted:
         _to_delegate(
             event,
@@ -182,19 +198,45 @@ def confirmed_count(event: Event) -> int:
     )
 
 
-def manage_link_again(event: Event, booking: Booking, address: str) -> None:
-    """A fresh manage link to someone who tried to book again (at most one an hour)."""
+def already_booked(event: Event, place: Delegate) -> None:
+    """Someone named this person in a booking, but they already hold `place`: tell them, with
+    their own link (the booking's if they booked it), at most once an hour. Whoever typed the
+    address is told only that we emailed it."""
     enqueue(
-        key=f"manage-again:{booking.id}:{address}:{utcnow():%Y%m%d%H}",
-        to=address,
-        subject=f"Your booking for {event.title}",
+        key=f"already-booked:delegate:{place.id}:{utcnow():%Y%m%d%H}",
+        to=place.email_normalised,
+        to_name=place.name,
+        subject=f"Your place at {event.title}",
         template="registration/manage_again",
-        context=_context(event, booking_id=booking.id),
+        context=_context(event, delegate=place, own_link=own_link(place)),
+    )
+
+
+def place_cancelled_to_booker(event: Event, delegate: Delegate, *, had_seat: bool) -> None:
+    """Tell the booker that a delegate cancelled their own place (not if the booker did it)."""
+    booking = delegate.booking
+    if delegate.email_normalised == booking.booker.email:
+        return
+    enqueue(
+        key=f"place-cancelled:booker:delegate:{delegate.id}:"
+        f"{delegate.status_changed_at:%Y%m%d%H%M%S%f}",
+        to=booking.booker.email,
+        to_name=booking.booker.name,
+        subject=f"A place on your booking was cancelled: {event.title}",
+        template="registration/place_cancelled",
+        context=_context(event, booking=booking, delegate=delegate, had_seat=had_seat),
     )
 
 
 def _mint_manage_link(recipient: str, ref: str) -> str:
+    """A manage link for booking `ref`, only if the message goes to that booking's booker."""
+    if not ref.isdigit():
+        raise links.LinkRefused(f"a manage link needs a booking's number, not {ref[:20]!r}")
     booking = db.session.get(Booking, int(ref))
+    if booking is None:  # erased since the email was queued: a link that leads nowhere
+        return f"{current_app.config['BASE_URL']}/r/gone"
+    if normalise_address(recipient) != normalise_address(booking.booker.email):
+        raise links.LinkRefused(f"booking {ref}'s manage link is not for this recipient")
     token = services.new_manage_token(booking)
     return f"{current_app.config['BASE_URL']}/r/{token}"
 

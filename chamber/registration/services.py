@@ -18,7 +18,7 @@ from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.members import services as members
-from chamber.members.models import SizeBand
+from chamber.members.models import Organisation, SizeBand
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
 
 
@@ -54,9 +54,12 @@ class BusinessDetails:
 
 @dataclass
 class BookingResult:
-    booking: Booking
+    booking: Booking | None  # None when everyone named already had a place
     confirmed: list[Delegate] = field(default_factory=list)
     waitlisted: list[Delegate] = field(default_factory=list)
+    # People named who already hold a place at this event, from any booking: their existing
+    # places, untouched (invariant 2). Only a public booking sets people aside; staff are refused.
+    set_aside: list[Delegate] = field(default_factory=list)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -103,16 +106,23 @@ def active_delegates_for_business(event_id: int, organisation_id: int) -> int:
     )
 
 
-def registered_emails(event_id: int, emails: list[str]) -> list[str]:
+def active_places(event_id: int, emails: list[str]) -> list[Delegate]:
+    """The active (confirmed or waiting) places these addresses hold at the event."""
     return list(
         db.session.scalars(
-            db.select(Delegate.email_normalised).where(
+            db.select(Delegate)
+            .where(
                 Delegate.event_id == event_id,
                 Delegate.email_normalised.in_(emails),
                 Delegate.status != DelegateStatus.cancelled,
             )
+            .order_by(Delegate.id)
         )
     )
+
+
+def registered_emails(event_id: int, emails: list[str]) -> list[str]:
+    return [delegate.email_normalised for delegate in active_places(event_id, emails)]
 
 
 def booking_for_token(token: str) -> Booking | None:
@@ -145,35 +155,49 @@ def book(
     source: str = "web",
     privacy_acknowledged: bool = True,
     consent_wording: str | None = None,
+    set_aside_duplicates: bool = False,
     now: datetime | None = None,
 ) -> BookingResult:
     """Book `delegates` for a business: seats while they last, then the waiting list, in order.
 
-    Raises BookingRefused (closed, limit) or AlreadyRegistered (someone already holds a place).
-    Flushes, never commits; the caller commits once.
+    Someone who already holds a place raises AlreadyRegistered, or with `set_aside_duplicates`
+    (the public form, which must not tell a stranger who is coming) is left out of this booking
+    and listed in `result.set_aside`; if nobody is left, no booking is made. Raises
+    BookingRefused (closed, limit). Flushes, never commits; the caller commits once.
+
+    What a public booking says about an existing business or person is kept on the booking and
+    its delegates, never written over the CRM's records; staff bookings update them.
     """
     lock_event_seats(event)
     now = now or utcnow()
     if source == "web" and (problem := registration_problem(event, now)):
         raise BookingRefused(problem)
-    emails = _check_new_people(event, delegates)
+    named = len(delegates)
+    delegates, emails, set_aside = _new_people(event, delegates, set_aside_duplicates)
+    # Everyone named counts against the limit, set aside or not, so that whether the limit is
+    # reached never depends on whether someone named already had a place.
+    _check_business_limit(event, members.find_organisation(business.name), named)
+    if not delegates:
+        return BookingResult(None, set_aside=set_aside)
+    staff_confirmed = source == "staff"
     organisation = members.find_or_create_organisation(
         name=business.name,
         size_band=business.size_band,
         sector=business.sector,
         town_or_postcode=business.town_or_postcode,
         is_member=business.is_member,
+        update_existing=staff_confirmed,
     )
-    _check_business_limit(event, organisation, len(delegates))
     booker_contact = members.find_or_create_contact(
         email=booker.email,
         name=booker.name,
         organisation=organisation,
         job_title=booker.job_title,
         phone=booker.phone,
+        update_existing=staff_confirmed,
     )
-    if consent_wording:
-        members.record_consent(booker_contact, consent_wording)
+    if consent_wording:  # a request only: the person must confirm it (docs/registration.md)
+        members.request_consent(booker_contact, consent_wording, source="booking form")
     booking = Booking(
         event_id=event.id,
         organisation=organisation,
@@ -183,64 +207,93 @@ def book(
         created_at=now,
     )
     db.session.add(booking)
-    result = BookingResult(booking)
+    result = BookingResult(booking, set_aside=set_aside)
     _seat(event, booking, delegates, emails, result, now)
     return result
 
 
 def add_delegates(
-    event: Event, booking: Booking, delegates: list[DelegateDetails], now: datetime | None = None
+    event: Event,
+    booking: Booking,
+    delegates: list[DelegateDetails],
+    *,
+    set_aside_duplicates: bool = False,
+    now: datetime | None = None,
 ) -> BookingResult:
     """More delegates on an existing booking, within the same limits as a new booking."""
     lock_event_seats(event)
     now = now or utcnow()
     if problem := registration_problem(event, now):
         raise BookingRefused(problem)
-    emails = _check_new_people(event, delegates)
-    _check_business_limit(event, booking.organisation, len(delegates))
-    result = BookingResult(booking)
-    _seat(event, booking, delegates, emails, result, now)
+    named = len(delegates)
+    delegates, emails, set_aside = _new_people(event, delegates, set_aside_duplicates)
+    _check_business_limit(event, booking.organisation, named)
+    result = BookingResult(booking, set_aside=set_aside)
+    if delegates:
+        _seat(event, booking, delegates, emails, result, now)
     return result
 
 
 def update_delegate(
-    delegate: Delegate, *, name: str, job_title: str, phone: str, needs: str
+    delegate: Delegate,
+    *,
+    name: str,
+    job_title: str,
+    phone: str,
+    needs: str,
+    by_the_person: bool = False,
 ) -> None:
-    """Change a delegate's details or needs; the person (their email) stays the same."""
+    """Change a delegate's details or needs; the person (their email) stays the same.
+
+    The contact record changes only when the person themselves made the change (through the link
+    sent to their own address): a booker's edit is about someone else, so it stays on the place.
+    """
     delegate.name, delegate.job_title, delegate.phone, delegate.needs = (
         name.strip(),
         job_title,
         phone,
         needs,
     )
-    delegate.contact.name = delegate.name
+    if by_the_person:
+        delegate.contact.name = delegate.name
+        delegate.contact.job_title = job_title or delegate.contact.job_title
+        delegate.contact.phone = phone or delegate.contact.phone
     db.session.flush()
 
 
-def _check_new_people(event: Event, delegates: list[DelegateDetails]) -> list[str]:
+def _new_people(
+    event: Event, delegates: list[DelegateDetails], set_aside_duplicates: bool
+) -> tuple[list[DelegateDetails], list[str], list[Delegate]]:
+    """The people to seat, their normalised addresses, and the places already held by the rest."""
     if not delegates:
         raise BookingRefused("Add at least one delegate.")
     emails = [members.normalise_email(d.email) for d in delegates]
     if len(set(emails)) != len(emails):
         raise BookingRefused("Each delegate needs their own email address.")
-    taken = registered_emails(event.id, emails)
-    if taken:
-        raise AlreadyRegistered(taken)
-    return emails
+    held = active_places(event.id, emails)
+    if held and not set_aside_duplicates:
+        raise AlreadyRegistered([place.email_normalised for place in held])
+    taken = {place.email_normalised for place in held}
+    fresh = [(d, e) for d, e in zip(delegates, emails, strict=True) if e not in taken]
+    return [d for d, _ in fresh], [e for _, e in fresh], held
 
 
-def _check_business_limit(event: Event, organisation, adding: int) -> None:
-    already = active_delegates_for_business(event.id, organisation.id)
+def business_limit_message(event: Event) -> str:
+    """The per-business limit, in words that say nothing about anyone's bookings."""
+    places = "place" if event.business_limit == 1 else "places"
+    return (
+        f"Each business may book up to {event.business_limit} {places} for this event. "
+        "If your business has booked already, whoever made that booking can change it with "
+        "the private link we emailed them."
+    )
+
+
+def _check_business_limit(event: Event, organisation: Organisation | None, adding: int) -> None:
+    # The count may include other people's bookings for the same business, so the message never
+    # says how many places are held (or by whom): only the limit itself.
+    already = active_delegates_for_business(event.id, organisation.id) if organisation else 0
     if already + adding > event.business_limit:
-        left = max(0, event.business_limit - already)
-        raise BookingRefused(
-            f"Each business can book up to {event.business_limit} delegates for this event"
-            + (
-                f"; {organisation.name} already has {already}, so you can add {left} more."
-                if already
-                else "."
-            )
-        )
+        raise BookingRefused(business_limit_message(event))
 
 
 def _seat(
@@ -260,6 +313,7 @@ def _seat(
             organisation=booking.organisation,
             job_title=details.job_title,
             phone=details.phone,
+            update_existing=booking.source == "staff",
         )
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed

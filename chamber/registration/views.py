@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
-from sqlalchemy.orm import selectinload
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db, limiter
-from chamber.registration import notifications, services
+from chamber.registration import notifications, place_views, services
 from chamber.registration.forms import (
     CONSENT_WORDING,
     MAX_SLOTS,
@@ -19,6 +28,17 @@ from chamber.registration.forms import (
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
 bp = Blueprint("registration", __name__)
+bp.register_blueprint(place_views.bp)  # a delegate's own place: /places/<token>
+
+
+@bp.after_request
+def _secret_links_stay_here(response):
+    """A page whose address holds a secret token (`/r/<token>`) is never sent to another site as
+    a Referer; `same-origin`, not `no-referrer`, so its forms still post with this site's `Origin`
+    (`core.origin`)."""
+    if request.view_args and "token" in request.view_args:
+        response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 def _bookable_event_or_404(slug: str) -> Event:
@@ -62,26 +82,16 @@ def register(slug: str):
     db.session.commit()  # end the reads above: the booking must start with the seat lock
     event = db.session.get(Event, event.id)
     try:
+        # Someone named who already has a place is set aside and emailed their own link; the
+        # page after is the same either way, so the form never tells a stranger who is coming.
         result = services.book(
             event,
             form.business(),
             form.booker(),
             form.delegate_details(),
             consent_wording=CONSENT_WORDING if form.consent.data else None,
+            set_aside_duplicates=True,
         )
-    except services.AlreadyRegistered as taken:
-        db.session.rollback()
-        _send_manage_links_again(event, taken.emails)
-        for entry in form.delegates:
-            if (entry.form.email.data or "").strip().lower() in taken.emails:
-                entry.form.email.errors = [
-                    *entry.form.email.errors,
-                    "This person already has a place (or a place on the waiting list) at this event. "
-                    "We have emailed them a link to their booking.",
-                ]
-        return render_template(
-            "registration/form.html", event=event, form=form, seats_left=services.seats_left(event)
-        ), 400
     except services.BookingRefused as refused:
         db.session.rollback()
         form.form_errors.append(str(refused))
@@ -90,47 +100,24 @@ def register(slug: str):
         ), 400
     notifications.booking_emails(event, result)
     db.session.commit()
-    session["booked"] = result.booking.id
+    # What the next page shows is only what was typed: nothing about anyone's places.
+    session["booked"] = {
+        "event": event.id,
+        "booker": services.members.normalise_email(form.booker_email.data),
+        "emailed": [services.members.normalise_email(d.email) for d in form.delegate_details()],
+    }
     return redirect(url_for(".booked", slug=event.slug))
-
-
-def _send_manage_links_again(event: Event, emails: list[str]) -> None:
-    rows = db.session.execute(
-        db.select(Delegate.email_normalised, Booking)
-        .join(Booking, Booking.id == Delegate.booking_id)
-        .where(
-            Delegate.event_id == event.id,
-            Delegate.email_normalised.in_(emails),
-            Delegate.status != DelegateStatus.cancelled,
-        )
-    ).all()
-    for email, booking in rows:
-        notifications.manage_link_again(event, booking, email)
-    db.session.commit()
 
 
 @bp.get("/events/<slug>/register/done")
 def booked(slug: str):
+    """After the form: the same page whether or not anyone named already had a place."""
     event = _bookable_event_or_404(slug)
-    booking_id = session.get("booked")
-    booking = (
-        db.session.scalar(
-            db.select(Booking)
-            .where(Booking.id == booking_id, Booking.event_id == event.id)
-            .options(selectinload(Booking.delegates), selectinload(Booking.booker))
-        )
-        if booking_id
-        else None
-    )
-    if booking is None:
+    done = session.get("booked")
+    if not isinstance(done, dict) or done.get("event") != event.id:
         return redirect(url_for("events.show", slug=event.slug))
-    positions = {
-        d.id: services.waitlist_position(d)
-        for d in booking.delegates
-        if d.status == DelegateStatus.waitlisted
-    }
     return render_template(
-        "registration/booked.html", event=event, booking=booking, positions=positions
+        "registration/booked.html", event=event, booker=done["booker"], emailed=done["emailed"]
     )
 
 
@@ -204,22 +191,19 @@ def add_delegate(token: str):
         booking_id, event_id = booking.id, event.id
         db.session.commit()  # the seat lock must be the transaction's first write
         event, booking = db.session.get(Event, event_id), db.session.get(Booking, booking_id)
+        details = form.details()
         try:
-            result = services.add_delegates(event, booking, [form.details()])
-        except services.AlreadyRegistered:
-            db.session.rollback()
-            form.email.errors.append(
-                "This person already has a place (or a place on the waiting list) at this event."
-            )
+            result = services.add_delegates(event, booking, [details], set_aside_duplicates=True)
         except services.BookingRefused as refused:
             db.session.rollback()
             form.form_errors.append(str(refused))
         else:
             notifications.delegate_emails(event, result)
             db.session.commit()
-            added = (result.confirmed or result.waitlisted)[0]
+            # The same words whether or not they already had a place elsewhere.
             flash(
-                f"Added {added.name}" + (" (on the waiting list)." if result.waitlisted else "."),
+                f"We have emailed {services.members.normalise_email(details.email)} with what to "
+                "do next.",
                 "success",
             )
             return redirect(url_for(".manage", token=token))

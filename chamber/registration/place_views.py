@@ -1,0 +1,124 @@
+"""A delegate's own place page, `/places/<token>`: see it, change their details, add it to their
+calendar, cancel it. It never shows or touches anyone else's place (the booker's manage link
+does that). A wrong or tampered token is a plain 404."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+
+from chamber.calendar.entries import delegate_entry
+from chamber.calendar.ics import entry_to_ical
+from chamber.core.times import utcnow
+from chamber.events.models import Event
+from chamber.extensions import db
+from chamber.registration import places, services
+from chamber.registration.forms import DelegateEditForm
+from chamber.registration.models import Delegate, DelegateStatus
+
+bp = Blueprint("places", __name__)
+
+
+def _place_or_404(token: str) -> tuple[Delegate, Event]:
+    delegate = places.delegate_for_place_token(token)
+    if delegate is None:
+        abort(404)
+    return delegate, db.session.get(Event, delegate.event_id)
+
+
+def _changeable(delegate: Delegate, event: Event) -> bool:
+    return (
+        delegate.status != DelegateStatus.cancelled
+        and not event.is_past()
+        and not event.is_cancelled
+    )
+
+
+def _no_changes(token: str):
+    flash("This place can no longer be changed.", "info")
+    return redirect(url_for(".show", token=token))
+
+
+@bp.get("/places/<token>")
+def show(token: str):
+    delegate, event = _place_or_404(token)
+    position = (
+        services.waitlist_position(delegate)
+        if delegate.status == DelegateStatus.waitlisted
+        else None
+    )
+    return render_template(
+        "registration/place.html",
+        delegate=delegate,
+        event=event,
+        token=token,
+        position=position,
+        changeable=_changeable(delegate, event),
+    )
+
+
+@bp.route("/places/<token>/details", methods=["GET", "POST"])
+def edit(token: str):
+    delegate, event = _place_or_404(token)
+    if not _changeable(delegate, event):
+        return _no_changes(token)
+    form = DelegateEditForm(obj=delegate)
+    if form.validate_on_submit():
+        services.update_delegate(
+            delegate,
+            name=form.name.data,
+            job_title=form.job_title.data or "",
+            phone=form.phone.data or "",
+            needs=form.needs.data or "",
+            by_the_person=True,
+        )
+        db.session.commit()
+        flash("Saved your details.", "success")
+        return redirect(url_for(".show", token=token))
+    status = 400 if form.is_submitted() else 200
+    return render_template(
+        "registration/place_form.html", form=form, delegate=delegate, event=event, token=token
+    ), status
+
+
+@bp.get("/places/<token>/cancel")
+def confirm_cancel(token: str):
+    """What cancelling will do, with the button: a GET never cancels (link previews)."""
+    delegate, event = _place_or_404(token)
+    if not _changeable(delegate, event):
+        return _no_changes(token)
+    return render_template(
+        "registration/place_cancel.html", delegate=delegate, event=event, token=token
+    )
+
+
+@bp.post("/places/<token>/cancel")
+def cancel(token: str):
+    delegate, event = _place_or_404(token)
+    if not _changeable(delegate, event):
+        return _no_changes(token)
+    delegate_id, event_id = delegate.id, event.id
+    db.session.commit()  # end the reads above: the seat lock must be the first write
+    event, delegate = db.session.get(Event, event_id), db.session.get(Delegate, delegate_id)
+    places.cancel_own_place(event, delegate)
+    db.session.commit()
+    flash("Your place is cancelled. We have emailed you to confirm it.", "success")
+    return redirect(url_for(".show", token=token))
+
+
+@bp.get("/places/<token>/calendar.ics")
+def calendar(token: str):
+    """The delegate's own calendar entry (the event's UID, them as attendee), while they have a
+    confirmed place."""
+    delegate, event = _place_or_404(token)
+    if delegate.status != DelegateStatus.confirmed or event.is_draft:
+        abort(404)
+    content = entry_to_ical(
+        delegate_entry(event, delegate.name, delegate.email_normalised),
+        method="PUBLISH",
+        stamp=utcnow(),
+    )
+    response = Response(content, content_type="text/calendar; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}.ics"'
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    return response

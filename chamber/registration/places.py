@@ -1,0 +1,73 @@
+"""A delegate's own place link: their place only, never the rest of the booking.
+
+The booker's manage link (`/r/<token>`) shows the whole booking. A delegate who is not the booker
+gets `/places/<token>` instead: their own details, their calendar file, and cancelling their own
+place. Its token is minted when an email is sent (a `place` link, see chamber.mail.links), 256
+random bits, stored only as a SHA-256 hash in `delegate_token`; each email mints a new one.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from chamber.core.tokens import hash_token, new_token
+from chamber.events.models import Event
+from chamber.extensions import db
+from chamber.mail import links
+from chamber.mail.services import normalise_address
+from chamber.registration import notifications, services
+from chamber.registration.models import Delegate, DelegateStatus, DelegateToken
+
+MAX_TOKEN_LENGTH = 100
+
+
+def new_place_token(delegate: Delegate) -> str:
+    """A fresh secret for `delegate`'s own place link; only its hash is stored."""
+    token = new_token()
+    db.session.add(DelegateToken(delegate_id=delegate.id, token_hash=hash_token(token)))
+    db.session.flush()
+    return token
+
+
+def delegate_for_place_token(token: str) -> Delegate | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return db.session.scalar(
+        db.select(Delegate).join(DelegateToken).where(DelegateToken.token_hash == hash_token(token))
+    )
+
+
+def place_url(token: str) -> str:
+    return f"{current_app.config['BASE_URL']}/places/{token}"
+
+
+def cancel_own_place(event: Event, delegate: Delegate) -> list[Delegate]:
+    """The delegate cancels their own place: the seat goes to whoever waited longest (they are
+    emailed), the delegate gets the cancellation, and the booker is told. Seats must not be
+    locked yet: this begins with the lock. Returns who was promoted."""
+    services.lock_event_seats(event)
+    db.session.refresh(delegate)
+    was = delegate.status
+    if was == DelegateStatus.cancelled:
+        return []
+    promoted = services.cancel_delegate(event, delegate)
+    notifications.seat_cancelled(event, delegate, was)
+    for person in promoted:
+        notifications.place_available(event, person)
+    notifications.place_cancelled_to_booker(event, delegate, had_seat=was == DelegateStatus.confirmed)
+    return promoted
+
+
+def _mint_place_link(recipient: str, ref: str) -> str:
+    """A place link for the delegate `ref`, only if the message goes to that delegate."""
+    if not ref.isdigit():
+        raise links.LinkRefused(f"a place link needs a delegate's number, not {ref[:20]!r}")
+    delegate = db.session.get(Delegate, int(ref))
+    if delegate is None:  # erased since the email was queued: a link that leads nowhere
+        return place_url("gone")
+    if normalise_address(recipient) != delegate.email_normalised:
+        raise links.LinkRefused(f"delegate {ref}'s place link is not for this recipient")
+    return place_url(new_place_token(delegate))
+
+
+links.register_link_minter("place", _mint_place_link)
