@@ -525,3 +525,144 @@ def test_setting_a_new_password_logs_the_account_out_everywhere_else(app, admin_
     assert refused.status_code == 302 and "/staff/login" in refused.headers["Location"]
     log_in(elsewhere, user, password="a brand new password")
     assert elsewhere.get("/staff/events/").status_code == 200
+
+
+# --- guessable passwords (zxcvbn's lists, offline) -----------------------------------------------
+
+GUESSABLE = [
+    "password1234",
+    "qwertyuiop12",
+    "hertfordshire",
+    "Hertfordshire1",
+    "hertfordshire2024",
+    "Hertfordshire!2024",
+    "Chamber2024!!",
+    "Password123!",
+    "letmein12345",
+    "123456789012",
+    "aaaaaaaaaaaa",
+    "Summer2024!!",
+]
+TOO_EASY = "That password is too easy to guess."
+
+
+@pytest.mark.parametrize("password", GUESSABLE)
+def test_an_admin_cannot_give_a_new_user_a_guessable_password(admin_client, password):
+    response = post_form(admin_client, "/staff/users/new", user_form(password=password))
+    assert response.status_code == 400
+    assert TOO_EASY in response.text
+    assert "A few unrelated words make a strong password" in response.text
+    assert password not in response.text  # never echoed back
+    assert "pat@example.com" not in users_by_email()
+
+
+@pytest.mark.parametrize("password", ["password1234", "hertfordshire2024", "qwertyuiop12"])
+def test_a_guessable_new_password_is_refused_and_the_old_one_kept(
+    admin_client, organiser, password
+):
+    before = users_by_email()["org@example.com"].password_hash
+    response = post_form(
+        admin_client,
+        f"/staff/users/{organiser.id}/password",
+        {"password": password, "confirm": password},
+        token_from=f"/staff/users/{organiser.id}",
+    )
+    assert response.status_code == 400
+    assert TOO_EASY in response.text
+    assert users_by_email()["org@example.com"].password_hash == before
+
+
+def test_a_password_made_of_the_persons_own_name_or_email_is_refused(admin_client):
+    for password in ("patperson2024", "PatPerson!!12", "pat@example.com"):
+        response = post_form(admin_client, "/staff/users/new", user_form(password=password))
+        assert response.status_code == 400, password
+        assert TOO_EASY in response.text, password
+    assert "pat@example.com" not in users_by_email()
+
+
+@pytest.mark.parametrize(
+    "password", ["gravel orchid lantern mosaic", "Tr0ub4dor&3xyz", "k7#Vq!2mZp9$wL"]
+)
+def test_a_strong_password_is_accepted(admin_client, password):
+    response = post_form(admin_client, "/staff/users/new", user_form(password=password))
+    assert response.status_code == 302
+    assert users_by_email()["pat@example.com"].check_password(password)
+
+
+def test_the_test_and_demo_passwords_are_strong(app):
+    from chamber.auth.services import password_problem
+
+    assert password_problem(PASSWORD) is None
+    assert password_problem(NEW_PASSWORD) is None
+
+
+@pytest.mark.parametrize("password", ["password1234", "qwertyuiop12", "Hertfordshire1"])
+def test_create_staff_refuses_a_guessable_password(runner, password):
+    result = create_staff(runner, "nia@example.com", password)
+    assert result.exit_code != 0
+    assert TOO_EASY in result.output
+    assert password not in result.output
+    assert users_by_email() == {}
+
+
+def test_create_staff_refuses_a_password_made_of_the_persons_name(runner):
+    for password in ("Nia New 2024", "nia@example.com1"):
+        result = create_staff(runner, "nia@example.com", password)
+        assert result.exit_code != 0, password
+        assert TOO_EASY in result.output, password
+    assert users_by_email() == {}
+
+
+# --- create-staff checks the details as the web form does ----------------------------------------
+
+BAD_EMAILS = [
+    ("nia.example.com", "Enter an email address in the right format"),
+    ("nia@", "Enter an email address in the right format"),
+    ("nia@@example.com", "Enter an email address in the right format"),
+    ("nia@example.com\r\nBcc: victim@example.com", "Enter an email address in the right format"),
+    ("nia@exa\nmple.com", "Enter an email address in the right format"),
+    ("nia\x00@example.com", "Email address contains a character that is not allowed."),
+    ("n" * 250 + "@example.com", "Email address must be 254 characters or fewer."),
+    ("<script>alert(1)</script>@example.com", "Enter an email address in the right format"),
+    ('"nia"<nia@example.com>', "Enter an email address in the right format"),
+    ("nia@example.com<b>", "Enter an email address in the right format"),
+]
+
+
+@pytest.mark.parametrize(("email", "message"), BAD_EMAILS, ids=range(len(BAD_EMAILS)))
+def test_create_staff_refuses_a_bad_email_and_stores_nothing(runner, email, message):
+    result = create_staff(runner, email, NEW_PASSWORD)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert NEW_PASSWORD not in result.output
+    assert users_by_email() == {}
+
+
+def test_the_web_form_refuses_the_same_emails(admin_client):
+    for email, message in BAD_EMAILS:
+        response = post_form(admin_client, "/staff/users/new", user_form(email=email))
+        assert response.status_code == 400, email
+        assert message in response.text, email
+    assert list(users_by_email()) == ["admin@example.com"]
+
+
+def test_create_staff_refuses_a_bad_email_before_asking_for_a_password(runner):
+    result = runner.invoke(
+        args=["create-staff", "--email", "not-an-email", "--name", "Nia New", "--password-stdin"],
+        input="",  # no password at all: the email is refused first
+    )
+    assert result.exit_code != 0
+    assert "Enter an email address in the right format" in result.output
+    assert "at least 12 characters" not in result.output
+    assert users_by_email() == {}
+
+
+def test_create_staff_refuses_a_bad_name(runner):
+    for name in ("", "n" * 121, "Nia\x00New"):
+        result = runner.invoke(
+            args=["create-staff", "--email", "nia@example.com", "--name", name, "--password-stdin"],
+            input=NEW_PASSWORD + "\n",
+        )
+        assert result.exit_code != 0, repr(name)
+    assert users_by_email() == {}

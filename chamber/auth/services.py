@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 
@@ -15,9 +16,11 @@ from chamber.extensions import db
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 200
-# zxcvbn's scores run 0-4; 3 means about 10^8 guesses or more, past its common-password, name,
-# word, keyboard-pattern, date and repeat lists (shipped with the package; nothing is downloaded).
-MIN_PASSWORD_SCORE = 3
+# zxcvbn estimates how many guesses a password takes against its lists of common passwords,
+# names, words, keyboard patterns, dates and repeats (shipped with the package; nothing is
+# downloaded). Its top score, 4, means 10^10 guesses or more: "Summer2024!!" and the chamber's
+# name with a year score 3 and are refused; a few unrelated words or a random string pass.
+MIN_PASSWORD_SCORE = 4
 _ZXCVBN_MAX_LENGTH = 72  # zxcvbn refuses longer input; the first 72 characters are judged
 # zxcvbn keeps the words of the person in a module-level dictionary while it scores, so two
 # threads scoring at once would see each other's words.
@@ -59,23 +62,32 @@ def password_problem(password: str, *, about: Iterable[str] = ()) -> str | None:
         return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Password must be {MAX_PASSWORD_LENGTH} characters or fewer."
-    if _guessable(password, about):
-        return (
-            "That password is too easy to guess: it is common, or close to a word, name or "
-            "pattern that password guessers try first. A few unrelated words make a strong one "
-            "that is easy to remember."
+    warning = _too_guessable(password, about)
+    if warning is not None:
+        return " ".join(
+            part
+            for part in (
+                "That password is too easy to guess.",
+                warning,
+                "A few unrelated words make a strong password that is easy to remember.",
+            )
+            if part
         )
     return None
 
 
-def _guessable(password: str, about: Iterable[str]) -> bool:
-    words = [current_app.config["CHAMBER_NAME"], "chamber", "commerce", "events", "seminar"]
-    for value in about:
+def _too_guessable(password: str, about: Iterable[str]) -> str | None:
+    """None for a strong password; else zxcvbn's warning ("This is a very common password."),
+    which may be empty."""
+    words = ["chamber", "commerce", "events", "seminar"]
+    for value in (current_app.config["CHAMBER_NAME"], *about):
         words.append(value)
-        words.extend(part for part in value.replace("@", " ").replace(".", " ").split() if part)
+        words.extend(re.findall(r"[^\W_]+", value))  # "Hertfordshire", "pat" from pat@example.com
     with _zxcvbn_lock:
         result = zxcvbn(password[:_ZXCVBN_MAX_LENGTH], user_inputs=words)
-    return result["score"] < MIN_PASSWORD_SCORE
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    return result["feedback"]["warning"]
 
 
 def create_staff(email: str, name: str, role: Role, password: str) -> StaffUser:
