@@ -3,7 +3,9 @@
 Claiming is one UPDATE that stamps a batch with this worker's claim id and a lease; on PostgreSQL
 the rows are picked with FOR UPDATE SKIP LOCKED, so several workers never take the same message.
 A worker that dies leaves its claimed messages to be picked up again when the lease runs out.
-Each outcome is committed as soon as it is known, so a crash re-sends at most the message in hand.
+A message's links are committed before it is sent and its outcome as soon as it is known, so a
+crash re-sends at most the message in hand, and every copy's links work. Any error in one message
+parks that message as failed, with its reason, and the worker goes on with the rest.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, or_, text, update
 from sqlalchemy.orm import selectinload
 
 from chamber.core.times import utcnow
@@ -26,6 +28,10 @@ from chamber.mail import links, services
 from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
 from chamber.mail.mime import Outgoing, OutgoingAttachment, build_email
 from chamber.mail.models import MessageStatus, OutboxMessage
+
+
+class Unsendable(Exception):
+    """This message cannot be sent as it is: parked, the rest go on."""
 
 
 @dataclass
@@ -100,37 +106,12 @@ _MARK_SENT = (
 )
 
 
-class SentOutcomes:
-    """Marks sent messages in groups: one UPDATE (executemany) and one commit per group.
-
-    A commit per message cost more than the SMTP send itself. The price: a worker killed
-    mid-group sends up to GROUP messages again when its lease runs out (each with its original
-    Message-ID, so receivers can tell). Messages with secret links are never grouped: their
-    minted tokens must be committed with their own outcome.
-    """
-
-    GROUP = 25
-    SECONDS = 0.25
-
-    def __init__(self, claim: str):
-        self.claim = claim
-        self.rows: list[dict] = []
-        self.since = time.monotonic()
-
-    def add(self, message: Outgoing, attempts: int) -> None:
-        if not self.rows:
-            self.since = time.monotonic()
-        self.rows.append(
-            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()}
-        )
-        if len(self.rows) >= self.GROUP or time.monotonic() - self.since >= self.SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.rows:
-            db.session.execute(_MARK_SENT, self.rows)
-            self.rows = []
-        db.session.commit()
+def _commit_outcome() -> None:
+    """Commit a message's outcome. On PostgreSQL without waiting for the WAL flush: a worker that
+    dies loses nothing by it, and a database crash at worst sends that message once more."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    db.session.commit()
 
 
 def _record(message_id: int, claim: str, **values) -> bool:
@@ -155,6 +136,7 @@ def _snapshot(message: OutboxMessage) -> Outgoing:
         text_body=message.text_body,
         html_body=message.html_body,
         message_id=message.message_id,
+        link_nonce=message.link_nonce,
         created_at=message.created_at,
         attempts=message.attempts,
         attachments=tuple(
@@ -166,6 +148,9 @@ def _snapshot(message: OutboxMessage) -> Outgoing:
 def deliver_claimed(
     claim: str, backend: Backend, *, should_stop: Callable[[], bool] = lambda: False
 ) -> DeliveryReport:
+    """Deliver the messages of one claim. Each outcome is committed on its own, as soon as it is
+    known, so a worker killed at any moment sends again at most the message it had in hand; and a
+    message that cannot be sent for any reason is parked with that reason while the rest go on."""
     config = current_app.config
     report = DeliveryReport()
     batch = [
@@ -182,11 +167,9 @@ def deliver_claimed(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
     held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
-    sent = SentOutcomes(claim)
     sender = parseaddr(config["MAIL_FROM"])[1]
     for n, message in enumerate(batch):
         if should_stop():
-            sent.flush()
             # Hand back what was not started, for this or another worker to take at once.
             _record(message.id, claim, status=MessageStatus.pending)
             db.session.commit()
@@ -196,9 +179,14 @@ def deliver_claimed(
             # twice: keep the lease while working, and skip any message already taken.
             held = _renew_lease(claim, [m.id for m in batch[n:]])
             renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
-        if message.id in held:
-            _deliver_one(message, claim, backend, config, report, suppressed, sent, sender)
-    sent.flush()
+        if message.id not in held:
+            continue
+        try:
+            _deliver_one(message, claim, backend, config, report, suppressed, sender)
+        except Exception as error:  # noqa: BLE001 - one bad message must never stop the rest
+            db.session.rollback()
+            current_app.logger.exception("Outbox message %s could not be sent", message.id)
+            _park(message, claim, report, f"Not sent: {type(error).__name__}: {error}")
     return report
 
 
@@ -218,6 +206,59 @@ def _renew_lease(claim: str, ids: list[int]) -> set[int]:
     return held
 
 
+def _park(message: Outgoing, claim: str, report: DeliveryReport, reason: str) -> None:
+    """Park a message that must not be tried again as it is: failed, with its reason, for staff
+    to read in the Outbox and send again or cancel."""
+    _record(
+        message.id,
+        claim,
+        status=MessageStatus.failed,
+        attempts=message.attempts + 1,
+        last_error=reason[:2000],
+    )
+    db.session.commit()
+    report.failed += 1
+    report.errors.append(f"{message.to_address}: {reason}")
+
+
+def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
+    """The message's bytes and the address to send them to, with its secret links minted and
+    committed before it leaves: every link in every copy that goes out works, even if the worker
+    dies straight after sending."""
+    address = services.ascii_domain(message.to_address)
+    if not address.isascii():
+        raise Unsendable(
+            "Not sent: the part of the address before the @ has characters outside ASCII, which "
+            "this mail setup cannot deliver. Correct the address and send again, or cancel."
+        )
+    texts = [message.text_body, message.html_body]
+    if message.kind_respects_suppression:
+        # The header's link is the body's link.
+        texts.append(links.marker_for(message.link_nonce or "", "unsubscribe"))
+    if links.has_links(texts, message.link_nonce):
+        try:
+            text_body, html_body, *unsubscribe = links.mint_links(
+                texts, message.to_address, message.link_nonce
+            )
+        except links.LinkRefused as error:
+            db.session.rollback()
+            raise Unsendable(f"Not sent: {error}") from error
+        db.session.commit()  # the tokens are durable before the message that carries them leaves
+    else:
+        text_body, html_body, unsubscribe = message.text_body, message.html_body, []
+    try:
+        email = build_email(
+            replace(message, to_address=address),
+            sender=config["MAIL_FROM"],
+            text_body=text_body,
+            html_body=html_body,
+            unsubscribe_url=unsubscribe[0] if unsubscribe else None,
+        )
+    except (ValueError, UnicodeError) as error:
+        raise Unsendable(f"Not sent: the message could not be written: {error}") from error
+    return email, address
+
+
 def _deliver_one(
     message: Outgoing,
     claim: str,
@@ -225,7 +266,6 @@ def _deliver_one(
     config,
     report: DeliveryReport,
     suppressed: set[str],
-    sent: SentOutcomes,
     sender: str,
 ) -> None:
     address, attempts = message.to_address, message.attempts + 1
@@ -237,36 +277,23 @@ def _deliver_one(
             attempts=attempts,
             last_error="Not sent: the address unsubscribed.",
         )
-        db.session.commit()
+        _commit_outcome()
         report.suppressed += 1
         return
-    has_links = message.kind_respects_suppression or any(
-        links.PLACEHOLDER.search(text) for text in (message.text_body, message.html_body)
-    )
-    if has_links:
-        sent.flush()  # links minted below must not be rolled back with a grouped outcome
     try:
-        texts = [message.text_body, message.html_body]
-        if message.kind_respects_suppression:
-            texts.append("[[link:unsubscribe]]")  # the header's link is the body's link
-        text_body, html_body, *unsubscribe = links.mint_links(texts, address)
-        email = build_email(
-            message,
-            sender=config["MAIL_FROM"],
-            text_body=text_body,
-            html_body=html_body,
-            unsubscribe_url=unsubscribe[0] if unsubscribe else None,
-        )
-        backend.send(email, sender, address)
+        email, envelope_to = _prepare(message, config)
+    except Unsendable as error:
+        _park(message, claim, report, str(error))
+        return
+    try:
+        backend.send(email, sender, envelope_to)
     except PermanentFailure as error:
-        db.session.rollback()  # drop links minted for a message that was not sent
         _record(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
         )
         report.failed += 1
         report.errors.append(f"{address}: {error}")
     except TemporaryFailure as error:
-        db.session.rollback()
         if attempts >= config["MAIL_MAX_ATTEMPTS"]:
             _record(
                 message.id,
@@ -293,12 +320,11 @@ def _deliver_one(
             report.retrying += 1
         report.errors.append(f"{address}: {error}")
     else:
-        sent.add(message, attempts)
-        if has_links:
-            sent.flush()  # commit the minted tokens with the outcome
+        db.session.execute(
+            _MARK_SENT, {"message": message.id, "claim": claim, "tries": attempts, "at": utcnow()}
+        )
         report.sent += 1
-        return
-    db.session.commit()
+    _commit_outcome()
 
 
 def deliver_due(

@@ -1,18 +1,28 @@
 """Secret links in emails, minted when a message is sent rather than when it is queued.
 
-A queued body holds a placeholder such as `[[link:unsubscribe]]`; the worker replaces it with a
-fresh link whose token is stored only as a hash. So no secret ever sits in the outbox, and a
-domain higher up (registration's manage links, surveys) registers its own kind of link here.
+A template writes `{{ link('manage', booking.id) }}` where a secret link belongs. While
+`mail.services.enqueue` renders a message, that writes a marker carrying the message's own
+nonce, a 128-bit random value made for that one message and stored beside it; the worker later
+replaces only markers that carry the message's nonce. Text a person typed was written before the
+nonce existed, so it cannot carry it: a look-alike marker in a name or a note stays plain text and
+never reaches a minter. So no secret ever sits in the outbox, and a domain higher up
+(registration's manage links, surveys) registers its own kind of link here.
+
+Each minter also checks that the message's recipient owns what the marker names (the booker of
+that booking, the invitation's own address...) and raises LinkRefused otherwise: the worker parks
+such a message as failed instead of sending someone else's link.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from markupsafe import Markup
 
-PLACEHOLDER = re.compile(r"\[\[link:([a-z_]+)(?::([A-Za-z0-9_-]{1,64}))?\]\]")
 
 class LinkRefused(Exception):
     """A minter was asked for a link its message's recipient does not own: the message is parked."""
@@ -23,35 +33,81 @@ class LinkRefused(Exception):
 LinkMinter = Callable[[str, str], str]
 _minters: dict[str, LinkMinter] = {}
 
+_REF = re.compile(r"[A-Za-z0-9_-]{0,64}")
+# The nonce of the message being rendered now; `link()` outside an email render is a bug.
+_rendering: ContextVar[str | None] = ContextVar("chamber_link_nonce", default=None)
+
 
 def register_link_minter(kind: str, minter: LinkMinter) -> None:
     _minters[kind] = minter
 
 
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+@contextmanager
+def rendering_message(nonce: str) -> Iterator[None]:
+    """While a message is rendered, `link()` writes markers carrying its nonce."""
+    reset = _rendering.set(nonce)
+    try:
+        yield
+    finally:
+        _rendering.reset(reset)
+
+
 def placeholder(kind: str, ref: str | int = "") -> Markup:
-    """What a template writes where a secret link belongs."""
+    """What a template writes where a secret link belongs (the Jinja global `link`)."""
+    nonce = _rendering.get()
+    if nonce is None:
+        raise RuntimeError("link() belongs in an email template rendered by mail.services.enqueue")
     if kind not in _minters:
         raise KeyError(f"no link minter registered for {kind!r}")
-    return Markup(f"[[link:{kind}:{ref}]]" if ref != "" else f"[[link:{kind}]]")  # noqa: S704 - fixed pattern
+    ref = str(ref)
+    if not _REF.fullmatch(ref):
+        raise ValueError(f"a link's reference is an id, not {ref!r}")
+    return Markup(f"[[link:{nonce}:{kind}:{ref}]]")  # noqa: S704 - nonce, kind and ref are checked
 
 
-def kinds_in(text: str) -> set[str]:
-    return {match.group(1) for match in PLACEHOLDER.finditer(text)}
+def marker_for(nonce: str, kind: str, ref: str = "") -> str:
+    """The marker `link(kind, ref)` would have written into the message with this nonce."""
+    return f"[[link:{nonce}:{kind}:{ref}]]"
 
 
-def mint_links(texts: list[str], recipient: str) -> list[str]:
-    """Replace every placeholder in `texts` with a freshly minted link (one per distinct placeholder)."""
+def _markers(nonce: str) -> re.Pattern[str]:
+    return re.compile(r"\[\[link:" + re.escape(nonce) + r":([a-z_]+):([A-Za-z0-9_-]{0,64})\]\]")
+
+
+def kinds_in(text: str, nonce: str) -> set[str]:
+    return {match.group(1) for match in _markers(nonce).finditer(text)}
+
+
+def has_links(texts: list[str], nonce: str | None) -> bool:
+    pattern = _markers(nonce) if nonce else None
+    return pattern is not None and any(pattern.search(text) for text in texts)
+
+
+def mint_links(texts: list[str], recipient: str, nonce: str | None) -> list[str]:
+    """Replace the message's own markers in `texts` with freshly minted links (one per distinct
+    marker). Raises LinkRefused if a minter will not give the recipient what a marker names."""
+    if not nonce:
+        return texts
     minted: dict[str, str] = {}
 
     def replace(match: re.Match[str]) -> str:
-        whole = match.group(0)
+        whole, kind, ref = match.group(0), match.group(1), match.group(2)
         if whole not in minted:
-            minted[whole] = _minters[match.group(1)](recipient, match.group(2) or "")
+            minter = _minters.get(kind)
+            if minter is None:
+                raise LinkRefused(f"the message asks for a kind of link that does not exist: {kind}")
+            minted[whole] = minter(recipient, ref)
         return minted[whole]
 
-    return [PLACEHOLDER.sub(replace, text) for text in texts]
+    return [_markers(nonce).sub(replace, text) for text in texts]
 
 
-def describe_links(text: str) -> str:
-    """The text as staff see it in the outbox: placeholders named, never minted."""
-    return PLACEHOLDER.sub(lambda m: f"[{m.group(1)} link]", text)
+def describe_links(text: str, nonce: str | None) -> str:
+    """The text as staff see it in the outbox: the message's own markers named, never minted."""
+    if not nonce:
+        return text
+    return _markers(nonce).sub(lambda m: f"[{m.group(1)} link]", text)

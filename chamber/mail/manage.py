@@ -45,14 +45,14 @@ def index():
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     return render_template(
-        "mail/message.html", message=message, text_body=describe_links(message.text_body)
+        "mail/message.html", message=message, text_body=describe_links(message.text_body, message.link_nonce)
     )
 
 
 @bp.get("/<int:message_id>/html")
 def html_body(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
-    response = Response(describe_links(message.html_body), mimetype="text/html")
+    response = Response(describe_links(message.html_body, message.link_nonce), mimetype="text/html")
     response.headers["Content-Security-Policy"] = EMAIL_PREVIEW_POLICY
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response

@@ -2,10 +2,11 @@
 in UTF-8 quoted-printable (and a calendar invitation, RFC 6047), attachments, and the RFC 8058
 one-click unsubscribe headers.
 
-Written out directly rather than through the `email` package's classes, which spend several
-milliseconds a message re-folding headers and encoding in pure Python: that cost, not SMTP,
-bounded the worker's throughput. `tests/test_mail.py` parses what this writes with the standard
-library's parser.
+Every header is made by the `email` package's structured header classes (addresses from
+`email.headerregistry.Address`), so a line break typed into a name can never start a header of its
+own. The bodies are written out directly: the package's MIME classes spend several milliseconds a
+message re-encoding them in pure Python, and that cost, not SMTP, bounded the worker's throughput.
+`tests/test_mail.py` parses what this writes with the standard library's parser.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import binascii
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import format_datetime, formataddr, parseaddr
+from email.headerregistry import Address
+from email.policy import SMTP
+from email.utils import parseaddr
+from functools import lru_cache
 
 CRLF = "\r\n"
 
@@ -40,28 +44,10 @@ class Outgoing:
     text_body: str
     html_body: str
     message_id: str
+    link_nonce: str | None
     created_at: datetime
     attempts: int
     attachments: tuple[OutgoingAttachment, ...]
-
-
-def encoded_words(text: str) -> str:
-    """A header value: as it is when it is short ASCII, else RFC 2047 base64 words on folded lines."""
-    if text.isascii() and len(text) < 900:
-        return text
-    words, chunk = [], b""
-    for char in text:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 characters: lines stay short
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
-    return (CRLF + " ").join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
-
-
-def address(name: str, email: str) -> str:
-    return formataddr((name, email), charset="utf-8") if name else email
 
 
 def _quoted_printable(text: str) -> str:
@@ -131,34 +117,47 @@ def _multipart(subtype: str, parts: list[str]) -> tuple[str, str]:
     return f'multipart/{subtype}; boundary="{boundary}"', body
 
 
+def _header(name: str, value: object) -> str:
+    """One header, parsed and folded by the email package's structured header classes (an address
+    header from an `Address`): a value with a line break is refused, never written."""
+    _name, header = SMTP.header_store_parse(name, value)
+    return header.fold(policy=SMTP)
+
+
+@lru_cache(maxsize=8)
+def _from_header(sender: str) -> str:
+    name, email = parseaddr(sender)
+    return _header("From", Address(display_name=name, addr_spec=email))
+
+
 def build_email(
     message: Outgoing, *, sender: str, text_body: str, html_body: str, unsubscribe_url: str | None
 ) -> bytes:
-    """The email for `message` as wire bytes (CRLF), with its secret links already minted."""
+    """The email for `message` as wire bytes (CRLF), with its secret links already minted.
+
+    Raises ValueError for a header that cannot be written safely (a line break in a name, say)."""
     alternatives, attachments = _parts(message, text_body, html_body)
     content_type, body = _multipart("alternative", alternatives)
     if attachments:
         inner = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"
         content_type, body = _multipart("mixed", [inner, *attachments])
-    sender_name, sender_address = parseaddr(sender)
-    headers = [
-        ("From", address(sender_name, sender_address)),
-        ("To", address(message.to_name, message.to_address)),
-        *([("Reply-To", message.reply_to)] if message.reply_to else []),
-        ("Subject", encoded_words(message.subject)),
-        ("Date", format_datetime(message.created_at)),
-        ("Message-ID", message.message_id),
-        ("Auto-Submitted", "auto-generated"),
+    head = [
+        _from_header(sender),
+        _header("To", Address(display_name=message.to_name, addr_spec=message.to_address)),
+        *([_header("Reply-To", message.reply_to)] if message.reply_to else []),
+        _header("Subject", message.subject),
+        _header("Date", message.created_at),
+        _header("Message-ID", message.message_id),
+        _header("Auto-Submitted", "auto-generated"),
         *(
             [
-                ("List-Unsubscribe", f"<{unsubscribe_url}>"),
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                _header("List-Unsubscribe", f"<{unsubscribe_url}>"),
+                _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ]
             if unsubscribe_url
             else []
         ),  # fmt: skip
-        ("MIME-Version", "1.0"),
-        ("Content-Type", content_type),
+        _header("MIME-Version", "1.0"),
+        _header("Content-Type", content_type),
     ]
-    head = "".join(f"{name}: {value}{CRLF}" for name, value in headers)
-    return (head + CRLF + body).encode("ascii")
+    return ("".join(head) + CRLF + body).encode("ascii")

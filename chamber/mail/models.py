@@ -51,6 +51,8 @@ class OutboxMessage(db.Model):
     html_body: Mapped[str] = mapped_column(Text)
     # Fixed when enqueued, so every retry carries the same Message-ID and receivers can de-duplicate.
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    # Only link markers that carry this value are minted (mail.links): none typed by a person can.
+    link_nonce: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -69,7 +71,16 @@ class OutboxMessage(db.Model):
 
     @property
     def can_cancel(self) -> bool:
-        return self.status == MessageStatus.pending
+        return self.status in (MessageStatus.pending, MessageStatus.failed) or self.is_stuck
+
+    @property
+    def is_stuck(self) -> bool:
+        """Claimed by a worker whose lease ran out: it died, and no worker has taken it since."""
+        return (
+            self.status == MessageStatus.sending
+            and self.lease_until is not None
+            and self.lease_until < utcnow()
+        )
 
 
 class OutboxAttachment(db.Model):

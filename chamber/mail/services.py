@@ -5,12 +5,14 @@ Nothing here commits: a message exists exactly when the transaction that owes it
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid, parseaddr
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.times import utcnow
@@ -36,6 +38,25 @@ class Attachment:
 
 def normalise_address(address: str) -> str:
     return address.strip().lower()
+
+
+def single_line(text: str) -> str:
+    """Header text: every run of white space, line breaks of any kind and other control characters
+    as one space."""
+    spaced = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+    return " ".join(spaced.split())
+
+
+def ascii_domain(address: str) -> str:
+    """The address with an internationalised domain in its ASCII (IDNA) form, which every mail
+    server accepts; the part before the @ is left as it is."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address  # not a domain IDNA can write: the worker parks it with its reason
 
 
 def mail_domain() -> str:
@@ -67,21 +88,26 @@ def enqueue(
     survey mail gets an unsubscribe link, minted when the message is sent.
     """
     values = {"kind": kind, "to_name": to_name, **(context or {})}
-    text_body = render_template(f"emails/{template}.txt", **values)
-    html_body = render_template(f"emails/{template}.html", **values)
-    if kind.respects_suppression and "unsubscribe" not in links.kinds_in(text_body + html_body):
+    nonce = links.new_nonce()
+    with links.rendering_message(nonce):
+        text_body = render_template(f"emails/{template}.txt", **values)
+        html_body = render_template(f"emails/{template}.html", **values)
+    if kind.respects_suppression and "unsubscribe" not in links.kinds_in(
+        text_body + html_body, nonce
+    ):
         raise ValueError(f"{template}: {kind} mail must show an unsubscribe link")
     row = {
         "key": key[:200],
         "kind": kind,
         "status": MessageStatus.pending,
         "to_address": to.strip(),
-        "to_name": to_name[:200],
+        "to_name": single_line(to_name)[:200],
         "reply_to": reply_to or current_app.config.get("MAIL_REPLY_TO") or None,
-        "subject": " ".join(subject.split())[:300],  # no line breaks in a header
+        "subject": single_line(subject)[:300],
         "text_body": text_body,
         "html_body": html_body,
         "message_id": make_msgid(domain=mail_domain()),
+        "link_nonce": nonce,
         "created_at": utcnow(),
         "next_attempt_at": send_after or utcnow(),
         "attempts": 0,
@@ -179,10 +205,28 @@ def retry(message: OutboxMessage) -> None:
 
 
 def cancel(message: OutboxMessage) -> None:
-    if not message.can_cancel:
-        raise ValueError("Only a message still waiting to be sent can be cancelled.")
-    message.status = MessageStatus.cancelled
-    db.session.flush()
+    """Cancel a message that is waiting, failed, or stuck with a worker that died. One conditional
+    UPDATE: a worker that claims the message at the same moment either wins (and it is sent) or
+    finds it cancelled."""
+    now = utcnow()
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message.id,
+            OutboxMessage.status.in_([MessageStatus.pending, MessageStatus.failed])
+            | (
+                (OutboxMessage.status == MessageStatus.sending)
+                & (OutboxMessage.lease_until < now)
+            ),
+        )
+        .values(status=MessageStatus.cancelled, claimed_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(message)
+    if not result.rowcount:
+        raise ValueError(
+            "Only a message still waiting to be sent, or one that failed, can be cancelled."
+        )
 
 
 def status_counts() -> dict[MessageStatus, int]:

@@ -18,7 +18,7 @@ from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail.models import MailKind
-from chamber.mail.services import enqueue, suppressed_among
+from chamber.mail.services import enqueue, normalise_address, suppressed_among
 from chamber.registration.models import Delegate, DelegateStatus
 from chamber.surveys.models import Invitation, Recipients, Survey, SurveyStatus, SurveyToken
 
@@ -281,7 +281,9 @@ def invitation_for_token(token: str) -> Invitation | None:
 
 
 def _mint_survey_link(recipient: str, ref: str) -> str:
-    invitation = db.session.get(Invitation, int(ref))
+    invitation = db.session.get(Invitation, int(ref)) if ref.isdigit() else None
+    if invitation is None or normalise_address(invitation.email) != normalise_address(recipient):
+        raise links.LinkRefused(f"survey link {ref!r} is not the recipient's own invitation")
     token = new_survey_token(invitation)
     return f"{current_app.config['BASE_URL']}/s/{token}"
 
