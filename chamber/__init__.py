@@ -60,6 +60,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     _init_extensions(app)
+    from chamber.core.origin import check_same_origin
+
+    app.before_request(check_same_origin)  # after Flask-WTF's token check, whose verdict it reads
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_error_pages(app)

@@ -94,6 +94,7 @@ def defaults() -> dict[str, Any]:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        WTF_CSRF_SSL_STRICT=False,  # core.origin checks Origin (else Referer) over http and https
         RATELIMIT_HEADERS_ENABLED=True,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         DEMO=False,

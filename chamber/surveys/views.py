@@ -23,10 +23,12 @@ def _invitation_or_404(token: str) -> Invitation:
 
 
 def _private(body, status: int = 200):
-    """A page reached through a secret link: never cached, and the link never sent on as a Referer."""
+    """A page reached through a secret link: never cached, and the link never sent to another site
+    as a Referer. `same-origin`, not `no-referrer`: with `no-referrer` the browser posts the form
+    with `Origin: null`, which the CSRF check (`core.origin`) must refuse."""
     response = make_response(body, status)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
