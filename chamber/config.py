@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import limits
+
 
 class ConfigError(RuntimeError):
     """Raised when the application cannot start with the configuration it was given."""
@@ -23,7 +25,14 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_NAME", "CHAMBER_NAME", "Hertfordshire Chamber of Commerce", "str"),
     ("CHAMBER_BRAND_COLOUR", "BRAND_COLOUR", "#1d4f91", "str"),
     ("CHAMBER_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://", "str"),
+    ("CHAMBER_RATELIMIT_KEY_PREFIX", "RATELIMIT_KEY_PREFIX", "chamber", "str"),
     ("CHAMBER_LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes", "str"),
+    (
+        "CHAMBER_LOGIN_LIMIT_PER_ACCOUNT_ALL_ADDRESSES",
+        "LOGIN_LIMIT_PER_ACCOUNT_ALL_ADDRESSES",
+        "50 per 15 minutes",
+        "str",
+    ),
     ("CHAMBER_LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes", "str"),
     ("CHAMBER_BOOKING_LIMIT_PER_ADDRESS", "BOOKING_LIMIT_PER_ADDRESS", "20 per hour", "str"),
     ("CHAMBER_PROXY_COUNT", "PROXY_COUNT", 0, "int"),
@@ -55,6 +64,13 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
 ]
 
 MAIL_BACKENDS = ("smtp", "file", "console", "memory")
+RATELIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
+RATE_LIMITS = (
+    "LOGIN_LIMIT_PER_ACCOUNT",
+    "LOGIN_LIMIT_PER_ACCOUNT_ALL_ADDRESSES",
+    "LOGIN_LIMIT_PER_ADDRESS",
+    "BOOKING_LIMIT_PER_ADDRESS",
+)
 SMTP_SECURITY = ("starttls", "tls", "none")
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -129,6 +145,7 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
         raise ConfigError(f"CHAMBER_MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}.")
     if config["SMTP_SECURITY"] not in SMTP_SECURITY:
         raise ConfigError(f"CHAMBER_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}.")
+    check_rate_limits(config)
     for name in ("LINKCHECK_CONCURRENCY", "LINKCHECK_PER_HOST", "LINKCHECK_TIMEOUT"):
         if not config[name] > 0:
             raise ConfigError(f"CHAMBER_{name} must be above 0.")
@@ -136,6 +153,45 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
     config.setdefault("SESSION_COOKIE_SECURE", secure)
     config.setdefault("REMEMBER_COOKIE_SECURE", secure)
     config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+
+
+def check_rate_limits(config: dict[str, Any]) -> None:
+    """Refuse a rate-limit store or limit Chamber cannot use, at start rather than at the first
+    login; a Redis store gets short time-outs, so that a lost Redis cannot hang every request."""
+    storage = str(config["RATELIMIT_STORAGE_URI"])
+    scheme = storage.partition("://")[0]
+    if "://" not in storage or scheme not in RATELIMIT_STORAGE_SCHEMES:
+        raise ConfigError(
+            "CHAMBER_RATELIMIT_STORAGE_URL must be memory:// (one web process) or "
+            "redis://host:6379/0 (counters shared by every process)."
+        )
+    if scheme != "memory":
+        config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2}
+        )
+    # A store that stops answering lets requests through (and logs each one) rather than
+    # refusing every login and booking: the door team must still be able to log in.
+    config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    for name in RATE_LIMITS:
+        try:
+            limits.parse_many(str(config[name]))
+        except ValueError as error:
+            raise ConfigError(
+                f"CHAMBER_{name} must be a limit like '5 per 15 minutes', not {config[name]!r}."
+            ) from error
+
+
+def shared_memory_warning(storage_uri: str, processes: int | None) -> str | None:
+    """The warning for web processes that each keep their own counters, or None when they don't.
+    `processes` is how many there are, or None for "more than one" when the number is not known."""
+    if processes == 1 or not str(storage_uri).startswith("memory://"):
+        return None
+    how_many = f"{processes} web processes" if processes else "Several web processes"
+    return (
+        f"{how_many} with CHAMBER_RATELIMIT_STORAGE_URL=memory:// each count on their own, so "
+        "every rate limit lets through that many times what it says. Set "
+        "CHAMBER_RATELIMIT_STORAGE_URL=redis://host:6379/0 (docs/deployment.md)."
+    )
 
 
 def demo_secret_key(instance_path: Path) -> str:

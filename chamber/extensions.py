@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import sqlite3
+from collections.abc import Callable
 
+import limits
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -13,6 +17,10 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from chamber.config import shared_memory_warning
+
+log = logging.getLogger(__name__)
 
 # Named constraints, so that Alembic can alter and drop them on every database (SQLite batch mode
 # included) and so that the names in migrations are predictable.
@@ -33,7 +41,81 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def client_address() -> str:
+    """Who is asking, for rate limits: the address the connection came from (`remote_addr`, which
+    ProxyFix sets from X-Forwarded-For only for the `CHAMBER_PROXY_COUNT` proxies we trust). An
+    IPv6 client counts as its /64, the block one home or office is given, so that rotating through
+    its own addresses does not reset the counts."""
+    address = request.remote_addr or ""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+class ChamberLimiter(Limiter):
+    """Flask-Limiter, plus what Chamber needs of it: a warning when the web processes each keep
+    their own counters, a look at a counter without adding to it, and a count for a request that
+    a limit let through unchecked (a limit that counts every failure but refuses only some)."""
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        app.after_request(self._count_later)
+        warned = False
+
+        @app.before_request
+        def _warn_if_counters_are_not_shared() -> None:
+            # The WSGI server says whether it runs several processes (gunicorn: more than one
+            # worker); it only says so with a request, so the first request warns, once.
+            nonlocal warned
+            if warned:
+                return
+            warned = True
+            processes = None if request.environ.get("wsgi.multiprocess") else 1
+            warning = shared_memory_warning(app.config["RATELIMIT_STORAGE_URI"], processes)
+            if warning:
+                log.warning("%s", warning)
+
+    def _identifiers(self, key: str, endpoint: str) -> list[str]:
+        # The layout Flask-Limiter gives a route's `@limit(..., key_func=...)` counters.
+        return [self._key_prefix, key, endpoint] if self._key_prefix else [key, endpoint]
+
+    def has_counted(self, limit_value: str, key: str, endpoint: str) -> bool:
+        """Whether the limit `limit_value` on `endpoint` has counted anything for `key` in its
+        current window: the counters a `@limiter.limit(..., key_func=...)` keeps, read alone."""
+        identifiers = self._identifiers(key, endpoint)
+        return any(
+            self.limiter.get_window_stats(item, *identifiers).remaining < item.amount
+            for item in limits.parse_many(limit_value)
+        )
+
+    def count_after(
+        self, limit_value: str, key: str, endpoint: str, when: Callable[[Response], bool]
+    ) -> None:
+        """Add this request to the limit's counter for `key` once its response is known, if
+        `when(response)`: for a request the limit was told to let through (`exempt_when`)."""
+        g.setdefault("_chamber_counts", {})[(limit_value, key, endpoint)] = when
+
+    def _count_later(self, response: Response) -> Response:
+        for (limit_value, key, endpoint), when in g.pop("_chamber_counts", {}).items():
+            if not when(response):
+                continue
+            try:
+                for item in limits.parse_many(limit_value):
+                    self.limiter.hit(item, *self._identifiers(key, endpoint))
+            except Exception:  # the store is down: as with every limit, let it pass and log it
+                log.exception("Failed to count towards a rate limit")
+        return response
+
+
+limiter = ChamberLimiter(key_func=client_address, default_limits=[])
 
 
 @event.listens_for(Engine, "connect")

@@ -17,15 +17,40 @@ from flask_login import current_user, login_required, login_user, logout_user
 from chamber.auth import services, sessions
 from chamber.auth.forms import LoginForm
 from chamber.core.text import is_safe_redirect
-from chamber.extensions import db, limiter
+from chamber.extensions import client_address, db, limiter
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 LOGIN_FAILED = "The email address or password is not right."
 
 
+def _account() -> str:
+    return services.normalise_email(request.form.get("email", ""))[:254]
+
+
 def _account_key() -> str:
-    return "login-account:" + services.normalise_email(request.form.get("email", ""))[:254]
+    """Failures against one account from one client address: a stranger's wrong passwords use up
+    the stranger's allowance, not the owner's, who logs in from another address."""
+    return f"login-account:{_account()}|from:{client_address()}"
+
+
+def _account_everywhere_key() -> str:
+    return "login-account-all:" + _account()
+
+
+def _first_try_from_here() -> bool:
+    """Whether this address has no failure against this account in the current window. The
+    ceiling on an account's failures from all addresses lets such a try through (and still counts
+    it if it fails), so however many addresses a stranger fails from, the owner's right password
+    from their own still logs in: the addresses that have already failed are the ones held back."""
+    if request.method != "POST":
+        return True
+    config = current_app.config
+    if limiter.has_counted(config["LOGIN_LIMIT_PER_ACCOUNT"], _account_key(), "auth.login"):
+        return False
+    ceiling = config["LOGIN_LIMIT_PER_ACCOUNT_ALL_ADDRESSES"]
+    limiter.count_after(ceiling, _account_everywhere_key(), "auth.login", when=_failed)
+    return True
 
 
 def _failed(response) -> bool:
@@ -45,6 +70,14 @@ def _failed(response) -> bool:
     key_func=_account_key,
     methods=["POST"],
     deduct_when=_failed,
+    error_message="Too many attempts to log in to this account. Wait a few minutes and try again.",
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT_ALL_ADDRESSES"],
+    key_func=_account_everywhere_key,
+    methods=["POST"],
+    deduct_when=_failed,
+    exempt_when=_first_try_from_here,
     error_message="Too many attempts to log in to this account. Wait a few minutes and try again.",
 )
 def login():
