@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -180,6 +181,16 @@ def _register_error_pages(app: Flask) -> None:
         ), 400
 
 
+# Pages that show someone's personal data (or carry a private link's token in their address):
+# the staff area; a booking's manage link and its sub-pages; a delegate's own place link; the
+# booking form and its "done" page (names and emails typed in); survey answers; unsubscribing;
+# the check-in QR code. No browser or proxy may keep a copy, e.g. on a shared computer.
+PRIVATE_PAGES = re.compile(
+    r"^/(?:staff(?:/|$)|r/|places/|s/|unsubscribe/|qr/|events/[^/]+/register(?:/|$))"
+)
+HSTS = "max-age=31536000; includeSubDomains"  # a year: browsers never try plain http again
+
+
 def _security_headers(response):
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -187,6 +198,8 @@ def _security_headers(response):
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if request.path.startswith("/staff"):
-        headers.setdefault("Cache-Control", "no-store")
+    if current_app.config["BASE_URL"].startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    if PRIVATE_PAGES.match(request.path):
+        headers["Cache-Control"] = "no-store"  # over anything a view set
     return response

@@ -456,3 +456,153 @@ def test_healthz_is_503_when_the_database_is_unreachable(tmp_path, database_url)
 def test_healthz_is_not_rate_limited(app, client):
     for _ in range(60):
         assert client.get("/healthz").status_code == 200
+
+
+# --- HSTS and no-store on pages with personal data -----------------------------------------------
+
+
+def test_hsts_is_sent_on_every_response_when_the_site_is_https(app, tmp_path):
+    secure = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "INSTANCE_PATH": str(tmp_path / "secure"),
+            "BASE_URL": "https://chamber.example",
+        }
+    )
+    try:
+        client = secure.test_client()
+        for path in ("/", "/staff/login", "/no-such-page", "/static/chamber.css", "/healthz"):
+            response = client.get(path, base_url="https://chamber.example")
+            response.close()
+            hsts = response.headers.get("Strict-Transport-Security", "")
+            assert "max-age=31536000" in hsts and "includeSubDomains" in hsts, path
+    finally:
+        with secure.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_no_hsts_when_the_site_is_plain_http(client):
+    assert client.application.config["BASE_URL"].startswith("http://")
+    for path in ("/", "/staff/login", "/no-such-page"):
+        assert "Strict-Transport-Security" not in client.get(path).headers, path
+
+
+@pytest.fixture
+def private_links(make_event, admin):
+    """Real links of every kind that shows a person's details, as their emails would carry."""
+    from chamber.core.tokens import hash_token, new_token
+    from chamber.mail.models import UnsubscribeToken
+    from chamber.registration.models import Booking
+    from chamber.registration.services import new_manage_token
+    from tests.surveys_support import book, invitation_of, sent_survey, token_for
+
+    ended = make_event(slug="ended", starts_at=at(-2, 8))
+    delegate = book(ended, "zoe@octree.example", name="Zoe Delegate")
+    survey_token = token_for(invitation_of(sent_survey(ended), "zoe@octree.example"))
+
+    coming = make_event(slug="coming")
+    person = book(coming, "yan@octree.example", name="Yan Delegate", checked_in=False)
+    manage = new_manage_token(db.session.get(Booking, person.booking_id))
+    checkin = new_token()
+    person.checkin_token_hash = hash_token(checkin)
+    unsubscribe = new_token()
+    db.session.add(UnsubscribeToken(token_hash=hash_token(unsubscribe), email="zoe@octree.example"))
+    db.session.commit()
+    return {
+        "manage": manage,
+        "delegate": person.id,
+        "survey": survey_token,
+        "unsubscribe": unsubscribe,
+        "checkin": checkin,
+        "booked": delegate.id,
+    }
+
+
+def assert_no_store(response, what: str) -> None:
+    assert response.headers.get("Cache-Control") == "no-store", (
+        what,
+        response.status_code,
+        response.headers.get("Cache-Control"),
+    )
+
+
+def test_every_page_with_personal_data_is_no_store(app, client, checkin_client, private_links):
+    links = private_links
+    scan = f"{app.config['BASE_URL']}/staff/checkin/scan/{links['checkin']}"
+    pages = {
+        "manage link": f"/r/{links['manage']}",
+        "add a delegate": f"/r/{links['manage']}/add",
+        "edit a delegate": f"/r/{links['manage']}/delegates/{links['delegate']}",
+        "survey": f"/s/{links['survey']}",
+        "survey thanks": f"/s/{links['survey']}/thanks",
+        "unsubscribe": f"/unsubscribe/{links['unsubscribe']}",
+        "check-in QR picture": f"/qr/checkin.png?link={scan}",
+        "booking form": "/events/coming/register",
+    }
+    for what, path in pages.items():
+        response = client.get(path)
+        assert response.status_code in (200, 302), (what, response.status_code)
+        assert_no_store(response, what)
+    assert client.get(pages["manage link"]).status_code == 200  # the real page, not an error
+    assert client.get(pages["survey"]).status_code == 200
+    assert client.get(pages["unsubscribe"]).status_code == 200
+    qr = client.get(pages["check-in QR picture"])
+    assert qr.status_code == 200 and qr.mimetype == "image/png"
+
+    # The scan page the QR code opens is a staff page (whatever it answers for this event).
+    assert_no_store(checkin_client.get(f"/staff/checkin/scan/{links['checkin']}"), "scan page")
+
+
+def test_the_booking_done_page_is_no_store(client, make_event):
+    event = make_event(slug="coming")
+    page = client.get(f"/events/{event.slug}/register")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    fields = dict(re.findall(r'name="([^"]+)"[^>]*value="([^"]*)"', page.text))
+    fields.update(
+        {
+            "csrf_token": token,
+            "business_name": "Octree Ltd",
+            "size_band": "small",
+            "sector": "IT",
+            "booker-name": "Zoe Delegate",
+            "booker-email": "zoe@octree.example",
+            "delegates-0-name": "Zoe Delegate",
+            "delegates-0-email": "zoe@octree.example",
+            "privacy": "y",
+        }
+    )
+    response = client.post(f"/events/{event.slug}/register", data=fields)
+    assert_no_store(response, "the booking form's answer")
+    done = client.get(f"/events/{event.slug}/register/done")
+    assert_no_store(done, "the done page")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/r/not-a-real-token",
+        "/r/not-a-real-token/cancel/1",
+        "/places/not-a-real-token",
+        "/places/not-a-real-token/details",
+        "/places/not-a-real-token/calendar.ics",
+        "/s/not-a-real-token",
+        "/unsubscribe/not-a-real-token",
+        "/qr/checkin.png?link=x",
+        "/events/coming/register/done",
+        "/staff/",
+        "/staff/login",
+    ],
+)
+def test_private_addresses_are_no_store_even_when_the_link_is_wrong(client, make_event, path):
+    make_event(slug="coming")
+    assert_no_store(client.get(path), path)
+
+
+def test_public_pages_without_personal_data_may_be_cached(client, make_event):
+    make_event(slug="coming")
+    for path in ("/", "/events/coming", "/events/past", "/events/coming/resources"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "no-store" not in response.headers.get("Cache-Control", ""), path
