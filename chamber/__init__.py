@@ -54,7 +54,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         demo=bool(settings.get("DEMO")),
     )
     app.config.update(settings)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    configuration.make_private_folder(Path(app.instance_path))  # 0700: its files are private
+    configuration.make_private_database(  # 0600, and so its -wal and -shm
+        app.config["SQLALCHEMY_DATABASE_URI"], Path(app.instance_path)
+    )
 
     if app.config["PROXY_COUNT"]:
         count = app.config["PROXY_COUNT"]

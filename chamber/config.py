@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class ConfigError(RuntimeError):
@@ -199,8 +201,57 @@ def demo_secret_key(instance_path: Path) -> str:
     path = instance_path / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    make_private_folder(instance_path)
     key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    # Created 0600, never readable by others even for a moment.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key)
     return key
+
+
+# --- files the app creates are private to the user it runs as -------------------------------------
+
+
+def make_private_folder(path: Path) -> None:
+    """Create `path` readable by its owner only (0700), or take the group's and others' access
+    away from one that exists: it holds the database, the demo's key and passwords, and mail."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _owner_only(path)
+
+
+def make_private_database(uri: str, instance_path: Path) -> None:
+    """Create a SQLite database file as 0600 before SQLite does (with the umask's 0644): SQLite
+    gives its -wal and -shm files the database file's own mode, so all three stay private.
+    A relative path is in the instance folder, as Flask-SQLAlchemy reads it."""
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        return
+    database = url.database or ""
+    if (
+        url.get_backend_name() != "sqlite"
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        return
+    path = Path(database)
+    if not path.is_absolute():
+        path = instance_path / path
+    if not path.parent.is_dir():
+        return  # SQLite will report the missing folder when it is used (see /healthz)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        return
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        _owner_only(file)
+
+
+def _owner_only(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+    except OSError:  # absent, or owned by someone else (a shared folder the operator manages)
+        pass

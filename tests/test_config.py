@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from chamber import create_app
 from chamber.config import SETTINGS, ConfigError, from_environment
+from chamber.extensions import db
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -92,3 +95,104 @@ def test_the_command_line_explains_a_missing_secret_key_without_a_traceback(tmp_
     assert result.returncode == 2
     assert "Error: CHAMBER_SECRET_KEY is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- files the app creates are private -----------------------------------------------------------
+
+
+@pytest.fixture
+def ordinary_umask():
+    """The usual 022, under which files would be readable by everyone unless made private."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_instance_folder_is_created_private(tmp_path, ordinary_umask):
+    instance = tmp_path / "deeper" / "instance"
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(instance)})
+    assert Path(app.instance_path) == instance
+    assert mode(instance) == 0o700
+    assert mode(instance / "secret_key") == 0o600
+
+
+def test_an_instance_folder_open_to_others_is_made_private(tmp_path, ordinary_umask):
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o755)
+    instance.chmod(0o755)
+    create_app({"TESTING": True, "INSTANCE_PATH": str(instance)})
+    assert mode(instance) == 0o700
+
+
+def test_the_sqlite_database_and_its_wal_and_shm_files_are_private(tmp_path, ordinary_umask):
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")})
+    database = tmp_path / "instance" / "chamber.sqlite"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{database}"
+    with app.app_context():
+        db.session.execute(sa.text("CREATE TABLE note (body TEXT)"))
+        db.session.execute(sa.text("INSERT INTO note VALUES ('private')"))
+        db.session.commit()
+        files = {path.name: mode(path) for path in database.parent.glob("chamber.sqlite*")}
+        db.session.remove()
+        db.engine.dispose()
+    assert files == {
+        "chamber.sqlite": 0o600,
+        "chamber.sqlite-wal": 0o600,
+        "chamber.sqlite-shm": 0o600,
+    }
+
+
+def test_an_existing_database_open_to_others_is_made_private(tmp_path, ordinary_umask):
+    database = tmp_path / "shared" / "chamber.sqlite"
+    database.parent.mkdir()
+    for name in ("chamber.sqlite", "chamber.sqlite-wal", "chamber.sqlite-shm"):
+        (database.parent / name).touch(mode=0o644)
+        (database.parent / name).chmod(0o644)
+    create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+        }
+    )
+    assert {path.name: mode(path) for path in database.parent.iterdir()} == {
+        "chamber.sqlite": 0o600,
+        "chamber.sqlite-wal": 0o600,
+        "chamber.sqlite-shm": 0o600,
+    }
+
+
+def test_a_relative_sqlite_path_is_made_in_the_instance_folder_only(
+    tmp_path, ordinary_umask, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SQLALCHEMY_DATABASE_URI": "sqlite:///relative.sqlite",
+        }
+    )
+    assert mode(tmp_path / "instance" / "relative.sqlite") == 0o600
+    assert not (tmp_path / "relative.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:////nonexistent-chamber-directory/chamber.sqlite",
+        "postgresql+psycopg://postgres@127.0.0.1:1/chamber",
+    ],
+)
+def test_databases_without_a_file_of_ours_are_left_alone(tmp_path, uri):
+    create_app(
+        {"TESTING": True, "INSTANCE_PATH": str(tmp_path / "i"), "SQLALCHEMY_DATABASE_URI": uri}
+    )
+    assert not Path("/nonexistent-chamber-directory").exists()
+    assert sorted(p.name for p in (tmp_path / "i").iterdir()) == ["secret_key"]
