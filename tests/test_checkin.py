@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,15 @@ def tap(client, event, delegate, action: str = "check-in", q: str = ""):
     return post_form(client, path, {"q": q}, token_from=f"/staff/checkin/{event.id}")
 
 
+def soon(minutes: int = 2):
+    """A start time later today, so the public can still book and the door is open."""
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes)
+
+
 @pytest.fixture
 def seminar(make_event):
-    event = make_event(capacity=5, business_limit=5)
+    """Today's event (it began an hour ago): the door is open to volunteers."""
+    event = make_event(capacity=5, business_limit=5, starts_at=soon(-60))
     book(event, "Octree Ltd", ("Tony Richardson", "tony@octree.example"))
     book(event, "Octree Ltd", ("Zoë O'Brien", "zoe@octree.example"))
     book(event, "Hertfordshire Police", ("Sam Smith", "sam.smith@herts.police.example"))
@@ -104,7 +111,8 @@ def test_strange_searches_are_answered_calmly_and_escaped(checkin_client, semina
 def test_the_door_page_runs_the_same_number_of_queries_for_2_or_40_people(
     checkin_client, make_event
 ):
-    small, large = make_event(capacity=50), make_event(capacity=50)
+    small = make_event(capacity=50, starts_at=soon(-60))
+    large = make_event(capacity=50, starts_at=soon(-60))
     for event, count in ((small, 2), (large, 40)):
         for n in range(count):
             booked = book(event, f"Business {n}", (f"Person {n}", f"p{n}@b{n}.example"))
@@ -229,7 +237,10 @@ def test_the_only_event_today_opens_at_once_and_others_can_be_chosen(checkin_cli
     listing = checkin_client.get("/staff/checkin/?choose=1")
     assert "Today&#39;s seminar" in listing.text and "Next week&#39;s seminar" in listing.text
     assert "A draft" not in listing.text and "Long gone" not in listing.text
-    assert f'href="/staff/checkin/{later.id}"' in listing.text
+    # A volunteer's door opens on the day: next week's event is listed, not linked.
+    assert f'href="/staff/checkin/{today.id}"' in listing.text
+    assert f'href="/staff/checkin/{later.id}"' not in listing.text
+    assert "opens on the day" in listing.text
 
 
 def test_with_no_event_today_the_volunteer_chooses(checkin_client, make_event):
@@ -261,11 +272,11 @@ def confirmation_links(smtp_server, address: str) -> tuple[str, str, str]:
 def test_the_qr_code_in_the_confirmation_opens_the_delegate_for_staff_to_check_in(
     app, client, checkin_client, make_event, smtp_server
 ):
-    event = make_event()
+    event = make_event(starts_at=soon())
     assert register(client, event).status_code == 302  # the public form, as a business would
     zoe = delegate_named("Zoë O'Brien")
     outbox = db.session.scalars(db.select(OutboxMessage)).all()
-    assert any("[[link:checkin:" in m.html_body for m in outbox)
+    assert any(re.search(r"\[\[link:(\w+:)?checkin:", m.html_body) for m in outbox)
 
     deliver_due()
     scan, token, picture = confirmation_links(smtp_server, "zoe@octree.example")
@@ -329,7 +340,7 @@ def test_a_wrong_or_tampered_code_is_a_plain_404(
 def test_a_newer_confirmation_replaces_the_code(
     app, client, checkin_client, make_event, smtp_server
 ):
-    event = make_event()
+    event = make_event(starts_at=soon())
     register(client, event)
     deliver_due()
     _, first, _ = confirmation_links(smtp_server, "zoe@octree.example")
@@ -344,7 +355,7 @@ def test_a_newer_confirmation_replaces_the_code(
 
 
 def test_an_anonymous_scan_goes_to_log_in_and_comes_back(app, client, make_event, make_staff):
-    event = make_event()
+    event = make_event(starts_at=soon())
     delegate = book(event, "Octree Ltd", ("Tony Richardson", "tony@octree.example"))[0]
     token = "a-known-test-token-with-enough-characters-to-look-real"
     delegate.checkin_token_hash = hash_token(token)
@@ -406,10 +417,14 @@ def test_organisers_and_admins_use_the_door_too(organiser_client, admin_client, 
     assert tony.checked_in_at is not None
 
 
-def test_a_past_events_door_page_still_opens(checkin_client, make_event):
+def test_a_past_events_door_page_opens_for_organisers_only(
+    checkin_client, organiser_client, make_event
+):
     event = make_event(starts_at=at(-3), capacity=3)
     book(event, "Octree Ltd", ("Tony Richardson", "tony@octree.example"))
-    assert door(checkin_client, event).status_code == 200
+    assert door(organiser_client, event).status_code == 200
+    refused = door(checkin_client, event)
+    assert refused.status_code == 403 and "Tony Richardson" not in refused.text
 
 
 # --- on a phone ----------------------------------------------------------------------------------

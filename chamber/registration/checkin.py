@@ -7,7 +7,7 @@ scan page, which shows who it is and checks them in only when the button is pres
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from chamber.auth.guard import EVERY_ROLE, staff_blueprint
@@ -28,11 +28,29 @@ def index():
     today, upcoming = checkin_services.door_events()
     if len(today) == 1 and not request.args.get("choose"):
         return redirect(url_for(".door", event_id=today[0].id))
-    return render_template("registration/checkin/index.html", today=today, upcoming=upcoming)
+    return render_template(
+        "registration/checkin/index.html",
+        today=today,
+        upcoming=upcoming,
+        opens_on_the_day=not checkin_services.sees_every_event(current_user),
+    )
+
+
+def _refuse(event: Event, problem: str):
+    """A clear page, not a bare 403: the volunteer learns why and what to do."""
+    abort(
+        make_response(
+            render_template("registration/checkin/closed.html", event=event, problem=problem), 403
+        )
+    )
 
 
 def _event_or_404(event_id: int) -> Event:
-    return db.get_or_404(Event, event_id)
+    """The event, if this user may use its door (a volunteer: only today's published events)."""
+    event = db.get_or_404(Event, event_id)
+    if problem := checkin_services.door_refusal(current_user, event):
+        _refuse(event, problem)
+    return event
 
 
 def _delegate_or_404(event: Event, delegate_id: int) -> Delegate:
@@ -55,6 +73,11 @@ def door(event_id: int):
         total=total,
         counts=checkin_services.door_counts(event.id),
         now=utcnow(),
+        undoable={
+            row.delegate.id
+            for row in rows
+            if checkin_services.undo_refusal(current_user, event, row.delegate) is None
+        },
     )
 
 
@@ -108,6 +131,10 @@ def _check_in_and_say(delegate: Delegate) -> None:
 
 
 def _undo_and_say(delegate: Delegate) -> None:
+    event = db.session.get(Event, delegate.event_id)
+    if problem := checkin_services.undo_refusal(current_user, event, delegate):
+        flash(problem, "error")
+        return
     undone = checkin_services.undo_check_in(delegate)
     db.session.commit()
     if undone:
@@ -123,6 +150,9 @@ def _scanned_or_404(token: str) -> Delegate:
     delegate = checkin_services.delegate_for_checkin_token(token)
     if delegate is None:
         abort(404)
+    event = db.session.get(Event, delegate.event_id)
+    if problem := checkin_services.door_refusal(current_user, event):
+        _refuse(event, problem)
     return delegate
 
 
@@ -142,6 +172,7 @@ def scan(token: str):
         else None,
         problem=checkin_services.refusal(delegate),
         is_today=checkin_services.happening_today(event),
+        may_undo=checkin_services.undo_refusal(current_user, event, delegate) is None,
         token=token,
     )
 

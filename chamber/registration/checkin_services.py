@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import case, update
 
-from chamber.auth.models import StaffUser
+from chamber.auth.models import Role, StaffUser
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail import links
+from chamber.mail.services import normalise_address
 from chamber.members.models import Organisation
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
@@ -67,6 +68,42 @@ def happening_today(event: Event, now: datetime | None = None) -> bool:
     """Whether today, in the event's own zone, is one of its days."""
     local_today = event.local(now or utcnow()).date()
     return event.local_start.date() <= local_today <= event.local_end.date()
+
+
+# --- who may use the door for what ---------------------------------------------------------------
+# A door volunteer (the checkin role) works only the events on today: published, and today in the
+# event's own zone is one of its days. Drafts, past and future events, and attendance history are
+# for organisers and admins, who may use the door for any event.
+
+
+def sees_every_event(user: StaffUser) -> bool:
+    return user.role != Role.checkin
+
+
+def door_refusal(user: StaffUser, event: Event, now: datetime | None = None) -> str | None:
+    """Why this user may not use the door for this event, in words for them; None if they may."""
+    if sees_every_event(user):
+        return None
+    if event.status != EventStatus.published:
+        return "This event is not open for check-in."
+    if happening_today(event, now):
+        return None
+    if event.starts_at > (now or utcnow()):
+        return "Check-in for this event opens on the day it takes place."
+    return "This event has taken place, so its check-in is closed. An organiser can see who came."
+
+
+def undo_refusal(
+    user: StaffUser, event: Event, delegate: Delegate, now: datetime | None = None
+) -> str | None:
+    """A door volunteer may take back only a check-in made today (in the event's zone)."""
+    if sees_every_event(user) or delegate.checked_in_at is None:
+        return None
+    if event.local(delegate.checked_in_at).date() == event.local(now or utcnow()).date():
+        return None
+    return (
+        f"{delegate.name} was checked in on an earlier day; only an organiser can undo that."
+    )
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -206,9 +243,14 @@ def new_checkin_token(delegate: Delegate) -> str:
 
 
 def _mint_checkin_link(recipient: str, ref: str) -> str:
-    delegate = db.session.get(Delegate, int(ref)) if ref.isdigit() else None
-    if delegate is None:  # gone since the email was queued: a link that leads nowhere
+    """The QR code's link for delegate `ref`, only if the message goes to that delegate."""
+    if not ref.isdigit():
+        raise links.LinkRefused(f"a check-in link needs a delegate's number, not {ref[:20]!r}")
+    delegate = db.session.get(Delegate, int(ref))
+    if delegate is None:  # erased since the email was queued: a link that leads nowhere
         return scan_url("gone")
+    if normalise_address(recipient) != delegate.email_normalised:
+        raise links.LinkRefused(f"delegate {ref}'s check-in link is not for this recipient")
     return scan_url(new_checkin_token(delegate))
 
 

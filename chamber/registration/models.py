@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utcnow
@@ -29,6 +29,9 @@ class Booking(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     booker_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
     source: Mapped[str] = mapped_column(String(20), default="web")  # web or staff
+    # What the booking said about the business, as typed ("this booking said X"): a public
+    # booking never writes it over the organisation's record (docs/registration.md).
+    business_as_typed: Mapped[dict] = mapped_column(JSON, default=dict)
     privacy_acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -203,6 +203,13 @@ def book(
         organisation=organisation,
         booker=booker_contact,
         source=source,
+        business_as_typed={
+            "name": business.name,
+            "size_band": SizeBand(business.size_band).value,
+            "sector": business.sector,
+            "town_or_postcode": business.town_or_postcode,
+            "is_member": business.is_member,
+        },
         privacy_acknowledged_at=now if privacy_acknowledged else None,
         created_at=now,
     )

@@ -4,7 +4,9 @@ Revision ID: c0a1e5e55103
 Revises: c0a1e5e55102
 Create Date: 2026-12-04 17:10:00
 
-`delegate_token` holds the hashes of delegates' own place links. `consent` gains `source` and
+`delegate_token` holds the hashes of delegates' own place links. `booking.business_as_typed`
+keeps what a booking said about its business, which no longer overwrites the organisation.
+`consent` gains `source` and
 `confirmed_at`: a box ticked on the booking form is a request, not proof, so every consent
 recorded before this revision (all from the booking form) becomes an unconfirmed request.
 """
@@ -41,6 +43,13 @@ def upgrade():
             batch_op.f("ix_delegate_token_delegate_id"), ["delegate_id"], unique=False
         )
 
+    with op.batch_alter_table("booking", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("business_as_typed", sa.JSON(), nullable=True))
+    booking = sa.table("booking", sa.column("business_as_typed", sa.JSON))
+    op.execute(booking.update().values(business_as_typed={}))
+    with op.batch_alter_table("booking", schema=None) as batch_op:
+        batch_op.alter_column("business_as_typed", existing_type=sa.JSON(), nullable=False)
+
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("confirmed_at", sa.DateTime(), nullable=True))
@@ -54,6 +63,8 @@ def downgrade():
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.drop_column("confirmed_at")
         batch_op.drop_column("source")
+    with op.batch_alter_table("booking", schema=None) as batch_op:
+        batch_op.drop_column("business_as_typed")
 
     with op.batch_alter_table("delegate_token", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_delegate_token_delegate_id"))
