@@ -124,10 +124,16 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     if not no_serve:
         import threading
 
-        from chamber.worker import Worker
+        from chamber.worker import Worker, run_supervised
 
         worker = Worker(app, worker_id="demo", echo=lambda line: click.echo(f"[worker] {line}"))
-        threading.Thread(target=worker.run, name="chamber-worker", daemon=True).start()
+        threading.Thread(
+            target=run_supervised,
+            args=(worker,),
+            kwargs={"warn": lambda line: click.secho(f"[worker] {line}", fg="red", err=True)},
+            name="chamber-worker",
+            daemon=True,
+        ).start()
         click.echo(
             f"Emails are written to {app.config.get('MAIL_FILE_PATH') or app.instance_path + '/mail'}"
         )

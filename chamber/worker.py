@@ -113,14 +113,47 @@ class Worker:
                 self.echo(f"Links: the check failed ({error}); it can be run again")
 
     def run(self) -> None:
+        """Rounds until stopped. A round that fails (the database away, say) is logged and tried
+        again after a pause that grows to a minute: the loop itself never ends on an error."""
         poll = self.app.config["WORKER_POLL_SECONDS"]
         self.echo(
             f"Worker {self.worker_id} started; checking every {poll}s. Stop with Ctrl-C or SIGTERM."
         )
         self.links_in_background = True
+        failures = 0
         while not self.stopping.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception as error:  # noqa: BLE001 - the worker must outlive any one round
+                failures += 1
+                pause = min(60, poll * 2**failures)
+                with self.app.app_context():
+                    db.session.rollback()
+                self.app.logger.exception("Worker round failed")
+                self.echo(f"Round failed ({type(error).__name__}: {error}); trying again in {pause}s")
+                self.stopping.wait(pause)
+                continue
+            failures = 0
             self.stopping.wait(poll)
         if self._links_thread is not None:
             self._links_thread.join()  # it saw `stopping` too: it finishes the links in hand
         self.echo("Worker stopped.")
+
+
+def run_supervised(
+    worker: Worker, *, warn: Callable[[str], None], restart_after: float = 5.0
+) -> None:
+    """Run `worker` until it is stopped, starting it again if it ever dies (the demo runs the worker
+    on a thread beside the web server, where a silent death would leave mail unsent)."""
+    while not worker.stopping.is_set():
+        try:
+            worker.run()
+        except BaseException as error:  # noqa: BLE001 - anything at all: say so loudly, restart
+            worker.app.logger.exception("The worker died")
+            warn(
+                f"THE WORKER STOPPED UNEXPECTEDLY ({type(error).__name__}: {error}). "
+                f"No email is sent while it is down; restarting it in {restart_after:.0f}s."
+            )
+            worker.stopping.wait(restart_after)
+            continue
+        return

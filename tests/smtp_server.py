@@ -23,6 +23,7 @@ def free_port() -> int:
 class RecordingHandler:
     def __init__(self):
         self.received: list[bytes] = []
+        self.recipients: list[list[str]] = []  # each accepted message's envelope recipients
         self.replies: deque[str] = deque()  # replies to the next DATA commands, then 250
         self.refuse: dict[str, str] = {}  # recipient -> RCPT reply
         self.delay = 0.0
@@ -42,6 +43,7 @@ class RecordingHandler:
             if reply and not reply.startswith("250"):
                 return reply
             self.received.append(envelope.original_content or envelope.content)
+            self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
+    EmailField,
     FieldList,
     Form,
     FormField,
@@ -41,15 +43,46 @@ class _Hygiene:
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         for field in self:
-            if isinstance(field.data, str) and any(
-                ord(ch) < 32 and ch not in "\t\r\n" for ch in field.data
-            ):
-                field.errors = [
-                    *field.errors,
-                    f"{field.label.text} contains a character that is not allowed.",
-                ]
+            if not isinstance(field.data, str):
+                continue
+            problem = text_problem(field.data, multiline=isinstance(field, TextAreaField))
+            if problem is None and isinstance(field, EmailField):
+                problem = email_problem(field.data)
+            if problem:
+                field.errors = [*field.errors, f"{field.label.text} {problem}"]
                 valid = False
         return valid
+
+
+# Characters nobody types into a form: C0 and C1 controls, DEL, and the Unicode line and paragraph
+# separators. A line break is allowed only where the field has lines (a textarea).
+_LINE_BREAKS = "\r\n\u2028\u2029\x85\x0b\x0c"
+
+
+def text_problem(text: str, *, multiline: bool) -> str | None:
+    """Why `text` may not be stored as typed, or None. Single-line values reach email headers,
+    calendar files and CSV cells, where a line break would start something new."""
+    for ch in text:
+        if ch in "\r\n" and multiline:
+            continue
+        if ch in _LINE_BREAKS:
+            return "must be on one line."
+        if ch == "\t" and multiline:
+            continue
+        if unicodedata.category(ch) == "Cc":
+            return "contains a character that is not allowed."
+    return None
+
+
+def email_problem(address: str) -> str | None:
+    """Why an email address that passed the format check still cannot be used, or None."""
+    local, _, _domain = address.rpartition("@")
+    if not local.isascii():
+        return (
+            "must use only unaccented letters, digits and . _ - + before the @: "
+            "not every mail server can deliver to other characters."
+        )
+    return None
 
 
 def _leaf_fields(fields):

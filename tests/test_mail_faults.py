@@ -1,0 +1,156 @@
+"""Invariant 12 for mail: one bad message never stops delivery. Whatever is wrong with a message
+(an address no server takes, a header that cannot be written, a link to nothing, a body that cannot
+be encoded), it is parked as failed with its reason, visible in the Outbox, and the worker goes on;
+and a line break typed into a name can never become a header of its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from chamber.extensions import db
+from chamber.mail import links
+from chamber.mail.delivery import deliver_due
+from chamber.mail.models import MessageStatus, OutboxAttachment, OutboxMessage
+from chamber.mail.services import enqueue
+from chamber.worker import Worker, run_supervised
+
+
+def queue(key: str, to: str = "zoe@example.com", **row) -> OutboxMessage:
+    """Queue a message as the app does, then give its stored row the fault a test needs."""
+    enqueue(key=key, to=to, subject="Your place", template="test_message", to_name="Zoe")
+    message = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.key == key)).one()
+    for name, value in row.items():
+        setattr(message, name, value(message) if callable(value) else value)
+    db.session.commit()
+    return message
+
+
+POISON = {
+    "non-ascii local part": {"to_address": "zoë@example.com"},
+    "CR/LF in the name": {"to_name": "Zoe\r\nBcc: thief@evil.example"},
+    "LF in the subject": {"subject": "Hi\nBcc: thief@evil.example"},
+    "U+2028 in the subject": {"subject": "Hi\u2028Bcc: thief@evil.example"},
+    "CR/LF in Reply-To": {"reply_to": "a@example.com\r\nBcc: thief@evil.example"},
+    "an unknown kind of link": {
+        "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "nosuchkind", "1")
+    },
+    "a link to something that is not an id": {
+        "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "manage", "abc")
+    },
+    "an attachment that cannot be read": {
+        "attachments": lambda m: [OutboxAttachment(filename="invite.ics", content=b"\xff\xfe",
+                                                   content_type="text/calendar; method=REQUEST")]
+    },
+    "an address that is not one": {"to_address": "not an address"},
+}
+
+
+def test_every_poison_message_is_parked_with_its_reason_and_the_rest_are_delivered(
+    app, smtp_server, client, admin_client
+):
+    queue("first")
+    poisoned = {name: queue(f"poison:{n}", **row) for n, (name, row) in enumerate(POISON.items())}
+    queue("last", to="last@example.com")
+
+    report = Worker(app, echo=lambda line: None).run_once()
+
+    assert report.sent == 2, report.errors
+    assert report.failed == len(POISON)
+    assert sorted(m["To"] for m in smtp_server.messages) == ["Zoe <last@example.com>",
+                                                              "Zoe <zoe@example.com>"]  # fmt: skip
+    db.session.expire_all()
+    for name, message in poisoned.items():
+        row = db.session.get(OutboxMessage, message.id)
+        assert row.status == MessageStatus.failed, name
+        assert row.last_error and row.last_error.startswith("Not sent:"), (name, row.last_error)
+        assert row.claimed_by is None and row.lease_until is None, name
+        page = admin_client.get(f"/staff/outbox/{row.id}")  # staff see why, and may act
+        assert "Send again" in page.text and "Cancel message" in page.text, name
+    # Nothing reached a thief: every envelope went to the one intended recipient.
+    assert smtp_server.handler.recipients == [["zoe@example.com"], ["last@example.com"]]
+
+
+def test_a_line_break_in_a_name_or_subject_never_becomes_a_header(app, smtp_server):
+    enqueue(key="typed", to="zoe@example.com", template="test_message",
+            subject="Booked\r\nBcc: thief@evil.example",
+            to_name="Zoe\r\nBcc: thief@evil.example\r\n\r\nbody")  # fmt: skip
+    db.session.commit()
+    assert deliver_due().sent == 1
+    (email,) = smtp_server.messages
+    assert email["Bcc"] is None and email["Reply-To"] is None
+    assert email["To"].addresses[0].addr_spec == "zoe@example.com"
+    assert email["To"].addresses[0].display_name == "Zoe Bcc: thief@evil.example body"
+    assert email["Subject"] == "Booked Bcc: thief@evil.example"
+    assert smtp_server.handler.recipients == [["zoe@example.com"]]
+
+
+def test_an_internationalised_domain_is_sent_in_its_ascii_form(app, smtp_server):
+    enqueue(key="idn", to="zoe@exämple.com", subject="Hi", template="test_message")
+    db.session.commit()
+    assert deliver_due().sent == 1
+    assert smtp_server.handler.recipients == [["zoe@xn--exmple-cua.com"]]
+    message = db.session.scalars(db.select(OutboxMessage)).one()
+    assert message.to_address == "zoe@exämple.com"  # staff still see and search what was typed
+
+
+def test_a_round_that_fails_is_logged_and_the_worker_goes_on(app, smtp_server, monkeypatch):
+    import chamber.worker as worker_module
+
+    real, calls = worker_module.deliver_due, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "deliver_due", flaky)
+    app.config["WORKER_POLL_SECONDS"] = 0.01
+    queue("after-the-outage")
+    lines: list[str] = []
+    worker = Worker(app, echo=lines.append)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not smtp_server.messages and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(smtp_server.messages) == 1
+    assert any(line.startswith("Round failed (RuntimeError: the database went away)") for line in lines)
+    assert lines[-1] == "Worker stopped."
+
+
+def test_the_demo_worker_is_restarted_loudly_if_it_ever_dies(app):
+    worker = Worker(app, echo=lambda line: None)
+    runs, warnings = [], []
+
+    def run():
+        runs.append(1)
+        if len(runs) == 1:
+            raise SystemExit("killed by a bug")
+
+    worker.run = run
+    run_supervised(worker, warn=warnings.append, restart_after=0)
+    assert len(runs) == 2
+    (warning,) = warnings
+    assert warning.startswith("THE WORKER STOPPED UNEXPECTEDLY (SystemExit: killed by a bug)")
+    assert "No email is sent while it is down" in warning
+
+
+@pytest.mark.parametrize("status", [MessageStatus.failed])
+def test_a_parked_message_sent_again_after_the_fix_is_delivered(app, smtp_server, status):
+    message = queue("fixable", to_address="zoë@example.com")
+    deliver_due()
+    db.session.refresh(message)
+    assert message.status == status
+    message.to_address = "zoe@example.com"  # staff correct the address ...
+    from chamber.mail.services import retry
+
+    retry(message)  # ... and send it again
+    db.session.commit()
+    assert deliver_due().sent == 1
