@@ -336,6 +336,8 @@ def test_send_test_email_then_worker_once_writes_a_multipart_eml_in_the_instance
     assert "Traceback" not in worker.stderr and "Warning" not in worker.stderr, worker.describe()
 
     (path,) = mail_folder.glob("*.eml")
+    assert path.stat().st_mode & 0o777 == 0o600  # personal data: the owner's alone
+    assert mail_folder.stat().st_mode & 0o777 == 0o700
     email = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert email.get_content_type() == "multipart/alternative"
     text, html = email.get_payload()

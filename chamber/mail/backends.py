@@ -6,6 +6,7 @@ message, whether delivery failed for good or only for now.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import smtplib
@@ -112,7 +113,7 @@ class FileBackend:
         self.folder = folder
 
     def __enter__(self) -> FileBackend:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # messages hold personal data
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -122,7 +123,9 @@ class FileBackend:
         # Named so that a folder listing reads in the order messages were sent.
         safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)[:100]
         path = self.folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}-{safe}.eml"
-        path.write_bytes(email)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(email)
 
 
 class ConsoleBackend:
