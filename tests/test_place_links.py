@@ -75,9 +75,7 @@ def test_a_colleague_gets_their_own_place_link_and_the_booker_the_booking(
     assert page.headers["Referrer-Policy"] == "same-origin"
 
 
-def test_a_delegate_changes_their_own_details_with_the_same_rules(
-    client, make_event, smtp_server
-):
+def test_a_delegate_changes_their_own_details_with_the_same_rules(client, make_event, smtp_server):
     event = make_event()
     token = two_colleagues(client, event, smtp_server)
     path = f"/places/{token}/details"

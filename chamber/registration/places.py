@@ -54,7 +54,9 @@ def cancel_own_place(event: Event, delegate: Delegate) -> list[Delegate]:
     notifications.seat_cancelled(event, delegate, was)
     for person in promoted:
         notifications.place_available(event, person)
-    notifications.place_cancelled_to_booker(event, delegate, had_seat=was == DelegateStatus.confirmed)
+    notifications.place_cancelled_to_booker(
+        event, delegate, had_seat=was == DelegateStatus.confirmed
+    )
     return promoted
 
 
