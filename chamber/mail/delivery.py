@@ -17,17 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import bindparam, or_, text, update
-from sqlalchemy.orm import selectinload
 
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail import links, services
 from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
 from chamber.mail.mime import Outgoing, OutgoingAttachment, build_email
-from chamber.mail.models import MessageStatus, OutboxMessage
+from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
+
+T = TypeVar("T")
 
 
 class Unsendable(Exception):
@@ -106,6 +108,37 @@ _MARK_SENT = (
 )
 
 
+class SentLedger:
+    """Records each sent message as sent, committed at once, on a database connection of its own
+    in autocommit mode: the hot path, one statement and one round trip per message, spared the
+    ORM session's bookkeeping. On PostgreSQL this connection commits without waiting for the WAL
+    flush: a worker that dies loses nothing by it, and a database crash at worst sends that
+    message once more."""
+
+    def __init__(self, claim: str):
+        self.claim = claim
+        self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.postgresql = self.connection.dialect.name == "postgresql"
+        if self.postgresql:
+            self.connection.execute(text("SET synchronous_commit TO OFF"))
+
+    def __enter__(self) -> SentLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.postgresql:  # the connection goes back to the pool as it came
+                self.connection.execute(text("RESET synchronous_commit"))
+        finally:
+            self.connection.close()
+
+    def record(self, message: Outgoing, attempts: int) -> None:
+        self.connection.execute(
+            _MARK_SENT,
+            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()},
+        )
+
+
 def _commit_outcome() -> None:
     """Commit a message's outcome. On PostgreSQL without waiting for the WAL flush: a worker that
     dies loses nothing by it, and a database crash at worst sends that message once more."""
@@ -125,69 +158,107 @@ def _record(message_id: int, claim: str, **values) -> bool:
     return bool(result.rowcount)
 
 
-def _snapshot(message: OutboxMessage) -> Outgoing:
-    return Outgoing(
-        id=message.id,
-        kind_respects_suppression=message.kind.respects_suppression,
-        to_address=message.to_address,
-        to_name=message.to_name,
-        reply_to=message.reply_to,
-        subject=message.subject,
-        text_body=message.text_body,
-        html_body=message.html_body,
-        message_id=message.message_id,
-        link_nonce=message.link_nonce,
-        created_at=message.created_at,
-        attempts=message.attempts,
-        attachments=tuple(
-            OutgoingAttachment(a.filename, a.content_type, a.content) for a in message.attachments
-        ),
-    )
+_SNAPSHOT_COLUMNS = (
+    _outbox.c.id,
+    _outbox.c.kind,
+    _outbox.c.to_address,
+    _outbox.c.to_name,
+    _outbox.c.reply_to,
+    _outbox.c.subject,
+    _outbox.c.text_body,
+    _outbox.c.html_body,
+    _outbox.c.message_id,
+    _outbox.c.link_nonce,
+    _outbox.c.created_at,
+    _outbox.c.attempts,
+)
+
+
+def _claimed(claim: str) -> list[Outgoing]:
+    """The claim's messages, read once as plain rows (no ORM objects: a batch is read often)."""
+    rows = db.session.execute(
+        db.select(*_SNAPSHOT_COLUMNS).where(_outbox.c.claimed_by == claim).order_by(_outbox.c.id)
+    ).all()
+    attached: dict[int, list[OutgoingAttachment]] = {}
+    if rows:
+        for attachment in db.session.scalars(
+            db.select(OutboxAttachment)
+            .where(OutboxAttachment.message_id.in_([row.id for row in rows]))
+            .order_by(OutboxAttachment.message_id, OutboxAttachment.position)
+        ):
+            attached.setdefault(attachment.message_id, []).append(
+                OutgoingAttachment(attachment.filename, attachment.content_type, attachment.content)
+            )
+    return [
+        Outgoing(
+            id=row.id,
+            kind_respects_suppression=MailKind(row.kind).respects_suppression,
+            to_address=row.to_address,
+            to_name=row.to_name,
+            reply_to=row.reply_to,
+            subject=row.subject,
+            text_body=row.text_body,
+            html_body=row.html_body,
+            message_id=row.message_id,
+            link_nonce=row.link_nonce,
+            created_at=row.created_at,
+            attempts=row.attempts,
+            attachments=tuple(attached.get(row.id, ())),
+        )
+        for row in rows
+    ]
 
 
 def deliver_claimed(
     claim: str, backend: Backend, *, should_stop: Callable[[], bool] = lambda: False
 ) -> DeliveryReport:
-    """Deliver the messages of one claim. Each outcome is committed on its own, as soon as it is
-    known, so a worker killed at any moment sends again at most the message it had in hand; and a
-    message that cannot be sent for any reason is parked with that reason while the rest go on."""
+    """Deliver the messages of one claim, one at a time. A message's links are committed before it
+    is sent and its outcome as soon as it is known, so a worker killed at any moment sends again
+    at most the message it had in hand; and a message that cannot be sent for any reason is parked
+    with that reason while the rest go on."""
     config = current_app.config
     report = DeliveryReport()
-    batch = [
-        _snapshot(message)
-        for message in db.session.scalars(
-            db.select(OutboxMessage)
-            .where(OutboxMessage.claimed_by == claim)
-            .order_by(OutboxMessage.id)
-            .options(selectinload(OutboxMessage.attachments))
-        )
-    ]
+    batch = _claimed(claim)
     db.session.commit()  # end the read; each outcome below is its own short transaction
     suppressed = services.suppressed_among(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
     held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
     sender = parseaddr(config["MAIL_FROM"])[1]
-    for n, message in enumerate(batch):
-        if should_stop():
-            # Hand back what was not started, for this or another worker to take at once.
-            _record(message.id, claim, status=MessageStatus.pending)
-            db.session.commit()
-            continue
-        if time.monotonic() >= renew_at:
-            # A batch that outlasts its lease would be claimed again by another worker and sent
-            # twice: keep the lease while working, and skip any message already taken.
-            held = _renew_lease(claim, [m.id for m in batch[n:]])
-            renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
-        if message.id not in held:
-            continue
-        try:
-            _deliver_one(message, claim, backend, config, report, suppressed, sender)
-        except Exception as error:  # noqa: BLE001 - one bad message must never stop the rest
-            db.session.rollback()
-            current_app.logger.exception("Outbox message %s could not be sent", message.id)
-            _park(message, claim, report, f"Not sent: {type(error).__name__}: {error}")
+    with SentLedger(claim) as ledger:
+        for n, message in enumerate(batch):
+            if should_stop():
+                # Hand back what was not started, for this or another worker to take at once.
+                _record(message.id, claim, status=MessageStatus.pending)
+                db.session.commit()
+                continue
+            if time.monotonic() >= renew_at:
+                # A batch that outlasts its lease would be claimed again by another worker and sent
+                # twice: keep the lease while working, and skip any message already taken.
+                held = _renew_lease(claim, [m.id for m in batch[n:]])
+                renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
+            if message.id not in held:
+                continue
+            ready = _guarded(message, claim, report, lambda m=message: _ready(
+                m, claim, config, report, suppressed))  # fmt: skip
+            if ready is not None:
+                email, to = ready
+                _guarded(message, claim, report, lambda m=message, e=email, to=to: _record_outcome(
+                    m, lambda: backend.send(e, sender, to), claim, config, report, ledger))  # fmt: skip
     return report
+
+
+def _guarded(
+    message: Outgoing, claim: str, report: DeliveryReport, work: Callable[[], T]
+) -> T | None:
+    """Run one message's step; any error at all parks that message, never the worker."""
+    try:
+        return work()
+    except Exception as error:  # noqa: BLE001 - one bad message must never stop the rest
+        db.session.rollback()
+        current_app.logger.exception("Outbox message %s could not be sent", message.id)
+        _park(message, claim, report, f"Not sent: {type(error).__name__}: {error}")
+        return None
 
 
 def _renew_lease(claim: str, ids: list[int]) -> set[int]:
@@ -259,34 +330,44 @@ def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
     return email, address
 
 
-def _deliver_one(
-    message: Outgoing,
-    claim: str,
-    backend: Backend,
-    config,
-    report: DeliveryReport,
-    suppressed: set[str],
-    sender: str,
-) -> None:
-    address, attempts = message.to_address, message.attempts + 1
-    if message.kind_respects_suppression and services.normalise_address(address) in suppressed:
+def _ready(
+    message: Outgoing, claim: str, config, report: DeliveryReport, suppressed: set[str]
+) -> tuple[bytes, str] | None:
+    """The message's bytes and envelope address, or None if it is not to be sent (suppressed, or
+    parked as unsendable, with its outcome committed)."""
+    if (
+        message.kind_respects_suppression
+        and services.normalise_address(message.to_address) in suppressed
+    ):
         _record(
             message.id,
             claim,
             status=MessageStatus.suppressed,
-            attempts=attempts,
+            attempts=message.attempts + 1,
             last_error="Not sent: the address unsubscribed.",
         )
         _commit_outcome()
         report.suppressed += 1
-        return
+        return None
     try:
-        email, envelope_to = _prepare(message, config)
+        return _prepare(message, config)
     except Unsendable as error:
         _park(message, claim, report, str(error))
-        return
+        return None
+
+
+def _record_outcome(
+    message: Outgoing,
+    send: Callable[[], None],
+    claim: str,
+    config,
+    report: DeliveryReport,
+    ledger: SentLedger,
+) -> None:
+    """Send the message and commit what became of it."""
+    address, attempts = message.to_address, message.attempts + 1
     try:
-        backend.send(email, sender, envelope_to)
+        send()
     except PermanentFailure as error:
         _record(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
@@ -320,10 +401,9 @@ def _deliver_one(
             report.retrying += 1
         report.errors.append(f"{address}: {error}")
     else:
-        db.session.execute(
-            _MARK_SENT, {"message": message.id, "claim": claim, "tries": attempts, "at": utcnow()}
-        )
+        ledger.record(message, attempts)
         report.sent += 1
+        return
     _commit_outcome()
 
 

@@ -74,17 +74,20 @@ def marker_for(nonce: str, kind: str, ref: str = "") -> str:
     return f"[[link:{nonce}:{kind}:{ref}]]"
 
 
-def _markers(nonce: str) -> re.Pattern[str]:
-    return re.compile(r"\[\[link:" + re.escape(nonce) + r":([a-z_]+):([A-Za-z0-9_-]{0,64})\]\]")
+# Any marker; only those whose nonce is the message's own are acted on.
+_MARKER = re.compile(r"\[\[link:([0-9a-f]{32}):([a-z_]+):([A-Za-z0-9_-]{0,64})\]\]")
+
+
+def _own_markers(text: str, nonce: str) -> Iterator[re.Match[str]]:
+    return (match for match in _MARKER.finditer(text) if match.group(1) == nonce)
 
 
 def kinds_in(text: str, nonce: str) -> set[str]:
-    return {match.group(1) for match in _markers(nonce).finditer(text)}
+    return {match.group(2) for match in _own_markers(text, nonce)}
 
 
 def has_links(texts: list[str], nonce: str | None) -> bool:
-    pattern = _markers(nonce) if nonce else None
-    return pattern is not None and any(pattern.search(text) for text in texts)
+    return bool(nonce) and any(nonce in text and any(_own_markers(text, nonce)) for text in texts)
 
 
 def mint_links(texts: list[str], recipient: str, nonce: str | None) -> list[str]:
@@ -95,7 +98,9 @@ def mint_links(texts: list[str], recipient: str, nonce: str | None) -> list[str]
     minted: dict[str, str] = {}
 
     def replace(match: re.Match[str]) -> str:
-        whole, kind, ref = match.group(0), match.group(1), match.group(2)
+        whole, own, kind, ref = match.group(0), match.group(1), match.group(2), match.group(3)
+        if own != nonce:
+            return whole  # text a person typed, or a marker of another message: left as it is
         if whole not in minted:
             minter = _minters.get(kind)
             if minter is None:
@@ -103,11 +108,11 @@ def mint_links(texts: list[str], recipient: str, nonce: str | None) -> list[str]
             minted[whole] = minter(recipient, ref)
         return minted[whole]
 
-    return [_markers(nonce).sub(replace, text) for text in texts]
+    return [_MARKER.sub(replace, text) if nonce in text else text for text in texts]
 
 
 def describe_links(text: str, nonce: str | None) -> str:
     """The text as staff see it in the outbox: the message's own markers named, never minted."""
     if not nonce:
         return text
-    return _markers(nonce).sub(lambda m: f"[{m.group(1)} link]", text)
+    return _MARKER.sub(lambda m: f"[{m.group(2)} link]" if m.group(1) == nonce else m.group(0), text)

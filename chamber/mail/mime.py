@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.policy import SMTP
-from email.utils import parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 
 CRLF = "\r\n"
@@ -112,7 +112,10 @@ def _parts(message: Outgoing, text_body: str, html_body: str) -> tuple[list[str]
 
 
 def _multipart(subtype: str, parts: list[str]) -> tuple[str, str]:
-    boundary = f"=_chamber_{secrets.token_hex(12)}"
+    # A fixed boundary is safe: every part's body is quoted-printable or base64, and neither can
+    # hold "=_" (quoted-printable writes "=" as "=3D"; base64 has no "_"). Being fixed, the
+    # Content-Type header is the same in every message, and folded once.
+    boundary = f"=_chamber_{subtype}"
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts) + f"--{boundary}--{CRLF}"
     return f'multipart/{subtype}; boundary="{boundary}"', body
 
@@ -124,10 +127,31 @@ def _header(name: str, value: object) -> str:
     return header.fold(policy=SMTP)
 
 
-@lru_cache(maxsize=8)
-def _from_header(sender: str) -> str:
-    name, email = parseaddr(sender)
-    return _header("From", Address(display_name=name, addr_spec=email))
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")  # printable ASCII, no < > or space
+
+
+def _message_id_header(message_id: str) -> str:
+    """Our own Message-ID (`email.utils.make_msgid`, made when the message was queued), checked
+    to be one token of printable ASCII; anything else is folded by the header class."""
+    if _MESSAGE_ID.fullmatch(message_id):
+        return f"Message-ID: {message_id}{CRLF}"
+    return _header("Message-ID", message_id)
+
+
+def _address_header(name: str, address: Address) -> str:
+    """An address header from an `Address`, which has refused line breaks and knows the parts;
+    `formataddr` quotes what needs quoting and writes a name in another script as encoded words."""
+    return f"{name}: {formataddr((address.display_name, address.addr_spec), charset='utf-8')}{CRLF}"
+
+
+@lru_cache(maxsize=4096)
+def _shared_header(name: str, value: str) -> str:
+    """A header whose value many messages share (the sender, the subject of a mailing, the second
+    they were queued in, the content type): parsed and folded once."""
+    if name == "From":
+        display_name, email = parseaddr(value)
+        return _header(name, Address(display_name=display_name, addr_spec=email))
+    return _header(name, value)
 
 
 def build_email(
@@ -142,22 +166,22 @@ def build_email(
         inner = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"
         content_type, body = _multipart("mixed", [inner, *attachments])
     head = [
-        _from_header(sender),
-        _header("To", Address(display_name=message.to_name, addr_spec=message.to_address)),
+        _shared_header("From", sender),
+        _address_header("To", Address(display_name=message.to_name, addr_spec=message.to_address)),
         *([_header("Reply-To", message.reply_to)] if message.reply_to else []),
-        _header("Subject", message.subject),
-        _header("Date", message.created_at),
-        _header("Message-ID", message.message_id),
-        _header("Auto-Submitted", "auto-generated"),
+        _shared_header("Subject", message.subject),
+        _shared_header("Date", format_datetime(message.created_at)),
+        _message_id_header(message.message_id),
+        _shared_header("Auto-Submitted", "auto-generated"),
         *(
             [
                 _header("List-Unsubscribe", f"<{unsubscribe_url}>"),
-                _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                _shared_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ]
             if unsubscribe_url
             else []
         ),  # fmt: skip
-        _header("MIME-Version", "1.0"),
-        _header("Content-Type", content_type),
+        _shared_header("MIME-Version", "1.0"),
+        _shared_header("Content-Type", content_type),
     ]
     return ("".join(head) + CRLF + body).encode("ascii")
