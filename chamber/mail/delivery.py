@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import TypeVar
@@ -319,7 +319,8 @@ def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
         text_body, html_body, unsubscribe = message.text_body, message.html_body, []
     try:
         email = build_email(
-            replace(message, to_address=address),
+            message,
+            to_address=address,
             sender=config["MAIL_FROM"],
             text_body=text_body,
             html_body=html_body,

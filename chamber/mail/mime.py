@@ -155,11 +155,19 @@ def _shared_header(name: str, value: str) -> str:
 
 
 def build_email(
-    message: Outgoing, *, sender: str, text_body: str, html_body: str, unsubscribe_url: str | None
+    message: Outgoing,
+    *,
+    sender: str,
+    text_body: str,
+    html_body: str,
+    unsubscribe_url: str | None,
+    to_address: str | None = None,
 ) -> bytes:
-    """The email for `message` as wire bytes (CRLF), with its secret links already minted.
+    """The email for `message` as wire bytes (CRLF), with its secret links already minted, to
+    `to_address` (the message's own address, or its ASCII form).
 
     Raises ValueError for a header that cannot be written safely (a line break in a name, say)."""
+    to = Address(display_name=message.to_name, addr_spec=to_address or message.to_address)
     alternatives, attachments = _parts(message, text_body, html_body)
     content_type, body = _multipart("alternative", alternatives)
     if attachments:
@@ -167,7 +175,7 @@ def build_email(
         content_type, body = _multipart("mixed", [inner, *attachments])
     head = [
         _shared_header("From", sender),
-        _address_header("To", Address(display_name=message.to_name, addr_spec=message.to_address)),
+        _address_header("To", to),
         *([_header("Reply-To", message.reply_to)] if message.reply_to else []),
         _shared_header("Subject", message.subject),
         _shared_header("Date", format_datetime(message.created_at)),
