@@ -17,12 +17,6 @@ from chamber.extensions import csrf, db, limiter, login_manager, migrate
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def resource_dir(name: str) -> Path:
-    """`templates/` or `migrations/`: inside the package when installed from a wheel, else beside it."""
-    inside = PACKAGE_DIR / name
-    return inside if inside.is_dir() else PACKAGE_DIR.parent / name
-
-
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -43,7 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     instance_path = settings.get("INSTANCE_PATH") or os.environ.get("CHAMBER_INSTANCE_PATH")
     app = Flask(
         __name__,
-        template_folder=str(resource_dir("templates")),
+        template_folder="templates",
         instance_path=str(Path(instance_path).resolve()) if instance_path else None,
         instance_relative_config=True,
     )
@@ -80,7 +74,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(resource_dir("migrations")), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -84,7 +84,7 @@ def enqueue(
 ) -> bool:
     """Queue one email inside the caller's transaction. Returns False if `key` was already queued.
 
-    The text and HTML bodies come from `templates/emails/<template>.txt` and `.html`. Marketing and
+    The text and HTML bodies come from `chamber/templates/emails/<template>.txt` and `.html`. Marketing and
     survey mail gets an unsubscribe link, minted when the message is sent.
     """
     values = {"kind": kind, "to_name": to_name, **(context or {})}

@@ -59,7 +59,7 @@ def _to_delegate(
     attachments: list[Attachment] | tuple[()] = (),
     **context,
 ) -> None:
-    """Queue one email to a delegate about `event`, from `templates/emails/registration/`."""
+    """Queue one email to a delegate about `event`, from `chamber/templates/emails/registration/`."""
     enqueue(
         key=key,
         to=delegate.email_normalised,
