@@ -3,19 +3,16 @@ CHAMBER_TEST_DATABASE_URL is set), emptied before each test; the app, clients, s
 
 from __future__ import annotations
 
-import contextvars
 import os
-import re
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
@@ -30,11 +27,8 @@ from chamber.events.models import (
     Speaker,
 )
 from chamber.extensions import db
-
-PASSWORD = "a long test password"
-FAST_SCRYPT = "scrypt:1024:8:1"  # the real algorithm at a test-friendly cost
-CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
+from tests.factories import FAST_SCRYPT, PASSWORD, at
+from tests.support import RequestIsolatedClient, log_in
 
 # --- databases -----------------------------------------------------------------------------------
 
@@ -116,27 +110,6 @@ def empty_all_tables() -> None:
 # --- the app -------------------------------------------------------------------------------------
 
 
-class RequestIsolatedClient(FlaskClient):
-    """Runs each request in its own application context, as a real server does.
-
-    The test itself holds an app context (for factories and assertions); without this, requests
-    would share its `g` and its database session and hide bugs a real server would show.
-    """
-
-    _inside = False
-
-    def open(self, *args, **kwargs):
-        if self._inside:  # a redirect being followed: already isolated
-            return super().open(*args, **kwargs)
-        self._inside = True
-        try:
-            response = contextvars.Context().run(super().open, *args, **kwargs)
-        finally:
-            self._inside = False
-        db.session.expire_all()  # the test sees what the request committed
-        return response
-
-
 @pytest.fixture
 def app(database_url, tmp_path):
     app = create_app(
@@ -166,20 +139,6 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def csrf_token(client, path: str = "/staff/login") -> str:
-    """The CSRF token from a real page, as a browser would have it."""
-    response = client.get(path)
-    match = CSRF_PATTERN.search(response.text)
-    assert match, f"no CSRF token on {path} ({response.status_code})"
-    return match.group(1)
-
-
-def post_form(client, path: str, data: dict, *, token_from: str | None = None, **kwargs):
-    """POST like a browser: with the CSRF token from the form's own page (or `token_from`)."""
-    token_page = token_from or path
-    return client.post(path, data={"csrf_token": csrf_token(client, token_page), **data}, **kwargs)
-
-
 # --- staff ---------------------------------------------------------------------------------------
 
 
@@ -204,12 +163,6 @@ def make_staff(app):
         return user
 
     return make
-
-
-def log_in(client, user: StaffUser, password: str = PASSWORD):
-    response = post_form(client, "/staff/login", {"email": user.email, "password": password})
-    assert response.status_code == 302, response.text
-    return response
 
 
 @pytest.fixture
@@ -244,12 +197,6 @@ def checkin_client(app, make_staff):
 
 
 # --- factories -----------------------------------------------------------------------------------
-
-
-def at(days: int = 14, hour: int = 8, minute: int = 0) -> datetime:
-    """A UTC time `days` from today, at a given UTC hour."""
-    day = datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return day + timedelta(days=days)
 
 
 @pytest.fixture
@@ -325,24 +272,6 @@ def make_item(app):
         return item
 
     return make
-
-
-# --- measuring -----------------------------------------------------------------------------------
-
-
-@contextmanager
-def count_queries() -> Iterator[list[str]]:
-    """Collect every SQL statement run inside the block."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
 # --- a real SMTP server ---------------------------------------------------------------------------

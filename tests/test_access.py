@@ -30,7 +30,8 @@ from chamber.resources.models import (
     ResourceStatus,
 )
 from chamber.surveys import services as surveys
-from tests.conftest import at, csrf_token, log_in
+from tests.factories import at
+from tests.support import csrf_token, log_in
 
 LOGIN_ENDPOINT = "auth.login"
 # What every role may reach; everything else under /staff is for organisers and admins.

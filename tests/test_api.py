@@ -18,7 +18,8 @@ from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.registration import services
 from chamber.registration.services import BusinessDetails, DelegateDetails
-from tests.conftest import at, count_queries
+from tests.factories import at
+from tests.support import count_queries
 
 OPENAPI = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
 SPEC_URI = "urn:chamber:openapi"

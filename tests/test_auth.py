@@ -11,7 +11,8 @@ import pytest
 from chamber import create_app
 from chamber.auth.models import Role, StaffUser
 from chamber.extensions import db
-from tests.conftest import PASSWORD, csrf_token, log_in, post_form
+from tests.factories import PASSWORD
+from tests.support import csrf_token, log_in, post_form
 
 LOGIN_FAILED = "The email address or password is not right."
 NEW_PASSWORD = "correct horse battery staple"

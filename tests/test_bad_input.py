@@ -15,7 +15,8 @@ from werkzeug.routing import PathConverter, UnicodeConverter
 from chamber.auth.models import Role, StaffUser
 from chamber.events.models import AgendaItem, AgendaKind, Event, EventStatus, Speaker
 from chamber.extensions import db
-from tests.conftest import PASSWORD, csrf_token, log_in, post_form
+from tests.factories import PASSWORD
+from tests.support import csrf_token, log_in, post_form
 from tests.test_security_headers import live_markup
 
 SUMMARY = "There is a problem"

@@ -42,8 +42,8 @@ from chamber.members.models import Contact, SizeBand
 from chamber.registration import notifications, services
 from chamber.registration.models import Delegate, DelegateStatus
 from chamber.registration.services import BusinessDetails, DelegateDetails
-from tests.conftest import CSRF_PATTERN
 from tests.smtp_server import free_port
+from tests.support import CSRF_PATTERN
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from chamber.calendar import entries, ics
 from chamber.events import services
 from chamber.events.models import EventStatus
 from chamber.extensions import db
-from tests.conftest import at, count_queries
+from tests.factories import at
+from tests.support import count_queries
 
 
 def _read(response) -> tuple[icalendar.Calendar, object]:

@@ -18,7 +18,7 @@ from chamber.members.models import SizeBand
 from chamber.registration import notifications, services
 from chamber.registration.models import Delegate, DelegateStatus
 from chamber.registration.services import BusinessDetails, DelegateDetails
-from tests.conftest import csrf_token, post_form
+from tests.support import csrf_token, post_form
 from tests.test_events import EVENT_FORM
 
 OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)

@@ -19,7 +19,8 @@ from chamber.members.models import SizeBand
 from chamber.registration import notifications, services
 from chamber.registration.checkin_code import qr_png
 from chamber.registration.models import Delegate, DelegateStatus
-from tests.conftest import at, count_queries, csrf_token, post_form
+from tests.factories import at
+from tests.support import count_queries, csrf_token, post_form
 from tests.test_registration import register
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"

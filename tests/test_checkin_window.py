@@ -10,7 +10,8 @@ import pytest
 from chamber.core.tokens import hash_token
 from chamber.extensions import db
 from chamber.registration.models import Delegate
-from tests.conftest import at, post_form
+from tests.factories import at
+from tests.support import post_form
 from tests.test_checkin import book
 
 

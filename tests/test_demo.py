@@ -18,7 +18,7 @@ from chamber.core.times import utcnow
 from chamber.demo import load_demo, seminar
 from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, Speaker
 from chamber.extensions import db
-from tests.conftest import post_form
+from tests.support import post_form
 
 SPEAKERS = {
     "David Lloyd": "Hertfordshire Police &amp; Crime Commissioner",

@@ -16,7 +16,7 @@ from chamber.members.models import SizeBand
 from chamber.registration import notifications
 from chamber.registration import services as booking
 from chamber.registration.services import BusinessDetails, DelegateDetails
-from tests.conftest import post_form
+from tests.support import post_form
 from tests.test_events import EVENT_FORM
 
 # 08:00 to 12:30 GMT on Wednesday 20 March 2030 (the clocks go forward on 31 March).

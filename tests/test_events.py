@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
-from tests.conftest import count_queries, post_form
+from tests.support import count_queries, post_form
 
 EVENT_FORM = {
     "title": "Cybercrime: protect your business",

@@ -14,7 +14,8 @@ from chamber.members.models import SizeBand
 from chamber.registration import services as registration
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.surveys.models import QuestionKind, Response
-from tests.conftest import CSRF_PATTERN, FAST_SCRYPT, PASSWORD, RequestIsolatedClient
+from tests.factories import FAST_SCRYPT, PASSWORD
+from tests.support import CSRF_PATTERN, RequestIsolatedClient
 from tests.surveys_support import book, finished_seminar, invitation_of, sent_survey, token_for
 
 SITE = "https://events.example.org"

@@ -19,7 +19,7 @@ from chamber.registration import services as registration
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.surveys.models import Response
 from tests.browser_support import Pages, screenshot
-from tests.conftest import FAST_SCRYPT
+from tests.factories import FAST_SCRYPT
 from tests.surveys_support import book, finished_seminar, invitation_of, sent_survey, token_for
 
 pytestmark = pytest.mark.browser

@@ -24,8 +24,8 @@ from chamber.resources.models import (
     ResourceStatus,
 )
 from chamber.worker import Worker
-from tests.conftest import csrf_token, post_form
 from tests.link_server import LinkServer
+from tests.support import csrf_token, post_form
 
 PAGE = "/staff/resources/health/"
 

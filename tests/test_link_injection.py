@@ -16,7 +16,7 @@ from chamber.mail.models import MessageStatus, OutboxMessage, UnsubscribeToken
 from chamber.mail.services import enqueue
 from chamber.registration.models import Booking, BookingToken, Delegate
 from chamber.surveys.models import SurveyToken
-from tests.conftest import post_form
+from tests.support import post_form
 
 VICTIM = "victim@victim.example"
 ATTACKER = "mallory@attacker.example"

@@ -16,7 +16,8 @@ from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import MailKind, MessageStatus, OutboxMessage
 from chamber.mail.services import Attachment, enqueue
-from tests.conftest import PASSWORD, count_queries, csrf_token, post_form
+from tests.factories import PASSWORD
+from tests.support import count_queries, csrf_token, post_form
 
 OUTBOX = "/staff/outbox/"
 ROW = re.compile(r"<tr>\s*<td>([^<]*)</td>")

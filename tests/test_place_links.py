@@ -15,7 +15,7 @@ from chamber.mail.delivery import deliver_due
 from chamber.mail.models import OutboxMessage
 from chamber.registration import checkin_services, notifications, places
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateToken
-from tests.conftest import csrf_token, post_form
+from tests.support import csrf_token, post_form
 from tests.test_registration import delegate, register, register_other, statuses
 
 PLACE_LINK = re.compile(r"https?://[^\s\"<>]+/places/([A-Za-z0-9_-]+)")

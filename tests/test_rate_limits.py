@@ -15,7 +15,8 @@ import pytest
 from chamber import create_app
 from chamber.config import ConfigError, shared_memory_warning
 from chamber.extensions import client_address, db
-from tests.conftest import FAST_SCRYPT, PASSWORD, post_form
+from tests.factories import FAST_SCRYPT, PASSWORD
+from tests.support import post_form
 
 WRONG = "wrong password guess"
 STRANGER = "203.0.113.5"

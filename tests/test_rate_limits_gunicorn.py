@@ -28,8 +28,9 @@ from chamber import create_app
 from chamber.auth.models import Role, StaffUser
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
-from tests.conftest import CSRF_PATTERN, FAST_SCRYPT, PASSWORD
+from tests.factories import FAST_SCRYPT, PASSWORD
 from tests.smtp_server import free_port
+from tests.support import CSRF_PATTERN
 
 REPO = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -10,7 +10,7 @@ from chamber.mail.models import OutboxMessage
 from chamber.members.models import Consent
 from chamber.registration.forms import CONSENT_WORDING
 from chamber.registration.models import Booking, BookingToken, Delegate
-from tests.conftest import csrf_token, post_form
+from tests.support import csrf_token, post_form
 
 
 def form(**changes) -> dict:

@@ -16,7 +16,7 @@ from chamber.members.models import SizeBand
 from chamber.registration import manage, services, staff
 from chamber.registration.models import Booking, Delegate
 from chamber.registration.services import BusinessDetails, DelegateDetails
-from tests.conftest import count_queries, csrf_token, post_form
+from tests.support import count_queries, csrf_token, post_form
 from tests.test_access import committed_rows
 
 OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)

@@ -231,7 +231,7 @@ def test_hostile_resource_text_is_escaped_in_the_pack_and_the_download(client, p
 
 
 def test_the_packs_queries_do_not_grow_with_its_resources(client, packed_event):
-    from tests.conftest import count_queries
+    from tests.support import count_queries
 
     def queries() -> int:
         client.get("/events/cyber/resources.html")

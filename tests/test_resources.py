@@ -18,7 +18,8 @@ from chamber.resources.models import (
     ResourceKind,
     ResourceStatus,
 )
-from tests.conftest import at, count_queries, csrf_token, post_form
+from tests.factories import at
+from tests.support import count_queries, csrf_token, post_form
 from tests.test_security_headers import live_markup
 
 SUMMARY = "There is a problem"

@@ -20,7 +20,8 @@ from chamber.events.models import EventStatus
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import enqueue
-from tests.conftest import at, csrf_token, post_form
+from tests.factories import at
+from tests.support import csrf_token, post_form
 
 SAFE_REFERRER_POLICIES = {
     "no-referrer",

@@ -12,7 +12,7 @@ from chamber.auth.models import StaffSession, StaffUser
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token
 from chamber.extensions import db, login_manager
-from tests.conftest import csrf_token, log_in, post_form
+from tests.support import csrf_token, log_in, post_form
 
 NEW_PASSWORD = "gravel orchid lantern mosaic"
 

@@ -1,4 +1,4 @@
-from tests.conftest import count_queries
+from tests.support import count_queries
 
 
 def test_home_lists_published_events(client, make_event):

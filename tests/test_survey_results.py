@@ -26,7 +26,7 @@ from chamber.surveys.models import (
     Survey,
     SurveyStatus,
 )
-from tests.conftest import count_queries
+from tests.support import count_queries
 
 SENT = datetime(2026, 6, 11, 9, 0, tzinfo=UTC)
 _numbers = itertools.count(1)

@@ -17,7 +17,7 @@ from chamber.members.models import SizeBand
 from chamber.resources.models import AgendaItemResource, Resource, ResourceStatus
 from chamber.surveys import dispatch, responses, services, template
 from chamber.surveys.models import Answer, Invitation, QuestionKind, Response, Survey
-from tests.conftest import count_queries, csrf_token
+from tests.support import count_queries, csrf_token
 from tests.surveys_support import (
     attach_pack,
     book,

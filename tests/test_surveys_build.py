@@ -13,7 +13,8 @@ from chamber.extensions import db
 from chamber.resources.models import AgendaItemResource, EventResource, Resource, ResourceStatus
 from chamber.surveys import services
 from chamber.surveys.models import Question, QuestionKind, Recipients, Survey, SurveyStatus
-from tests.conftest import at, count_queries, csrf_token, post_form
+from tests.factories import at
+from tests.support import count_queries, csrf_token, post_form
 from tests.surveys_support import attach_pack, finished_seminar
 
 

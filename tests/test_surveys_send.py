@@ -26,7 +26,7 @@ from chamber.surveys.models import (
     SurveyToken,
 )
 from chamber.worker import Worker
-from tests.conftest import count_queries, csrf_token
+from tests.support import count_queries, csrf_token
 from tests.surveys_support import LINK, book, finished_seminar, invitation_of, sent_survey
 
 

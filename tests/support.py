@@ -1,0 +1,74 @@
+"""Helpers for driving the app like a browser does (form tokens, posting, logging in), for
+isolating each request as a real server does, and for counting the SQL a block runs."""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from chamber.auth.models import StaffUser
+from chamber.extensions import db
+from tests.factories import PASSWORD
+
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class RequestIsolatedClient(FlaskClient):
+    """Runs each request in its own application context, as a real server does.
+
+    The test itself holds an app context (for factories and assertions); without this, requests
+    would share its `g` and its database session and hide bugs a real server would show.
+    """
+
+    _inside = False
+
+    def open(self, *args, **kwargs):
+        if self._inside:  # a redirect being followed: already isolated
+            return super().open(*args, **kwargs)
+        self._inside = True
+        try:
+            response = contextvars.Context().run(super().open, *args, **kwargs)
+        finally:
+            self._inside = False
+        db.session.expire_all()  # the test sees what the request committed
+        return response
+
+
+def csrf_token(client, path: str = "/staff/login") -> str:
+    """The CSRF token from a real page, as a browser would have it."""
+    response = client.get(path)
+    match = CSRF_PATTERN.search(response.text)
+    assert match, f"no CSRF token on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def post_form(client, path: str, data: dict, *, token_from: str | None = None, **kwargs):
+    """POST like a browser: with the CSRF token from the form's own page (or `token_from`)."""
+    token_page = token_from or path
+    return client.post(path, data={"csrf_token": csrf_token(client, token_page), **data}, **kwargs)
+
+
+def log_in(client, user: StaffUser, password: str = PASSWORD):
+    response = post_form(client, "/staff/login", {"email": user.email, "password": password})
+    assert response.status_code == 302, response.text
+    return response
+
+
+@contextmanager
+def count_queries() -> Iterator[list[str]]:
+    """Collect every SQL statement run inside the block."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
