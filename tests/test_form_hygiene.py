@@ -34,6 +34,7 @@ ONE_LINE = [
     "Bea\x85X",  # NEL, a C1 line break
     "Bea\x0bX",
 ]
+ENCODED_WORDS = ["Cyber =?utf-8?q?=0D=0AReply-To:_phish@evil.example?=", "=?UTF-8?B?QmNjOiB4?="]
 CONTROL = ["Bea\x00", "Bea\x07", "Bea\x1b[31m", "Bea\x7f", "Bea\x9b", "\x08Bea"]
 FINE_ON_ONE_LINE = ["Zoë O'Brien 李", "[[link:manage:1]]", "{{ 7*7 }}", "'; DROP TABLE event; --",
                     "<script>alert(1)</script>", "Cyber safety 🔐", "Tab\u00a0space"]  # fmt: skip
@@ -151,3 +152,16 @@ def test_every_email_field_refuses_an_address_not_every_server_delivers_to(reque
                 assert "before the @" in errors, (cls, field.name)
                 checked += 1
     assert checked >= 5
+
+
+def test_an_encoded_word_in_any_single_line_field_of_any_form_is_refused(request_context):
+    checked = 0
+    for cls in form_classes():
+        for field in text_fields(build(cls)):
+            if isinstance(field, TextAreaField):
+                continue
+            for value in ENCODED_WORDS:
+                errors = " ".join(errors_for(cls, field.name, value))
+                assert "which email reads as encoded text" in errors, (cls, field.name, value)
+                checked += 1
+    assert checked > 30

@@ -33,6 +33,10 @@ POISON = {
     "CR/LF in the name": {"to_name": "Zoe\r\nBcc: thief@evil.example"},
     "LF in the subject": {"subject": "Hi\nBcc: thief@evil.example"},
     "U+2028 in the subject": {"subject": "Hi\u2028Bcc: thief@evil.example"},
+    "a line break hidden in an encoded word (CVE-2024-6923)": {
+        "subject": "Cyber seminar =?utf-8?q?=0D=0AReply-To:_phish@evil.example?="
+    },
+
     "CR/LF in Reply-To": {"reply_to": "a@example.com\r\nBcc: thief@evil.example"},
     "an unknown kind of link": {
         "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "nosuchkind", "1")
@@ -154,3 +158,32 @@ def test_a_parked_message_sent_again_after_the_fix_is_delivered(app, smtp_server
     retry(message)  # ... and send it again
     db.session.commit()
     assert deliver_due().sent == 1
+
+
+def test_an_encoded_word_in_a_name_stays_inside_the_to_header(app, smtp_server):
+    enqueue(key="encoded", to="zoe@example.com", subject="Hi", template="test_message",
+            to_name="=?utf-8?q?Zoe=0D=0ABcc:_thief@evil.example?=")  # fmt: skip
+    db.session.commit()
+    assert deliver_due().sent == 1
+    (email,) = smtp_server.messages
+    assert email["Bcc"] is None
+    assert smtp_server.handler.recipients == [["zoe@example.com"]]
+    raw = smtp_server.handler.received[0].split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in raw and raw.count(b"\r\nTo: ") == 1
+
+
+def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(app, smtp_server, monkeypatch):
+    from chamber.mail.delivery import SentLedger
+
+    def locked(self, message, attempts):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(SentLedger, "record", locked)
+    queue("went-out")
+    report = deliver_due()
+    assert len(smtp_server.messages) == 1  # it went out ...
+    assert report.sent == 1 and report.failed == 0
+    assert "sent, but recording it failed" in report.errors[0]
+    row = db.session.scalars(db.select(OutboxMessage)).one()
+    assert row.status == MessageStatus.sending  # ... and is left to its lease, not parked
+    assert not row.can_retry

@@ -59,9 +59,16 @@ class _Hygiene:
 _LINE_BREAKS = "\r\n\u2028\u2029\x85\x0b\x0c"
 
 
+# How email writes encoded text in a header (RFC 2047): typed into a one-line field it could hide a
+# line break from the header's own check, so it is refused where no person would type it.
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?")
+
+
 def text_problem(text: str, *, multiline: bool) -> str | None:
     """Why `text` may not be stored as typed, or None. Single-line values reach email headers,
     calendar files and CSV cells, where a line break would start something new."""
+    if not multiline and _ENCODED_WORD.search(text):
+        return "must not contain “=?…?”, which email reads as encoded text."
     for ch in text:
         if ch in "\r\n" and multiline:
             continue

@@ -402,10 +402,32 @@ def _record_outcome(
             report.retrying += 1
         report.errors.append(f"{address}: {error}")
     else:
-        ledger.record(message, attempts)
         report.sent += 1
+        _record_sent(ledger, message, attempts, report)
         return
     _commit_outcome()
+
+
+def _record_sent(
+    ledger: SentLedger, message: Outgoing, attempts: int, report: DeliveryReport, tries: int = 3
+) -> None:
+    """Mark a message the server accepted as sent. It went out: whatever happens now, it is never
+    parked as "not sent" (sending it again would duplicate it and spend its links). If the
+    database will not take the outcome (SQLite busy for longer than its timeout, say), it is tried
+    again, then logged loudly and left to its lease: at worst it is sent once more."""
+    for attempt in range(1, tries + 1):
+        try:
+            ledger.record(message, attempts)
+            return
+        except Exception as error:  # noqa: BLE001 - the message went out; only its record failed
+            if attempt == tries:
+                current_app.logger.exception("Sent message %s could not be recorded", message.id)
+                report.errors.append(
+                    f"{message.to_address}: sent, but recording it failed ({error}); it may be "
+                    "sent once more when its lease runs out"
+                )
+                return
+            time.sleep(0.05 * attempt)
 
 
 def deliver_due(

@@ -120,11 +120,20 @@ def _multipart(subtype: str, parts: list[str]) -> tuple[str, str]:
     return f'multipart/{subtype}; boundary="{boundary}"', body
 
 
+# One header: its first line, then only continuation lines (a line break followed by white space).
+_ONE_HEADER = re.compile(r"[^\r\n]*(?:\r\n[ \t][^\r\n]*)*\r\n")
+
+
 def _header(name: str, value: object) -> str:
     """One header, parsed and folded by the email package's structured header classes (an address
-    header from an `Address`): a value with a line break is refused, never written."""
+    header from an `Address`): a value with a line break is refused, never written. The folded
+    result is checked to be one header as well: Python before 3.11.10 decodes RFC 2047 words in a
+    value and folds a CR or LF hidden in them out raw (CVE-2024-6923)."""
     _name, header = SMTP.header_store_parse(name, value)
-    return header.fold(policy=SMTP)
+    folded = header.fold(policy=SMTP)
+    if not _ONE_HEADER.fullmatch(folded):
+        raise ValueError(f"the {name} header would break into more than one header")
+    return folded
 
 
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")  # printable ASCII, no < > or space

@@ -5,8 +5,10 @@ Revises: c0a1e5e55101
 Create Date: 2026-12-04 17:10:00
 
 Messages not yet sent are given a nonce, and their markers (`[[link:kind:ref]]`, the old form)
-are rewritten to carry it, so that they still get their links; each link's minter checks that the
-recipient owns what it names, so an old marker a person typed is refused, not minted.
+are rewritten to carry it, so that they still get their links. In such a message an old-form
+marker a person typed cannot be told from the template's own: it is minted only if its minter
+finds that the recipient owns what it names (their own booking, place, check-in code or
+invitation), and refused otherwise. Deliver the outbox before upgrading to avoid even that.
 """
 
 import re
