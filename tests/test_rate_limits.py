@@ -16,7 +16,7 @@ from chamber import create_app
 from chamber.config import ConfigError, shared_memory_warning
 from chamber.extensions import client_address, db
 from tests.factories import FAST_SCRYPT, PASSWORD
-from tests.support import post_form
+from tests.support import csrf_token, post_form
 
 WRONG = "wrong password guess"
 STRANGER = "203.0.113.5"
@@ -90,6 +90,34 @@ def test_fifty_failures_from_many_addresses_slow_the_guessers_but_never_lock_the
     # The owner, from their own address, types the right password and is in.
     owner = app.test_client()
     assert attempt(owner, admin.email, PASSWORD, address=OWNER).status_code == 302
+
+
+def test_a_browser_that_logged_in_before_is_never_locked_out_by_strangers(app, admin):
+    owner = app.test_client()
+    assert attempt(owner, admin.email, PASSWORD, address=OWNER).status_code == 302
+    owner.post("/staff/logout", data={"csrf_token": csrf_token(owner, "/staff/")})
+    # Strangers fill the ceiling from many addresses and the owner's own shared address (a venue's
+    # wifi) ...
+    for n in range(10):
+        guesser = app.test_client()
+        for _ in range(5):
+            attempt(guesser, admin.email, WRONG, address=f"203.0.113.{n}")
+    for _ in range(5):
+        attempt(app.test_client(), admin.email, WRONG, address=OWNER)
+    # ... and the owner, after a typo of their own, still logs in from the browser they used.
+    assert attempt(owner, admin.email, WRONG, address=OWNER).status_code == 401
+    assert attempt(owner, admin.email, PASSWORD, address=OWNER).status_code == 302
+    # A stranger's browser without that cookie, or with a forged one, is held back.
+    forger = app.test_client()
+    forger.set_cookie("chamber_device", "forged.cookie.value", path="/staff/login")
+    assert attempt(forger, admin.email, PASSWORD, address=OWNER).status_code == 429
+
+
+def test_the_device_cookie_is_signed_private_and_for_the_login_page_only(app, admin):
+    response = attempt(app.test_client(), admin.email, PASSWORD, address=OWNER)
+    (cookie,) = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("chamber_device=")]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/staff/login" in cookie
+    assert admin.email not in cookie.split(";")[0]  # signed and encoded, not the address itself
 
 
 def test_below_the_ceiling_a_second_failure_from_an_address_is_still_allowed(make_app, admin):

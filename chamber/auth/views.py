@@ -13,6 +13,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from chamber.auth import services, sessions
 from chamber.auth.forms import LoginForm
@@ -38,12 +39,47 @@ def _account_everywhere_key() -> str:
     return "login-account-all:" + _account()
 
 
+DEVICE_COOKIE = "chamber_device"
+DEVICE_DAYS = 90
+
+
+def _devices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="chamber-known-device")
+
+
+def _known_device() -> bool:
+    """Whether this browser has logged in to this account before (a signed cookie it was given
+    then). The account's own limits do not hold it back: a stranger's failures, from anywhere or
+    from a shared address, cannot lock the owner's own browser out."""
+    cookie = request.cookies.get(DEVICE_COOKIE, "")
+    if not cookie or len(cookie) > 500 or request.method != "POST":
+        return False
+    try:
+        account = _devices().loads(cookie, max_age=DEVICE_DAYS * 86400)
+    except BadData:
+        return False
+    return account == _account() != ""
+
+
+def _remember_device(response, account: str):
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _devices().dumps(account),
+        max_age=DEVICE_DAYS * 86400,
+        path=url_for("auth.login"),
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 def _first_try_from_here() -> bool:
     """Whether this address has no failure against this account in the current window. The
     ceiling on an account's failures from all addresses lets such a try through (and still counts
     it if it fails), so however many addresses a stranger fails from, the owner's right password
     from their own still logs in: the addresses that have already failed are the ones held back."""
-    if request.method != "POST":
+    if request.method != "POST" or _known_device():
         return True
     config = current_app.config
     if limiter.has_counted(config["LOGIN_LIMIT_PER_ACCOUNT"], _account_key(), "auth.login"):
@@ -70,6 +106,7 @@ def _failed(response) -> bool:
     key_func=_account_key,
     methods=["POST"],
     deduct_when=_failed,
+    exempt_when=_known_device,
     error_message="Too many attempts to log in to this account. Wait a few minutes and try again.",
 )
 @limiter.limit(
@@ -94,7 +131,9 @@ def login():
             sessions.start(user)
             login_user(user)
             db.session.commit()
-            return redirect(next_url or url_for("staff.dashboard"))
+            return _remember_device(
+                redirect(next_url or url_for("staff.dashboard")), user.email
+            )
         form.form_errors.append(LOGIN_FAILED)
         return render_template("auth/login.html", form=form, next_url=next_url), 401
     status = 400 if form.is_submitted() else 200
