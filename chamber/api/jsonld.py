@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from markupsafe import Markup
 
+from chamber.core.urls import external_url
 from chamber.events.models import Event
 
 SCHEMA = "https://schema.org"
@@ -46,7 +47,7 @@ def event_jsonld(event: Event) -> dict[str, Any]:
             "url": current_app.config["BASE_URL"],
         },
         "performer": list(performers.values()),
-        "url": f"{current_app.config['BASE_URL']}/events/{event.slug}",
+        "url": external_url("events.show", slug=event.slug),
     }
     return data
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from chamber.core.pagination import MAX_PAGE
 from chamber.core.times import utcnow
+from chamber.core.urls import external_url
 from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus
 from chamber.extensions import csrf, db, limiter
 from chamber.registration.models import Delegate, DelegateStatus
@@ -107,16 +108,13 @@ def _iso(event: Event, moment: datetime | None) -> str | None:
     return event.local(moment).isoformat() if moment else None
 
 
-def _absolute(path: str) -> str:
-    return f"{current_app.config['BASE_URL']}{path}"
-
-
 def event_json(event: Event, confirmed: int, now: datetime) -> dict[str, Any]:
     """One event as the API shows it. Only public fields: never a speaker's email."""
     problem = registration_problem(event, now)
     booking_open = problem is None
     seats = max(0, event.capacity - confirmed) if booking_open else None
-    html = _absolute(f"/events/{event.slug}")
+    html = external_url("events.show", slug=event.slug)
+    register = external_url("registration.register", slug=event.slug)
     return {
         "slug": event.slug,
         "title": event.title,
@@ -134,12 +132,12 @@ def event_json(event: Event, confirmed: int, now: datetime) -> dict[str, Any]:
             "open": booking_open,
             "opens_at": _iso(event, event.registration_opens_at),
             "closes_at": _iso(event, event.registration_closes_at),
-            "url": f"{html}/register",
+            "url": register,
         },
         "links": {
             "html": html,
-            "ics": _absolute(f"/events/{event.slug}.ics"),
-            "register": f"{html}/register",
+            "ics": external_url("calendar.event_ics", slug=event.slug),
+            "register": register,
         },
         "agenda": [
             {
@@ -193,8 +191,8 @@ def events():
     counts = _confirmed_counts([event.id for event in rows])
 
     def link(number: int) -> str:
-        when = "&when=past" if past else ""
-        return _absolute(f"/api/v1/events?page={number}&per_page={per_page}{when}")
+        when = {"when": "past"} if past else {}
+        return external_url("api.events", page=number, per_page=per_page, **when)
 
     last_page = max(1, -(-total // per_page))
     return {

@@ -11,17 +11,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import NamedTuple
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import current_app
 
 from chamber.calendar.ics import CalendarEntry
 from chamber.core.times import zone
+from chamber.core.urls import external_url
 from chamber.events.models import AgendaItem, Event, EventStatus
 
 
 def event_url(event: Event) -> str:
-    return f"{current_app.config['BASE_URL']}/events/{event.slug}"
+    return external_url("events.show", slug=event.slug)
 
 
 def _organizer() -> tuple[str, str]:
@@ -122,10 +123,9 @@ def feed_entries(events: Iterable, items: Iterable, speakers: Iterable) -> list[
         agenda_of[event_id].append(line)
     organizer_name, organizer_email = _organizer()
     domain = organizer_email.rpartition("@")[2] or "chamber"
-    base_url = current_app.config["BASE_URL"]
     result = []
     for event in events:
-        url = f"{base_url}/events/{event.slug}"
+        url = external_url("events.show", slug=event.slug)
         result.append(
             CalendarEntry(
                 uid=f"event-{event.id}@{domain}",
@@ -164,7 +164,7 @@ def item_entry(item: AgendaItem) -> CalendarEntry:
         text.append(f"Speakers: {speakers}")
     if item.description.strip():
         text.append(item.description.strip())
-    url = f"{event_url(event)}#item-{item.id}"
+    url = external_url("events.show", slug=event.slug, _anchor=f"item-{item.id}")
     text.append(url)
     return CalendarEntry(
         uid=f"item-{item.id}@{uid_domain()}",
@@ -224,5 +224,4 @@ def outlook_link(event: Event) -> str:
 
 def webcal_url() -> str:
     """The feed as a `webcal://` address, which calendar apps offer to subscribe to."""
-    base = urlsplit(current_app.config["BASE_URL"])
-    return f"webcal://{base.netloc}{base.path.rstrip('/')}/calendar.ics"
+    return urlunsplit(urlsplit(external_url("calendar.feed"))._replace(scheme="webcal"))

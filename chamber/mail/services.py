@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
+from chamber.core.urls import external_url
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail.models import (
@@ -183,7 +184,7 @@ def _mint_unsubscribe_link(recipient: str, _ref: str) -> str:
     db.session.add(
         UnsubscribeToken(token_hash=hash_token(token), email=normalise_address(recipient))
     )
-    return f"{current_app.config['BASE_URL']}/unsubscribe/{token}"
+    return external_url("mail.unsubscribe_page", token=token)
 
 
 links.register_link_minter("unsubscribe", _mint_unsubscribe_link)

@@ -12,6 +12,7 @@ import io
 import segno
 from flask import Blueprint, Response, abort, request
 
+from chamber.core.urls import external_url
 from chamber.registration import checkin_services
 
 bp = Blueprint("checkin_code", __name__)
@@ -24,6 +25,14 @@ def qr_png(url: str) -> bytes:
     buffer = io.BytesIO()
     segno.make(url, error="m", micro=False).save(buffer, kind="png", scale=8, border=4)
     return buffer.getvalue()
+
+
+@bp.app_template_global("checkin_code_url")
+def checkin_code_url(link: str) -> str:
+    """The picture's address for a check-in link. In an email, `link` is still the marker the
+    worker replaces at send time, so it goes into the query as it is: percent-encoding would hide
+    it from the worker (and the minted link needs none: `:` and `/` are allowed in a query)."""
+    return f"{external_url('checkin_code.checkin_code')}?link={link}"
 
 
 @bp.get("/qr/checkin.png")

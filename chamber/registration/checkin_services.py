@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import case, update
 
 from chamber.auth.models import Role, StaffUser
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
+from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail import links
@@ -231,7 +231,7 @@ def undo_check_in(delegate: Delegate) -> bool:
 
 
 def scan_url(token: str) -> str:
-    return f"{current_app.config['BASE_URL']}/staff/checkin/scan/{token}"
+    return external_url("checkin.scan", token=token)
 
 
 def new_checkin_token(delegate: Delegate) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical
 from chamber.core.times import utcnow
+from chamber.core.urls import external_url
 from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -23,7 +22,7 @@ CHANGE_NAMES = {
 
 
 def _event_url(event: Event) -> str:
-    return f"{current_app.config['BASE_URL']}/events/{event.slug}"
+    return external_url("events.show", slug=event.slug)
 
 
 def invite(event: Event, delegate: Delegate, method: str = "REQUEST") -> Attachment:
@@ -45,8 +44,8 @@ def own_link(delegate: Delegate) -> tuple[str, int]:
 
 
 def _context(event: Event, **values) -> dict:
-    event_url = _event_url(event)
-    return {"event": event, "event_url": event_url, "pack_url": f"{event_url}/resources", **values}
+    pack_url = external_url("resources.pack", slug=event.slug)
+    return {"event": event, "event_url": _event_url(event), "pack_url": pack_url, **values}
 
 
 def _to_delegate(
@@ -228,17 +227,21 @@ def place_cancelled_to_booker(event: Event, delegate: Delegate, *, had_seat: boo
     )
 
 
+def manage_url(token: str) -> str:
+    return external_url("registration.manage", token=token)
+
+
 def _mint_manage_link(recipient: str, ref: str) -> str:
     """A manage link for booking `ref`, only if the message goes to that booking's booker."""
     if not ref.isdigit():
         raise links.LinkRefused(f"a manage link needs a booking's number, not {ref[:20]!r}")
     booking = db.session.get(Booking, int(ref))
     if booking is None:  # erased since the email was queued: a link that leads nowhere
-        return f"{current_app.config['BASE_URL']}/r/gone"
+        return manage_url("gone")
     if normalise_address(recipient) != normalise_address(booking.booker.email):
         raise links.LinkRefused(f"booking {ref}'s manage link is not for this recipient")
     token = services.new_manage_token(booking)
-    return f"{current_app.config['BASE_URL']}/r/{token}"
+    return manage_url(token)
 
 
 links.register_link_minter("manage", _mint_manage_link)

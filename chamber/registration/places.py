@@ -8,9 +8,8 @@ random bits, stored only as a SHA-256 hash in `delegate_token`; each email mints
 
 from __future__ import annotations
 
-from flask import current_app
-
 from chamber.core.tokens import hash_token, new_token
+from chamber.core.urls import external_url
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
@@ -38,7 +37,7 @@ def delegate_for_place_token(token: str) -> Delegate | None:
 
 
 def place_url(token: str) -> str:
-    return f"{current_app.config['BASE_URL']}/places/{token}"
+    return external_url("registration.places.show", token=token)
 
 
 def cancel_own_place(event: Event, delegate: Delegate) -> list[Delegate]:

@@ -115,7 +115,6 @@ def pack_download(slug: str):
     html = render_template(
         "resources/pack_offline.html",
         css=Markup(css),  # noqa: S704 - our own stylesheet, from a template in the package
-        base_url=current_app.config.get("BASE_URL", ""),
         **_pack_context(event),
     )
     digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
+from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail import links
@@ -115,7 +115,7 @@ def _context(survey: Survey, invitation: Invitation, name: str) -> dict:
         "event": event,
         "invitation": invitation,
         "name": name,
-        "event_url": f"{current_app.config['BASE_URL']}/events/{event.slug}",
+        "pack_url": external_url("resources.pack", slug=event.slug),
         "closes": event.local(survey.closes_at) if survey.closes_at else None,
         "unsubscribe_reason": "You get this email because you came to one of our events.",
     }
@@ -285,7 +285,7 @@ def _mint_survey_link(recipient: str, ref: str) -> str:
     if invitation is None or normalise_address(invitation.email) != normalise_address(recipient):
         raise links.LinkRefused(f"survey link {ref!r} is not the recipient's own invitation")
     token = new_survey_token(invitation)
-    return f"{current_app.config['BASE_URL']}/s/{token}"
+    return external_url("surveys.respond", token=token)
 
 
 links.register_link_minter("survey", _mint_survey_link)
