@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
     EmailField,
+    Field,
     FieldList,
     Form,
     FormField,
@@ -18,21 +21,24 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc
 
 
-def strip(value):
+def strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-class _Hygiene:
+class _Hygiene(Form):
     """Strips surrounding white space (not from passwords) and refuses control characters no
     person types."""
 
     class Meta:
-        def bind_field(self, form, unbound_field, options):
+        def bind_field(
+            self, form: Form, unbound_field: UnboundField[Field], options: dict[str, Any]
+        ) -> Field:
             if issubclass(unbound_field.field_class, FieldList | FormField):
                 return unbound_field.bind(form=form, **options)  # their entries get the filter
             if issubclass(unbound_field.field_class, PasswordField):
@@ -40,7 +46,7 @@ class _Hygiene:
             filters = (strip, *unbound_field.kwargs.get("filters", ()))
             return unbound_field.bind(form=form, filters=filters, **options)
 
-    def validate(self, extra_validators=None) -> bool:
+    def validate(self, extra_validators: Mapping[str, Sequence[Any]] | None = None) -> bool:
         valid = super().validate(extra_validators)
         for field in self:
             if not isinstance(field.data, str):
@@ -92,7 +98,7 @@ def email_problem(address: str) -> str | None:
     return None
 
 
-def _leaf_fields(fields):
+def _leaf_fields(fields: Iterable[Field]) -> Iterator[Field]:
     """Every input field, looking inside lists of fields and sub-forms."""
     for field in fields:
         if isinstance(field, FieldList):
@@ -103,7 +109,9 @@ def _leaf_fields(fields):
             yield field
 
 
-class ChamberForm(_Hygiene, FlaskForm):
+# WTForms' metaclass merges the Meta classes of every base (the hygiene's `bind_field` and
+# Flask-WTF's CSRF), where mypy sees one overriding the other.
+class ChamberForm(_Hygiene, FlaskForm):  # type: ignore[misc]
     @property
     def error_list(self) -> list[tuple[str, str]]:
         """(field id, message) pairs for the error summary, form-wide errors first with no field."""
@@ -123,7 +131,7 @@ _WHOLE_NUMBER = re.compile(r"-?[0-9]+")  # a minus sign, so "-1" is told the ran
 
 
 class WholeNumberField(IntegerField):
-    def __init__(self, label: str, *, minimum: int, maximum: int, **kwargs):
+    def __init__(self, label: str, *, minimum: int, maximum: int, **kwargs: Any) -> None:
         validators = [
             *kwargs.pop("validators", []),
             NumberRange(minimum, maximum, f"{label} must be between {minimum} and {maximum}."),
@@ -136,7 +144,7 @@ class WholeNumberField(IntegerField):
         }
         super().__init__(label, validators=validators, render_kw=render_kw, **kwargs)
 
-    def process_formdata(self, valuelist):
+    def process_formdata(self, valuelist: list[Any]) -> None:
         if not valuelist or valuelist[0].strip() == "":
             self.data = None
             return
@@ -154,10 +162,10 @@ class WholeNumberField(IntegerField):
 class LocalDateTimeField(DateTimeLocalField):
     """A date and time typed in the event's zone (HTML datetime-local), with a clear message."""
 
-    def __init__(self, label: str, **kwargs):
+    def __init__(self, label: str, **kwargs: Any) -> None:
         super().__init__(label, format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"], **kwargs)
 
-    def process_formdata(self, valuelist):
+    def process_formdata(self, valuelist: list[Any]) -> None:
         try:
             super().process_formdata(valuelist)
         except ValueError as error:
@@ -180,14 +188,16 @@ __all__ = ["ChamberForm", "LocalDateTimeField", "Optional", "WholeNumberField", 
 
 
 def text_field(
-    label: str, max_length: int, *, required: str | None = None, area: bool = False, **kwargs
-):
+    label: str, max_length: int, *, required: str | None = None, area: bool = False, **kwargs: Any
+) -> StringField:
     """A text input (or textarea) with a length limit the browser knows too, required with the
     message `required`, or optional."""
-    validators = [DataRequired(required) if required else Optional()]
+    validators: list[DataRequired | Optional | Length] = [
+        DataRequired(required) if required else Optional()
+    ]
     validators.append(
         Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
     )
-    field_class = TextAreaField if area else StringField
+    field_class: type[StringField] = TextAreaField if area else StringField
     render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
     return field_class(label, validators=validators, render_kw=render_kw, **kwargs)

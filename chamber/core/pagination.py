@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import request
 from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import Select
 
 from chamber.extensions import db
 
@@ -11,7 +14,7 @@ from chamber.extensions import db
 MAX_PAGE = 1_000_000
 
 
-def paginate(query, per_page: int) -> Pagination:
+def paginate(query: Select[Any], per_page: int) -> Pagination:
     """Page `?page=` of `query`; a missing, malformed or absurd number means page 1 or the cap."""
     number = request.args.get("page", 1, type=int)
     number = min(max(number, 1), MAX_PAGE)

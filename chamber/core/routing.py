@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Map
 
 # The largest value an integer primary key holds on every engine (PostgreSQL INTEGER is 32-bit).
 MAX_ID = 2**31 - 1
@@ -12,5 +12,12 @@ class IdConverter(IntegerConverter):
     """`<int:...>` bounded to what an id column can hold: an absurd id is a 404, not an overflow
     inside the database driver (a 500)."""
 
-    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002
+    def __init__(
+        self,
+        map: Map,  # noqa: A002
+        fixed_digits: int = 0,
+        min: int | None = None,  # noqa: A002
+        max: int | None = MAX_ID,  # noqa: A002
+        signed: bool = False,
+    ) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)

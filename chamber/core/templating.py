@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from wtforms import Field
 
-def field_attributes(field, width: int | None = None) -> dict[str, Any]:
+
+def field_attributes(field: Field, width: int | None = None) -> dict[str, Any]:
     """Class, aria-describedby and aria-invalid for an input, leaving out what does not apply."""
     described = []
     if field.description:

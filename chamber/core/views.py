@@ -13,7 +13,7 @@ bp = Blueprint("core", __name__)
 
 @bp.get("/healthz")
 @limiter.exempt
-def healthz():
+def healthz() -> tuple[dict[str, str], int]:
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
@@ -24,7 +24,7 @@ def healthz():
 
 @bp.get("/theme.css")
 @limiter.exempt
-def theme_css():
+def theme_css() -> Response:
     """The chamber's configured colour, as CSS (a stylesheet, since the CSP forbids inline styles)."""
     colour = current_app.config["BRAND_COLOUR"]
     response = Response(f":root {{ --brand: {colour}; }}\n", mimetype="text/css")
