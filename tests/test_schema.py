@@ -1,4 +1,5 @@
-"""The schema is what the migrations build, and the packages keep to their layers."""
+"""The schema is what the migrations build, and the packages keep to their layers without import
+cycles."""
 
 from __future__ import annotations
 
@@ -91,3 +92,145 @@ def test_lower_packages_never_import_higher_ones():
             if imported in LAYERS and LAYERS[imported] > LAYERS[own]:
                 breaches.append(f"{relative} imports chamber.{imported}")
     assert breaches == []
+
+
+# --- import cycles ---------------------------------------------------------------------------------
+
+# Modules must not import one another in a circle (module-level imports: not those inside functions
+# or under `if TYPE_CHECKING:`), nor may packages, which the layers allow only within one layer.
+# Cycles that exist today. Each domain wiring itself (issue 16 item 3: an `init_app` per domain and
+# blinker signals between them) removes them; the test fails when one goes, so that it is taken
+# off this list, and fails on any cycle not listed.
+KNOWN_CYCLES = {
+    frozenset({"chamber.surveys.services", "chamber.surveys.event_changes"}),  # modules
+    frozenset({"chamber.events", "chamber.resources"}),  # packages of one layer
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_time_statements(body: list[ast.stmt]):
+    """The statements Python runs when the module is imported: not those inside functions or
+    under `if TYPE_CHECKING:`."""
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            yield from _import_time_statements(node.orelse)
+            continue
+        yield node
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            for child in getattr(node, field, ()):
+                if isinstance(child, ast.ExceptHandler):
+                    yield from _import_time_statements(child.body)
+                elif isinstance(child, ast.stmt):
+                    yield from _import_time_statements([child])
+
+
+def _module_imports(path: Path, modules: set[str]) -> set[str]:
+    """The modules of ours that importing `path` imports directly."""
+    own = _module_name(path)
+    package = own if path.name == "__init__.py" else own.rpartition(".")[0]
+    found = set()
+    for node in _import_time_statements(ast.parse(path.read_text()).body):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:  # `from package import module` imports the module
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+    return {name for name in found if name in modules and name != own}
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = [p for p in PACKAGE.rglob("*.py") if "migrations" not in p.relative_to(PACKAGE).parts]
+    modules = {_module_name(p) for p in paths}
+    return {_module_name(p): _module_imports(p, modules) for p in paths}
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The same imports between packages (`chamber.events`, `chamber.cli`)."""
+    packages: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        own = ".".join(module.split(".")[:2])
+        theirs = {".".join(name.split(".")[:2]) for name in imported}
+        packages.setdefault(own, set()).update(theirs - {own})
+    return packages
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each group of modules that import one another in a circle (a strongly connected component
+    of two or more), as one circle through it: `[a, b, ..., a]`."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return [_circle_through(graph, group) for group in groups]
+
+
+def _circle_through(graph: dict[str, set[str]], group: set[str]) -> list[str]:
+    """A shortest import circle from the group's first module back to itself, for the message."""
+    start = min(group)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        module = queue.pop(0)
+        for imported in sorted(graph[module] & group):
+            if imported == start:
+                return [*paths[module], start]
+            if imported not in paths:
+                paths[imported] = [*paths[module], imported]
+                queue.append(imported)
+    raise AssertionError(f"no circle through {sorted(group)}")
+
+
+def test_no_modules_or_packages_import_one_another_in_a_circle():
+    graph = import_graph()
+    circles = import_cycles(graph) + import_cycles(package_graph(graph))
+    cycles = {frozenset(circle): circle for circle in circles}
+    new = [" -> ".join(circle) for group, circle in cycles.items() if group not in KNOWN_CYCLES]
+    assert new == [], "new import cycles: break them (a signal, or code moved down a layer)"
+    gone = [sorted(group) for group in KNOWN_CYCLES if group not in cycles]
+    assert gone == [], "these known cycles are gone: take them off KNOWN_CYCLES"
+
+
+def test_the_cycle_check_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c", "a"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
