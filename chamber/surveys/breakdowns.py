@@ -11,20 +11,16 @@ from sqlalchemy import func
 from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.surveys.figures import (
-    CHOICE_KINDS,
     MIN_GROUP,
-    NPS_VALUES,
-    NUMBER_KINDS,
     OTHER_GROUP,
-    RATING_VALUES,
     Breakdown,
     BreakdownRow,
-    Distribution,
     Group,
     QuestionResult,
-    shares_of,
 )
-from chamber.surveys.models import Answer, QuestionKind, Response, Survey
+from chamber.surveys.kinds import kind_of
+from chamber.surveys.models import Response, Survey
+from chamber.surveys.tallies import Tally, tally
 
 
 def group_key(dimension: str):
@@ -110,50 +106,24 @@ def breakdown_groups(survey: Survey, dimension: str) -> Breakdown:
     return Breakdown(dimension, shown, placed, folded=len(other))
 
 
-def fill_breakdown(shown: Breakdown, results: list[QuestionResult]) -> None:
-    """Each question's figures per shown group: at most three grouped queries in all."""
-    key = group_key(shown.dimension)
-    answered: dict[tuple[int, str], int] = defaultdict(int)
-    choices: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    numbers: dict[tuple[int, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
-
-    def grouped(value, aggregate, kinds):
-        columns = [Answer.question_id, key] + ([value] if value is not None else [])
-        query = (
-            db.select(*columns, aggregate)
-            .join(Response, Response.id == Answer.response_id)
-            .where(Answer.question_id.in_([r.question.id for r in results if r.kind in kinds]))
-            .group_by(*columns)
-        )
-        if value is not None:
-            query = query.where(value.is_not(None))
-        return db.session.execute(query)
-
-    multiple = {QuestionKind.multiple_choice}
-    if any(r.kind in multiple for r in results):
-        respondents = func.count(func.distinct(Answer.response_id))
-        for question_id, raw, count in grouped(None, respondents, multiple):
-            answered[question_id, shown.placement.get(raw, OTHER_GROUP)] += count
-    if any(r.kind in CHOICE_KINDS for r in results):
-        for question_id, raw, choice, count in grouped(Answer.choice, func.count(), CHOICE_KINDS):
-            choices[question_id, shown.placement.get(raw, OTHER_GROUP)][choice] += count
-    if any(r.kind in NUMBER_KINDS for r in results):
-        for question_id, raw, number, count in grouped(Answer.number, func.count(), NUMBER_KINDS):
-            numbers[question_id, shown.placement.get(raw, OTHER_GROUP)][number] += count
+def fill_breakdown(survey: Survey, shown: Breakdown, results: list[QuestionResult]) -> None:
+    """Each question's figures per shown group, shaped by its kind from the same tallies as the
+    overview, grouped by the dimension too: at most three grouped queries in all."""
+    wanted: dict[Tally, list[int]] = defaultdict(list)
     for result in results:
-        rows = []
-        qid = result.question.id
+        for which in kind_of(result.question).tallies:
+            wanted[which].append(result.question.id)
+    found = tally(
+        survey,
+        wanted,
+        by=group_key(shown.dimension),
+        group=lambda raw: shown.placement.get(raw, OTHER_GROUP),
+    )
+    for result in results:
+        kind = kind_of(result.question)
+        result.breakdown = []
         for group in shown.groups:
-            row = BreakdownRow(group.label, group.respondents, answered[qid, group.label])
-            if result.kind in CHOICE_KINDS:
-                found = choices[qid, group.label]
-                if result.kind is not QuestionKind.multiple_choice:
-                    row.answered = sum(found.values())
-                row.shares = shares_of(result.question.choice_list, found, row.answered)
-            else:
-                values = NPS_VALUES if result.kind is QuestionKind.nps else RATING_VALUES
-                row.distribution = Distribution(values, dict(numbers[qid, group.label]))
-                row.shares = row.distribution.shares
-                row.answered = row.distribution.answered
-            rows.append(row)
-        result.breakdown = rows
+            counts = found[result.question.id, group.label]
+            row = BreakdownRow(group.label, group.respondents, counts.respondents)
+            kind.shape(row, result.question, counts)
+            result.breakdown.append(row)

@@ -1,6 +1,7 @@
 """The figures a survey's results page shows, as plain values: shares (a count of a total, with
 its percentage and bar width), distributions of ratings with their mean, the Net Promoter Score,
-breakdown rows. Nothing here reads the database; `results` and `breakdowns` fill them from SQL."""
+breakdown rows. Nothing here reads the database; each question's kind (`kinds`) fills them from
+the grouped counts `results` and `breakdowns` read in SQL."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from datetime import date, datetime
 
 from chamber.surveys.models import Question, QuestionKind, Survey
 
-RATING_VALUES = tuple(range(1, 6))
-NPS_VALUES = tuple(range(0, 11))
 PROMOTER_FROM, DETRACTOR_UP_TO = 9, 6
 MIN_GROUP = 5  # anonymous surveys: the smallest group a breakdown may show on its own
 OTHER_GROUP = "Other (fewer than 5)"
@@ -21,19 +20,6 @@ BREAKDOWNS = {
     "sector": "Sector",
     "member": "Chamber membership",
 }
-BREAKABLE_KINDS = {
-    QuestionKind.rating,
-    QuestionKind.nps,
-    QuestionKind.single_choice,
-    QuestionKind.multiple_choice,
-    QuestionKind.yes_no,
-}
-CHOICE_KINDS = {QuestionKind.single_choice, QuestionKind.multiple_choice, QuestionKind.yes_no}
-NUMBER_KINDS = {QuestionKind.rating, QuestionKind.nps, QuestionKind.agenda_rating}
-# Multiple choice has one answer row per option picked, so its respondents are counted DISTINCT;
-# rating, NPS, single choice and yes/no have one row per respondent, so the sums of their grouped
-# counts are their respondents; each agenda item counts its own answers.
-COUNTED_KINDS = {QuestionKind.multiple_choice, QuestionKind.free_text}
 
 # --- what the page shows -------------------------------------------------------------------------
 
@@ -175,6 +161,7 @@ class QuestionResult:
     items: list[AgendaItemResult] = field(default_factory=list)
     texts: list[TextAnswer] = field(default_factory=list)
     breakdown: list[BreakdownRow] | None = None
+    nps: NetPromoter | None = None  # the NPS question's score (`kinds.NetPromoterQuestion`)
 
     @property
     def kind(self) -> QuestionKind:
@@ -183,16 +170,6 @@ class QuestionResult:
     @property
     def mean(self) -> float | None:
         return self.distribution.mean if self.distribution else None
-
-    @property
-    def nps(self) -> NetPromoter | None:
-        if self.kind is not QuestionKind.nps or self.distribution is None:
-            return None
-        return self.distribution.nps
-
-    @property
-    def can_break_down(self) -> bool:
-        return self.kind in BREAKABLE_KINDS
 
 
 @dataclass

@@ -1,15 +1,17 @@
 """Survey results: counts, percentages, means, NPS and responses over time, aggregated in SQL.
 
-Every figure comes from GROUP BY queries over the answers (one per kind of figure, never one per
-response), so a survey with 10,000 responses costs the same number of queries as one with ten.
-Python only shapes the grouped rows for the page: it never sees an individual response here.
-Breakdowns by the respondent's business are in `breakdowns`, the figures' shapes in `figures`.
+Every figure comes from GROUP BY queries over the answers (`tallies`: one per kind of count, never
+one per response), so a survey with 10,000 responses costs the same number of queries as one with
+ten. Each question's kind (`kinds`) says which counts it needs and shapes them for the page: Python
+never sees an individual response here. Breakdowns by the respondent's business are in
+`breakdowns`, the figures' shapes in `figures`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 
 from sqlalchemy import Integer, cast, func
 
@@ -17,30 +19,11 @@ from chamber.core.times import utc_to_local
 from chamber.events.models import AgendaItem
 from chamber.extensions import db
 from chamber.surveys.breakdowns import breakdown_groups, fill_breakdown
-from chamber.surveys.figures import (
-    BREAKDOWNS,
-    CHOICE_KINDS,
-    COUNTED_KINDS,
-    FREE_TEXT_SHOWN,
-    NPS_VALUES,
-    NUMBER_KINDS,
-    RATING_VALUES,
-    AgendaItemResult,
-    DayCount,
-    Distribution,
-    QuestionResult,
-    SurveyResults,
-    TextAnswer,
-    shares_of,
-)
-from chamber.surveys.models import (
-    RATED_AGENDA_KINDS,
-    Answer,
-    Invitation,
-    QuestionKind,
-    Response,
-    Survey,
-)
+from chamber.surveys.figures import BREAKDOWNS, DayCount, QuestionResult, SurveyResults
+from chamber.surveys.kinds import kind_of
+from chamber.surveys.models import Invitation, Response, Survey
+from chamber.surveys.tallies import Tally, tally
+from chamber.surveys.tallies import text_order as text_order  # the free-text page orders by it
 
 QUARTER_HOUR = 900  # seconds; every time zone's offset from UTC is a multiple of it
 
@@ -58,19 +41,14 @@ def survey_results(
         QuestionResult(question=q, number=survey.questions.index(q) + 1, answered=0)
         for q in questions
     ]
-    by_id = {r.question.id: r for r in results}
-    ids = list(by_id)
-    if ids:
-        _fill_answered(by_id, [r for r in results if r.kind in COUNTED_KINDS])
-        _fill_choices(by_id, [r for r in results if r.kind in CHOICE_KINDS])
-        _fill_numbers(survey, by_id, [r for r in results if r.kind in NUMBER_KINDS])
-        _fill_texts(survey, by_id, [r for r in results if r.kind is QuestionKind.free_text])
+    if results:
+        _fill_figures(survey, results)
     shown = None
     if breakdown in BREAKDOWNS:
         shown = breakdown_groups(survey, breakdown)
-        breakable = [r for r in results if r.can_break_down]
+        breakable = [r for r in results if kind_of(r.question).breakable]
         if breakable and not shown.hidden:
-            fill_breakdown(shown, breakable)
+            fill_breakdown(survey, shown, breakable)
     return SurveyResults(
         survey=survey,
         invited=invited,
@@ -131,68 +109,17 @@ def _quarter_hour_bucket(column):
     return cast(func.strftime("%s", column), Integer) // QUARTER_HOUR  # integer division
 
 
-def _fill_answered(by_id: dict[int, QuestionResult], results: list[QuestionResult]) -> None:
-    """Respondents who answered, for the kinds whose answers are not one row per respondent
-    (the others add up their counts)."""
-    if not results:
-        return
-    rows = db.session.execute(
-        db.select(Answer.question_id, func.count(func.distinct(Answer.response_id)))
-        .where(Answer.question_id.in_([r.question.id for r in results]))
-        .group_by(Answer.question_id)
-    )
-    for question_id, count in rows:
-        by_id[question_id].answered = count
-
-
-def _fill_choices(by_id: dict[int, QuestionResult], results: list[QuestionResult]) -> None:
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    if results:
-        rows = db.session.execute(
-            db.select(Answer.question_id, Answer.choice, func.count())
-            .where(Answer.question_id.in_([r.question.id for r in results]))
-            .where(Answer.choice.is_not(None))
-            .group_by(Answer.question_id, Answer.choice)
-        )
-        for question_id, choice, count in rows:
-            counts[question_id][choice] = count
+def _fill_figures(survey: Survey, results: list[QuestionResult]) -> None:
+    """Each question's figure, shaped by its kind from the tallies: one grouped query per tally
+    for all the questions that need it, and the agenda only if a question rates its items."""
+    wanted: dict[Tally, list[int]] = defaultdict(list)
     for result in results:
-        found = counts[result.question.id]
-        if result.kind is not QuestionKind.multiple_choice:  # one row per respondent
-            result.answered = sum(found.values())
-        result.shares = shares_of(result.question.choice_list, found, result.answered)
-
-
-def _fill_numbers(
-    survey: Survey, by_id: dict[int, QuestionResult], results: list[QuestionResult]
-) -> None:
-    if not results:
-        return
-    rows = db.session.execute(
-        db.select(Answer.question_id, Answer.agenda_item_id, Answer.number, func.count())
-        .where(Answer.question_id.in_([r.question.id for r in results]))
-        .where(Answer.number.is_not(None))
-        .group_by(Answer.question_id, Answer.agenda_item_id, Answer.number)
-    ).all()
-    per_item: dict[int, dict[int | None, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
-    for question_id, item_id, number, count in rows:
-        per_item[question_id][item_id][number] = count
-    agenda = (
-        _agenda_items(survey) if any(r.kind is QuestionKind.agenda_rating for r in results) else []
-    )
+        for which in kind_of(result.question).tallies:
+            wanted[which].append(result.question.id)
+    found = tally(survey, wanted)
+    agenda = cache(lambda: _agenda_items(survey))
     for result in results:
-        found = per_item[result.question.id]
-        if result.kind is QuestionKind.agenda_rating:
-            result.items = _agenda_results(agenda, found)
-            continue
-        values = NPS_VALUES if result.kind is QuestionKind.nps else RATING_VALUES
-        merged: dict[int, int] = defaultdict(int)
-        for counts in found.values():
-            for value, count in counts.items():
-                merged[value] += count
-        result.distribution = Distribution(values, dict(merged))
-        result.shares = result.distribution.shares
-        result.answered = result.distribution.answered
+        kind_of(result.question).figure(result, found[result.question.id, None], agenda)
 
 
 def _agenda_items(survey: Survey) -> list[AgendaItem]:
@@ -203,63 +130,3 @@ def _agenda_items(survey: Survey) -> list[AgendaItem]:
             .order_by(AgendaItem.starts_at, AgendaItem.position, AgendaItem.id)
         )
     )
-
-
-def _agenda_results(
-    agenda: list[AgendaItem], found: dict[int | None, dict[int, int]]
-) -> list[AgendaItemResult]:
-    """The talks and panels of the event, and any other item someone rated."""
-    results = []
-    for item in agenda:
-        if item.kind in RATED_AGENDA_KINDS or item.id in found:
-            distribution = Distribution(RATING_VALUES, dict(found.get(item.id, {})))
-            results.append(AgendaItemResult(item.title, item.starts_at, distribution))
-    known = {item.id for item in agenda}
-    for item_id, counts in found.items():
-        if item_id not in known:  # an item since deleted from the agenda
-            results.append(
-                AgendaItemResult(
-                    "(removed from the agenda)", None, Distribution(RATING_VALUES, counts)
-                )
-            )
-    return results
-
-
-def text_order(survey: Survey) -> tuple:
-    """How free-text answers are listed: a named survey's newest first; an anonymous survey's by
-    their text, so neither the order nor which answers are shown says who answered when."""
-    if survey.anonymous:
-        return (Answer.text, Answer.id)
-    return (Response.submitted_at.desc(), Answer.id.desc())
-
-
-def _fill_texts(
-    survey: Survey, by_id: dict[int, QuestionResult], results: list[QuestionResult]
-) -> None:
-    """The first FREE_TEXT_SHOWN answers (in `text_order`) of every free-text question, in one
-    query; an anonymous survey's without their dates."""
-    if not results:
-        return
-    ranked = (
-        db.select(
-            Answer.question_id,
-            Answer.text,
-            Response.submitted_at,
-            func.row_number()
-            .over(partition_by=Answer.question_id, order_by=text_order(survey))
-            .label("rank"),
-        )
-        .join(Response, Response.id == Answer.response_id)
-        .where(Answer.question_id.in_([r.question.id for r in results]))
-        .where(Answer.text.is_not(None), Answer.text != "")
-        .subquery()
-    )
-    rows = db.session.execute(
-        db.select(ranked.c.question_id, ranked.c.text, ranked.c.submitted_at)
-        .where(ranked.c.rank <= FREE_TEXT_SHOWN)
-        .order_by(ranked.c.question_id, ranked.c.rank)
-    )
-    for question_id, text, submitted_at in rows:
-        by_id[question_id].texts.append(
-            TextAnswer(text, None if survey.anonymous else submitted_at)
-        )

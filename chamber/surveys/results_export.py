@@ -10,6 +10,7 @@ results page does.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 
 from sqlalchemy import func
 
@@ -20,32 +21,26 @@ from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.registration.models import Delegate
 from chamber.surveys.figures import MIN_GROUP, OTHER_GROUP
+from chamber.surveys.kinds import Column, kind_of
 from chamber.surveys.models import (
     RATED_AGENDA_KINDS,
     Answer,
     Invitation,
     Question,
-    QuestionKind,
     Response,
     Survey,
 )
 
-MULTIPLE_SEPARATOR = "; "
 
-
-def _columns(survey: Survey) -> list[tuple[str, int, int | None]]:
-    """(heading, question id, agenda item id) for every answer column, in question order."""
-    columns = []
-    items = None
-    for number, question in enumerate(survey.questions, start=1):
-        if question.kind is QuestionKind.agenda_rating:
-            if items is None:
-                items = _rated_items(survey)
-            for item_id, title in items:
-                columns.append((f"Q{number} {question.text}: {title}", question.id, item_id))
-        else:
-            columns.append((f"Q{number} {question.text}", question.id, None))
-    return columns
+def _columns(survey: Survey) -> list[Column]:
+    """Every answer column, in question order, as each question's kind lays them out; the
+    agenda's rateable items are read (once) only if a question rates them."""
+    rated_items = cache(lambda: _rated_items(survey))
+    return [
+        column
+        for number, question in enumerate(survey.questions, start=1)
+        for column in kind_of(question).columns(question, number, rated_items)
+    ]
 
 
 def _rated_items(survey: Survey) -> list[tuple[int, str]]:
@@ -88,13 +83,8 @@ def _member_text(value: bool | None) -> str:
 def responses_csv(survey: Survey) -> bytes:
     """The whole file. Two queries (responses, answers), whatever the number of responses."""
     columns = _columns(survey)
-    position = {(qid, item): n for n, (_, qid, item) in enumerate(columns)}
-    kinds = {q.id: q.kind for q in survey.questions}
-    option_order = {
-        q.id: {option: n for n, option in enumerate(q.choice_list)}
-        for q in survey.questions
-        if q.kind is QuestionKind.multiple_choice
-    }
+    position = {(c.question_id, c.agenda_item_id): n for n, c in enumerate(columns)}
+    kinds = {q.id: kind_of(q) for q in survey.questions}
     cells: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     answers = db.session.execute(
         db.select(
@@ -110,24 +100,16 @@ def responses_csv(survey: Survey) -> bytes:
         .order_by(Answer.response_id, Answer.id)
     )
     for response_id, question_id, item_id, number, choice, text in answers:
-        column = position.get(
-            (question_id, item_id if kinds.get(question_id) is QuestionKind.agenda_rating else None)
-        )
+        kind = kinds.get(question_id)
+        column = position.get((question_id, kind.column_item(item_id))) if kind else None
         if column is None:
             continue
         value = number if number is not None else choice if choice is not None else text
         cells[response_id][column].append(value)
 
     def answer_cells(response_id: int) -> list[object]:
-        row: list[object] = []
         found = cells.get(response_id, {})
-        for n, (_, question_id, _) in enumerate(columns):
-            values = found.get(n, [])
-            if question_id in option_order:
-                order = option_order[question_id]
-                values = sorted(values, key=lambda v: (order.get(v, len(order)), str(v)))
-            row.append(MULTIPLE_SEPARATOR.join(str(v) for v in values))
-        return row
+        return [column.write(found.get(n, [])) for n, column in enumerate(columns)]
 
     respondents = db.session.execute(
         db.select(
@@ -144,7 +126,7 @@ def responses_csv(survey: Survey) -> bytes:
         .where(Response.survey_id == survey.id)
         .order_by(Response.submitted_at, Response.id)
     )
-    questions = [heading for heading, _, _ in columns]
+    questions = [column.heading for column in columns]
     business = ["Business size", "Sector", "Chamber member"]
     if survey.anonymous:
         rare = _rare_values(survey)
