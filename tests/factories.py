@@ -14,6 +14,8 @@ from chamber.registration.services import BookingResult, BusinessDetails, Delega
 PASSWORD = "a long test password"
 FAST_SCRYPT = "scrypt:1024:8:1"  # the real algorithm at a test-friendly cost
 
+OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)
+
 _numbers = itertools.count(1)
 
 
@@ -26,7 +28,7 @@ def at(days: int = 14, hour: int = 8, minute: int = 0) -> datetime:
 def make_booking(
     event: Event,
     *people: DelegateDetails | str,
-    business: BusinessDetails | str = "Octree Ltd",
+    business: BusinessDetails | str = OCTREE,
     size_band: SizeBand = SizeBand.small,
     source: str = "staff",
     checked_in: bool = False,
@@ -36,10 +38,10 @@ def make_booking(
     """A booking made through `registration.services.book`, as staff make one by hand.
 
     `people` are `DelegateDetails` or bare email addresses (named after the address); with none,
-    one delegate with a fresh address. The first person is the booker. `business` is the details
-    or just a name. `checked_in` marks the confirmed delegates as arrived five minutes after the
-    start. Commits unless `commit=False`; other keywords go to `services.book` (`source="web"`
-    applies the public form's rules).
+    one delegate with a fresh address. The first person is the booker. `business` is the details,
+    or just a name (of a business of `size_band`). `checked_in` marks the confirmed delegates as
+    arrived five minutes after the start. Commits unless `commit=False`; other keywords go to
+    `services.book` (`source="web"` applies the public form's rules).
     """
     if not people:
         people = (f"delegate-{next(_numbers)}@example.com",)

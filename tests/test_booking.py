@@ -18,8 +18,7 @@ from chamber.registration.services import (
     BusinessDetails,
     DelegateDetails,
 )
-
-OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)
+from tests.factories import make_booking
 
 
 def person(n: int | str, **kw) -> DelegateDetails:
@@ -28,10 +27,9 @@ def person(n: int | str, **kw) -> DelegateDetails:
     )
 
 
-def book(event, *people, business=OCTREE, **kw):
-    result = services.book(event, business, people[0], list(people), **kw)
-    db.session.commit()
-    return result
+def book(event, *people, **kw):
+    """A booking by the public form's rules, unless `source` says otherwise."""
+    return make_booking(event, *people, **{"source": "web", **kw})
 
 
 def statuses(event) -> dict[str, str]:

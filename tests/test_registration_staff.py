@@ -16,22 +16,16 @@ from chamber.members.models import SizeBand
 from chamber.registration import manage, services, staff
 from chamber.registration.models import Booking, Delegate
 from chamber.registration.services import BusinessDetails, DelegateDetails
+from tests.factories import OCTREE, make_booking
 from tests.support import count_queries, csrf_token, post_form
 from tests.test_access import committed_rows
 
-OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)
 ASHBOURNE = BusinessDetails("Ashbourne Insurance", SizeBand.large, "Insurance", "Hitchin")
 TINY = BusinessDetails("Tiny_Co 100%", SizeBand.micro, "Retail", "Letchworth")
 
 
 def person(n: int | str, name: str | None = None) -> DelegateDetails:
     return DelegateDetails(name=name or f"Person {n}", email=f"person{n}@example.com")
-
-
-def book(event, *people, business=OCTREE):
-    result = services.book(event, business, people[0], list(people), source="staff")
-    db.session.commit()
-    return result
 
 
 def delegate(email: str) -> Delegate:
@@ -72,9 +66,9 @@ def seminar(make_event):
     """Capacity 3: Octree (small, member) has two seats; Ashbourne (large) one seat and one
     waiting; Tiny (micro) cancelled its only delegate. Persons 1 and 3 have checked in."""
     event = make_event(capacity=3, business_limit=5, title="Cyber seminar")
-    book(event, person(1, "Zoë O'Brien"), person(2), business=OCTREE)
-    book(event, person(3), person(4, "Wendy Waiting"), business=ASHBOURNE)
-    tiny = book(event, person(5), business=TINY).waitlisted[0]
+    make_booking(event, person(1, "Zoë O'Brien"), person(2), business=OCTREE)
+    make_booking(event, person(3), person(4, "Wendy Waiting"), business=ASHBOURNE)
+    tiny = make_booking(event, person(5), business=TINY).waitlisted[0]
     services.cancel_delegate(event, tiny)
     for email in ("person1@example.com", "person3@example.com"):
         delegate(email).checked_in_at = datetime.now(UTC)
@@ -86,7 +80,7 @@ def seminar(make_event):
 
 
 def test_counts_and_breakdowns_by_size_and_membership(seminar, make_event):
-    book(make_event(), person(9), business=TINY)  # another event's delegates are not counted
+    make_booking(make_event(), person(9), business=TINY)  # another event's delegates are not counted
     counts = staff.registration_counts(seminar.id)
 
     assert counts.total == staff.Tally(
@@ -142,7 +136,7 @@ def test_the_list_shows_business_status_place_in_line_check_in_and_needs(
     organiser_client, make_event
 ):
     event = make_event(capacity=1, business_limit=5, starts_at=datetime(2030, 7, 4, 7, tzinfo=UTC))
-    book(event, person(1), business=OCTREE)
+    make_booking(event, person(1), business=OCTREE)
     services.book(
         event, ASHBOURNE, person(2), [person(2), DelegateDetails("Second", "second@example.com")]
     )
@@ -195,7 +189,7 @@ def test_filters_by_status_size_and_membership(organiser_client, seminar, args, 
 
 def test_sorting_by_status_puts_the_waiting_list_in_its_order(organiser_client, make_event):
     event = make_event(capacity=1, business_limit=5)
-    book(event, person(1, "Aaron"), person(2, "Zed"), person(3, "Mia"))
+    make_booking(event, person(1, "Aaron"), person(2, "Zed"), person(3, "Mia"))
     assert names_listed(organiser_client, event) == ["Aaron", "Mia", "Zed"]
     assert names_listed(organiser_client, event, sort="status") == ["Aaron", "Zed", "Mia"]
     # The waiting list on its own is shown in its order, unless staff ask for another.
@@ -208,8 +202,8 @@ def test_the_list_is_paginated_and_pages_keep_the_filters(
 ):
     monkeypatch.setattr(manage, "PER_PAGE", 5)
     event = make_event(capacity=100, business_limit=20)
-    book(event, *(person(n, f"Delegate {n:02d}") for n in range(12)))
-    book(event, person("x", "Someone Else"), business=ASHBOURNE)
+    make_booking(event, *(person(n, f"Delegate {n:02d}") for n in range(12)))
+    make_booking(event, person("x", "Someone Else"), business=ASHBOURNE)
     first = organiser_client.get(list_path(event), query_string={"band": "small"})
     assert "Page 1 of 3" in first.text and "Showing 1 to 5 of 12 delegates matching" in first.text
     assert f'href="{list_path(event)}?page=2&amp;band=small"' in first.text
@@ -226,11 +220,11 @@ def test_the_number_of_queries_does_not_grow_with_the_delegates(organiser_client
         return len(statements)
 
     one = make_event(capacity=0)
-    book(one, person("solo"))
+    make_booking(one, person("solo"))
     many = make_event(capacity=20, business_limit=1)
     for n in range(40):
         business = BusinessDetails(f"Business {n}", list(SizeBand)[n % 4], is_member=n % 2 == 0)
-        book(many, person(n), business=business)
+        make_booking(many, person(n), business=business)
     assert queries_for(one) == queries_for(many)
 
 
@@ -458,7 +452,7 @@ def test_bad_booking_input_comes_back_with_the_reason_and_stores_nothing(
 
 def test_the_per_business_limit_counts_earlier_bookings(organiser_client, make_event):
     event = make_event(business_limit=1)
-    book(event, person(1), business=BusinessDetails("Hitchin Bakery Ltd", SizeBand.micro))
+    make_booking(event, person(1), business=BusinessDetails("Hitchin Bakery Ltd", SizeBand.micro))
     response = post_form(organiser_client, new_path(event), BOOKING)
     assert response.status_code == 400
     assert "Each business may book up to 1 place for this event" in response.text
@@ -467,7 +461,7 @@ def test_the_per_business_limit_counts_earlier_bookings(organiser_client, make_e
 
 def test_someone_already_booked_is_named_not_booked_twice(organiser_client, make_event):
     event = make_event()
-    book(event, DelegateDetails("Bea Baker", "bea@bakery.example"))
+    make_booking(event, DelegateDetails("Bea Baker", "bea@bakery.example"))
     response = post_form(organiser_client, new_path(event), BOOKING)
     assert response.status_code == 400
     assert "This person already has a place" in response.text
@@ -527,7 +521,7 @@ def test_another_events_delegate_is_not_found_through_this_event(
     organiser_client, seminar, make_event
 ):
     other = make_event(title="Another seminar")
-    stranger = book(other, person(99)).confirmed[0]
+    stranger = make_booking(other, person(99)).confirmed[0]
     token = csrf_token(organiser_client, list_path(seminar))
     before = committed_rows()
     for method, path in staff_urls(seminar, stranger):
