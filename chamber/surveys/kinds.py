@@ -29,6 +29,12 @@ from chamber.surveys.tallies import Tallied, Tally
 MAX_TEXT = 2000  # characters of a free-text answer
 MULTIPLE_SEPARATOR = "; "  # between the options of a multiple-choice answer in one CSV cell
 
+Form = MultiDict[str, str]  # the posted form
+Items = Sequence[AgendaItem]  # the agenda items a "rate each agenda item" question asks about
+Figure = QuestionResult | BreakdownRow  # a question's figure, or one breakdown group's row
+Agenda = Callable[[], list[AgendaItem]]  # loads the event's agenda (once, when first called)
+RatedItems = Callable[[], list[tuple[int, str]]]  # (id, title) of the items the CSV has columns for
+
 # --- reading a posted answer ---------------------------------------------------------------------
 
 
@@ -82,10 +88,10 @@ class Column(NamedTuple):
     heading: str
     question_id: int
     agenda_item_id: int | None
-    write: Callable[[list], str]  # the cell for one response's values in this column
+    write: Callable[[list[object]], str]  # the cell for one response's values in this column
 
 
-def _joined(values: list) -> str:
+def _joined(values: list[object]) -> str:
     return MULTIPLE_SEPARATOR.join(str(v) for v in values)
 
 
@@ -101,26 +107,20 @@ class Kind:
     # Broken down by the respondent's business on the results page (from the same tallies).
     breakable: ClassVar[bool] = False
 
-    def read(
-        self, question: Question, form: MultiDict, agenda_items: Sequence[AgendaItem]
-    ) -> list[Reading]:
+    def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         """Check the posted answer; stores nothing."""
         raise NotImplementedError
 
-    def shape(self, figure: QuestionResult | BreakdownRow, question: Question, counts: Tallied):
+    def shape(self, figure: Figure, question: Question, counts: Tallied) -> None:
         """Fill `answered`, `shares` (and `distribution`) of a question's figure or of one
         breakdown group's row from its grouped counts."""
 
-    def figure(
-        self, result: QuestionResult, counts: Tallied, agenda: Callable[[], list[AgendaItem]]
-    ) -> None:
+    def figure(self, result: QuestionResult, counts: Tallied, agenda: Agenda) -> None:
         """Fill the question's figure on the results page. `agenda` loads the event's agenda
         (one query, at most once a page) for the kinds that need it."""
         self.shape(result, result.question, counts)
 
-    def columns(
-        self, question: Question, number: int, rated_items: Callable[[], list[tuple[int, str]]]
-    ) -> list[Column]:
+    def columns(self, question: Question, number: int, rated_items: RatedItems) -> list[Column]:
         """The question's CSV columns."""
         return [Column(f"Q{number} {question.text}", question.id, None, _joined)]
 
@@ -148,12 +148,20 @@ class ScaleKind(Kind):
         number = int(raw)
         return number if self.low <= number <= self.high else None
 
-    def read(self, question, form, agenda_items):
+    def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         name, label = field_name(question), _label(question)
         missing = Refusal(f"Select an answer to {label}.", "Select an answer.")
         return [self._read(question, form, name, label, missing)]
 
-    def _read(self, question, form, name, label, missing, item_id=None) -> Reading:
+    def _read(
+        self,
+        question: Question,
+        form: Form,
+        name: str,
+        label: str,
+        missing: Refusal,
+        item_id: int | None = None,
+    ) -> Reading:
         raw = form.get(name, "")
         reading = Reading(name, [raw])
         if raw.strip() == "":
@@ -167,7 +175,7 @@ class ScaleKind(Kind):
             reading.values.append(AnswerValue(question.id, number=number, agenda_item_id=item_id))
         return reading
 
-    def shape(self, figure, question, counts):
+    def shape(self, figure: Figure, question: Question, counts: Tallied) -> None:
         figure.distribution = Distribution(self.values, counts.merged_numbers())
         figure.shares = figure.distribution.shares
         figure.answered = figure.distribution.answered
@@ -184,7 +192,7 @@ class NetPromoterQuestion(ScaleKind):
     member = QuestionKind.nps
     low, high = 0, 10
 
-    def figure(self, result, counts, agenda):
+    def figure(self, result: QuestionResult, counts: Tallied, agenda: Agenda) -> None:
         super().figure(result, counts, agenda)
         result.nps = result.distribution.nps if result.distribution else None
 
@@ -197,7 +205,7 @@ class AgendaRating(ScaleKind):
     low, high = 1, 5
     breakable = False
 
-    def read(self, question, form, agenda_items):
+    def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         readings = []
         for item in agenda_items:
             title = f"“{_short(item.title)}”"
@@ -207,7 +215,7 @@ class AgendaRating(ScaleKind):
             readings.append(self._read(question, form, name, title, missing, item_id=item.id))
         return readings
 
-    def figure(self, result, counts, agenda):
+    def figure(self, result: QuestionResult, counts: Tallied, agenda: Agenda) -> None:
         """The talks and panels of the event, and any other item someone rated."""
         found = counts.numbers
         items = agenda()
@@ -223,13 +231,13 @@ class AgendaRating(ScaleKind):
                     AgendaItemResult("(removed from the agenda)", None, distribution)
                 )
 
-    def columns(self, question, number, rated_items):
+    def columns(self, question: Question, number: int, rated_items: RatedItems) -> list[Column]:
         return [
             Column(f"Q{number} {question.text}: {title}", question.id, item_id, _joined)
             for item_id, title in rated_items()
         ]
 
-    def column_item(self, agenda_item_id):
+    def column_item(self, agenda_item_id: int | None) -> int | None:
         return agenda_item_id
 
 
@@ -240,7 +248,7 @@ class SingleChoice(Kind):
     tallies = frozenset({Tally.choices})
     breakable = True
 
-    def read(self, question, form, agenda_items):
+    def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         name, label = field_name(question), _label(question)
         raw = form.get(name, "")
         reading = Reading(name, [raw])
@@ -256,7 +264,7 @@ class SingleChoice(Kind):
             reading.values.append(AnswerValue(question.id, choice=raw))
         return [reading]
 
-    def shape(self, figure, question, counts):
+    def shape(self, figure: Figure, question: Question, counts: Tallied) -> None:
         figure.answered = sum(counts.choices.values())  # one row per respondent
         figure.shares = shares_of(question.choice_list, counts.choices, figure.answered)
 
@@ -275,7 +283,7 @@ class MultipleChoice(Kind):
     tallies = frozenset({Tally.respondents, Tally.choices})
     breakable = True
 
-    def read(self, question, form, agenda_items):
+    def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         name, label = field_name(question), _label(question)
         picked = list(dict.fromkeys(v for v in form.getlist(name) if v != ""))  # "" is no pick
         reading = Reading(name, picked)
@@ -297,14 +305,14 @@ class MultipleChoice(Kind):
             )
         return [reading]
 
-    def shape(self, figure, question, counts):
+    def shape(self, figure: Figure, question: Question, counts: Tallied) -> None:
         figure.answered = counts.respondents
         figure.shares = shares_of(question.choice_list, counts.choices, figure.answered)
 
-    def columns(self, question, number, rated_items):
+    def columns(self, question: Question, number: int, rated_items: RatedItems) -> list[Column]:
         order = {option: n for n, option in enumerate(question.choice_list)}
 
-        def write(values: list) -> str:
+        def write(values: list[object]) -> str:
             return _joined(sorted(values, key=lambda v: (order.get(v, len(order)), str(v))))
 
         return [Column(f"Q{number} {question.text}", question.id, None, write)]
@@ -317,7 +325,7 @@ class FreeText(Kind):
     member = QuestionKind.free_text
     tallies = frozenset({Tally.respondents, Tally.texts})
 
-    def read(self, question, form, agenda_items):
+    def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         name, label = field_name(question), _label(question)
         raw = form.get(name, "")
         text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
@@ -337,7 +345,7 @@ class FreeText(Kind):
             reading.values.append(AnswerValue(question.id, text=text))
         return [reading]
 
-    def figure(self, result, counts, agenda):
+    def figure(self, result: QuestionResult, counts: Tallied, agenda: Agenda) -> None:
         result.answered = counts.respondents
         result.texts = counts.texts
 

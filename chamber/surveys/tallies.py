@@ -9,8 +9,10 @@ import enum
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Row, Select, func
+from sqlalchemy.orm import QueryableAttribute
 
 from chamber.extensions import db
 from chamber.surveys.figures import FREE_TEXT_SHOWN, TextAnswer
@@ -42,7 +44,7 @@ class Tallied:
         return dict(merged)
 
 
-def text_order(survey: Survey) -> tuple:
+def text_order(survey: Survey) -> tuple[Any, ...]:
     """How free-text answers are listed: a named survey's newest first; an anonymous survey's by
     their text, so neither the order nor which answers are shown says who answered when."""
     if survey.anonymous:
@@ -51,49 +53,53 @@ def text_order(survey: Survey) -> tuple:
 
 
 Key = tuple[int, object]  # (question id, the label of the group; None without a breakdown)
+Found = dict[Key, Tallied]
+By = QueryableAttribute[Any] | None  # the Response column a breakdown groups by
+Grouping = Callable[[object], object]  # a raw value of that column -> the group it is shown in
 
 
 def tally(
     survey: Survey,
     wanted: Mapping[Tally, Sequence[int]],
     *,
-    by=None,
-    group: Callable[[object], object] = lambda raw: None,
-) -> dict[Key, Tallied]:
+    by: By = None,
+    group: Grouping = lambda raw: None,
+) -> Found:
     """Run each wanted tally once over its questions' ids. `by` is a Response column to group by
     as well, and `group` maps its raw values to the group they are shown in (several raw values
     may share a group: their counts add up)."""
-    found: dict[Key, Tallied] = defaultdict(Tallied)
+    found: Found = defaultdict(Tallied)
     for which, ids in wanted.items():
         if ids:
             _QUERIES[which](survey, list(ids), by, group, found)
     return found
 
 
-def _grouped(columns: list, aggregate, ids: list[int], by):
+def _grouped(columns: list[Any], aggregate: Any, ids: list[int], by: By) -> Select[Any]:
     """SELECT question_id [, by], columns..., aggregate ... GROUP BY all but the aggregate."""
     keys = [Answer.question_id, *([by] if by is not None else []), *columns]
-    query = db.select(*keys, aggregate).where(Answer.question_id.in_(ids)).group_by(*keys)
+    query: Select[Any] = db.select(*keys, aggregate)
+    query = query.where(Answer.question_id.in_(ids)).group_by(*keys)
     if by is not None:
         query = query.join(Response, Response.id == Answer.response_id)
     return query
 
 
-def _split(row, by) -> tuple[int, object, tuple]:
+def _split(row: Row[Any], by: By) -> tuple[int, object, tuple[Any, ...]]:
     """(question id, raw group value or None, the rest) of a grouped row."""
     if by is None:
         return row[0], None, tuple(row[1:])
     return row[0], row[1], tuple(row[2:])
 
 
-def _respondents(survey, ids, by, group, found) -> None:
+def _respondents(survey: Survey, ids: list[int], by: By, group: Grouping, found: Found) -> None:
     query = _grouped([], func.count(func.distinct(Answer.response_id)), ids, by)
     for row in db.session.execute(query):
         question_id, raw, (count,) = _split(row, by)
         found[question_id, group(raw)].respondents += count
 
 
-def _choices(survey, ids, by, group, found) -> None:
+def _choices(survey: Survey, ids: list[int], by: By, group: Grouping, found: Found) -> None:
     query = _grouped([Answer.choice], func.count(), ids, by).where(Answer.choice.is_not(None))
     for row in db.session.execute(query):
         question_id, raw, (choice, count) = _split(row, by)
@@ -101,7 +107,7 @@ def _choices(survey, ids, by, group, found) -> None:
         choices[choice] = choices.get(choice, 0) + count
 
 
-def _numbers(survey, ids, by, group, found) -> None:
+def _numbers(survey: Survey, ids: list[int], by: By, group: Grouping, found: Found) -> None:
     query = _grouped([Answer.agenda_item_id, Answer.number], func.count(), ids, by).where(
         Answer.number.is_not(None)
     )
@@ -111,7 +117,7 @@ def _numbers(survey, ids, by, group, found) -> None:
         counts[number] = counts.get(number, 0) + count
 
 
-def _texts(survey, ids, by, group, found) -> None:
+def _texts(survey: Survey, ids: list[int], by: By, group: Grouping, found: Found) -> None:
     """The first FREE_TEXT_SHOWN answers (in `text_order`) of every free-text question, in one
     query; an anonymous survey's without their dates. Never broken down."""
     ranked = (
@@ -139,7 +145,7 @@ def _texts(survey, ids, by, group, found) -> None:
         )
 
 
-_QUERIES = {
+_QUERIES: dict[Tally, Callable[[Survey, list[int], By, Grouping, Found], None]] = {
     Tally.respondents: _respondents,
     Tally.choices: _choices,
     Tally.numbers: _numbers,
