@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from chamber import config as configuration
+from chamber.core import transactions
 from chamber.extensions import csrf, db, limiter, login_manager, migrate
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -74,6 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     db.init_app(app)
+    transactions.init_app(app)  # first, so that its commit runs after every other after_request
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -164,7 +166,7 @@ def _register_error_pages(app: Flask) -> None:
         if code == 429 and getattr(error, "description", None):
             advice = error.description
         if code == 500:
-            db.session.rollback()
+            transactions.abandon()  # the page may read (the staff user) after a failed statement
         return render_template("errors/error.html", code=code, title=title, advice=advice), code
 
     for code in messages:

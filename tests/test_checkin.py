@@ -118,7 +118,7 @@ def test_the_door_page_runs_the_same_number_of_queries_for_2_or_40_people(
         for n in range(count):
             booked = book(event, f"Business {n}", (f"Person {n}", f"p{n}@b{n}.example"))
             booked[0].checked_in_at = at(0)
-        db.session.commit()
+            db.session.commit()  # before the next booking, whose seat lock is its first write
     door(checkin_client, small)  # warm up: the session's user, the CSRF token
     with count_queries() as few:
         assert len(names_on(door(checkin_client, small))) == 2

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from chamber.auth.models import StaffSession, StaffUser
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
+from chamber.core.transactions import unit_of_work
 from chamber.extensions import db, login_manager
 
 # A working day: a volunteer logged in at the door in the morning is still in after the evening
@@ -129,7 +130,7 @@ def _load_staff_user() -> None:
         return
     if db.session.dirty:
         try:
-            db.session.commit()
+            with unit_of_work():  # the touch the loader made, committed before the view begins
+                pass
         except SQLAlchemyError:  # a busy database must not turn a page into an error
-            db.session.rollback()
             log.warning("could not record a staff session's last request", exc_info=True)

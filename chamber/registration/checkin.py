@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from chamber.auth.guard import EVERY_ROLE, staff_blueprint
 from chamber.auth.models import StaffUser
+from chamber.core.errors import refusals_flashed
 from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -116,18 +117,12 @@ def undo(event_id: int, delegate_id: int):
 
 
 def _check_in_and_say(delegate: Delegate) -> None:
-    try:
-        newly = checkin_services.check_in(delegate, by=current_user)
-    except checkin_services.CheckInRefused as refused:
-        db.session.rollback()
-        flash(str(refused), "error")
-        return
-    db.session.commit()
-    if newly:
-        flash(f"Checked in: {delegate.name}.", "success")
-    else:
-        arrived = db.session.get(Event, delegate.event_id).local(delegate.checked_in_at)
-        flash(f"{delegate.name} was already checked in, at {arrived:%H:%M}.", "info")
+    with refusals_flashed():
+        if checkin_services.check_in(delegate, by=current_user):
+            flash(f"Checked in: {delegate.name}.", "success")
+        else:
+            arrived = db.session.get(Event, delegate.event_id).local(delegate.checked_in_at)
+            flash(f"{delegate.name} was already checked in, at {arrived:%H:%M}.", "info")
 
 
 def _undo_and_say(delegate: Delegate) -> None:
@@ -135,9 +130,7 @@ def _undo_and_say(delegate: Delegate) -> None:
     if problem := checkin_services.undo_refusal(current_user, event, delegate):
         flash(problem, "error")
         return
-    undone = checkin_services.undo_check_in(delegate)
-    db.session.commit()
-    if undone:
+    if checkin_services.undo_check_in(delegate):
         flash(f"Undone: {delegate.name} is no longer checked in.", "info")
     else:
         flash(f"{delegate.name} was not checked in, so there was nothing to undo.", "info")

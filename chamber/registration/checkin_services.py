@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, update
 
 from chamber.auth.models import Role, StaffUser
+from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.core.urls import external_url
@@ -27,7 +28,7 @@ MAX_QUERY_LENGTH = 100
 MAX_TERMS = 5
 
 
-class CheckInRefused(ValueError):
+class CheckInRefused(Refusal):
     """This delegate cannot be checked in; the message says why, for the person at the door."""
 
 

@@ -10,6 +10,13 @@ from wtforms.validators import Email, Length, Optional
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
 from chamber.core.csvexport import csv_bytes
+from chamber.core.errors import (
+    Refusal,
+    form_status,
+    refusals_flashed,
+    refusals_shown_on,
+    show_on_form,
+)
 from chamber.core.pagination import paginate
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -148,14 +155,8 @@ def export(event_id: int):
 def promote(event_id: int, delegate_id: int):
     event = _event_or_404(event_id)
     delegate = _delegate_or_404(event, delegate_id)
-    db.session.commit()  # end the reads above: the seat lock must be the first write
-    try:
+    with refusals_flashed(), services.seats_locked(event):
         staff.promote(event, delegate, by=_acting_user())
-    except staff.StaffActionRefused as refused:
-        db.session.rollback()
-        flash(str(refused), "error")
-    else:
-        db.session.commit()
         flash(
             f"Promoted {delegate.name} from the waiting list: they now have a place, and we "
             "have emailed them.",
@@ -184,20 +185,14 @@ def confirm_cancel(event_id: int, delegate_id: int):
 def cancel(event_id: int, delegate_id: int):
     event = _event_or_404(event_id)
     delegate = _delegate_or_404(event, delegate_id)
-    db.session.commit()  # end the reads above: the seat lock must be the first write
-    try:
+    with refusals_flashed(), services.seats_locked(event):
         promoted = staff.cancel(event, delegate, by=_acting_user())
-    except staff.StaffActionRefused as refused:
-        db.session.rollback()
-        flash(str(refused), "error")
-    else:
         message = f"Cancelled {delegate.name}'s place."
         if promoted:
             names = ", ".join(person.name for person in promoted)
             message += (
                 f" Their seat went to {names}, first on the waiting list, who has been emailed."
             )
-        db.session.commit()
         flash(message, "success")
     return _back_to_list(event_id)
 
@@ -206,13 +201,8 @@ def cancel(event_id: int, delegate_id: int):
 def resend(event_id: int, delegate_id: int):
     event = _event_or_404(event_id)
     delegate = _delegate_or_404(event, delegate_id)
-    try:
+    with refusals_flashed():
         staff.resend_confirmation(event, delegate, by=_acting_user())
-    except staff.StaffActionRefused as refused:
-        db.session.rollback()
-        flash(str(refused), "error")
-    else:
-        db.session.commit()
         flash(
             f"A fresh confirmation email is on its way to {delegate.name} "
             f"({delegate.email_normalised}).",
@@ -224,49 +214,41 @@ def resend(event_id: int, delegate_id: int):
 # --- booking by hand -----------------------------------------------------------------------------
 
 
-def _render_booking_form(event: Event, form: StaffBookingForm, status: int = 200):
-    return render_template(
-        "registration/staff/new.html",
-        event=event,
-        form=form,
-        seats_left=services.seats_left(event),
-    ), status
+def _show_on_booking_form(form: StaffBookingForm, refusal: Refusal) -> None:
+    """Someone already booked is marked on their own email field; other refusals as usual."""
+    if not isinstance(refusal, services.AlreadyRegistered):
+        return show_on_form(form, refusal)
+    for entry in form.delegates:
+        if (entry.form.email.data or "").strip().lower() in refusal.emails:
+            entry.form.email.errors = [
+                *entry.form.email.errors,
+                "This person already has a place (or a place on the waiting list) at this "
+                "event. Find them in the list of delegates.",
+            ]
 
 
 @bp.route("/<int:event_id>/registrations/new", methods=["GET", "POST"])
 def add_booking(event_id: int):
     event = _event_or_404(event_id)
     form = StaffBookingForm(slots=max(1, min(event.business_limit, MAX_SLOTS)))
-    if not form.validate_on_submit():
-        return _render_booking_form(event, form, 400 if form.is_submitted() else 200)
-    db.session.commit()  # end the reads above: the booking must start with the seat lock
-    try:
-        result = staff.book_by_hand(
-            event, form.business(), form.booker(), form.delegate_details(), by=_acting_user()
-        )
-    except services.AlreadyRegistered as taken:
-        db.session.rollback()
-        for entry in form.delegates:
-            if (entry.form.email.data or "").strip().lower() in taken.emails:
-                entry.form.email.errors = [
-                    *entry.form.email.errors,
-                    "This person already has a place (or a place on the waiting list) at this "
-                    "event. Find them in the list of delegates.",
-                ]
-        return _render_booking_form(event, form, 400)
-    except services.BookingRefused as refused:
-        db.session.rollback()
-        form.form_errors.append(str(refused))
-        return _render_booking_form(event, form, 400)
-    business = result.booking.organisation.name
-    db.session.commit()
-    confirmed, waiting = len(result.confirmed), len(result.waitlisted)
-    summary = f"{confirmed} with a place" if confirmed else ""
-    if waiting:
-        summary += (", " if summary else "") + f"{waiting} on the waiting list"
-    flash(
-        f"Booked {confirmed + waiting} delegate{'s' if confirmed + waiting != 1 else ''} for "
-        f"{business} ({summary}). Everyone has been emailed.",
-        "success",
-    )
-    return redirect(url_for(".index", event_id=event.id))
+    if form.validate_on_submit():
+        with refusals_shown_on(form, _show_on_booking_form), services.seats_locked(event):
+            result = staff.book_by_hand(
+                event, form.business(), form.booker(), form.delegate_details(), by=_acting_user()
+            )
+            confirmed, waiting = len(result.confirmed), len(result.waitlisted)
+            summary = f"{confirmed} with a place" if confirmed else ""
+            if waiting:
+                summary += (", " if summary else "") + f"{waiting} on the waiting list"
+            flash(
+                f"Booked {confirmed + waiting} delegate{'s' if confirmed + waiting != 1 else ''} "
+                f"for {result.booking.organisation.name} ({summary}). Everyone has been emailed.",
+                "success",
+            )
+            return redirect(url_for(".index", event_id=event.id))
+    return render_template(
+        "registration/staff/new.html",
+        event=event,
+        form=form,
+        seats_left=services.seats_left(event),
+    ), form_status(form)

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical
+from chamber.core.errors import form_status
 from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -71,13 +72,11 @@ def edit(token: str):
             needs=form.needs.data or "",
             by_the_person=True,
         )
-        db.session.commit()
         flash("Saved your details.", "success")
         return redirect(url_for(".show", token=token))
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "registration/place_form.html", form=form, delegate=delegate, event=event, token=token
-    ), status
+    ), form_status(form)
 
 
 @bp.get("/places/<token>/cancel")
@@ -96,11 +95,8 @@ def cancel(token: str):
     delegate, event = _place_or_404(token)
     if not _changeable(delegate, event):
         return _no_changes(token)
-    delegate_id, event_id = delegate.id, event.id
-    db.session.commit()  # end the reads above: the seat lock must be the first write
-    event, delegate = db.session.get(Event, event_id), db.session.get(Delegate, delegate_id)
-    places.cancel_own_place(event, delegate)
-    db.session.commit()
+    with services.seats_locked(event):
+        places.cancel_own_place(event, delegate)
     flash("Your place is cancelled. We have emailed you to confirm it.", "success")
     return redirect(url_for(".show", token=token))
 

@@ -1,18 +1,23 @@
 """Booking seats: the capacity rule, the per-business limit, the waiting list, cancellations.
 
-Every change to an event's seats starts by locking the event (`lock_event_seats`): on PostgreSQL
-the event's row, on SQLite the database's write lock. Only then are seats counted, so two
-bookings at once can never both take the last seat (invariant 1), and a cancelled seat goes to
-the first person waiting in the same transaction (invariant 3).
+Every change to an event's seats starts by locking the event (`seats_locked`): on PostgreSQL the
+event's row, on SQLite the database's write lock. Only then are seats counted, so two bookings at
+once can never both take the last seat (invariant 1), and a cancelled seat goes to the first
+person waiting in the same transaction (invariant 3). The lock must be the transaction's first
+write; asked for later, it refuses (`TransactionMisuse`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import update
 
+from chamber.core import transactions
+from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
@@ -22,11 +27,11 @@ from chamber.members.models import Organisation, SizeBand
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
 
 
-class BookingRefused(ValueError):
+class BookingRefused(Refusal):
     """The booking cannot be taken at all; the message says why."""
 
 
-class AlreadyRegistered(ValueError):
+class AlreadyRegistered(Refusal):
     """Some of these people already hold a place (or a place on the waiting list) at this event."""
 
     def __init__(self, emails: list[str]):
@@ -136,14 +141,36 @@ def booking_for_token(token: str) -> Booking | None:
 # --- changing seats ------------------------------------------------------------------------------
 
 
+@contextmanager
+def seats_locked(event: Event) -> Iterator[Event]:
+    """Hold the event's seats for the rest of the transaction: `with seats_locked(event): ...`.
+
+    The lock must be the transaction's first write, so the block begins a fresh transaction: the
+    reads before it are ended (on SQLite a transaction that has read cannot always become a
+    writer) and every object loaded before is read again under the lock. Raises
+    `transactions.TransactionMisuse` if the transaction has written already. The request (or the
+    job's `unit_of_work`) commits, after the block; the lock lasts until then."""
+    lock_event_seats(event)
+    yield event
+
+
 def lock_event_seats(event: Event) -> None:
-    """Serialise seat changes for one event. Must be the transaction's first write."""
+    """Serialise seat changes for one event; see `seats_locked`. Taking it again is a no-op."""
+    held = transactions.state().setdefault("seat_locks", set())
+    if event.id in held:
+        return
+    if transactions.created_here(event):  # nobody else can see its seats yet (the demo's editions)
+        held.add(event.id)
+        return
+    event_id = event.id
+    transactions.end_reads()
     db.session.execute(
         update(Event)
-        .where(Event.id == event.id)
+        .where(Event.id == event_id)
         .values(updated_at=Event.updated_at)  # a write that changes nothing, for its lock
         .execution_options(synchronize_session=False)
     )
+    transactions.state().setdefault("seat_locks", set()).add(event_id)
 
 
 def book(

@@ -13,6 +13,7 @@ from sqlalchemy import and_, case, distinct, func, or_
 from sqlalchemy.orm import contains_eager
 
 from chamber.auth.models import StaffUser
+from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -26,7 +27,7 @@ SEARCH_MAX = 200
 SORTS = ("name", "business", "booked", "status")
 
 
-class StaffActionRefused(ValueError):
+class StaffActionRefused(Refusal):
     """The action cannot be done to this delegate now; the message says why, for staff."""
 
 

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 
+from chamber.core.errors import form_status, refusals_shown_on
 from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db, limiter
@@ -74,39 +75,31 @@ def register(slug: str):
     if problem:  # drafts are already a 404; this is cancelled, past, not yet open or closed
         return render_template("registration/closed.html", event=event, problem=problem)
     form = RegistrationForm(slots=_slots(event))
-    if not form.validate_on_submit():
-        status = 400 if form.is_submitted() else 200
-        return render_template(
-            "registration/form.html", event=event, form=form, seats_left=services.seats_left(event)
-        ), status
-    db.session.commit()  # end the reads above: the booking must start with the seat lock
-    event = db.session.get(Event, event.id)
-    try:
-        # Someone named who already has a place is set aside and emailed their own link; the
-        # page after is the same either way, so the form never tells a stranger who is coming.
-        result = services.book(
-            event,
-            form.business(),
-            form.booker(),
-            form.delegate_details(),
-            consent_wording=CONSENT_WORDING if form.consent.data else None,
-            set_aside_duplicates=True,
-        )
-    except services.BookingRefused as refused:
-        db.session.rollback()
-        form.form_errors.append(str(refused))
-        return render_template(
-            "registration/form.html", event=event, form=form, seats_left=services.seats_left(event)
-        ), 400
-    notifications.booking_emails(event, result)
-    db.session.commit()
-    # What the next page shows is only what was typed: nothing about anyone's places.
-    session["booked"] = {
-        "event": event.id,
-        "booker": services.members.normalise_email(form.booker_email.data),
-        "emailed": [services.members.normalise_email(d.email) for d in form.delegate_details()],
-    }
-    return redirect(url_for(".booked", slug=event.slug))
+    if form.validate_on_submit():
+        with refusals_shown_on(form), services.seats_locked(event):
+            # Someone named who already has a place is set aside and emailed their own link; the
+            # page after is the same either way, so the form never tells a stranger who is coming.
+            result = services.book(
+                event,
+                form.business(),
+                form.booker(),
+                form.delegate_details(),
+                consent_wording=CONSENT_WORDING if form.consent.data else None,
+                set_aside_duplicates=True,
+            )
+            notifications.booking_emails(event, result)
+            # What the next page shows is only what was typed: nothing about anyone's places.
+            session["booked"] = {
+                "event": event.id,
+                "booker": services.members.normalise_email(form.booker_email.data),
+                "emailed": [
+                    services.members.normalise_email(d.email) for d in form.delegate_details()
+                ],
+            }
+            return redirect(url_for(".booked", slug=event.slug))
+    return render_template(
+        "registration/form.html", event=event, form=form, seats_left=services.seats_left(event)
+    ), form_status(form)
 
 
 @bp.get("/events/<slug>/register/done")
@@ -167,11 +160,9 @@ def edit_delegate(token: str, delegate_id: int):
             phone=form.phone.data or "",
             needs=form.needs.data or "",
         )
-        db.session.commit()
         flash(f"Saved {delegate.name}'s details.", "success")
         return redirect(url_for(".manage", token=token))
     event = db.session.get(Event, booking.event_id)
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "registration/delegate_form.html",
         form=form,
@@ -179,7 +170,7 @@ def edit_delegate(token: str, delegate_id: int):
         event=event,
         token=token,
         delegate=delegate,
-    ), status
+    ), form_status(form)
 
 
 @bp.route("/r/<token>/add", methods=["GET", "POST"])
@@ -188,18 +179,10 @@ def add_delegate(token: str):
     event = db.session.get(Event, booking.event_id)
     form = AddDelegateForm()
     if form.validate_on_submit():
-        booking_id, event_id = booking.id, event.id
-        db.session.commit()  # the seat lock must be the transaction's first write
-        event, booking = db.session.get(Event, event_id), db.session.get(Booking, booking_id)
         details = form.details()
-        try:
+        with refusals_shown_on(form), services.seats_locked(event):
             result = services.add_delegates(event, booking, [details], set_aside_duplicates=True)
-        except services.BookingRefused as refused:
-            db.session.rollback()
-            form.form_errors.append(str(refused))
-        else:
             notifications.delegate_emails(event, result)
-            db.session.commit()
             # The same words whether or not they already had a place elsewhere.
             flash(
                 f"We have emailed {services.members.normalise_email(details.email)} with what to "
@@ -207,7 +190,6 @@ def add_delegate(token: str):
                 "success",
             )
             return redirect(url_for(".manage", token=token))
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "registration/delegate_form.html",
         form=form,
@@ -215,7 +197,7 @@ def add_delegate(token: str):
         event=event,
         token=token,
         delegate=None,
-    ), status
+    ), form_status(form)
 
 
 @bp.post("/r/<token>/cancel/<int:delegate_id>")
@@ -236,15 +218,12 @@ def cancel_booking(token: str):
 
 
 def _cancel(booking: Booking, delegates: list[Delegate]) -> None:
-    ids = [d.id for d in delegates]
-    db.session.commit()  # the seat lock must be the transaction's first write
     event = db.session.get(Event, booking.event_id)
     promoted = []
-    for delegate_id in ids:
-        delegate = db.session.get(Delegate, delegate_id)
-        was = delegate.status
-        promoted.extend(services.cancel_delegate(event, delegate))
-        notifications.seat_cancelled(event, delegate, was)
-    for delegate in promoted:
-        notifications.place_available(event, delegate)
-    db.session.commit()
+    with services.seats_locked(event):
+        for delegate in delegates:
+            was = delegate.status
+            promoted.extend(services.cancel_delegate(event, delegate))
+            notifications.seat_cancelled(event, delegate, was)
+        for delegate in promoted:
+            notifications.place_available(event, delegate)
