@@ -15,6 +15,7 @@ from chamber.registration.models import Delegate
 from chamber.resources.models import EventResource, Resource, ResourceStatus
 from chamber.surveys import dispatch, services
 from chamber.surveys.models import Invitation, Survey
+from tests.factories import make_booking
 
 LINK = re.compile(r"https?://[^/\s]+/s/([A-Za-z0-9_-]+)")
 
@@ -30,21 +31,12 @@ def book(
     member: bool = False,
     checked_in: bool = True,
 ) -> Delegate:
-    person = registration.DelegateDetails(name, email)
-    result = registration.book(
-        event,
-        registration.BusinessDetails(
-            business or f"Business of {email}", size_band, sector=sector, is_member=member
-        ),
-        person,
-        [person],
-        source="staff",
+    """A delegate of a business of their own, who came unless `checked_in=False`."""
+    details = registration.BusinessDetails(
+        business or f"Business of {email}", size_band, sector=sector, is_member=member
     )
-    delegate = result.confirmed[0]
-    if checked_in:
-        delegate.checked_in_at = event.starts_at + timedelta(minutes=5)
-    db.session.commit()
-    return delegate
+    person = registration.DelegateDetails(name, email)
+    return make_booking(event, person, business=details, checked_in=checked_in).confirmed[0]
 
 
 PACK = (

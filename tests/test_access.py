@@ -20,7 +20,6 @@ from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail.models import MailKind, OutboxMessage
-from chamber.members.models import SizeBand
 from chamber.registration import services as registration
 from chamber.resources.models import (
     AgendaItemResource,
@@ -30,7 +29,7 @@ from chamber.resources.models import (
     ResourceStatus,
 )
 from chamber.surveys import services as surveys
-from tests.factories import at
+from tests.factories import at, make_booking
 from tests.support import csrf_token, log_in
 
 LOGIN_ENDPOINT = "auth.login"
@@ -106,13 +105,7 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
     )
     db.session.add_all([user, message])
     person = registration.DelegateDetails("Dee Legate", f"delegate-{event.id}@example.com")
-    booked = registration.book(
-        event,
-        registration.BusinessDetails("Octree Ltd", SizeBand.small),
-        person,
-        [person],
-        source="staff",
-    )
+    booked = make_booking(event, person, business="Octree Ltd", commit=False)
     qr_token = new_token()  # the secret a confirmation email's check-in QR code carries
     booked.confirmed[0].checkin_token_hash = hash_token(qr_token)
     survey = surveys.create_survey(event)  # a draft follow-up survey with the template's questions

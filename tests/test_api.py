@@ -16,9 +16,8 @@ from chamber.api.jsonld import event_jsonld, event_jsonld_tag
 from chamber.events.models import EventStatus
 from chamber.extensions import db
 from chamber.members.models import SizeBand
-from chamber.registration import services
 from chamber.registration.services import BusinessDetails, DelegateDetails
-from tests.factories import at
+from tests.factories import at, make_booking
 from tests.support import count_queries
 
 OPENAPI = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
@@ -63,7 +62,7 @@ def confirm(event, n: int) -> None:
     for i in range(n):
         business = BusinessDetails(f"Business {i}", SizeBand.small, "IT", "Stevenage")
         someone = DelegateDetails(name=f"Person {i}", email=f"person{i}@example.com")
-        services.book(event, business, someone, [someone])
+        make_booking(event, someone, business=business, source="web", commit=False)
     db.session.commit()
 
 

@@ -11,9 +11,10 @@ from chamber.auth.models import Role
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.members.models import SizeBand
-from chamber.registration import notifications, services
+from chamber.registration import notifications
 from chamber.registration.services import BusinessDetails, DelegateDetails
 from tests.browser_support import log_in, screenshot
+from tests.factories import make_booking
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +26,8 @@ def test_changing_the_venue_asks_first_then_emails_each_confirmed_delegate(
     event = make_event(starts_at=starts, ends_at=starts + timedelta(hours=4), capacity=5)
     people = [DelegateDetails(name=f"Person {n}", email=f"p{n}@example.com") for n in (1, 2)]
     business = BusinessDetails("Octree Ltd", SizeBand.small, "IT", "Stevenage")
-    notifications.booking_emails(event, services.book(event, business, people[0], people))
+    booked = make_booking(event, *people, business=business, source="web", commit=False)
+    notifications.booking_emails(event, booked)
     db.session.commit()
     organiser = make_staff(role=Role.organiser)
 

@@ -14,14 +14,13 @@ from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import OutboxMessage
-from chamber.members.models import SizeBand
 from chamber.registration import notifications, services
 from chamber.registration.models import Delegate, DelegateStatus
-from chamber.registration.services import BusinessDetails, DelegateDetails
+from chamber.registration.services import DelegateDetails
+from tests.factories import make_booking
 from tests.support import csrf_token, post_form
 from tests.test_events import EVENT_FORM
 
-OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)
 START = datetime(2030, 7, 4, 7, 0, tzinfo=UTC)  # 08:00 BST
 
 
@@ -36,7 +35,7 @@ def seminar(make_event) -> Event:
         slug="cyber",
     )
     people = [DelegateDetails(name=f"Person {n}", email=f"p{n}@example.com") for n in (1, 2, 3)]
-    notifications.booking_emails(event, services.book(event, OCTREE, people[0], people))
+    notifications.booking_emails(event, make_booking(event, *people, source="web", commit=False))
     db.session.commit()
     return event
 
@@ -228,7 +227,7 @@ def test_cancelling_the_event_tells_the_waiting_list_without_an_invitation(
 def test_changes_to_a_draft_email_nobody(make_event, organiser_client, smtp_server):
     event = make_event(starts_at=START, slug="unpublished")
     person = DelegateDetails(name="Early Bird", email="early@example.com")
-    services.book(event, OCTREE, person, [person], source="staff")
+    make_booking(event, person, commit=False)
     event.status = EventStatus.draft  # taken off the site after someone booked
     db.session.commit()
     deliver_due()

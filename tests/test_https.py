@@ -14,7 +14,7 @@ from chamber.members.models import SizeBand
 from chamber.registration import services as registration
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.surveys.models import QuestionKind, Response
-from tests.factories import FAST_SCRYPT, PASSWORD
+from tests.factories import FAST_SCRYPT, PASSWORD, make_booking
 from tests.support import CSRF_PATTERN, RequestIsolatedClient
 from tests.surveys_support import book, finished_seminar, invitation_of, sent_survey, token_for
 
@@ -227,7 +227,7 @@ def manage_link(make_event):
     event = make_event()
     person = registration.DelegateDetails("Zoë O'Brien", "zoe@octree.example")
     business = registration.BusinessDetails("Octree Ltd", SizeBand.small)
-    result = registration.book(event, business, person, [person], source="web")
+    result = make_booking(event, person, business=business, source="web", commit=False)
     token = registration.new_manage_token(db.session.get(Booking, result.confirmed[0].booking_id))
     db.session.commit()
     return token, result.confirmed[0].id

@@ -19,7 +19,7 @@ from chamber.registration import services as registration
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.surveys.models import Response
 from tests.browser_support import Pages, screenshot
-from tests.factories import FAST_SCRYPT
+from tests.factories import FAST_SCRYPT, make_booking
 from tests.surveys_support import book, finished_seminar, invitation_of, sent_survey, token_for
 
 pytestmark = pytest.mark.browser
@@ -145,7 +145,8 @@ def test_the_booker_cancels_through_the_private_link_over_https(
     event = make_event()
     person = registration.DelegateDetails("Zoë O'Brien", "zoe@octree.example")
     business = registration.BusinessDetails("Octree Ltd", SizeBand.small)
-    delegate = registration.book(event, business, person, [person], source="web").confirmed[0]
+    booked = make_booking(event, person, business=business, source="web", commit=False)
+    delegate = booked.confirmed[0]
     token = registration.new_manage_token(db.session.get(Booking, delegate.booking_id))
     db.session.commit()
 

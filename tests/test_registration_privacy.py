@@ -13,6 +13,7 @@ from chamber.members.models import Consent, Contact, Organisation, SizeBand
 from chamber.registration import services
 from chamber.registration.models import Booking
 from chamber.registration.services import BusinessDetails, DelegateDetails
+from tests.factories import make_booking
 from tests.test_registration import form, register, statuses
 
 CSRF_OR_NONCE = re.compile(r'(name="csrf_token"[^>]*value=")[^"]+|nonce="[^"]+"')
@@ -87,21 +88,8 @@ def test_a_booking_where_some_people_already_have_places_books_the_others(client
 
 def test_the_per_business_limit_names_no_counts_and_answers_alike(app, make_event):
     event = make_event(business_limit=1)
-    services.book(
-        event,
-        BusinessDetails("Snoop Ltd", SizeBand.small),
-        DelegateDetails("Owner", "owner@snoop.example"),
-        [DelegateDetails("Owner", "owner@snoop.example")],
-        source="staff",
-    )
-    services.book(
-        make_event(),
-        BusinessDetails("Elsewhere", SizeBand.small),
-        DelegateDetails("V", "victim@target.example"),
-        [DelegateDetails("V", "victim@target.example")],
-        source="staff",
-    )
-    db.session.commit()
+    make_booking(event, DelegateDetails("Owner", "owner@snoop.example"), business="Snoop Ltd")
+    make_booking(make_event(), DelegateDetails("V", "victim@target.example"), business="Elsewhere")
     refused, _ = attempt(app, event, "fresh@target.example")
     again, _ = attempt(app, event, "owner@snoop.example")  # already has a place, same business
     assert refused.status_code == again.status_code == 400
