@@ -31,9 +31,9 @@ from tests.test_registration import delegate, register, register_other
 
 EMAILS = Path(chamber.__file__).parent / "templates" / "emails"
 URL = re.compile(r"https?://[^\s\"'<>]+")
-# Links documented as leading nowhere: what a minter writes for a booking or place erased after
-# its email was queued (docs/mail.md). Any other link must open its page.
 MINUTE = timedelta(minutes=1)
+# Links documented as leading nowhere: what a minter writes for a booking or delegate erased after
+# its email was queued (docs/mail.md). Any other link must open its page.
 DEAD = re.compile(r"/(r|places|staff/checkin/scan)/gone$")
 
 
