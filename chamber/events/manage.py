@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events import services
@@ -38,35 +38,21 @@ def index():
     return render_template("events/manage/index.html", page=page, shown=shown, now=now)
 
 
-def _save_or_explain(form: EventForm, event: Event | None) -> Event | None:
-    """Save the form through the service; on a rule or uniqueness failure, say why on the form."""
-    try:
-        saved = services.save_event(event, form.data_for_service())
-        db.session.commit()
-    except services.EventError as error:
-        db.session.rollback()
-        form.form_errors.append(str(error))
-    except IntegrityError:
-        db.session.rollback()
-        form.slug.errors = [*form.slug.errors, "Another event already uses this web address."]
-    else:
-        return saved
-    return None
-
-
 @bp.route("/new", methods=["GET", "POST"])
 def create():
     form = EventForm()
     if form.validate_on_submit():
         if form.slug.data and services.slug_taken(form.slug.data):
             form.slug.errors.append("Another event already uses this web address.")
-        elif (event := _save_or_explain(form, None)) is not None:
-            flash(
-                f"Created “{event.title}” as a draft. Add its agenda, then publish it.", "success"
-            )
-            return redirect(url_for(".show", event_id=event.id))
-    status = 400 if form.is_submitted() else 200
-    return render_template("events/manage/form.html", form=form, event=None), status
+        else:
+            with refusals_shown_on(form):
+                event = services.save_event(None, form.data_for_service())
+                flash(
+                    f"Created “{event.title}” as a draft. Add its agenda, then publish it.",
+                    "success",
+                )
+                return redirect(url_for(".show", event_id=event.id))
+    return render_template("events/manage/form.html", form=form, event=None), form_status(form)
 
 
 def _event_or_404(event_id: int) -> Event:
@@ -112,17 +98,18 @@ def edit(event_id: int):
             return render_template(
                 "events/manage/form.html", form=form, event=event, audience=audience, notice=notice
             )
-        elif _save_or_explain(form, event) is not None:
-            told = ""
-            if changes and audience:
-                people = "delegate will" if audience == 1 else "delegates will"
-                told = f" {audience} confirmed {people} be emailed the new details."
-            flash(f"Saved the event.{told}", "success")
-            return redirect(url_for(".show", event_id=event.id))
-    status = 400 if form.is_submitted() else 200
+        else:
+            with refusals_shown_on(form):
+                services.save_event(event, data)
+                told = ""
+                if changes and audience:
+                    people = "delegate will" if audience == 1 else "delegates will"
+                    told = f" {audience} confirmed {people} be emailed the new details."
+                flash(f"Saved the event.{told}", "success")
+                return redirect(url_for(".show", event_id=event.id))
     return render_template(
         "events/manage/form.html", form=form, event=event, audience=audience
-    ), status
+    ), form_status(form)
 
 
 def _change_names(fields: list[str]) -> list[str]:
@@ -142,15 +129,10 @@ STATUS_ACTIONS = {
 def change_status(event_id: int, action: str):
     event = _event_or_404(event_id)
     status, message = STATUS_ACTIONS[action]
-    try:
+    with refusals_flashed():
         services.set_status(event, status)
-    except services.EventError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
         flash(message.format(event.title), "success")
-    return redirect(url_for(".show", event_id=event.id))
+    return redirect(url_for(".show", event_id=event_id))
 
 
 @bp.get("/<int:event_id>/cancel")
@@ -199,19 +181,13 @@ def _save_item(event_id: int, item_id: int | None):
     item = _item_or_404(event, item_id) if item_id is not None else None
     form = _item_form(event, item)
     if form.validate_on_submit():
-        try:
+        with refusals_shown_on(form):
             services.save_agenda_item(event, item, form.data_for_service(), form.speaker_ids)
-        except services.EventError as error:
-            db.session.rollback()
-            form.form_errors.append(str(error))
-        else:
-            db.session.commit()
             flash("Saved the agenda item.", "success")
             return redirect(url_for(".show", event_id=event.id, _anchor="agenda"))
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "events/manage/item_form.html", form=form, event=event, item=item
-    ), status
+    ), form_status(form)
 
 
 @bp.route("/<int:event_id>/agenda/new", methods=["GET", "POST"])
@@ -230,7 +206,6 @@ def delete_item(event_id: int, item_id: int):
     item = _item_or_404(event, item_id)
     title = item.title
     services.delete_agenda_item(item)
-    db.session.commit()
     flash(f"Removed “{title}” from the agenda.", "success")
     return redirect(url_for(".show", event_id=event.id, _anchor="agenda"))
 
@@ -240,6 +215,5 @@ def move_item(event_id: int, item_id: int, direction: str):
     event = _event_or_404(event_id)
     item = _item_or_404(event, item_id)
     if services.move_agenda_item(event, item, -1 if direction == "earlier" else 1):
-        db.session.commit()
         flash(f"Moved “{item.title}” {direction}.", "success")
     return redirect(url_for(".show", event_id=event.id, _anchor=f"item-{item.id}"))

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from chamber.core.errors import Refusal
 from chamber.core.text import slugify
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
 from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus, Speaker
@@ -24,7 +26,7 @@ EVENT_FIELDS = (
 )  # fmt: skip
 
 
-class EventError(ValueError):
+class EventError(Refusal):
     """A change that would break a rule about events; the message is shown to the user."""
 
 
@@ -253,7 +255,10 @@ def save_event(event: Event | None, data: dict[str, Any]) -> Event:
     event.slug = event.slug or unique_slug(event.title, exclude_id=event.id)
     if creating:
         db.session.add(event)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as error:  # another save took the address after `slug_taken` looked
+        raise EventError("Another event already uses this web address.", field="slug") from error
     changed = tuple(f for f in CALENDAR_FIELDS if getattr(event, f) != before[f])
     if not creating and changed:
         _calendar_changed(event, changed, {field: before[field] for field in changed})

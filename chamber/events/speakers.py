@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.errors import form_status, refusals_flashed
 from chamber.events import services
 from chamber.events.forms import SpeakerForm
 from chamber.events.models import Speaker
@@ -22,11 +23,11 @@ def _save(speaker: Speaker | None):
     form = SpeakerForm(obj=speaker)
     if form.validate_on_submit():
         saved = services.save_speaker(speaker, form.data_for_service())
-        db.session.commit()
         flash(f"Saved {saved.name}.", "success")
         return redirect(url_for(".index"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("events/speakers/form.html", form=form, speaker=speaker), status
+    return render_template("events/speakers/form.html", form=form, speaker=speaker), form_status(
+        form
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -42,12 +43,7 @@ def edit(speaker_id: int):
 @bp.post("/<int:speaker_id>/delete")
 def delete(speaker_id: int):
     speaker = db.get_or_404(Speaker, speaker_id)
-    try:
+    with refusals_flashed():
         services.delete_speaker(speaker)
-    except services.EventError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
         flash("Removed the speaker.", "success")
     return redirect(url_for(".index"))

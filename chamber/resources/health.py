@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.resources import checker
@@ -45,7 +46,7 @@ URL_LENGTH = 2000  # Resource.url, LinkCheck.final_url
 ATTENTION_STATES = [LinkState.broken, LinkState.unreachable, LinkState.redirected]
 
 
-class HealthError(ValueError):
+class HealthError(Refusal):
     """A request staff can make by mistake (e.g. accepting a temporary redirect)."""
 
 

@@ -8,6 +8,7 @@ from wtforms import BooleanField
 from wtforms.validators import InputRequired
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.errors import refusals_flashed
 from chamber.core.forms import ChamberForm, WholeNumberField
 from chamber.core.times import utc_to_local
 from chamber.extensions import db
@@ -69,7 +70,6 @@ def schedule():
     if not form.validate_on_submit():
         return _page(form, 400)
     health.save_schedule(enabled=form.enabled.data, interval_days=form.interval_days.data)
-    db.session.commit()
     flash(
         f"Links will be checked every {form.interval_days.data} day(s)."
         if form.enabled.data
@@ -84,13 +84,8 @@ def check_now():
     form = ChamberForm()
     if not form.validate_on_submit():
         return _page(status=400)
-    try:
+    with refusals_flashed():
         health.queue_check(trigger="staff")
-    except health.HealthError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
         flash("The check is queued; the worker will start it within a few seconds.", "success")
     return redirect(url_for(".index"))
 
@@ -102,14 +97,9 @@ def accept(resource_id: int):
     if not form.validate_on_submit():
         return _page(status=400)
     old = resource.url
-    try:
+    with refusals_flashed():
         health.accept_redirect(resource)
-    except health.HealthError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
         flash(f"“{resource.title}” now links to {resource.url} (was {old}).", "success")
     if request.args.get("back") == "resource":  # the button on the resource's own page
-        return redirect(url_for("manage_resources.show", resource_id=resource.id))
+        return redirect(url_for("manage_resources.show", resource_id=resource_id))
     return redirect(url_for(".index"))

@@ -3,12 +3,15 @@ links and guides, publish, retire, mark replaced, and put resources on events an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from wtforms import Form
 from wtforms.fields.choices import SelectChoice
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.errors import Refusal, form_status, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
 from chamber.events.models import AgendaItem, Event
@@ -61,19 +64,19 @@ def _resource_or_404(resource_id: int) -> Resource:
 
 
 def _save_or_explain(form: ResourceForm, resource: Resource | None) -> Resource | None:
-    """Save through the service; on a rule or uniqueness failure, say why on the form."""
-    try:
-        saved = services.save_resource(resource, form.data_for_service())
-        db.session.commit()
-    except services.ResourceError as error:
-        db.session.rollback()
-        form.form_errors.append(str(error))
-    except IntegrityError:
-        db.session.rollback()
-        form.slug.errors = [*form.slug.errors, "Another resource already uses this address."]
-    else:
-        return saved
+    """Save through the service; on a refusal, say why on the form."""
+    with refusals_shown_on(form):
+        return services.save_resource(resource, form.data_for_service())
     return None
+
+
+def _on_field(name: str) -> Callable[[Form, Refusal], None]:
+    """Show every refusal on the one field the form is about (it has no place for form errors)."""
+
+    def show(form: Form, refusal: Refusal) -> None:
+        form[name].errors = [refusal.message]
+
+    return show
 
 
 def _check_unique(form: ResourceForm, exclude_id: int | None) -> bool:
@@ -94,10 +97,9 @@ def _check_unique(form: ResourceForm, exclude_id: int | None) -> bool:
 
 def _form_page(form: ResourceForm, resource: Resource | None):
     categories, _publishers = services.filter_choices(tuple(ResourceStatus))
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "resources/manage/form.html", form=form, resource=resource, categories=categories
-    ), status
+    ), form_status(form)
 
 
 @bp.route("/new/<any(link, guide):kind>", methods=["GET", "POST"])
@@ -177,7 +179,6 @@ def change_status(resource_id: int, action: str):
     resource = _resource_or_404(resource_id)
     operation, message = STATUS_ACTIONS[action]
     operation(resource)
-    db.session.commit()
     flash(message.format(resource.title), "success")
     return redirect(url_for(".show", resource_id=resource.id))
 
@@ -188,13 +189,8 @@ def supersede(resource_id: int):
     form = _supersede_form(resource)
     if form.validate_on_submit():
         successor = db.session.get(Resource, form.successor.data) if form.successor.data else None
-        try:
+        with refusals_shown_on(form, _on_field("successor")):
             services.supersede(resource, successor)
-        except services.ResourceError as error:
-            db.session.rollback()
-            form.successor.errors = [str(error)]
-        else:
-            db.session.commit()
             if successor is None:
                 flash(f"“{resource.title}” is no longer marked as replaced.", "success")
             else:
@@ -276,18 +272,13 @@ def attach(event_id: int):
         resource = db.session.get(Resource, form.resource.data)
         items = {f"item-{item.id}": item for item in event.agenda_items}
         item = items.get(form.target.data)
-        try:
+        with refusals_shown_on(form, _on_field("resource")):
             if resource is None:
                 raise services.ResourceError("That resource no longer exists.")
             if item is not None:
                 attachments.attach_to_item(item, resource)
             else:
                 attachments.attach_to_event(event, resource)
-        except services.ResourceError as error:
-            db.session.rollback()
-            form.resource.errors = [str(error)]
-        else:
-            db.session.commit()
             where = f"“{item.title}”" if item else "the whole event"
             flash(f"Added “{resource.title}” to {where}.", "success")
             anchor = f"item-{item.id}" if item else "event-wide"
@@ -305,7 +296,6 @@ def detach_from_event(event_id: int, resource_id: int):
     resource = _resource_or_404(resource_id)
     if not attachments.detach_from_event(event, resource):
         abort(404)
-    db.session.commit()
     flash(f"Removed “{resource.title}” from the event.", "success")
     return redirect(url_for(".event_resources", event_id=event.id, _anchor="event-wide"))
 
@@ -317,7 +307,6 @@ def move_on_event(event_id: int, resource_id: int, direction: str):
     if not attachments.is_on_event(event, resource):
         abort(404)
     if attachments.move_on_event(event, resource, -1 if direction == "earlier" else 1):
-        db.session.commit()
         flash(f"Moved “{resource.title}” {direction}.", "success")
     return redirect(url_for(".event_resources", event_id=event.id, _anchor="event-wide"))
 
@@ -328,7 +317,6 @@ def detach_from_item(item_id: int, resource_id: int):
     resource = _resource_or_404(resource_id)
     if not attachments.detach_from_item(item, resource):
         abort(404)
-    db.session.commit()
     flash(f"Removed “{resource.title}” from “{item.title}”.", "success")
     return redirect(url_for(".event_resources", event_id=item.event_id, _anchor=f"item-{item.id}"))
 
@@ -340,6 +328,5 @@ def move_on_item(item_id: int, resource_id: int, direction: str):
     if not attachments.is_on_item(item, resource):
         abort(404)
     if attachments.move_on_item(item, resource, -1 if direction == "earlier" else 1):
-        db.session.commit()
         flash(f"Moved “{resource.title}” {direction}.", "success")
     return redirect(url_for(".event_resources", event_id=item.event_id, _anchor=f"item-{item.id}"))

@@ -8,8 +8,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
+from chamber.core.errors import Refusal
 from chamber.core.text import slugify
 from chamber.core.times import utcnow
 from chamber.extensions import db
@@ -31,7 +33,7 @@ MAX_CHAIN = 8  # successors followed at most: A replaced by B replaced by C...
 BANDS = frozenset(band.value for band in SizeBand)  # `in SizeBand` warns on Python 3.11
 
 
-class ResourceError(ValueError):
+class ResourceError(Refusal):
     """A change that would break a rule about resources; the message is shown to the user."""
 
 
@@ -365,7 +367,10 @@ def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
     resource.slug = resource.slug or unique_slug(resource.title, exclude_id=resource.id)
     if creating:
         db.session.add(resource)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as error:  # another save took the address after `slug_taken` looked
+        raise ResourceError("Another resource already uses this address.", field="slug") from error
     return resource
 
 
