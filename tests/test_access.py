@@ -103,9 +103,9 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         html_body="<p>Hello</p>",
         message_id=f"<walk-{event.id}@example.com>",
     )
-    db.session.add_all([user, message])
     person = registration.DelegateDetails("Dee Legate", f"delegate-{event.id}@example.com")
-    booked = make_booking(event, person, business="Octree Ltd", commit=False)
+    booked = make_booking(event, person, business="Octree Ltd", commit=False)  # the seat lock first
+    db.session.add_all([user, message])
     qr_token = new_token()  # the secret a confirmation email's check-in QR code carries
     booked.confirmed[0].checkin_token_hash = hash_token(qr_token)
     survey = surveys.create_survey(event)  # a draft follow-up survey with the template's questions

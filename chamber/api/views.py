@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, request
 from sqlalchemy.orm import selectinload
 
+from chamber.core import transactions
 from chamber.core.pagination import MAX_PAGE
 from chamber.core.times import utcnow
 from chamber.core.urls import external_url
@@ -65,7 +66,7 @@ def _too_many(_error_):
 
 @bp.errorhandler(500)
 def _server_error(_error_):
-    db.session.rollback()
+    transactions.abandon()  # the request rolls back anyway; this page must not read a failed one
     return _error(500, "Something went wrong; it has been logged.")
 
 

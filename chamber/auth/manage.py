@@ -9,6 +9,7 @@ from chamber.auth import services
 from chamber.auth.forms import PasswordForm, StaffCreateForm, StaffEditForm
 from chamber.auth.guard import staff_blueprint
 from chamber.auth.models import Role, StaffUser
+from chamber.core.errors import form_status, on_field, refusals_shown_on
 from chamber.extensions import db
 
 bp = staff_blueprint("staff_users", __name__, roles=[Role.admin], url_prefix="/staff/users")
@@ -26,18 +27,13 @@ def index():
 def create():
     form = StaffCreateForm()
     if form.validate_on_submit():
-        try:
+        with refusals_shown_on(form, on_field("email")):
             user = services.create_staff(
                 form.email.data, form.name.data, form.role.data, form.password.data
             )
-        except services.StaffError as error:
-            form.email.errors.append(str(error))
-        else:
-            db.session.commit()
             flash(f"Added {user.name} as {user.role.label}.", "success")
             return redirect(url_for(".index"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("auth/user_form.html", form=form, user=None), status
+    return render_template("auth/user_form.html", form=form, user=None), form_status(form)
 
 
 @bp.route("/<int:user_id>", methods=["GET", "POST"])
@@ -45,7 +41,7 @@ def edit(user_id: int):
     user = db.get_or_404(StaffUser, user_id)
     form = StaffEditForm(obj=user)
     if form.validate_on_submit():
-        try:
+        with refusals_shown_on(form):
             services.update_staff(
                 user,
                 name=form.name.data,
@@ -53,17 +49,11 @@ def edit(user_id: int):
                 active=form.active.data,
                 by=current_user,
             )
-        except services.StaffError as error:
-            db.session.rollback()
-            form.form_errors.append(str(error))
-        else:
-            db.session.commit()
             flash(f"Saved {user.name}.", "success")
             return redirect(url_for(".index"))
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "auth/user_form.html", form=form, user=user, password_form=PasswordForm(formdata=None)
-    ), status
+    ), form_status(form)
 
 
 @bp.post("/<int:user_id>/password")
@@ -72,13 +62,8 @@ def set_password(user_id: int):
     password_form = PasswordForm()
     password_form.about = (user.email, user.name)
     if password_form.validate_on_submit():
-        try:
+        with refusals_shown_on(password_form, on_field("password")):
             services.set_password(user, password_form.password.data, by=current_user)
-        except services.StaffError as error:
-            db.session.rollback()
-            password_form.password.errors.append(str(error))
-        else:
-            db.session.commit()
             flash(f"Set a new password for {user.name}.", "success")
             return redirect(url_for(".index"))
     form = StaffEditForm(obj=user, formdata=None)

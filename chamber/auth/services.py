@@ -11,6 +11,7 @@ from zxcvbn import zxcvbn
 
 from chamber.auth import sessions
 from chamber.auth.models import Role, StaffUser
+from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.extensions import db
 
@@ -30,7 +31,7 @@ _zxcvbn_lock = threading.Lock()
 _DUMMY = StaffUser(password_hash="")
 
 
-class StaffError(ValueError):
+class StaffError(Refusal):
     """A change to staff accounts that is not allowed; the message is shown to the user."""
 
 
@@ -96,7 +97,7 @@ def create_staff(email: str, name: str, role: Role, password: str) -> StaffUser:
     problem = password_problem(password, about=(email, name))
     if problem:
         raise StaffError(problem)
-    user = StaffUser(email=normalise_email(email), name=name.strip(), role=role, active=True)
+    user = StaffUser(email=normalise_email(email), name=name.strip(), role=Role(role), active=True)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
@@ -122,7 +123,7 @@ def update_staff(user: StaffUser, *, name: str, role: Role, active: bool, by: St
     if user.id == by.id and not active:
         raise StaffError("You cannot deactivate your own account.")
     user.name = name.strip()
-    user.role = role
+    user.role = Role(role)
     user.active = active
     if not active:
         sessions.end_all(user)

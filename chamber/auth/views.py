@@ -17,8 +17,9 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from chamber.auth import services, sessions
 from chamber.auth.forms import LoginForm
+from chamber.core.errors import form_status
 from chamber.core.text import is_safe_redirect
-from chamber.extensions import client_address, db, limiter
+from chamber.extensions import client_address, limiter
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
@@ -130,14 +131,10 @@ def login():
             session.clear()  # a fresh session on privilege change
             sessions.start(user)
             login_user(user)
-            db.session.commit()
-            return _remember_device(
-                redirect(next_url or url_for("staff.dashboard")), user.email
-            )
+            return _remember_device(redirect(next_url or url_for("staff.dashboard")), user.email)
         form.form_errors.append(LOGIN_FAILED)
         return render_template("auth/login.html", form=form, next_url=next_url), 401
-    status = 400 if form.is_submitted() else 200
-    return render_template("auth/login.html", form=form, next_url=next_url), status
+    return render_template("auth/login.html", form=form, next_url=next_url), form_status(form)
 
 
 @bp.post("/logout")
@@ -146,6 +143,5 @@ def logout():
     sessions.end(current_user.session_token)  # a copy of the cookie stops working too
     logout_user()
     session.clear()
-    db.session.commit()
     flash("You have logged out.", "success")
     return redirect(url_for("auth.login"))

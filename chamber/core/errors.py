@@ -41,6 +41,16 @@ def show_on_form(form: Form, refusal: Refusal) -> None:
         form.form_errors.append(refusal.message)
 
 
+def on_field(name: str) -> Callable[[Form, Refusal], None]:
+    """For `refusals_shown_on(form, on_field(name))`: every refusal on the one field the form is
+    about, whatever field the service named."""
+
+    def show(form: Form, refusal: Refusal) -> None:
+        form[name].errors = [*form[name].errors, refusal.message]
+
+    return show
+
+
 @contextmanager
 def refusals_shown_on(
     form: Form, show: Callable[[Form, Refusal], None] = show_on_form

@@ -16,8 +16,7 @@ bp = Blueprint("core", __name__)
 def healthz() -> tuple[dict[str, str], int]:
     try:
         db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        db.session.rollback()
+    except SQLAlchemyError:  # a 503: the request rolls back
         return {"status": "unavailable", "database": "unreachable"}, 503
     return {"status": "ok", "database": "ok"}, 200
 

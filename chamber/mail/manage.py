@@ -6,6 +6,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 
 from chamber.auth.guard import staff_blueprint
 from chamber.auth.models import Role
+from chamber.core.errors import refusals_flashed
 from chamber.core.pagination import paginate
 from chamber.extensions import db
 from chamber.mail import services
@@ -45,7 +46,9 @@ def index():
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     return render_template(
-        "mail/message.html", message=message, text_body=describe_links(message.text_body, message.link_nonce)
+        "mail/message.html",
+        message=message,
+        text_body=describe_links(message.text_body, message.link_nonce),
     )
 
 
@@ -61,13 +64,8 @@ def html_body(message_id: int):
 @bp.post("/<int:message_id>/<any(retry, cancel):action>")
 def act(message_id: int, action: str):
     message = db.get_or_404(OutboxMessage, message_id)
-    try:
+    with refusals_flashed():
         (services.retry if action == "retry" else services.cancel)(message)
-    except ValueError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
         flash(
             "The message will be sent again." if action == "retry" else "Cancelled the message.",
             "success",

@@ -15,6 +15,7 @@ from flask import current_app, render_template
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.core.urls import external_url
@@ -193,10 +194,14 @@ links.register_link_minter("unsubscribe", _mint_unsubscribe_link)
 # --- staff actions -------------------------------------------------------------------------------
 
 
+class OutboxRefused(Refusal):
+    """A message that cannot be sent again or cancelled in the state it is in."""
+
+
 def retry(message: OutboxMessage) -> None:
     """Send a failed or cancelled message again, from a fresh count of attempts."""
     if not message.can_retry:
-        raise ValueError("Only a failed or cancelled message can be sent again.")
+        raise OutboxRefused("Only a failed or cancelled message can be sent again.")
     message.status = MessageStatus.pending
     message.attempts = 0
     message.next_attempt_at = utcnow()
@@ -215,17 +220,14 @@ def cancel(message: OutboxMessage) -> None:
         .where(
             OutboxMessage.id == message.id,
             OutboxMessage.status.in_([MessageStatus.pending, MessageStatus.failed])
-            | (
-                (OutboxMessage.status == MessageStatus.sending)
-                & (OutboxMessage.lease_until < now)
-            ),
+            | ((OutboxMessage.status == MessageStatus.sending) & (OutboxMessage.lease_until < now)),
         )
         .values(status=MessageStatus.cancelled, claimed_by=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(message)
     if not result.rowcount:
-        raise ValueError(
+        raise OutboxRefused(
             "Only a message still waiting to be sent, or one that failed, can be cancelled."
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
-from chamber.extensions import csrf, db, limiter
+from chamber.extensions import csrf, limiter
 from chamber.mail import services
 
 bp = Blueprint("mail", __name__)
@@ -29,5 +29,4 @@ def unsubscribe(token: str):
     if address is None:
         abort(404)
     services.suppress(address)
-    db.session.commit()
     return render_template("mail/unsubscribe.html", token=token, address=address, done=True), 200
