@@ -4,12 +4,12 @@ preview, scheduling, send now, and who was invited, reminded and answered."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.core.errors import form_status, on_field, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events.models import Event
@@ -121,17 +121,11 @@ def create():
             form.event_id.data = wanted
     if form.validate_on_submit():
         event = db.session.get(Event, form.event_id.data)
-        try:
+        with refusals_shown_on(form, on_field("event_id")):
             survey = services.create_survey(event, from_template=form.start.data == "template")
-            db.session.commit()
-        except (services.SurveyError, IntegrityError):
-            db.session.rollback()
-            form.event_id.errors = [*form.event_id.errors, "This event already has a survey."]
-        else:
             flash("Created the survey as a draft. Check its questions and settings.", "success")
             return redirect(url_for(".show", survey_id=survey.id))
-    status = 400 if form.is_submitted() else 200
-    return render_template("surveys/manage/new.html", form=form), status
+    return render_template("surveys/manage/new.html", form=form), form_status(form)
 
 
 def survey_url_for_event(event: Event) -> str:
@@ -176,15 +170,11 @@ def show(survey_id: int):
 def delete(survey_id: int):
     survey = _survey_or_404(survey_id)
     event_id = survey.event_id
-    try:
+    with refusals_flashed():
         services.delete_survey(survey)
-        db.session.commit()
-    except services.SurveyError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for(".show", survey_id=survey_id))
-    flash("Deleted the draft survey.", "success")
-    return redirect(url_for("manage_events.show", event_id=event_id))
+        flash("Deleted the draft survey.", "success")
+        return redirect(url_for("manage_events.show", event_id=event_id))
+    return redirect(url_for(".show", survey_id=survey_id))
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -202,17 +192,14 @@ def settings(survey_id: int):
             form[name].data = event.local(moment).replace(tzinfo=None) if moment else None
     if form.validate_on_submit():
         try:
-            services.update_settings(survey, form.settings(event.timezone))
-            db.session.commit()
+            chosen = form.settings(event.timezone)
         except ValidationError:
-            db.session.rollback()
-        except services.SurveyError as error:
-            db.session.rollback()
-            form.form_errors.append(str(error))
-        else:
-            flash("Saved the survey's settings.", "success")
-            return redirect(url_for(".show", survey_id=survey.id))
-    status = 400 if form.is_submitted() else 200
+            chosen = None  # a skipped local time: the form shows it on its field
+        if chosen is not None:
+            with refusals_shown_on(form):
+                services.update_settings(survey, chosen)
+                flash("Saved the survey's settings.", "success")
+                return redirect(url_for(".show", survey_id=survey.id))
     return render_template(
         "surveys/manage/settings.html",
         form=form,
@@ -220,7 +207,7 @@ def settings(survey_id: int):
         event=event,
         locked=services.is_locked(survey),
         now=utcnow(),
-    ), status
+    ), form_status(form)
 
 
 # --- questions -----------------------------------------------------------------------------------
@@ -239,14 +226,13 @@ def _locked_redirect(survey: Survey):
 
 
 def _question_page(form: QuestionForm, survey: Survey, question: Question | None):
-    status = 400 if form.is_submitted() else 200
     return render_template(
         "surveys/manage/question.html",
         form=form,
         survey=survey,
         question=question,
         agenda_count=len(template.rated_agenda_items(survey.event_id)),
-    ), status
+    ), form_status(form)
 
 
 @bp.route("/<int:survey_id>/questions/new", methods=["GET", "POST"])
@@ -259,13 +245,8 @@ def add_question(survey_id: int):
         wanted = request.args.get("kind", "")
         form.kind.data = wanted if wanted in {k.value for k in QuestionKind} else "rating"
     if form.validate_on_submit():
-        try:
+        with refusals_shown_on(form, on_field("choices")):
             services.add_question(survey, form.details())
-            db.session.commit()
-        except services.SurveyError as error:
-            db.session.rollback()
-            form.choices.errors = [*form.choices.errors, str(error)]
-        else:
             flash("Added the question.", "success")
             return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
     return _question_page(form, survey, None)
@@ -281,13 +262,8 @@ def edit_question(survey_id: int, question_id: int):
     if not form.is_submitted():
         form.kind.data = question.kind.value
     if form.validate_on_submit():
-        try:
+        with refusals_shown_on(form, on_field("choices")):
             services.update_question(question, form.details())
-            db.session.commit()
-        except services.SurveyError as error:
-            db.session.rollback()
-            form.choices.errors = [*form.choices.errors, str(error)]
-        else:
             flash("Saved the question.", "success")
             return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
     return _question_page(form, survey, question)
@@ -297,28 +273,19 @@ def edit_question(survey_id: int, question_id: int):
 def delete_question(survey_id: int, question_id: int):
     survey = _survey_or_404(survey_id)
     question = _question_or_404(survey, question_id)
-    try:
+    with refusals_flashed():
         services.delete_question(question)
-        db.session.commit()
-    except services.SurveyError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
         flash("Deleted the question.", "success")
-    return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
+    return redirect(url_for(".show", survey_id=survey_id, _anchor="questions"))
 
 
 @bp.post("/<int:survey_id>/questions/<int:question_id>/move/<any(up, down):direction>")
 def move_question(survey_id: int, question_id: int, direction: str):
     survey = _survey_or_404(survey_id)
     question = _question_or_404(survey, question_id)
-    try:
+    with refusals_flashed():
         services.move_question(question, -1 if direction == "up" else 1)
-        db.session.commit()
-    except services.SurveyError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    return redirect(url_for(".show", survey_id=survey.id, _anchor=f"question-{question.id}"))
+    return redirect(url_for(".show", survey_id=survey_id, _anchor=f"question-{question_id}"))
 
 
 @bp.get("/<int:survey_id>/preview")
@@ -335,16 +302,11 @@ def preview(survey_id: int):
 @bp.post("/<int:survey_id>/<any(schedule, unschedule):action>")
 def change_schedule(survey_id: int, action: str):
     survey = _survey_or_404(survey_id)
-    try:
+    with refusals_flashed():
         if action == "schedule":
             services.schedule(survey)
         else:
             services.unschedule(survey)
-        db.session.commit()
-    except services.SurveyError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
         if action == "schedule":
             when = survey.event.local(survey.send_at)
             flash(
@@ -354,31 +316,26 @@ def change_schedule(survey_id: int, action: str):
             )
         else:
             flash("The survey is a draft again and will not be sent.", "success")
-    return redirect(url_for(".show", survey_id=survey.id))
+    return redirect(url_for(".show", survey_id=survey_id))
 
 
 @bp.post("/<int:survey_id>/send-now")
 def send_now(survey_id: int):
     survey = _survey_or_404(survey_id)
     now = utcnow()
-    try:
+    with refusals_flashed():
         services.prepare_to_send_now(survey, now)
         if dispatch.recipient_count(survey) == 0:
             raise services.SurveyError(NO_RECIPIENTS[survey.recipients])
         result = dispatch.send_survey(survey, now)
         if result is None:
             raise services.SurveyError("The survey is already being sent.")
-        db.session.commit()
-    except services.SurveyError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
         queued, skipped = result
         message = f"Sent: {queued} invitation(s) are on their way."
         if skipped:
             message += f" {skipped} recipient(s) had unsubscribed and were left out."
         flash(message, "success")
-    return redirect(url_for(".show", survey_id=survey.id))
+    return redirect(url_for(".show", survey_id=survey_id))
 
 
 @bp.get("/<int:survey_id>/recipients")

@@ -7,7 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
+from chamber.core.errors import Refusal
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -33,7 +35,7 @@ REMINDER_AFTER_DAYS = 4
 CHOICE_KINDS = (QuestionKind.single_choice, QuestionKind.multiple_choice)
 
 
-class SurveyError(ValueError):
+class SurveyError(Refusal):
     """A change staff asked for that the rules refuse; the message says why."""
 
 
@@ -94,7 +96,10 @@ def create_survey(event: Event, *, from_template: bool = True) -> Survey:
         anonymous=True,  # staff may turn it off before sending; results then show names
     )
     db.session.add(survey)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as error:  # another request made one after `survey_for_event` looked
+        raise SurveyError("This event already has a survey.", field="event_id") from error
     if from_template:
         for details in template_questions(event):
             add_question(survey, details)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
-from chamber.extensions import db
+from chamber.core import transactions
 from chamber.resources.attachments import has_published_resources
 from chamber.surveys import dispatch, responses
 from chamber.surveys.models import Invitation, QuestionKind, Survey
@@ -71,9 +71,8 @@ def respond(token: str):
         if read.ok:
             try:
                 responses.save_response(invitation, read.values)
-                db.session.commit()
             except IntegrityError:  # the same link sent twice at once: the first one counts
-                db.session.rollback()
+                transactions.abandon()
             return redirect(url_for(".thanks", token=token), 303)
         context.update(entered=read.entered, errors=read.errors, beside=read.beside)
         status = 400
