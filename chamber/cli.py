@@ -10,7 +10,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from chamber.auth import services as staff
 from chamber.auth.models import Role
-from chamber.extensions import db
+from chamber.core.transactions import unit_of_work
 
 
 def _create_app() -> Flask:
@@ -82,10 +82,10 @@ def create_staff_command(email: str, name: str, role: str, password_stdin: bool)
     password = _read_password(password_stdin)
     _refuse(_staff_details_problems(email, name, role, password))
     try:
-        user = staff.create_staff(email, name, Role(role), password)
+        with unit_of_work():
+            user = staff.create_staff(email, name, Role(role), password)
     except staff.StaffError as error:
         raise click.ClickException(str(error)) from error
-    db.session.commit()
     click.echo(f"Added {user.email} ({user.role.label}).")
 
 
@@ -109,8 +109,8 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         from flask_migrate import upgrade
 
         upgrade()
-        login = load_demo(app)
-        db.session.commit()
+        with unit_of_work():
+            login = load_demo(app)
     base = f"http://{host}:{port}"
     click.echo("")
     click.echo(f"Chamber demo: {base}/")
@@ -175,13 +175,13 @@ def send_test_email_command(address: str) -> None:
 
     from chamber.mail import services as mail
 
-    mail.enqueue(
-        key=f"test:{uuid.uuid4().hex}",
-        to=address,
-        subject="Chamber test message",
-        template="test_message",
-    )
-    db.session.commit()
+    with unit_of_work():
+        mail.enqueue(
+            key=f"test:{uuid.uuid4().hex}",
+            to=address,
+            subject="Chamber test message",
+            template="test_message",
+        )
     click.echo(f"Queued a test message to {address}. Run `chamber worker --once` to send it.")
 
 
