@@ -27,6 +27,10 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.echo = echo
         self.stopping = threading.Event()
+        # `run` checks links on a thread of its own, so that mail is not held up by a long check;
+        # `run_once` alone (`chamber worker --once`, tests) checks them before it returns.
+        self.links_in_background = False
+        self._links_thread: threading.Thread | None = None
 
     def stop(self, *_signal_args) -> None:
         self.stopping.set()
@@ -70,11 +74,6 @@ class Worker:
                 "queued"
             )
         return report
-
-    # `run` checks links on a thread of its own, so that mail is not held up by a long check;
-    # `run_once` alone (`chamber worker --once`, tests) checks them before it returns.
-    links_in_background = False
-    _links_thread: threading.Thread | None = None
 
     def check_links(self) -> None:
         if not self.links_in_background:
