@@ -3,15 +3,12 @@ links and guides, publish, retire, mark replaced, and put resources on events an
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import selectinload
-from wtforms import Form
 from wtforms.fields.choices import SelectChoice
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
-from chamber.core.errors import Refusal, form_status, refusals_shown_on
+from chamber.core.errors import form_status, on_field, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
 from chamber.events.models import AgendaItem, Event
@@ -68,15 +65,6 @@ def _save_or_explain(form: ResourceForm, resource: Resource | None) -> Resource 
     with refusals_shown_on(form):
         return services.save_resource(resource, form.data_for_service())
     return None
-
-
-def _on_field(name: str) -> Callable[[Form, Refusal], None]:
-    """Show every refusal on the one field the form is about (it has no place for form errors)."""
-
-    def show(form: Form, refusal: Refusal) -> None:
-        form[name].errors = [refusal.message]
-
-    return show
 
 
 def _check_unique(form: ResourceForm, exclude_id: int | None) -> bool:
@@ -189,7 +177,7 @@ def supersede(resource_id: int):
     form = _supersede_form(resource)
     if form.validate_on_submit():
         successor = db.session.get(Resource, form.successor.data) if form.successor.data else None
-        with refusals_shown_on(form, _on_field("successor")):
+        with refusals_shown_on(form, on_field("successor")):
             services.supersede(resource, successor)
             if successor is None:
                 flash(f"“{resource.title}” is no longer marked as replaced.", "success")
@@ -272,7 +260,7 @@ def attach(event_id: int):
         resource = db.session.get(Resource, form.resource.data)
         items = {f"item-{item.id}": item for item in event.agenda_items}
         item = items.get(form.target.data)
-        with refusals_shown_on(form, _on_field("resource")):
+        with refusals_shown_on(form, on_field("resource")):
             if resource is None:
                 raise services.ResourceError("That resource no longer exists.")
             if item is not None:
