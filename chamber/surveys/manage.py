@@ -4,7 +4,6 @@ preview, scheduling, send now, and who was invited, reminded and answered."""
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy.orm import contains_eager
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -14,15 +13,12 @@ from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
-from chamber.registration.models import Delegate
-from chamber.surveys import dispatch, services, template
+from chamber.surveys import dispatch, queries, services, template
 from chamber.surveys.forms import NewSurveyForm, QuestionForm, SettingsForm
 from chamber.surveys.models import (
-    Invitation,
     Question,
     QuestionKind,
     Recipients,
-    Response,
     Survey,
 )
 from chamber.surveys.views import survey_page_context
@@ -41,27 +37,6 @@ def _survey_or_404(survey_id: int) -> Survey:
     return db.get_or_404(Survey, survey_id)
 
 
-def _counts(survey_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """Invitations and responses per survey, in two grouped queries."""
-    if not survey_ids:
-        return {}
-    invited = dict(
-        db.session.execute(
-            db.select(Invitation.survey_id, db.func.count(Invitation.id))
-            .where(Invitation.survey_id.in_(survey_ids))
-            .group_by(Invitation.survey_id)
-        ).all()
-    )
-    answered = dict(
-        db.session.execute(
-            db.select(Response.survey_id, db.func.count(Response.id))
-            .where(Response.survey_id.in_(survey_ids))
-            .group_by(Response.survey_id)
-        ).all()
-    )
-    return {sid: (invited.get(sid, 0), answered.get(sid, 0)) for sid in survey_ids}
-
-
 def results_url(survey: Survey) -> str | None:
     """The results page, once the results blueprint is there (it is built separately)."""
     if "survey_results.show" in current_app.view_functions:
@@ -71,41 +46,23 @@ def results_url(survey: Survey) -> str | None:
 
 @bp.get("/")
 def index():
-    query = (
-        db.select(Survey)
-        .join(Event, Event.id == Survey.event_id)
-        .options(contains_eager(Survey.event))
-        .order_by(Event.starts_at.desc(), Survey.id.desc())
-    )
-    page = paginate(query, per_page=25)
+    page = paginate(queries.surveys_newest_event_first(), per_page=25)
     rows = list(page.items)
-    counts = _counts([survey.id for survey in rows])
-    without = db.session.execute(
-        db.select(Event)
-        .outerjoin(Survey, Survey.event_id == Event.id)
-        .where(Survey.id.is_(None), Event.ends_at <= utcnow())
-        .order_by(Event.starts_at.desc())
-        .limit(10)
-    ).scalars()
+    counts = queries.invitation_and_response_counts([survey.id for survey in rows])
+    without = queries.events_without_survey(ended_by=utcnow(), limit=10)
     return render_template(
         "surveys/manage/index.html",
         page=page,
         rows=rows,
         counts=counts,
-        without=list(without),
+        without=without,
         results_url=results_url,
         now=utcnow(),
     )
 
 
 def _event_choices() -> list[SelectChoice]:
-    events = db.session.scalars(
-        db.select(Event)
-        .outerjoin(Survey, Survey.event_id == Event.id)
-        .where(Survey.id.is_(None))
-        .order_by(Event.starts_at.desc())
-        .limit(200)
-    )
+    events = queries.events_without_survey(limit=200)
     return [
         SelectChoice(event.id, f"{event.title} ({event.local_start:%-d %b %Y})") for event in events
     ]
@@ -130,7 +87,7 @@ def create():
 
 def survey_url_for_event(event: Event) -> str:
     """Where an event's staff page links: its survey if it has one, else the form to create one."""
-    survey_id = db.session.scalar(db.select(Survey.id).where(Survey.event_id == event.id))
+    survey_id = queries.survey_id_for_event(event.id)
     if survey_id is not None:
         return url_for("manage_surveys.show", survey_id=survey_id)
     return url_for("manage_surveys.create", event_id=event.id)
@@ -145,7 +102,7 @@ def survey_helpers() -> dict:
 @bp.get("/<int:survey_id>")
 def show(survey_id: int):
     survey = _survey_or_404(survey_id)
-    invited, answered = _counts([survey.id])[survey.id]
+    invited, answered = queries.invitation_and_response_counts([survey.id])[survey.id]
     locked = services.is_locked(survey)
     return render_template(
         "surveys/manage/show.html",
@@ -344,27 +301,8 @@ def recipients(survey_id: int):
     shown = request.args.get("show", "all")
     if shown not in RECIPIENT_FILTERS:
         shown = "all"
-    query = (
-        db.select(Invitation)
-        .join(Delegate, Delegate.id == Invitation.delegate_id)
-        .options(contains_eager(Invitation.delegate))
-        .where(Invitation.survey_id == survey.id)
-        .order_by(Delegate.name, Invitation.id)
-    )
-    if shown == "answered":
-        query = query.where(Invitation.responded_at.is_not(None))
-    elif shown == "waiting":
-        query = query.where(Invitation.responded_at.is_(None))
-    elif shown == "reminded":
-        query = query.where(Invitation.reminded_at.is_not(None))
-    page = paginate(query, per_page=50)
-    totals = db.session.execute(
-        db.select(
-            db.func.count(Invitation.id),
-            db.func.count(Invitation.reminded_at),
-            db.func.count(Invitation.responded_at),
-        ).where(Invitation.survey_id == survey.id)
-    ).one()
+    page = paginate(queries.invitations(survey, shown), per_page=50)
+    invited, reminded, answered = queries.invitation_totals(survey)
     return render_template(
         "surveys/manage/recipients.html",
         survey=survey,
@@ -372,7 +310,7 @@ def recipients(survey_id: int):
         page=page,
         rows=list(page.items),
         shown=shown,
-        invited=totals[0],
-        reminded=totals[1],
-        answered=totals[2],
+        invited=invited,
+        reminded=reminded,
+        answered=answered,
     )

@@ -7,14 +7,14 @@ import re
 
 from flask import Response as HttpResponse
 from flask import render_template, request
-from sqlalchemy.orm import contains_eager
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
 from chamber.core.pagination import paginate
 from chamber.extensions import db
+from chamber.surveys import queries
 from chamber.surveys.figures import BREAKDOWNS, FREE_TEXT_SHOWN, MIN_GROUP, OTHER_GROUP
-from chamber.surveys.models import Answer, Question, QuestionKind, Response, Survey
-from chamber.surveys.results import survey_results, text_order
+from chamber.surveys.models import Question, QuestionKind, Survey
+from chamber.surveys.results import survey_results
 from chamber.surveys.results_export import responses_csv
 
 bp = staff_blueprint("survey_results", __name__, roles=ORGANISERS, url_prefix="/staff/surveys")
@@ -40,7 +40,7 @@ def show(survey_id: int):
     )
     texts = None
     if focus is not None and focus.kind is QuestionKind.free_text:
-        texts = paginate(_free_text_answers(survey, focus), per_page=FREE_TEXT_SHOWN)
+        texts = paginate(queries.free_text_answers(survey, focus), per_page=FREE_TEXT_SHOWN)
     return render_template(
         "surveys/results.html",
         survey=survey,
@@ -79,16 +79,3 @@ def _question_or_none(survey: Survey, value: str, notices: list[str]) -> Questio
             f"This survey has no question “{value[:MAX_ARG_SHOWN]}”, so every question is shown."
         )
     return found
-
-
-def _free_text_answers(survey: Survey, question: Question):
-    """Every answer to one free-text question (newest first, or by text when anonymous), for a
-    paginated list."""
-    return (
-        db.select(Answer)
-        .join(Response, Response.id == Answer.response_id)
-        .options(contains_eager(Answer.response))
-        .where(Answer.question_id == question.id)
-        .where(Answer.text.is_not(None), Answer.text != "")
-        .order_by(*text_order(survey))
-    )
