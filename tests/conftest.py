@@ -28,7 +28,12 @@ from chamber.events.models import (
 )
 from chamber.extensions import db
 from tests.factories import FAST_SCRYPT, PASSWORD, at
-from tests.support import RequestIsolatedClient, log_in
+from tests.support import (
+    RequestIsolatedClient,
+    SharedTemplateCache,
+    log_in,
+    url_builders_compiled_once,
+)
 
 # --- databases -----------------------------------------------------------------------------------
 
@@ -110,6 +115,16 @@ def empty_all_tables() -> None:
 # --- the app -------------------------------------------------------------------------------------
 
 
+TEMPLATES = SharedTemplateCache()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compile_url_rules_once():
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        url_builders_compiled_once(monkeypatch)
+        yield
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     app = create_app(
@@ -122,6 +137,7 @@ def app(database_url, tmp_path):
         }
     )
     app.test_client_class = RequestIsolatedClient
+    app.jinja_env.bytecode_cache = TEMPLATES
     with app.app_context():
         empty_all_tables()
         yield app

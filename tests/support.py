@@ -1,15 +1,18 @@
 """Helpers for driving the app like a browser does (form tokens, posting, logging in), for
-isolating each request as a real server does, and for counting the SQL a block runs."""
+isolating each request as a real server does, for counting the SQL a block runs, and for making
+a fresh app per test without compiling its templates and URL rules again."""
 
 from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import jinja2
 import sqlalchemy as sa
 from flask.testing import FlaskClient
+from werkzeug.routing import Rule
 
 from chamber.auth.models import StaffUser
 from chamber.extensions import db
@@ -72,3 +75,41 @@ def count_queries() -> Iterator[list[str]]:
         yield statements
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+# --- compiling once per run ------------------------------------------------------------------------
+# Every test gets a fresh app, and most of the time making one went to compiling the same URL
+# rules and templates again. What is compiled depends only on the rule or the template's source.
+
+
+class SharedTemplateCache(jinja2.BytecodeCache):
+    """Compiled templates kept for the whole run, for every app (Jinja checks the source's checksum)."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, tuple[str, object]] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        checksum, code = self.compiled.get(bucket.key, (None, None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = (bucket.checksum, bucket.code)
+
+
+def url_builders_compiled_once(monkeypatch) -> None:
+    """Share werkzeug's compiled URL builder between rules of the same shape. The builder is made
+    from the rule's parsed parts alone (and its defaults: a rule with defaults is left alone); it
+    reads the rule's converters at call time, so one function serves every app's copy of a rule."""
+    compile_builder: Callable = Rule._compile_builder
+    built: dict[tuple, Callable] = {}
+
+    def shared(rule: Rule, append_unknown: bool = True) -> Callable:
+        if rule.defaults:
+            return compile_builder(rule, append_unknown)
+        key = (tuple(rule._trace), append_unknown)
+        if key not in built:
+            built[key] = compile_builder(rule, append_unknown)
+        return built[key]
+
+    monkeypatch.setattr(Rule, "_compile_builder", shared)

@@ -334,10 +334,12 @@ def allowed_walk(app, client, role: Role, make_event, make_item, make_speaker) -
     return walk(app, client, token, lambda: url_objects(make_event, make_item, make_speaker), check)
 
 
+@pytest.mark.slow  # walks every staff route
 def test_an_admin_reaches_every_staff_url(app, admin_client, make_event, make_item, make_speaker):
     assert allowed_walk(app, admin_client, Role.admin, make_event, make_item, make_speaker) == []
 
 
+@pytest.mark.slow  # walks every staff route
 def test_an_organiser_reaches_events_and_speakers_but_not_staff_accounts(
     app, organiser_client, make_event, make_item, make_speaker
 ):

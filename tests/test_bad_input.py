@@ -380,7 +380,13 @@ def shorten(changes: dict[str, str]) -> str:
     return text if len(text) < 90 else text[:80] + "…"
 
 
-@pytest.mark.parametrize("name", list(REFUSALS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if cases is EVENT_CASES else name  # seconds each
+        for name, cases in REFUSALS.items()
+    ],
+)
 def test_bad_input_comes_back_with_the_reason_and_changes_nothing(app, admin_client, forms, name):
     # One test per form (each case costs a request, not a fresh app and two password hashes);
     # every case is checked and every failing case is reported.

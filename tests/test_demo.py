@@ -20,6 +20,9 @@ from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, Speaker
 from chamber.extensions import db
 from tests.support import post_form
 
+# Each test loads the whole demo (seconds), and one runs the `chamber demo` command twice.
+pytestmark = pytest.mark.slow
+
 SPEAKERS = {
     "David Lloyd": "Hertfordshire Police &amp; Crime Commissioner",
     "William Davies": "National Counter Terrorism Security Office",
@@ -231,7 +234,6 @@ def chamber_command() -> list[str]:
     return [sys.executable, "-c", "from chamber.cli import main; main()"]
 
 
-@pytest.mark.slow
 def test_chamber_demo_command_twice_prints_one_working_login_and_duplicates_nothing(tmp_path):
     instance = tmp_path / "demo-instance"
     env = {key: value for key, value in os.environ.items() if not key.startswith("CHAMBER_")}

@@ -136,6 +136,7 @@ def test_by_default_a_link_to_a_private_address_is_refused_unasked(app, server, 
     assert server.requests == []
 
 
+@pytest.mark.slow
 def test_only_the_last_ten_checks_of_a_link_are_kept(server, make_link):
     link = make_link(server.url("/ok"))
     for _ in range(12):
@@ -757,6 +758,7 @@ def test_a_link_check_setting_of_zero_is_refused(tmp_path, setting):
 # --- the demo's illustrative history --------------------------------------------------------------
 
 
+@pytest.mark.slow  # loads the demo
 def test_the_demo_records_an_illustrative_past_history_without_fetching(
     app, organiser_client, monkeypatch
 ):

@@ -192,6 +192,7 @@ def test_after_the_last_attempt_a_message_is_parked_as_failed_with_its_error(app
     assert smtp_server.messages == []
 
 
+@pytest.mark.slow
 def test_mail_queued_while_the_server_is_down_is_all_delivered_exactly_once_when_it_returns(
     app, smtp_server
 ):
@@ -277,6 +278,7 @@ def test_a_wrong_or_tampered_unsubscribe_token_is_a_plain_404(client, token):
 # --- many workers --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_workers_at_once_deliver_each_message_exactly_once(app, smtp_server):
     count = 1000
     for i in range(count):

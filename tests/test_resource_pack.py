@@ -261,6 +261,7 @@ def load(app):
     db.session.commit()
 
 
+@pytest.mark.slow  # loads the demo
 def test_the_demo_library_holds_the_articles_five_links_as_published_with_notes(app):
     load(app)
     article = {entry.slug: entry for entry in demo_resources.ARTICLE}
@@ -297,6 +298,7 @@ def test_the_demo_library_holds_the_articles_five_links_as_published_with_notes(
     }
 
 
+@pytest.mark.slow  # loads the demo
 def test_the_demo_guide_is_the_five_step_plan_beside_the_talk_it_came_from(app, client):
     load(app)
     guide = db.session.scalar(db.select(Resource).where(Resource.kind == ResourceKind.guide))
@@ -319,6 +321,7 @@ def event_wide(event: Event) -> list[tuple[str, list[str]]]:
     ]
 
 
+@pytest.mark.slow  # loads the demo
 def test_the_upcoming_demo_edition_hands_out_todays_resources(app, client):
     load(app)
     upcoming = db.session.scalar(db.select(Event).where(Event.slug != seminar.PAST_EDITION_SLUG))
@@ -335,6 +338,7 @@ def test_the_upcoming_demo_edition_hands_out_todays_resources(app, client):
     assert "Replaces:" not in page and "vouchers" not in page.lower()
 
 
+@pytest.mark.slow  # loads the demo
 def test_the_2016_edition_keeps_the_articles_list_pointing_to_what_replaced_each(app, client):
     load(app)
     past = db.session.scalar(db.select(Event).where(Event.slug == seminar.PAST_EDITION_SLUG))
@@ -353,6 +357,7 @@ def test_the_2016_edition_keeps_the_articles_list_pointing_to_what_replaced_each
     assert "In October 2016 CESG" in page  # what staff know now, beside the old one
 
 
+@pytest.mark.slow  # loads the demo
 def test_loading_the_demo_twice_adds_no_resources_and_keeps_staff_choices(app):
     load(app)
     counts = {
@@ -372,6 +377,7 @@ def test_loading_the_demo_twice_adds_no_resources_and_keeps_staff_choices(app):
     assert guide.title == "Edited by staff"
 
 
+@pytest.mark.slow  # loads the demo
 def test_the_demo_library_page_and_a_demo_pack_work(app, client):
     load(app)
     library = client.get("/resources")

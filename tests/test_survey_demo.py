@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from chamber.demo import load_demo
 from chamber.extensions import db
 from chamber.registration.models import Delegate
@@ -13,6 +15,9 @@ from chamber.surveys import results as survey_results
 from chamber.surveys.figures import MIN_GROUP, OTHER_GROUP
 from chamber.surveys.models import QuestionKind, Response, Survey
 from tests.test_survey_results import page_text, read_csv
+
+# Each test loads the whole demo (seconds).
+pytestmark = pytest.mark.slow
 
 
 def demo_survey(app) -> Survey:
