@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from chamber.calendar import entries
+from chamber.calendar import entries, queries
 from chamber.calendar.ics import entries_to_ical, entry_to_ical
 from chamber.core.times import utcnow
 from chamber.events import services
-from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus, Speaker
-from chamber.extensions import db
+from chamber.events.models import Event
 
 bp = Blueprint("calendar", __name__)
 
-FEED_HISTORY = timedelta(days=90)  # past events stay in the feed this long
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
 
 
@@ -74,19 +71,11 @@ def item_ics(slug: str, item_id: int):
     return _ics_response(content, f"{event.slug}-item-{item.id}.ics")
 
 
-def _feed_filter(now):
-    return Event.status != EventStatus.draft, Event.ends_at > now - FEED_HISTORY
-
-
 @bp.get("/calendar.ics")
 def feed():
     """Published and cancelled events, upcoming and the last 90 days. Conditional GETs get a 304."""
     now = utcnow()
-    versions = db.session.execute(
-        db.select(Event.id, Event.sequence, Event.updated_at)
-        .where(*_feed_filter(now))
-        .order_by(Event.id)
-    ).all()
+    versions = queries.feed_versions(now)
     digest = hashlib.sha256(
         "|".join(f"{i}:{s}:{u.isoformat()}" for i, s, u in versions).encode()
     ).hexdigest()[:32]
@@ -98,40 +87,10 @@ def feed():
     response.make_conditional(request)
     if response.status_code == 304:
         return response
-    # Plain rows, three queries whatever the number of events: as ORM objects, a thousand events
-    # with their agendas cost more to load than the file costs to build.
-    in_feed = _feed_filter(now)
-    events = db.session.execute(
-        db.select(
-            Event.id, Event.slug, Event.title, Event.summary, Event.venue_name,
-            Event.venue_address, Event.timezone, Event.starts_at, Event.ends_at, Event.status,
-            Event.sequence, Event.created_at, Event.updated_at,
-        )
-        .where(*in_feed)
-        .order_by(Event.starts_at, Event.id)
-    ).all()  # fmt: skip
-    items = db.session.execute(
-        db.select(
-            AgendaItem.event_id, AgendaItem.id, AgendaItem.starts_at, AgendaItem.ends_at,
-            AgendaItem.title,
-        )
-        .join(Event, Event.id == AgendaItem.event_id)
-        .where(*in_feed)
-        .order_by(AgendaItem.event_id, AgendaItem.starts_at, AgendaItem.position, AgendaItem.id)
-    ).all()  # fmt: skip
-    speakers = db.session.execute(
-        db.select(AgendaItemSpeaker.agenda_item_id, Speaker.name, Speaker.organisation)
-        .join(Speaker, Speaker.id == AgendaItemSpeaker.speaker_id)
-        .join(AgendaItem, AgendaItem.id == AgendaItemSpeaker.agenda_item_id)
-        .join(Event, Event.id == AgendaItem.event_id)
-        .where(*in_feed)
-        .order_by(
-            AgendaItemSpeaker.agenda_item_id, AgendaItemSpeaker.position, AgendaItemSpeaker.id
-        )
-    ).all()
+    rows = queries.feed_rows(now)
     response.set_data(
         entries_to_ical(
-            entries.feed_entries(events, items, speakers),
+            entries.feed_entries(rows.events, rows.items, rows.speakers),
             method="PUBLISH",
             stamp=now,
             name=current_app.config["CHAMBER_NAME"],
