@@ -19,7 +19,7 @@ from chamber.members.models import SizeBand
 from chamber.registration import notifications, services
 from chamber.registration.checkin_code import qr_png
 from chamber.registration.models import Delegate, DelegateStatus
-from tests.factories import at
+from tests.factories import at, make_booking
 from tests.support import count_queries, csrf_token, post_form
 from tests.test_registration import register
 
@@ -31,10 +31,7 @@ SCAN_LINK = re.compile(r"(https?://[^\s\"<>?=]+/staff/checkin/scan/([A-Za-z0-9_-
 def book(event, business: str, *people: tuple[str, str], size=SizeBand.small) -> list[Delegate]:
     """Book `people` (name, email) for a business, as staff do by hand; returns their delegates."""
     details = [services.DelegateDetails(name, email) for name, email in people]
-    result = services.book(
-        event, services.BusinessDetails(business, size), details[0], details, source="staff"
-    )
-    db.session.commit()
+    result = make_booking(event, *details, business=business, size_band=size)
     return result.confirmed + result.waitlisted
 
 
