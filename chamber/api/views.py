@@ -6,15 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, request
-from sqlalchemy.orm import selectinload
 
+from chamber.api import queries
 from chamber.core import transactions
 from chamber.core.pagination import MAX_PAGE
 from chamber.core.times import utcnow
 from chamber.core.urls import external_url
-from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus
-from chamber.extensions import csrf, db, limiter
-from chamber.registration.models import Delegate, DelegateStatus
+from chamber.events.models import Event
+from chamber.events.services import event_with_agenda
+from chamber.extensions import csrf, limiter
+from chamber.registration import seats
 from chamber.registration.services import registration_problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -71,26 +72,6 @@ def _server_error(_error_):
 
 
 # --- reading -------------------------------------------------------------------------------------
-
-
-def _with_agenda():
-    return (
-        selectinload(Event.agenda_items)
-        .selectinload(AgendaItem.speaker_links)
-        .selectinload(AgendaItemSpeaker.speaker)
-    )
-
-
-def _confirmed_counts(event_ids: list[int]) -> dict[int, int]:
-    """Confirmed delegates per event, in one query for any number of events."""
-    if not event_ids:
-        return {}
-    rows = db.session.execute(
-        db.select(Delegate.event_id, db.func.count(Delegate.id))
-        .where(Delegate.event_id.in_(event_ids), Delegate.status == DelegateStatus.confirmed)
-        .group_by(Delegate.event_id)
-    )
-    return {event_id: count for event_id, count in rows}
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -171,25 +152,8 @@ def events():
     page = _int_arg("page", 1, 1, MAX_PAGE)
     per_page = _int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
 
-    visible = Event.status != EventStatus.draft
-    if past:
-        where = (visible, Event.ends_at <= now)
-        order = (Event.starts_at.desc(), Event.id.desc())
-    else:
-        where = (visible, Event.ends_at > now)
-        order = (Event.starts_at, Event.id)
-    total = db.session.scalar(db.select(db.func.count(Event.id)).where(*where))
-    rows = list(
-        db.session.scalars(
-            db.select(Event)
-            .where(*where)
-            .order_by(*order)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-            .options(_with_agenda())
-        )
-    )
-    counts = _confirmed_counts([event.id for event in rows])
+    total, rows = queries.public_events_page(past=past, now=now, page=page, per_page=per_page)
+    counts = seats.confirmed_counts([event.id for event in rows])
 
     def link(number: int) -> str:
         when = {"when": "past"} if past else {}
@@ -213,10 +177,10 @@ def events():
 def event(slug: str):
     if "\x00" in slug:  # PostgreSQL refuses a NUL in a query (a 500)
         abort(404)
-    found = db.session.scalar(db.select(Event).where(Event.slug == slug).options(_with_agenda()))
+    found = event_with_agenda(slug)
     if found is None or found.is_draft:
         abort(404)
-    return event_json(found, _confirmed_counts([found.id]).get(found.id, 0), utcnow())
+    return event_json(found, seats.confirmed_count(found.id), utcnow())
 
 
 @bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -24,6 +24,7 @@ from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.members import services as members
 from chamber.members.models import Organisation, SizeBand
+from chamber.registration import seats
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
 
 
@@ -70,16 +71,8 @@ class BookingResult:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def confirmed_count(event_id: int) -> int:
-    return db.session.scalar(
-        db.select(db.func.count(Delegate.id)).where(
-            Delegate.event_id == event_id, Delegate.status == DelegateStatus.confirmed
-        )
-    )
-
-
 def seats_left(event: Event) -> int:
-    return max(0, event.capacity - confirmed_count(event.id))
+    return max(0, event.capacity - seats.confirmed_count(event.id))
 
 
 def registration_problem(event: Event, now: datetime | None = None) -> str | None:
@@ -339,7 +332,7 @@ def _seat(
     now: datetime,
 ) -> None:
     """Seats while they last, then the waiting list, in the order given. Seats must be locked."""
-    free = event.capacity - confirmed_count(event.id)
+    free = event.capacity - seats.confirmed_count(event.id)
     for details, email in zip(delegates, emails, strict=True):
         contact = members.find_or_create_contact(
             email=email,
@@ -396,7 +389,7 @@ def waitlist_position(delegate: Delegate) -> int:
 
 def promote_waiting(event: Event, now: datetime | None = None) -> list[Delegate]:
     """Give free seats to the people waiting longest. Call with the event's seats locked."""
-    free = event.capacity - confirmed_count(event.id)
+    free = event.capacity - seats.confirmed_count(event.id)
     if free <= 0:
         return []
     waiting = db.session.scalars(

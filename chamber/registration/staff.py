@@ -18,7 +18,7 @@ from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.members.models import Organisation, SizeBand
-from chamber.registration import notifications, services
+from chamber.registration import notifications, seats, services
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ def promote(event: Event, delegate: Delegate, *, by: StaffUser, now: datetime | 
         raise StaffActionRefused(
             f"{delegate.name} is not on the waiting list (their place is {delegate.status.value})."
         )
-    confirmed = services.confirmed_count(event.id)
+    confirmed = seats.confirmed_count(event.id)
     if confirmed >= event.capacity:
         raise StaffActionRefused(
             f"No seat is free: {confirmed} of {event.capacity} places are taken, so "

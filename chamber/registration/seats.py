@@ -1,0 +1,25 @@
+"""How many seats are taken: the one place that counts an event's confirmed delegates. Lower
+layers (events, calendar) cannot import this; their callers pass the count in."""
+
+from __future__ import annotations
+
+from chamber.extensions import db
+from chamber.registration.models import Delegate, DelegateStatus
+
+
+def confirmed_count(event_id: int) -> int:
+    """Confirmed delegates at one event: the seats taken."""
+    return confirmed_counts([event_id]).get(event_id, 0)
+
+
+def confirmed_counts(event_ids: list[int]) -> dict[int, int]:
+    """Confirmed delegates per event, in one query for any number of events (events with none are
+    left out)."""
+    if not event_ids:
+        return {}
+    rows = db.session.execute(
+        db.select(Delegate.event_id, db.func.count(Delegate.id))
+        .where(Delegate.event_id.in_(event_ids), Delegate.status == DelegateStatus.confirmed)
+        .group_by(Delegate.event_id)
+    ).all()
+    return {event_id: count for event_id, count in rows}
