@@ -17,10 +17,7 @@ bp = staff_blueprint("staff_users", __name__, roles=[Role.admin], url_prefix="/s
 
 @bp.get("/")
 def index():
-    users = db.session.scalars(
-        db.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)
-    ).all()
-    return render_template("auth/users.html", users=users)
+    return render_template("auth/users.html", users=services.staff_users())
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -104,6 +104,13 @@ def create_staff(email: str, name: str, role: Role, password: str) -> StaffUser:
     return user
 
 
+def staff_users() -> list[StaffUser]:
+    """Every staff account, active ones first, by name."""
+    return list(
+        db.session.scalars(db.select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name))
+    )
+
+
 def _active_admins_other_than(user: StaffUser) -> int:
     # Lock the other admins' rows (PostgreSQL) so that two admins demoting each other at the same
     # moment cannot both succeed and leave none.

@@ -9,7 +9,7 @@ from chamber.auth.models import Role
 from chamber.core.errors import refusals_flashed
 from chamber.core.pagination import paginate
 from chamber.extensions import db
-from chamber.mail import services
+from chamber.mail import queries, services
 from chamber.mail.links import describe_links
 from chamber.mail.models import MessageStatus, OutboxMessage
 
@@ -26,17 +26,9 @@ def index():
     status = request.args.get("status", "")
     # PostgreSQL cannot take a NUL in text (a 500), and no address holds one: drop it.
     search = request.args.get("q", "").replace("\x00", "").strip()[:254]
-    query = db.select(OutboxMessage).order_by(OutboxMessage.id.desc())
-    if status in MessageStatus.__members__:
-        query = query.where(OutboxMessage.status == MessageStatus(status))
-    else:
+    if status not in MessageStatus.__members__:
         status = ""
-    if search:
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(
-            db.func.lower(OutboxMessage.to_address).like(f"%{escaped}%", escape="\\")
-        )
-    page = paginate(query, per_page=50)
+    page = paginate(queries.outbox(MessageStatus(status) if status else None, search), per_page=50)
     return render_template(
         "mail/outbox.html", page=page, counts=services.status_counts(), status=status, search=search
     )

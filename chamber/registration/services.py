@@ -71,6 +71,14 @@ class BookingResult:
 # --- reading -------------------------------------------------------------------------------------
 
 
+def event_by_slug(slug: str) -> Event | None:
+    """The event at `slug`, drafts included, without its agenda; None for none (or a NUL, which
+    PostgreSQL refuses in a query)."""
+    if "\x00" in slug:
+        return None
+    return db.session.scalar(db.select(Event).where(Event.slug == slug))
+
+
 def seats_left(event: Event) -> int:
     return max(0, event.capacity - seats.confirmed_count(event.id))
 

@@ -43,11 +43,7 @@ def _secret_links_stay_here(response):
 
 
 def _bookable_event_or_404(slug: str) -> Event:
-    event = (
-        db.session.scalar(db.select(Event).where(Event.slug == slug))
-        if "\x00" not in slug
-        else None
-    )
+    event = services.event_by_slug(slug)
     if event is None or event.is_draft:
         abort(404)
     return event
