@@ -4,7 +4,6 @@ links and guides, publish, retire, mark replaced, and put resources on events an
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
@@ -13,11 +12,9 @@ from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
 from chamber.events.models import AgendaItem, Event
 from chamber.extensions import db
-from chamber.resources import attachments, health, services
+from chamber.resources import attachments, health, queries, services
 from chamber.resources.forms import AttachForm, ResourceForm, SupersedeForm
 from chamber.resources.models import (
-    AgendaItemResource,
-    EventResource,
     Resource,
     ResourceKind,
     ResourceStatus,
@@ -193,23 +190,8 @@ def supersede(resource_id: int):
 @bp.get("/events")
 def events():
     """Events to choose from, newest first, with how many resources each has."""
-    page = paginate(db.select(Event).order_by(Event.starts_at.desc()), per_page=25)
-    ids = [event.id for event in page.items]
-    on_event = dict(
-        db.session.execute(
-            db.select(EventResource.event_id, db.func.count(EventResource.id))
-            .where(EventResource.event_id.in_(ids))
-            .group_by(EventResource.event_id)
-        ).all()
-    )
-    on_items = dict(
-        db.session.execute(
-            db.select(AgendaItem.event_id, db.func.count(AgendaItemResource.id))
-            .join(AgendaItemResource, AgendaItemResource.agenda_item_id == AgendaItem.id)
-            .where(AgendaItem.event_id.in_(ids))
-            .group_by(AgendaItem.event_id)
-        ).all()
-    )
+    page = paginate(queries.events_newest_first(), per_page=25)
+    on_event, on_items = queries.resource_counts([event.id for event in page.items])
     return render_template(
         "resources/manage/events.html",
         page=page,
@@ -220,9 +202,7 @@ def events():
 
 
 def _event_or_404(event_id: int) -> Event:
-    return db.session.scalar(
-        db.select(Event).where(Event.id == event_id).options(selectinload(Event.agenda_items))
-    ) or abort(404)
+    return queries.event_with_items(event_id) or abort(404)
 
 
 def _attach_form(event: Event) -> AttachForm:
