@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+from chamber.auth.models import Role, StaffUser
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.members.models import SizeBand
@@ -17,6 +18,17 @@ FAST_SCRYPT = "scrypt:1024:8:1"  # the real algorithm at a test-friendly cost
 OCTREE = BusinessDetails("Octree Ltd", SizeBand.small, "IT services", "Stevenage", is_member=True)
 
 _numbers = itertools.count(1)
+
+
+def acting_staff(email: str = "acting.organiser@example.com") -> StaffUser:
+    """An organiser to pass as `by=` to a staff service, made (and flushed) on first use."""
+    user = db.session.scalar(db.select(StaffUser).where(StaffUser.email == email))
+    if user is None:
+        user = StaffUser(email=email, name="Acting Organiser", role=Role.organiser, active=True)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.flush()
+    return user
 
 
 def at(days: int = 14, hour: int = 8, minute: int = 0) -> datetime:

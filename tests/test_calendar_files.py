@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,7 +14,7 @@ from chamber.calendar import entries, ics
 from chamber.events import services
 from chamber.events.models import EventStatus
 from chamber.extensions import db
-from tests.factories import at
+from tests.factories import acting_staff, at
 from tests.support import count_queries
 
 
@@ -266,13 +267,15 @@ def test_event_in_new_york(client, make_event):
 def test_uid_is_stable_and_sequence_rises_with_each_change(client, make_event):
     event = make_event(starts_at=at(30, 8), ends_at=at(30, 12))
     first, _ = _read(client.get(f"/events/{event.slug}.ics"))
-    services.save_event(event, {"title": "A new title"})  # not a calendar field
+    by = acting_staff()
+    details = services.EventDetails.of(event)
+    services.save_event(event, replace(details, title="A new title"), by=by)  # not a calendar field
     db.session.commit()
     retitled, _ = _read(client.get(f"/events/{event.slug}.ics"))
-    services.save_event(event, {"starts_at": at(30, 9)})
+    services.save_event(event, replace(details, title="A new title", starts_at=at(30, 9)), by=by)
     db.session.commit()
     moved, vmoved = _read(client.get(f"/events/{event.slug}.ics"))
-    services.set_status(event, EventStatus.cancelled)
+    services.set_status(event, EventStatus.cancelled, by=by)
     db.session.commit()
     cancelled, _ = _read(client.get(f"/events/{event.slug}.ics"))
     files = [_vevents(c)[0] for c in (first, retitled, moved, cancelled)]
@@ -338,7 +341,8 @@ def test_feed_answers_conditional_requests(client, make_event):
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert client.get("/calendar.ics", headers={"If-None-Match": etag}).status_code == 304
     assert client.get("/calendar.ics", headers={"If-Modified-Since": modified}).status_code == 304
-    services.save_event(event, {"starts_at": event.starts_at + timedelta(hours=1)})
+    later = replace(services.EventDetails.of(event), starts_at=event.starts_at + timedelta(hours=1))
+    services.save_event(event, later, by=acting_staff())
     db.session.commit()
     changed = client.get("/calendar.ics", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag

@@ -4,6 +4,7 @@ would strand a talk is refused before anyone is asked to confirm, and the past s
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from chamber.members.models import SizeBand
 from chamber.registration import notifications
 from chamber.registration import services as booking
 from chamber.registration.services import BusinessDetails, DelegateDetails
+from tests.factories import acting_staff
 from tests.support import post_form
 from tests.test_events import EVENT_FORM
 
@@ -122,12 +124,14 @@ def test_a_change_that_strands_a_talk_is_refused_before_anyone_is_asked_to_confi
 
 def test_checking_a_change_alters_nothing(seminar, app):
     event = db.session.get(Event, seminar.id)
-    late = {
-        "starts_at": WINTER + timedelta(days=14),
-        "ends_at": WINTER + timedelta(days=14, hours=1),
-    }
+    details = services.EventDetails.of(event)
+    late = replace(
+        details,
+        starts_at=WINTER + timedelta(days=14),
+        ends_at=WINTER + timedelta(days=14, hours=1),
+    )
     assert "would fall outside" in services.change_problem(event, late)
-    assert services.change_problem(event, {"venue_name": "Knebworth House"}) is None
+    assert services.change_problem(event, replace(details, venue_name="Knebworth House")) is None
     assert event.starts_at == WINTER and event.venue_name == "Holiday Inn Stevenage"
     db.session.commit()
     db.session.expire_all()
@@ -185,14 +189,14 @@ def test_rewording_a_talk_refreshes_the_feed_without_a_new_sequence(seminar, cli
     etag = feed_etag(client)
     event = db.session.get(Event, seminar.id)
     keynote = next(item for item in event.agenda_items if item.title == "Keynote")
-    data = {
-        "title": "Keynote: the threat today",
-        "description": "",
-        "kind": keynote.kind,
-        "starts_at": keynote.starts_at,
-        "ends_at": keynote.ends_at,
-    }
-    services.save_agenda_item(event, keynote, data, [])
+    details = services.AgendaItemDetails(
+        title="Keynote: the threat today",
+        description="",
+        kind=keynote.kind,
+        starts_at=keynote.starts_at,
+        ends_at=keynote.ends_at,
+    )
+    services.save_agenda_item(event, keynote, details, [], by=acting_staff())
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(Event, seminar.id).sequence == 0
@@ -208,8 +212,9 @@ def test_renaming_a_speaker_refreshes_the_feeds_of_their_events(
     etag = feed_etag(client)
     services.save_speaker(
         speaker,
-        {"name": "Tony Richardson", "job_title": "", "organisation": "Octree Ltd", "bio": "",
-         "email": None},
+        services.SpeakerDetails(name="Tony Richardson", job_title="", organisation="Octree Ltd",
+                                bio="", email=None),
+        by=acting_staff(),
     )  # fmt: skip
     db.session.commit()
     assert feed_etag(client) != etag
@@ -220,6 +225,8 @@ def test_two_staff_changing_the_place_at_once_are_two_changes_and_two_emails(app
     barrier = threading.Barrier(2)
     errors: list[Exception] = []
     event_id = seminar.id  # read here: the fixture's object belongs to this thread's session
+    acting_staff()  # made here, so that neither thread makes it
+    db.session.commit()
 
     def change(hall: str) -> None:
         with app.app_context():
@@ -227,7 +234,8 @@ def test_two_staff_changing_the_place_at_once_are_two_changes_and_two_emails(app
                 event = db.session.get(Event, event_id)
                 assert event.sequence == 0
                 barrier.wait(timeout=30)  # both have read the event before either writes
-                services.save_event(event, {"venue_name": hall})
+                moved = replace(services.EventDetails.of(event), venue_name=hall)
+                services.save_event(event, moved, by=acting_staff())
                 db.session.commit()
             except Exception as error:  # reported in the test's thread
                 errors.append(error)

@@ -4,6 +4,7 @@ postponed (or brought forward). Time travels through the worker's `now`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from chamber.core.times import utcnow
@@ -14,6 +15,7 @@ from chamber.mail.models import OutboxMessage
 from chamber.registration import checkin_services
 from chamber.surveys import dispatch, services
 from chamber.surveys.models import Recipients, Survey, SurveyStatus
+from tests.factories import acting_staff
 from tests.surveys_support import book, finished_seminar
 
 
@@ -45,10 +47,12 @@ def scheduled_for(event, **settings) -> Survey:
 def postpone(event, days: int) -> None:
     events.save_event(
         event,
-        {
-            "starts_at": event.starts_at + timedelta(days=days),
-            "ends_at": event.ends_at + timedelta(days=days),
-        },
+        replace(
+            events.EventDetails.of(event),
+            starts_at=event.starts_at + timedelta(days=days),
+            ends_at=event.ends_at + timedelta(days=days),
+        ),
+        by=acting_staff(),
     )
     db.session.commit()
 
@@ -67,7 +71,7 @@ def test_a_cancelled_events_survey_goes_back_to_draft_and_is_never_sent(app, mak
     survey = scheduled_for(event, recipients=Recipients.confirmed)
     send_at = survey.send_at
 
-    events.set_status(event, EventStatus.cancelled)
+    events.set_status(event, EventStatus.cancelled, by=acting_staff())
     db.session.commit()
 
     assert fresh(survey).status == SurveyStatus.draft
@@ -94,7 +98,7 @@ def test_a_survey_of_an_unpublished_event_is_not_sent(app, make_event, make_item
     event = finished_seminar(make_event, make_item)
     book(event, "ann@alpha.example")
     survey = scheduled_for(event)
-    events.set_status(event, EventStatus.draft)
+    events.set_status(event, EventStatus.draft, by=acting_staff())
     db.session.commit()
     assert dispatch.send_due(survey.send_at + timedelta(hours=1)).surveys == 0
     assert survey_keys() == []
@@ -196,7 +200,8 @@ def test_a_sent_survey_stays_as_it_was_when_the_event_changes(app, make_event, m
     assert dispatch.send_due(survey.send_at + timedelta(minutes=1)).surveys == 1
     sent = fresh(survey)
     send_at, closes_at = sent.send_at, sent.closes_at
-    events.save_event(event, {"venue_name": "The Town Hall"})
+    moved = replace(events.EventDetails.of(event), venue_name="The Town Hall")
+    events.save_event(event, moved, by=acting_staff())
     db.session.commit()
     sent = fresh(survey)
     assert (sent.status, sent.send_at, sent.closes_at) == (SurveyStatus.sent, send_at, closes_at)

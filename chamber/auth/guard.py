@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from flask import Blueprint, abort
 from flask_login import current_user
 
-from chamber.auth.models import Role
+from chamber.auth.models import Role, StaffUser
 from chamber.extensions import login_manager
 
 ORGANISERS = (Role.admin, Role.organiser)
@@ -33,3 +33,9 @@ def staff_blueprint(
         return None
 
     return bp
+
+
+def acting_user() -> StaffUser:
+    """The staff user behind this request, to pass to a service as `by=` (the real object, not
+    the proxy, so it can be kept and compared)."""
+    return current_user._get_current_object()  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from chamber.auth import services as staff
 from chamber.core.times import utc_to_local, utcnow
 from chamber.demo import bookings, seminar, surveys
 from chamber.demo.resources import load_resources
@@ -30,18 +31,20 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
     role, active) so that the login printed works. `today` (in the seminar's zone) is for tests.
     """
     today = today or utc_to_local(utcnow(), seminar.ZONE).date()
-    speakers = seminar.load_speakers()
-    if past := seminar.load_past_edition(speakers):
-        bookings.load_bookings(past, past=True, seed=2016)
-        surveys.load_survey(past, seed=2016)
-    if upcoming := seminar.load_upcoming_edition(speakers, today):
-        bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
-    load_resources()
     instance_path = Path(app.instance_path)
     logins = [
         DemoLogin(account.email, ensure_account(account, instance_path), account.role.value)
         for account in ACCOUNTS
     ]
+    # The demo admin is the staff user the demo's events, resources and survey are made by.
+    by = staff.find_by_email(ACCOUNTS[0].email)
+    speakers = seminar.load_speakers(by=by)
+    if past := seminar.load_past_edition(speakers, by=by):
+        bookings.load_bookings(past, past=True, seed=2016)
+        surveys.load_survey(past, seed=2016)
+    if upcoming := seminar.load_upcoming_edition(speakers, today, by=by):
+        bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
+    load_resources()
     admin, *others = logins
     admin.others = others
     return admin

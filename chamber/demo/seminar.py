@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from chamber.auth.models import StaffUser
 from chamber.core.times import local_to_utc
 from chamber.events import services as events
 from chamber.events.models import AgendaKind, Event, EventStatus, Speaker
@@ -172,7 +173,7 @@ organisations you do business with, by training all your staff in prevention.
 )  # fmt: skip
 
 
-def load_speakers() -> dict[str, Speaker]:
+def load_speakers(*, by: StaffUser) -> dict[str, Speaker]:
     """Each seminar speaker by name: the existing row if there is one (staff may have edited it)."""
     speakers = {}
     for text in SPEAKERS:
@@ -180,24 +181,26 @@ def load_speakers() -> dict[str, Speaker]:
             db.select(Speaker).where(Speaker.name == text.name).order_by(Speaker.id).limit(1)
         )
         if speaker is None:
-            speaker = events.save_speaker(None, {
-                "name": text.name, "job_title": text.job_title, "organisation": text.organisation,
-                "bio": text.bio, "email": None,  # no private contact details in a demo
-            })  # fmt: skip
+            speaker = events.save_speaker(None, events.SpeakerDetails(
+                name=text.name, job_title=text.job_title, organisation=text.organisation,
+                bio=text.bio, email=None,  # no private contact details in a demo
+            ), by=by)  # fmt: skip
         speakers[text.name] = speaker
     return speakers
 
 
-def load_past_edition(speakers: dict[str, Speaker]) -> Event | None:
+def load_past_edition(speakers: dict[str, Speaker], *, by: StaffUser) -> Event | None:
     """The 2016 seminar the article reports; left alone once it exists."""
     if events.slug_taken(PAST_EDITION_SLUG):
         return None
     return _create_edition(
-        PAST_EDITION_DAY, PAST_EDITION_SLUG, speakers, DESCRIPTION + PAST_EDITION_NOTE
+        PAST_EDITION_DAY, PAST_EDITION_SLUG, speakers, DESCRIPTION + PAST_EDITION_NOTE, by=by
     )
 
 
-def load_upcoming_edition(speakers: dict[str, Speaker], today: date) -> Event | None:
+def load_upcoming_edition(
+    speakers: dict[str, Speaker], today: date, *, by: StaffUser
+) -> Event | None:
     """A new edition a few weeks after `today`, unless an edition has yet to end.
 
     So a re-run adds nothing while the demo still has its upcoming seminar, and a re-run after
@@ -209,7 +212,7 @@ def load_upcoming_edition(speakers: dict[str, Speaker], today: date) -> Event | 
     day = next_edition_day(today)
     for slug in (f"cybercrime-seminar-{day:%Y}", f"cybercrime-seminar-{day:%Y-%m-%d}"):
         if not events.slug_taken(slug):
-            return _create_edition(day, slug, speakers, DESCRIPTION)
+            return _create_edition(day, slug, speakers, DESCRIPTION, by=by)
     return None  # an edition on that very day exists already: nothing to add
 
 
@@ -236,23 +239,25 @@ def _local(day: date, moment: time) -> datetime:
     return local_to_utc(datetime.combine(day, moment), ZONE)
 
 
-def _create_edition(day: date, slug: str, speakers: dict[str, Speaker], description: str) -> Event:
+def _create_edition(
+    day: date, slug: str, speakers: dict[str, Speaker], description: str, *, by: StaffUser
+) -> Event:
     # Through the same services as the staff forms, so the demo obeys the rules staff input does.
-    event = events.save_event(None, {
-        "title": TITLE, "slug": slug, "summary": SUMMARY, "description": description,
-        "venue_name": VENUE_NAME, "venue_address": VENUE_ADDRESS, "timezone": ZONE,
-        "starts_at": _local(day, STARTS), "ends_at": _local(day, ENDS),
-        "capacity": CAPACITY, "business_limit": BUSINESS_LIMIT,
-        "registration_opens_at": None,  # open from the moment it is published
-        "registration_closes_at": _local(day - timedelta(days=1), REGISTRATION_CLOSES),
-        "host": HOST, "supporters": "\n".join(SUPPORTERS),
-    })  # fmt: skip
+    event = events.save_event(None, events.EventDetails(
+        title=TITLE, slug=slug, summary=SUMMARY, description=description,
+        venue_name=VENUE_NAME, venue_address=VENUE_ADDRESS, timezone=ZONE,
+        starts_at=_local(day, STARTS), ends_at=_local(day, ENDS),
+        capacity=CAPACITY, business_limit=BUSINESS_LIMIT,
+        registration_opens_at=None,  # open from the moment it is published
+        registration_closes_at=_local(day - timedelta(days=1), REGISTRATION_CLOSES),
+        host=HOST, supporters="\n".join(SUPPORTERS),
+    ), by=by)  # fmt: skip
     for slot in AGENDA:
-        data = {
-            "title": slot.title, "description": slot.description, "kind": slot.kind,
-            "starts_at": _local(day, slot.starts), "ends_at": _local(day, slot.ends),
-        }  # fmt: skip
+        details = events.AgendaItemDetails(
+            title=slot.title, description=slot.description, kind=slot.kind,
+            starts_at=_local(day, slot.starts), ends_at=_local(day, slot.ends),
+        )  # fmt: skip
         speaker_ids = [speakers[name].id for name in slot.speakers]
-        events.save_agenda_item(event, None, data, speaker_ids)
-    events.set_status(event, EventStatus.published)
+        events.save_agenda_item(event, None, details, speaker_ids, by=by)
+    events.set_status(event, EventStatus.published, by=by)
     return event

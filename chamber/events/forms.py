@@ -13,6 +13,7 @@ from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField
 from chamber.core.text import SLUG_PATTERN
 from chamber.core.times import zone_names
 from chamber.events.models import AgendaKind
+from chamber.events.services import AgendaItemDetails, EventDetails, SpeakerDetails
 
 MAX_SPEAKERS_PER_ITEM = 4
 
@@ -109,16 +110,22 @@ class EventForm(ChamberForm):
             valid = False
         return valid
 
-    def data_for_service(self) -> dict[str, Any]:
+    def details(self) -> EventDetails:
+        """What was entered, for `services.save_event` (call after `validate`)."""
         values = {
             name: self[name].data or ""
             for name in ("title", "slug", "summary", "description", "venue_name", "venue_address",
                          "host", "supporters", "timezone")
         }  # fmt: skip
-        values.update(
-            self.utc, capacity=self.capacity.data, business_limit=self.business_limit.data
+        return EventDetails(
+            **values,
+            starts_at=self.utc["starts_at"],
+            ends_at=self.utc["ends_at"],
+            registration_opens_at=self.utc.get("registration_opens_at"),
+            registration_closes_at=self.utc.get("registration_closes_at"),
+            capacity=self.capacity.data,
+            business_limit=self.business_limit.data,
         )
-        return values
 
 
 class AgendaItemForm(ChamberForm):
@@ -163,13 +170,15 @@ class AgendaItemForm(ChamberForm):
             valid = False
         return valid
 
-    def data_for_service(self) -> dict[str, Any]:
-        return {
-            "title": self.title.data,
-            "kind": self.kind.data,
-            "description": self.description.data or "",
-            **self.utc,
-        }
+    def details(self) -> AgendaItemDetails:
+        """What was entered, for `services.save_agenda_item` (call after `validate`)."""
+        return AgendaItemDetails(
+            title=self.title.data,
+            kind=self.kind.data,
+            description=self.description.data or "",
+            starts_at=self.utc["starts_at"],
+            ends_at=self.utc["ends_at"],
+        )
 
     @property
     def speaker_ids(self) -> list[int]:
@@ -192,9 +201,12 @@ class SpeakerForm(ChamberForm):
         render_kw={"spellcheck": "false"},
     )
 
-    def data_for_service(self) -> dict[str, Any]:
-        data = {
-            name: self[name].data or "" for name in ("name", "job_title", "organisation", "bio")
-        }
-        data["email"] = (self.email.data or "").lower() or None
-        return data
+    def details(self) -> SpeakerDetails:
+        """What was entered, for `services.save_speaker`."""
+        return SpeakerDetails(
+            name=self.name.data or "",
+            job_title=self.job_title.data or "",
+            organisation=self.organisation.data or "",
+            bio=self.bio.data or "",
+            email=(self.email.data or "").lower() or None,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
-from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
@@ -46,7 +46,7 @@ def create():
             form.slug.errors.append("Another event already uses this web address.")
         else:
             with refusals_shown_on(form):
-                event = services.save_event(None, form.data_for_service())
+                event = services.save_event(None, form.details(), by=acting_user())
                 flash(
                     f"Created “{event.title}” as a draft. Add its agenda, then publish it.",
                     "success",
@@ -81,11 +81,11 @@ def edit(event_id: int):
     audience = services.calendar_audience(event)
     notice = None
     if form.validate_on_submit():
-        data = form.data_for_service()
-        changes = services.calendar_change_summary(event, data)
+        details = form.details()
+        changes = services.calendar_change_summary(event, details)
         if form.slug.data and services.slug_taken(form.slug.data, exclude_id=event.id):
             form.slug.errors.append("Another event already uses this web address.")
-        elif changes and (problem := services.change_problem(event, data)):
+        elif changes and (problem := services.change_problem(event, details)):
             form.form_errors.append(problem)  # refused before anyone is asked to confirm
         elif changes and audience and request.form.get("notify_confirmed") != str(audience):
             # Check before telling people: the same form again, with who will be emailed and why.
@@ -93,14 +93,14 @@ def edit(event_id: int):
             notice = {
                 "count": audience,
                 "changes": _change_names(changes),
-                "agenda_moves": services.agenda_moves(event, data),
+                "agenda_moves": services.agenda_moves(event, details),
             }
             return render_template(
                 "events/manage/form.html", form=form, event=event, audience=audience, notice=notice
             )
         else:
             with refusals_shown_on(form):
-                services.save_event(event, data)
+                services.save_event(event, details, by=acting_user())
                 told = ""
                 if changes and audience:
                     people = "delegate will" if audience == 1 else "delegates will"
@@ -130,7 +130,7 @@ def change_status(event_id: int, action: str):
     event = _event_or_404(event_id)
     status, message = STATUS_ACTIONS[action]
     with refusals_flashed():
-        services.set_status(event, status)
+        services.set_status(event, status, by=acting_user())
         flash(message.format(event.title), "success")
     return redirect(url_for(".show", event_id=event_id))
 
@@ -182,7 +182,9 @@ def _save_item(event_id: int, item_id: int | None):
     form = _item_form(event, item)
     if form.validate_on_submit():
         with refusals_shown_on(form):
-            services.save_agenda_item(event, item, form.data_for_service(), form.speaker_ids)
+            services.save_agenda_item(
+                event, item, form.details(), form.speaker_ids, by=acting_user()
+            )
             flash("Saved the agenda item.", "success")
             return redirect(url_for(".show", event_id=event.id, _anchor="agenda"))
     return render_template(
@@ -205,7 +207,7 @@ def delete_item(event_id: int, item_id: int):
     event = _event_or_404(event_id)
     item = _item_or_404(event, item_id)
     title = item.title
-    services.delete_agenda_item(item)
+    services.delete_agenda_item(item, by=acting_user())
     flash(f"Removed “{title}” from the agenda.", "success")
     return redirect(url_for(".show", event_id=event.id, _anchor="agenda"))
 
@@ -214,6 +216,8 @@ def delete_item(event_id: int, item_id: int):
 def move_item(event_id: int, item_id: int, direction: str):
     event = _event_or_404(event_id)
     item = _item_or_404(event, item_id)
-    if services.move_agenda_item(event, item, -1 if direction == "earlier" else 1):
+    if services.move_agenda_item(
+        event, item, -1 if direction == "earlier" else 1, by=acting_user()
+    ):
         flash(f"Moved “{item.title}” {direction}.", "success")
     return redirect(url_for(".show", event_id=event.id, _anchor=f"item-{item.id}"))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,11 +12,21 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from chamber.auth.models import StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.text import slugify
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
-from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, EventStatus, Speaker
+from chamber.events.models import (
+    AgendaItem,
+    AgendaItemSpeaker,
+    AgendaKind,
+    Event,
+    EventStatus,
+    Speaker,
+)
 from chamber.extensions import db
+
+log = logging.getLogger(__name__)
 
 # Fields whose change alters what a calendar entry says: each change raises the event's SEQUENCE.
 CALENDAR_FIELDS = ("starts_at", "ends_at", "venue_name", "venue_address", "timezone", "status")
@@ -28,6 +39,54 @@ EVENT_FIELDS = (
 
 class EventError(Refusal):
     """A change that would break a rule about events; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class EventDetails:
+    """What staff set on an event (times in UTC). An empty slug is made from the title."""
+
+    title: str
+    slug: str
+    summary: str
+    description: str
+    venue_name: str
+    venue_address: str
+    timezone: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    business_limit: int
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    host: str
+    supporters: str
+
+    @classmethod
+    def of(cls, event: Event) -> EventDetails:
+        """The event's details as they stand, to change a few with `dataclasses.replace`."""
+        return cls(**{field.name: getattr(event, field.name) for field in fields(cls)})
+
+
+@dataclass(frozen=True)
+class AgendaItemDetails:
+    """What staff set on an agenda item (times in UTC)."""
+
+    title: str
+    kind: AgendaKind
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class SpeakerDetails:
+    """What staff set on a speaker; `email` is private, and None when not given."""
+
+    name: str
+    job_title: str
+    organisation: str
+    bio: str
+    email: str | None
 
 
 # --- telling higher layers about calendar changes -------------------------------------------------
@@ -200,24 +259,23 @@ def _moved_agenda(
     return {id(item): (moved(item.starts_at), moved(item.ends_at)) for item in event.agenda_items}
 
 
-def _apply(event: Event, data: dict[str, Any]) -> dict[int, tuple[datetime, datetime]]:
-    """Set `data` on `event` and check it; returns the agenda's new times (not yet applied)."""
+def _apply(event: Event, details: EventDetails) -> dict[int, tuple[datetime, datetime]]:
+    """Set `details` on `event` and check it; returns the agenda's new times (not yet applied)."""
     old_start, old_zone = event.starts_at, event.timezone
     for field in EVENT_FIELDS:
-        if field in data:
-            setattr(event, field, data[field])
+        setattr(event, field, getattr(details, field))
     item_times = _moved_agenda(event, old_start, old_zone) if old_start is not None else {}
     _check_event(event, item_times)
     return item_times
 
 
-def change_problem(event: Event, data: dict[str, Any]) -> str | None:
-    """Why saving `data` on `event` would be refused, without changing anything (so staff hear
+def change_problem(event: Event, details: EventDetails) -> str | None:
+    """Why saving `details` on `event` would be refused, without changing anything (so staff hear
     about it before being asked to confirm whom the change will email)."""
     kept = {field: getattr(event, field) for field in EVENT_FIELDS}
     try:
         with db.session.no_autoflush:
-            _apply(event, data)
+            _apply(event, details)
     except EventError as error:
         return str(error)
     finally:
@@ -227,9 +285,9 @@ def change_problem(event: Event, data: dict[str, Any]) -> str | None:
     return None
 
 
-def agenda_moves(event: Event, data: dict[str, Any]) -> bool:
-    """Whether saving `data` would move the agenda to another day or zone with the event."""
-    starts, zone_name = data.get("starts_at", event.starts_at), data.get("timezone", event.timezone)
+def agenda_moves(event: Event, details: EventDetails) -> bool:
+    """Whether saving `details` would move the agenda to another day or zone with the event."""
+    starts, zone_name = details.starts_at, details.timezone
     if not event.agenda_items or starts is None:
         return False
     return zone_name != event.timezone or (
@@ -237,8 +295,8 @@ def agenda_moves(event: Event, data: dict[str, Any]) -> bool:
     )
 
 
-def save_event(event: Event | None, data: dict[str, Any]) -> Event:
-    """Create an event (when `event` is None) or change one from form `data`.
+def save_event(event: Event | None, details: EventDetails, *, by: StaffUser) -> Event:
+    """Create an event (when `event` is None) or change one to `details`.
 
     Moving the event to another day (or zone) moves its agenda with it. Raises the event's calendar
     SEQUENCE when its time or place changes, and tells the listeners (registration emails every
@@ -248,7 +306,7 @@ def save_event(event: Event | None, data: dict[str, Any]) -> Event:
     if creating:
         event = Event(status=EventStatus.draft, sequence=0)
     before = {field: getattr(event, field) for field in CALENDAR_FIELDS}
-    item_times = _apply(event, data)
+    item_times = _apply(event, details)
     for item in event.agenda_items:
         if id(item) in item_times:
             item.starts_at, item.ends_at = item_times[id(item)]
@@ -262,10 +320,13 @@ def save_event(event: Event | None, data: dict[str, Any]) -> Event:
     changed = tuple(f for f in CALENDAR_FIELDS if getattr(event, f) != before[f])
     if not creating and changed:
         _calendar_changed(event, changed, {field: before[field] for field in changed})
+    log.info("%s %s event %s", by.email, "created" if creating else "changed", event.id)
     return event
 
 
-def set_status(event: Event, status: EventStatus, now: datetime | None = None) -> None:
+def set_status(
+    event: Event, status: EventStatus, *, by: StaffUser, now: datetime | None = None
+) -> None:
     if event.status == status:
         return
     if event.is_cancelled and status != EventStatus.draft:
@@ -278,12 +339,15 @@ def set_status(event: Event, status: EventStatus, now: datetime | None = None) -
     before = {"status": event.status}
     event.status = status
     _calendar_changed(event, ("status",), before)
+    log.info("%s set event %s to %s", by.email, event.id, status.value)
 
 
-def calendar_change_summary(event: Event, data: dict[str, Any]) -> list[str]:
-    """Which calendar-visible fields `data` would change, for a warning before saving."""
+def calendar_change_summary(event: Event, details: EventDetails) -> list[str]:
+    """Which calendar-visible fields `details` would change, for a warning before saving."""
     return [
-        field for field in CALENDAR_FIELDS if field in data and getattr(event, field) != data[field]
+        field
+        for field in CALENDAR_FIELDS
+        if field in EVENT_FIELDS and getattr(event, field) != getattr(details, field)
     ]
 
 
@@ -301,7 +365,12 @@ def _check_item(event: Event, item: AgendaItem) -> None:
 
 
 def save_agenda_item(
-    event: Event, item: AgendaItem | None, data: dict[str, Any], speaker_ids: list[int]
+    event: Event,
+    item: AgendaItem | None,
+    details: AgendaItemDetails,
+    speaker_ids: list[int],
+    *,
+    by: StaffUser,
 ) -> AgendaItem:
     """Add or change an agenda item and set its speakers in the given order."""
     ordered = list(dict.fromkeys(speaker_ids))  # keep the first mention of each speaker
@@ -314,9 +383,9 @@ def save_agenda_item(
     new = item is None
     if new:
         item = AgendaItem(position=len(event.agenda_items))
-    moved = new or (item.starts_at, item.ends_at) != (data["starts_at"], data["ends_at"])
-    for field in ("title", "description", "kind", "starts_at", "ends_at"):
-        setattr(item, field, data[field])
+    moved = new or (item.starts_at, item.ends_at) != (details.starts_at, details.ends_at)
+    for field in fields(AgendaItemDetails):
+        setattr(item, field.name, getattr(details, field.name))
     _check_item(event, item)
     existing = {link.speaker_id: link for link in item.speaker_links}
     item.speaker_links = [
@@ -330,17 +399,20 @@ def save_agenda_item(
     db.session.flush()
     # The event's entry lists its agenda; a talk that moves (or is new) moves its own entry.
     _entries_changed(event, sequence=moved)
+    log.info("%s saved agenda item %s of event %s", by.email, item.id, event.id)
     return item
 
 
-def delete_agenda_item(item: AgendaItem) -> None:
+def delete_agenda_item(item: AgendaItem, *, by: StaffUser) -> None:
     event = item.event
+    item_id = item.id
     db.session.delete(item)
     db.session.flush()
     _entries_changed(event, sequence=True)
+    log.info("%s deleted agenda item %s of event %s", by.email, item_id, event.id)
 
 
-def move_agenda_item(event: Event, item: AgendaItem, direction: int) -> bool:
+def move_agenda_item(event: Event, item: AgendaItem, direction: int, *, by: StaffUser) -> bool:
     """Swap an item with its neighbour (`direction` -1 earlier, +1 later), keeping the pair's slot.
 
     The two items trade places inside the time the pair already occupies: each keeps its own
@@ -364,6 +436,7 @@ def move_agenda_item(event: Event, item: AgendaItem, direction: int) -> bool:
     db.session.flush()
     _entries_changed(event, sequence=True)
     db.session.expire(event, ["agenda_items"])
+    log.info("%s moved agenda item %s of event %s", by.email, item.id, event.id)
     return True
 
 
@@ -399,11 +472,11 @@ def speakers_with_use() -> list[SpeakerUse]:
     return [SpeakerUse(speaker, talks) for speaker, talks in rows]
 
 
-def save_speaker(speaker: Speaker | None, data: dict[str, Any]) -> Speaker:
+def save_speaker(speaker: Speaker | None, details: SpeakerDetails, *, by: StaffUser) -> Speaker:
     speaker = speaker or Speaker()
     shown = (speaker.name, speaker.organisation)
-    for field in ("name", "job_title", "organisation", "bio", "email"):
-        setattr(speaker, field, data[field])
+    for field in fields(SpeakerDetails):
+        setattr(speaker, field.name, getattr(details, field.name))
     db.session.add(speaker)
     db.session.flush()
     if speaker.id is not None and shown != (speaker.name, speaker.organisation):
@@ -419,10 +492,11 @@ def save_speaker(speaker: Speaker | None, data: dict[str, Any]) -> Speaker:
             .values(updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+    log.info("%s saved speaker %s", by.email, speaker.id)
     return speaker
 
 
-def delete_speaker(speaker: Speaker) -> None:
+def delete_speaker(speaker: Speaker, *, by: StaffUser) -> None:
     in_use = db.session.scalar(
         db.select(db.func.count(AgendaItemSpeaker.id)).where(
             AgendaItemSpeaker.speaker_id == speaker.id
@@ -432,5 +506,7 @@ def delete_speaker(speaker: Speaker) -> None:
         raise EventError(
             f"{speaker.name} speaks on {in_use} agenda item(s); remove them there first."
         )
+    speaker_id = speaker.id
     db.session.delete(speaker)
     db.session.flush()
+    log.info("%s deleted speaker %s", by.email, speaker_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
 
-from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, refusals_flashed
 from chamber.events import services
 from chamber.events.forms import SpeakerForm
@@ -22,7 +22,7 @@ def index():
 def _save(speaker: Speaker | None):
     form = SpeakerForm(obj=speaker)
     if form.validate_on_submit():
-        saved = services.save_speaker(speaker, form.data_for_service())
+        saved = services.save_speaker(speaker, form.details(), by=acting_user())
         flash(f"Saved {saved.name}.", "success")
         return redirect(url_for(".index"))
     return render_template("events/speakers/form.html", form=form, speaker=speaker), form_status(
@@ -44,6 +44,6 @@ def edit(speaker_id: int):
 def delete(speaker_id: int):
     speaker = db.get_or_404(Speaker, speaker_id)
     with refusals_flashed():
-        services.delete_speaker(speaker)
+        services.delete_speaker(speaker, by=acting_user())
         flash("Removed the speaker.", "success")
     return redirect(url_for(".index"))
