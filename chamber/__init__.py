@@ -62,8 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from chamber.core.origin import check_same_origin
 
     app.before_request(check_same_origin)  # after Flask-WTF's token check, whose verdict it reads
-    _register_blueprints(app)
-    _register_template_helpers(app)
+    _init_domains(app)
     _register_error_pages(app)
     app.after_request(_security_headers)
 
@@ -91,59 +90,32 @@ def _init_extensions(app: Flask) -> None:
     import chamber.models  # noqa: F401
 
 
-def _register_blueprints(app: Flask) -> None:
-    from chamber import dashboard
-    from chamber.api import views as api_views
-    from chamber.auth import manage as staff_users
-    from chamber.auth import views as auth_views
-    from chamber.calendar import views as calendar_views
-    from chamber.core import views as core_views
-    from chamber.core.routing import IdConverter
-    from chamber.events import manage as manage_events
-    from chamber.events import speakers as manage_speakers
-    from chamber.events import views as event_views
-    from chamber.mail import manage as outbox
-    from chamber.mail import views as mail_views
-    from chamber.registration import checkin, checkin_code
-    from chamber.registration import manage as manage_registrations
-    from chamber.registration import views as registration_views
-    from chamber.resources import health_views as link_health
-    from chamber.resources import manage as manage_resources
-    from chamber.resources import views as resource_views
-    from chamber.surveys import manage as manage_surveys
-    from chamber.surveys import results_views as survey_results
-    from chamber.surveys import views as survey_views
+def _init_domains(app: Flask) -> None:
+    """Each domain wires itself (blueprints, template helpers, link minters, signal receivers),
+    in layer order: a domain's receivers connect to signals of the layers below it."""
+    from chamber import (
+        api,
+        auth,
+        calendar,
+        core,
+        dashboard,
+        events,
+        mail,
+        registration,
+        resources,
+        surveys,
+    )
 
-    app.url_map.converters["int"] = IdConverter  # before any rule is added
-    for module in (core_views, auth_views, dashboard, staff_users, event_views, manage_events,
-                   manage_speakers, mail_views, outbox, registration_views,
-                   manage_registrations, checkin, checkin_code, api_views, calendar_views):  # fmt: skip
-        app.register_blueprint(module.bp)
-    app.register_blueprint(survey_results.bp)
-    app.register_blueprint(survey_views.bp)
-    app.register_blueprint(manage_surveys.bp)
-    app.register_blueprint(link_health.bp)
-    app.register_blueprint(resource_views.bp)
-    app.register_blueprint(manage_resources.bp)
-
-
-def _register_template_helpers(app: Flask) -> None:
-    from chamber.api.jsonld import event_jsonld_tag
-    from chamber.core.markdown import render_markdown
-    from chamber.core.templating import field_attributes
-    from chamber.core.times import format_date, format_time
-    from chamber.mail.links import placeholder
-    from chamber.registration.views import booking_state
-
-    app.jinja_env.filters["markdown"] = render_markdown
-    app.jinja_env.filters["time"] = format_time
-    app.jinja_env.filters["date"] = format_date
-    app.jinja_env.globals["field_attributes"] = field_attributes
-    app.jinja_env.globals["link"] = placeholder
-    app.jinja_env.globals["booking_state"] = booking_state
-    app.jinja_env.globals["event_jsonld_tag"] = event_jsonld_tag
-    app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
-    app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]
+    core.init_app(app)  # first: the id converter must be in place before any rule is added
+    auth.init_app(app)
+    mail.init_app(app)
+    events.init_app(app)
+    resources.init_app(app)
+    calendar.init_app(app)
+    registration.init_app(app)
+    surveys.init_app(app)
+    api.init_app(app)
+    app.register_blueprint(dashboard.bp)
 
 
 def _register_error_pages(app: Flask) -> None:

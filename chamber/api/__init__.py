@@ -1,1 +1,14 @@
-"""The read-only JSON API. Arrives with the calendar issue."""
+"""The read-only JSON API, and the schema.org JSON-LD on event pages."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """The JSON API and the `event_jsonld_tag` template global."""
+    from chamber.api import views
+    from chamber.api.jsonld import event_jsonld_tag
+
+    app.register_blueprint(views.bp)
+    app.jinja_env.globals["event_jsonld_tag"] = event_jsonld_tag

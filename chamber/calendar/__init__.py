@@ -1,1 +1,12 @@
-"""iCalendar builders (pure functions taking plain values) and .ics views. Arrives with the calendar issue."""
+"""iCalendar builders (pure functions taking plain values) and .ics views."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """The public .ics files and the calendar feed."""
+    from chamber.calendar import views
+
+    app.register_blueprint(views.bp)

@@ -1,1 +1,24 @@
 """The shared kernel: time zones, tokens, Markdown, slugs, safe redirects, query counting."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """The id converter (before any rule is added), `/healthz`, and the template helpers every
+    page uses."""
+    from chamber.core import views
+    from chamber.core.markdown import render_markdown
+    from chamber.core.routing import IdConverter
+    from chamber.core.templating import field_attributes
+    from chamber.core.times import format_date, format_time
+
+    app.url_map.converters["int"] = IdConverter
+    app.register_blueprint(views.bp)
+    app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.filters["time"] = format_time
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.globals["field_attributes"] = field_attributes
+    app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
+    app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]

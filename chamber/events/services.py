@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from chamber.auth.models import StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.text import slugify
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
+from chamber.events import signals
 from chamber.events.models import (
     AgendaItem,
     AgendaItemSpeaker,
@@ -90,41 +90,22 @@ class SpeakerDetails:
 
 
 # --- telling higher layers about calendar changes -------------------------------------------------
-# Events sit below registration, so registration registers here (when it is imported) to email
-# delegates about a change in the same transaction, and to say how many people a change would reach.
-
-# listener(event, changed fields, their values before the change)
-CalendarListener = Callable[[Event, tuple[str, ...], dict[str, Any]], None]
-_calendar_listeners: list[CalendarListener] = []
-_audience_counters: list[Callable[[Event], int]] = []
-
-
-def on_calendar_change(listener: CalendarListener) -> CalendarListener:
-    """Call `listener(event, changed_fields, values_before)` after every change that raises the
-    SEQUENCE, in the same transaction."""
-    if listener not in _calendar_listeners:
-        _calendar_listeners.append(listener)
-    return listener
-
-
-def count_calendar_audience(counter: Callable[[Event], int]) -> Callable[[Event], int]:
-    """Register how to count the people a change to `event` would be emailed to."""
-    if counter not in _audience_counters:
-        _audience_counters.append(counter)
-    return counter
+# Events sit below registration and surveys, which connect to `events.signals` in their init_app:
+# to email delegates about a change in the same transaction, and to say how many a change would reach.
 
 
 def calendar_audience(event: Event) -> int:
-    """How many people a change of the event's time, place or status would email now."""
+    """How many people a change of the event's time, place or status would email now: the sum of
+    what the `calendar_audience` signal's receivers count."""
     if event.is_draft:
         return 0
-    return sum(counter(event) for counter in _audience_counters)
+    counts = signals.calendar_audience.send(signals.this_app(), event=event)
+    return sum(int(count) for count in signals.replies(counts))
 
 
 def _calendar_changed(event: Event, changed: tuple[str, ...], before: dict[str, Any]) -> None:
     _entries_changed(event, sequence=True)
-    for listener in _calendar_listeners:
-        listener(event, changed, before)
+    signals.calendar_changed.send(signals.this_app(), event=event, changed=changed, before=before)
 
 
 def _entries_changed(event: Event, *, sequence: bool) -> None:

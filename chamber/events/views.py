@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
-from chamber.events import services
-from chamber.resources.attachments import event_resources
+from chamber.events import services, signals
 
 bp = Blueprint("events", __name__)
 
@@ -34,12 +35,16 @@ def show(slug: str):
         abort(404)
     speakers = list(dict.fromkeys(s for item in event.agenda_items for s in item.speakers))
     now = utcnow()
+    sent = signals.showing_event.send(signals.this_app(), event=event, now=now)
+    shown_too: dict[str, Any] = {}  # what higher domains add (resources: the event's resources)
+    for extra in signals.replies(sent):
+        shown_too.update(extra)
     return render_template(
         "events/show.html",
         event=event,
         speakers=speakers,
         now=now,
         staff_preview=staff_preview,
-        resources=event_resources(event, now),
         print_view=request.args.get("print") == "1",
+        **shown_too,
     )

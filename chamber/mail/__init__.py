@@ -1,1 +1,15 @@
 """Email: the transactional outbox, message building, delivery backends and the suppression list."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Unsubscribing and the staff outbox; the `link` template global and the unsubscribe link."""
+    from chamber.mail import links, manage, services, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(manage.bp)
+    app.jinja_env.globals["link"] = links.placeholder
+    links.register_link_minter("unsubscribe", services._mint_unsubscribe_link)

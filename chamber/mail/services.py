@@ -188,9 +188,6 @@ def _mint_unsubscribe_link(recipient: str, _ref: str) -> str:
     return external_url("mail.unsubscribe_page", token=token)
 
 
-links.register_link_minter("unsubscribe", _mint_unsubscribe_link)
-
-
 # --- staff actions -------------------------------------------------------------------------------
 
 

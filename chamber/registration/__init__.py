@@ -1,1 +1,33 @@
-"""Bookings, delegates, the waiting list, manage links and check-in. Arrives with the registration issue."""
+"""Bookings, delegates, the waiting list, manage links and check-in."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """The booking pages, staff registrations and check-in; the `booking_state` template global;
+    the manage, place and check-in links; and the emails a change of an event's time, place or
+    status owes its delegates (receivers of `events.signals`)."""
+    from chamber.events import signals
+    from chamber.mail import links
+    from chamber.registration import (
+        checkin,
+        checkin_code,
+        checkin_services,
+        manage,
+        notifications,
+        places,
+        views,
+    )
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(manage.bp)
+    app.register_blueprint(checkin.bp)
+    app.register_blueprint(checkin_code.bp)
+    app.jinja_env.globals["booking_state"] = views.booking_state
+    links.register_link_minter("manage", notifications._mint_manage_link)
+    links.register_link_minter("place", places._mint_place_link)
+    links.register_link_minter("checkin", checkin_services._mint_checkin_link)
+    signals.calendar_changed.connect(notifications.event_changed, sender=app)
+    signals.calendar_audience.connect(notifications.confirmed_count, sender=app)

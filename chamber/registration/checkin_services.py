@@ -253,6 +253,3 @@ def _mint_checkin_link(recipient: str, ref: str) -> str:
     if normalise_address(recipient) != delegate.email_normalised:
         raise links.LinkRefused(f"delegate {ref}'s check-in link is not for this recipient")
     return scan_url(new_checkin_token(delegate))
-
-
-links.register_link_minter("checkin", _mint_checkin_link)

@@ -6,7 +6,6 @@ from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical
 from chamber.core.times import utcnow
 from chamber.core.urls import external_url
-from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
@@ -156,9 +155,11 @@ def _delegates(event: Event, *statuses: DelegateStatus) -> list[Delegate]:
     )
 
 
-@events.on_calendar_change
-def event_changed(event: Event, changed: tuple[str, ...], _before: dict) -> None:
-    """One email per confirmed delegate for each change of time, place or status (one SEQUENCE).
+def event_changed(
+    _app: object, *, event: Event, changed: tuple[str, ...], before: dict[str, object]
+) -> None:
+    """Receives `events.signals.calendar_changed`: one email per confirmed delegate for each
+    change of time, place or status (one SEQUENCE).
 
     A published event's delegates get the updated entry (REQUEST); a cancelled event's get a
     CANCEL, and those waiting are told too. A draft has no audience.
@@ -187,9 +188,9 @@ def event_changed(event: Event, changed: tuple[str, ...], _before: dict) -> None
         )
 
 
-@events.count_calendar_audience
-def confirmed_count(event: Event) -> int:
-    """Delegates a change of time or place would email: the confirmed ones."""
+def confirmed_count(_app: object, *, event: Event) -> int:
+    """Receives `events.signals.calendar_audience`: delegates a change of time or place would
+    email, the confirmed ones."""
     return db.session.scalar(
         db.select(db.func.count(Delegate.id)).where(
             Delegate.event_id == event.id, Delegate.status == DelegateStatus.confirmed
@@ -242,6 +243,3 @@ def _mint_manage_link(recipient: str, ref: str) -> str:
         raise links.LinkRefused(f"booking {ref}'s manage link is not for this recipient")
     token = services.new_manage_token(booking)
     return manage_url(token)
-
-
-links.register_link_minter("manage", _mint_manage_link)

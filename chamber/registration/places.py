@@ -69,6 +69,3 @@ def _mint_place_link(recipient: str, ref: str) -> str:
     if normalise_address(recipient) != delegate.email_normalised:
         raise links.LinkRefused(f"delegate {ref}'s place link is not for this recipient")
     return place_url(new_place_token(delegate))
-
-
-links.register_link_minter("place", _mint_place_link)

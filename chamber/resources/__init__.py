@@ -1,1 +1,17 @@
-"""The curated resource library and link health. Arrives with the resources issue."""
+"""The curated resource library and link health."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """The public library and packs, the staff library and link health; an event's page lists
+    its resources (a receiver of `events.signals.showing_event`)."""
+    from chamber.events import signals
+    from chamber.resources import attachments, health_views, manage, views
+
+    app.register_blueprint(health_views.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(manage.bp)
+    signals.showing_event.connect(attachments.resources_shown, sender=app)

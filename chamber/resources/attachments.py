@@ -251,6 +251,11 @@ class StaffAttachments:
     by_item: dict[int, list[Resource]]
 
 
+def resources_shown(_app: object, *, event: Event, now: datetime) -> dict[str, EventResources]:
+    """Receives `events.signals.showing_event`: the event page lists the event's resources."""
+    return {"resources": event_resources(event, now)}
+
+
 def staff_attachments(event: Event) -> StaffAttachments:
     event_wide = db.session.scalars(
         db.select(Resource)

@@ -1,1 +1,19 @@
-"""Follow-up surveys, invitations, responses and results. Arrives with the surveys issue."""
+"""Follow-up surveys, invitations, responses and results."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Answering, the staff survey pages and results; the survey link; and a survey following its
+    event's changes (a receiver of `events.signals.calendar_changed`)."""
+    from chamber.events import signals
+    from chamber.mail import links
+    from chamber.surveys import dispatch, event_changes, manage, results_views, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(manage.bp)
+    app.register_blueprint(results_views.bp)
+    links.register_link_minter("survey", dispatch._mint_survey_link)
+    signals.calendar_changed.connect(event_changes.event_changed, sender=app)

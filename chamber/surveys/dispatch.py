@@ -286,6 +286,3 @@ def _mint_survey_link(recipient: str, ref: str) -> str:
         raise links.LinkRefused(f"survey link {ref!r} is not the recipient's own invitation")
     token = new_survey_token(invitation)
     return external_url("surveys.respond", token=token)
-
-
-links.register_link_minter("survey", _mint_survey_link)

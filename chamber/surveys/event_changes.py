@@ -1,23 +1,24 @@
 """What a survey does when its event changes: a cancelled event's scheduled survey goes back to
 draft, and an unsent survey follows the event's end when the event moves (postponed, brought
-forward, another zone). Registered with `events.on_calendar_change`, so it runs in the same
-transaction as the change; `services` imports this module, so the app always has it."""
+forward, another zone). `event_changed` receives `events.signals.calendar_changed` (connected in
+`surveys.init_app`), so it runs in the same transaction as the change."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 
-from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.surveys import services
 from chamber.surveys.models import Survey, SurveyStatus
 
 
-@events.on_calendar_change
-def event_changed(event: Event, changed: tuple[str, ...], before: dict) -> None:
+def event_changed(
+    _app: object, *, event: Event, changed: tuple[str, ...], before: dict[str, Any]
+) -> None:
     if "status" in changed and event.is_cancelled:
         _back_to_draft(event)
     if "ends_at" in changed or "timezone" in changed:

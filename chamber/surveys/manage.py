@@ -3,7 +3,7 @@ preview, scheduling, send now, and who was invited, reminded and answered."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -37,11 +37,8 @@ def _survey_or_404(survey_id: int) -> Survey:
     return db.get_or_404(Survey, survey_id)
 
 
-def results_url(survey: Survey) -> str | None:
-    """The results page, once the results blueprint is there (it is built separately)."""
-    if "survey_results.show" in current_app.view_functions:
-        return url_for("survey_results.show", survey_id=survey.id)
-    return None
+def results_url(survey: Survey) -> str:
+    return url_for("survey_results.show", survey_id=survey.id)
 
 
 @bp.get("/")

@@ -13,9 +13,6 @@ from chamber.core.errors import Refusal
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
-
-# Imported for its calendar listener (a survey follows its event's changes): see event_changes.
-from chamber.surveys import event_changes  # noqa: F401
 from chamber.surveys.models import (
     MAX_CHOICE_LENGTH,
     MAX_CHOICES,
