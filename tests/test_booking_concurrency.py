@@ -42,6 +42,7 @@ from chamber.members.models import Contact, SizeBand
 from chamber.registration import notifications, services
 from chamber.registration.models import Delegate, DelegateStatus
 from chamber.registration.services import BusinessDetails, DelegateDetails
+from tests.factories import make_booking
 from tests.smtp_server import free_port
 from tests.support import CSRF_PATTERN
 
@@ -370,9 +371,8 @@ def test_cancellations_racing_new_bookings_never_leave_a_seat_empty_or_give_it_t
     for n in range(2 * CAPACITY):
         tag = f"setup-{n}"
         person = DelegateDetails(f"Delegate {tag}", f"delegate-{tag}@example.com")
-        result = services.book(
-            event, BusinessDetails(f"Business {tag}", SizeBand.small), person, [person]
-        )
+        business = BusinessDetails(f"Business {tag}", SizeBand.small)
+        result = make_booking(event, person, business=business, source="web", commit=False)
         tokens[n] = services.new_manage_token(result.booking)
         db.session.commit()
         (confirmed if result.confirmed else waiting).append(
