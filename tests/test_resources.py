@@ -18,7 +18,7 @@ from chamber.resources.models import (
     ResourceKind,
     ResourceStatus,
 )
-from tests.factories import at
+from tests.factories import acting_staff, at
 from tests.support import count_queries, csrf_token, post_form
 from tests.test_security_headers import live_markup
 
@@ -440,13 +440,13 @@ def test_a_resource_cannot_replace_itself(organiser_client, make_resource):
     assert response.status_code == 400
     assert "Choose a resource from the list." in response.text  # itself is never offered
     with pytest.raises(services.ResourceError, match="cannot replace itself"):
-        services.supersede(resource, resource)
+        services.supersede(resource, resource, by=acting_staff())
 
 
 def test_replacements_cannot_go_round_in_a_circle(organiser_client, make_resource):
     a, b, c = make_resource("A"), make_resource("B"), make_resource("C")
-    services.supersede(b, c)
-    services.supersede(c, a)
+    services.supersede(b, c, by=acting_staff())
+    services.supersede(c, a, by=acting_staff())
     db.session.commit()
     response = post_form(
         organiser_client,
@@ -479,7 +479,9 @@ def test_a_successor_not_in_the_list_is_refused_plainly(organiser_client, make_r
 
 def test_only_a_published_resource_can_be_a_successor(make_resource):
     with pytest.raises(services.ResourceError, match="is not published"):
-        services.supersede(make_resource(), make_resource(status=ResourceStatus.draft))
+        services.supersede(
+            make_resource(), make_resource(status=ResourceStatus.draft), by=acting_staff()
+        )
 
 
 def test_the_staff_list_counts_and_searches(organiser_client, make_resource):

@@ -44,7 +44,7 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
         surveys.load_survey(past, seed=2016)
     if upcoming := seminar.load_upcoming_edition(speakers, today, by=by):
         bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
-    load_resources()
+    load_resources(by=by)
     admin, *others = logins
     admin.others = others
     return admin

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chamber.auth.models import StaffUser
 from chamber.core.times import utcnow
 from chamber.demo import seminar
 from chamber.events.models import Event
@@ -228,33 +229,33 @@ BESIDE_TALKS = {
 }  # fmt: skip
 
 
-def _ensure(entry: Entry) -> tuple[Resource, bool]:
+def _ensure(entry: Entry, *, by: StaffUser) -> tuple[Resource, bool]:
     """The resource with this slug, and whether it was created now: created and published if
     missing, else left as staff left it."""
     existing = db.session.scalar(db.select(Resource).where(Resource.slug == entry.slug))
     if existing is not None:
         return existing, False
     kind = ResourceKind.guide if entry.body else ResourceKind.link
-    resource = resources.save_resource(None, {
-        "kind": kind, "slug": entry.slug, "title": entry.title, "url": entry.url,
-        "publisher": entry.publisher, "category": entry.category, "tags": entry.tags,
-        "description": entry.description, "staff_note": entry.staff_note,
-        "audience": list(entry.audience), "body": entry.body,
-    })  # fmt: skip
-    resources.publish(resource)
+    resource = resources.save_resource(None, resources.ResourceDetails(
+        kind=kind, slug=entry.slug, title=entry.title, url=entry.url or "",
+        publisher=entry.publisher, category=entry.category, tags=entry.tags,
+        description=entry.description, staff_note=entry.staff_note,
+        audience=entry.audience, body=entry.body,
+    ), by=by)  # fmt: skip
+    resources.publish(resource, by=by)
     return resource, True
 
 
-def load_library() -> tuple[dict[str, Resource], set[str]]:
+def load_library(*, by: StaffUser) -> tuple[dict[str, Resource], set[str]]:
     """Every demo resource by slug, and the slugs created now. Safe to run again: existing ones
     are found by slug and kept as they are."""
     library, created = {}, set()
     for entry in (*CURRENT, GUIDE, *ARTICLE):
-        library[entry.slug], new = _ensure(entry)
+        library[entry.slug], new = _ensure(entry, by=by)
         if new:
             created.add(entry.slug)
             if entry.replaced_by:
-                resources.supersede(library[entry.slug], library[entry.replaced_by])
+                resources.supersede(library[entry.slug], library[entry.replaced_by], by=by)
     return library, created
 
 
@@ -273,8 +274,8 @@ def attach_to_edition(event: Event, library: dict[str, Resource]) -> None:
                 attachments.attach_to_item(item, library[slug])
 
 
-def load_resources() -> None:
-    library, created = load_library()
+def load_resources(*, by: StaffUser) -> None:
+    library, created = load_library(by=by)
     editions = db.session.scalars(
         db.select(Event).where(Event.slug.like("cybercrime-seminar-%")).order_by(Event.starts_at)
     )
@@ -284,7 +285,7 @@ def load_resources() -> None:
     # Retired after the 2016 edition has it: a retired resource cannot be attached.
     for entry in ARTICLE:
         if entry.ended and entry.slug in created:
-            resources.retire(library[entry.slug])
+            resources.retire(library[entry.slug], by=by)
     load_check_history()
 
 

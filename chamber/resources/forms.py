@@ -3,8 +3,6 @@ event or a talk."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from wtforms import SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
@@ -140,19 +138,22 @@ class ResourceForm(ChamberForm):
             valid = False
         return valid
 
-    def data_for_service(self) -> dict[str, Any]:
-        data = {
-            name: self[name].data or ""
-            for name in ("title", "publisher", "description", "category", "tags", "staff_note",
-                         "slug")
-        }  # fmt: skip
-        data["kind"] = self.kind
-        data["audience"] = list(self.audience.data or [])
-        if self.kind == ResourceKind.link:
-            data["url"] = self.url.data
-        else:
-            data["body"] = self.body.data
-        return data
+    def details(self) -> services.ResourceDetails:
+        """What was entered, for `services.save_resource`; only this kind's `url` or `body`."""
+        link = self.kind == ResourceKind.link
+        return services.ResourceDetails(
+            kind=self.kind,
+            title=self.title.data or "",
+            slug=self.slug.data or "",
+            url=(self.url.data or "") if link else "",
+            body="" if link else (self.body.data or ""),
+            publisher=self.publisher.data or "",
+            description=self.description.data or "",
+            category=self.category.data or "",
+            tags=self.tags.data or "",
+            staff_note=self.staff_note.data or "",
+            audience=tuple(self.audience.data or ()),
+        )
 
 
 class SupersedeForm(ChamberForm):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
-from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, on_field, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
@@ -60,7 +60,7 @@ def _resource_or_404(resource_id: int) -> Resource:
 def _save_or_explain(form: ResourceForm, resource: Resource | None) -> Resource | None:
     """Save through the service; on a refusal, say why on the form."""
     with refusals_shown_on(form):
-        return services.save_resource(resource, form.data_for_service())
+        return services.save_resource(resource, form.details(), by=acting_user())
     return None
 
 
@@ -163,7 +163,7 @@ STATUS_ACTIONS = {
 def change_status(resource_id: int, action: str):
     resource = _resource_or_404(resource_id)
     operation, message = STATUS_ACTIONS[action]
-    operation(resource)
+    operation(resource, by=acting_user())
     flash(message.format(resource.title), "success")
     return redirect(url_for(".show", resource_id=resource.id))
 
@@ -175,7 +175,7 @@ def supersede(resource_id: int):
     if form.validate_on_submit():
         successor = db.session.get(Resource, form.successor.data) if form.successor.data else None
         with refusals_shown_on(form, on_field("successor")):
-            services.supersede(resource, successor)
+            services.supersede(resource, successor, by=acting_user())
             if successor is None:
                 flash(f"“{resource.title}” is no longer marked as replaced.", "success")
             else:

@@ -4,13 +4,15 @@ resources, following chains of successors, and searching. Attaching them to even
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
+from chamber.auth.models import StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.text import slugify
 from chamber.core.times import utcnow
@@ -24,9 +26,9 @@ from chamber.resources.models import (
     ResourceStatus,
 )
 
-RESOURCE_FIELDS = (
-    "title", "url", "publisher", "description", "body", "category", "staff_note",
-)  # fmt: skip
+log = logging.getLogger(__name__)
+
+PLAIN_FIELDS = ("title", "publisher", "description", "category", "staff_note")
 MAX_TAGS_LENGTH = 500  # the column's size, commas included
 MAX_TAG_LENGTH = 40
 MAX_CHAIN = 8  # successors followed at most: A replaced by B replaced by C...
@@ -35,6 +37,25 @@ BANDS = frozenset(band.value for band in SizeBand)  # `in SizeBand` warns on Pyt
 
 class ResourceError(Refusal):
     """A change that would break a rule about resources; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class ResourceDetails:
+    """What staff set on a resource. `url` is a link's and `body` a guide's (the other kind's is
+    not used); `kind` counts only on creation; `slug` may be blank (made from the title); `tags`
+    as typed; `audience` SizeBand values, none meaning every size."""
+
+    kind: ResourceKind
+    title: str
+    slug: str
+    url: str
+    body: str
+    publisher: str
+    description: str
+    category: str
+    tags: str
+    staff_note: str
+    audience: tuple[str, ...]
 
 
 # --- values --------------------------------------------------------------------------------------
@@ -325,30 +346,26 @@ def current_successor(resource: Resource) -> Resource | None:
 # --- saving --------------------------------------------------------------------------------------
 
 
-def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
-    """Create a resource (a draft, when `resource` is None) or change one from form `data`.
+def save_resource(
+    resource: Resource | None, details: ResourceDetails, *, by: StaffUser
+) -> Resource:
+    """Create a resource (a draft, when `resource` is None) or change one to `details`.
 
-    `data` holds the plain fields, `kind` (on creation), `slug` (may be blank), `tags` as typed
-    and `audience` as a list of SizeBand values. A link given a new address is unchecked again,
-    as what the checker found was about the old one.
+    A link given a new address is unchecked again, as what the checker found was about the old
+    one.
     """
     creating = resource is None
     old_url = None if creating else resource.url
     if creating:
-        resource = Resource(
-            kind=ResourceKind(data.get("kind", ResourceKind.link)), status=ResourceStatus.draft
-        )
-    for name in RESOURCE_FIELDS:
-        if name in data:
-            setattr(resource, name, data[name] or "")
-    if "tags" in data:
-        if problem := tags_problem(data["tags"]):
-            raise ResourceError(problem)
-        resource.tags = tags_from_text(data["tags"])
-    if "audience" in data:
-        resource.audience = audience_from_bands(data["audience"])
+        resource = Resource(kind=details.kind, status=ResourceStatus.draft)
+    for name in PLAIN_FIELDS:
+        setattr(resource, name, getattr(details, name) or "")
+    if problem := tags_problem(details.tags):
+        raise ResourceError(problem)
+    resource.tags = tags_from_text(details.tags)
+    resource.audience = audience_from_bands(details.audience)
     if resource.is_link:
-        resource.url = (resource.url or "").strip()
+        resource.url = (details.url or "").strip()
         if not resource.url:
             raise ResourceError("Enter the link's web address.")
         if problem := web_address_problem(resource.url):
@@ -357,9 +374,10 @@ def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
             _forget_link_health(resource)
     else:
         resource.url = None
+        resource.body = details.body or ""
         if not resource.body.strip():
             raise ResourceError("Write the guide's text.")
-    slug = (data.get("slug") or "").strip()
+    slug = (details.slug or "").strip()
     if slug and slug != resource.slug:
         if slug_taken(slug, exclude_id=resource.id):
             raise ResourceError("Another resource already uses this web address.")
@@ -371,6 +389,7 @@ def save_resource(resource: Resource | None, data: dict[str, Any]) -> Resource:
         db.session.flush()
     except IntegrityError as error:  # another save took the address after `slug_taken` looked
         raise ResourceError("Another resource already uses this address.", field="slug") from error
+    log.info("%s %s resource %s", by.email, "created" if creating else "changed", resource.id)
     return resource
 
 
@@ -384,36 +403,40 @@ def _forget_link_health(resource: Resource) -> None:
     resource.last_error = None
 
 
-def publish(resource: Resource) -> None:
+def publish(resource: Resource, *, by: StaffUser) -> None:
     if resource.is_published:
         return
     resource.status = ResourceStatus.published
     resource.published_at = utcnow()
     resource.retired_at = None
     db.session.flush()
+    log.info("%s published resource %s", by.email, resource.id)
 
 
-def unpublish(resource: Resource) -> None:
+def unpublish(resource: Resource, *, by: StaffUser) -> None:
     """Back to a draft: hidden from the public until published again."""
     resource.status = ResourceStatus.draft
     resource.retired_at = None
     db.session.flush()
+    log.info("%s unpublished resource %s", by.email, resource.id)
 
 
-def retire(resource: Resource) -> None:
+def retire(resource: Resource, *, by: StaffUser) -> None:
     """Hide from the library and packs; its page stays, saying so and naming any successor."""
     if resource.is_retired:
         return
     resource.status = ResourceStatus.retired
     resource.retired_at = utcnow()
     db.session.flush()
+    log.info("%s retired resource %s", by.email, resource.id)
 
 
-def supersede(resource: Resource, successor: Resource | None) -> None:
+def supersede(resource: Resource, successor: Resource | None, *, by: StaffUser) -> None:
     """Mark `resource` as replaced by `successor` (None: by nothing any more)."""
     if successor is None:
         resource.superseded_by = None
         db.session.flush()
+        log.info("%s marked resource %s as not replaced", by.email, resource.id)
         return
     if successor.id == resource.id:
         raise ResourceError("A resource cannot replace itself: choose another one.")
@@ -432,6 +455,7 @@ def supersede(resource: Resource, successor: Resource | None) -> None:
             break
     resource.superseded_by = successor
     db.session.flush()
+    log.info("%s marked resource %s as replaced by %s", by.email, resource.id, successor.id)
 
 
 _TAG = re.compile(r"<[a-zA-Z!/?]")  # as a browser reads a tag; "a < b" is text
