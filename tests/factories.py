@@ -42,6 +42,7 @@ def make_booking(
     *people: DelegateDetails | str,
     business: BusinessDetails | str = OCTREE,
     size_band: SizeBand = SizeBand.small,
+    booker: DelegateDetails | None = None,
     source: str = "staff",
     checked_in: bool = False,
     commit: bool = True,
@@ -50,7 +51,7 @@ def make_booking(
     """A booking made through `registration.services.book`, as staff make one by hand.
 
     `people` are `DelegateDetails` or bare email addresses (named after the address); with none,
-    one delegate with a fresh address. The first person is the booker. `business` is the details,
+    one delegate with a fresh address. The booker is `booker`, or else the first person. `business` is the details,
     or just a name (of a business of `size_band`). `checked_in` marks the confirmed delegates as
     arrived five minutes after the start. Commits unless `commit=False`; other keywords go to
     `services.book` (`source="web"` applies the public form's rules).
@@ -62,7 +63,8 @@ def make_booking(
     ]
     if isinstance(business, str):
         business = BusinessDetails(business, size_band)
-    result = services.book(event, business, delegates[0], delegates, source=source, **options)
+    booker = booker or delegates[0]
+    result = services.book(event, business, booker, delegates, source=source, **options)
     if checked_in:
         for delegate in result.confirmed:
             delegate.checked_in_at = event.starts_at + timedelta(minutes=5)

@@ -137,9 +137,8 @@ def test_the_list_shows_business_status_place_in_line_check_in_and_needs(
 ):
     event = make_event(capacity=1, business_limit=5, starts_at=datetime(2030, 7, 4, 7, tzinfo=UTC))
     make_booking(event, person(1), business=OCTREE)
-    services.book(
-        event, ASHBOURNE, person(2), [person(2), DelegateDetails("Second", "second@example.com")]
-    )
+    second = DelegateDetails("Second", "second@example.com")
+    make_booking(event, person(2), second, business=ASHBOURNE, source="web", commit=False)
     delegate("second@example.com").needs = "Vegetarian; step-free access"
     delegate("person1@example.com").checked_in_at = datetime(2030, 7, 4, 7, 5, tzinfo=UTC)
     db.session.commit()
@@ -562,15 +561,15 @@ def test_the_csv_opens_cleanly_in_a_spreadsheet_and_neutralises_formulas(
         starts_at=datetime(2030, 7, 4, 7, tzinfo=UTC),
     )  # fmt: skip
     hostile = '=HYPERLINK("http://x")'
-    services.book(
+    make_booking(
         event,
-        BusinessDetails("@Evil Ltd", SizeBand.medium, "-1+1", "SG1", is_member=True),
-        person(1),
-        [
-            DelegateDetails(hostile, "a@example.com", phone="+44 1438 000000"),
-            DelegateDetails("Zoë Ødegård 李", "zoe@example.com", needs="Line one\nline two"),
-        ],
+        DelegateDetails(hostile, "a@example.com", phone="+44 1438 000000"),
+        DelegateDetails("Zoë Ødegård 李", "zoe@example.com", needs="Line one\nline two"),
+        business=BusinessDetails("@Evil Ltd", SizeBand.medium, "-1+1", "SG1", is_member=True),
+        booker=person(1),
+        source="web",
         now=datetime(2030, 6, 1, 12, 30, tzinfo=UTC),
+        commit=False,
     )
     delegate("a@example.com").checked_in_at = datetime(2030, 7, 4, 7, 5, tzinfo=UTC)
     db.session.commit()
