@@ -15,7 +15,7 @@ from chamber.registration.models import Delegate
 from chamber.resources.models import EventResource, Resource, ResourceStatus
 from chamber.surveys import dispatch, services
 from chamber.surveys.models import Invitation, Survey
-from tests.factories import make_booking
+from tests.factories import acting_staff, make_booking
 
 LINK = re.compile(r"https?://[^/\s]+/s/([A-Za-z0-9_-]+)")
 
@@ -79,10 +79,10 @@ def finished_seminar(
 
 def sent_survey(event: Event, **settings) -> Survey:
     """The template survey for `event`, sent now (invitations queued, committed)."""
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     for name, value in settings.items():
         setattr(survey, name, value)
-    services.prepare_to_send_now(survey)
+    services.prepare_to_send_now(survey, by=acting_staff())
     assert dispatch.send_survey(survey) is not None
     db.session.commit()
     return survey

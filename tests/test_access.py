@@ -29,7 +29,7 @@ from chamber.resources.models import (
     ResourceStatus,
 )
 from chamber.surveys import services as surveys
-from tests.factories import at, make_booking
+from tests.factories import acting_staff, at, make_booking
 from tests.support import csrf_token, log_in
 
 LOGIN_ENDPOINT = "auth.login"
@@ -108,7 +108,9 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
     db.session.add_all([user, message])
     qr_token = new_token()  # the secret a confirmation email's check-in QR code carries
     booked.confirmed[0].checkin_token_hash = hash_token(qr_token)
-    survey = surveys.create_survey(event)  # a draft follow-up survey with the template's questions
+    survey = surveys.create_survey(
+        event, by=acting_staff()
+    )  # a draft follow-up survey with the template's questions
     resource = Resource(  # a published link, as the library and link-health pages hold
         slug=f"walk-{event.id}", title="NCSC", url="https://www.ncsc.gov.uk/", kind=ResourceKind.link,
         status=ResourceStatus.published,

@@ -36,10 +36,10 @@ def coming_seminar(make_event, make_item, days_ahead: int = 3):
 
 
 def scheduled_for(event, **settings) -> Survey:
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     for name, value in settings.items():
         setattr(survey, name, value)
-    services.schedule(survey)
+    services.schedule(survey, by=acting_staff())
     db.session.commit()
     return survey
 
@@ -135,7 +135,7 @@ def test_a_postponed_events_survey_moves_to_the_morning_after_the_new_end(
 
 def test_a_send_time_staff_chose_after_the_new_end_is_kept(app, make_event, make_item):
     event = coming_seminar(make_event, make_item)
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     chosen = event.ends_at + timedelta(days=10)
     survey.send_at, survey.closes_at = chosen, chosen + timedelta(days=20)
     db.session.commit()

@@ -17,6 +17,7 @@ from chamber.members.models import SizeBand
 from chamber.resources.models import AgendaItemResource, Resource, ResourceStatus
 from chamber.surveys import dispatch, responses, services, template
 from chamber.surveys.models import Answer, Invitation, QuestionKind, Response, Survey
+from tests.factories import acting_staff
 from tests.support import count_queries, csrf_token
 from tests.surveys_support import (
     attach_pack,
@@ -41,11 +42,13 @@ def answering(app, make_event, make_item):
         sector="Retail",
         member=True,
     )
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     services.add_question(
-        survey, services.QuestionDetails(QuestionKind.agenda_rating, "Rate each session")
+        survey,
+        services.QuestionDetails(QuestionKind.agenda_rating, "Rate each session"),
+        by=acting_staff(),
     )
-    services.prepare_to_send_now(survey)
+    services.prepare_to_send_now(survey, by=acting_staff())
     dispatch.send_survey(survey)
     db.session.commit()
     invitation = invitation_of(survey, "ann@alpha.example")

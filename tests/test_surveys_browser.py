@@ -14,6 +14,7 @@ from chamber.extensions import db
 from chamber.surveys import dispatch, services
 from chamber.surveys.models import Answer, QuestionKind, Response
 from tests.browser_support import DESKTOP, log_in, screenshot
+from tests.factories import acting_staff
 from tests.surveys_support import (
     book,
     finished_seminar,
@@ -45,11 +46,13 @@ def no_sideways_scrolling(page, viewport=PHONE) -> None:
 def test_a_delegate_answers_the_survey_on_a_phone(pages, make_event, make_item):
     event = finished_seminar(make_event, make_item, title="Cybercrime: protect your business")
     book(event, "ann@alpha.example", name="Ann")
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     services.add_question(
-        survey, services.QuestionDetails(QuestionKind.agenda_rating, "How useful was each talk?")
+        survey,
+        services.QuestionDetails(QuestionKind.agenda_rating, "How useful was each talk?"),
+        by=acting_staff(),
     )
-    services.prepare_to_send_now(survey)
+    services.prepare_to_send_now(survey, by=acting_staff())
     dispatch.send_survey(survey)
     db.session.commit()
     token = token_for(invitation_of(survey, "ann@alpha.example"))
@@ -142,8 +145,8 @@ def test_staff_survey_pages_fit_a_phone_and_a_desktop(pages, make_event, make_it
     sent = sent_survey(past, title="How was the cybercrime seminar?")
     starts = utcnow().replace(second=0, microsecond=0) + timedelta(days=40)
     future = make_event(title="Cybercrime seminar: the next one", starts_at=starts)  # no agenda
-    draft = services.create_survey(future)
-    services.schedule(draft)
+    draft = services.create_survey(future, by=acting_staff())
+    services.schedule(draft, by=acting_staff())
     db.session.commit()
     organiser = make_staff(Role.organiser, name="Olu Organiser")
 

@@ -13,7 +13,7 @@ from chamber.extensions import db
 from chamber.resources.models import AgendaItemResource, EventResource, Resource, ResourceStatus
 from chamber.surveys import services
 from chamber.surveys.models import Question, QuestionKind, Recipients, Survey, SurveyStatus
-from tests.factories import at
+from tests.factories import acting_staff, at
 from tests.support import count_queries, csrf_token, post_form
 from tests.surveys_support import attach_pack, finished_seminar
 
@@ -41,7 +41,7 @@ def test_the_seminar_template_asks_six_questions_with_sessions_from_the_agenda(
     make_item(event, minutes_in=90, title="Ask the experts", kind=AgendaKind.panel)
     attach_pack(event, ["Small Business Guide"])
 
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
 
     assert kinds(survey) == [
@@ -59,7 +59,7 @@ def test_the_seminar_template_asks_six_questions_with_sessions_from_the_agenda(
 
 
 def test_the_breach_hint_promises_nothing_the_settings_can_take_back(app, make_event):
-    survey = services.create_survey(make_event())
+    survey = services.create_survey(make_event(), by=acting_staff())
     (breach,) = [q for q in survey.questions if q.kind == QuestionKind.yes_no]
     assert "totals" not in breach.help_text and "never" not in breach.help_text
     assert "Prefer not to say" in breach.help_text
@@ -68,7 +68,7 @@ def test_the_breach_hint_promises_nothing_the_settings_can_take_back(app, make_e
 def test_with_one_talk_the_template_asks_to_rate_it(app, make_event, make_item):
     event = make_event()
     make_item(event, minutes_in=30, title="Phishing")
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     assert kinds(survey)[1] == "agenda_rating"
 
 
@@ -78,7 +78,7 @@ def test_without_talks_or_resources_the_template_leaves_those_questions_out_and_
     event = make_event()
     make_item(event, minutes_in=0, title="Welcome", kind=AgendaKind.welcome)
     attach_pack(event, ["A draft guide"], status=ResourceStatus.draft)  # not in the pack
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     assert kinds(survey) == ["rating", "nps", "yes_no", "free_text"]
 
@@ -97,11 +97,15 @@ def test_without_talks_or_resources_the_template_leaves_those_questions_out_and_
 def test_a_rate_each_item_question_on_an_agenda_without_talks_is_flagged_and_not_shown(
     organiser_client, make_event
 ):
-    survey = services.create_survey(make_event(), from_template=False)
+    survey = services.create_survey(make_event(), from_template=False, by=acting_staff())
     services.add_question(
-        survey, services.QuestionDetails(QuestionKind.agenda_rating, "How useful was each talk?")
+        survey,
+        services.QuestionDetails(QuestionKind.agenda_rating, "How useful was each talk?"),
+        by=acting_staff(),
     )
-    services.add_question(survey, services.QuestionDetails(QuestionKind.rating, "Overall?"))
+    services.add_question(
+        survey, services.QuestionDetails(QuestionKind.rating, "Overall?"), by=acting_staff()
+    )
     db.session.commit()
     page = organiser_client.get(f"/staff/surveys/{survey.id}").text
     assert "Respondents will not see this question" in page
@@ -131,7 +135,7 @@ def test_the_resource_question_lists_the_events_pack_in_order(app, make_event, m
     db.session.flush()
     db.session.add(AgendaItemResource(agenda_item_id=talk.id, resource_id=beside.id))
     db.session.commit()
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     (resources,) = [q for q in survey.questions if q.kind == QuestionKind.multiple_choice]
     assert resources.choice_list == [
         "Small Business Guide", "Cyber Essentials", "Phishing guide", "None of these",
@@ -141,7 +145,7 @@ def test_the_resource_question_lists_the_events_pack_in_order(app, make_event, m
 def test_a_yes_no_question_offers_its_three_answers_whatever_its_choices_column_holds(
     organiser_client, make_event
 ):
-    survey = services.create_survey(make_event(), from_template=False)
+    survey = services.create_survey(make_event(), from_template=False, by=acting_staff())
     db.session.add(Question(survey_id=survey.id, kind=QuestionKind.yes_no, text="Breach?"))
     db.session.commit()
     (question,) = db.session.get(Survey, survey.id).questions
@@ -157,10 +161,10 @@ def test_a_yes_no_question_offers_its_three_answers_whatever_its_choices_column_
 
 def test_a_blank_survey_has_no_questions_and_one_event_has_one_survey(app, make_event):
     event = make_event()
-    survey = services.create_survey(event, from_template=False)
+    survey = services.create_survey(event, from_template=False, by=acting_staff())
     assert survey.questions == []
     with pytest.raises(services.SurveyError, match="already has a survey"):
-        services.create_survey(event)
+        services.create_survey(event, by=acting_staff())
 
 
 # --- defaults ------------------------------------------------------------------------------------
@@ -169,7 +173,7 @@ def test_a_blank_survey_has_no_questions_and_one_event_has_one_survey(app, make_
 def test_it_is_sent_at_ten_the_next_morning_local_and_closes_two_weeks_later(app, make_event):
     # 14:00 to 18:00 in London during summer time (UTC+1)
     event = make_event(starts_at=datetime(2026, 6, 11, 13, 0, tzinfo=UTC))
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     assert survey.send_at == datetime(2026, 6, 12, 9, 0, tzinfo=UTC)  # 10:00 BST
     assert event.local(survey.send_at).hour == 10
     assert survey.closes_at == survey.send_at + timedelta(days=14)
@@ -203,15 +207,17 @@ def test_the_send_time_follows_the_events_own_zone(app, make_event):
 
 
 def test_questions_are_added_at_the_end_moved_and_deleted_in_order(app, make_event):
-    survey = services.create_survey(make_event(), from_template=False)
+    survey = services.create_survey(make_event(), from_template=False, by=acting_staff())
     for text in ("First", "Second", "Third"):
-        services.add_question(survey, services.QuestionDetails(QuestionKind.free_text, text))
+        services.add_question(
+            survey, services.QuestionDetails(QuestionKind.free_text, text), by=acting_staff()
+        )
     third = survey.questions[2]
-    assert services.move_question(third, -1)
+    assert services.move_question(third, -1, by=acting_staff())
     assert texts(survey) == ["First", "Third", "Second"]
     first = db.session.get(Survey, survey.id).questions[0]
-    assert not services.move_question(first, -1)  # already at the top
-    services.delete_question(first)
+    assert not services.move_question(first, -1, by=acting_staff())  # already at the top
+    services.delete_question(first, by=acting_staff())
     assert texts(survey) == ["Third", "Second"]
     assert [q.position for q in db.session.get(Survey, survey.id).questions] == [0, 1]
 
@@ -225,20 +231,24 @@ def test_questions_are_added_at_the_end_moved_and_deleted_in_order(app, make_eve
     ],
 )
 def test_choice_questions_need_sensible_options(app, make_event, choices, message):
-    survey = services.create_survey(make_event(), from_template=False)
+    survey = services.create_survey(make_event(), from_template=False, by=acting_staff())
     with pytest.raises(services.SurveyError, match=message):
         services.add_question(
-            survey, services.QuestionDetails(QuestionKind.single_choice, "Pick", choices=choices)
+            survey,
+            services.QuestionDetails(QuestionKind.single_choice, "Pick", choices=choices),
+            by=acting_staff(),
         )
 
 
 def test_a_sent_survey_keeps_its_questions(app, make_event):
-    survey = services.create_survey(make_event())
+    survey = services.create_survey(make_event(), by=acting_staff())
     survey.status = SurveyStatus.sent
     with pytest.raises(services.SurveyError, match="can no longer change"):
-        services.add_question(survey, services.QuestionDetails(QuestionKind.free_text, "Late"))
+        services.add_question(
+            survey, services.QuestionDetails(QuestionKind.free_text, "Late"), by=acting_staff()
+        )
     with pytest.raises(services.SurveyError):
-        services.move_question(survey.questions[1], -1)
+        services.move_question(survey.questions[1], -1, by=acting_staff())
 
 
 # --- staff pages ---------------------------------------------------------------------------------
@@ -265,7 +275,7 @@ def test_an_organiser_creates_a_survey_from_the_events_page(organiser_client, ma
 
 
 def test_the_question_editor_adds_edits_moves_and_deletes(organiser_client, make_event):
-    survey = services.create_survey(make_event(), from_template=False)
+    survey = services.create_survey(make_event(), from_template=False, by=acting_staff())
     db.session.commit()
     base = f"/staff/surveys/{survey.id}"
 
@@ -313,8 +323,8 @@ def test_the_question_editor_adds_edits_moves_and_deletes(organiser_client, make
 
 
 def test_a_question_of_another_survey_is_not_found(organiser_client, make_event):
-    one = services.create_survey(make_event())
-    other = services.create_survey(make_event())
+    one = services.create_survey(make_event(), by=acting_staff())
+    other = services.create_survey(make_event(), by=acting_staff())
     db.session.commit()
     path = f"/staff/surveys/{one.id}/questions/{other.questions[0].id}"
     assert organiser_client.get(path).status_code == 404
@@ -322,7 +332,7 @@ def test_a_question_of_another_survey_is_not_found(organiser_client, make_event)
 
 def test_settings_are_typed_in_the_events_zone_and_checked(organiser_client, make_event):
     event = make_event(starts_at=datetime(2026, 6, 11, 13, 0, tzinfo=UTC))
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     path = f"/staff/surveys/{survey.id}/settings"
     page = organiser_client.get(path)
@@ -362,7 +372,7 @@ def test_settings_are_typed_in_the_events_zone_and_checked(organiser_client, mak
 
 
 def test_scheduling_needs_questions_and_can_be_undone(organiser_client, make_event):
-    survey = services.create_survey(make_event(), from_template=False)
+    survey = services.create_survey(make_event(), from_template=False, by=acting_staff())
     db.session.commit()
     base = f"/staff/surveys/{survey.id}"
     token = csrf_token(organiser_client, base)
@@ -373,6 +383,7 @@ def test_scheduling_needs_questions_and_can_be_undone(organiser_client, make_eve
     services.add_question(
         db.session.get(Survey, survey.id),
         services.QuestionDetails(QuestionKind.rating, "Overall?"),
+        by=acting_staff(),
     )
     db.session.commit()
     organiser_client.post(f"{base}/schedule", data={"csrf_token": token})
@@ -382,7 +393,7 @@ def test_scheduling_needs_questions_and_can_be_undone(organiser_client, make_eve
 
 
 def test_send_now_is_refused_before_the_event_ends(organiser_client, make_event):
-    survey = services.create_survey(make_event())  # a future event
+    survey = services.create_survey(make_event(), by=acting_staff())  # a future event
     db.session.commit()
     base = f"/staff/surveys/{survey.id}"
     response = organiser_client.post(
@@ -397,9 +408,11 @@ def test_preview_shows_the_respondents_page_with_a_banner_and_no_way_to_send(
     organiser_client, make_event, make_item
 ):
     event = finished_seminar(make_event, make_item)
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     services.add_question(
-        survey, services.QuestionDetails(QuestionKind.agenda_rating, "Rate each session")
+        survey,
+        services.QuestionDetails(QuestionKind.agenda_rating, "Rate each session"),
+        by=acting_staff(),
     )
     db.session.commit()
     page = organiser_client.get(f"/staff/surveys/{survey.id}/preview")
@@ -417,7 +430,7 @@ def test_preview_shows_the_respondents_page_with_a_banner_and_no_way_to_send(
 
 def test_a_draft_survey_can_be_deleted_but_not_a_sent_one(organiser_client, make_event):
     event = make_event()
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     base = f"/staff/surveys/{survey.id}"
     response = organiser_client.post(
@@ -430,7 +443,9 @@ def test_a_draft_survey_can_be_deleted_but_not_a_sent_one(organiser_client, make
 def test_staff_survey_pages_refuse_anonymous_visitors_and_door_volunteers(
     app, client, checkin_client, make_event
 ):
-    survey = services.create_survey(make_event(starts_at=at(-2), status=EventStatus.published))
+    survey = services.create_survey(
+        make_event(starts_at=at(-2), status=EventStatus.published), by=acting_staff()
+    )
     db.session.commit()
     paths = [
         "/staff/surveys/",
@@ -460,7 +475,7 @@ def test_staff_survey_pages_refuse_anonymous_visitors_and_door_volunteers(
 
 def test_the_survey_list_counts_without_a_query_per_row(organiser_client, make_event):
     for n in range(12):
-        services.create_survey(make_event(starts_at=at(-n - 2)))
+        services.create_survey(make_event(starts_at=at(-n - 2)), by=acting_staff())
     db.session.commit()
     organiser_client.get("/staff/surveys/")  # warm up
     with count_queries() as statements:
@@ -491,7 +506,7 @@ def test_the_default_send_time_is_never_before_the_event_ends(app, make_event):
 def test_strange_staff_input_comes_back_with_reasons_never_a_500(
     organiser_client, make_event, page, data
 ):
-    survey = services.create_survey(make_event(starts_at=at(-60)))
+    survey = services.create_survey(make_event(starts_at=at(-60)), by=acting_staff())
     db.session.commit()
     before = (texts(survey), db.session.get(Survey, survey.id).send_at)
     path = {
@@ -512,7 +527,7 @@ def test_strange_staff_input_comes_back_with_reasons_never_a_500(
 def test_staff_are_told_what_anonymous_means_and_when_names_are_visible(
     organiser_client, make_event
 ):
-    survey = services.create_survey(make_event(starts_at=at(-3)))
+    survey = services.create_survey(make_event(starts_at=at(-3)), by=acting_staff())
     db.session.commit()
     base = f"/staff/surveys/{survey.id}"
     shown = organiser_client.get(base).text
@@ -535,8 +550,8 @@ def test_a_survey_for_an_event_still_to_come_says_when_send_now_becomes_availabl
     organiser_client, make_event
 ):
     event = make_event(starts_at=datetime(2027, 1, 7, 8, 0, tzinfo=UTC))  # 08:00 to 12:00 GMT
-    survey = services.create_survey(event)
-    services.schedule(survey)
+    survey = services.create_survey(event, by=acting_staff())
+    services.schedule(survey, by=acting_staff())
     db.session.commit()
     shown = organiser_client.get(f"/staff/surveys/{survey.id}").text
     assert ">Send now</button>" not in shown
@@ -553,7 +568,7 @@ def test_a_survey_for_an_event_that_has_ended_offers_send_now_in_the_past_tense(
     organiser_client, make_event, make_item
 ):
     event = finished_seminar(make_event, make_item)
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     shown = organiser_client.get(f"/staff/surveys/{survey.id}").text
     assert ">Send now</button>" in shown and "becomes available" not in shown
@@ -564,7 +579,7 @@ def test_a_survey_for_an_event_that_has_ended_offers_send_now_in_the_past_tense(
 def test_the_survey_list_scrolls_inside_a_region_that_takes_keyboard_focus(
     organiser_client, make_event
 ):
-    services.create_survey(make_event(starts_at=at(-3)))
+    services.create_survey(make_event(starts_at=at(-3)), by=acting_staff())
     db.session.commit()
     page = organiser_client.get("/staff/surveys/").text
     assert '<div class="table-wrap" tabindex="0" role="region" aria-label="Surveys table">' in page

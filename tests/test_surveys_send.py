@@ -26,6 +26,7 @@ from chamber.surveys.models import (
     SurveyToken,
 )
 from chamber.worker import Worker
+from tests.factories import acting_staff
 from tests.support import count_queries, csrf_token
 from tests.surveys_support import LINK, book, finished_seminar, invitation_of, sent_survey
 
@@ -39,10 +40,10 @@ def outbox_keys(prefix: str = "survey-") -> list[str]:
 
 
 def scheduled_survey(event, **settings) -> Survey:
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     for name, value in settings.items():
         setattr(survey, name, value)
-    services.schedule(survey)
+    services.schedule(survey, by=acting_staff())
     db.session.commit()
     return survey
 
@@ -138,7 +139,7 @@ def test_recipients_can_be_every_confirmed_delegate_but_never_cancelled_ones(
 def test_a_draft_survey_is_never_sent(app, make_event, make_item):
     event = finished_seminar(make_event, make_item)
     book(event, "a@a.example")
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     report = dispatch.send_due(survey.send_at + timedelta(days=30))
     assert report.invitations == 0 and outbox_keys() == []
@@ -172,9 +173,9 @@ def test_the_command_sends_due_surveys(app, runner, make_event, make_item):
     event = finished_seminar(make_event, make_item)
     book(event, "a@a.example")
     book(event, "b@b.example")
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     survey.send_at = utcnow() - timedelta(minutes=1)
-    services.schedule(survey)
+    services.schedule(survey, by=acting_staff())
     db.session.commit()
     result = runner.invoke(args=["surveys", "send-due"])
     assert result.exit_code == 0, result.output
@@ -257,7 +258,7 @@ def test_send_now_sends_at_once_and_only_once(organiser_client, make_event, make
     event = finished_seminar(make_event, make_item)
     book(event, "a@a.example", name="Ann")
     book(event, "b@b.example", name="Bob")
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     base = f"/staff/surveys/{survey.id}"
     token = csrf_token(organiser_client, base)
@@ -323,7 +324,7 @@ def test_with_no_one_checked_in_nothing_is_sent_and_staff_are_told_why(
 ):
     event = finished_seminar(make_event, make_item)
     book(event, "a@a.example", checked_in=False)
-    survey = services.create_survey(event)
+    survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     base = f"/staff/surveys/{survey.id}"
     assert "No one was checked in at this event" in organiser_client.get(base).text
@@ -334,7 +335,7 @@ def test_with_no_one_checked_in_nothing_is_sent_and_staff_are_told_why(
     assert outbox_keys() == []
 
     survey = db.session.get(Survey, survey.id)
-    services.schedule(survey)
+    services.schedule(survey, by=acting_staff())
     db.session.commit()
     assert dispatch.send_due(utcnow() + timedelta(days=2)).surveys == 0
     assert db.session.get(Survey, survey.id).status == SurveyStatus.scheduled  # still due
@@ -357,7 +358,7 @@ def test_send_now_never_turns_a_survey_the_worker_just_sent_back_into_a_schedule
 
     assert run_together(app, worker, count=1) == [1]
     with pytest.raises(services.SurveyError, match="has just been sent"):
-        services.prepare_to_send_now(read)
+        services.prepare_to_send_now(read, by=acting_staff())
     db.session.commit()
     db.session.expire_all()
     stored = db.session.get(Survey, survey.id)

@@ -7,7 +7,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
-from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, on_field, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
@@ -76,7 +76,9 @@ def create():
     if form.validate_on_submit():
         event = db.session.get(Event, form.event_id.data)
         with refusals_shown_on(form, on_field("event_id")):
-            survey = services.create_survey(event, from_template=form.start.data == "template")
+            survey = services.create_survey(
+                event, from_template=form.start.data == "template", by=acting_user()
+            )
             flash("Created the survey as a draft. Check its questions and settings.", "success")
             return redirect(url_for(".show", survey_id=survey.id))
     return render_template("surveys/manage/new.html", form=form), form_status(form)
@@ -125,7 +127,7 @@ def delete(survey_id: int):
     survey = _survey_or_404(survey_id)
     event_id = survey.event_id
     with refusals_flashed():
-        services.delete_survey(survey)
+        services.delete_survey(survey, by=acting_user())
         flash("Deleted the draft survey.", "success")
         return redirect(url_for("manage_events.show", event_id=event_id))
     return redirect(url_for(".show", survey_id=survey_id))
@@ -151,7 +153,7 @@ def settings(survey_id: int):
             chosen = None  # a skipped local time: the form shows it on its field
         if chosen is not None:
             with refusals_shown_on(form):
-                services.update_settings(survey, chosen)
+                services.update_settings(survey, chosen, by=acting_user())
                 flash("Saved the survey's settings.", "success")
                 return redirect(url_for(".show", survey_id=survey.id))
     return render_template(
@@ -200,7 +202,7 @@ def add_question(survey_id: int):
         form.kind.data = wanted if wanted in {k.value for k in QuestionKind} else "rating"
     if form.validate_on_submit():
         with refusals_shown_on(form, on_field("choices")):
-            services.add_question(survey, form.details())
+            services.add_question(survey, form.details(), by=acting_user())
             flash("Added the question.", "success")
             return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
     return _question_page(form, survey, None)
@@ -217,7 +219,7 @@ def edit_question(survey_id: int, question_id: int):
         form.kind.data = question.kind.value
     if form.validate_on_submit():
         with refusals_shown_on(form, on_field("choices")):
-            services.update_question(question, form.details())
+            services.update_question(question, form.details(), by=acting_user())
             flash("Saved the question.", "success")
             return redirect(url_for(".show", survey_id=survey.id, _anchor="questions"))
     return _question_page(form, survey, question)
@@ -228,7 +230,7 @@ def delete_question(survey_id: int, question_id: int):
     survey = _survey_or_404(survey_id)
     question = _question_or_404(survey, question_id)
     with refusals_flashed():
-        services.delete_question(question)
+        services.delete_question(question, by=acting_user())
         flash("Deleted the question.", "success")
     return redirect(url_for(".show", survey_id=survey_id, _anchor="questions"))
 
@@ -238,7 +240,7 @@ def move_question(survey_id: int, question_id: int, direction: str):
     survey = _survey_or_404(survey_id)
     question = _question_or_404(survey, question_id)
     with refusals_flashed():
-        services.move_question(question, -1 if direction == "up" else 1)
+        services.move_question(question, -1 if direction == "up" else 1, by=acting_user())
     return redirect(url_for(".show", survey_id=survey_id, _anchor=f"question-{question_id}"))
 
 
@@ -258,9 +260,9 @@ def change_schedule(survey_id: int, action: str):
     survey = _survey_or_404(survey_id)
     with refusals_flashed():
         if action == "schedule":
-            services.schedule(survey)
+            services.schedule(survey, by=acting_user())
         else:
-            services.unschedule(survey)
+            services.unschedule(survey, by=acting_user())
         if action == "schedule":
             when = survey.event.local(survey.send_at)
             flash(
@@ -278,7 +280,7 @@ def send_now(survey_id: int):
     survey = _survey_or_404(survey_id)
     now = utcnow()
     with refusals_flashed():
-        services.prepare_to_send_now(survey, now)
+        services.prepare_to_send_now(survey, now, by=acting_user())
         if dispatch.recipient_count(survey) == 0:
             raise services.SurveyError(NO_RECIPIENTS[survey.recipients])
         result = dispatch.send_survey(survey, now)

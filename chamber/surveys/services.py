@@ -3,12 +3,14 @@ Functions flush and never commit; the seminar template is in `template`, sending
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from chamber.auth.models import StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utc_to_local, utcnow
 from chamber.events.models import Event
@@ -30,6 +32,9 @@ SEND_HOUR = 10  # the morning after the event, local time
 CLOSE_AFTER_DAYS = 14
 REMINDER_AFTER_DAYS = 4
 CHOICE_KINDS = (QuestionKind.single_choice, QuestionKind.multiple_choice)
+
+
+log = logging.getLogger(__name__)
 
 
 class SurveyError(Refusal):
@@ -74,7 +79,7 @@ def default_closes_at(send_at: datetime) -> datetime:
 # --- creating ------------------------------------------------------------------------------------
 
 
-def create_survey(event: Event, *, from_template: bool = True) -> Survey:
+def create_survey(event: Event, *, by: StaffUser, from_template: bool = True) -> Survey:
     """A draft survey for `event` with the default settings (anonymous results among them), and
     the template's questions if asked."""
     if survey_for_event(event.id) is not None:
@@ -99,15 +104,18 @@ def create_survey(event: Event, *, from_template: bool = True) -> Survey:
         raise SurveyError("This event already has a survey.", field="event_id") from error
     if from_template:
         for details in template_questions(event):
-            add_question(survey, details)
+            add_question(survey, details, by=by)
+    log.info("%s made survey %s for event %s", by.email, survey.id, event.id)
     return survey
 
 
-def delete_survey(survey: Survey) -> None:
+def delete_survey(survey: Survey, *, by: StaffUser) -> None:
     if survey.status != SurveyStatus.draft:
         raise SurveyError("Only a draft survey can be deleted; unschedule it first.")
+    survey_id = survey.id
     db.session.delete(survey)
     db.session.flush()
+    log.info("%s deleted survey %s", by.email, survey_id)
 
 
 # --- questions -----------------------------------------------------------------------------------
@@ -135,7 +143,7 @@ def _check_editable(survey: Survey) -> None:
         raise SurveyError("This survey has been sent, so its questions can no longer change.")
 
 
-def add_question(survey: Survey, details: QuestionDetails) -> Question:
+def add_question(survey: Survey, details: QuestionDetails, *, by: StaffUser) -> Question:
     _check_editable(survey)
     last = db.session.scalar(
         db.select(db.func.max(Question.position)).where(Question.survey_id == survey.id)
@@ -152,10 +160,11 @@ def add_question(survey: Survey, details: QuestionDetails) -> Question:
     db.session.add(question)
     db.session.flush()
     db.session.expire(survey, ["questions"])
+    log.info("%s added question %s to survey %s", by.email, question.id, survey.id)
     return question
 
 
-def update_question(question: Question, details: QuestionDetails) -> None:
+def update_question(question: Question, details: QuestionDetails, *, by: StaffUser) -> None:
     _check_editable(question.survey)
     question.choices = _clean_choices(details)
     question.kind = details.kind
@@ -163,16 +172,19 @@ def update_question(question: Question, details: QuestionDetails) -> None:
     question.help_text = details.help_text.strip()
     question.required = details.required
     db.session.flush()
+    log.info("%s changed question %s", by.email, question.id)
 
 
-def delete_question(question: Question) -> None:
+def delete_question(question: Question, *, by: StaffUser) -> None:
     survey = question.survey
     _check_editable(survey)
+    question_id = question.id
     db.session.delete(question)
     db.session.flush()
     db.session.expire(survey, ["questions"])
     _renumber(survey)
     db.session.flush()
+    log.info("%s deleted question %s of survey %s", by.email, question_id, survey.id)
 
 
 def _renumber(survey: Survey) -> list[Question]:
@@ -188,7 +200,7 @@ def _renumber(survey: Survey) -> list[Question]:
     return questions
 
 
-def move_question(question: Question, direction: int) -> bool:
+def move_question(question: Question, direction: int, *, by: StaffUser) -> bool:
     """Swap a question with its neighbour (-1 up, +1 down); False at either end."""
     survey = question.survey
     _check_editable(survey)
@@ -200,6 +212,7 @@ def move_question(question: Question, direction: int) -> bool:
     questions[index].position, questions[other].position = other, index
     db.session.flush()
     db.session.expire(survey, ["questions"])
+    log.info("%s moved question %s of survey %s", by.email, question.id, survey.id)
     return True
 
 
@@ -232,7 +245,7 @@ def _check_settings(survey: Survey, event: Event, settings: Settings) -> None:
             )
 
 
-def update_settings(survey: Survey, settings: Settings) -> None:
+def update_settings(survey: Survey, settings: Settings, *, by: StaffUser) -> None:
     """Save the settings. Once sent, when, to whom and anonymity are history and stay as they were."""
     if is_locked(survey):
         settings = replace(
@@ -251,6 +264,7 @@ def update_settings(survey: Survey, settings: Settings) -> None:
     survey.closes_at = settings.closes_at
     survey.anonymous = settings.anonymous
     db.session.flush()
+    log.info("%s changed the settings of survey %s", by.email, survey.id)
 
 
 def schedule_problem(survey: Survey) -> str | None:
@@ -276,21 +290,23 @@ def _sending_problem(
     return None
 
 
-def schedule(survey: Survey) -> None:
+def schedule(survey: Survey, *, by: StaffUser) -> None:
     if problem := schedule_problem(survey):
         raise SurveyError(problem)
     survey.status = SurveyStatus.scheduled
     db.session.flush()
+    log.info("%s scheduled survey %s", by.email, survey.id)
 
 
-def unschedule(survey: Survey) -> None:
+def unschedule(survey: Survey, *, by: StaffUser) -> None:
     if survey.status != SurveyStatus.scheduled:
         raise SurveyError("Only a scheduled survey can go back to draft.")
     survey.status = SurveyStatus.draft
     db.session.flush()
+    log.info("%s unscheduled survey %s", by.email, survey.id)
 
 
-def prepare_to_send_now(survey: Survey, now: datetime | None = None) -> None:
+def prepare_to_send_now(survey: Survey, now: datetime | None = None, *, by: StaffUser) -> None:
     """Make the survey due at once (dispatch sends it in the same transaction).
 
     One conditional UPDATE, so a worker that sent the survey since this request read it is never
@@ -315,3 +331,4 @@ def prepare_to_send_now(survey: Survey, now: datetime | None = None) -> None:
         raise SurveyError(
             "This survey has just been sent (by the worker), so it was not sent again."
         )
+    log.info("%s made survey %s due at once", by.email, survey.id)
