@@ -231,3 +231,50 @@ def test_the_cycle_check_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert import_cycles(graph) == [["a", "b", "c", "a"]]
     assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+# --- domains wire themselves -----------------------------------------------------------------------
+
+WIRING_CALLS = {"register_link_minter", "connect", "connect_via"}
+
+
+def _call_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def test_importing_a_module_registers_nothing():
+    """Link minters and signal receivers are wired in each domain's `init_app`, which `create_app`
+    calls: a module that registers one when imported (a top-level call or a decorator) has a side
+    effect, and one the app may never see if nothing happens to import the module."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" in path.relative_to(PACKAGE).parts:
+            continue
+        for statement in ast.parse(path.read_text()).body:
+            if isinstance(statement, ast.Expr):
+                calls = [statement.value]
+            elif isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+                calls = statement.decorator_list
+            else:
+                continue
+            found += [
+                f"{_module_name(path)}:{statement.lineno} {_call_name(call)}"
+                for call in calls
+                if _call_name(call) in WIRING_CALLS
+            ]
+    assert found == []
+
+
+def test_registration_and_surveys_receive_the_calendar_change_of_their_app(app):
+    from chamber.events import signals
+    from chamber.registration import notifications
+    from chamber.surveys import event_changes
+
+    receivers = list(signals.calendar_changed.receivers_for(app))
+    assert notifications.event_changed in receivers
+    assert event_changes.event_changed in receivers
+    assert notifications.confirmed_count in list(signals.calendar_audience.receivers_for(app))
