@@ -6,7 +6,7 @@ nonce, a 128-bit random value made for that one message and stored beside it; th
 replaces only markers that carry the message's nonce. Text a person typed was written before the
 nonce existed, so it cannot carry it: a look-alike marker in a name or a note stays plain text and
 never reaches a minter. So no secret ever sits in the outbox, and a domain higher up
-(registration's manage links, surveys) registers its own kind of link here.
+(registration's manage links, surveys) registers its own kind of link here, in its `init_app`.
 
 Each minter also checks that the message's recipient owns what the marker names (the booker of
 that booking, the invitation's own address...) and raises LinkRefused otherwise: the worker parks
