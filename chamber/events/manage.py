@@ -9,9 +9,9 @@ from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
-from chamber.events import services
+from chamber.events import queries, services
 from chamber.events.forms import AgendaItemForm, EventForm
-from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
+from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
 
 bp = staff_blueprint("manage_events", __name__, roles=ORGANISERS, url_prefix="/staff/events")
@@ -24,17 +24,8 @@ def index():
     shown = request.args.get("show", "upcoming")
     if shown not in STATUS_FILTERS:
         shown = "upcoming"
-    query = db.select(Event)
     now = utcnow()
-    if shown == "upcoming":
-        query = query.where(Event.ends_at > now).order_by(Event.starts_at)
-    elif shown == "past":
-        query = query.where(Event.ends_at <= now).order_by(Event.starts_at.desc())
-    elif shown != "all":
-        query = query.where(Event.status == EventStatus(shown)).order_by(Event.starts_at.desc())
-    else:
-        query = query.order_by(Event.starts_at.desc())
-    page = paginate(query, per_page=25)
+    page = paginate(queries.events_shown(shown, now), per_page=25)
     return render_template("events/manage/index.html", page=page, shown=shown, now=now)
 
 
@@ -149,10 +140,10 @@ def confirm_cancel(event_id: int):
 
 
 def _speaker_choices() -> list[SelectChoice]:
-    rows = db.session.execute(
-        db.select(Speaker.id, Speaker.name, Speaker.organisation).order_by(Speaker.name)
-    )
-    return [SelectChoice(sid, f"{name} ({org})" if org else name) for sid, name, org in rows]
+    return [
+        SelectChoice(sid, f"{name} ({org})" if org else name)
+        for sid, name, org in queries.speaker_names()
+    ]
 
 
 def _item_or_404(event: Event, item_id: int) -> AgendaItem:

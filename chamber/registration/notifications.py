@@ -10,7 +10,7 @@ from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail.services import Attachment, enqueue, normalise_address
-from chamber.registration import services
+from chamber.registration import seats, services
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
 # What a change to each calendar field is called in the update email.
@@ -191,11 +191,7 @@ def event_changed(
 def confirmed_count(_app: object, *, event: Event) -> int:
     """Receives `events.signals.calendar_audience`: delegates a change of time or place would
     email, the confirmed ones."""
-    return db.session.scalar(
-        db.select(db.func.count(Delegate.id)).where(
-            Delegate.event_id == event.id, Delegate.status == DelegateStatus.confirmed
-        )
-    )
+    return seats.confirmed_count(event.id)
 
 
 def already_booked(event: Event, place: Delegate) -> None:
