@@ -7,9 +7,10 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from chamber.auth.models import StaffUser
 from chamber.core.errors import Refusal
@@ -131,7 +132,7 @@ def _entries_changed(event: Event, *, sequence: bool) -> None:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _with_agenda():
+def _with_agenda() -> LoaderOption:
     return (
         selectinload(Event.agenda_items)
         .selectinload(AgendaItem.speaker_links)
@@ -141,7 +142,10 @@ def _with_agenda():
 
 def event_with_agenda(slug: str) -> Event | None:
     """The event and its whole agenda with speakers in a fixed number of queries."""
-    return db.session.scalar(db.select(Event).where(Event.slug == slug).options(_with_agenda()))
+    event: Event | None = db.session.scalar(
+        db.select(Event).where(Event.slug == slug).options(_with_agenda())
+    )
+    return event
 
 
 def upcoming_published(now: datetime | None = None) -> list[Event]:
@@ -165,12 +169,13 @@ def upcoming_for_staff(now: datetime | None = None, limit: int = 10) -> list[Eve
     )
 
 
-def past_published(now: datetime | None = None):
-    return (
+def past_published(now: datetime | None = None) -> Select[tuple[Event]]:
+    query: Select[tuple[Event]] = (
         db.select(Event)
         .where(Event.status != EventStatus.draft, Event.ends_at <= (now or utcnow()))
         .order_by(Event.starts_at.desc())
     )
+    return query
 
 
 def slug_taken(slug: str, exclude_id: int | None = None) -> bool:
@@ -284,7 +289,7 @@ def save_event(event: Event | None, details: EventDetails, *, by: StaffUser) -> 
     confirmed delegate the new entry, once per such save).
     """
     creating = event is None
-    if creating:
+    if event is None:
         event = Event(status=EventStatus.draft, sequence=0)
     before = {field: getattr(event, field) for field in CALENDAR_FIELDS}
     item_times = _apply(event, details)
@@ -362,7 +367,7 @@ def save_agenda_item(
         raise EventError("One of the chosen speakers no longer exists.")
     # A new item joins the event (and the session) only once it is known to be valid.
     new = item is None
-    if new:
+    if item is None:
         item = AgendaItem(position=len(event.agenda_items))
     moved = new or (item.starts_at, item.ends_at) != (details.starts_at, details.ends_at)
     for field in fields(AgendaItemDetails):
@@ -425,7 +430,8 @@ def overlapping_item_ids(items: list[AgendaItem]) -> set[int]:
     """Items that overlap another: allowed (parallel sessions happen) but shown with a warning."""
     ordered = sorted(items, key=lambda i: (i.starts_at, i.ends_at))
     overlapping: set[int] = set()
-    latest_end, latest_id = None, None
+    latest_end: datetime | None = None
+    latest_id = 0  # set with latest_end
     for item in ordered:
         if latest_end is not None and item.starts_at < latest_end:
             overlapping.update({item.id, latest_id})

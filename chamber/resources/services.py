@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from sqlalchemy import ColumnElement, Exists, Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
@@ -121,11 +122,12 @@ def audience_labels(resource: Resource) -> list[str]:
 def get_by_slug(slug: str) -> Resource | None:
     if "\x00" in slug:  # no slug holds one, and PostgreSQL refuses it in a query
         return None
-    return db.session.scalar(
+    resource: Resource | None = db.session.scalar(
         db.select(Resource)
         .where(Resource.slug == slug)
         .options(selectinload(Resource.superseded_by))
     )
+    return resource
 
 
 def slug_taken(slug: str, exclude_id: int | None = None) -> bool:
@@ -150,7 +152,8 @@ def same_address(url: str, exclude_id: int | None = None) -> Resource | None:
     query = db.select(Resource).where(Resource.url == url)
     if exclude_id is not None:
         query = query.where(Resource.id != exclude_id)
-    return db.session.scalar(query.order_by(Resource.id).limit(1))
+    other: Resource | None = db.session.scalar(query.order_by(Resource.id).limit(1))
+    return other
 
 
 def _like(term: str) -> str:
@@ -167,7 +170,7 @@ def search_query(
     statuses: tuple[ResourceStatus, ...] | None = (ResourceStatus.published,),
     kind: ResourceKind | None = None,
     fold_replaced: bool = False,
-):
+) -> Select[tuple[Resource]]:
     """A select of resources: every word of `q` in the title, description, publisher or tags
     (case-insensitive), and each filter given. `audience` is a SizeBand value; a resource with no
     audience is meant for every size and always matches. Current resources come before replaced
@@ -207,13 +210,14 @@ def search_query(
         )
     if kind is not None:
         query = query.where(Resource.kind == kind)
-    return query.options(selectinload(Resource.superseded_by)).order_by(
+    ordered: Select[tuple[Resource]] = query.options(selectinload(Resource.superseded_by)).order_by(
         Resource.superseded_by_id.is_not(None), db.func.lower(Resource.title), Resource.id
     )
+    return ordered
 
 
-def _matches(model, pattern: str):
-    return db.or_(
+def _matches(model: type[Resource], pattern: str) -> ColumnElement[bool]:
+    return or_(
         model.title.ilike(pattern, escape="\\"),
         model.description.ilike(pattern, escape="\\"),
         model.publisher.ilike(pattern, escape="\\"),
@@ -221,10 +225,10 @@ def _matches(model, pattern: str):
     )
 
 
-def _has_published_successor():
+def _has_published_successor() -> Exists:
     successor = aliased(Resource)
     return (
-        db.select(successor.id)
+        select(successor.id)
         .where(
             successor.id == Resource.superseded_by_id,
             successor.status == ResourceStatus.published,
@@ -256,7 +260,7 @@ def filter_choices(
 ) -> tuple[list[str], list[str]]:
     """The categories and publishers in use, for the filter menus (two queries). With
     `fold_replaced`, only those of resources the public library lists on their own."""
-    listed = [Resource.status.in_(statuses)]
+    listed: list[ColumnElement[bool]] = [Resource.status.in_(statuses)]
     if fold_replaced:
         listed.append(~_has_published_successor())
     categories = db.session.scalars(
@@ -328,9 +332,10 @@ def resolve(resource: Resource, known: dict[int, Resource]) -> Resource | None:
     """The last published resource along `resource`'s chain of replacements."""
     found, step, seen = None, resource, {resource.id}
     while step.superseded_by_id and step.superseded_by_id not in seen:
-        step = known.get(step.superseded_by_id)
-        if step is None:
+        following = known.get(step.superseded_by_id)
+        if following is None:
             break
+        step = following
         seen.add(step.id)
         if step.is_published:
             found = step
@@ -355,8 +360,8 @@ def save_resource(
     one.
     """
     creating = resource is None
-    old_url = None if creating else resource.url
-    if creating:
+    old_url = None if resource is None else resource.url
+    if resource is None:
         resource = Resource(kind=details.kind, status=ResourceStatus.draft)
     for name in PLAIN_FIELDS:
         setattr(resource, name, getattr(details, name) or "")
@@ -442,8 +447,9 @@ def supersede(resource: Resource, successor: Resource | None, *, by: StaffUser) 
         raise ResourceError("A resource cannot replace itself: choose another one.")
     if not successor.is_published:
         raise ResourceError(f"“{successor.title}” is not published: publish it first.")
-    step, seen = successor, set()
-    while step.superseded_by_id is not None and step.id not in seen:
+    step: Resource | None = successor
+    seen: set[int] = set()
+    while step is not None and step.superseded_by_id is not None and step.id not in seen:
         seen.add(step.id)
         if step.superseded_by_id == resource.id:
             raise ResourceError(
@@ -451,8 +457,6 @@ def supersede(resource: Resource, successor: Resource | None, *, by: StaffUser) 
                 "through others): that would go round in a circle."
             )
         step = db.session.get(Resource, step.superseded_by_id)
-        if step is None:
-            break
     resource.superseded_by = successor
     db.session.flush()
     log.info("%s marked resource %s as replaced by %s", by.email, resource.id, successor.id)

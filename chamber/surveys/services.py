@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 
 from chamber.auth.models import StaffUser
@@ -45,7 +46,8 @@ class SurveyError(Refusal):
 
 
 def survey_for_event(event_id: int) -> Survey | None:
-    return db.session.scalar(db.select(Survey).where(Survey.event_id == event_id))
+    survey: Survey | None = db.session.scalar(db.select(Survey).where(Survey.event_id == event_id))
+    return survey
 
 
 def is_locked(survey: Survey) -> bool:
@@ -320,11 +322,14 @@ def prepare_to_send_now(survey: Survey, now: datetime | None = None, *, by: Staf
         closes_at = default_closes_at(now)
     if problem := _sending_problem(survey, now, closes_at):
         raise SurveyError(problem)
-    made_due = db.session.execute(
-        update(Survey)
-        .where(Survey.id == survey.id, Survey.status != SurveyStatus.sent)
-        .values(send_at=now, closes_at=closes_at, status=SurveyStatus.scheduled)
-        .execution_options(synchronize_session=False)
+    made_due = cast(
+        "CursorResult[Any]",
+        db.session.execute(
+            update(Survey)
+            .where(Survey.id == survey.id, Survey.status != SurveyStatus.sent)
+            .values(send_at=now, closes_at=closes_at, status=SurveyStatus.scheduled)
+            .execution_options(synchronize_session=False)
+        ),
     )
     db.session.refresh(survey)
     if made_due.rowcount != 1:
