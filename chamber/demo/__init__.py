@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from chamber.auth import services as staff
+from chamber.auth import services as staff_accounts
 from chamber.core.times import utc_to_local, utcnow
 from chamber.demo import bookings, seminar, surveys
 from chamber.demo.resources import load_resources
@@ -37,7 +37,7 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
         for account in ACCOUNTS
     ]
     # The demo admin is the staff user the demo's events, resources and survey are made by.
-    by = staff.find_by_email(ACCOUNTS[0].email)
+    by = staff_accounts.find_by_email(ACCOUNTS[0].email)
     speakers = seminar.load_speakers(by=by)
     if past := seminar.load_past_edition(speakers, by=by):
         bookings.load_bookings(past, past=True, seed=2016)
