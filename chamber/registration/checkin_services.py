@@ -19,9 +19,8 @@ from chamber.core.tokens import hash_token, new_token
 from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
-from chamber.mail import links
-from chamber.mail.services import normalise_address
 from chamber.members.models import Organisation
+from chamber.registration import link_owners
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
 MAX_QUERY_LENGTH = 100
@@ -245,11 +244,5 @@ def new_checkin_token(delegate: Delegate) -> str:
 
 def _mint_checkin_link(recipient: str, ref: str) -> str:
     """The QR code's link for delegate `ref`, only if the message goes to that delegate."""
-    if not ref.isdigit():
-        raise links.LinkRefused(f"a check-in link needs a delegate's number, not {ref[:20]!r}")
-    delegate = db.session.get(Delegate, int(ref))
-    if delegate is None:  # erased since the email was queued: a link that leads nowhere
-        return scan_url("gone")
-    if normalise_address(recipient) != delegate.email_normalised:
-        raise links.LinkRefused(f"delegate {ref}'s check-in link is not for this recipient")
-    return scan_url(new_checkin_token(delegate))
+    delegate = link_owners.delegate_for(recipient, ref, "check-in")
+    return scan_url(new_checkin_token(delegate) if delegate is not None else "gone")

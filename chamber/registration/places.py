@@ -12,9 +12,7 @@ from chamber.core.tokens import hash_token, new_token
 from chamber.core.urls import external_url
 from chamber.events.models import Event
 from chamber.extensions import db
-from chamber.mail import links
-from chamber.mail.services import normalise_address
-from chamber.registration import notifications, services
+from chamber.registration import link_owners, notifications, services
 from chamber.registration.models import Delegate, DelegateStatus, DelegateToken
 
 MAX_TOKEN_LENGTH = 100
@@ -61,11 +59,5 @@ def cancel_own_place(event: Event, delegate: Delegate) -> list[Delegate]:
 
 def _mint_place_link(recipient: str, ref: str) -> str:
     """A place link for the delegate `ref`, only if the message goes to that delegate."""
-    if not ref.isdigit():
-        raise links.LinkRefused(f"a place link needs a delegate's number, not {ref[:20]!r}")
-    delegate = db.session.get(Delegate, int(ref))
-    if delegate is None:  # erased since the email was queued: a link that leads nowhere
-        return place_url("gone")
-    if normalise_address(recipient) != delegate.email_normalised:
-        raise links.LinkRefused(f"delegate {ref}'s place link is not for this recipient")
-    return place_url(new_place_token(delegate))
+    delegate = link_owners.delegate_for(recipient, ref, "place")
+    return place_url(new_place_token(delegate) if delegate is not None else "gone")
