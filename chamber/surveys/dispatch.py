@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
+from chamber.core.transactions import unit_of_work
 from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
@@ -216,47 +217,49 @@ def send_due(now: datetime | None = None, worker_id: str = "worker") -> Dispatch
     survey on its own (a failure in one leaves the others sent)."""
     now = now or utcnow()
     report = DispatchReport()
-    due = db.session.scalars(
-        db.select(Survey.id)
-        .where(Survey.status == SurveyStatus.scheduled, Survey.send_at <= now, _event_is_over(now))
-        .order_by(Survey.send_at, Survey.id)
-    ).all()
-    db.session.commit()  # end the read, so each claim starts a fresh transaction
+    with unit_of_work():  # the read ends here, so each claim below starts a fresh transaction
+        due = db.session.scalars(
+            db.select(Survey.id)
+            .where(
+                Survey.status == SurveyStatus.scheduled, Survey.send_at <= now, _event_is_over(now)
+            )
+            .order_by(Survey.send_at, Survey.id)
+        ).all()
     for survey_id in due:
-        survey = db.session.get(Survey, survey_id)
-        result = send_survey(survey, now) if survey is not None else None
+        with unit_of_work():  # one survey, one transaction; one not ours to send writes nothing
+            survey = db.session.get(Survey, survey_id)
+            result = send_survey(survey, now) if survey is not None else None
+            title = survey.title if survey is not None else ""
         if result is None:
-            db.session.rollback()
             continue
-        db.session.commit()
         queued, skipped = result
         report.surveys += 1
         report.invitations += queued
         report.skipped_unsubscribed += skipped
-        report.details.append(f"{survey.title}: {queued} invitation(s) [{worker_id}]")
+        report.details.append(f"{title}: {queued} invitation(s) [{worker_id}]")
 
-    reminding = db.session.scalars(
-        db.select(Survey)
-        .where(
-            Survey.status == SurveyStatus.sent,
-            Survey.reminder_enabled.is_(True),
-            Survey.reminders_sent_at.is_(None),
-            Survey.sent_at.is_not(None),
-            db.or_(Survey.closes_at.is_(None), Survey.closes_at > now),
-        )
-        .order_by(Survey.id)
-    ).all()
-    candidates = [s.id for s in reminding if (due_at := reminder_due_at(s)) and due_at <= now]
-    db.session.commit()
+    with unit_of_work():
+        reminding = db.session.scalars(
+            db.select(Survey)
+            .where(
+                Survey.status == SurveyStatus.sent,
+                Survey.reminder_enabled.is_(True),
+                Survey.reminders_sent_at.is_(None),
+                Survey.sent_at.is_not(None),
+                db.or_(Survey.closes_at.is_(None), Survey.closes_at > now),
+            )
+            .order_by(Survey.id)
+        ).all()
+        candidates = [s.id for s in reminding if (due_at := reminder_due_at(s)) and due_at <= now]
     for survey_id in candidates:
-        survey = db.session.get(Survey, survey_id)
-        queued = send_reminders(survey, now) if survey is not None else None
-        if queued is None:
-            db.session.rollback()
+        with unit_of_work():
+            survey = db.session.get(Survey, survey_id)
+            reminded = send_reminders(survey, now) if survey is not None else None
+            title = survey.title if survey is not None else ""
+        if reminded is None:
             continue
-        db.session.commit()
-        report.reminders += queued
-        report.details.append(f"{survey.title}: {queued} reminder(s) [{worker_id}]")
+        report.reminders += reminded
+        report.details.append(f"{title}: {reminded} reminder(s) [{worker_id}]")
     return report
 
 
