@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
+from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.resources import checker
 from chamber.resources.models import (
@@ -226,26 +227,23 @@ def due_run(worker_id: str, now: datetime | None = None) -> LinkCheckRun | None:
     """For the worker: the run to do now (one staff queued, one abandoned by a dead worker, or a
     new one when the schedule is due), claimed under a lease and committed; otherwise None."""
     now = now or utcnow()
-    schedule = db.session.get(LinkCheckSchedule, SCHEDULE_ID)
-    waiting = unfinished_run()
-    scheduled = bool(
-        schedule and schedule.enabled and schedule.next_run_at and schedule.next_run_at <= now
-    )
-    if schedule is not None and waiting is None and not scheduled:
-        db.session.rollback()  # the common case: one cheap read, no lock
-        return None
-    run = _claim(worker_id, now, new_trigger="schedule" if scheduled else None)
-    db.session.commit()
-    return run
+    with unit_of_work():
+        schedule = db.session.get(LinkCheckSchedule, SCHEDULE_ID)
+        waiting = unfinished_run()
+        scheduled = bool(
+            schedule and schedule.enabled and schedule.next_run_at and schedule.next_run_at <= now
+        )
+        if schedule is not None and waiting is None and not scheduled:
+            return None  # the common case: one cheap read, no lock
+        return _claim(worker_id, now, new_trigger="schedule" if scheduled else None)
 
 
 def start_run(worker_id: str, *, trigger: str = "command") -> LinkCheckRun:
     """For the command line: claim the queued run or start one, now; refuse if one is running."""
-    run = _claim(worker_id, utcnow(), new_trigger=trigger)
-    if run is None:
-        db.session.rollback()
-        raise HealthError("Another check is running now; try again when it has finished.")
-    db.session.commit()
+    with unit_of_work():
+        run = _claim(worker_id, utcnow(), new_trigger=trigger)
+        if run is None:
+            raise HealthError("Another check is running now; try again when it has finished.")
     return run
 
 
@@ -282,16 +280,15 @@ def run_check(
     claim = run.claimed_by
     run_id = run.id
     resources_by_url: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for resource in db.session.scalars(published_links().order_by(Resource.id)):
-        resources_by_url[resource.url].append((resource.id, resource.title))
-    report = RunReport(run_id=run_id, total=sum(len(r) for r in resources_by_url.values()))
-    db.session.execute(
-        update(LinkCheckRun).where(LinkCheckRun.id == run_id).values(total=report.total)
-    )
-    db.session.commit()  # end the read: the fetching below may take minutes
+    with unit_of_work():  # the read ends here: the fetching below may take minutes
+        for resource in db.session.scalars(published_links().order_by(Resource.id)):
+            resources_by_url[resource.url].append((resource.id, resource.title))
+        report = RunReport(run_id=run_id, total=sum(len(r) for r in resources_by_url.values()))
+        db.session.execute(
+            update(LinkCheckRun).where(LinkCheckRun.id == run_id).values(total=report.total)
+        )
     lost = False
     problems_so_far = 0
-    last_commit = time.monotonic()
 
     def keep_progress() -> bool:
         """Write progress and renew the lease; False if another worker has taken the run."""
@@ -301,15 +298,18 @@ def run_check(
             .values(checked=report.checked, problems=problems_so_far, lease_until=utcnow() + LEASE)
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
         return bool(result.rowcount)
 
-    since_commit = 0
     results = checker.iter_results(
         list(resources_by_url), should_stop=lambda: lost or should_stop(), **checker_options()
     )
-    try:
-        for result in results:
+
+    def record_batch() -> bool:
+        """Record results until a batch is due to be committed (True), or until there are no more
+        (False). The progress of a batch's last result is shown after its commit."""
+        nonlocal problems_so_far
+        batch_started = time.monotonic()
+        for count, result in enumerate(results, start=1):
             owners = resources_by_url[result.url]
             _record(result, [resource_id for resource_id, _ in owners], run_id)
             report.checked += len(owners)
@@ -317,20 +317,27 @@ def run_check(
             if result.is_problem:
                 problems_so_far += len(owners)
                 report.problems.extend((title, result) for _, title in owners)
-            since_commit += 1
-            if since_commit >= PROGRESS_EVERY or time.monotonic() - last_commit >= PROGRESS_SECONDS:
-                lost = lost or not keep_progress()
-                since_commit, last_commit = 0, time.monotonic()
+            if count >= PROGRESS_EVERY or time.monotonic() - batch_started >= PROGRESS_SECONDS:
+                return True
             if on_progress:
                 on_progress(report)
+        return False
+
+    try:
+        more = True
+        while more:
+            with unit_of_work():  # a batch of results, with the progress and lease they renew
+                more = record_batch()
+                if more:
+                    lost = lost or not keep_progress()
+            if more and on_progress:
+                on_progress(report)
     except BaseException:  # Ctrl-C, a database error: end the run now, not when its lease runs out
-        db.session.rollback()
-        _abandon(run_id, claim)
-        db.session.commit()
+        with unit_of_work():  # the batch in hand is rolled back already
+            _abandon(run_id, claim)
         raise
     report.seconds = time.monotonic() - started
     if lost:
-        db.session.commit()
         report.stopped = True
         return report
     finished = report.checked >= report.total
@@ -339,18 +346,18 @@ def run_check(
     )
     if finished:
         values["finished_at"] = utcnow()
-    db.session.execute(
-        update(LinkCheckRun)
-        .where(LinkCheckRun.id == run_id, LinkCheckRun.claimed_by == claim)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if finished:
-        _prune_history()
-        schedule = db.session.get(LinkCheckSchedule, SCHEDULE_ID)
-        if schedule is not None and schedule.enabled:
-            schedule.next_run_at = utcnow() + timedelta(days=schedule.interval_days)
-    db.session.commit()
+    with unit_of_work():
+        db.session.execute(
+            update(LinkCheckRun)
+            .where(LinkCheckRun.id == run_id, LinkCheckRun.claimed_by == claim)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if finished:
+            _prune_history()
+            schedule = db.session.get(LinkCheckSchedule, SCHEDULE_ID)
+            if schedule is not None and schedule.enabled:
+                schedule.next_run_at = utcnow() + timedelta(days=schedule.interval_days)
     report.stopped = not finished  # handed back: queued again for this or another worker
     if on_progress:
         on_progress(report)
