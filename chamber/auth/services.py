@@ -40,7 +40,10 @@ def normalise_email(email: str) -> str:
 
 
 def find_by_email(email: str) -> StaffUser | None:
-    return db.session.scalar(db.select(StaffUser).where(StaffUser.email == normalise_email(email)))
+    user: StaffUser | None = db.session.scalar(
+        db.select(StaffUser).where(StaffUser.email == normalise_email(email))
+    )
+    return user
 
 
 def authenticate(email: str, password: str) -> StaffUser | None:

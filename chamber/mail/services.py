@@ -9,10 +9,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid, parseaddr
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.errors import Refusal
@@ -77,7 +78,7 @@ def enqueue(
     to: str,
     subject: str,
     template: str,
-    context: dict | None = None,
+    context: dict[str, Any] | None = None,
     kind: MailKind = MailKind.transactional,
     to_name: str = "",
     reply_to: str | None = None,
@@ -175,9 +176,10 @@ def unsubscribe_address(token: str) -> str | None:
     """The address an unsubscribe token was minted for, or None for a wrong or tampered token."""
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(
+    address: str | None = db.session.scalar(
         db.select(UnsubscribeToken.email).where(UnsubscribeToken.token_hash == hash_token(token))
     )
+    return address
 
 
 def _mint_unsubscribe_link(recipient: str, _ref: str) -> str:
@@ -212,15 +214,21 @@ def cancel(message: OutboxMessage) -> None:
     UPDATE: a worker that claims the message at the same moment either wins (and it is sent) or
     finds it cancelled."""
     now = utcnow()
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message.id,
-            OutboxMessage.status.in_([MessageStatus.pending, MessageStatus.failed])
-            | ((OutboxMessage.status == MessageStatus.sending) & (OutboxMessage.lease_until < now)),
-        )
-        .values(status=MessageStatus.cancelled, claimed_by=None, lease_until=None)
-        .execution_options(synchronize_session=False)
+    result = cast(
+        "CursorResult[Any]",
+        db.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message.id,
+                OutboxMessage.status.in_([MessageStatus.pending, MessageStatus.failed])
+                | (
+                    (OutboxMessage.status == MessageStatus.sending)
+                    & (OutboxMessage.lease_until < now)
+                ),
+            )
+            .values(status=MessageStatus.cancelled, claimed_by=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        ),
     )
     db.session.refresh(message)
     if not result.rowcount:

@@ -33,7 +33,10 @@ def normalise_email(email: str) -> str:
 def find_organisation(name: str) -> Organisation | None:
     """The business with this name (normalised), if we know it."""
     key = normalise_organisation_name(name)
-    return db.session.scalar(db.select(Organisation).where(Organisation.name_normalised == key))
+    found: Organisation | None = db.session.scalar(
+        db.select(Organisation).where(Organisation.name_normalised == key)
+    )
+    return found
 
 
 def find_or_create_organisation(
@@ -51,7 +54,7 @@ def find_or_create_organisation(
     nothing here (the booking keeps what was typed); only staff pass `update_existing`.
     """
     key = normalise_organisation_name(name)
-    organisation = db.session.scalar(
+    organisation: Organisation | None = db.session.scalar(
         db.select(Organisation).where(Organisation.name_normalised == key)
     )
     if organisation is None:
@@ -88,7 +91,7 @@ def find_or_create_contact(
     person themselves through a link sent to their address. Anonymous input never overwrites.
     """
     key = normalise_email(email)
-    contact = db.session.scalar(db.select(Contact).where(Contact.email == key))
+    contact: Contact | None = db.session.scalar(db.select(Contact).where(Contact.email == key))
     if contact is None:
         contact = Contact(
             email=key,

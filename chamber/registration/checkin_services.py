@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import case, update
+from sqlalchemy import CursorResult, case, update
 
 from chamber.auth.models import Role, StaffUser
 from chamber.core.errors import Refusal
@@ -101,9 +102,7 @@ def undo_refusal(
         return None
     if event.local(delegate.checked_in_at).date() == event.local(now or utcnow()).date():
         return None
-    return (
-        f"{delegate.name} was checked in on an earlier day; only an organiser can undo that."
-    )
+    return f"{delegate.name} was checked in on an earlier day; only an organiser can undo that."
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -165,17 +164,19 @@ def find_delegates(event_id: int, query: str, limit: int = 50) -> tuple[list[Doo
 def delegate_for_checkin_token(token: str) -> Delegate | None:
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(
+    delegate: Delegate | None = db.session.scalar(
         db.select(Delegate).where(Delegate.checkin_token_hash == hash_token(token))
     )
+    return delegate
 
 
 def business_name(delegate: Delegate) -> str:
-    return db.session.scalar(
+    name: str = db.session.scalar(
         db.select(Organisation.name)
         .join(Booking, Booking.organisation_id == Organisation.id)
         .where(Booking.id == delegate.booking_id)
     )
+    return name
 
 
 def refusal(delegate: Delegate) -> str | None:
@@ -197,15 +198,18 @@ def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) 
     """Mark a confirmed delegate as arrived. False if they already were (two volunteers tapping
     at once both succeed, and the first time is kept). Raises CheckInRefused if not confirmed.
     Flushes, never commits."""
-    result = db.session.execute(
-        update(Delegate)
-        .where(
-            Delegate.id == delegate.id,
-            Delegate.status == DelegateStatus.confirmed,
-            Delegate.checked_in_at.is_(None),
-        )
-        .values(checked_in_at=now or utcnow(), checked_in_by_id=by.id)
-        .execution_options(synchronize_session=False)
+    result = cast(
+        "CursorResult[Any]",
+        db.session.execute(
+            update(Delegate)
+            .where(
+                Delegate.id == delegate.id,
+                Delegate.status == DelegateStatus.confirmed,
+                Delegate.checked_in_at.is_(None),
+            )
+            .values(checked_in_at=now or utcnow(), checked_in_by_id=by.id)
+            .execution_options(synchronize_session=False)
+        ),
     )
     db.session.refresh(delegate)
     if result.rowcount:
@@ -217,11 +221,14 @@ def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) 
 
 def undo_check_in(delegate: Delegate) -> bool:
     """Take back a check-in made by mistake. False if they were not checked in."""
-    result = db.session.execute(
-        update(Delegate)
-        .where(Delegate.id == delegate.id, Delegate.checked_in_at.is_not(None))
-        .values(checked_in_at=None, checked_in_by_id=None)
-        .execution_options(synchronize_session=False)
+    result = cast(
+        "CursorResult[Any]",
+        db.session.execute(
+            update(Delegate)
+            .where(Delegate.id == delegate.id, Delegate.checked_in_at.is_not(None))
+            .values(checked_in_at=None, checked_in_by_id=None)
+            .execution_options(synchronize_session=False)
+        ),
     )
     db.session.refresh(delegate)
     return bool(result.rowcount)

@@ -29,9 +29,10 @@ def new_place_token(delegate: Delegate) -> str:
 def delegate_for_place_token(token: str) -> Delegate | None:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    return db.session.scalar(
+    delegate: Delegate | None = db.session.scalar(
         db.select(Delegate).join(DelegateToken).where(DelegateToken.token_hash == hash_token(token))
     )
+    return delegate
 
 
 def place_url(token: str) -> str:

@@ -76,7 +76,8 @@ def event_by_slug(slug: str) -> Event | None:
     PostgreSQL refuses in a query)."""
     if "\x00" in slug:
         return None
-    return db.session.scalar(db.select(Event).where(Event.slug == slug))
+    event: Event | None = db.session.scalar(db.select(Event).where(Event.slug == slug))
+    return event
 
 
 def seats_left(event: Event) -> int:
@@ -101,7 +102,7 @@ def registration_problem(event: Event, now: datetime | None = None) -> str | Non
 
 
 def active_delegates_for_business(event_id: int, organisation_id: int) -> int:
-    return db.session.scalar(
+    count: int = db.session.scalar(
         db.select(db.func.count(Delegate.id))
         .join(Booking, Booking.id == Delegate.booking_id)
         .where(
@@ -110,6 +111,7 @@ def active_delegates_for_business(event_id: int, organisation_id: int) -> int:
             Delegate.status != DelegateStatus.cancelled,
         )
     )
+    return count
 
 
 def active_places(event_id: int, emails: list[str]) -> list[Delegate]:
@@ -134,9 +136,10 @@ def registered_emails(event_id: int, emails: list[str]) -> list[str]:
 def booking_for_token(token: str) -> Booking | None:
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(
+    booking: Booking | None = db.session.scalar(
         db.select(Booking).join(BookingToken).where(BookingToken.token_hash == hash_token(token))
     )
+    return booking
 
 
 # --- changing seats ------------------------------------------------------------------------------
@@ -382,7 +385,7 @@ def new_manage_token(booking: Booking) -> str:
 
 def waitlist_position(delegate: Delegate) -> int:
     """1 for the first person waiting."""
-    return 1 + db.session.scalar(
+    ahead: int = db.session.scalar(
         db.select(db.func.count(Delegate.id)).where(
             Delegate.event_id == delegate.event_id,
             Delegate.status == DelegateStatus.waitlisted,
@@ -393,6 +396,7 @@ def waitlist_position(delegate: Delegate) -> int:
             ),
         )
     )
+    return 1 + ahead
 
 
 def promote_waiting(event: Event, now: datetime | None = None) -> list[Delegate]:
