@@ -121,7 +121,7 @@ def test_line_breaks_and_tabs_are_kept_where_a_field_has_lines(request_context):
 
     assert errors_for(EventForm, "venue_address", "St George's Way\r\nStevenage\tSG1 1HS") == []
     assert text_problem("one\r\ntwo\tthree", multiline=True) is None
-    assert text_problem("one\u2028two", multiline=True) == "must be on one line."
+    assert text_problem("one\u2028two", multiline=True) == "contains a character that is not allowed."
 
 
 @pytest.mark.parametrize("value", FINE_ON_ONE_LINE)

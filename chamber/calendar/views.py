@@ -26,7 +26,8 @@ def calendar_helpers() -> dict:
     }
 
 
-def _ics_response(content: bytes, filename: str) -> Response:
+def ics_response(content: bytes, filename: str) -> Response:
+    """A calendar file to download (the other domains' own .ics files use it too)."""
     response = Response(content, content_type=CALENDAR_TYPE)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -46,7 +47,7 @@ def _public_event(slug: str) -> Event:
 def event_ics(slug: str):
     event = _public_event(slug)
     content = entry_to_ical(entries.calendar_entry(event), method="PUBLISH", stamp=utcnow())
-    return _ics_response(content, f"{event.slug}.ics")
+    return ics_response(content, f"{event.slug}.ics")
 
 
 @bp.get("/events/<slug>/agenda.ics")
@@ -58,7 +59,7 @@ def agenda_ics(slug: str):
         stamp=utcnow(),
         name=event.title,
     )
-    return _ics_response(content, f"{event.slug}-agenda.ics")
+    return ics_response(content, f"{event.slug}-agenda.ics")
 
 
 @bp.get("/events/<slug>/agenda/<int:item_id>.ics")
@@ -68,7 +69,7 @@ def item_ics(slug: str, item_id: int):
     if item is None:
         abort(404)
     content = entry_to_ical(entries.item_entry(item), method="PUBLISH", stamp=utcnow())
-    return _ics_response(content, f"{event.slug}-item-{item.id}.ics")
+    return ics_response(content, f"{event.slug}-item-{item.id}.ics")
 
 
 @bp.get("/calendar.ics")

@@ -140,6 +140,15 @@ def _with_agenda() -> LoaderOption:
     )
 
 
+def event_by_slug(slug: str) -> Event | None:
+    """The event at `slug`, drafts included, without its agenda; None for none (or a NUL, which
+    PostgreSQL refuses in a query)."""
+    if "\x00" in slug:
+        return None
+    event: Event | None = db.session.scalar(db.select(Event).where(Event.slug == slug))
+    return event
+
+
 def event_with_agenda(slug: str) -> Event | None:
     """The event and its whole agenda with speakers in a fixed number of queries."""
     event: Event | None = db.session.scalar(

@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 
 from chamber.core.forms import ChamberForm, ChamberSubform, text_field
 from chamber.members.models import SizeBand
-from chamber.registration.services import BusinessDetails, DelegateDetails
+from chamber.registration.services import BusinessDetails, DelegateDetails, DelegateEdit
 
 # Shown beside the optional box and stored with each consent, word for word.
 CONSENT_WORDING = (
@@ -180,6 +180,14 @@ class DelegateEditForm(ChamberForm):
         ],
         render_kw={"maxlength": 1000, "rows": 3},
     )
+
+    def edit(self) -> DelegateEdit:
+        return DelegateEdit(
+            name=self.name.data,
+            job_title=self.job_title.data or "",
+            phone=self.phone.data or "",
+            needs=self.needs.data or "",
+        )
 
 
 class AddDelegateForm(DelegateEditForm):

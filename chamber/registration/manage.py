@@ -4,11 +4,10 @@ promote, cancel, resend a confirmation, book by hand, and the CSV export."""
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from wtforms import EmailField, StringField
 from wtforms.validators import Email, Length, Optional
 
-from chamber.auth.guard import ORGANISERS, staff_blueprint
+from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import (
     Refusal,
@@ -101,10 +100,6 @@ def _back_to_list(event_id: int):
     return redirect(url_for(".index", event_id=event_id, **args))
 
 
-def _acting_user():
-    return current_user._get_current_object()
-
-
 @bp.app_template_global("registration_totals")
 def registration_totals(event: Event) -> staff.Tally:
     """For the staff event page (a template global, so events need not import registration)."""
@@ -156,7 +151,7 @@ def promote(event_id: int, delegate_id: int):
     event = _event_or_404(event_id)
     delegate = _delegate_or_404(event, delegate_id)
     with refusals_flashed(), services.seats_locked(event):
-        staff.promote(event, delegate, by=_acting_user())
+        staff.promote(event, delegate, by=acting_user())
         flash(
             f"Promoted {delegate.name} from the waiting list: they now have a place, and we "
             "have emailed them.",
@@ -186,7 +181,7 @@ def cancel(event_id: int, delegate_id: int):
     event = _event_or_404(event_id)
     delegate = _delegate_or_404(event, delegate_id)
     with refusals_flashed(), services.seats_locked(event):
-        promoted = staff.cancel(event, delegate, by=_acting_user())
+        promoted = staff.cancel(event, delegate, by=acting_user())
         message = f"Cancelled {delegate.name}'s place."
         if promoted:
             names = ", ".join(person.name for person in promoted)
@@ -202,7 +197,7 @@ def resend(event_id: int, delegate_id: int):
     event = _event_or_404(event_id)
     delegate = _delegate_or_404(event, delegate_id)
     with refusals_flashed():
-        staff.resend_confirmation(event, delegate, by=_acting_user())
+        staff.resend_confirmation(event, delegate, by=acting_user())
         flash(
             f"A fresh confirmation email is on its way to {delegate.name} "
             f"({delegate.email_normalised}).",
@@ -234,7 +229,7 @@ def add_booking(event_id: int):
     if form.validate_on_submit():
         with refusals_shown_on(form, _show_on_booking_form), services.seats_locked(event):
             result = staff.book_by_hand(
-                event, form.business(), form.booker(), form.delegate_details(), by=_acting_user()
+                event, form.business(), form.booker(), form.delegate_details(), by=acting_user()
             )
             confirmed, waiting = len(result.confirmed), len(result.waitlisted)
             summary = f"{confirmed} with a place" if confirmed else ""

@@ -4,10 +4,11 @@ does that). A wrong or tampered token is a plain 404."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical
+from chamber.calendar.views import ics_response
 from chamber.core.errors import form_status
 from chamber.core.times import utcnow
 from chamber.events.models import Event
@@ -64,14 +65,7 @@ def edit(token: str):
         return _no_changes(token)
     form = DelegateEditForm(obj=delegate)
     if form.validate_on_submit():
-        services.update_delegate(
-            delegate,
-            name=form.name.data,
-            job_title=form.job_title.data or "",
-            phone=form.phone.data or "",
-            needs=form.needs.data or "",
-            by_the_person=True,
-        )
+        services.update_delegate(delegate, form.edit(), by_the_person=True)
         flash("Saved your details.", "success")
         return redirect(url_for(".show", token=token))
     return render_template(
@@ -113,8 +107,7 @@ def calendar(token: str):
         method="PUBLISH",
         stamp=utcnow(),
     )
-    response = Response(content, content_type="text/calendar; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="{event.slug}.ics"'
+    response = ics_response(content, f"{event.slug}.ics")
     response.cache_control.private = True
     response.cache_control.no_store = True
     return response

@@ -50,6 +50,16 @@ class DelegateDetails:
 
 
 @dataclass(frozen=True)
+class DelegateEdit:
+    """A change to a delegate's details; the person (their email) stays the same."""
+
+    name: str
+    job_title: str
+    phone: str
+    needs: str
+
+
+@dataclass(frozen=True)
 class BusinessDetails:
     name: str
     size_band: SizeBand
@@ -69,15 +79,6 @@ class BookingResult:
 
 
 # --- reading -------------------------------------------------------------------------------------
-
-
-def event_by_slug(slug: str) -> Event | None:
-    """The event at `slug`, drafts included, without its agenda; None for none (or a NUL, which
-    PostgreSQL refuses in a query)."""
-    if "\x00" in slug:
-        return None
-    event: Event | None = db.session.scalar(db.select(Event).where(Event.slug == slug))
-    return event
 
 
 def seats_left(event: Event) -> int:
@@ -272,30 +273,22 @@ def add_delegates(
     return result
 
 
-def update_delegate(
-    delegate: Delegate,
-    *,
-    name: str,
-    job_title: str,
-    phone: str,
-    needs: str,
-    by_the_person: bool = False,
-) -> None:
+def update_delegate(delegate: Delegate, edit: DelegateEdit, *, by_the_person: bool = False) -> None:
     """Change a delegate's details or needs; the person (their email) stays the same.
 
     The contact record changes only when the person themselves made the change (through the link
     sent to their own address): a booker's edit is about someone else, so it stays on the place.
     """
     delegate.name, delegate.job_title, delegate.phone, delegate.needs = (
-        name.strip(),
-        job_title,
-        phone,
-        needs,
+        edit.name.strip(),
+        edit.job_title,
+        edit.phone,
+        edit.needs,
     )
     if by_the_person:
         delegate.contact.name = delegate.name
-        delegate.contact.job_title = job_title or delegate.contact.job_title
-        delegate.contact.phone = phone or delegate.contact.phone
+        delegate.contact.job_title = edit.job_title or delegate.contact.job_title
+        delegate.contact.phone = edit.phone or delegate.contact.phone
     db.session.flush()
 
 

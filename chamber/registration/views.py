@@ -43,7 +43,7 @@ def _secret_links_stay_here(response):
 
 
 def _bookable_event_or_404(slug: str) -> Event:
-    event = services.event_by_slug(slug)
+    event = events.event_by_slug(slug)
     if event is None or event.is_draft:
         abort(404)
     return event
@@ -149,13 +149,7 @@ def edit_delegate(token: str, delegate_id: int):
         abort(404)
     form = DelegateEditForm(obj=delegate)
     if form.validate_on_submit():
-        services.update_delegate(
-            delegate,
-            name=form.name.data,
-            job_title=form.job_title.data or "",
-            phone=form.phone.data or "",
-            needs=form.needs.data or "",
-        )
+        services.update_delegate(delegate, form.edit())
         flash(f"Saved {delegate.name}'s details.", "success")
         return redirect(url_for(".manage", token=token))
     event = db.session.get(Event, booking.event_id)

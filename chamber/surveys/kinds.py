@@ -9,12 +9,14 @@ A new kind is a member of `QuestionKind` and a class here; a test checks that no
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
 from werkzeug.datastructures import MultiDict
 
+from chamber.core.forms import text_problem
 from chamber.events.models import AgendaItem
 from chamber.surveys.figures import (
     AgendaItemResult,
@@ -77,10 +79,6 @@ def _label(question: Question) -> str:
     return f"“{_short(question.text)}”"
 
 
-def _has_control_characters(value: str) -> bool:
-    return any(ord(ch) < 32 and ch not in "\t\r\n" or ord(ch) == 127 for ch in value)
-
-
 # --- the CSV -------------------------------------------------------------------------------------
 
 
@@ -98,7 +96,7 @@ def _joined(values: list[object]) -> str:
 # --- the kinds -----------------------------------------------------------------------------------
 
 
-class Kind:
+class Kind(ABC):
     """What every kind does; the defaults suit a question answered by one field."""
 
     member: ClassVar[QuestionKind]
@@ -107,13 +105,13 @@ class Kind:
     # Broken down by the respondent's business on the results page (from the same tallies).
     breakable: ClassVar[bool] = False
 
+    @abstractmethod
     def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         """Check the posted answer; stores nothing."""
-        raise NotImplementedError
 
-    def shape(self, figure: Figure, question: Question, counts: Tallied) -> None:
+    def shape(self, figure: Figure, question: Question, counts: Tallied) -> None:  # noqa: B027
         """Fill `answered`, `shares` (and `distribution`) of a question's figure or of one
-        breakdown group's row from its grouped counts."""
+        breakdown group's row from its grouped counts; nothing by default (free text has none)."""
 
     def figure(self, result: QuestionResult, counts: Tallied, agenda: Agenda) -> None:
         """Fill the question's figure on the results page. `agenda` loads the event's agenda
@@ -330,7 +328,7 @@ class FreeText(Kind):
         raw = form.get(name, "")
         text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
         reading = Reading(name, [raw])
-        if _has_control_characters(text):
+        if text_problem(text, multiline=True):  # the forms' own rule for text with lines
             reading.refusal = Refusal(
                 f"Your answer to {label} contains a character that is not allowed.",
                 "Your answer contains a character that is not allowed.",
