@@ -121,3 +121,30 @@ def test_ending_the_reads_refuses_once_the_transaction_has_written(app):
     db.session.execute(db.update(Speaker).values(name="x"))  # a bulk statement is a write too
     assert transactions.has_written()
     db.session.rollback()
+
+
+def test_only_the_transaction_module_commits():
+    """Issue 16's rule, kept: `commit()` is called in `core.transactions` (the request's end and
+    `unit_of_work`) and nowhere else in the package, so no view or service can commit half-way."""
+    import ast
+    from pathlib import Path
+
+    import chamber
+
+    package = Path(chamber.__file__).parent
+    committing = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("migrations/") or relative == "core/transactions.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "commit"
+            ):
+                committing.append(f"{relative}:{node.lineno}")
+    assert committing == []
+    # The scan sees what it is meant to: the transaction module's own commits.
+    source = (package / "core" / "transactions.py").read_text(encoding="utf-8")
+    assert source.count("db.session.commit()") == 2

@@ -23,6 +23,7 @@ from flask import current_app
 from sqlalchemy import bindparam, or_, text, update
 
 from chamber.core.times import utcnow
+from chamber.core.transactions import end_reads, unit_of_work
 from chamber.extensions import db
 from chamber.mail import links, services
 from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
@@ -82,13 +83,13 @@ def claim_batch(worker_id: str, limit: int, now: datetime | None = None) -> str 
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due))
-        .values(status=MessageStatus.sending, claimed_by=claim, lease_until=lease)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    with unit_of_work():
+        result = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due))
+            .values(status=MessageStatus.sending, claimed_by=claim, lease_until=lease)
+            .execution_options(synchronize_session=False)
+        )
     return claim if result.rowcount else None
 
 
@@ -140,11 +141,12 @@ class SentLedger:
 
 
 def _commit_outcome() -> None:
-    """Commit a message's outcome. On PostgreSQL without waiting for the WAL flush: a worker that
-    dies loses nothing by it, and a database crash at worst sends that message once more."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    db.session.commit()
+    """Commit a message's outcome (its own unit of work). On PostgreSQL without waiting for the
+    WAL flush: a worker that dies loses nothing by it, and a database crash at worst sends that
+    message once more."""
+    with unit_of_work():
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def _record(message_id: int, claim: str, **values) -> bool:
@@ -219,7 +221,7 @@ def deliver_claimed(
     config = current_app.config
     report = DeliveryReport()
     batch = _claimed(claim)
-    db.session.commit()  # end the read; each outcome below is its own short transaction
+    end_reads()  # each outcome below is its own short unit of work
     suppressed = services.suppressed_among(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
@@ -229,8 +231,8 @@ def deliver_claimed(
         for n, message in enumerate(batch):
             if should_stop():
                 # Hand back what was not started, for this or another worker to take at once.
-                _record(message.id, claim, status=MessageStatus.pending)
-                db.session.commit()
+                with unit_of_work():
+                    _record(message.id, claim, status=MessageStatus.pending)
                 continue
             if time.monotonic() >= renew_at:
                 # A batch that outlasts its lease would be claimed again by another worker and sent
@@ -264,30 +266,30 @@ def _guarded(
 def _renew_lease(claim: str, ids: list[int]) -> set[int]:
     """Extend this worker's lease on `ids`; returns the ids it still holds."""
     lease = utcnow() + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
-    held = set(
-        db.session.scalars(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == claim)
-            .values(lease_until=lease)
-            .returning(OutboxMessage.id)
-            .execution_options(synchronize_session=False)
+    with unit_of_work():
+        held = set(
+            db.session.scalars(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == claim)
+                .values(lease_until=lease)
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            )
         )
-    )
-    db.session.commit()
     return held
 
 
 def _park(message: Outgoing, claim: str, report: DeliveryReport, reason: str) -> None:
     """Park a message that must not be tried again as it is: failed, with its reason, for staff
     to read in the Outbox and send again or cancel."""
-    _record(
-        message.id,
-        claim,
-        status=MessageStatus.failed,
-        attempts=message.attempts + 1,
-        last_error=reason[:2000],
-    )
-    db.session.commit()
+    with unit_of_work():
+        _record(
+            message.id,
+            claim,
+            status=MessageStatus.failed,
+            attempts=message.attempts + 1,
+            last_error=reason[:2000],
+        )
     report.failed += 1
     report.errors.append(f"{message.to_address}: {reason}")
 
@@ -308,13 +310,13 @@ def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
         texts.append(links.marker_for(message.link_nonce or "", "unsubscribe"))
     if links.has_links(texts, message.link_nonce):
         try:
-            text_body, html_body, *unsubscribe = links.mint_links(
-                texts, message.to_address, message.link_nonce
-            )
+            # The tokens are durable before the message that carries them leaves.
+            with unit_of_work():
+                text_body, html_body, *unsubscribe = links.mint_links(
+                    texts, message.to_address, message.link_nonce
+                )
         except links.LinkRefused as error:
-            db.session.rollback()
             raise Unsendable(f"Not sent: {error}") from error
-        db.session.commit()  # the tokens are durable before the message that carries them leaves
     else:
         text_body, html_body, unsubscribe = message.text_body, message.html_body, []
     try:
