@@ -765,9 +765,11 @@ def test_a_double_click_on_attach_is_told_it_is_already_there(
     assert count == 1  # the other click's
 
 
-def test_a_retired_resource_cannot_be_attached_by_the_service(make_event, make_resource):
+def test_a_retired_resource_cannot_be_attached_by_the_service(make_event, make_resource, organiser):
     with pytest.raises(services.ResourceError, match="is retired"):
-        attachments.attach_to_event(make_event(), make_resource(status=ResourceStatus.retired))
+        attachments.attach_to_event(
+            make_event(), make_resource(status=ResourceStatus.retired), by=organiser
+        )
 
 
 def _attach_everywhere(event, talk, *resources) -> None:

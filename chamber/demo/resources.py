@@ -259,19 +259,19 @@ def load_library(*, by: StaffUser) -> tuple[dict[str, Resource], set[str]]:
     return library, created
 
 
-def attach_to_edition(event: Event, library: dict[str, Resource]) -> None:
+def attach_to_edition(event: Event, library: dict[str, Resource], *, by: StaffUser) -> None:
     """Give a seminar edition its resources, unless it has some already (staff may have chosen):
     the article's list for the 2016 edition, today's resources for an upcoming one."""
     if attachments.staff_attachments(event).event_wide:
         return
     event_wide = EVENT_WIDE_PAST if event.slug == seminar.PAST_EDITION_SLUG else EVENT_WIDE_UPCOMING
     for slug in event_wide:
-        attachments.attach_to_event(event, library[slug])
+        attachments.attach_to_event(event, library[slug], by=by)
     items = {item.title: item for item in event.agenda_items}
     for title, slugs in BESIDE_TALKS.items():
         if (item := items.get(title)) is not None:
             for slug in slugs:
-                attachments.attach_to_item(item, library[slug])
+                attachments.attach_to_item(item, library[slug], by=by)
 
 
 def load_resources(*, by: StaffUser) -> None:
@@ -281,7 +281,7 @@ def load_resources(*, by: StaffUser) -> None:
     )
     for event in editions:
         if seminar.EDITION_SLUG.fullmatch(event.slug):
-            attach_to_edition(event, library)
+            attach_to_edition(event, library, by=by)
     # Retired after the 2016 edition has it: a retired resource cannot be attached.
     for entry in ARTICLE:
         if entry.ended and entry.slug in created:

@@ -3,11 +3,14 @@ and pack show of them (a replaced resource as its successor)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from chamber.auth.models import StaffUser
 from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
 from chamber.resources.models import (
@@ -17,6 +20,10 @@ from chamber.resources.models import (
     ResourceStatus,
 )
 from chamber.resources.services import ResourceError, load_chains, resolve
+
+log = logging.getLogger(__name__)
+
+Link = EventResource | AgendaItemResource  # a resource's place on an event or on a talk
 
 # --- attaching -----------------------------------------------------------------------------------
 
@@ -41,7 +48,7 @@ def _item_links(item: AgendaItem) -> list[AgendaItemResource]:
     )
 
 
-def _add(links: list, link, resource: Resource, where: str) -> None:
+def _add(links: Sequence[Link], link: Link, resource: Resource, where: str) -> None:
     """Add `link` after `links`. On a ResourceError the caller must roll back: a duplicate
     may only be found by the database, when the flush fails."""
     if resource.is_retired:
@@ -59,19 +66,21 @@ def _add(links: list, link, resource: Resource, where: str) -> None:
         raise ResourceError(already) from error
 
 
-def attach_to_event(event: Event, resource: Resource) -> EventResource:
+def attach_to_event(event: Event, resource: Resource, *, by: StaffUser) -> EventResource:
     link = EventResource(event_id=event.id, resource_id=resource.id)
     _add(_event_links(event), link, resource, "this event's resources")
+    log.info("%s attached resource %s to event %s", by.email, resource.id, event.id)
     return link
 
 
-def attach_to_item(item: AgendaItem, resource: Resource) -> AgendaItemResource:
+def attach_to_item(item: AgendaItem, resource: Resource, *, by: StaffUser) -> AgendaItemResource:
     link = AgendaItemResource(agenda_item_id=item.id, resource_id=resource.id)
     _add(_item_links(item), link, resource, f"the resources for “{item.title}”")
+    log.info("%s attached resource %s to agenda item %s", by.email, resource.id, item.id)
     return link
 
 
-def _remove(links: list, resource: Resource) -> bool:
+def _remove(links: Sequence[Link], resource: Resource) -> bool:
     found = [link for link in links if link.resource_id == resource.id]
     for link in found:
         db.session.delete(link)
@@ -79,15 +88,21 @@ def _remove(links: list, resource: Resource) -> bool:
     return bool(found)
 
 
-def detach_from_event(event: Event, resource: Resource) -> bool:
-    return _remove(_event_links(event), resource)
+def detach_from_event(event: Event, resource: Resource, *, by: StaffUser) -> bool:
+    removed = _remove(_event_links(event), resource)
+    if removed:
+        log.info("%s removed resource %s from event %s", by.email, resource.id, event.id)
+    return removed
 
 
-def detach_from_item(item: AgendaItem, resource: Resource) -> bool:
-    return _remove(_item_links(item), resource)
+def detach_from_item(item: AgendaItem, resource: Resource, *, by: StaffUser) -> bool:
+    removed = _remove(_item_links(item), resource)
+    if removed:
+        log.info("%s removed resource %s from agenda item %s", by.email, resource.id, item.id)
+    return removed
 
 
-def _move(links: list, resource: Resource, direction: int) -> bool:
+def _move(links: list[Link], resource: Resource, direction: int) -> bool:
     """Swap with the neighbour (-1 earlier, +1 later); positions are renumbered 0..n-1 first, so
     ties left by older data cannot stop a move."""
     index = next((i for i, link in enumerate(links) if link.resource_id == resource.id), None)
@@ -100,12 +115,18 @@ def _move(links: list, resource: Resource, direction: int) -> bool:
     return True
 
 
-def move_on_event(event: Event, resource: Resource, direction: int) -> bool:
-    return _move(_event_links(event), resource, direction)
+def move_on_event(event: Event, resource: Resource, direction: int, *, by: StaffUser) -> bool:
+    moved = _move(_event_links(event), resource, direction)
+    if moved:
+        log.info("%s moved resource %s on event %s", by.email, resource.id, event.id)
+    return moved
 
 
-def move_on_item(item: AgendaItem, resource: Resource, direction: int) -> bool:
-    return _move(_item_links(item), resource, direction)
+def move_on_item(item: AgendaItem, resource: Resource, direction: int, *, by: StaffUser) -> bool:
+    moved = _move(_item_links(item), resource, direction)
+    if moved:
+        log.info("%s moved resource %s on agenda item %s", by.email, resource.id, item.id)
+    return moved
 
 
 def is_on_event(event: Event, resource: Resource) -> bool:

@@ -244,9 +244,9 @@ def attach(event_id: int):
             if resource is None:
                 raise services.ResourceError("That resource no longer exists.")
             if item is not None:
-                attachments.attach_to_item(item, resource)
+                attachments.attach_to_item(item, resource, by=acting_user())
             else:
-                attachments.attach_to_event(event, resource)
+                attachments.attach_to_event(event, resource, by=acting_user())
             where = f"“{item.title}”" if item else "the whole event"
             flash(f"Added “{resource.title}” to {where}.", "success")
             anchor = f"item-{item.id}" if item else "event-wide"
@@ -262,7 +262,7 @@ def _item_or_404(item_id: int) -> AgendaItem:
 def detach_from_event(event_id: int, resource_id: int):
     event = _event_or_404(event_id)
     resource = _resource_or_404(resource_id)
-    if not attachments.detach_from_event(event, resource):
+    if not attachments.detach_from_event(event, resource, by=acting_user()):
         abort(404)
     flash(f"Removed “{resource.title}” from the event.", "success")
     return redirect(url_for(".event_resources", event_id=event.id, _anchor="event-wide"))
@@ -274,7 +274,9 @@ def move_on_event(event_id: int, resource_id: int, direction: str):
     resource = _resource_or_404(resource_id)
     if not attachments.is_on_event(event, resource):
         abort(404)
-    if attachments.move_on_event(event, resource, -1 if direction == "earlier" else 1):
+    if attachments.move_on_event(
+        event, resource, -1 if direction == "earlier" else 1, by=acting_user()
+    ):
         flash(f"Moved “{resource.title}” {direction}.", "success")
     return redirect(url_for(".event_resources", event_id=event.id, _anchor="event-wide"))
 
@@ -283,7 +285,7 @@ def move_on_event(event_id: int, resource_id: int, direction: str):
 def detach_from_item(item_id: int, resource_id: int):
     item = _item_or_404(item_id)
     resource = _resource_or_404(resource_id)
-    if not attachments.detach_from_item(item, resource):
+    if not attachments.detach_from_item(item, resource, by=acting_user()):
         abort(404)
     flash(f"Removed “{resource.title}” from “{item.title}”.", "success")
     return redirect(url_for(".event_resources", event_id=item.event_id, _anchor=f"item-{item.id}"))
@@ -295,6 +297,8 @@ def move_on_item(item_id: int, resource_id: int, direction: str):
     resource = _resource_or_404(resource_id)
     if not attachments.is_on_item(item, resource):
         abort(404)
-    if attachments.move_on_item(item, resource, -1 if direction == "earlier" else 1):
+    if attachments.move_on_item(
+        item, resource, -1 if direction == "earlier" else 1, by=acting_user()
+    ):
         flash(f"Moved “{resource.title}” {direction}.", "success")
     return redirect(url_for(".event_resources", event_id=item.event_id, _anchor=f"item-{item.id}"))
