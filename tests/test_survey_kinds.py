@@ -60,6 +60,32 @@ def test_every_question_kind_has_its_class_in_the_registry():
     }
 
 
+def test_templates_draw_each_kind_by_the_macros_it_names_and_never_test_the_kind(app):
+    """Issue 16 item 6: the survey templates ask and report a question through the macros its
+    kind names (`asked_as`, `reported_as`); none of them tests which kind a question is."""
+    import re
+    from pathlib import Path
+
+    import chamber
+
+    folder = Path(chamber.__file__).parent / "templates" / "surveys"
+    questions = (folder / "_questions.html").read_text(encoding="utf-8")
+    results = (folder / "_results_macros.html").read_text(encoding="utf-8")
+    for member, kind in KINDS.items():
+        assert f"'{kind.asked_as}': {kind.asked_as}_input" in questions, member
+        assert f"'{kind.reported_as}': {kind.reported_as}_figure" in results, member
+    assert {m for m, k in KINDS.items() if k.has_choices} == {
+        QuestionKind.single_choice,
+        QuestionKind.multiple_choice,
+        QuestionKind.yes_no,
+    }
+    assert {m for m, k in KINDS.items() if k.multiple} == {QuestionKind.multiple_choice}
+    tests_of_kind = re.compile(r"kind\.value\s*(==|!=|in\b)|kind\s*(==|!=)\s*'")
+    for template in sorted(folder.rglob("*.html")):
+        text = template.read_text(encoding="utf-8")
+        assert not tests_of_kind.search(text), f"{template.name} tests a question's kind"
+
+
 def test_every_kind_lays_out_its_csv_columns():
     items = lambda: [(TALK.id, TALK.title), (PANEL.id, PANEL.title)]  # noqa: E731
     for member, kind in KINDS.items():

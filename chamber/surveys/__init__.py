@@ -6,14 +6,16 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Answering, the staff survey pages and results; the survey link; and a survey following its
-    event's changes (a receiver of `events.signals.calendar_changed`)."""
+    """Answering, the staff survey pages and results; the `survey_kind` template filter; the survey
+    link; and a survey following its event's changes (a receiver of
+    `events.signals.calendar_changed`)."""
     from chamber.events import signals
     from chamber.mail import links
-    from chamber.surveys import dispatch, event_changes, manage, results_views, views
+    from chamber.surveys import dispatch, event_changes, kinds, manage, results_views, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(results_views.bp)
+    app.add_template_filter(kinds.kind_filter, "survey_kind")
     links.register_link_minter("survey", dispatch._mint_survey_link)
     signals.calendar_changed.connect(event_changes.event_changed, sender=app)

@@ -104,6 +104,19 @@ class Kind(ABC):
     tallies: ClassVar[frozenset[Tally]] = frozenset()
     # Broken down by the respondent's business on the results page (from the same tallies).
     breakable: ClassVar[bool] = False
+    # How the templates show it: the macro that asks it (`surveys/_questions.html`: "text",
+    # "agenda", "scale" or "choices") and the one that reports its figure and its breakdown
+    # (`surveys/_results_macros.html`: "text", "agenda", "mean", "nps" or "shares"). The templates
+    # look the macro up by these names; they never test which kind a question is.
+    asked_as: ClassVar[str]
+    reported_as: ClassVar[str]
+    # Whether people may give more than one answer (checkboxes, and percentages over 100%).
+    multiple: ClassVar[bool] = False
+    # Whether the question offers the choices staff wrote (`Question.choice_list`).
+    has_choices: ClassVar[bool] = False
+    # Whether it asks about each talk or panel on the agenda (left out when there are none), so
+    # its results count answers per item rather than respondents.
+    per_agenda_item: ClassVar[bool] = False
 
     @abstractmethod
     def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
@@ -134,6 +147,8 @@ class ScaleKind(Kind):
     high: ClassVar[int]
     tallies = frozenset({Tally.numbers})
     breakable = True
+    asked_as = "scale"
+    reported_as = "mean"
 
     @property
     def values(self) -> tuple[int, ...]:
@@ -188,6 +203,7 @@ class NetPromoterQuestion(ScaleKind):
     """How likely to recommend, 0 to 10; its figure adds the Net Promoter Score."""
 
     member = QuestionKind.nps
+    reported_as = "nps"
     low, high = 0, 10
 
     def figure(self, result: QuestionResult, counts: Tallied, agenda: Agenda) -> None:
@@ -200,6 +216,8 @@ class AgendaRating(ScaleKind):
     item, answers carrying `agenda_item_id`; figures per item, never broken down."""
 
     member = QuestionKind.agenda_rating
+    asked_as = reported_as = "agenda"
+    per_agenda_item = True
     low, high = 1, 5
     breakable = False
 
@@ -245,6 +263,8 @@ class SingleChoice(Kind):
     member = QuestionKind.single_choice
     tallies = frozenset({Tally.choices})
     breakable = True
+    asked_as, reported_as = "choices", "shares"
+    has_choices = True
 
     def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         name, label = field_name(question), _label(question)
@@ -280,6 +300,8 @@ class MultipleChoice(Kind):
     member = QuestionKind.multiple_choice
     tallies = frozenset({Tally.respondents, Tally.choices})
     breakable = True
+    asked_as, reported_as = "choices", "shares"
+    has_choices = multiple = True
 
     def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         name, label = field_name(question), _label(question)
@@ -322,6 +344,7 @@ class FreeText(Kind):
 
     member = QuestionKind.free_text
     tallies = frozenset({Tally.respondents, Tally.texts})
+    asked_as = reported_as = "text"
 
     def read(self, question: Question, form: Form, agenda_items: Items) -> list[Reading]:
         name, label = field_name(question), _label(question)
@@ -364,3 +387,8 @@ KINDS: dict[QuestionKind, Kind] = {
 
 def kind_of(question: Question) -> Kind:
     return KINDS[question.kind]
+
+
+def kind_filter(member: QuestionKind) -> Kind:
+    """The `survey_kind` template filter: `question.kind|survey_kind` is the kind's class."""
+    return KINDS[member]
