@@ -32,6 +32,9 @@ class Backend(Protocol):
 
 
 class SMTPBackend:
+    # Sending waits on the server: delivery prepares the next message meanwhile (`mail.delivery`).
+    waits_on_network = True
+
     def __init__(self, config: dict[str, Any]):
         self.host = config["SMTP_HOST"]
         self.port = int(config["SMTP_PORT"])

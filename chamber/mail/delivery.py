@@ -4,16 +4,24 @@ Claiming is one UPDATE that stamps a batch with this worker's claim id and a lea
 the rows are picked with FOR UPDATE SKIP LOCKED, so several workers never take the same message.
 A worker that dies leaves its claimed messages to be picked up again when the lease runs out.
 A message's links are committed before it is sent and its outcome as soon as it is known, so a
-crash re-sends at most the message in hand, and every copy's links work. Any error in one message
-parks that message as failed, with its reason, and the worker goes on with the rest.
+crash re-sends at most the messages in hand (the one on the wire and the one prepared next), and
+every copy's links work. Any error in one message parks that message as failed, with its reason,
+and the worker goes on with the rest.
+
+Over SMTP, sending a message is mostly waiting for the server's replies. One courier thread sends
+the messages, one at a time and in order, and records each one the server accepted as sent on its
+own connection (`SentLedger`), while the worker prepares the next message (its links minted and
+committed, its bytes built): the worker's work overlaps the server's, instead of following it.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -211,13 +219,76 @@ def _claimed(claim: str) -> list[Outgoing]:
     ]
 
 
+@dataclass
+class Sent:
+    """What the courier did with one message: sent (and recorded, unless `unrecorded` says why
+    not), or the error that stopped it."""
+
+    error: Exception | None = None
+    unrecorded: str | None = None
+
+
+class Courier:
+    """Sends messages one at a time, in order, and records each one the server accepted as sent.
+
+    With a backend that waits on the network and a database that another thread may use, the
+    sending happens on one thread of its own while the worker prepares the next message; otherwise
+    (the console, file and memory backends, or an in-memory SQLite database) at once, in line.
+    Either way at most one message is on its way, and `collect` is called before the next `send`.
+    """
+
+    def __init__(self, backend: Backend, sender: str, ledger: SentLedger):
+        self.backend, self.sender, self.ledger = backend, sender, ledger
+        self.logger = current_app.logger
+        threaded = getattr(backend, "waits_on_network", False) and not _in_memory_database()
+        self.thread = ThreadPoolExecutor(1, "chamber-courier") if threaded else None
+        self.on_the_way: Future[Sent] | None = None
+
+    def __enter__(self) -> Courier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.thread is not None:
+            self.thread.shutdown(wait=True)
+
+    def send(self, message: Outgoing, email: bytes, to: str) -> None:
+        assert self.on_the_way is None, "collect the message on its way before sending another"
+        if self.thread is None:
+            done: Future[Sent] = Future()
+            done.set_result(self._deliver(message, email, to))
+            self.on_the_way = done
+        else:
+            self.on_the_way = self.thread.submit(self._deliver, message, email, to)
+
+    def collect(self) -> Sent:
+        """Wait for the message on its way and say what became of it."""
+        assert self.on_the_way is not None
+        try:
+            return self.on_the_way.result()
+        finally:
+            self.on_the_way = None
+
+    def _deliver(self, message: Outgoing, email: bytes, to: str) -> Sent:
+        try:
+            self.backend.send(email, self.sender, to)
+        except Exception as error:  # noqa: BLE001 - the worker decides what the error means
+            return Sent(error=error)
+        return Sent(unrecorded=_record_sent(self.ledger, message, self.logger))
+
+
+def _in_memory_database() -> bool:
+    url = db.engine.url
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def deliver_claimed(
     claim: str, backend: Backend, *, should_stop: Callable[[], bool] = lambda: False
 ) -> DeliveryReport:
-    """Deliver the messages of one claim, one at a time. A message's links are committed before it
-    is sent and its outcome as soon as it is known, so a worker killed at any moment sends again
-    at most the message it had in hand; and a message that cannot be sent for any reason is parked
-    with that reason while the rest go on."""
+    """Deliver the messages of one claim, in order. A message's links are committed before it is
+    sent and its outcome as soon as it is known, so a worker killed at any moment sends again at
+    most the messages it had in hand; and a message that cannot be sent for any reason is parked
+    with that reason while the rest go on. While one message is on its way (`Courier`), the next
+    is prepared."""
     config = current_app.config
     report = DeliveryReport()
     batch = _claimed(claim)
@@ -227,9 +298,20 @@ def deliver_claimed(
     )
     held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
     sender = parseaddr(config["MAIL_FROM"])[1]
-    with SentLedger(claim) as ledger:
+    on_its_way: Outgoing | None = None
+
+    def settle() -> None:
+        nonlocal on_its_way
+        if on_its_way is not None:
+            message, on_its_way = on_its_way, None
+            sent = courier.collect()
+            _guarded(message, claim, report, lambda: _record_outcome(
+                message, sent, claim, config, report))  # fmt: skip
+
+    with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
         for n, message in enumerate(batch):
             if should_stop():
+                settle()
                 # Hand back what was not started, for this or another worker to take at once.
                 with unit_of_work():
                     _record(message.id, claim, status=MessageStatus.pending)
@@ -237,16 +319,18 @@ def deliver_claimed(
             if time.monotonic() >= renew_at:
                 # A batch that outlasts its lease would be claimed again by another worker and sent
                 # twice: keep the lease while working, and skip any message already taken.
-                held = _renew_lease(claim, [m.id for m in batch[n:]])
+                held = _renew_lease(claim, [m.id for m in batch[max(0, n - 1) :]])
                 renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
             if message.id not in held:
                 continue
             ready = _guarded(message, claim, report, lambda m=message: _ready(
                 m, claim, config, report, suppressed))  # fmt: skip
+            settle()  # the previous message, sent meanwhile
             if ready is not None:
                 email, to = ready
-                _guarded(message, claim, report, lambda m=message, e=email, to=to: _record_outcome(
-                    m, lambda: backend.send(e, sender, to), claim, config, report, ledger))  # fmt: skip
+                courier.send(message, email, to)
+                on_its_way = message
+        settle()
     return report
 
 
@@ -360,17 +444,14 @@ def _ready(
 
 
 def _record_outcome(
-    message: Outgoing,
-    send: Callable[[], None],
-    claim: str,
-    config,
-    report: DeliveryReport,
-    ledger: SentLedger,
+    message: Outgoing, sent: Sent, claim: str, config, report: DeliveryReport
 ) -> None:
-    """Send the message and commit what became of it."""
+    """Commit what became of a message the courier tried to send (one it sent is recorded by the
+    courier already)."""
     address, attempts = message.to_address, message.attempts + 1
     try:
-        send()
+        if sent.error is not None:
+            raise sent.error
     except PermanentFailure as error:
         _record(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
@@ -405,31 +486,33 @@ def _record_outcome(
         report.errors.append(f"{address}: {error}")
     else:
         report.sent += 1
-        _record_sent(ledger, message, attempts, report)
+        if sent.unrecorded:
+            report.errors.append(f"{address}: {sent.unrecorded}")
         return
     _commit_outcome()
 
 
 def _record_sent(
-    ledger: SentLedger, message: Outgoing, attempts: int, report: DeliveryReport, tries: int = 3
-) -> None:
+    ledger: SentLedger, message: Outgoing, logger: logging.Logger, tries: int = 3
+) -> str | None:
     """Mark a message the server accepted as sent. It went out: whatever happens now, it is never
     parked as "not sent" (sending it again would duplicate it and spend its links). If the
     database will not take the outcome (SQLite busy for longer than its timeout, say), it is tried
-    again, then logged loudly and left to its lease: at worst it is sent once more."""
+    again, then logged loudly and left to its lease: at worst it is sent once more. Returns why
+    it was not recorded, or None."""
     for attempt in range(1, tries + 1):
         try:
-            ledger.record(message, attempts)
-            return
+            ledger.record(message, message.attempts + 1)
+            return None
         except Exception as error:  # noqa: BLE001 - the message went out; only its record failed
             if attempt == tries:
-                current_app.logger.exception("Sent message %s could not be recorded", message.id)
-                report.errors.append(
-                    f"{message.to_address}: sent, but recording it failed ({error}); it may be "
-                    "sent once more when its lease runs out"
+                logger.exception("Sent message %s could not be recorded", message.id)
+                return (
+                    f"sent, but recording it failed ({error}); it may be sent once more when its "
+                    "lease runs out"
                 )
-                return
             time.sleep(0.05 * attempt)
+    return None
 
 
 def deliver_due(
