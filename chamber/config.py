@@ -38,6 +38,10 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes", "str"),
     ("CHAMBER_BOOKING_LIMIT_PER_ADDRESS", "BOOKING_LIMIT_PER_ADDRESS", "20 per hour", "str"),
     ("CHAMBER_PROXY_COUNT", "PROXY_COUNT", 0, "int"),
+    ("CHAMBER_CACHE_URL", "CACHE_URL", "simple://", "str"),
+    ("CHAMBER_CACHE_SECONDS", "CACHE_SECONDS", 60, "int"),
+    ("CHAMBER_CACHE_ENTRIES", "CACHE_ENTRIES", 2000, "int"),
+    ("CHAMBER_PROXY_CACHE_SECONDS", "PROXY_CACHE_SECONDS", 30, "int"),
     ("CHAMBER_INSTANCE_PATH", "INSTANCE_PATH", None, "str"),
     ("CHAMBER_MAIL_BACKEND", "MAIL_BACKEND", "file", "str"),
     (

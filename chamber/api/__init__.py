@@ -9,6 +9,8 @@ def init_app(app: Flask) -> None:
     """The JSON API and the `event_jsonld_tag` template global."""
     from chamber.api import views
     from chamber.api.jsonld import event_jsonld_tag
+    from chamber.core import pagecache
 
     app.register_blueprint(views.bp)
+    pagecache.public_pages(app, "api.events", "api.event")
     app.jinja_env.globals["event_jsonld_tag"] = event_jsonld_tag

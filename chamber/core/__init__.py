@@ -6,15 +6,16 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """The id converter (before any rule is added), `/healthz`, and the template helpers every
-    page uses."""
-    from chamber.core import views
+    """The id converter (before any rule is added), the public page cache (`core.pagecache`),
+    `/healthz`, and the template helpers every page uses."""
+    from chamber.core import pagecache, views
     from chamber.core.markdown import render_markdown
     from chamber.core.routing import IdConverter
     from chamber.core.templating import field_attributes
     from chamber.core.times import format_date, format_time
 
     app.url_map.converters["int"] = IdConverter
+    pagecache.init_app(app)
     app.register_blueprint(views.bp)
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["time"] = format_time

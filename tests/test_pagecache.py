@@ -1,0 +1,229 @@
+"""The public page cache (`core.pagecache`) is never wrong: a change shows on the next request, a
+booking changes the seat state, staff and anonymous visitors never get each other's page, and no
+kept page holds a form token, a name or an email. Conditional GETs get a 304 without rendering."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import update
+
+from chamber.core import pagecache
+from chamber.core.pagecache import PublicVersion, current_version
+from chamber.events.models import Event
+from chamber.extensions import db
+from chamber.mail.models import OutboxMessage
+from tests.factories import make_booking
+from tests.support import count_queries, post_form
+
+
+def kept_pages(app) -> list[bytes]:
+    store = app.extensions["chamber.pagecache"].store
+    return [store.get(key)[0] for key in store._cache]  # SimpleCache's own dict of entries
+
+
+def test_a_public_page_is_rendered_once_then_served_from_the_cache_with_one_query(
+    app, client, make_event
+):
+    page = f"/events/{make_event(title='Cyber seminar').slug}"
+    first = client.get(page)
+    assert first.status_code == 200 and "Cyber seminar" in first.text
+    with count_queries() as queries:
+        second = client.get(page)
+    assert second.status_code == 200
+    assert second.get_data() == first.get_data()
+    assert len(queries) == 1, queries  # the version, and nothing else
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert "s-maxage=" in second.headers["Cache-Control"]
+    assert second.headers["Content-Security-Policy"]  # the hooks still add their headers
+
+
+def test_a_change_staff_make_shows_on_the_next_request(app, client, organiser_client, make_event):
+    event = make_event(title="Cyber seminar")
+    assert "Cyber seminar" in client.get(f"/events/{event.slug}").text
+    assert "Cyber seminar" in client.get("/").text
+    event.title = "Ransomware breakfast"
+    db.session.commit()
+    assert "Ransomware breakfast" in client.get(f"/events/{event.slug}").text
+    assert "Ransomware breakfast" in client.get("/").text
+    assert "Ransomware breakfast" in client.get("/api/v1/events").text
+
+
+def test_a_booking_changes_the_seat_state_on_the_next_request(app, client, make_event):
+    event = make_event(capacity=3)
+    assert "3 places left" in client.get(f"/events/{event.slug}").text
+    make_booking(event, "a@example.com")
+    assert "2 places left" in client.get(f"/events/{event.slug}").text
+    make_booking(event, "b@example.com", "c@example.com")
+    assert "Full" in client.get(f"/events/{event.slug}").text
+
+
+def test_a_conditional_get_is_a_304_without_rendering(app, client, make_event):
+    event = make_event()
+    page = f"/events/{event.slug}"
+    first = client.get(page)
+    with count_queries() as queries:
+        again = client.get(page, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert len(queries) == 1
+    since = client.get(
+        f"/events/{event.slug}", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
+    assert since.status_code == 304
+    event.title = "Moved on"
+    db.session.commit()
+    changed = client.get(f"/events/{event.slug}", headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and "Moved on" in changed.text
+
+
+def test_staff_never_get_the_anonymous_page_nor_the_reverse(
+    app, client, organiser_client, make_event
+):
+    event = make_event()
+    anonymous = client.get(f"/events/{event.slug}")
+    staff = organiser_client.get(f"/events/{event.slug}")
+    assert staff.status_code == 200
+    assert "/staff/" in staff.text and "/staff/events" not in anonymous.text
+    assert "ETag" not in staff.headers or staff.headers["ETag"] != anonymous.headers["ETag"]
+    again = client.get(f"/events/{event.slug}")
+    assert again.get_data() == anonymous.get_data()
+    # A draft: staff see their preview; the public a 404 that is never kept.
+    event.status = event.status.draft
+    db.session.commit()
+    assert organiser_client.get(f"/events/{event.slug}").status_code == 200
+    assert client.get(f"/events/{event.slug}").status_code == 404
+
+
+def test_no_kept_page_holds_a_form_token_a_name_or_an_email(app, client, make_event):
+    event = make_event(capacity=5)
+    make_booking(event, "zoe.obrien@example.com", business="Octree Ltd")
+    form = app.test_client().get(f"/events/{event.slug}/register")  # a form token: never kept
+    assert form.status_code == 200 and "ETag" not in form.headers
+    for path in (
+        "/",
+        "/events/past",
+        f"/events/{event.slug}",
+        "/resources",
+        f"/events/{event.slug}.ics",
+        "/calendar.ics",
+        "/api/v1/events",
+        f"/api/v1/events/{event.slug}",
+    ):
+        assert client.get(path).status_code == 200, path
+    kept = kept_pages(app)
+    assert len(kept) == 8
+    for body in kept:
+        assert b"csrf_token" not in body
+        assert b"zoe.obrien" not in body and b"Zoe Obrien" not in body
+
+
+def test_a_visitor_with_a_session_gets_a_fresh_page_and_it_is_not_kept(app, client, make_event):
+    event = make_event()
+    page = f"/events/{event.slug}"
+    client.get(f"{page}/register")  # the form's token put a session cookie
+    assert client.get_cookie(app.config["SESSION_COOKIE_NAME"]) is not None
+    with count_queries() as queries:
+        client.get(page)
+    assert len(queries) > 1  # rendered
+    assert kept_pages(app) == []
+
+
+def test_the_version_rises_with_public_changes_and_statements_but_not_private_ones(app, make_event):
+    event = make_event()
+    before = current_version()[0]
+    db.session.execute(
+        update(Event).where(Event.id == event.id).values(capacity=Event.capacity + 1)
+    )
+    db.session.commit()
+    assert current_version()[0] == before + 1
+    db.session.execute(update(OutboxMessage).values(attempts=OutboxMessage.attempts))
+    db.session.commit()
+    assert current_version()[0] == before + 1  # the outbox is no public page's business
+    db.session.rollback()
+    event.title = "Rolled back"
+    db.session.flush()
+    db.session.rollback()
+    assert current_version()[0] == before + 1
+
+
+def test_the_version_row_comes_back_if_it_was_removed(app, make_event):
+    db.session.execute(db.delete(PublicVersion))
+    db.session.commit()
+    assert current_version() == (0, None)
+    make_event()
+    assert current_version()[0] == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?x=" + "a" * 5000,
+        "?x=%0d%0aSet-Cookie:%20a=b",
+        "?x={{7*7}}",
+        "?x=%27%20OR%201=1--",
+        "?x=%E2%80%AE%F0%9F%92%A3",
+        "?x=%ff%fe",
+    ],
+)
+def test_hostile_addresses_are_kept_apart_and_never_break_the_page(app, client, make_event, query):
+    event = make_event()
+    response = client.get(f"/events/{event.slug}{query}")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    plain = client.get(f"/events/{event.slug}")
+    assert plain.headers["ETag"] != response.headers["ETag"]
+
+
+def test_the_cache_can_be_switched_off(app, client, make_event):
+    app.extensions["chamber.pagecache"].store = pagecache.NullCache()
+    page = f"/events/{make_event().slug}"
+    client.get(page)
+    with count_queries() as queries:
+        assert client.get(page).status_code == 200
+    assert len(queries) > 1
+
+
+def test_a_redis_store_is_shared_and_a_lost_redis_costs_only_speed(app, client, make_event):
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("CHAMBER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {url}")
+    store = pagecache._store({"CACHE_URL": url, "CACHE_ENTRIES": 10})
+    store.clear()
+    app.extensions["chamber.pagecache"].store = store
+    page = f"/events/{make_event().slug}"
+    first = client.get(page)
+    with count_queries() as queries:
+        assert client.get(page).get_data() == first.get_data()
+    assert len(queries) == 1
+    app.extensions["chamber.pagecache"].store = pagecache._store(
+        {"CACHE_URL": "redis://127.0.0.1:1/0", "CACHE_ENTRIES": 10}
+    )
+    assert client.get(page).status_code == 200  # rendered, not refused
+    store.clear()
+
+
+def test_staff_pages_and_forms_are_never_public_pages(app):
+    endpoints = app.extensions["chamber.pagecache"].endpoints
+    assert endpoints  # the domains marked theirs
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in endpoints:
+            assert not rule.rule.startswith("/staff"), rule.rule
+            assert "register" not in rule.rule and "POST" not in (rule.methods or ()), rule.rule
+
+
+def test_a_form_post_is_never_answered_from_the_cache(app, client, make_event):
+    event = make_event(capacity=5)
+    client.get(f"/events/{event.slug}")
+    response = post_form(
+        client,
+        f"/events/{event.slug}/register",
+        {"business_name": "Octree", "size_band": "small", "name": "Zoë", "email": "z@example.com"},
+    )
+    assert response.status_code in (200, 302, 400)
+    assert "ETag" not in response.headers
