@@ -286,6 +286,19 @@ def request(base_url, method, path, form=None, cookies=None, timeout=120.0) -> A
         conn.close()
 
 
+def etag_of(base_url: str, path: str) -> str:
+    """The ETag a GET of `path` answers with (for the conditional-GET target)."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        response = conn.getresponse()
+        response.read()
+        return response.headers.get("ETag", '"none"')
+    finally:
+        conn.close()
+
+
 def open_form(base_url: str, slug: str) -> tuple[str, dict[str, str]]:
     """A visitor's first step: the form's CSRF token and the session cookie that goes with it."""
     page = request(base_url, "GET", f"/events/{slug}/register")
@@ -566,6 +579,12 @@ def load_options(description: str) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = load_options(__doc__.split("\n\n")[0])
     parser.add_argument("--storm", type=int, default=500, help="visitors in the storm (500)")
+    parser.add_argument(
+        "--cache-url",
+        default="simple://",
+        help="CHAMBER_CACHE_URL for Chamber: simple:// (default), redis://127.0.0.1:6379/1, or "
+        "none:// to measure without the public page cache",
+    )
     parser.add_argument("--seats", type=int, default=60, help="seats in the storm (60)")
     args = parser.parse_args(argv)
 
@@ -582,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                 "CHAMBER_INSTANCE_PATH": str(folder / "instance"),
                 "CHAMBER_MAIL_BACKEND": "memory",
                 "CHAMBER_BOOKING_LIMIT_PER_ADDRESS": "1000000 per hour",  # one address: 127.0.0.1
+                "CHAMBER_CACHE_URL": args.cache_url,
             }
             chamber = Gunicorn("chamber", "wsgi:app", ROOT, chamber_env, "/healthz", folder)
             hello = Gunicorn("hello", "hello_app:app", HERE, env, "/", folder)
@@ -592,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
                 load = (
                     WrkLoad(folder, args.connections) if use_wrk else PythonLoad(args.connections)
                 )
-                print(f"Database: {database.label}")
+                print(f"Database: {database.label}; page cache: {args.cache_url}")
                 print(f"gunicorn {' '.join(GUNICORN_SETTINGS)} (both servers)")
                 print(f"Load: {load.label}, {args.connections} connections, {args.duration:g} s")
                 print(f"each, {args.rounds} rounds; {os.cpu_count()} CPUs, load average ", end="")
@@ -600,6 +620,16 @@ def main(argv: list[str] | None = None) -> int:
                 targets = [
                     Target("hello", hello.url, "/"),
                     Target("event", chamber.url, f"/events/{demo}"),
+                    Target(
+                        "event 304",
+                        chamber.url,
+                        f"/events/{demo}",
+                        headers={"If-None-Match": etag_of(chamber.url, f"/events/{demo}")},
+                    ),
+                    Target("home", chamber.url, "/"),
+                    Target("resources", chamber.url, "/resources"),
+                    Target("feed", chamber.url, "/calendar.ics"),
+                    Target("api", chamber.url, "/api/v1/events?per_page=20"),
                     Target("form", chamber.url, f"/events/{demo}/register"),
                     Target(
                         "booking",
@@ -614,6 +644,11 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         "hello": "bare Flask `GET /` (reference)",
                         "event": "event page `GET /events/<slug>`",
+                        "event 304": "the same, conditional (If-None-Match: 304)",
+                        "home": "home `GET /`",
+                        "resources": "resource library `GET /resources`",
+                        "feed": "calendar feed `GET /calendar.ics` (demo events)",
+                        "api": "`GET /api/v1/events?per_page=20`",
                         "form": "registration form `GET /events/<slug>/register`",
                         "booking": "booking `POST /events/<slug>/register`",
                     },

@@ -31,6 +31,8 @@ from cachelib import BaseCache, NullCache, RedisCache, SimpleCache
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Integer, event, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date, parse_cookie, parse_date, parse_etags, quote_etag
 
 from chamber.core.times import UTCDateTime, utcnow
 from chamber.extensions import db
@@ -59,9 +61,6 @@ PRIVATE_TABLES = frozenset(
         "public_version",
     }
 )
-# What a cached answer keeps besides its body; the rest (security headers, CORS) is added anew by
-# the app's after-request hooks on every answer.
-KEPT_HEADERS = ("Content-Type", "Content-Disposition", "Link", "Cache-Control")
 _CHANGED = "chamber.public_changed"  # in `Session.info`: this transaction changed a public row
 _EXTENSION = "chamber.pagecache"
 
@@ -91,7 +90,7 @@ def init_app(app: Flask) -> None:
         proxy_seconds=int(app.config["PROXY_CACHE_SECONDS"]),
         endpoints=set(),
     )
-    app.before_request(_answer_from_cache)
+    app.wsgi_app = PageCacheMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
     app.after_request(_keep_in_cache)
 
 
@@ -121,12 +120,24 @@ def _cache() -> PageCache:
 # --- the version -------------------------------------------------------------------------------
 
 
+_READ_VERSION = "SELECT number, changed_at FROM public_version WHERE id = 1"
+
+
 def current_version() -> tuple[int, datetime | None]:
     """The public version and when it last rose (one primary-key read)."""
-    row = db.session.execute(
-        db.select(PublicVersion.number, PublicVersion.changed_at).where(PublicVersion.id == 1)
-    ).first()
-    return (row.number, row.changed_at) if row else (0, None)
+    return _version_from(db.session.connection().exec_driver_sql(_READ_VERSION).first())
+
+
+def _version_from(row: Any) -> tuple[int, datetime | None]:
+    """Plain SQL, not an ORM statement: the middleware reads this on every public request."""
+    if row is None:
+        return 0, None
+    number, changed_at = row
+    if isinstance(changed_at, str):  # SQLite hands back the stored text
+        changed_at = datetime.fromisoformat(changed_at)
+    if changed_at is not None and changed_at.tzinfo is None:
+        changed_at = changed_at.replace(tzinfo=UTC)
+    return int(number), changed_at
 
 
 def _touches_public(tables: Iterable[str]) -> bool:
@@ -182,78 +193,137 @@ def _forget_changes(session: Session) -> None:
 
 
 # --- requests ------------------------------------------------------------------------------------
+# A hit or a 304 is answered by `PageCacheMiddleware`, in front of Flask: no request context, no
+# session, no rate limit, one read of the version. A miss goes on to Flask with the version read
+# before rendering (so a page is never kept under a version newer than the rows it was made from),
+# and `_keep_in_cache`, the last of the app's after-request hooks but the commit, keeps it with
+# every header the hooks gave it.
+
+_ENVIRON = "chamber.pagecache"  # in the WSGI environ: (key, tag, Last-Modified) for a miss
+_NOT_KEPT = frozenset({"set-cookie", "content-length", "date", "etag", "last-modified"})
 
 
-def _cacheable() -> bool:
-    return (
-        request.method in ("GET", "HEAD")
-        and request.endpoint in _cache().endpoints
-        and current_app.config["SESSION_COOKIE_NAME"] not in request.cookies
-    )
+@dataclass
+class Address:
+    """What the middleware learnt of a request it may answer."""
+
+    key: str
+    tag: str
+    modified: datetime
+    endpoint: str
 
 
-def _key_tag_and_date(version: int, changed_at: datetime | None) -> tuple[str, str, datetime]:
+class PageCacheMiddleware:
+    """Answers anonymous GETs of public pages from the cache, before Flask sees them."""
+
+    def __init__(self, app: Flask, wsgi_app: Any):
+        self.app, self.wsgi_app = app, wsgi_app
+        self.session_cookie = str(app.config["SESSION_COOKIE_NAME"])
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        address = self._address(environ)
+        if address is None:
+            return self.wsgi_app(environ, start_response)
+        environ[_ENVIRON] = address
+        cache: PageCache = self.app.extensions[_EXTENSION]
+        kept = _read(cache, address.key)
+        headers = _fresh_headers(kept[1] if kept else None, address, cache)
+        if _unchanged(environ, address):
+            start_response("304 Not Modified", _without_body(headers))
+            return [b""]
+        if kept is None:
+            return self.wsgi_app(environ, start_response)
+        body = kept[0]
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    def _address(self, environ: dict[str, Any]) -> Address | None:
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return None
+        if self.session_cookie in parse_cookie(environ):
+            return None
+        try:
+            endpoint, _ = self.app.url_map.bind_to_environ(environ).match()
+        except HTTPException:
+            return None  # a redirect, a 404 or a 405: Flask answers
+        cache: PageCache = self.app.extensions[_EXTENSION]
+        if endpoint not in cache.endpoints:
+            return None
+        try:
+            version, changed_at = _read_version(self.app)
+        except Exception:  # noqa: BLE001 - no cache without the version: Flask renders the page
+            log.warning("The public version could not be read", exc_info=True)
+            return None
+        path = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
+        key, tag, modified = _key_tag_and_date(path, version, changed_at, cache.seconds)
+        return Address(key, tag, modified, str(endpoint))
+
+
+def _read_version(app: Flask) -> tuple[int, datetime | None]:
+    with app.app_context(), db.engine.connect() as connection:
+        return _version_from(connection.exec_driver_sql(_READ_VERSION).first())
+
+
+def _read(cache: PageCache, key: str) -> tuple[bytes, list[tuple[str, str]]] | None:
+    try:
+        kept: tuple[bytes, list[tuple[str, str]]] | None = cache.store.get(key)
+    except Exception:  # noqa: BLE001 - a cache that fails costs speed, never the page
+        log.warning("The page cache could not be read", exc_info=True)
+        return None
+    return kept
+
+
+def _key_tag_and_date(
+    path: str, version: int, changed_at: datetime | None, seconds: int
+) -> tuple[str, str, datetime]:
     """The cache key and ETag of this address at this version in this window of time, and the
     page's Last-Modified: when the version rose or the window began, whichever is later."""
-    seconds = max(1, _cache().seconds)
+    seconds = max(1, seconds)
     window = int(utcnow().timestamp()) // seconds
     began = datetime.fromtimestamp(window * seconds, UTC)
-    address = f"{request.host}{request.full_path}"
-    digest = hashlib.sha256(address.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     name = f"{version}-{window}-{digest}"
     return name, name, max(changed_at, began) if changed_at else began
 
 
-def _unchanged(tag: str, modified: datetime) -> bool:
-    if request.if_none_match:
-        return request.if_none_match.contains_weak(tag)
-    since = request.if_modified_since
-    return since is not None and modified.replace(microsecond=0) <= since
+def _unchanged(environ: dict[str, Any], address: Address) -> bool:
+    if environ.get("HTTP_IF_NONE_MATCH"):
+        return parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains_weak(address.tag)
+    since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+    return since is not None and address.modified.replace(microsecond=0) <= since
 
 
-def _answer_from_cache() -> Response | None:
-    if not _cacheable():
-        return None
-    key, tag, modified = _key_tag_and_date(*current_version())
-    g.pagecache = (key, tag, modified)
-    if _unchanged(tag, modified):
-        return _conditional(Response(status=304), tag, modified)
-    try:
-        kept = _cache().store.get(key)
-    except Exception:  # noqa: BLE001 - a cache that fails costs speed, never the page
-        log.warning("The page cache could not be read", exc_info=True)
-        kept = None
-    if kept is None:
-        return None
-    body, headers = kept
-    g.pagecache_hit = True
-    return _conditional(Response(body, headers=headers), tag, modified)
+def _fresh_headers(
+    kept: list[tuple[str, str]] | None, address: Address, cache: PageCache
+) -> list[tuple[str, str]]:
+    headers = list(kept) if kept else [("Cache-Control", _cache_control(cache))]
+    headers.append(("ETag", quote_etag(address.tag)))
+    headers.append(("Last-Modified", http_date(address.modified)))
+    return headers
 
 
-def _conditional(response: Response, tag: str, modified: datetime) -> Response:
-    response.set_etag(tag)
-    response.last_modified = modified
-    if "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = _cache_control()
-    return response
+def _without_body(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-disposition")]
 
 
-def _cache_control() -> str:
+def _cache_control(cache: PageCache) -> str:
     """Browsers ask again each time (a 304 is cheap); a proxy or CDN may hold the page briefly."""
-    return f"public, max-age=0, must-revalidate, s-maxage={_cache().proxy_seconds}"
+    return f"public, max-age=0, must-revalidate, s-maxage={cache.proxy_seconds}"
 
 
 def _keep_in_cache(response: Response) -> Response:
-    noted = g.pop("pagecache", None)
-    if noted is None or g.pop("pagecache_hit", False) or response.status_code != 200:
+    address: Address | None = request.environ.get(_ENVIRON)
+    if address is None or response.status_code != 200:
         return response
-    key, tag, modified = noted
-    response = _conditional(response, tag, modified)
+    cache = _cache()
+    response.set_etag(address.tag)
+    response.last_modified = address.modified
+    response.headers.setdefault("Cache-Control", _cache_control(cache))
     if "Set-Cookie" in response.headers or g.get("csrf_token") or response.is_streamed:
         return response  # personal: made for this visitor alone
-    headers = [(name, response.headers[name]) for name in KEPT_HEADERS if name in response.headers]
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _NOT_KEPT]
     try:
-        _cache().store.set(key, (response.get_data(), headers), timeout=_cache().seconds)
+        cache.store.set(address.key, (response.get_data(), headers), timeout=cache.seconds)
     except Exception:  # noqa: BLE001 - a cache that fails costs speed, never the page
         log.warning("The page cache could not keep %s", request.path, exc_info=True)
     return response
