@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +42,14 @@ class CalendarEntry:
 # RFC 5546 methods: PUBLISH for files anyone may download; REQUEST and CANCEL for the invitation
 # emailed to one delegate, which calendar clients apply to the entry with the same UID.
 METHODS = ("PUBLISH", "REQUEST", "CANCEL")
+
+
+def ics_filename(title: str) -> str:
+    """The file name an event's calendar file is offered under: its title's words (letters and
+    digits of any script, lower case) joined by hyphens, e.g. `cybercrime-seminar.ics`."""
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", title).lower())
+    name = "-".join(words)[:60].strip("-")
+    return f"{name or 'event'}.ics"
 
 
 def entry_to_ical(entry: CalendarEntry, *, method: str = "PUBLISH", stamp: datetime) -> bytes:

@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -241,6 +242,21 @@ def _shared_header(name: str, value: str) -> str:
     return _header(name, value)
 
 
+def _subject_header(subject: str) -> str:
+    """The Subject. One that holds text looking like an RFC 2047 encoded word (an event title
+    typed as `=?utf-8?q?...?=`) is written wholly as encoded words of its own, so a reader decodes
+    it once, to the text as typed; the header class would decode it first and fold out what it
+    hid (a line break, even)."""
+    if "=?" not in subject:
+        return _shared_header("Subject", subject)
+    folded = (
+        f"Subject: {Header(subject, 'utf-8', header_name='Subject').encode(linesep=CRLF)}{CRLF}"
+    )
+    if not _ONE_HEADER.fullmatch(folded):
+        raise ValueError("the Subject header would break into more than one header")
+    return folded
+
+
 def build_email(
     message: Outgoing,
     *,
@@ -266,7 +282,7 @@ def build_email(
         _shared_header("From", sender),
         _address_header("To", to),
         *([_header("Reply-To", message.reply_to)] if message.reply_to else []),
-        _shared_header("Subject", message.subject),
+        _subject_header(message.subject),
         _shared_header("Date", format_datetime(message.created_at)),
         _message_id_header(message.message_id),
         _shared_header("Auto-Submitted", "auto-generated"),
