@@ -15,7 +15,6 @@ import pytest
 from chamber.calendar.ics import ics_filename
 from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
-from chamber.mail.models import OutboxMessage
 from chamber.mail.mime import (
     InlineImage,
     Outgoing,
@@ -24,6 +23,7 @@ from chamber.mail.mime import (
     qr_png,
     safe_filename,
 )
+from chamber.mail.models import OutboxMessage
 from chamber.registration import notifications
 from chamber.registration.models import Delegate
 from chamber.registration.services import DelegateDetails
