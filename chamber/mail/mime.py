@@ -134,7 +134,9 @@ def _attachment_part(attachment: OutgoingAttachment, method: str | None) -> str:
     `text/calendar` with its charset and method, as RFC 6047 asks of every calendar part."""
     media_type, _params = _media_type(attachment.content_type)
     filename = safe_filename(attachment.filename)
-    params = {"charset": "utf-8", "method": method} if method else {}
+    params = {"charset": "utf-8"} if media_type.startswith("text/") else {}
+    if method:
+        params["method"] = method
     if not re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", media_type):
         media_type = "application/octet-stream"
     return (
