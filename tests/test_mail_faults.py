@@ -33,7 +33,6 @@ POISON = {
     "CR/LF in the name": {"to_name": "Zoe\r\nBcc: thief@evil.example"},
     "LF in the subject": {"subject": "Hi\nBcc: thief@evil.example"},
     "U+2028 in the subject": {"subject": "Hi\u2028Bcc: thief@evil.example"},
-
     "CR/LF in Reply-To": {"reply_to": "a@example.com\r\nBcc: thief@evil.example"},
     "an unknown kind of link": {
         "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "nosuchkind", "1")
