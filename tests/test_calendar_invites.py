@@ -58,10 +58,18 @@ def invitations(smtp_server, address: str) -> list[tuple[str, icalendar.Calendar
     for message in smtp_server.messages:
         if address not in message["To"]:
             continue
-        for part in message.walk():
-            if part.get_content_type() == "text/calendar":
-                raw = part.get_payload(decode=True)
-                found.append((message["Subject"], raw, part.get_param("method")))
+        parts = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+        if not parts:
+            continue
+        # The invitation (an alternative) and the same bytes as a file to keep (RFC 6047).
+        invitation, attached = parts
+        assert invitation.get_content_disposition() is None
+        assert attached.get_content_disposition() == "attachment"
+        assert attached.get_filename().endswith(".ics")
+        raw = invitation.get_payload(decode=True)
+        assert attached.get_payload(decode=True) == raw
+        assert attached.get_param("method") == invitation.get_param("method")
+        found.append((message["Subject"], raw, invitation.get_param("method")))
     return [(subject, icalendar.Calendar.from_ical(raw), method) for subject, raw, method in found]
 
 
@@ -284,7 +292,9 @@ def test_no_private_link_or_personal_data_in_any_calendar_file(
         body = message.get_body(("plain",)).get_content()
         secrets = re.findall(r"/(?:r|checkin|unsubscribe|c)/([A-Za-z0-9_-]{20,})", body)
         for part in message.walk():
-            if "calendar" in part.get_content_type() or part.get_filename():
+            if part.get_content_maintype() == "text" and (
+                "calendar" in part.get_content_type() or part.get_filename()
+            ):
                 content = part.get_payload(decode=True).decode()
                 assert "/r/" not in content and "checkin" not in content.lower()
                 assert not [s for s in secrets if s in content]

@@ -89,9 +89,13 @@ def test_a_message_arrives_as_utf8_multipart_alternative_with_its_attachment_int
     assert invitation.get_content_charset() == "utf-8"
     assert invitation.get_content().encode() == ICS.decode().encode()
     assert invitation.get_filename() is None  # shown inline, as the invitation
-    assert calendar.get_content_type() == "application/ics"
+    # The file to keep is a calendar too, with its method, charset and file name (RFC 6047).
+    assert calendar.get_content_type() == "text/calendar"
+    assert calendar.get_param("method") == "REQUEST"
+    assert calendar.get_content_charset() == "utf-8"
+    assert calendar.get_content_disposition() == "attachment"
     assert calendar.get_filename() == "invite.ics"
-    assert calendar.get_content() == ICS
+    assert calendar.get_payload(decode=True) == ICS
     assert "List-Unsubscribe" not in email  # transactional mail
 
 

@@ -33,10 +33,6 @@ POISON = {
     "CR/LF in the name": {"to_name": "Zoe\r\nBcc: thief@evil.example"},
     "LF in the subject": {"subject": "Hi\nBcc: thief@evil.example"},
     "U+2028 in the subject": {"subject": "Hi\u2028Bcc: thief@evil.example"},
-    "a line break hidden in an encoded word (CVE-2024-6923)": {
-        "subject": "Cyber seminar =?utf-8?q?=0D=0AReply-To:_phish@evil.example?="
-    },
-
     "CR/LF in Reply-To": {"reply_to": "a@example.com\r\nBcc: thief@evil.example"},
     "an unknown kind of link": {
         "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "nosuchkind", "1")
@@ -89,6 +85,18 @@ def test_a_line_break_in_a_name_or_subject_never_becomes_a_header(app, smtp_serv
     assert email["To"].addresses[0].display_name == "Zoe Bcc: thief@evil.example body"
     assert email["Subject"] == "Booked Bcc: thief@evil.example"
     assert smtp_server.handler.recipients == [["zoe@example.com"]]
+
+
+def test_an_encoded_word_in_a_subject_arrives_as_typed_in_one_header(app, smtp_server):
+    """A line break hidden in an encoded word (CVE-2024-6923) never reaches the wire: the subject
+    is written wholly as encoded words of its own, and reads back as the text that was typed."""
+    subject = "Cyber seminar =?utf-8?q?=0D=0AReply-To:_phish@evil.example?="
+    enqueue(key="ew", to="zoe@example.com", subject=subject, template="test_message")
+    db.session.commit()
+    assert deliver_due().sent == 1
+    (email,) = smtp_server.messages
+    assert email["Subject"] == subject
+    assert email["Reply-To"] is None and b"\r\nReply-To" not in smtp_server.handler.received[0]
 
 
 def test_an_internationalised_domain_is_sent_in_its_ascii_form(app, smtp_server):

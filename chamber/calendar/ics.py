@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
-from icalendar import Calendar, Timezone, vCalAddress, vText
+from icalendar import Calendar, vCalAddress, vText
 from icalendar import Event as VEvent
 
+from chamber.calendar import zones
 from chamber.core.times import zone
 
 PRODID = "-//Chamber//Business seminars//EN"
@@ -39,6 +42,14 @@ class CalendarEntry:
 # RFC 5546 methods: PUBLISH for files anyone may download; REQUEST and CANCEL for the invitation
 # emailed to one delegate, which calendar clients apply to the entry with the same UID.
 METHODS = ("PUBLISH", "REQUEST", "CANCEL")
+
+
+def ics_filename(title: str) -> str:
+    """The file name an event's calendar file is offered under: its title's words (letters and
+    digits of any script, lower case) joined by hyphens, e.g. `cybercrime-seminar.ics`."""
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", title).lower())
+    name = "-".join(words)[:60].strip("-")
+    return f"{name or 'event'}.ics"
 
 
 def entry_to_ical(entry: CalendarEntry, *, method: str = "PUBLISH", stamp: datetime) -> bytes:
@@ -82,10 +93,7 @@ def entries_to_ical(
         vevent = _vevent(entry, stamp, cancel=method == "CANCEL")
         tzids.update(_tzids(vevent))
         vevents.append(_serialise(vevent))
-    # Only the years around the events: a zone's whole history makes the file much larger.
-    first_year = min(e.starts_at.year for e in entries) - 1
-    last_year = max(e.ends_at.year for e in entries) + 2
-    timezones = [_vtimezone(tzid, first_year, last_year) for tzid in sorted(tzids - {"UTC"})]
+    timezones = [vtimezone(tzid) for tzid in sorted(tzids - {"UTC"})]
     assert head.endswith(_END_VCALENDAR)
     return b"".join([head[: -len(_END_VCALENDAR)], *timezones, *vevents, _END_VCALENDAR])
 
@@ -105,19 +113,15 @@ def _tzids(component) -> set[str]:
 
 
 @lru_cache(maxsize=64)
-def _vtimezone(tzid: str, first_year: int, last_year: int) -> bytes:
-    """The zone's VTIMEZONE for those years, serialised; b"" for a zone icalendar doesn't know.
+def vtimezone(tzid: str) -> bytes:
+    """The zone's one VTIMEZONE (see `zones`), serialised: the same bytes in every file, feed and
+    invitation; b"" for a zone zoneinfo doesn't know.
 
-    Pure and slow to compute (icalendar's documentation asks callers to cache it), so each process
-    keeps the few it has built.
+    Pure, and a fifth of a second to compute, so each process keeps the few it has built.
     """
-    try:
-        timezone = Timezone.from_tzid(
-            tzid, first_date=date(first_year, 1, 1), last_date=date(last_year, 1, 1)
-        )
-    except ValueError:
+    if not zones.known_zone(tzid):
         return b""
-    return _serialise(timezone)
+    return _serialise(zones.vtimezone_component(tzid))
 
 
 def _serialise(component) -> bytes:

@@ -6,10 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Unsubscribing and the staff outbox; the `link` template global and the unsubscribe link."""
+    """Unsubscribing and the staff outbox; the `link` and `link_code` template globals and the unsubscribe link."""
     from chamber.mail import links, manage, services, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(manage.bp)
     app.jinja_env.globals["link"] = links.placeholder
+    app.jinja_env.globals["link_code"] = links.code_placeholder
     links.register_link_minter("unsubscribe", services._mint_unsubscribe_link)

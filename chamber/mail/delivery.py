@@ -35,7 +35,7 @@ from chamber.core.transactions import end_reads, unit_of_work
 from chamber.extensions import db
 from chamber.mail import links, services
 from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
-from chamber.mail.mime import Outgoing, OutgoingAttachment, build_email
+from chamber.mail.mime import InlineImage, Outgoing, OutgoingAttachment, build_email, qr_png
 from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
 
 T = TypeVar("T")
@@ -392,17 +392,25 @@ def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
     if message.kind_respects_suppression:
         # The header's link is the body's link.
         texts.append(links.marker_for(message.link_nonce or "", "unsubscribe"))
+    codes: list[links.MintedCode] = []
     if links.has_links(texts, message.link_nonce):
+        domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
         try:
             # The tokens are durable before the message that carries them leaves.
             with unit_of_work():
-                text_body, html_body, *unsubscribe = links.mint_links(
-                    texts, message.to_address, message.link_nonce
+                (text_body, html_body, *unsubscribe), codes = links.mint_message(
+                    texts, message.to_address, message.link_nonce, domain=domain
                 )
         except links.LinkRefused as error:
             raise Unsendable(f"Not sent: {error}") from error
     else:
         text_body, html_body, unsubscribe = message.text_body, message.html_body, []
+    # A code is drawn now, from the link just minted: never from text a person typed.
+    images = [
+        InlineImage(code.content_id, f"{code.content_id.partition('@')[0]}.png", "image/png",
+                    qr_png(code.url))
+        for code in codes
+    ]  # fmt: skip
     try:
         email = build_email(
             message,
@@ -411,6 +419,7 @@ def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
             text_body=text_body,
             html_body=html_body,
             unsubscribe_url=unsubscribe[0] if unsubscribe else None,
+            images=images,
         )
     except (ValueError, UnicodeError) as error:
         raise Unsendable(f"Not sent: the message could not be written: {error}") from error

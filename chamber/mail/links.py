@@ -11,6 +11,11 @@ never reaches a minter. So no secret ever sits in the outbox, and a domain highe
 Each minter also checks that the message's recipient owns what the marker names (the booker of
 that booking, the invitation's own address...) and raises LinkRefused otherwise: the worker parks
 such a message as failed instead of sending someone else's link.
+
+A link can also be sent as a picture: `{{ link_code('checkin', delegate.id) }}` in an `<img src>`
+becomes `cid:<content id>`, and the worker draws the minted link as a QR code carried inside the
+message (one link: the code and a written `link('checkin', ...)` in the same message hold the same
+token). Only the message's own markers are drawn, so a code is never made from typed text.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from markupsafe import Markup
 
@@ -69,6 +75,12 @@ def placeholder(kind: str, ref: str | int = "") -> Markup:
     return Markup(f"[[link:{nonce}:{kind}:{ref}]]")  # noqa: S704 - nonce, kind and ref are checked
 
 
+def code_placeholder(kind: str, ref: str | int = "") -> Markup:
+    """What a template writes in an `<img src>` for a link drawn as a QR code (the Jinja global
+    `link_code`); the worker makes it `cid:` of a picture in the message."""
+    return Markup(placeholder(kind, ref).replace("[[link:", "[[code:", 1))  # noqa: S704 - checked
+
+
 def marker_for(nonce: str, kind: str, ref: str = "") -> str:
     """The marker `link(kind, ref)` would have written into the message with this nonce."""
     return f"[[link:{nonce}:{kind}:{ref}]]"
@@ -76,10 +88,20 @@ def marker_for(nonce: str, kind: str, ref: str = "") -> str:
 
 # Any marker; only those whose nonce is the message's own are acted on.
 _MARKER = re.compile(r"\[\[link:([0-9a-f]{32}):([a-z_]+):([A-Za-z0-9_-]{0,64})\]\]")
+_CODE = re.compile(r"\[\[code:([0-9a-f]{32}):([a-z_]+):([A-Za-z0-9_-]{0,64})\]\]")
 
 
 def _own_markers(text: str, nonce: str) -> Iterator[re.Match[str]]:
-    return (match for match in _MARKER.finditer(text) if match.group(1) == nonce)
+    for pattern in (_MARKER, _CODE):
+        yield from (match for match in pattern.finditer(text) if match.group(1) == nonce)
+
+
+@dataclass(frozen=True)
+class MintedCode:
+    """A link to draw as a picture, and the Content-ID the message's HTML shows it by."""
+
+    content_id: str
+    url: str
 
 
 def kinds_in(text: str, nonce: str) -> set[str]:
@@ -93,26 +115,54 @@ def has_links(texts: list[str], nonce: str | None) -> bool:
 def mint_links(texts: list[str], recipient: str, nonce: str | None) -> list[str]:
     """Replace the message's own markers in `texts` with freshly minted links (one per distinct
     marker). Raises LinkRefused if a minter will not give the recipient what a marker names."""
-    if not nonce:
-        return texts
-    minted: dict[str, str] = {}
+    return mint_message(texts, recipient, nonce, domain="localhost")[0]
 
-    def replace(match: re.Match[str]) -> str:
-        whole, own, kind, ref = match.group(0), match.group(1), match.group(2), match.group(3)
-        if own != nonce:
-            return whole  # text a person typed, or a marker of another message: left as it is
-        if whole not in minted:
+
+def mint_message(
+    texts: list[str], recipient: str, nonce: str | None, *, domain: str
+) -> tuple[list[str], list[MintedCode]]:
+    """The texts with the message's own markers replaced by freshly minted links (one per kind
+    and reference, shared by a written link and its code), and the codes to draw: each code marker
+    becomes `cid:<kind>-code-<ref>@<domain>`. Raises LinkRefused as `mint_links` does."""
+    if not nonce:
+        return texts, []
+    minted: dict[tuple[str, str], str] = {}
+    codes: dict[str, MintedCode] = {}
+
+    def mint(kind: str, ref: str) -> str:
+        if (kind, ref) not in minted:
             minter = _minters.get(kind)
             if minter is None:
-                raise LinkRefused(f"the message asks for a kind of link that does not exist: {kind}")
-            minted[whole] = minter(recipient, ref)
-        return minted[whole]
+                raise LinkRefused(
+                    f"the message asks for a kind of link that does not exist: {kind}"
+                )
+            minted[kind, ref] = minter(recipient, ref)
+        return minted[kind, ref]
 
-    return [_MARKER.sub(replace, text) if nonce in text else text for text in texts]
+    def link(match: re.Match[str]) -> str:
+        if match.group(1) != nonce:
+            return match.group(0)  # text a person typed, or a marker of another message
+        return mint(match.group(2), match.group(3))
+
+    def code(match: re.Match[str]) -> str:
+        if match.group(1) != nonce:
+            return match.group(0)
+        kind, ref = match.group(2), match.group(3)
+        content_id = f"{kind.replace('_', '-')}-code-{ref or 'link'}@{domain}"
+        codes[content_id] = MintedCode(content_id, mint(kind, ref))
+        return f"cid:{content_id}"
+
+    replaced = [
+        _CODE.sub(code, _MARKER.sub(link, text)) if nonce in text else text for text in texts
+    ]
+    return replaced, list(codes.values())
 
 
 def describe_links(text: str, nonce: str | None) -> str:
     """The text as staff see it in the outbox: the message's own markers named, never minted."""
     if not nonce:
         return text
-    return _MARKER.sub(lambda m: f"[{m.group(2)} link]" if m.group(1) == nonce else m.group(0), text)
+    text = _CODE.sub(lambda m: f"[{m.group(2)} code]" if m.group(1) == nonce else m.group(0), text)
+    return _MARKER.sub(
+        lambda m: f"[{m.group(2)} link]" if m.group(1) == nonce else m.group(0), text
+    )

@@ -1,6 +1,6 @@
 """Turning an outbox row into the bytes of a standard email: multipart/alternative text and HTML
-in UTF-8 quoted-printable (and a calendar invitation, RFC 6047), attachments, and the RFC 8058
-one-click unsubscribe headers.
+in UTF-8 quoted-printable (the HTML with its inline images in a multipart/related, RFC 2387; and a
+calendar invitation, RFC 6047), attachments, and the RFC 8058 one-click unsubscribe headers.
 
 Every header is made by the `email` package's structured header classes (addresses from
 `email.headerregistry.Address`), so a line break typed into a name can never start a header of its
@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
+from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
+
+import segno
 
 CRLF = "\r\n"
 
@@ -29,6 +36,25 @@ class OutgoingAttachment:
     filename: str
     content_type: str
     content: bytes
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """A picture the HTML shows by `cid:<content_id>`, carried in the message itself, so it shows
+    in clients that block remote images."""
+
+    content_id: str  # without the angle brackets, e.g. "checkin-code-42@chamber.example"
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def qr_png(text: str) -> bytes:
+    """A QR code for `text` (a link we minted): medium error correction, 8 pixels a module, the
+    standard quiet zone."""
+    buffer = io.BytesIO()
+    segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -63,61 +89,116 @@ def _text_part(text: str, subtype: str, extra: str = "") -> str:
     )
 
 
-def _attachment_part(attachment: OutgoingAttachment) -> str:
-    maintype, _, rest = attachment.content_type.partition("/")
-    subtype, *params = [part.strip() for part in rest.split(";")]
-    extra = "".join(
-        f'; {name.strip()}="{value.strip().strip(chr(34))}"'
-        for name, _, value in (param.partition("=") for param in params)
-        if value and name.strip().lower() != "charset"
-    )  # e.g. method="REQUEST", which calendar clients read from the part's type
-    filename = attachment.filename.replace('"', "")
-    disposition = f'Content-Disposition: attachment; filename="{filename}"{CRLF}'
-    if maintype == "text":
-        return disposition + _text_part(attachment.content.decode("utf-8"), subtype, extra)
-    encoded = base64.encodebytes(attachment.content).decode("ascii").replace("\n", CRLF)
+_FILENAME_DROPPED = re.compile(r"[^\w.() -]+")  # keeps letters and digits of any script
+
+
+def safe_filename(name: str, default: str = "attachment") -> str:
+    """A file name to offer: letters and digits (any script), spaces, dots, hyphens, underscores and
+    brackets, and nothing else: no line break, quote, slash, control character or encoded word
+    survives to reach a header. Empty after cleaning (or only dots): `default`."""
+    cleaned = _FILENAME_DROPPED.sub("-", unicodedata.normalize("NFC", name))
+    cleaned = re.sub(r"-{2,}", "-", " ".join(cleaned.split()))[:120].strip(" .-")
+    return cleaned or default
+
+
+def _parameterised(name: str, value: str, params: dict[str, str]) -> str:
+    """A Content-Type or Content-Disposition header with its parameters, written by the email
+    package's structured parameters (quoted, or RFC 2231 encoded outside ASCII, folded), and checked
+    to be one header."""
+    holder = EmailMessage(policy=SMTP)
+    holder[name] = value
+    for param, param_value in params.items():
+        holder.set_param(param, param_value, header=name)
+    folded = holder[name].fold(policy=SMTP)
+    if not _ONE_HEADER.fullmatch(folded):
+        raise ValueError(f"the {name} header would break into more than one header")
+    return folded
+
+
+def _base64(content: bytes) -> str:
+    return base64.encodebytes(content).decode("ascii").replace("\n", CRLF)
+
+
+def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
+    """('text/calendar', {'method': 'REQUEST', ...}) from a stored content type."""
+    media_type, *params = [part.strip() for part in content_type.split(";")]
+    found = {}
+    for name, _, value in (param.partition("=") for param in params):
+        if value.strip():
+            found[name.strip().lower()] = value.strip().strip('"')
+    return media_type.lower(), found
+
+
+def _attachment_part(attachment: OutgoingAttachment, method: str | None) -> str:
+    """An attachment, base64, offered under its (cleaned) file name. An invitation's calendar is
+    `text/calendar` with its charset and method, as RFC 6047 asks of every calendar part."""
+    media_type, _params = _media_type(attachment.content_type)
+    filename = safe_filename(attachment.filename)
+    params = {"charset": "utf-8"} if media_type.startswith("text/") else {}
+    if method:
+        params["method"] = method
+    if not re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", media_type):
+        media_type = "application/octet-stream"
     return (
-        f"Content-Type: {maintype}/{subtype}{extra}{CRLF}{disposition}"
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}{encoded}"
+        _parameterised("Content-Type", media_type, {**params, "name": filename})
+        + _parameterised("Content-Disposition", "attachment", {"filename": filename})
+        + f"Content-Transfer-Encoding: base64{CRLF}{CRLF}{_base64(attachment.content)}"
+    )
+
+
+def _inline_image_part(image: InlineImage) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}@[A-Za-z0-9.-]{1,200}", image.content_id):
+        raise ValueError(f"not a Content-ID: {image.content_id!r}")
+    filename = safe_filename(image.filename, "image")
+    return (
+        _parameterised("Content-Type", image.content_type, {"name": filename})
+        + _parameterised("Content-Disposition", "inline", {"filename": filename})
+        + f"Content-ID: <{image.content_id}>{CRLF}"
+        + f"Content-Transfer-Encoding: base64{CRLF}{CRLF}{_base64(image.content)}"
     )
 
 
 def _itip_method(attachment: OutgoingAttachment) -> str | None:
     """The METHOD of a calendar invitation (text/calendar with a method parameter), else None."""
-    media_type, *params = [part.strip() for part in attachment.content_type.split(";")]
-    if media_type.lower() != "text/calendar":
-        return None
-    for name, _, value in (param.partition("=") for param in params):
-        if name.strip().lower() == "method" and value.strip().strip('"').isalpha():
-            return value.strip().strip('"').upper()
+    media_type, params = _media_type(attachment.content_type)
+    method = params.get("method", "")
+    if media_type == "text/calendar" and method.isalpha() and method.isascii():
+        return method.upper()
     return None
 
 
-def _parts(message: Outgoing, text_body: str, html_body: str) -> tuple[list[str], list[str]]:
-    """(alternatives, attachments). An invitation goes in both, as calendar clients expect
-    (RFC 6047): a text/calendar alternative with its method, which Outlook and Gmail show as an
-    invitation, and the same bytes as an invite.ics file to download."""
-    alternatives = [_text_part(text_body, "plain"), _text_part(html_body, "html")]
+def _parts(
+    message: Outgoing, text_body: str, html_body: str, images: Sequence[InlineImage]
+) -> tuple[list[str], list[str]]:
+    """(alternatives, attachments). The HTML goes with its inline images in a multipart/related.
+    An invitation goes in both lists, as RFC 6047 and the big clients expect: a text/calendar
+    alternative with its method, which Outlook and Gmail show as an invitation, and the same bytes
+    as a text/calendar attachment with a file name (`<event title>.ics`), for clients that only
+    offer a file and for people who want one."""
+    html = _text_part(html_body, "html")
+    if images:
+        content_type, body = _multipart(
+            "related", [html, *(_inline_image_part(image) for image in images)], 'type="text/html"'
+        )
+        html = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"
+    alternatives = [_text_part(text_body, "plain"), html]
     attachments = []
     for attachment in message.attachments:
         method = _itip_method(attachment)
         if method:
             content = attachment.content.decode("utf-8")
             alternatives.append(_text_part(content, "calendar", f"; method={method}"))
-            attachment = OutgoingAttachment(
-                attachment.filename, "application/ics", attachment.content
-            )
-        attachments.append(_attachment_part(attachment))
+        attachments.append(_attachment_part(attachment, method))
     return alternatives, attachments
 
 
-def _multipart(subtype: str, parts: list[str]) -> tuple[str, str]:
+def _multipart(subtype: str, parts: list[str], extra: str = "") -> tuple[str, str]:
     # A fixed boundary is safe: every part's body is quoted-printable or base64, and neither can
     # hold "=_" (quoted-printable writes "=" as "=3D"; base64 has no "_"). Being fixed, the
     # Content-Type header is the same in every message, and folded once.
     boundary = f"=_chamber_{subtype}"
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts) + f"--{boundary}--{CRLF}"
-    return f'multipart/{subtype}; boundary="{boundary}"', body
+    return f'multipart/{subtype}; {extra + "; " if extra else ""}boundary="{boundary}"', body
 
 
 # One header: its first line, then only continuation lines (a line break followed by white space).
@@ -163,6 +244,21 @@ def _shared_header(name: str, value: str) -> str:
     return _header(name, value)
 
 
+def _subject_header(subject: str) -> str:
+    """The Subject. One that holds text looking like an RFC 2047 encoded word (an event title
+    typed as `=?utf-8?q?...?=`) is written wholly as encoded words of its own, so a reader decodes
+    it once, to the text as typed; the header class would decode it first and fold out what it
+    hid (a line break, even)."""
+    if "=?" not in subject:
+        return _shared_header("Subject", subject)
+    folded = (
+        f"Subject: {Header(subject, 'utf-8', header_name='Subject').encode(linesep=CRLF)}{CRLF}"
+    )
+    if not _ONE_HEADER.fullmatch(folded):
+        raise ValueError("the Subject header would break into more than one header")
+    return folded
+
+
 def build_email(
     message: Outgoing,
     *,
@@ -171,13 +267,15 @@ def build_email(
     html_body: str,
     unsubscribe_url: str | None,
     to_address: str | None = None,
+    images: Sequence[InlineImage] = (),
 ) -> bytes:
     """The email for `message` as wire bytes (CRLF), with its secret links already minted, to
     `to_address` (the message's own address, or its ASCII form).
 
+    `images` are the pictures the HTML shows by `cid:` (the check-in code, drawn at send time).
     Raises ValueError for a header that cannot be written safely (a line break in a name, say)."""
     to = Address(display_name=message.to_name, addr_spec=to_address or message.to_address)
-    alternatives, attachments = _parts(message, text_body, html_body)
+    alternatives, attachments = _parts(message, text_body, html_body, images)
     content_type, body = _multipart("alternative", alternatives)
     if attachments:
         inner = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"
@@ -186,7 +284,7 @@ def build_email(
         _shared_header("From", sender),
         _address_header("To", to),
         *([_header("Reply-To", message.reply_to)] if message.reply_to else []),
-        _shared_header("Subject", message.subject),
+        _subject_header(message.subject),
         _shared_header("Date", format_datetime(message.created_at)),
         _message_id_header(message.message_id),
         _shared_header("Auto-Submitted", "auto-generated"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chamber.calendar.entries import delegate_entry
-from chamber.calendar.ics import entry_to_ical
+from chamber.calendar.ics import entry_to_ical, ics_filename
 from chamber.core.times import utcnow
 from chamber.core.urls import external_url
 from chamber.events.models import Event
@@ -31,7 +31,8 @@ def invite(event: Event, delegate: Delegate, method: str = "REQUEST") -> Attachm
     """
     entry = delegate_entry(event, delegate.name, delegate.email_normalised)
     content = entry_to_ical(entry, method=method, stamp=utcnow())
-    return Attachment("invite.ics", f"text/calendar; charset=utf-8; method={method}", content)
+    content_type = f"text/calendar; charset=utf-8; method={method}"
+    return Attachment(ics_filename(event.title), content_type, content)
 
 
 def own_link(delegate: Delegate) -> tuple[str, int]:
