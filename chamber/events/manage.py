@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
-from chamber.core.times import utcnow
+from chamber.core.times import utc_to_local, utcnow
 from chamber.events import queries, services
 from chamber.events.forms import AgendaItemForm, EventForm
 from chamber.events.models import AgendaItem, Event, EventStatus
@@ -33,11 +33,18 @@ def index():
 def create():
     form = EventForm()
     if form.validate_on_submit():
+        details = form.details()
         if form.slug.data and services.slug_taken(form.slug.data):
             form.slug.errors.append("Another event already uses this web address.")
+        elif details.ends_at <= utcnow() and request.form.get("confirm_past") != "yes":
+            # An event in the past is rarely meant: say so, and save only when confirmed.
+            ended = utc_to_local(details.ends_at, details.timezone)
+            return render_template(
+                "events/manage/form.html", form=form, event=None, past_notice={"ended": ended}
+            )
         else:
             with refusals_shown_on(form):
-                event = services.save_event(None, form.details(), by=acting_user())
+                event = services.save_event(None, details, by=acting_user())
                 flash(
                     f"Created “{event.title}” as a draft. Add its agenda, then publish it.",
                     "success",
@@ -69,14 +76,18 @@ def edit(event_id: int):
         for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
             moment = getattr(event, name)
             form[name].data = event.local(moment).replace(tzinfo=None) if moment else None
+        form.move_agenda.data = bool(event.agenda_items)
     audience = services.calendar_audience(event)
     notice = None
     if form.validate_on_submit():
         details = form.details()
+        move_agenda = bool(form.move_agenda.data)
         changes = services.calendar_change_summary(event, details)
         if form.slug.data and services.slug_taken(form.slug.data, exclude_id=event.id):
             form.slug.errors.append("Another event already uses this web address.")
-        elif changes and (problem := services.change_problem(event, details)):
+        elif changes and (
+            problem := services.change_problem(event, details, move_agenda=move_agenda)
+        ):
             form.form_errors.append(problem)  # refused before anyone is asked to confirm
         elif changes and audience and request.form.get("notify_confirmed") != str(audience):
             # Check before telling people: the same form again, with who will be emailed and why.
@@ -84,14 +95,14 @@ def edit(event_id: int):
             notice = {
                 "count": audience,
                 "changes": _change_names(changes),
-                "agenda_moves": services.agenda_moves(event, details),
+                "agenda_moves": services.agenda_moves(event, details, move_agenda=move_agenda),
             }
             return render_template(
                 "events/manage/form.html", form=form, event=event, audience=audience, notice=notice
             )
         else:
             with refusals_shown_on(form):
-                services.save_event(event, details, by=acting_user())
+                services.save_event(event, details, by=acting_user(), move_agenda=move_agenda)
                 told = ""
                 if changes and audience:
                     people = "delegate will" if audience == 1 else "delegates will"
@@ -105,7 +116,9 @@ def edit(event_id: int):
 
 def _change_names(fields: list[str]) -> list[str]:
     names = {"starts_at": "start time", "ends_at": "end time", "timezone": "time zone",
-             "venue_name": "venue", "venue_address": "venue address"}  # fmt: skip
+             "venue_name": "venue", "venue_address": "venue address",
+             "venue_town": "venue address", "venue_postcode": "venue address",
+             "venue_country": "venue address"}  # fmt: skip
     return list(dict.fromkeys(names[field] for field in fields if field in names))
 
 
@@ -120,6 +133,13 @@ STATUS_ACTIONS = {
 def change_status(event_id: int, action: str):
     event = _event_or_404(event_id)
     status, message = STATUS_ACTIONS[action]
+    if (
+        status == EventStatus.published
+        and event.is_past()
+        and request.form.get("confirm_past") != "yes"
+    ):
+        # Publishing an event that has ended is rarely meant: nothing changes until confirmed.
+        return render_template("events/manage/confirm_publish.html", event=event)
     with refusals_flashed():
         services.set_status(event, status, by=acting_user())
         flash(message.format(event.title), "success")
