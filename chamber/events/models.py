@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utc_to_local, utcnow
-from chamber.events.places import country_name, default_country
+from chamber.events.places import address_lines
 from chamber.core.types import enum_type
 from chamber.extensions import db
 
@@ -110,13 +110,9 @@ class Event(db.Model):
     def address_lines(self) -> list[str]:
         """The venue's postal address, a line each: street lines, town and postcode, and the
         country when it is not the chamber's own (the default)."""
-        lines = [line.strip() for line in self.venue_address.splitlines() if line.strip()]
-        town = " ".join(part for part in (self.venue_town, self.venue_postcode) if part)
-        if town:
-            lines.append(town)
-        if self.venue_country and self.venue_country != default_country():
-            lines.append(country_name(self.venue_country))
-        return lines
+        return address_lines(
+            self.venue_address, self.venue_town, self.venue_postcode, self.venue_country
+        )
 
     @property
     def location_text(self) -> str:

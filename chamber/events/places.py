@@ -32,3 +32,14 @@ def uk_postcode(text: str) -> str | None:
     """`text` as a UK postcode in its printed form (`SG1 1HS`), or None if it is not one."""
     match = UK_POSTCODE.match(" ".join(text.upper().split()))
     return f"{match[1]} {match[2]}" if match else None
+
+
+def address_lines(street: str, town: str, postcode: str, country: str) -> list[str]:
+    """A postal address, a line each: the street's lines, town and postcode, and the country
+    when it is not the chamber's own."""
+    lines = [line.strip() for line in street.splitlines() if line.strip()]
+    if town_line := " ".join(part.strip() for part in (town, postcode) if part.strip()):
+        lines.append(town_line)
+    if country and country != default_country():
+        lines.append(country_name(country))
+    return lines
