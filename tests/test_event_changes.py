@@ -107,9 +107,7 @@ def test_the_check_step_says_the_agenda_moves_with_the_event(seminar, organiser_
 
 def update_emails() -> list[OutboxMessage]:
     return list(
-        db.session.scalars(
-            db.select(OutboxMessage).where(OutboxMessage.key.like("event-update:%"))
-        )
+        db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.key.like("event-update:%")))
     )
 
 

@@ -10,8 +10,11 @@ from chamber.events.changes import describe_changes, zone_label
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
+from tests import test_event_changes
 from tests.factories import acting_staff
-from tests.test_event_changes import WINTER, save, seminar  # noqa: F401 (a fixture)
+from tests.test_event_changes import WINTER, save
+
+seminar = test_event_changes.seminar  # the fixture: a seminar with a talk and a delegate
 
 
 def the_update() -> OutboxMessage:

@@ -9,8 +9,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utc_to_local, utcnow
-from chamber.events.places import address_lines
 from chamber.core.types import enum_type
+from chamber.events.places import address_lines
 from chamber.extensions import db
 
 
