@@ -12,6 +12,7 @@ from wtforms.validators import Email, InputRequired, Length, Optional, Validatio
 from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, text_field, to_utc
 from chamber.core.text import SLUG_PATTERN
 from chamber.core.times import zone_names
+from chamber.events.copying import EventCopy
 from chamber.events.models import AgendaKind
 from chamber.events.places import COUNTRIES, default_country, uk_postcode
 from chamber.events.services import AgendaItemDetails, EventDetails, SpeakerDetails
@@ -234,3 +235,34 @@ class SpeakerForm(ChamberForm):
             bio=self.bio.data or "",
             email=(self.email.data or "").lower() or None,
         )
+
+
+class CopyEventForm(ChamberForm):
+    """A copy's title and start, typed in the source event's zone; the rest follows the source."""
+
+    title = text_field("Title of the copy", 200, required="Enter the copy's title.")
+    starts_at = LocalDateTimeField(
+        "Starts",
+        validators=[InputRequired("Enter when the copy starts.")],
+        description="The end, the agenda and the registration window keep their times from the "
+        "start.",
+    )
+
+    def __init__(self, *args, zone_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zone_name = zone_name
+        self.utc_start: Any = None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not self.starts_at.errors:
+            try:
+                self.utc_start = to_utc(self.starts_at, self.zone_name)
+            except ValidationError as error:
+                self.starts_at.errors = [*self.starts_at.errors, str(error)]
+                valid = False
+        return valid
+
+    def details(self) -> EventCopy:
+        """What was entered, for `copying.copy_event` (call after `validate`)."""
+        return EventCopy(title=self.title.data or "", starts_at=self.utc_start)

@@ -9,8 +9,8 @@ from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
-from chamber.events import queries, services
-from chamber.events.forms import AgendaItemForm, EventForm
+from chamber.events import copying, queries, services
+from chamber.events.forms import AgendaItemForm, CopyEventForm, EventForm
 from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
 
@@ -144,6 +144,24 @@ def change_status(event_id: int, action: str):
         services.set_status(event, status, by=acting_user())
         flash(message.format(event.title), "success")
     return redirect(url_for(".show", event_id=event_id))
+
+
+@bp.route("/<int:event_id>/copy", methods=["GET", "POST"])
+def copy(event_id: int):
+    """Copy the event to a new date, as a draft: the same details, agenda, speakers, resources
+    and survey questions, with none of its bookings."""
+    event = services.event_with_agenda(_event_or_404(event_id).slug)
+    form = CopyEventForm(zone_name=event.timezone)
+    if not form.is_submitted():
+        form.title.data = copying.copy_title(event)
+        form.starts_at.data = event.local_start.replace(tzinfo=None)
+    if form.validate_on_submit():
+        with refusals_shown_on(form):
+            made = copying.copy_event(event, form.details(), by=acting_user())
+            flash(f"Copied “{event.title}” to “{made.title}”, a draft. Check it, then publish it.",
+                  "success")  # fmt: skip
+            return redirect(url_for(".show", event_id=made.id))
+    return render_template("events/manage/copy.html", form=form, event=event), form_status(form)
 
 
 @bp.get("/<int:event_id>/cancel")

@@ -7,13 +7,15 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Answering, the staff survey pages and results; the survey link; and a survey following its
-    event's changes (a receiver of `events.signals.calendar_changed`)."""
+    event's changes (a receiver of `events.signals.calendar_changed`); a copied event gets a
+    draft of its survey (`event_copied`)."""
     from chamber.events import signals
     from chamber.mail import links
-    from chamber.surveys import dispatch, event_changes, manage, results_views, views
+    from chamber.surveys import copies, dispatch, event_changes, manage, results_views, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(results_views.bp)
     links.register_link_minter("survey", dispatch._mint_survey_link)
     signals.calendar_changed.connect(event_changes.event_changed, sender=app)
+    signals.event_copied.connect(copies.event_copied, sender=app)
