@@ -87,7 +87,7 @@ def test_creating_an_event_that_has_ended_asks_first_and_saves_nothing_until_con
     page = create_event(organiser_client, **PAST)
     assert page.status_code == 200
     assert "This event has already ended" in page.text
-    assert "It ended on Monday 4 July 2016, 12:30" in page.text
+    assert "It ended on Monday 4 July 2016, 12:30 (London time)" in page.text
     assert "no one can book a place" in page.text
     assert "Confirm: create the event" in page.text and "Go back and change the dates" in page.text
     assert events() == []

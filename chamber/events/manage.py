@@ -10,6 +10,7 @@ from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
 from chamber.events import copying, queries, services
+from chamber.events.changes import zone_label
 from chamber.events.forms import AgendaItemForm, CopyEventForm, EventForm
 from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
@@ -40,7 +41,10 @@ def create():
             # An event in the past is rarely meant: say so, and save only when confirmed.
             ended = utc_to_local(details.ends_at, details.timezone)
             return render_template(
-                "events/manage/form.html", form=form, event=None, past_notice={"ended": ended}
+                "events/manage/form.html",
+                form=form,
+                event=None,
+                past_notice={"ended": ended, "zone": zone_label(details.timezone)},
             )
         else:
             with refusals_shown_on(form):
