@@ -248,9 +248,9 @@ class CopyEventForm(ChamberForm):
         "start.",
     )
 
-    def __init__(self, *args, zone_name: str, **kwargs):
+    def __init__(self, *args, zone_name: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.zone_name = zone_name
+        self.zone_name = zone_name or current_app.config["TIMEZONE"]
         self.utc_start: Any = None
 
     def validate(self, extra_validators=None) -> bool:
