@@ -276,7 +276,7 @@ def _apply(
     return item_times
 
 
-def change_problem(event: Event, details: EventDetails, *, move_agenda: bool = False) -> str | None:
+def change_problem(event: Event, details: EventDetails, *, move_agenda: bool = True) -> str | None:
     """Why saving `details` on `event` would be refused, without changing anything (so staff hear
     about it before being asked to confirm whom the change will email)."""
     kept = {field: getattr(event, field) for field in EVENT_FIELDS}
@@ -306,17 +306,17 @@ def agenda_moves(event: Event, details: EventDetails, *, move_agenda: bool) -> b
 
 
 def save_event(
-    event: Event | None, details: EventDetails, *, by: StaffUser, move_agenda: bool = False
+    event: Event | None, details: EventDetails, *, by: StaffUser, move_agenda: bool = True
 ) -> Event:
     """Create an event (when `event` is None) or change one to `details`.
 
-    With `move_agenda`, moving the event's start (to another time, day or zone) moves its agenda
-    with it, each item keeping its distance from the start; without, the agenda stays and a change
-    that would leave an item outside the event's hours is refused. Raises the event's calendar
-    SEQUENCE when its time or place changes, and tells the listeners (registration emails every
-    confirmed delegate the new entry, once per such save). A published event whose start moves
-    remembers the start it was announced with (`previous_starts_at`, the JSON-LD's
-    `previousStartDate`) until it moves back there.
+    With `move_agenda` (the default; staff choose on the form), moving the event's start (to
+    another time, day or zone) moves its agenda with it, each item keeping its distance from the
+    start; without, the agenda stays and a change that would leave an item outside the event's
+    hours is refused. Raises the event's calendar SEQUENCE when its time or place changes, and
+    tells the listeners (registration emails every confirmed delegate the new entry, once per such
+    save). A published event whose start moves remembers the start it was announced with
+    (`previous_starts_at`, the JSON-LD's `previousStartDate`) until it moves back there.
     """
     creating = event is None
     if event is None:
