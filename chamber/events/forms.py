@@ -54,8 +54,7 @@ class EventForm(ChamberForm):
     ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the event ends.")])
     move_agenda = BooleanField(
         "Move the agenda with the event: each talk keeps its time from the start",
-        description="If the start changes, every agenda item moves by the same amount (a talk "
-        "an hour after the start stays an hour after it). Untick to leave the agenda where it is.",
+        description="Untick to leave the agenda where it is.",
     )
     capacity = WholeNumberField(
         "Capacity",
