@@ -25,6 +25,8 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_BASE_URL", "BASE_URL", "http://127.0.0.1:5000", "str"),
     ("CHAMBER_TIMEZONE", "TIMEZONE", "Europe/London", "str"),
     ("CHAMBER_NAME", "CHAMBER_NAME", "Hertfordshire Chamber of Commerce", "str"),
+    ("CHAMBER_COUNTRY", "COUNTRY", "GB", "str"),
+    ("CHAMBER_CURRENCY", "CURRENCY", "GBP", "str"),
     ("CHAMBER_BRAND_COLOUR", "BRAND_COLOUR", "#1d4f91", "str"),
     ("CHAMBER_RATELIMIT_STORAGE_URL", "RATELIMIT_STORAGE_URI", "memory://", "str"),
     ("CHAMBER_RATELIMIT_KEY_PREFIX", "RATELIMIT_KEY_PREFIX", "chamber", "str"),
@@ -145,6 +147,10 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
         raise ConfigError(
             f"CHAMBER_TIMEZONE {config['TIMEZONE']!r} is not a known time zone."
         ) from error
+    if not re.fullmatch(r"[A-Z]{2}", str(config["COUNTRY"])):
+        raise ConfigError("CHAMBER_COUNTRY must be a two-letter country code like GB.")
+    if not re.fullmatch(r"[A-Z]{3}", str(config["CURRENCY"])):
+        raise ConfigError("CHAMBER_CURRENCY must be a three-letter currency code like GBP.")
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", str(config["BRAND_COLOUR"])):
         raise ConfigError("CHAMBER_BRAND_COLOUR must be a colour like #1d4f91.")
     if config["MAIL_BACKEND"] not in MAIL_BACKENDS:

@@ -55,6 +55,7 @@ def form(**changes) -> dict:
         "starts_at": "2030-03-20T08:00",
         "ends_at": "2030-03-20T12:30",
         "registration_closes_at": "",
+        "move_agenda": "y",
         **changes,
     }
 
@@ -95,17 +96,82 @@ def test_the_check_step_says_the_agenda_moves_with_the_event(seminar, organiser_
     )
     assert page.status_code == 200
     assert "You changed the start time and end time." in page.text
-    assert "The agenda moves with the event" in page.text
+    assert "The agenda moves with the event too: each item keeps its time from the start." in (
+        page.text
+    )
+    assert 'name="move_agenda" type="checkbox" value="y"' in page.text  # the choice is kept
     same_day = post_form(organiser_client, path, form(ends_at="2030-03-20T13:00"))
     assert "You changed the end time." in same_day.text
     assert "The agenda moves with the event" not in same_day.text
 
 
-def test_changing_the_hours_on_the_same_day_leaves_the_talks_where_they_are(
+def update_emails() -> list[OutboxMessage]:
+    return list(
+        db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.key.like("event-update:%")))
+    )
+
+
+def test_moving_the_start_half_an_hour_moves_the_agenda_in_one_save_and_one_email(
     seminar, organiser_client
 ):
-    assert save(organiser_client, seminar, starts_at="2030-03-20T07:30").status_code == 302
+    response = save(
+        organiser_client, seminar, starts_at="2030-03-20T08:30", ends_at="2030-03-20T13:00"
+    )
+    assert response.status_code == 302
+    assert local_items(seminar.id) == {"Welcome": "2030-03-20 08:30", "Keynote": "2030-03-20 09:30"}
+    assert db.session.get(Event, seminar.id).sequence == 1
+    assert len(update_emails()) == 1  # one delegate, one email
+
+
+def test_a_half_hour_move_across_the_change_of_clocks_keeps_the_local_programme(
+    seminar, organiser_client
+):
+    # 20 March is GMT, 3 April BST: the 09:00 keynote is at 09:30 local, an hour after 08:30.
+    response = save(
+        organiser_client, seminar, starts_at="2030-04-03T08:30", ends_at="2030-04-03T13:00"
+    )
+    assert response.status_code == 302
+    assert local_items(seminar.id) == {"Welcome": "2030-04-03 08:30", "Keynote": "2030-04-03 09:30"}
+    keynote = db.session.scalars(db.select(AgendaItem).where(AgendaItem.title == "Keynote")).one()
+    assert keynote.starts_at == datetime(2030, 4, 3, 8, 30, tzinfo=UTC)  # 09:30 BST
+    assert keynote.ends_at - keynote.starts_at == timedelta(minutes=45)
+
+
+def test_unticked_the_agenda_stays_and_a_start_after_a_talk_is_refused(seminar, organiser_client):
+    path = f"/staff/events/{seminar.id}/edit"
+    earlier = save(organiser_client, seminar, starts_at="2030-03-20T07:30", move_agenda="")
+    assert earlier.status_code == 302
     assert local_items(seminar.id) == {"Welcome": "2030-03-20 08:00", "Keynote": "2030-03-20 09:00"}
+    later = post_form(organiser_client, path, form(starts_at="2030-03-20T08:30", move_agenda=""))
+    assert later.status_code == 400
+    assert "The agenda item “Welcome” (08:00 on 20 March) would fall outside" in later.text
+    db.session.expire_all()
+    assert db.session.get(Event, seminar.id).starts_at == WINTER - timedelta(minutes=30)
+
+
+def test_unticked_a_move_to_another_day_is_refused_rather_than_stranding_the_agenda(
+    seminar, organiser_client
+):
+    response = save(
+        organiser_client,
+        seminar,
+        starts_at="2030-04-03T08:00",
+        ends_at="2030-04-03T12:30",
+        move_agenda="",
+    )
+    assert response.status_code == 400
+    assert "would fall outside" in response.text
+    assert local_items(seminar.id)["Welcome"] == "2030-03-20 08:00"
+
+
+def test_the_box_is_ticked_when_the_event_has_an_agenda_and_absent_when_it_has_none(
+    seminar, make_event, organiser_client
+):
+    page = organiser_client.get(f"/staff/events/{seminar.id}/edit").text
+    assert 'checked id="move_agenda" name="move_agenda" type="checkbox" value="y"' in page
+    assert "Move the agenda with the event: each talk keeps its time from the start" in page
+    bare = make_event()
+    assert "move_agenda" not in organiser_client.get(f"/staff/events/{bare.id}/edit").text
 
 
 def test_a_change_that_strands_a_talk_is_refused_before_anyone_is_asked_to_confirm(

@@ -19,6 +19,7 @@ from chamber.calendar.ics import CalendarEntry
 from chamber.core.times import zone
 from chamber.core.urls import external_url
 from chamber.events.models import AgendaItem, Event, EventStatus
+from chamber.events.places import address_lines
 
 
 def event_url(event: Event) -> str:
@@ -38,11 +39,13 @@ def uid_domain() -> str:
 
 
 def location(event: Event) -> str:
-    return _location(event.venue_name, event.venue_address)
+    return event.location_text
 
 
-def _location(venue_name: str, venue_address: str) -> str:
-    return ", ".join(p for p in (venue_name, " ".join(venue_address.split())) if p)
+def _location(venue_name: str, street: str, town: str, postcode: str, country: str) -> str:
+    """`Event.location_text` from a feed row: the venue and its full address on one line."""
+    lines = address_lines(" ".join(street.split()), town, postcode, country)
+    return ", ".join([p for p in (venue_name.strip(),) if p] + lines)
 
 
 def _speaker(name: str, organisation: str) -> str:
@@ -134,7 +137,13 @@ def feed_entries(events: Iterable, items: Iterable, speakers: Iterable) -> list[
                 starts_at=event.starts_at,
                 ends_at=event.ends_at,
                 timezone=event.timezone,
-                location=_location(event.venue_name, event.venue_address),
+                location=_location(
+                    event.venue_name,
+                    event.venue_address,
+                    event.venue_town,
+                    event.venue_postcode,
+                    event.venue_country,
+                ),
                 description=_description(
                     event.summary, event.timezone, agenda_of.get(event.id, ()), url
                 ),

@@ -43,7 +43,8 @@ def feed_rows(now: datetime) -> FeedRows:
     events = db.session.execute(
         db.select(
             Event.id, Event.slug, Event.title, Event.summary, Event.venue_name,
-            Event.venue_address, Event.timezone, Event.starts_at, Event.ends_at, Event.status,
+            Event.venue_address, Event.venue_town, Event.venue_postcode, Event.venue_country,
+            Event.timezone, Event.starts_at, Event.ends_at, Event.status,
             Event.sequence, Event.created_at, Event.updated_at,
         )
         .where(*in_feed)

@@ -39,7 +39,8 @@ Breakfast and networking from 08:00; the talks start at 08:30 and the morning en
 """
 PAST_EDITION_NOTE = "\n**Over 60 businesses attended this seminar.**\n"
 VENUE_NAME = "Holiday Inn Stevenage"
-VENUE_ADDRESS = "St George's Way, Stevenage, SG1 1HS"  # the page shows the venue name above it
+VENUE_ADDRESS = "St George's Way"  # the street: the page shows the venue name above it
+VENUE_TOWN, VENUE_POSTCODE = "Stevenage", "SG1 1HS"
 HOST = "Hertfordshire Chamber of Commerce"
 SUPPORTERS = ("Hertfordshire Police and Crime Commissioner's Community Fund",)
 CAPACITY = 120  # the article counts over 60 businesses; room for two from each and then some
@@ -245,7 +246,8 @@ def _create_edition(
     # Through the same services as the staff forms, so the demo obeys the rules staff input does.
     event = events.save_event(None, events.EventDetails(
         title=TITLE, slug=slug, summary=SUMMARY, description=description,
-        venue_name=VENUE_NAME, venue_address=VENUE_ADDRESS, timezone=ZONE,
+        venue_name=VENUE_NAME, venue_address=VENUE_ADDRESS, venue_town=VENUE_TOWN,
+        venue_postcode=VENUE_POSTCODE, timezone=ZONE,
         starts_at=_local(day, STARTS), ends_at=_local(day, ENDS),
         capacity=CAPACITY, business_limit=BUSINESS_LIMIT,
         registration_opens_at=None,  # open from the moment it is published

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from wtforms import EmailField, FieldList, SelectField
+from wtforms import BooleanField, EmailField, FieldList, SelectField
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 
 from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, text_field, to_utc
 from chamber.core.text import SLUG_PATTERN
 from chamber.core.times import zone_names
+from chamber.events.copying import EventCopy
 from chamber.events.models import AgendaKind
+from chamber.events.places import COUNTRIES, default_country, uk_postcode
 from chamber.events.services import AgendaItemDetails, EventDetails, SpeakerDetails
 
 MAX_SPEAKERS_PER_ITEM = 4
@@ -37,12 +39,23 @@ class EventForm(ChamberForm):
         description="Markdown: **bold**, *italic*, lists, [links](https://…).",
     )
     venue_name = text_field("Venue", 200, required="Enter the venue's name.")
-    venue_address = text_field("Venue address", 500, area=True)
+    venue_address = text_field(
+        "Street address", 500, area=True, description="Building and street, a line each."
+    )
+    venue_town = text_field("Town or city", 120)
+    venue_postcode = text_field(
+        "Postcode", 20, render_kw={"autocapitalize": "characters", "spellcheck": "false"}
+    )
+    venue_country = SelectField("Country")
     timezone = SelectField("Time zone", description="Times below are in this zone.")
     starts_at = LocalDateTimeField(
         "Starts", validators=[InputRequired("Enter when the event starts.")]
     )
     ends_at = LocalDateTimeField("Ends", validators=[InputRequired("Enter when the event ends.")])
+    move_agenda = BooleanField(
+        "Move the agenda with the event: each talk keeps its time from the start",
+        description="Untick to leave the agenda where it is.",
+    )
     capacity = WholeNumberField(
         "Capacity",
         minimum=0,
@@ -72,6 +85,9 @@ class EventForm(ChamberForm):
         self.timezone.choices = zone_names()
         if not self.timezone.data:
             self.timezone.data = current_app.config["TIMEZONE"]
+        self.venue_country.choices = list(COUNTRIES.items())
+        if not self.venue_country.data:
+            self.venue_country.data = default_country()
         self.utc: dict[str, Any] = {}
 
     def validate_slug(self, field):
@@ -79,6 +95,13 @@ class EventForm(ChamberForm):
             raise ValidationError(
                 "Web address can only use lower-case letters, numbers and single hyphens, like cyber-2026."
             )
+
+    def validate_venue_postcode(self, field):
+        if field.data and self.venue_country.data == "GB":
+            printed = uk_postcode(field.data)
+            if printed is None:
+                raise ValidationError("Enter a UK postcode in the right format, like SG1 1HS.")
+            field.data = printed
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
@@ -115,7 +138,8 @@ class EventForm(ChamberForm):
         values = {
             name: self[name].data or ""
             for name in ("title", "slug", "summary", "description", "venue_name", "venue_address",
-                         "host", "supporters", "timezone")
+                         "venue_town", "venue_postcode", "venue_country", "host", "supporters",
+                         "timezone")
         }  # fmt: skip
         return EventDetails(
             **values,
@@ -210,3 +234,34 @@ class SpeakerForm(ChamberForm):
             bio=self.bio.data or "",
             email=(self.email.data or "").lower() or None,
         )
+
+
+class CopyEventForm(ChamberForm):
+    """A copy's title and start, typed in the source event's zone; the rest follows the source."""
+
+    title = text_field("Title of the copy", 200, required="Enter the copy's title.")
+    starts_at = LocalDateTimeField(
+        "Starts",
+        validators=[InputRequired("Enter when the copy starts.")],
+        description="The end, the agenda and the registration window keep their times from the "
+        "start.",
+    )
+
+    def __init__(self, *args, zone_name: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zone_name = zone_name or current_app.config["TIMEZONE"]
+        self.utc_start: Any = None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not self.starts_at.errors:
+            try:
+                self.utc_start = to_utc(self.starts_at, self.zone_name)
+            except ValidationError as error:
+                self.starts_at.errors = [*self.starts_at.errors, str(error)]
+                valid = False
+        return valid
+
+    def details(self) -> EventCopy:
+        """What was entered, for `copying.copy_event` (call after `validate`)."""
+        return EventCopy(title=self.title.data or "", starts_at=self.utc_start)

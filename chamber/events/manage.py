@@ -8,9 +8,10 @@ from wtforms.fields.choices import SelectChoice
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
-from chamber.core.times import utcnow
-from chamber.events import queries, services
-from chamber.events.forms import AgendaItemForm, EventForm
+from chamber.core.times import utc_to_local, utcnow
+from chamber.events import copying, queries, services
+from chamber.events.changes import zone_label
+from chamber.events.forms import AgendaItemForm, CopyEventForm, EventForm
 from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.extensions import db
 
@@ -33,11 +34,21 @@ def index():
 def create():
     form = EventForm()
     if form.validate_on_submit():
+        details = form.details()
         if form.slug.data and services.slug_taken(form.slug.data):
             form.slug.errors.append("Another event already uses this web address.")
+        elif details.ends_at <= utcnow() and request.form.get("confirm_past") != "yes":
+            # An event in the past is rarely meant: say so, and save only when confirmed.
+            ended = utc_to_local(details.ends_at, details.timezone)
+            return render_template(
+                "events/manage/form.html",
+                form=form,
+                event=None,
+                past_notice={"ended": ended, "zone": zone_label(details.timezone)},
+            )
         else:
             with refusals_shown_on(form):
-                event = services.save_event(None, form.details(), by=acting_user())
+                event = services.save_event(None, details, by=acting_user())
                 flash(
                     f"Created “{event.title}” as a draft. Add its agenda, then publish it.",
                     "success",
@@ -69,14 +80,18 @@ def edit(event_id: int):
         for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
             moment = getattr(event, name)
             form[name].data = event.local(moment).replace(tzinfo=None) if moment else None
+        form.move_agenda.data = bool(event.agenda_items)
     audience = services.calendar_audience(event)
     notice = None
     if form.validate_on_submit():
         details = form.details()
+        move_agenda = bool(form.move_agenda.data)
         changes = services.calendar_change_summary(event, details)
         if form.slug.data and services.slug_taken(form.slug.data, exclude_id=event.id):
             form.slug.errors.append("Another event already uses this web address.")
-        elif changes and (problem := services.change_problem(event, details)):
+        elif changes and (
+            problem := services.change_problem(event, details, move_agenda=move_agenda)
+        ):
             form.form_errors.append(problem)  # refused before anyone is asked to confirm
         elif changes and audience and request.form.get("notify_confirmed") != str(audience):
             # Check before telling people: the same form again, with who will be emailed and why.
@@ -84,14 +99,14 @@ def edit(event_id: int):
             notice = {
                 "count": audience,
                 "changes": _change_names(changes),
-                "agenda_moves": services.agenda_moves(event, details),
+                "agenda_moves": services.agenda_moves(event, details, move_agenda=move_agenda),
             }
             return render_template(
                 "events/manage/form.html", form=form, event=event, audience=audience, notice=notice
             )
         else:
             with refusals_shown_on(form):
-                services.save_event(event, details, by=acting_user())
+                services.save_event(event, details, by=acting_user(), move_agenda=move_agenda)
                 told = ""
                 if changes and audience:
                     people = "delegate will" if audience == 1 else "delegates will"
@@ -105,7 +120,9 @@ def edit(event_id: int):
 
 def _change_names(fields: list[str]) -> list[str]:
     names = {"starts_at": "start time", "ends_at": "end time", "timezone": "time zone",
-             "venue_name": "venue", "venue_address": "venue address"}  # fmt: skip
+             "venue_name": "venue", "venue_address": "venue address",
+             "venue_town": "venue address", "venue_postcode": "venue address",
+             "venue_country": "venue address"}  # fmt: skip
     return list(dict.fromkeys(names[field] for field in fields if field in names))
 
 
@@ -120,10 +137,35 @@ STATUS_ACTIONS = {
 def change_status(event_id: int, action: str):
     event = _event_or_404(event_id)
     status, message = STATUS_ACTIONS[action]
+    if (
+        status == EventStatus.published
+        and event.is_past()
+        and request.form.get("confirm_past") != "yes"
+    ):
+        # Publishing an event that has ended is rarely meant: nothing changes until confirmed.
+        return render_template("events/manage/confirm_publish.html", event=event)
     with refusals_flashed():
         services.set_status(event, status, by=acting_user())
         flash(message.format(event.title), "success")
     return redirect(url_for(".show", event_id=event_id))
+
+
+@bp.route("/<int:event_id>/copy", methods=["GET", "POST"])
+def copy(event_id: int):
+    """Copy the event to a new date, as a draft: the same details, agenda, speakers, resources
+    and survey questions, with none of its bookings."""
+    event = services.event_with_agenda(_event_or_404(event_id).slug)
+    form = CopyEventForm(zone_name=event.timezone)
+    if not form.is_submitted():
+        form.title.data = copying.copy_title(event)
+        form.starts_at.data = event.local_start.replace(tzinfo=None)
+    if form.validate_on_submit():
+        with refusals_shown_on(form):
+            made = copying.copy_event(event, form.details(), by=acting_user())
+            flash(f"Copied “{event.title}” to “{made.title}”, a draft. Check it, then publish it.",
+                  "success")  # fmt: skip
+            return redirect(url_for(".show", event_id=made.id))
+    return render_template("events/manage/copy.html", form=form, event=event), form_status(form)
 
 
 @bp.get("/<int:event_id>/cancel")

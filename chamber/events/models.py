@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utc_to_local, utcnow
 from chamber.core.types import enum_type
+from chamber.events.places import address_lines
 from chamber.extensions import db
 
 
@@ -46,10 +47,15 @@ class Event(db.Model):
     summary: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     venue_name: Mapped[str] = mapped_column(String(200), default="")
-    venue_address: Mapped[str] = mapped_column(String(500), default="")
+    venue_address: Mapped[str] = mapped_column(String(500), default="")  # the street address
+    venue_town: Mapped[str] = mapped_column(String(120), default="")
+    venue_postcode: Mapped[str] = mapped_column(String(20), default="")
+    venue_country: Mapped[str] = mapped_column(String(2), default="GB")  # ISO 3166-1 alpha-2
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The start a published event was announced with, while it is rescheduled (else None).
+    previous_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     capacity: Mapped[int] = mapped_column(default=0)
     business_limit: Mapped[int] = mapped_column(default=3)
     registration_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -95,6 +101,23 @@ class Event(db.Model):
     @property
     def local_end(self) -> datetime:
         return self.local(self.ends_at)
+
+    @property
+    def is_rescheduled(self) -> bool:
+        return self.previous_starts_at is not None and self.previous_starts_at != self.starts_at
+
+    @property
+    def address_lines(self) -> list[str]:
+        """The venue's postal address, a line each: street lines, town and postcode, and the
+        country when it is not the chamber's own (the default)."""
+        return address_lines(
+            self.venue_address, self.venue_town, self.venue_postcode, self.venue_country
+        )
+
+    @property
+    def location_text(self) -> str:
+        """The venue's name and full address on one line, for calendars and emails."""
+        return ", ".join([part for part in (self.venue_name.strip(),) if part] + self.address_lines)
 
     @property
     def supporter_list(self) -> list[str]:

@@ -30,9 +30,13 @@ from chamber.extensions import db
 log = logging.getLogger(__name__)
 
 # Fields whose change alters what a calendar entry says: each change raises the event's SEQUENCE.
-CALENDAR_FIELDS = ("starts_at", "ends_at", "venue_name", "venue_address", "timezone", "status")
+CALENDAR_FIELDS = (
+    "starts_at", "ends_at", "venue_name", "venue_address", "venue_town", "venue_postcode",
+    "venue_country", "timezone", "status",
+)  # fmt: skip
 EVENT_FIELDS = (
-    "title", "slug", "summary", "description", "venue_name", "venue_address", "timezone",
+    "title", "slug", "summary", "description", "venue_name", "venue_address", "venue_town",
+    "venue_postcode", "venue_country", "timezone",
     "starts_at", "ends_at", "capacity", "business_limit", "registration_opens_at",
     "registration_closes_at", "host", "supporters",
 )  # fmt: skip
@@ -61,6 +65,9 @@ class EventDetails:
     registration_closes_at: datetime | None
     host: str
     supporters: str
+    venue_town: str = ""
+    venue_postcode: str = ""
+    venue_country: str = "GB"
 
     @classmethod
     def of(cls, event: Event) -> EventDetails:
@@ -236,16 +243,17 @@ def _within(item: AgendaItem, event: Event) -> bool:
 def _moved_agenda(
     event: Event, old_start: datetime, old_zone: str
 ) -> dict[int, tuple[datetime, datetime]]:
-    """Where the agenda goes when the event moves to another day or zone: each item keeps its
-    wall-clock time and moves by the same number of days (DST-safe). A change of hours on the same
-    day leaves the talks where they are. Keyed by id(item)."""
-    old_day = utc_to_local(old_start, old_zone).date()
-    days = event.local_start.date() - old_day
-    if not days and event.timezone == old_zone:
+    """Where the agenda goes when the event's start moves (to another time, day or zone): each item
+    keeps its wall-clock distance from the start, so a 10:00 talk in a 09:00 event is at 10:30
+    when the event moves to 09:30, and still at 10:30 local time if a change of the clocks falls
+    between the old date and the new. Keyed by id(item); empty when the start did not move."""
+    old_wall = utc_to_local(old_start, old_zone).replace(tzinfo=None)
+    shift = event.local_start.replace(tzinfo=None) - old_wall
+    if not shift and event.timezone == old_zone:
         return {}
 
     def moved(moment: datetime) -> datetime:
-        wall = utc_to_local(moment, old_zone).replace(tzinfo=None) + days
+        wall = utc_to_local(moment, old_zone).replace(tzinfo=None) + shift
         try:
             return local_to_utc(wall, event.timezone)
         except NonexistentLocalTime:  # skipped when the clocks go forward: keep the same length
@@ -254,23 +262,27 @@ def _moved_agenda(
     return {id(item): (moved(item.starts_at), moved(item.ends_at)) for item in event.agenda_items}
 
 
-def _apply(event: Event, details: EventDetails) -> dict[int, tuple[datetime, datetime]]:
-    """Set `details` on `event` and check it; returns the agenda's new times (not yet applied)."""
+def _apply(
+    event: Event, details: EventDetails, *, move_agenda: bool
+) -> dict[int, tuple[datetime, datetime]]:
+    """Set `details` on `event` and check it; returns the agenda's new times (not yet applied):
+    moved with the start when `move_agenda`, otherwise left where they are."""
     old_start, old_zone = event.starts_at, event.timezone
     for field in EVENT_FIELDS:
         setattr(event, field, getattr(details, field))
-    item_times = _moved_agenda(event, old_start, old_zone) if old_start is not None else {}
+    moving = move_agenda and old_start is not None
+    item_times = _moved_agenda(event, old_start, old_zone) if moving else {}
     _check_event(event, item_times)
     return item_times
 
 
-def change_problem(event: Event, details: EventDetails) -> str | None:
+def change_problem(event: Event, details: EventDetails, *, move_agenda: bool = True) -> str | None:
     """Why saving `details` on `event` would be refused, without changing anything (so staff hear
     about it before being asked to confirm whom the change will email)."""
     kept = {field: getattr(event, field) for field in EVENT_FIELDS}
     try:
         with db.session.no_autoflush:
-            _apply(event, details)
+            _apply(event, details, move_agenda=move_agenda)
     except EventError as error:
         return str(error)
     finally:
@@ -280,31 +292,42 @@ def change_problem(event: Event, details: EventDetails) -> str | None:
     return None
 
 
-def agenda_moves(event: Event, details: EventDetails) -> bool:
-    """Whether saving `details` would move the agenda to another day or zone with the event."""
-    starts, zone_name = details.starts_at, details.timezone
-    if not event.agenda_items or starts is None:
+def start_moves(event: Event, details: EventDetails) -> bool:
+    """Whether `details` move the event's start as its programme reads it (its local time or zone)."""
+    if event.starts_at is None or details.starts_at is None:
         return False
-    return zone_name != event.timezone or (
-        utc_to_local(starts, zone_name).date() != event.local_start.date()
-    )
+    new_wall = utc_to_local(details.starts_at, details.timezone).replace(tzinfo=None)
+    return details.timezone != event.timezone or new_wall != event.local_start.replace(tzinfo=None)
 
 
-def save_event(event: Event | None, details: EventDetails, *, by: StaffUser) -> Event:
+def agenda_moves(event: Event, details: EventDetails, *, move_agenda: bool) -> bool:
+    """Whether saving `details` would move the agenda with the event."""
+    return move_agenda and bool(event.agenda_items) and start_moves(event, details)
+
+
+def save_event(
+    event: Event | None, details: EventDetails, *, by: StaffUser, move_agenda: bool = True
+) -> Event:
     """Create an event (when `event` is None) or change one to `details`.
 
-    Moving the event to another day (or zone) moves its agenda with it. Raises the event's calendar
-    SEQUENCE when its time or place changes, and tells the listeners (registration emails every
-    confirmed delegate the new entry, once per such save).
+    With `move_agenda` (the default; staff choose on the form), moving the event's start (to
+    another time, day or zone) moves its agenda with it, each item keeping its distance from the
+    start; without, the agenda stays and a change that would leave an item outside the event's
+    hours is refused. Raises the event's calendar SEQUENCE when its time or place changes, and
+    tells the listeners (registration emails every confirmed delegate the new entry, once per such
+    save). A published event whose start moves remembers the start it was announced with
+    (`previous_starts_at`, the JSON-LD's `previousStartDate`) until it moves back there.
     """
     creating = event is None
     if event is None:
         event = Event(status=EventStatus.draft, sequence=0)
     before = {field: getattr(event, field) for field in CALENDAR_FIELDS}
-    item_times = _apply(event, details)
+    item_times = _apply(event, details, move_agenda=move_agenda)
     for item in event.agenda_items:
         if id(item) in item_times:
             item.starts_at, item.ends_at = item_times[id(item)]
+    if not creating and event.starts_at != before["starts_at"]:
+        _remember_previous_start(event, before["starts_at"])
     event.slug = event.slug or unique_slug(event.title, exclude_id=event.id)
     if creating:
         db.session.add(event)
@@ -317,6 +340,15 @@ def save_event(event: Event | None, details: EventDetails, *, by: StaffUser) -> 
         _calendar_changed(event, changed, {field: before[field] for field in changed})
     log.info("%s %s event %s", by.email, "created" if creating else "changed", event.id)
     return event
+
+
+def _remember_previous_start(event: Event, old_start: datetime) -> None:
+    """A published event keeps the first start it was announced with while it is rescheduled; a
+    move back to that start is no longer a rescheduling. A draft was never announced."""
+    if event.previous_starts_at == event.starts_at:
+        event.previous_starts_at = None
+    elif event.is_published and event.previous_starts_at is None:
+        event.previous_starts_at = old_start
 
 
 def set_status(

@@ -9,6 +9,11 @@ connects its receivers in its own `init_app`, for the app it wires (the sender i
 - `calendar_audience(app, event=)`: each receiver returns how many people a change of the event's
   time, place or status would email now; `events.services.calendar_audience` adds them up.
   Registration counts the confirmed delegates.
+- `event_copied(app, source=, copy=, items=)`: staff copied `source` to a new draft `copy`, in the
+  same transaction (flushed, so both have ids); `items` maps each of the source's agenda item ids
+  to its copy. Resources attach the same resources to the copy and its talks; surveys give the
+  copy a draft of the source's survey (its questions and settings, never its invitations or
+  responses).
 - `showing_event(app, event=, now=)`: the public event page is being shown; each receiver returns
   a dict of what else the page shows (resources: the event's resource list).
 """
@@ -25,6 +30,7 @@ signals = Namespace()
 calendar_changed = signals.signal("calendar-changed")
 calendar_audience = signals.signal("calendar-audience")
 showing_event = signals.signal("showing-event")
+event_copied = signals.signal("event-copied")
 
 
 def this_app() -> Flask:

@@ -6,6 +6,7 @@ from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical, ics_filename
 from chamber.core.times import utcnow
 from chamber.core.urls import external_url
+from chamber.events.changes import describe_changes
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
@@ -16,7 +17,8 @@ from chamber.registration.models import Booking, Delegate, DelegateStatus
 # What a change to each calendar field is called in the update email.
 CHANGE_NAMES = {
     "starts_at": "time", "ends_at": "time", "timezone": "time",
-    "venue_name": "venue", "venue_address": "venue", "status": "status",
+    "venue_name": "venue", "venue_address": "venue", "venue_town": "venue",
+    "venue_postcode": "venue", "venue_country": "venue", "status": "status",
 }  # fmt: skip
 
 
@@ -172,6 +174,7 @@ def event_changed(
         subject, template, method = f"Cancelled: {event.title}", "event_cancelled", "CANCEL"
     else:
         subject, template, method = f"Changed: {event.title}", "event_updated", "REQUEST"
+    changes = describe_changes(event, before)  # in words, old and new, in the event's zone
     told = _delegates(event, DelegateStatus.confirmed)
     if event.is_cancelled:  # those waiting had no calendar entry, but should know
         told += _delegates(event, DelegateStatus.waitlisted)
@@ -185,6 +188,7 @@ def event_changed(
             template=template,
             attachments=[] if waiting else [invite(event, delegate, method)],
             changed=what,
+            changes=changes,
             waiting=waiting,
         )
 

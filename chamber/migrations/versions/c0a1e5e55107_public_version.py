@@ -1,7 +1,7 @@
 """public_version: the number public pages are cached by
 
 Revision ID: c0a1e5e55107
-Revises: c0a1e5e55103
+Revises: c0a1e5e55104
 Create Date: 2026-12-04 21:00:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c0a1e5e55107"
-down_revision = "c0a1e5e55103"
+down_revision = "c0a1e5e55104"
 branch_labels = None
 depends_on = None
 
