@@ -19,7 +19,7 @@ from chamber.calendar.ics import CalendarEntry
 from chamber.core.times import zone
 from chamber.core.urls import external_url
 from chamber.events.models import AgendaItem, Event, EventStatus
-from chamber.events.places import address_lines
+from chamber.events.places import address_lines, one_line
 
 
 def event_url(event: Event) -> str:
@@ -44,8 +44,7 @@ def location(event: Event) -> str:
 
 def _location(venue_name: str, street: str, town: str, postcode: str, country: str) -> str:
     """`Event.location_text` from a feed row: the venue and its full address on one line."""
-    lines = address_lines(" ".join(street.split()), town, postcode, country)
-    return ", ".join([p for p in (venue_name.strip(),) if p] + lines)
+    return one_line(venue_name, address_lines(street, town, postcode, country))
 
 
 def _speaker(name: str, organisation: str) -> str:

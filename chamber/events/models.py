@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utc_to_local, utcnow
 from chamber.core.types import enum_type
-from chamber.events.places import address_lines
+from chamber.events.places import address_lines, one_line
 from chamber.extensions import db
 
 
@@ -117,7 +117,7 @@ class Event(db.Model):
     @property
     def location_text(self) -> str:
         """The venue's name and full address on one line, for calendars and emails."""
-        return ", ".join([part for part in (self.venue_name.strip(),) if part] + self.address_lines)
+        return one_line(self.venue_name, self.address_lines)
 
     @property
     def supporter_list(self) -> list[str]:

@@ -34,6 +34,13 @@ def uk_postcode(text: str) -> str | None:
     return f"{match[1]} {match[2]}" if match else None
 
 
+def one_line(venue_name: str, lines: list[str]) -> str:
+    """The venue's name and its address lines on one line, as calendars show a LOCATION (a line
+    that already ends in a comma is not given another)."""
+    parts = [part.strip().rstrip(",").strip() for part in (venue_name, *lines)]
+    return ", ".join(part for part in parts if part)
+
+
 def address_lines(street: str, town: str, postcode: str, country: str) -> list[str]:
     """A postal address, a line each: the street's lines, town and postcode, and the country
     when it is not the chamber's own."""
