@@ -167,7 +167,7 @@ def test_event_page_shows_agenda_speakers_and_organisations(app, client, which):
     for name, byline in SPEAKERS.items():
         assert f"<h3>{name}</h3>" in page
         assert f'<p class="meta">{byline}</p>' in page
-    assert "Holiday Inn Stevenage" in page and "St George&#39;s Way, Stevenage, SG1 1HS" in page
+    assert "Holiday Inn Stevenage" in page and "St George&#39;s Way<br>Stevenage SG1 1HS" in page
     assert "Police and Crime Commissioner&#39;s Community Fund" in page
     assert "08:00" in page and "12:00" in page
     items = re.split(r'<li class="agenda-item', page)
