@@ -353,3 +353,29 @@ def test_staff_event_list_filters_and_paginates(organiser_client, make_event):
     second = organiser_client.get("/staff/events/?show=draft&page=2")
     assert second.text.count("Seminar number") == 2
     assert organiser_client.get("/staff/events/?show=nonsense").status_code == 200
+
+
+def test_the_home_page_shows_a_page_of_events_in_the_same_number_of_queries(client, make_event):
+    """Issue 12: the home page's cost does not grow with the calendar (a page of 12 at a time)."""
+    from chamber.events.views import UPCOMING_PER_PAGE
+    from tests.factories import at
+    from tests.support import count_queries
+
+    make_event(title="Only one", starts_at=at(3))
+    with count_queries() as one:
+        assert "Only one" in client.get("/?page=1").text  # a fresh address: rendered, not kept
+    for n in range(UPCOMING_PER_PAGE * 2 + 1):
+        make_event(title=f"Seminar number {n:02d}", starts_at=at(10 + n))
+    with count_queries() as many:
+        first = client.get("/?page=1&fresh").text
+    assert len(many) == len(one)
+    assert first.count('class="card"') == UPCOMING_PER_PAGE
+    assert "Only one" in first and "Seminar number 10" in first
+    assert "Seminar number 11" not in first  # the 13th event is on page 2
+    second = client.get("/?page=2").text
+    assert "Seminar number 11" in second and "Only one" not in second
+    third = client.get("/?page=3").text
+    assert "Seminar number 24" in third
+    for bad in ("0", "-1", "abc", "99999999999999999999", "1%00"):
+        assert client.get(f"/?page={bad}").status_code == 200
+    assert "no such page" in client.get("/?page=50").text

@@ -164,13 +164,12 @@ def event_with_agenda(slug: str) -> Event | None:
     return event
 
 
-def upcoming_published(now: datetime | None = None) -> list[Event]:
-    return list(
-        db.session.scalars(
-            db.select(Event)
-            .where(Event.status != EventStatus.draft, Event.ends_at > (now or utcnow()))
-            .order_by(Event.starts_at)
-        )
+def upcoming_published(now: datetime | None = None) -> Select[tuple[Event]]:
+    """Published (and called-off) events that have not ended, soonest first, for `paginate`."""
+    return (
+        db.select(Event)
+        .where(Event.status != EventStatus.draft, Event.ends_at > (now or utcnow()))
+        .order_by(Event.starts_at, Event.id)
     )
 
 

@@ -12,11 +12,14 @@ from chamber.core.times import utcnow
 from chamber.events import services, signals
 
 bp = Blueprint("events", __name__)
+UPCOMING_PER_PAGE = 12  # the home page's events a page: its cost does not grow with the calendar
 
 
 @bp.get("/")
 def index():
-    return render_template("events/index.html", events=services.upcoming_published(), now=utcnow())
+    now = utcnow()
+    page = paginate(services.upcoming_published(now), per_page=UPCOMING_PER_PAGE)
+    return render_template("events/index.html", page=page, now=now)
 
 
 @bp.get("/events/past")
