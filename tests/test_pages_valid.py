@@ -14,8 +14,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from chamber.auth.models import Role
-from tests.outside_tools import program, vnu_jar
+from tests.browser_support import TIMEOUT_MS
+from tests.browser_support import log_in as log_in_page
+from tests.outside_tools import axe_script, program, vnu_jar
 from tests.page_walk import DOWNLOADS, Page, site_pages
 from tests.support import log_in
 
@@ -104,3 +105,78 @@ def test_every_page_is_valid_html(app, make_staff, tmp_path):
     print("\n".join(warnings))
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
     assert not warnings, "vnu warnings (fix, or allow with a reason):\n" + "\n".join(warnings)
+
+
+# --- axe-core in Chromium ---------------------------------------------------------------------------
+
+WIDTHS = (1280, 320)
+BLANK_AND_SUBMIT = """(path) => {
+  const form = [...document.querySelectorAll("form")].find((f) =>
+    f.method === "post" && new URL(f.action, location.href).pathname === path);
+  if (!form) return false;
+  for (const el of form.elements) {
+    if (el.type === "hidden" || el.type === "submit" || el.type === "button") continue;
+    if (el.type === "checkbox" || el.type === "radio") el.checked = false;
+    else if (el.tagName === "SELECT") el.selectedIndex = -1;
+    else el.value = "";
+  }
+  form.noValidate = true;
+  HTMLFormElement.prototype.submit.call(form);
+  return true;
+}"""
+AXE_RUN = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.map((v) =>
+    `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+}"""
+
+
+def open_as(browser, base_url: str, width: int, user):
+    context = browser.new_context(
+        base_url=base_url,
+        viewport={"width": width, "height": 900},
+        locale="en-GB",
+        bypass_csp=True,  # axe is injected as a script of the page's own
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    if user is not None:
+        log_in_page(page, user)
+    return context, page
+
+
+def visit(page, walked: Page) -> int | None:
+    """Open a walked page (for a form: fill it blank and send it); the status it answered."""
+    response = page.goto(walked.path)
+    if walked.submit_empty:
+        with page.expect_navigation() as navigation:
+            assert page.evaluate(BLANK_AND_SUBMIT, walked.path), f"{walked.path}: no form"
+        response = navigation.value
+    page.wait_for_load_state("load")
+    return response.status if response else None
+
+
+def test_every_page_passes_axe_at_1280_and_320_px(app, make_staff, browser, live_server):
+    axe = axe_script().read_text()
+    walk = site_pages(app, make_staff)
+    checked, problems = 0, []
+    for width in WIDTHS:
+        for role in (None, *walk.logins):
+            context, page = open_as(browser, live_server, width, walk.logins.get(role))
+            try:
+                for walked in walk.pages:
+                    if walked.role != role or walked.endpoint in DOWNLOADS:
+                        continue
+                    how = "blank form" if walked.submit_empty else "GET"
+                    label = f"{width}px {how} {walked.path} as {role}"
+                    status = visit(page, walked)
+                    if status != (400 if walked.submit_empty else 200):
+                        problems.append(f"{label}: answered {status}")
+                        continue
+                    page.add_script_tag(content=axe)
+                    problems += [f"{label}: {v}" for v in page.evaluate(AXE_RUN)]
+                    checked += 1
+            finally:
+                context.close()
+    assert not problems, f"{len(problems)} axe violations:\n" + "\n".join(problems)
+    assert checked >= 2 * len(walk.pages) - 2 * len(DOWNLOADS), checked  # each page, both widths
