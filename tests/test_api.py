@@ -284,6 +284,11 @@ def test_pagination_and_links(client, app, make_event):
         ("when=", "when"),
         ("when=<script>", "when"),
         ("page=2&when=PAST", "when"),
+        ("when=%7B%7B7*7%7D%7D", "when"),  # template syntax
+        ("when=past%27%20OR%201%3D1%20--", "when"),  # SQL-looking text
+        ("when=past%0D%0ASet-Cookie:%20x=1", "when"),  # CR/LF
+        ("page=%D9%A3", "page"),  # an Arabic-Indic digit three
+        ("per_page=1%00", "per_page"),
     ],
 )
 def test_bad_query_parameters_are_json_400s_naming_the_field(client, make_event, query, field):
@@ -297,6 +302,7 @@ def test_bad_query_parameters_are_json_400s_naming_the_field(client, make_event,
     assert (error["code"], error["field"]) == ("bad_request", field)
     assert field in error["message"]
     assert "<script>" not in error["message"]  # what was sent is not echoed back
+    assert "Set-Cookie" not in response.headers and "{{" not in response.text
     assert_valid("/api/v1/events", response.json, "400")
 
 
