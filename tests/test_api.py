@@ -14,13 +14,14 @@ from referencing.jsonschema import DRAFT202012
 
 from chamber.api.jsonld import event_jsonld, event_jsonld_tag
 from chamber.events.models import EventStatus
-from chamber.extensions import db
+from chamber.extensions import db, limiter
 from chamber.members.models import SizeBand
 from chamber.registration.services import BusinessDetails, DelegateDetails
 from tests.factories import at, make_booking
 from tests.support import count_queries
 
-OPENAPI = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
+OPENAPI_FILE = Path(__file__).parent.parent / "chamber" / "api" / "openapi.json"
+OPENAPI = json.loads(OPENAPI_FILE.read_text())
 SPEC_URI = "urn:chamber:openapi"
 REGISTRY = Registry().with_resource(SPEC_URI, Resource(contents=OPENAPI, specification=DRAFT202012))
 SCRIPT = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
@@ -139,15 +140,80 @@ def test_drafts_and_unknown_slugs_are_json_404s(client, make_event):
     ):
         response = client.get(path)
         assert response.status_code == 404, path
-        assert response.is_json and "error" in response.json, path
+        assert response.is_json, path
+        assert response.json["error"]["code"] == "not_found", path
         assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert_valid("/api/v1/events/{slug}", response.json, "404")
     assert client.get("/api/v1/events").json["total"] == 0
 
 
-def test_writes_are_refused_as_json(client, seminar):
-    response = client.post("/api/v1/events")
+@pytest.mark.parametrize("path", ["/api", "/api/", "/api/v2/events", "/api/v1/", "/api/v1/x/y"])
+def test_any_unknown_address_under_api_is_a_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.json["error"] == {"code": "not_found", "message": "Not found.", "field": None}
+
+
+def test_the_rest_of_the_site_keeps_its_html_error_pages(client):
+    for path in ("/nowhere", "/apix", "/events/nowhere"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.mimetype == "text/html", path
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/events"),
+        ("PUT", "/api/v1/events/cyber"),
+        ("DELETE", "/api/v1/events/cyber"),
+        ("PATCH", "/api/v1/openapi.json"),
+    ],
+)
+def test_writes_are_refused_as_json_405s_with_allow(client, seminar, method, path):
+    response = client.open(path, method=method, data={"title": "changed"})
     assert response.status_code == 405
     assert response.is_json
+    assert response.json["error"]["code"] == "method_not_allowed"
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert client.get("/api/v1/events/cyber").json["title"] == "Cyber crime seminar"
+
+
+def test_a_write_to_an_unknown_address_is_a_json_404(client):
+    response = client.post("/api/v1/nowhere")
+    assert response.status_code == 404
+    assert response.is_json
+
+
+def test_a_server_error_is_json(app, client, seminar, monkeypatch):
+    def broken(**_kwargs):
+        raise RuntimeError("the database went away")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer as production does, not raise to the test
+    monkeypatch.setattr("chamber.api.queries.public_events_page", broken)
+    response = client.get("/api/v1/events")
+    assert response.status_code == 500
+    assert response.is_json
+    assert response.json["error"]["code"] == "server_error"
+    assert "database" not in response.json["error"]["message"]  # no internals leak
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_rate_limit_answers_json_429_with_retry_after(app, client, seminar):
+    app.config["RATELIMIT_ENABLED"] = True
+    limiter.reset()
+    try:
+        statuses = [client.get("/api/v1/events/cyber").status_code for _ in range(120)]
+        response = client.get("/api/v1/events/cyber")
+    finally:
+        limiter.reset()
+    assert statuses == [200] * 120
+    assert response.status_code == 429
+    assert response.is_json
+    assert response.json["error"]["code"] == "too_many_requests"
+    assert int(response.headers["Retry-After"]) > 0
+    assert_valid("/api/v1/events/{slug}", response.json, "429")
 
 
 def test_cancelled_events_are_listed_with_their_status(client, make_event):
@@ -198,31 +264,63 @@ def test_pagination_and_links(client, app, make_event):
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "field"),
     [
-        "page=0",
-        "page=-5",
-        "page=abc",
-        "page=99999999999999999999999",
-        "per_page=0",
-        "per_page=1000",
-        "per_page=x",
-        "page=1.5",
-        "when=%00",
+        ("page=0", "page"),
+        ("page=-5", "page"),
+        ("page=abc", "page"),
+        ("page=", "page"),
+        ("page=1.5", "page"),
+        ("page=+2", "page"),
+        ("page=%EF%BC%92", "page"),  # a full-width digit: int() would take it
+        ("page=1000001", "page"),
+        ("page=99999999999999999999999", "page"),
+        ("per_page=0", "per_page"),
+        ("per_page=51", "per_page"),
+        ("per_page=x", "per_page"),
+        ("per_page=%00", "per_page"),
+        ("when=%00", "when"),
+        ("when=future", "when"),
+        ("when=", "when"),
+        ("when=<script>", "when"),
+        ("page=2&when=PAST", "when"),
+        ("when=%7B%7B7*7%7D%7D", "when"),  # template syntax
+        ("when=past%27%20OR%201%3D1%20--", "when"),  # SQL-looking text
+        ("when=past%0D%0ASet-Cookie:%20x=1", "when"),  # CR/LF
+        ("page=%D9%A3", "page"),  # an Arabic-Indic digit three
+        ("per_page=1%00", "per_page"),
     ],
 )
-def test_silly_numbers_are_clamped(client, make_event, query):
+def test_bad_query_parameters_are_json_400s_naming_the_field(client, make_event, query, field):
+    make_event()
+    response = client.get(f"/api/v1/events?{query}")
+    assert response.status_code == 400
+    assert response.is_json
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    error = response.json["error"]
+    assert (error["code"], error["field"]) == ("bad_request", field)
+    assert field in error["message"]
+    assert "<script>" not in error["message"]  # what was sent is not echoed back
+    assert "Set-Cookie" not in response.headers and "{{" not in response.text
+    assert_valid("/api/v1/events", response.json, "400")
+
+
+@pytest.mark.parametrize(
+    "query", ["page=1000000", "per_page=1", "per_page=50", "when=upcoming", "when=past&page=3"]
+)
+def test_the_edges_of_each_range_are_accepted(client, make_event, query):
     make_event()
     response = client.get(f"/api/v1/events?{query}")
     assert response.status_code == 200
-    body = response.json
-    assert 1 <= body["per_page"] <= 50
-    assert body["page"] >= 1
-    assert_valid("/api/v1/events", body)
+    assert_valid("/api/v1/events", response.json)
 
 
-def test_per_page_is_capped_at_50(client, make_event):
-    assert client.get("/api/v1/events?per_page=500").json["per_page"] == 50
+def test_a_page_past_the_last_is_empty_and_points_back(client, app, make_event):
+    make_event()
+    body = client.get("/api/v1/events?page=7").json
+    assert (body["events"], body["total"]) == ([], 1)
+    assert body["links"]["prev"] == f"{app.config['BASE_URL']}/api/v1/events?page=1&per_page=20"
 
 
 def test_query_count_does_not_grow(client, make_event, make_speaker, make_item):
@@ -274,7 +372,26 @@ def test_openapi_document_is_a_valid_schema():
     assert OPENAPI["openapi"].startswith("3.1")
     for name in OPENAPI["components"]["schemas"]:
         Draft202012Validator.check_schema(OPENAPI["components"]["schemas"][name])
-    assert set(OPENAPI["paths"]) == {"/api/v1/events", "/api/v1/events/{slug}"}
+
+
+def test_openapi_document_describes_every_api_route(app):
+    """A route added to the API without its description here fails this test."""
+    routes = {
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule): rule.methods - {"HEAD", "OPTIONS"}
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+    }
+    documented = {path: {m.upper() for m in item} for path, item in OPENAPI["paths"].items()}
+    assert routes == documented
+
+
+def test_the_openapi_document_is_served_from_the_package(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.json == OPENAPI
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert (Path(__file__).parent.parent / "docs" / "openapi.json").resolve() == OPENAPI_FILE
 
 
 def test_openapi_schema_would_catch_a_leak(client, seminar):
@@ -286,6 +403,9 @@ def test_openapi_schema_would_catch_a_leak(client, seminar):
 def test_error_bodies_match_the_schema(client):
     response = client.get("/api/v1/events/nope")
     assert_valid("/api/v1/events/{slug}", response.json, "404")
+    body = response.json
+    body["error"]["stack"] = "Traceback"
+    assert list(response_schema("/api/v1/events/{slug}", "404").iter_errors(body))
 
 
 # --- JSON-LD -------------------------------------------------------------------------------------

@@ -81,6 +81,7 @@ def test_wheel_holds_the_templates_migrations_and_static_files(wheel):
         "chamber/migrations/alembic.ini",
         "chamber/static/chamber.css",
         "chamber/static/chamber.js",
+        "chamber/api/openapi.json",
     ):
         assert needed in names, f"{needed} is missing from {wheel.name}"
     assert any(n.startswith("chamber/migrations/versions/") and n.endswith(".py") for n in names)
@@ -111,12 +112,14 @@ from chamber import create_app
 app = create_app()
 client = app.test_client()
 home, health, css = client.get("/"), client.get("/healthz"), client.get("/static/chamber.css")
+openapi = client.get("/api/v1/openapi.json")
 print(json.dumps({
     "package": chamber.__file__,
     "templates": app.jinja_loader.searchpath,
     "home": [home.status_code, home.get_data(as_text=True)],
     "health": [health.status_code, health.get_json()],
     "css": [css.status_code, len(css.data)],
+    "openapi": [openapi.status_code, (openapi.get_json() or {}).get("openapi")],
 }))
 """
     result = run([sys.executable, "-c", page_check], cwd=elsewhere, env=env)
@@ -137,6 +140,7 @@ print(json.dumps({
     assert "Hertfordshire Chamber of Commerce" in html
     assert seen["health"] == [200, {"status": "ok", "database": "ok"}]
     assert seen["css"][0] == 200 and seen["css"][1] > 0
+    assert seen["openapi"] == [200, "3.1.0"], "the wheel must serve the API's OpenAPI document"
 
 
 def test_installed_wheel_refuses_to_start_without_a_secret_key(installed, elsewhere):

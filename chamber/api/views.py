@@ -1,11 +1,15 @@
-"""The read-only JSON API: published (and cancelled) events with their agendas. See docs/api.md."""
+"""The read-only JSON API: published (and cancelled) events with their agendas, and the OpenAPI
+document that describes it. Every answer under /api is JSON, errors included. See docs/api.md."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from chamber.api import queries
 from chamber.core import transactions
@@ -25,62 +29,139 @@ limiter.limit("120 per minute")(bp)
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 50
 CACHE_SECONDS = 60
+WHEN = ("upcoming", "past")
+
+# The `code` of an error body, by status; docs/api.md lists them.
+ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "too_many_requests",
+    500: "server_error",
+}
+ERROR_MESSAGES = {
+    404: "Not found.",
+    405: "This API is read-only: use GET.",
+    429: "Too many requests: wait a minute and try again.",
+    500: "Something went wrong; it has been logged.",
+}
 
 
 # --- responses -----------------------------------------------------------------------------------
 
 
-@bp.after_request
-def _public_read_only(response):
+def _cors(response: Response) -> None:
     """Anyone may read this from a browser on any site: no credentials, GET only."""
     headers = response.headers
     headers["Access-Control-Allow-Origin"] = "*"
     headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
     headers["Access-Control-Allow-Headers"] = "Accept, Content-Type"
     headers["Access-Control-Max-Age"] = "86400"
-    headers["Access-Control-Expose-Headers"] = "Link"
+
+
+@bp.after_request
+def _public_read_only(response: Response) -> Response:
+    _cors(response)
     if request.method == "OPTIONS":  # a CORS preflight: nothing but the headers
         response.status_code = 204
         response.headers["Allow"] = "GET, HEAD, OPTIONS"
         response.set_data(b"")
         response.headers.pop("Content-Type", None)
     if request.method in ("GET", "HEAD") and response.status_code == 200:
-        headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
+        response.headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
     else:
-        headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
-def _error(code: int, message: str):
-    return {"error": message}, code
+def error_response(
+    status: int, message: str | None = None, *, field: str | None = None
+) -> Response:
+    """The one shape of every error the API answers (the `Error` schema of the OpenAPI
+    document): `{"error": {"code": ..., "message": ..., "field": ...}}`."""
+    body = {
+        "error": {
+            "code": ERROR_CODES.get(status, "bad_request" if status < 500 else "server_error"),
+            "message": message or ERROR_MESSAGES.get(status, "The request could not be answered."),
+            "field": field,
+        }
+    }
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    _cors(response)
+    return response
 
 
-@bp.errorhandler(404)
-def _not_found(_error_):
-    return _error(404, "Not found.")
+class BadQuery(HTTPException):
+    """A query parameter the API cannot use: a 400 that names the parameter."""
+
+    code = 400
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
-@bp.errorhandler(429)
-def _too_many(_error_):
-    return _error(429, "Too many requests: wait a minute and try again.")
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    message = error.description if isinstance(error, BadQuery) else None
+    if status == 429 and error.description:
+        message = f"Too many requests ({error.description}): wait a minute and try again."
+    response = error_response(status, message, field=getattr(error, "field", None))
+    for name, value in error.get_headers():  # Allow on a 405, Retry-After on a 429
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
-@bp.errorhandler(500)
-def _server_error(_error_):
-    transactions.abandon()  # the request rolls back anyway; this page must not read a failed one
-    return _error(500, "Something went wrong; it has been logged.")
+def _server_error(_error: Exception) -> Response:
+    transactions.abandon()  # the request rolls back anyway; this answer must not read a failed one
+    return error_response(500)
+
+
+# Flask prefers the app's handler for a status code to a blueprint's for a class, so each status
+# the app has an HTML page for gets one here too, and HTTPException catches any other.
+for _status in (400, 403, 404, 405, 413, 429):
+    bp.register_error_handler(_status, _http_error)
+bp.register_error_handler(HTTPException, _http_error)
+bp.register_error_handler(InternalServerError, _server_error)
+
+
+def json_for_unrouted_api_paths() -> Response | None:
+    """A `before_request` hook for the whole app: a request under /api that the URL map could not
+    route (an unknown address, a method other than GET) is answered in JSON here, since no
+    blueprint's error handler sees a routing error. The rest of the site keeps its HTML pages."""
+    error = request.routing_exception
+    if not isinstance(error, HTTPException) or (error.code or 0) < 400:
+        return None  # routed, or a redirect (a trailing slash)
+    if request.path != "/api" and not request.path.startswith("/api/"):
+        return None
+    return _http_error(error)
 
 
 # --- reading -------------------------------------------------------------------------------------
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    """A query argument as a number within [low, high]; anything malformed means the default."""
-    try:
-        value = int(request.args.get(name, default))
-    except (TypeError, ValueError):
-        value = default
-    return min(max(value, low), high)
+    """A query parameter as a whole number within [low, high]; anything else is a 400."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    message = f"{name} must be a whole number from {low} to {high}."
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)):
+        raise BadQuery(name, message)
+    value = int(raw)
+    if not low <= value <= high:
+        raise BadQuery(name, message)
+    return value
+
+
+def _when_arg() -> str:
+    when = request.args.get("when", "upcoming")
+    if when not in WHEN:
+        raise BadQuery("when", "when must be upcoming or past.")
+    return when
 
 
 # --- shaping -------------------------------------------------------------------------------------
@@ -145,10 +226,21 @@ def event_json(event: Event, confirmed: int, now: datetime) -> dict[str, Any]:
 # --- endpoints -----------------------------------------------------------------------------------
 
 
+@cache
+def _openapi_document() -> bytes:
+    """chamber/api/openapi.json, read from the installed package (it is in the wheel)."""
+    return files("chamber.api").joinpath("openapi.json").read_bytes()
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return Response(_openapi_document(), mimetype="application/json")
+
+
 @bp.get("/events")
-def events():
+def events() -> dict[str, Any]:
     now = utcnow()
-    past = request.args.get("when") == "past"
+    past = _when_arg() == "past"
     page = _int_arg("page", 1, 1, MAX_PAGE)
     per_page = _int_arg("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
 
@@ -174,19 +266,10 @@ def events():
 
 
 @bp.get("/events/<slug>")
-def event(slug: str):
+def event(slug: str) -> dict[str, Any]:
     if "\x00" in slug:  # PostgreSQL refuses a NUL in a query (a 500)
         abort(404)
     found = event_with_agenda(slug)
     if found is None or found.is_draft:
         abort(404)
     return event_json(found, seats.confirmed_count(found.id), utcnow())
-
-
-@bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unknown(anything: str):
-    """Anything else under /api/v1 is JSON, never the HTML error page: read-only, so 405 or 404."""
-    if request.method != "GET":
-        body, code = _error(405, "This API is read-only: use GET.")
-        return body, code, {"Allow": "GET, OPTIONS"}
-    return _error(404, "Not found.")

@@ -11,7 +11,7 @@ def init_app(app: Flask) -> None:
     from chamber.core import pagecache, views
     from chamber.core.markdown import render_markdown
     from chamber.core.routing import IdConverter
-    from chamber.core.templating import field_attributes
+    from chamber.core.templating import field_attributes, html_datetime
     from chamber.core.times import format_date, format_time
 
     app.url_map.converters["int"] = IdConverter
@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["time"] = format_time
     app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["html_datetime"] = html_datetime
     app.jinja_env.globals["field_attributes"] = field_attributes
     app.jinja_env.globals["chamber_name"] = app.config["CHAMBER_NAME"]
     app.jinja_env.globals["brand_colour"] = app.config["BRAND_COLOUR"]

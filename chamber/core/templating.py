@@ -1,7 +1,9 @@
-"""Helpers the templates call: attributes that tie an input to its hint and errors."""
+"""Helpers the templates call: attributes that tie an input to its hint and errors, and the
+machine-readable time of a `<time datetime>`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from wtforms import Field
@@ -26,4 +28,21 @@ def field_attributes(field: Field, width: int | None = None) -> dict[str, Any]:
         attributes["aria-describedby"] = " ".join(described)
     if field.errors:
         attributes["aria-invalid"] = "true"
+    if field.type == "SelectField" and not _first_choice_is_empty(field):
+        # `required` on a select asks for an empty first option to mean "not chosen" (HTML's
+        # rule); a list of real choices always has one chosen, and the server checks it anyway.
+        attributes["required"] = False
     return attributes
+
+
+def _first_choice_is_empty(field: Field) -> bool:
+    choices = list(getattr(field, "iter_choices", lambda: [])())
+    return bool(choices) and choices[0][0] in ("", None)
+
+
+def html_datetime(moment: datetime) -> str:
+    """A moment for `<time datetime="...">`: UTC to the second, e.g. `2030-06-12T07:30:00Z`.
+    HTML allows at most three digits of fractional seconds; a page needs none."""
+    if moment.tzinfo is None:
+        raise ValueError("html_datetime needs an aware datetime (times are stored as UTC)")
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")

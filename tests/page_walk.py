@@ -1,0 +1,211 @@
+"""Every HTML page of the app, found by walking its URL map, for the HTML checker and axe.
+
+`site_pages(app)` loads the demo data set (the seed seminar's past and upcoming editions, their
+bookings, survey, results and resource library), adds what the demo has no secret link for, and
+returns a `Walk`: every GET route of the URL map as a page to check (who looks at it, its address,
+and for a form its error state), or in `EXCLUDED` with the reason it is not a page. A route added
+later is walked without anyone remembering to add it here; one whose URL variable cannot be
+filled, or that is neither walked nor excluded, fails the test that walks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Flask, url_for
+from werkzeug.routing import AnyConverter, Rule
+
+from chamber.auth.models import Role, StaffUser
+from chamber.core.times import utcnow
+from chamber.demo import load_demo
+from chamber.demo.resources import ILLUSTRATIVE_CHECKS
+from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
+from chamber.extensions import db
+from chamber.mail.models import OutboxMessage
+from chamber.mail.services import _mint_unsubscribe_link
+from chamber.registration import notifications
+from chamber.registration.checkin_services import new_checkin_token
+from chamber.registration.models import Delegate, DelegateStatus
+from chamber.registration.places import new_place_token
+from chamber.registration.services import new_manage_token
+from chamber.resources import health
+from chamber.resources.models import Resource, ResourceStatus
+from chamber.surveys import services as surveys
+from chamber.surveys.dispatch import new_survey_token
+from chamber.surveys.models import Invitation, Question, Survey
+from chamber.surveys.models import Response as SurveyResponse
+from tests.factories import acting_staff
+
+# GET routes that answer something other than an HTML page, with the reason. Anything else must be
+# walked: an HTML page (200), or a form page. Keep this short and honest.
+EXCLUDED = {
+    "static": "stylesheets, scripts and images, not pages",
+    "core.theme_css": "the chamber's colours as a stylesheet",
+    "core.healthz": "JSON for load balancers",
+    "api.events": "JSON: tests/test_api_schemathesis.py checks it against its OpenAPI document",
+    "api.event": "JSON: tests/test_api_schemathesis.py",
+    "api.openapi": "JSON: the OpenAPI document itself",
+    "calendar.feed": "an iCalendar feed: tests/test_calendar_files.py checks it with ical.js",
+    "calendar.event_ics": "an iCalendar file (ical.js)",
+    "calendar.agenda_ics": "an iCalendar file (ical.js)",
+    "calendar.item_ics": "an iCalendar file (ical.js)",
+    "registration.places.calendar": "an iCalendar file (ical.js)",
+    "checkin_code.checkin_code": "a PNG image (the check-in QR code)",
+    "manage_registrations.export": "a CSV download",
+    "survey_results.export": "a CSV download",
+    "registration.booked": "redirects to the event page unless a booking was just made; the "
+    "booking tests show it",
+    "checkin.counts": "JSON: the door page's live counts",
+    "outbox.html_body": "an email's own HTML as it was sent, shown in a sandboxed frame: email "
+    "HTML is written for mail programs, not checked as a web page",
+}
+# Served as a download (Content-Disposition: attachment): the HTML checker reads it, but a
+# browser saves it rather than showing it, so axe does not.
+DOWNLOADS = {"resources.pack_download"}
+# Preferred members of `any(...)` URL variables.
+FIXED_URL_VALUES = {"kind": "link"}
+
+
+@dataclass(frozen=True)
+class Page:
+    endpoint: str
+    path: str
+    role: Role | None  # None: nobody logged in
+    submit_empty: bool = False  # post the page's form empty, to see its error state
+
+
+@dataclass
+class Walk:
+    pages: list[Page] = field(default_factory=list)
+    logins: dict[Role, StaffUser] = field(default_factory=dict)
+    unwalked: list[str] = field(default_factory=list)  # GET routes neither walked nor excluded
+
+
+def _first(model, *where):
+    found = db.session.scalars(db.select(model).where(*where).limit(1)).first()
+    assert found is not None, f"the demo has no {model.__name__} {where}"
+    return found
+
+
+def url_values(app: Flask) -> dict[str, object]:
+    """The demo, loaded and committed, and a value for every URL variable the app's routes take."""
+    load_demo(app)
+    # The demo's check history is on the hour; a real run's clock has microseconds.
+    health.record_finished_run(list(ILLUSTRATIVE_CHECKS), at=utcnow(), trigger="command")
+    db.session.flush()
+    upcoming = _first(Event, Event.status == EventStatus.published, Event.ends_at > utcnow())
+    past_survey = _first(Survey)
+    delegate = _first(
+        Delegate, Delegate.event_id == upcoming.id, Delegate.status == DelegateStatus.confirmed
+    )
+    booking = delegate.booking
+    notifications.confirmation(upcoming, delegate)  # the demo sends no mail: one for the outbox
+    db.session.flush()
+    past_survey.closes_at = None  # still open, so that its form is walked too
+    answered = db.select(SurveyResponse.invitation_id)
+    invitation = _first(
+        Invitation, Invitation.survey_id == past_survey.id, Invitation.id.not_in(answered)
+    )
+    # The demo's survey has been sent, so its questions can no longer change: a draft for those,
+    # on an event of its own (the upcoming edition keeps none, for the "create a survey" form).
+    later = Event(
+        slug="walk-later", title="Cyber crime: a year on", summary="A follow-up.",
+        venue_name=upcoming.venue_name, venue_address=upcoming.venue_address,
+        starts_at=upcoming.starts_at + timedelta(days=365),
+        ends_at=upcoming.ends_at + timedelta(days=365),
+        capacity=40, business_limit=3, status=EventStatus.published,
+    )  # fmt: skip
+    db.session.add(later)
+    db.session.flush()
+    draft = surveys.create_survey(later, by=acting_staff())
+    db.session.flush()
+    values = {
+        "slug": upcoming.slug,
+        "event_id": upcoming.id,
+        "item_id": _first(AgendaItem, AgendaItem.event_id == upcoming.id).id,
+        "speaker_id": _first(Speaker).id,
+        "user_id": _first(StaffUser, StaffUser.role == Role.organiser).id,
+        "message_id": _first(OutboxMessage).id,
+        "delegate_id": delegate.id,
+        "survey_id": past_survey.id,
+        "question_id": _first(Question, Question.survey_id == past_survey.id).id,
+        "resource_id": _first(Resource).id,
+        # Per endpoint, where a URL variable means something else there.
+        "resources.show": {
+            "slug": _first(Resource, Resource.status == ResourceStatus.published).slug
+        },
+        "surveys.thanks": {
+            "token": new_survey_token(_first(Invitation, Invitation.id.in_(answered)))
+        },
+        "manage_surveys.add_question": {"survey_id": draft.id},
+        "manage_surveys.edit_question": {
+            "survey_id": draft.id,
+            "question_id": draft.questions[0].id,
+        },
+        "token": {
+            # One URL variable name, several kinds of secret: each route's own, below.
+            "registration": new_manage_token(booking),
+            "places": new_place_token(delegate),
+            "surveys": new_survey_token(invitation),
+            "checkin": new_checkin_token(delegate),
+            "mail": _mint_unsubscribe_link(invitation.email, "").rsplit("/", 1)[-1],
+        },
+    }
+    db.session.commit()
+    return values
+
+
+def _token_for(rule: Rule, tokens: dict[str, str]) -> str:
+    if rule.endpoint.startswith("registration.places."):
+        return tokens["places"]
+    return tokens[rule.endpoint.split(".", 1)[0]]
+
+
+def path_for(app: Flask, rule: Rule, values: dict[str, object]) -> str:
+    filled = {}
+    own = values.get(rule.endpoint, {})
+    for name in rule.arguments:
+        converter = rule._converters.get(name)
+        if name in own:
+            filled[name] = own[name]
+        elif name == "token":
+            filled[name] = _token_for(rule, values["token"])
+        elif name in values:
+            filled[name] = values[name]
+        elif isinstance(converter, AnyConverter):
+            preferred = FIXED_URL_VALUES.get(name)
+            filled[name] = preferred if preferred in converter.items else sorted(converter.items)[0]
+        else:
+            raise AssertionError(
+                f"{rule.rule}: no value for <{name}>; add one to tests/page_walk.py url_values"
+            )
+    with app.test_request_context():
+        return url_for(rule.endpoint, **filled)
+
+
+def _role_for(rule: Rule) -> Role | None:
+    if rule.rule.startswith("/staff") and rule.endpoint != "auth.login":
+        return Role.admin  # the admin sees every staff page
+    return None
+
+
+def site_pages(app: Flask, make_staff) -> Walk:
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    stale = sorted((set(EXCLUDED) | DOWNLOADS) - endpoints)
+    assert not stale, f"tests/page_walk.py names routes the app no longer has: {stale}"
+    walk = Walk()
+    values = url_values(app)
+    walk.logins[Role.admin] = make_staff(Role.admin, email="walk.admin@example.com", name="Ada")
+    walk.logins[Role.checkin] = make_staff(Role.checkin, email="walk.door@example.com", name="Dee")
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if "GET" not in rule.methods or rule.endpoint in EXCLUDED:
+            continue
+        path = path_for(app, rule, values)
+        role = _role_for(rule)
+        walk.pages.append(Page(rule.endpoint, path, role))
+        if "POST" in rule.methods:
+            walk.pages.append(Page(rule.endpoint, path, role, submit_empty=True))
+        if rule.endpoint in ("staff.dashboard", "checkin.index"):
+            walk.pages.append(Page(rule.endpoint, path, Role.checkin))  # the door's own view
+    return walk
