@@ -13,6 +13,6 @@ def init_app(app: Flask) -> None:
     from chamber.core import pagecache
 
     app.register_blueprint(views.bp)
-    pagecache.public_pages(app, "api.events", "api.event")
+    pagecache.public_pages(app, "api.events", "api.event", rate_limited=True)
     app.before_request(views.json_for_unrouted_api_paths)
     app.jinja_env.globals["event_jsonld_tag"] = event_jsonld_tag

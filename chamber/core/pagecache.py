@@ -81,6 +81,7 @@ class PageCache:
     seconds: int
     proxy_seconds: int
     endpoints: set[str]
+    counted: set[str]  # endpoints under a rate limit: answered from the cache after it, in Flask
 
 
 def init_app(app: Flask) -> None:
@@ -89,14 +90,21 @@ def init_app(app: Flask) -> None:
         seconds=int(app.config["CACHE_SECONDS"]),
         proxy_seconds=int(app.config["PROXY_CACHE_SECONDS"]),
         endpoints=set(),
+        counted=set(),
     )
     app.wsgi_app = PageCacheMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.before_request(_answer_counted)  # after the rate limiter's own (registered before)
     app.after_request(_keep_in_cache)
 
 
-def public_pages(app: Flask, *endpoints: str) -> None:
-    """Mark endpoints as public pages: the same for every visitor without a session."""
-    app.extensions[_EXTENSION].endpoints.update(endpoints)
+def public_pages(app: Flask, *endpoints: str, rate_limited: bool = False) -> None:
+    """Mark endpoints as public pages: the same for every visitor without a session. The cache
+    answers them before Flask; or, when `rate_limited`, inside Flask once the rate limit has
+    counted the request (the API's answers count against its limit, kept or not)."""
+    cache: PageCache = app.extensions[_EXTENSION]
+    cache.endpoints.update(endpoints)
+    if rate_limited:
+        cache.counted.update(endpoints)
 
 
 def _store(config: dict[str, Any]) -> BaseCache:
@@ -200,6 +208,7 @@ def _forget_changes(session: Session) -> None:
 # every header the hooks gave it.
 
 _ENVIRON = "chamber.pagecache"  # in the WSGI environ: (key, tag, Last-Modified) for a miss
+_ANSWERED = "chamber.pagecache.answered"  # ... and that `_answer_counted` answered from the cache
 _NOT_KEPT = frozenset({"set-cookie", "content-length", "date", "etag", "last-modified"})
 
 
@@ -226,16 +235,14 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)
         environ[_ENVIRON] = address
         cache: PageCache = self.app.extensions[_EXTENSION]
-        kept = _read(cache, address.key)
-        headers = _fresh_headers(kept[1] if kept else None, address, cache)
-        if _unchanged(environ, address):
-            start_response("304 Not Modified", _without_body(headers))
-            return [b""]
-        if kept is None:
+        if address.endpoint in cache.counted:
+            return self.wsgi_app(environ, start_response)  # `_answer_counted`, after the limit
+        answer = _answer(environ, address, cache)
+        if answer is None:
             return self.wsgi_app(environ, start_response)
-        body = kept[0]
-        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
-        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+        status, headers, body = answer
+        start_response(status, headers)
+        return [body]
 
     def _address(self, environ: dict[str, Any]) -> Address | None:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -257,6 +264,36 @@ class PageCacheMiddleware:
         path = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
         key, tag, modified = _key_tag_and_date(path, version, changed_at, cache.seconds)
         return Address(key, tag, modified, str(endpoint))
+
+
+def _answer(
+    environ: dict[str, Any], address: Address, cache: PageCache
+) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """A 304, or the kept page, or None for Flask to render it."""
+    kept = _read(cache, address.key)
+    headers = _fresh_headers(kept[1] if kept else None, address, cache)
+    if _unchanged(environ, address):
+        return "304 Not Modified", _without_body(headers), b""
+    if kept is None:
+        return None
+    body = kept[0]
+    headers.append(("Content-Length", str(len(body))))
+    return "200 OK", headers, b"" if environ.get("REQUEST_METHOD") == "HEAD" else body
+
+
+def _answer_counted() -> Response | None:
+    """The cache's answer for a rate-limited public page, once the limit has counted it."""
+    address: Address | None = request.environ.get(_ENVIRON)
+    cache = _cache()
+    if address is None or address.endpoint not in cache.counted:
+        return None
+    answer = _answer(request.environ, address, cache)
+    if answer is None:
+        return None
+    status, headers, body = answer
+    request.environ[_ANSWERED] = True
+    kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    return Response(body, status=int(status[:3]), headers=kept)
 
 
 def _read_version(app: Flask) -> tuple[int, datetime | None]:
@@ -313,7 +350,7 @@ def _cache_control(cache: PageCache) -> str:
 
 def _keep_in_cache(response: Response) -> Response:
     address: Address | None = request.environ.get(_ENVIRON)
-    if address is None or response.status_code != 200:
+    if address is None or response.status_code != 200 or request.environ.get(_ANSWERED):
         return response
     cache = _cache()
     response.set_etag(address.tag)

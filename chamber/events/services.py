@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
@@ -167,7 +167,7 @@ def event_with_agenda(slug: str) -> Event | None:
 def upcoming_published(now: datetime | None = None) -> Select[tuple[Event]]:
     """Published (and called-off) events that have not ended, soonest first, for `paginate`."""
     return (
-        db.select(Event)
+        select(Event)
         .where(Event.status != EventStatus.draft, Event.ends_at > (now or utcnow()))
         .order_by(Event.starts_at, Event.id)
     )
