@@ -227,3 +227,18 @@ def test_a_form_post_is_never_answered_from_the_cache(app, client, make_event):
     )
     assert response.status_code in (200, 302, 400)
     assert "ETag" not in response.headers
+
+
+def test_an_address_that_is_not_a_page_is_never_not_modified(app, client, make_event):
+    """`If-None-Match: *` or a date on an address the view refuses gets the refusal, not a 304."""
+    event = make_event()
+    for path in ("/events/no-such-event", "/api/v1/events?page=-3", "/api/v1/events/nope"):
+        for headers in (
+            {"If-None-Match": "*"},
+            {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+            {"If-None-Match": '"1-123-abc"'},
+        ):
+            assert client.get(path, headers=headers).status_code in (400, 404), (path, headers)
+    page = f"/events/{event.slug}"
+    client.get(page)  # kept now: `*` holds
+    assert client.get(page, headers={"If-None-Match": "*"}).status_code == 304

@@ -272,7 +272,7 @@ def _answer(
     """A 304, or the kept page, or None for Flask to render it."""
     kept = _read(cache, address.key)
     headers = _fresh_headers(kept[1] if kept else None, address, cache)
-    if _unchanged(environ, address):
+    if _unchanged(environ, address, kept=kept is not None):
         return "304 Not Modified", _without_body(headers), b""
     if kept is None:
         return None
@@ -323,11 +323,15 @@ def _key_tag_and_date(
     return name, name, max(changed_at, began) if changed_at else began
 
 
-def _unchanged(environ: dict[str, Any], address: Address) -> bool:
+def _unchanged(environ: dict[str, Any], address: Address, *, kept: bool) -> bool:
+    """Whether the client's copy still holds. Only a page known to exist as a 200 can be "not
+    modified": by its own ETag (which only a 200 gave out), or, by `*` or a date, when it is kept
+    (an address the view would refuse, a 400 or a 404, is never answered 304)."""
     if environ.get("HTTP_IF_NONE_MATCH"):
-        return parse_etags(environ["HTTP_IF_NONE_MATCH"]).contains_weak(address.tag)
+        tags = parse_etags(environ["HTTP_IF_NONE_MATCH"])
+        return address.tag in tags.as_set(include_weak=True) or (kept and tags.star_tag)
     since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
-    return since is not None and address.modified.replace(microsecond=0) <= since
+    return kept and since is not None and address.modified.replace(microsecond=0) <= since
 
 
 def _fresh_headers(
