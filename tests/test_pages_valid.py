@@ -20,7 +20,7 @@ from tests.outside_tools import axe_script, program, vnu_jar
 from tests.page_walk import DOWNLOADS, Page, site_pages
 from tests.support import log_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.pages]
 
 # vnu warnings reviewed and allowed, with the reason. Errors are never allowed.
 ALLOWED_WARNINGS: dict[str, str] = {}
