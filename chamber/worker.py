@@ -129,9 +129,7 @@ class Worker:
                 with self.app.app_context():
                     db.session.rollback()
                 self.app.logger.exception("Worker round failed")
-                self.echo(
-                    f"Round failed ({type(error).__name__}: {error}); trying again in {pause}s"
-                )
+                self.echo(f"Round failed ({type(error).__name__}: {error}); trying again in {pause}s")
                 self.stopping.wait(pause)
                 continue
             failures = 0

@@ -7,8 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """The booking pages, staff registrations and check-in; the `booking_state` template global;
-    the manage, place and check-in links; the waiting list's share of any seat that appears; and the emails a change of an event's time, place or
-    status owes its delegates (receivers of `events.signals`)."""
+    the manage, place and check-in links; and the receivers of `events.signals`: the emails a
+    change of an event's time, place or status owes its delegates, and the waiting list's share
+    of any seat a change to the event makes."""
     from chamber.events import signals
     from chamber.mail import links
     from chamber.registration import (
