@@ -3,6 +3,8 @@ the event's resource pack only when the pack has something in it."""
 
 from __future__ import annotations
 
+import pytest
+
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import suppress
@@ -143,3 +145,33 @@ def test_a_pack_of_drafts_or_retired_resources_counts_as_empty(make_event, make_
     sent_survey(event)
     (message,) = invitations()
     assert pack_links(message, event.slug) == 0
+
+
+@pytest.mark.browser
+def test_send_now_asks_first_in_a_browser(pages, make_event, make_item, make_staff):
+    """The whole flow with a keyboard, at desktop and phone widths: Send now, the count, Go back,
+    then Send to 2 people now."""
+    from playwright.sync_api import expect
+
+    from tests.browser_support import DESKTOP, log_in, no_horizontal_scroll, screenshot
+
+    survey = draft_survey(make_event, make_item)
+    organiser = make_staff(email="olivia@chamber.example", name="Olivia Organiser")
+    for label, viewport in (("phone-360", {"width": 360, "height": 740}), ("desktop", DESKTOP)):
+        page = pages.new(viewport=viewport)
+        log_in(page, organiser)
+        page.goto(f"/staff/surveys/{survey.id}")
+        page.get_by_role("link", name="Send now", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Send the survey now?")
+        expect(page.get_by_text("2 people", exact=True)).to_be_visible()
+        no_horizontal_scroll(page)
+        screenshot(page, f"{label}-survey-send-now")
+        page.get_by_role("link", name="Go back").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("link", name="Send now", exact=True)).to_be_visible()
+    assert invitations() == []
+    page.get_by_role("link", name="Send now", exact=True).click()
+    page.get_by_role("button", name="Send to 2 people now").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Sent: 2 invitation(s) are on their way.")).to_be_visible()
+    assert len(invitations()) == 2
