@@ -57,7 +57,6 @@ def booking_state(event: Event) -> dict:
         "open": problem is None,
         "problem": problem,
         "seats_left": seats_left,
-        "full": problem is None and seats_left <= 0,
         # What the booking button says: a full event's bookings join the waiting list.
         "action": "Join the waiting list" if problem is None and seats_left <= 0 else "Book places",
     }
