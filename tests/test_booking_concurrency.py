@@ -384,7 +384,7 @@ def test_cancellations_racing_new_bookings_never_leave_a_seat_empty_or_give_it_t
         def prepare():
             visitor = Visitor(server.url)
             manage = f"/r/{tokens[n]}"
-            form = {"csrf_token": visitor.csrf_token(manage)}
+            form = {"csrf_token": visitor.csrf_token(f"{manage}/cancel/{delegate_id}")}
             return lambda: visitor.request("POST", f"{manage}/cancel/{delegate_id}", form)
 
         return prepare

@@ -258,7 +258,9 @@ def test_a_delegate_who_cancels_their_own_seat_gets_a_cancel_for_their_entry(
         db.select(Delegate).where(Delegate.email_normalised == "p1@example.com")
     ).one()
     invitations(smtp_server, "p1@example.com")
-    response = post_form(client, f"/r/{token}/cancel/{first.id}", {}, token_from=f"/r/{token}")
+    response = post_form(
+        client, f"/r/{token}/cancel/{first.id}", {}, token_from=f"/r/{token}/cancel/{first.id}"
+    )
     assert response.status_code == 302
     received = invitations(smtp_server, "p1@example.com")[1:]
     ((subject, calendar, method),) = received

@@ -150,6 +150,14 @@ def test_every_email_kind_is_sent_and_every_link_in_it_opens_its_page(
     assert sent["Wai Ting <wait@other.example>"].startswith("Good news")
     assert sent["Tony Richardson <tony@octree.example>"].startswith("A place on your booking")
 
+    # The booker cancels his own place through the manage link: one confirmation, nobody else.
+    manage = next(p for p in mailbox.followed if p.startswith("/r/"))
+    tony = delegate("tony@octree.example")
+    assert post_form(client, f"{manage}/cancel/{tony.id}", {}).status_code == 302
+    sent = subjects(mailbox.deliver())
+    assert list(sent) == ["Tony Richardson <tony@octree.example>"]
+    assert sent["Tony Richardson <tony@octree.example>"].startswith("Cancelled: your place")
+
     # Staff move the event (every confirmed delegate gets the update), then cancel it.
     edit, moved = f"/staff/events/{event.id}/edit", event_form(event, venue_name="Arts Centre")
     asked = post_form(organiser_client, edit, moved)  # "Saving will email 2 confirmed delegates"

@@ -235,7 +235,7 @@ def manage_link(make_event):
 
 def test_the_manage_link_cancels_a_place_over_https(https_client, manage_link):
     token, delegate_id = manage_link
-    csrf = form_token(https_client, f"/r/{token}")
+    csrf = form_token(https_client, f"/r/{token}/cancel")
     refused = https_client.post(
         f"/r/{token}/cancel", base_url=SITE, headers={"Origin": EVIL}, data={"csrf_token": csrf}
     )

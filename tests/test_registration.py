@@ -213,7 +213,9 @@ def test_the_manage_link_cancels_a_place_and_the_first_waiting_gets_it(
     register_other(client, event, "wait@other.example", **{"delegates-0-name": "Waiting Person"})
     token = manage_token(smtp_server)
     zoe = delegate("zoe@octree.example")
-    response = post_form(client, f"/r/{token}/cancel/{zoe.id}", {}, token_from=f"/r/{token}")
+    response = post_form(
+        client, f"/r/{token}/cancel/{zoe.id}", {}, token_from=f"/r/{token}/cancel/{zoe.id}"
+    )
     assert response.status_code == 302
     assert statuses(event) == {"zoe@octree.example": "cancelled", "wait@other.example": "confirmed"}
     keys = db.session.scalars(
@@ -229,7 +231,7 @@ def test_a_wrong_token_or_another_bookings_delegate_is_a_404(client, make_event,
     assert client.get("/r/not-a-real-token").status_code == 404
     token = manage_token(smtp_server)
     other = delegate("other@other.example")
-    token_value = csrf_token(client, f"/r/{token}")
+    token_value = csrf_token(client, f"/r/{token}/add")
     response = client.post(f"/r/{token}/cancel/{other.id}", data={"csrf_token": token_value})
     assert response.status_code == 404
     assert statuses(event)["other@other.example"] == "confirmed"
@@ -299,7 +301,10 @@ def test_another_bookings_delegate_cannot_be_edited_through_this_link(
     other = delegate("other@other.example")
     assert client.get(f"/r/{token}/delegates/{other.id}").status_code == 404
     forged = post_form(
-        client, f"/r/{token}/delegates/{other.id}", {"name": "Hijacked"}, token_from=f"/r/{token}"
+        client,
+        f"/r/{token}/delegates/{other.id}",
+        {"name": "Hijacked"},
+        token_from=f"/r/{token}/add",
     )
     assert forged.status_code == 404
     assert db.session.get(Delegate, other.id).name != "Hijacked"

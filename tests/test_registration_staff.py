@@ -298,7 +298,10 @@ def test_cancel_asks_first_and_says_who_gets_the_seat(organiser_client, seminar)
     page = organiser_client.get(f"{list_path(seminar)}/{zoe.id}/cancel")
     assert page.status_code == 200
     assert "Cancel Zoë O&#39;Brien's place?" in page.text
-    assert "<strong>Wendy Waiting</strong>, first on the waiting list" in page.text
+    assert (
+        "<strong>Their seat goes straight to Wendy Waiting</strong>, first on the waiting list"
+        in (page.text)
+    )
     assert statuses(seminar)["person1@example.com"] == "confirmed"
 
 

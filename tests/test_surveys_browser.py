@@ -129,7 +129,9 @@ def test_an_organiser_builds_previews_and_sends_a_survey(pages, make_event, make
     screenshot(staff, "survey-staff-preview")
     staff.go_back()
 
-    staff.get_by_role("button", name="Send now").click()
+    staff.get_by_role("link", name="Send now", exact=True).click()
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Send the survey now?")
+    staff.get_by_role("button", name="Send to 1 person now").click()
     expect(staff.get_by_role("status")).to_contain_text("Sent: 1 invitation(s)")
     staff.get_by_role("link", name="Recipients").first.click()
     expect(staff.get_by_role("cell", name="ann@alpha.example")).to_be_visible()
@@ -166,7 +168,7 @@ def test_staff_survey_pages_fit_a_phone_and_a_desktop(pages, make_event, make_it
         screenshot(staff, f"survey-staff-list-{label}")
 
         staff.goto(f"/staff/surveys/{draft.id}")
-        expect(staff.get_by_role("button", name="Send now")).to_have_count(0)
+        expect(staff.get_by_role("link", name="Send now", exact=True)).to_have_count(0)
         expect(
             staff.get_by_text("Send now becomes available once the event has ended")
         ).to_be_visible()

@@ -554,7 +554,7 @@ def test_a_survey_for_an_event_still_to_come_says_when_send_now_becomes_availabl
     services.schedule(survey, by=acting_staff())
     db.session.commit()
     shown = organiser_client.get(f"/staff/surveys/{survey.id}").text
-    assert ">Send now</button>" not in shown
+    assert ">Send now</a>" not in shown
     assert (
         "Send now becomes available once the event has ended "
         "(on Thursday 7 January 2027 at 12:00)." in shown
@@ -571,7 +571,7 @@ def test_a_survey_for_an_event_that_has_ended_offers_send_now_in_the_past_tense(
     survey = services.create_survey(event, by=acting_staff())
     db.session.commit()
     shown = organiser_client.get(f"/staff/surveys/{survey.id}").text
-    assert ">Send now</button>" in shown and "becomes available" not in shown
+    assert ">Send now</a>" in shown and "becomes available" not in shown
     settings = organiser_client.get(f"/staff/surveys/{survey.id}/settings").text
     assert f"{event.title}, ended " in settings
 

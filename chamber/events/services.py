@@ -34,6 +34,8 @@ CALENDAR_FIELDS = (
     "starts_at", "ends_at", "venue_name", "venue_address", "venue_town", "venue_postcode",
     "venue_country", "timezone", "status",
 )  # fmt: skip
+# Fields whose change may free seats or places: registration is told (`signals.seats_changed`).
+SEAT_FIELDS = ("capacity", "business_limit")
 EVENT_FIELDS = (
     "title", "slug", "summary", "description", "venue_name", "venue_address", "venue_town",
     "venue_postcode", "venue_country", "timezone",
@@ -320,7 +322,7 @@ def save_event(
     creating = event is None
     if event is None:
         event = Event(status=EventStatus.draft, sequence=0)
-    before = {field: getattr(event, field) for field in CALENDAR_FIELDS}
+    before = {field: getattr(event, field) for field in CALENDAR_FIELDS + SEAT_FIELDS}
     item_times = _apply(event, details, move_agenda=move_agenda)
     for item in event.agenda_items:
         if id(item) in item_times:
@@ -337,6 +339,14 @@ def save_event(
     changed = tuple(f for f in CALENDAR_FIELDS if getattr(event, f) != before[f])
     if not creating and changed:
         _calendar_changed(event, changed, {field: before[field] for field in changed})
+    seat_changes = tuple(f for f in SEAT_FIELDS if getattr(event, f) != before[f])
+    if not creating and seat_changes:
+        signals.seats_changed.send(
+            signals.this_app(),
+            event=event,
+            changed=seat_changes,
+            before={field: before[field] for field in seat_changes},
+        )
     log.info("%s %s event %s", by.email, "created" if creating else "changed", event.id)
     return event
 

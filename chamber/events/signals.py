@@ -14,6 +14,9 @@ connects its receivers in its own `init_app`, for the app it wires (the sender i
   to its copy. Resources attach the same resources to the copy and its talks; surveys give the
   copy a draft of the source's survey (its questions and settings, never its invitations or
   responses).
+- `seats_changed(app, event=, changed=, before=)`: sent after a save that changed the event's
+  capacity or per-business limit, in the same transaction; `changed` names the fields and `before`
+  holds their values before it. Registration gives any seat that appeared to the people waiting.
 - `showing_event(app, event=, now=)`: the public event page is being shown; each receiver returns
   a dict of what else the page shows (resources: the event's resource list).
 """
@@ -29,6 +32,7 @@ signals = Namespace()
 
 calendar_changed = signals.signal("calendar-changed")
 calendar_audience = signals.signal("calendar-audience")
+seats_changed = signals.signal("seats-changed")
 showing_event = signals.signal("showing-event")
 event_copied = signals.signal("event-copied")
 

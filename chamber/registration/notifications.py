@@ -213,8 +213,12 @@ def already_booked(event: Event, place: Delegate) -> None:
     )
 
 
-def place_cancelled_to_booker(event: Event, delegate: Delegate, *, had_seat: bool) -> None:
-    """Tell the booker that a delegate cancelled their own place (not if the booker did it)."""
+def place_cancelled_to_booker(
+    event: Event, delegate: Delegate, *, had_seat: bool, by: str = "delegate"
+) -> None:
+    """Tell the booker that a place on their booking was cancelled, by the delegate themselves
+    (`by="delegate"`) or by staff (`by="staff"`). Not if the place was the booker's own: the
+    cancellation they get already says so."""
     booking = delegate.booking
     if delegate.email_normalised == booking.booker.email:
         return
@@ -225,7 +229,44 @@ def place_cancelled_to_booker(event: Event, delegate: Delegate, *, had_seat: boo
         to_name=booking.booker.name,
         subject=f"A place on your booking was cancelled: {event.title}",
         template="registration/place_cancelled",
-        context=_context(event, booking=booking, delegate=delegate, had_seat=had_seat),
+        context=_context(event, booking=booking, delegate=delegate, had_seat=had_seat, by=by),
+    )
+
+
+def places_cancelled_by_booker(
+    event: Event, booking: Booking, cancelled: list[tuple[Delegate, DelegateStatus]]
+) -> None:
+    """The booker's one confirmation of what they cancelled through the manage link: every place,
+    theirs included (with a calendar CANCEL for their own entry if they had a seat)."""
+    booker = booking.booker
+    own = next(
+        (
+            (delegate, was)
+            for delegate, was in cancelled
+            if delegate.email_normalised == booker.email
+        ),
+        None,
+    )
+    attachments = []
+    if own is not None and own[1] == DelegateStatus.confirmed:
+        attachments.append(invite(event, own[0], "CANCEL"))
+    stamp = max(delegate.status_changed_at for delegate, _was in cancelled)
+    enqueue(
+        key=f"places-cancelled:booking:{booking.id}:{stamp:%Y%m%d%H%M%S%f}",
+        to=booker.email,
+        to_name=booker.name,
+        subject=f"Cancelled: your place at {event.title}"
+        if [own] == cancelled
+        else f"Cancelled: places on your booking for {event.title}",
+        template="registration/places_cancelled",
+        context=_context(
+            event,
+            booking=booking,
+            cancelled=[(delegate, was == DelegateStatus.confirmed) for delegate, was in cancelled],
+            own_seat_cancelled=bool(attachments),
+            everything=all(d.status == DelegateStatus.cancelled for d in booking.delegates),
+        ),
+        attachments=attachments,
     )
 
 

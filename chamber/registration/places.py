@@ -12,8 +12,8 @@ from chamber.core.tokens import hash_token, new_token
 from chamber.core.urls import external_url
 from chamber.events.models import Event
 from chamber.extensions import db
-from chamber.registration import link_owners, notifications, services
-from chamber.registration.models import Delegate, DelegateStatus, DelegateToken
+from chamber.registration import link_owners, waitlist
+from chamber.registration.models import Delegate, DelegateToken
 
 MAX_TOKEN_LENGTH = 100
 
@@ -41,21 +41,9 @@ def place_url(token: str) -> str:
 
 def cancel_own_place(event: Event, delegate: Delegate) -> list[Delegate]:
     """The delegate cancels their own place: the seat goes to whoever waited longest (they are
-    emailed), the delegate gets the cancellation, and the booker is told. Seats must not be
-    locked yet: this begins with the lock. Returns who was promoted."""
-    services.lock_event_seats(event)
-    db.session.refresh(delegate)
-    was = delegate.status
-    if was == DelegateStatus.cancelled:
-        return []
-    promoted = services.cancel_delegate(event, delegate)
-    notifications.seat_cancelled(event, delegate, was)
-    for person in promoted:
-        notifications.place_available(event, person)
-    notifications.place_cancelled_to_booker(
-        event, delegate, had_seat=was == DelegateStatus.confirmed
-    )
-    return promoted
+    emailed), the delegate gets the cancellation, and the booker is told. Begins with the seat
+    lock (a no-op if the caller holds it). Returns who was promoted."""
+    return waitlist.cancel_places(event, [delegate], by=waitlist.CancelledBy.delegate).promoted
 
 
 def _mint_place_link(recipient: str, ref: str) -> str:

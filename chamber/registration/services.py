@@ -2,9 +2,10 @@
 
 Every change to an event's seats starts by locking the event (`seats_locked`): on PostgreSQL the
 event's row, on SQLite the database's write lock. Only then are seats counted, so two bookings at
-once can never both take the last seat (invariant 1), and a cancelled seat goes to the first
-person waiting in the same transaction (invariant 3). The lock must be the transaction's first
-write; asked for later, it refuses (`TransactionMisuse`).
+once can never both take the last seat (invariant 1), and every seat that appears goes to the
+first people waiting in the same transaction (invariant 3, see `registration.waitlist`). The lock
+must be the transaction's first write; asked for later, it refuses (`TransactionMisuse`), except
+for a change staff make to the event itself (`lock_event_seats_after_saving`).
 """
 
 from __future__ import annotations
@@ -176,6 +177,29 @@ def lock_event_seats(event: Event) -> None:
         .execution_options(synchronize_session=False)
     )
     transactions.state().setdefault("seat_locks", set()).add(event_id)
+
+
+def lock_event_seats_after_saving(event: Event) -> None:
+    """The seat lock for a change staff made to the event itself (its capacity, its status, its
+    dates), in a transaction that has already written the event's row.
+
+    That write took the same lock as `lock_event_seats` (PostgreSQL: the event's row; SQLite: the
+    database), and everything read after it is current, so seats may be counted now. The no-op
+    UPDATE is repeated in case the transaction's first write was another row. Without any write
+    yet, this is `lock_event_seats`."""
+    held = transactions.state().setdefault("seat_locks", set())
+    if event.id in held:
+        return
+    if not transactions.has_written():
+        lock_event_seats(event)
+        return
+    db.session.execute(
+        update(Event)
+        .where(Event.id == event.id)
+        .values(updated_at=Event.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    held.add(event.id)
 
 
 def book(
@@ -392,8 +416,18 @@ def waitlist_position(delegate: Delegate) -> int:
     return 1 + ahead
 
 
+def gives_seats(event: Event, now: datetime | None = None) -> bool:
+    """Whether a seat that appears goes to the waiting list now: the event is published and has
+    not ended. A draft or cancelled event keeps its list until it is published again; after the
+    event nobody is told that a place has come free."""
+    return event.is_published and not event.is_past(now)
+
+
 def promote_waiting(event: Event, now: datetime | None = None) -> list[Delegate]:
-    """Give free seats to the people waiting longest. Call with the event's seats locked."""
+    """Give free seats to the people waiting longest, in order; returns them (the caller emails
+    them: `registration.waitlist.fill_free_seats`). Call with the event's seats locked."""
+    if not gives_seats(event, now):
+        return []
     free = event.capacity - seats.confirmed_count(event.id)
     if free <= 0:
         return []

@@ -18,7 +18,7 @@ from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.members.models import Organisation, SizeBand
-from chamber.registration import notifications, seats, services
+from chamber.registration import notifications, seats, services, waitlist
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 
 log = logging.getLogger(__name__)
@@ -272,17 +272,16 @@ def cancel(
     event: Event, delegate: Delegate, *, by: StaffUser, now: datetime | None = None
 ) -> list[Delegate]:
     """Cancel a delegate's place; a freed seat goes to the first person waiting, who is emailed.
+    The delegate is emailed the cancellation, and the booker (if someone else) is told.
 
     Returns who was promoted."""
     services.lock_event_seats(event)
     db.session.refresh(delegate)
     if delegate.status == DelegateStatus.cancelled:
         raise StaffActionRefused(f"{delegate.name}'s place was already cancelled.")
-    was = delegate.status
-    promoted = services.cancel_delegate(event, delegate, now)
-    notifications.seat_cancelled(event, delegate, was)
-    for person in promoted:
-        notifications.place_available(event, person)
+    promoted = waitlist.cancel_places(
+        event, [delegate], by=waitlist.CancelledBy.staff, now=now
+    ).promoted
     log.info("%s cancelled delegate %s at event %s", by.email, delegate.id, event.id)
     return promoted
 

@@ -18,7 +18,7 @@ from chamber.core.errors import form_status, refusals_shown_on
 from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db, limiter
-from chamber.registration import notifications, place_views, services
+from chamber.registration import notifications, place_views, services, waitlist
 from chamber.registration.forms import (
     CONSENT_WORDING,
     MAX_SLOTS,
@@ -52,10 +52,13 @@ def _bookable_event_or_404(slug: str) -> Event:
 def booking_state(event: Event) -> dict:
     """What the event page says about booking (a template global, so events need not import us)."""
     problem = services.registration_problem(event)
+    seats_left = services.seats_left(event) if problem is None else 0
     return {
         "open": problem is None,
         "problem": problem,
-        "seats_left": services.seats_left(event) if problem is None else 0,
+        "seats_left": seats_left,
+        # What the booking button says: a full event's bookings join the waiting list.
+        "action": "Join the waiting list" if problem is None and seats_left <= 0 else "Book places",
     }
 
 
@@ -190,30 +193,78 @@ def add_delegate(token: str):
     ), form_status(form)
 
 
+def _active(delegates: list[Delegate]) -> list[Delegate]:
+    return [d for d in delegates if d.status != DelegateStatus.cancelled]
+
+
+def _cancellable(booking: Booking, delegates: list[Delegate]) -> Event | None:
+    """The event, if these places can still be cancelled through the link; else None, and a
+    message saying why is flashed."""
+    event = db.session.get(Event, booking.event_id)
+    if event.is_past():
+        flash("This event has taken place, so the booking can no longer be changed.", "info")
+        return None
+    if not _active(delegates):
+        flash("Nothing to cancel: those places are already cancelled.", "info")
+        return None
+    return event
+
+
+@bp.get("/r/<token>/cancel/<int:delegate_id>")
+def confirm_cancel_delegate(token: str, delegate_id: int):
+    """What cancelling one place will do, with the button: a GET never cancels (link previews)."""
+    booking = _booking_or_404(token)
+    delegate = _own_delegate_or_404(booking, delegate_id)
+    event = _cancellable(booking, [delegate])
+    if event is None:
+        return redirect(url_for(".manage", token=token))
+    return render_template(
+        "registration/cancel.html",
+        booking=booking,
+        event=event,
+        token=token,
+        places=[delegate],
+        action=url_for(".cancel_delegate", token=token, delegate_id=delegate.id),
+    )
+
+
 @bp.post("/r/<token>/cancel/<int:delegate_id>")
 def cancel_delegate(token: str, delegate_id: int):
     booking = _booking_or_404(token)
     delegate = _own_delegate_or_404(booking, delegate_id)
-    _cancel(booking, [delegate])
-    flash(f"Cancelled {delegate.name}'s place.", "success")
+    if _cancellable(booking, [delegate]) is not None:
+        _cancel(booking, [delegate])
+        flash(f"Cancelled {delegate.name}'s place. We have emailed you to confirm it.", "success")
     return redirect(url_for(".manage", token=token))
+
+
+@bp.get("/r/<token>/cancel")
+def confirm_cancel_booking(token: str):
+    booking = _booking_or_404(token)
+    event = _cancellable(booking, booking.delegates)
+    if event is None:
+        return redirect(url_for(".manage", token=token))
+    return render_template(
+        "registration/cancel.html",
+        booking=booking,
+        event=event,
+        token=token,
+        places=_active(booking.delegates),
+        action=url_for(".cancel_booking", token=token),
+        whole=True,
+    )
 
 
 @bp.post("/r/<token>/cancel")
 def cancel_booking(token: str):
     booking = _booking_or_404(token)
-    _cancel(booking, list(booking.delegates))
-    flash("Cancelled the whole booking.", "success")
+    if _cancellable(booking, booking.delegates) is not None:
+        _cancel(booking, list(booking.delegates))
+        flash("Cancelled the whole booking. We have emailed you to confirm it.", "success")
     return redirect(url_for(".manage", token=token))
 
 
 def _cancel(booking: Booking, delegates: list[Delegate]) -> None:
     event = db.session.get(Event, booking.event_id)
-    promoted = []
     with services.seats_locked(event):
-        for delegate in delegates:
-            was = delegate.status
-            promoted.extend(services.cancel_delegate(event, delegate))
-            notifications.seat_cancelled(event, delegate, was)
-        for delegate in promoted:
-            notifications.place_available(event, delegate)
+        waitlist.cancel_places(event, delegates, by=waitlist.CancelledBy.booker)

@@ -21,6 +21,7 @@ from chamber.mail import links
 from chamber.mail.models import MailKind
 from chamber.mail.services import enqueue, normalise_address, suppressed_among
 from chamber.registration.models import Delegate, DelegateStatus
+from chamber.resources import attachments
 from chamber.surveys.models import Invitation, Recipients, Survey, SurveyStatus, SurveyToken
 
 
@@ -80,6 +81,14 @@ def recipient_count(survey: Survey) -> int:
     )
 
 
+def recipients_to_email(survey: Survey) -> tuple[int, int]:
+    """If the survey were sent now: (people who would be emailed, people left out because they
+    unsubscribed), for the "Send now" confirmation. Two queries, however many recipients."""
+    emails = [email for _, email in db.session.execute(recipients_query(survey))]
+    unsubscribed = len(suppressed_among(emails))
+    return len(emails) - unsubscribed, unsubscribed
+
+
 def _insert_invitations(survey: Survey, now: datetime) -> int:
     rows = db.session.execute(recipients_query(survey)).all()
     unsubscribed = suppressed_among([email for _, email in rows])
@@ -109,14 +118,24 @@ def _invitations(survey_id: int, *conditions) -> list[tuple[Invitation, str]]:
     )
 
 
-def _context(survey: Survey, invitation: Invitation, name: str) -> dict:
+def pack_url(event: Event) -> str | None:
+    """The link to the event's resource pack, or None when the pack has nothing to follow in it
+    (no resource attached, or only retired ones with nothing in their place)."""
+    found = attachments.event_resources(event)
+    shown = found.event_wide + [entry for entries in found.by_item.values() for entry in entries]
+    if all(entry.ended for entry in shown):
+        return None
+    return external_url("resources.pack", slug=event.slug)
+
+
+def _context(survey: Survey, invitation: Invitation, name: str, pack: str | None = None) -> dict:
     event = survey.event
     return {
         "survey": survey,
         "event": event,
         "invitation": invitation,
         "name": name,
-        "pack_url": external_url("resources.pack", slug=event.slug),
+        "pack_url": pack,
         "closes": event.local(survey.closes_at) if survey.closes_at else None,
         "unsubscribe_reason": "You get this email because you came to one of our events.",
     }
@@ -144,6 +163,7 @@ def send_survey(survey: Survey, now: datetime | None = None) -> tuple[int, int] 
     db.session.refresh(survey)
     skipped = _insert_invitations(survey, now)
     queued = 0
+    pack = pack_url(survey.event)  # once for every invitation: a fixed number of queries
     for invitation, name in _invitations(survey.id):
         queued += enqueue(
             key=f"survey-invite:{invitation.id}",
@@ -151,7 +171,7 @@ def send_survey(survey: Survey, now: datetime | None = None) -> tuple[int, int] 
             to_name=name,
             subject=survey.title,
             template="surveys/invitation",
-            context=_context(survey, invitation, name),
+            context=_context(survey, invitation, name, pack),
             kind=MailKind.survey,
         )
     return queued, skipped

@@ -275,10 +275,47 @@ def change_schedule(survey_id: int, action: str):
     return redirect(url_for(".show", survey_id=survey_id))
 
 
+def _send_now_problem(survey: Survey, now) -> str | None:
+    """Why "Send now" cannot be offered, in words for staff; None if it can."""
+    if services.is_locked(survey):
+        return "This survey has already been sent."
+    if survey.event.ends_at > now:
+        return "The event has not ended yet, so the survey cannot be sent."
+    if dispatch.recipient_count(survey) == 0:
+        return NO_RECIPIENTS[survey.recipients]
+    return None
+
+
+@bp.get("/<int:survey_id>/send-now")
+def confirm_send_now(survey_id: int):
+    """Who will be emailed, and the button: sending cannot be undone, so it is asked first."""
+    survey = _survey_or_404(survey_id)
+    if problem := _send_now_problem(survey, utcnow()):
+        flash(problem, "error")
+        return redirect(url_for(".show", survey_id=survey_id))
+    emailed, unsubscribed = dispatch.recipients_to_email(survey)
+    return render_template(
+        "surveys/manage/send_now.html",
+        survey=survey,
+        event=survey.event,
+        emailed=emailed,
+        unsubscribed=unsubscribed,
+    )
+
+
 @bp.post("/<int:survey_id>/send-now")
 def send_now(survey_id: int):
     survey = _survey_or_404(survey_id)
     now = utcnow()
+    if problem := _send_now_problem(survey, now):
+        flash(problem, "error")
+        return redirect(url_for(".show", survey_id=survey_id))
+    emailed, _ = dispatch.recipients_to_email(survey)
+    if request.form.get("emailed") != str(emailed):
+        # Not confirmed on the page that says how many people will be emailed (or the number
+        # changed since it was shown): ask again, with the number as it is now.
+        flash("Check who will be emailed, then confirm.", "info")
+        return redirect(url_for(".confirm_send_now", survey_id=survey_id))
     with refusals_flashed():
         services.prepare_to_send_now(survey, now, by=acting_user())
         if dispatch.recipient_count(survey) == 0:
