@@ -120,7 +120,7 @@ def _init_domains(app: Flask) -> None:
     registration.init_app(app)
     surveys.init_app(app)
     api.init_app(app)
-    app.register_blueprint(dashboard.bp)
+    dashboard.init_app(app)
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -62,6 +62,9 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_MAIL_RETRY_MAX_SECONDS", "MAIL_RETRY_MAX_SECONDS", 6 * 3600, "int"),
     ("CHAMBER_MAIL_LEASE_SECONDS", "MAIL_LEASE_SECONDS", 300, "int"),
     ("CHAMBER_WORKER_POLL_SECONDS", "WORKER_POLL_SECONDS", 5, "int"),
+    ("CHAMBER_HEALTH_WORKER_STALE_SECONDS", "HEALTH_WORKER_STALE_SECONDS", 300, "int"),
+    ("CHAMBER_HEALTH_MAIL_BACKLOG_SECONDS", "HEALTH_MAIL_BACKLOG_SECONDS", 900, "int"),
+    ("CHAMBER_HEALTH_MAIL_BACKLOG_COUNT", "HEALTH_MAIL_BACKLOG_COUNT", 500, "int"),
     ("CHAMBER_LINKCHECK_ALLOW_PRIVATE", "LINKCHECK_ALLOW_PRIVATE", False, "bool"),
     ("CHAMBER_LINKCHECK_CONCURRENCY", "LINKCHECK_CONCURRENCY", 20, "int"),
     ("CHAMBER_LINKCHECK_PER_HOST", "LINKCHECK_PER_HOST", 2, "int"),
@@ -225,7 +228,14 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
     if config["SMTP_SECURITY"] not in SMTP_SECURITY:
         raise ConfigError(f"CHAMBER_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}.")
     check_rate_limits(config)
-    for name in ("LINKCHECK_CONCURRENCY", "LINKCHECK_PER_HOST", "LINKCHECK_TIMEOUT"):
+    for name in (
+        "LINKCHECK_CONCURRENCY",
+        "LINKCHECK_PER_HOST",
+        "LINKCHECK_TIMEOUT",
+        "HEALTH_WORKER_STALE_SECONDS",
+        "HEALTH_MAIL_BACKLOG_SECONDS",
+        "HEALTH_MAIL_BACKLOG_COUNT",
+    ):
         if not config[name] > 0:
             raise ConfigError(f"CHAMBER_{name} must be above 0.")
     secure = str(config["BASE_URL"]).startswith("https://")

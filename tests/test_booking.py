@@ -52,7 +52,9 @@ def test_seats_go_to_delegates_while_they_last_then_the_waiting_list(make_event)
 def test_one_business_under_different_spellings_shares_one_limit(make_event):
     event = make_event(business_limit=3)
     book(event, person(1), person(2), business=BusinessDetails("Octree Ltd", SizeBand.small))
-    with pytest.raises(BookingRefused, match="Each business may book up to 3 places for this event"):
+    with pytest.raises(
+        BookingRefused, match="Each business may book up to 3 places for this event"
+    ):
         book(
             event, person(3), person(4), business=BusinessDetails("OCTREE LIMITED", SizeBand.small)
         )

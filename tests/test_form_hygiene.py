@@ -100,7 +100,11 @@ def test_a_line_break_in_any_single_line_field_of_any_form_is_refused(request_co
                 continue
             for value in ONE_LINE:
                 errors = errors_for(cls, field.name, value)
-                assert f"{field.label.text} must be on one line." in errors, (cls, field.name, value)
+                assert f"{field.label.text} must be on one line." in errors, (
+                    cls,
+                    field.name,
+                    value,
+                )
                 checked += 1
     assert checked > 100
 
@@ -111,7 +115,11 @@ def test_a_control_character_in_any_text_field_of_any_form_is_refused(request_co
         for field in text_fields(build(cls)):
             for value in CONTROL:
                 errors = " ".join(errors_for(cls, field.name, value))
-                assert "contains a character that is not allowed" in errors, (cls, field.name, value)
+                assert "contains a character that is not allowed" in errors, (
+                    cls,
+                    field.name,
+                    value,
+                )
                 checked += 1
     assert checked > 100
 
@@ -121,7 +129,9 @@ def test_line_breaks_and_tabs_are_kept_where_a_field_has_lines(request_context):
 
     assert errors_for(EventForm, "venue_address", "St George's Way\r\nStevenage\tSG1 1HS") == []
     assert text_problem("one\r\ntwo\tthree", multiline=True) is None
-    assert text_problem("one\u2028two", multiline=True) == "contains a character that is not allowed."
+    assert (
+        text_problem("one\u2028two", multiline=True) == "contains a character that is not allowed."
+    )
 
 
 @pytest.mark.parametrize("value", FINE_ON_ONE_LINE)

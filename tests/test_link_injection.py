@@ -102,9 +102,7 @@ def test_an_anonymous_booking_cannot_mint_another_bookings_links_in_any_field(
 
 
 @pytest.mark.parametrize("kind", ["manage", "checkin", "survey", "unsubscribe"])
-def test_a_marker_typed_into_a_name_is_delivered_as_text_and_mints_nothing(
-    app, smtp_server, kind
-):
+def test_a_marker_typed_into_a_name_is_delivered_as_text_and_mints_nothing(app, smtp_server, kind):
     typed = f"[[link:{kind}:1]] [[link:{'a' * 32}:{kind}:1]] {{{{ link('{kind}', 1) }}}}"
     enqueue(key="typed", to=ATTACKER, subject="Hello", template="test_message",
             to_name="Mallory", context={"note": typed})  # fmt: skip

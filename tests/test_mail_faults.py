@@ -36,7 +36,6 @@ POISON = {
     "a line break hidden in an encoded word (CVE-2024-6923)": {
         "subject": "Cyber seminar =?utf-8?q?=0D=0AReply-To:_phish@evil.example?="
     },
-
     "CR/LF in Reply-To": {"reply_to": "a@example.com\r\nBcc: thief@evil.example"},
     "an unknown kind of link": {
         "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "nosuchkind", "1")
@@ -45,8 +44,13 @@ POISON = {
         "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "manage", "abc")
     },
     "an attachment that cannot be read": {
-        "attachments": lambda m: [OutboxAttachment(filename="invite.ics", content=b"\xff\xfe",
-                                                   content_type="text/calendar; method=REQUEST")]
+        "attachments": lambda m: [
+            OutboxAttachment(
+                filename="invite.ics",
+                content=b"\xff\xfe",
+                content_type="text/calendar; method=REQUEST",
+            )
+        ]
     },
     "an address that is not one": {"to_address": "not an address"},
 }
@@ -125,7 +129,9 @@ def test_a_round_that_fails_is_logged_and_the_worker_goes_on(app, smtp_server, m
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert len(smtp_server.messages) == 1
-    assert any(line.startswith("Round failed (RuntimeError: the database went away)") for line in lines)
+    assert any(
+        line.startswith("Round failed (RuntimeError: the database went away)") for line in lines
+    )
     assert lines[-1] == "Worker stopped."
 
 
@@ -172,7 +178,9 @@ def test_an_encoded_word_in_a_name_stays_inside_the_to_header(app, smtp_server):
     assert b"\r\nBcc:" not in raw and raw.count(b"\r\nTo: ") == 1
 
 
-def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(app, smtp_server, monkeypatch):
+def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(
+    app, smtp_server, monkeypatch
+):
     from chamber.mail.delivery import SentLedger
 
     def locked(self, message, attempts):

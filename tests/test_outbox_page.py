@@ -641,7 +641,9 @@ def test_a_failed_or_waiting_message_can_be_cancelled(admin_client, status):
 def test_a_message_stuck_with_a_dead_worker_can_be_cancelled_and_is_never_sent(
     admin_client, smtp_server
 ):
-    message = make_message(status=MessageStatus.sending, lease_until=utcnow() - timedelta(minutes=1))
+    message = make_message(
+        status=MessageStatus.sending, lease_until=utcnow() - timedelta(minutes=1)
+    )
     page = admin_client.get(f"{OUTBOX}{message.id}")
     assert "Cancel message" in page.text
     response = act(admin_client, message.id, "cancel")

@@ -115,7 +115,9 @@ def test_a_browser_that_logged_in_before_is_never_locked_out_by_strangers(app, a
 
 def test_the_device_cookie_is_signed_private_and_for_the_login_page_only(app, admin):
     response = attempt(app.test_client(), admin.email, PASSWORD, address=OWNER)
-    (cookie,) = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("chamber_device=")]
+    (cookie,) = [
+        c for c in response.headers.getlist("Set-Cookie") if c.startswith("chamber_device=")
+    ]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/staff/login" in cookie
     assert admin.email not in cookie.split(";")[0]  # signed and encoded, not the address itself
 

@@ -80,7 +80,9 @@ def seminar(make_event):
 
 
 def test_counts_and_breakdowns_by_size_and_membership(seminar, make_event):
-    make_booking(make_event(), person(9), business=TINY)  # another event's delegates are not counted
+    make_booking(
+        make_event(), person(9), business=TINY
+    )  # another event's delegates are not counted
     counts = staff.registration_counts(seminar.id)
 
     assert counts.total == staff.Tally(

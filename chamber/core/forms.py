@@ -79,7 +79,9 @@ def text_problem(text: str, *, multiline: bool) -> str | None:
         if ch in "\r\n" and multiline:
             continue
         if ch in _LINE_BREAKS:  # a textarea's lines end in CR/LF; other breaks are not typed
-            return "contains a character that is not allowed." if multiline else "must be on one line."
+            return (
+                "contains a character that is not allowed." if multiline else "must be on one line."
+            )
         if ch == "\t" and multiline:
             continue
         if unicodedata.category(ch) == "Cc":

@@ -104,7 +104,9 @@ def mint_links(texts: list[str], recipient: str, nonce: str | None) -> list[str]
         if whole not in minted:
             minter = _minters.get(kind)
             if minter is None:
-                raise LinkRefused(f"the message asks for a kind of link that does not exist: {kind}")
+                raise LinkRefused(
+                    f"the message asks for a kind of link that does not exist: {kind}"
+                )
             minted[whole] = minter(recipient, ref)
         return minted[whole]
 
@@ -115,4 +117,6 @@ def describe_links(text: str, nonce: str | None) -> str:
     """The text as staff see it in the outbox: the message's own markers named, never minted."""
     if not nonce:
         return text
-    return _MARKER.sub(lambda m: f"[{m.group(2)} link]" if m.group(1) == nonce else m.group(0), text)
+    return _MARKER.sub(
+        lambda m: f"[{m.group(2)} link]" if m.group(1) == nonce else m.group(0), text
+    )

@@ -84,7 +84,11 @@ def downgrade():
 
         def rewrite(text):
             return NEW_MARKER.sub(
-                lambda m: f"[[link:{m.group(1)}:{m.group(2)}]]" if m.group(2) else f"[[link:{m.group(1)}]]",
+                lambda m: (
+                    f"[[link:{m.group(1)}:{m.group(2)}]]"
+                    if m.group(2)
+                    else f"[[link:{m.group(1)}]]"
+                ),
                 text,
             )
 
