@@ -1,10 +1,12 @@
-"""the worker's heartbeat: one row per worker process, rewritten every round
+"""the worker's heartbeat; a link check run that found no network
 
 Revision ID: c0a1e5e55105
 Revises: c0a1e5e55103
 Create Date: 2026-12-04 21:00:00
 
-`/healthz` and the staff home page read how long ago the newest round finished.
+`worker_heartbeat` holds one row per worker process, rewritten every round: `/healthz` and the
+staff home page read how long ago the newest round finished. `link_check_run.offline` marks a
+run in which every link failed for want of a network, whose results were not recorded.
 """
 
 from alembic import op
@@ -32,9 +34,15 @@ def upgrade():
         batch_op.create_index(
             batch_op.f("ix_worker_heartbeat_last_beat_at"), ["last_beat_at"], unique=False
         )
+    with op.batch_alter_table("link_check_run", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("offline", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade():
+    with op.batch_alter_table("link_check_run", schema=None) as batch_op:
+        batch_op.drop_column("offline")
     with op.batch_alter_table("worker_heartbeat", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_worker_heartbeat_last_beat_at"))
     op.drop_table("worker_heartbeat")
