@@ -36,7 +36,7 @@ class WalkInForm(ChamberForm):
     )
     size_band = SelectField(
         "How many people does the business employ?",
-        choices=[SelectChoice("", "Ask only if we do not know the business"),
+        choices=[SelectChoice("", "Choose (a new business only)"),
                  *(SelectChoice(band.value, band.label) for band in SizeBand)],
         description="Needed only for a business new to the Chamber.",
         validate_choice=True,
