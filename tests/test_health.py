@@ -48,7 +48,7 @@ def test_before_any_worker_has_run_healthz_is_200_but_degraded(client):
     assert body["database"] == "ok"
     assert body["worker"]["state"] == "never"
     assert body["problems"] == [
-        "No worker has run yet: no email is sent until `chamber worker` runs."
+        'No worker has run yet: no email is sent until "chamber worker" runs.'
     ]
 
 

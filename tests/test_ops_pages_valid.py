@@ -26,7 +26,10 @@ def test_the_pages_are_valid_html(tmp_path, make_event, organiser_client):
         starts_at=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1),
     )  # fmt: skip
     make_booking(event, "a@example.com", "b@example.com", "c@example.com")
-    make_event(title="Later seminar", starts_at=datetime.now(UTC).replace(microsecond=0) + timedelta(days=5))
+    make_event(
+        title="Later seminar",
+        starts_at=datetime.now(UTC).replace(microsecond=0) + timedelta(days=5),
+    )
     link = Resource(
         slug="offline-guide", title="Guide", url="https://guide.chamber-test.invalid/",
         kind=ResourceKind.link, status=ResourceStatus.published,

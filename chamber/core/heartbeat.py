@@ -101,7 +101,7 @@ def worker_part(now: datetime, stale_after: int) -> HealthPart:
             "worker",
             {"state": "never", "last_beat_at": None, "age_seconds": None,
              "stale_after_seconds": stale_after},
-            ["No worker has run yet: no email is sent until `chamber worker` runs."],
+            ['No worker has run yet: no email is sent until "chamber worker" runs.'],
         )  # fmt: skip
     age = max(0, int((now - newest.last_beat_at).total_seconds()))
     figures = {
@@ -117,7 +117,7 @@ def worker_part(now: datetime, stale_after: int) -> HealthPart:
     if age > stale_after:
         problems.append(
             f"The worker has not run for {describe_age(age)}: email is not being sent. "
-            "Check that `chamber worker` is running."
+            'Check that "chamber worker" is running.'
         )
     elif not newest.last_round_ok:
         problems.append(f"The worker's last round failed: {newest.last_round}")
