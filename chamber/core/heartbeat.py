@@ -25,7 +25,8 @@ _signals = Namespace()
 health_reported = _signals.signal("health-reported")
 
 
-class WorkerHeartbeat(db.Model):
+# Flask-SQLAlchemy's `db.Model` is made at run time, which strict mypy (all of chamber.core) cannot see.
+class WorkerHeartbeat(db.Model):  # type: ignore[name-defined,misc]
     """One row per worker process (`host:pid`, or `demo`), rewritten every round."""
 
     __tablename__ = "worker_heartbeat"
@@ -58,9 +59,10 @@ def beat(worker_id: str, started_at: datetime, outcome: str, *, ok: bool = True)
 
 
 def newest_beat() -> WorkerHeartbeat | None:
-    return db.session.scalar(
+    newest: WorkerHeartbeat | None = db.session.scalar(
         db.select(WorkerHeartbeat).order_by(WorkerHeartbeat.last_beat_at.desc()).limit(1)
     )
+    return newest
 
 
 @dataclass

@@ -25,7 +25,7 @@ def healthz() -> tuple[dict[str, Any], int]:
     except SQLAlchemyError:  # a 503: the request rolls back
         return {"status": "unavailable", "database": "unreachable"}, 503
     try:
-        report = heartbeat.report(current_app._get_current_object())
+        report = heartbeat.report(current_app._get_current_object())  # type: ignore[attr-defined]
     except SQLAlchemyError:  # answered SELECT 1 but not a table: not migrated, or going away
         return {"status": "unavailable", "database": "unusable"}, 503
     return report.as_json(), 200
