@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,20 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     overrides = dict(overrides or {})
-    settings = {**configuration.defaults(), **configuration.from_environment(), **overrides}
-    instance_path = settings.get("INSTANCE_PATH") or os.environ.get("CHAMBER_INSTANCE_PATH")
+    environment = configuration.from_environment()
+    instance_path = overrides.get("INSTANCE_PATH") or environment.get("INSTANCE_PATH")
     app = Flask(
         __name__,
         template_folder="templates",
         instance_path=str(Path(instance_path).resolve()) if instance_path else None,
         instance_relative_config=True,
     )
+    settings = {
+        **configuration.defaults(),
+        **configuration.from_instance_file(Path(app.instance_path)),
+        **environment,
+        **overrides,
+    }
     configuration.finalise(
         settings,
         Path(app.instance_path),
@@ -115,7 +120,7 @@ def _init_domains(app: Flask) -> None:
     registration.init_app(app)
     surveys.init_app(app)
     api.init_app(app)
-    app.register_blueprint(dashboard.bp)
+    dashboard.init_app(app)
 
 
 def _register_error_pages(app: Flask) -> None:

@@ -105,6 +105,26 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     if not os.environ.get("CHAMBER_BASE_URL"):
         overrides["BASE_URL"] = f"http://{host}:{port}"
     app = create_app(overrides)
+    # Every later command (`chamber worker`, `chamber routes` ...) reads the instance folder's
+    # settings file: it gets the demo's key, database and address from there, unless the
+    # environment gives them.
+    from pathlib import Path
+
+    from chamber.config import SETTINGS_FILE, write_demo_settings
+
+    demo_settings = {
+        "CHAMBER_SECRET_KEY": app.config["SECRET_KEY"],
+        "CHAMBER_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "CHAMBER_BASE_URL": app.config["BASE_URL"],
+    }
+    written = write_demo_settings(
+        Path(app.instance_path),
+        {name: value for name, value in demo_settings.items() if not os.environ.get(name)},
+    )
+    if written:
+        click.echo(
+            f"Settings:     {', '.join(written)} kept in {Path(app.instance_path) / SETTINGS_FILE}"
+        )
     with app.app_context():
         from flask_migrate import upgrade
 

@@ -1,10 +1,13 @@
-"""Configuration: safe defaults, then `CHAMBER_*` environment variables, then explicit overrides."""
+"""Configuration, in order (a later source wins): safe defaults, the instance folder's settings
+file (`chamber.toml`, which `chamber demo` writes), `CHAMBER_*` environment variables, then
+explicit overrides (tests)."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
+import tomllib
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +68,9 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_MAIL_RETRY_MAX_SECONDS", "MAIL_RETRY_MAX_SECONDS", 6 * 3600, "int"),
     ("CHAMBER_MAIL_LEASE_SECONDS", "MAIL_LEASE_SECONDS", 300, "int"),
     ("CHAMBER_WORKER_POLL_SECONDS", "WORKER_POLL_SECONDS", 5, "int"),
+    ("CHAMBER_HEALTH_WORKER_STALE_SECONDS", "HEALTH_WORKER_STALE_SECONDS", 300, "int"),
+    ("CHAMBER_HEALTH_MAIL_BACKLOG_SECONDS", "HEALTH_MAIL_BACKLOG_SECONDS", 900, "int"),
+    ("CHAMBER_HEALTH_MAIL_BACKLOG_COUNT", "HEALTH_MAIL_BACKLOG_COUNT", 500, "int"),
     ("CHAMBER_LINKCHECK_ALLOW_PRIVATE", "LINKCHECK_ALLOW_PRIVATE", False, "bool"),
     ("CHAMBER_LINKCHECK_CONCURRENCY", "LINKCHECK_CONCURRENCY", 20, "int"),
     ("CHAMBER_LINKCHECK_PER_HOST", "LINKCHECK_PER_HOST", 2, "int"),
@@ -109,6 +115,77 @@ def from_environment(environ: os._Environ[str] | dict[str, str] = os.environ) ->
     return values
 
 
+SETTINGS_FILE = "chamber.toml"
+
+
+def from_instance_file(instance_path: Path) -> dict[str, Any]:
+    """The settings in the instance folder's `chamber.toml`, or none when there is no such file.
+    It uses the environment variables' names (`CHAMBER_SECRET_KEY = "..."`) and their checks;
+    a name Chamber does not know, or a value that is not a string, number or true/false, is
+    refused with the file and the name given, so that a typing mistake does not pass unseen."""
+    path = instance_path / SETTINGS_FILE
+    try:
+        with path.open("rb") as file:
+            raw = tomllib.load(file)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path} could not be read: {error}") from error
+    known = {variable for variable, *_ in SETTINGS} - {"CHAMBER_INSTANCE_PATH"}
+    values: dict[str, str] = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(
+                f"{path}: {name} is not a Chamber setting (the settings are listed in the README; "
+                "CHAMBER_INSTANCE_PATH can only come from the environment)."
+            )
+        if isinstance(value, bool):
+            values[name] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            values[name] = str(value)
+        else:
+            raise ConfigError(f"{path}: {name} must be a string, a number or true/false.")
+    try:
+        return from_environment(values)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def write_demo_settings(instance_path: Path, settings: dict[str, str]) -> list[str]:
+    """Add to the instance folder's settings file (created 0600) each of `settings` it does not
+    hold yet, so that every later command (`chamber worker`, `chamber routes` ...) finds the
+    demo's key and database. Returns the names added."""
+    path = instance_path / SETTINGS_FILE
+    present = from_instance_file(instance_path)
+    keys = {variable: key for variable, key, *_ in SETTINGS}
+    missing = {name: value for name, value in settings.items() if keys[name] not in present}
+    if not missing:
+        return []
+    make_private_folder(instance_path)
+    new = not path.exists()
+    ends_a_line = new or path.read_bytes().endswith(b"\n") or not path.read_bytes()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    _owner_only(path)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as file:
+        if new:
+            file.write(
+                "# Chamber's settings for this instance folder, written by `chamber demo`.\n"
+                "# CHAMBER_* environment variables override what is here (README, Configuration).\n"
+            )
+        elif not ends_a_line:
+            file.write("\n")
+        for name, value in missing.items():
+            file.write(f"{name} = {_toml_string(value)}\n")
+    return list(missing)
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in escaped):
+        raise ConfigError("A setting cannot hold control characters.")
+    return f'"{escaped}"'
+
+
 def defaults() -> dict[str, Any]:
     values = {key: default for _var, key, default, _kind in SETTINGS if default is not None}
     values.update(
@@ -138,9 +215,12 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
                 "CHAMBER_SECRET_KEY is not set. Chamber refuses to start without it, because it "
                 "signs sessions and form tokens. Generate one with\n"
                 '  python -c "import secrets; print(secrets.token_urlsafe(48))"\n'
-                "and set it in the environment (or run `chamber demo` to try Chamber locally)."
+                f"and set it in the environment or in {instance_path / SETTINGS_FILE} (or run "
+                "`chamber demo` to try Chamber locally)."
             )
-        config["SECRET_KEY"] = demo_secret_key(instance_path)
+        config["SECRET_KEY"] = (
+            demo_secret_key(instance_path) if testing else _first_demo_key(instance_path)
+        )
     try:
         ZoneInfo(config["TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError) as error:
@@ -158,7 +238,14 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
     if config["SMTP_SECURITY"] not in SMTP_SECURITY:
         raise ConfigError(f"CHAMBER_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}.")
     check_rate_limits(config)
-    for name in ("LINKCHECK_CONCURRENCY", "LINKCHECK_PER_HOST", "LINKCHECK_TIMEOUT"):
+    for name in (
+        "LINKCHECK_CONCURRENCY",
+        "LINKCHECK_PER_HOST",
+        "LINKCHECK_TIMEOUT",
+        "HEALTH_WORKER_STALE_SECONDS",
+        "HEALTH_MAIL_BACKLOG_SECONDS",
+        "HEALTH_MAIL_BACKLOG_COUNT",
+    ):
         if not config[name] > 0:
             raise ConfigError(f"CHAMBER_{name} must be above 0.")
     secure = str(config["BASE_URL"]).startswith("https://")
@@ -206,8 +293,18 @@ def shared_memory_warning(storage_uri: str, processes: int | None) -> str | None
     )
 
 
+def _first_demo_key(instance_path: Path) -> str:
+    """The demo's key before it has a settings file: the one an older demo kept in
+    `instance/secret_key` (so its logins survive), else a new one; `chamber demo` then writes it
+    to the settings file."""
+    legacy = instance_path / "secret_key"
+    if legacy.exists():
+        return legacy.read_text().strip()
+    return secrets.token_urlsafe(48)
+
+
 def demo_secret_key(instance_path: Path) -> str:
-    """A key generated once and kept in the instance folder, for the demo and tests only."""
+    """A key generated once and kept in the instance folder, for tests only."""
     path = instance_path / "secret_key"
     if path.exists():
         return path.read_text().strip()

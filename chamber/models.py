@@ -1,6 +1,7 @@
 """Every model, imported in one place so that the metadata Alembic compares is complete."""
 
 from chamber.auth.models import Role, StaffUser
+from chamber.core.heartbeat import WorkerHeartbeat
 from chamber.core.pagecache import PublicVersion
 from chamber.events.models import (
     AgendaItem,
@@ -50,5 +51,5 @@ __all__ = [
     "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
-    "SurveyToken", "PublicVersion",
+    "SurveyToken", "PublicVersion", "WorkerHeartbeat",
 ]  # fmt: skip

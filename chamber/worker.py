@@ -13,6 +13,9 @@ from datetime import datetime
 
 from flask import Flask
 
+from chamber.core import heartbeat
+from chamber.core.times import utcnow
+from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.mail.delivery import DeliveryReport, deliver_due, due_count
 from chamber.resources import health
@@ -25,6 +28,7 @@ class Worker:
     ):
         self.app = app
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = utcnow()
         self.echo = echo
         self.stopping = threading.Event()
         # `run` checks links on a thread of its own, so that mail is not held up by a long check;
@@ -57,8 +61,25 @@ class Worker:
             report = deliver_due(
                 self.worker_id, should_stop=self.stopping.is_set, on_batch=progress
             )
+            self.beat(
+                f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
+                f"{report.suppressed} suppressed"
+            )
         self.check_links()
         return report
+
+    def beat(self, outcome: str, *, ok: bool = True) -> None:
+        """Record this round in the heartbeat table, which `/healthz` and the staff home page read."""
+        with unit_of_work():
+            heartbeat.beat(self.worker_id, self.started_at, outcome, ok=ok)
+
+    def beat_after_failure(self, error: BaseException) -> None:
+        """Record a failed round, if the database lets us (it may be what failed)."""
+        try:
+            with self.app.app_context():
+                self.beat(f"failed: {type(error).__name__}: {error}", ok=False)
+        except Exception:  # noqa: BLE001 - the database is away: the stale heartbeat says so
+            self.app.logger.warning("Could not record the failed round's heartbeat")
 
     def dispatch_surveys(self, now: datetime | None = None) -> DispatchReport:
         try:
@@ -129,6 +150,7 @@ class Worker:
                 with self.app.app_context():
                     db.session.rollback()
                 self.app.logger.exception("Worker round failed")
+                self.beat_after_failure(error)
                 self.echo(
                     f"Round failed ({type(error).__name__}: {error}); trying again in {pause}s"
                 )

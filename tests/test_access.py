@@ -47,7 +47,10 @@ EVERY_ROLE_ENDPOINTS = {
     "checkin.scan_undo",
 }
 # The door pages of one event (by its id or a delegate's QR code): a volunteer's open only on the day.
-ONE_EVENTS_DOOR_ENDPOINTS = {"checkin.door", "checkin.counts", "checkin.scan"}
+ONE_EVENTS_DOOR_ENDPOINTS = {
+    "checkin.door", "checkin.counts", "checkin.scan",
+    "checkin.walk_in", "checkin.badges", "checkin.sign_in_sheet",
+}  # fmt: skip
 ADMIN_ONLY_PREFIXES = ("/staff/users", "/staff/outbox")
 # Preferred members of `any(...)` URL variables (otherwise the first in alphabetical order).
 FIXED_URL_VALUES = {"action": "publish", "direction": "earlier"}

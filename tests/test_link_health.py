@@ -4,6 +4,8 @@ accept a permanent redirect, set the schedule and queue a check, and nobody else
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from chamber.extensions import db
-from chamber.resources import health
+from chamber.resources import checker, health
 from chamber.resources.models import (
     LinkCheck,
     LinkCheckRun,
@@ -797,3 +799,99 @@ def test_the_demo_records_an_illustrative_past_history_without_fetching(
         assert title in attention
     assert "address not found: www.cyberstreetwise.com" in attention
     assert 'id="unchecked"' not in text
+
+
+# --- a checker without internet ---------------------------------------------------------------------
+# Names under .invalid never resolve (RFC 6761), here or anywhere: every check of them fails at the
+# name, for real, as every check does on a machine without internet.
+
+OFFLINE_MESSAGE = "The checker could not reach the internet; link states were kept"
+
+
+def links_known_to_work(make_link, count: int = 3) -> list[Resource]:
+    """Links whose last check (the demo's way of recording one) found them working."""
+    links = [make_link(f"https://site-{n}.chamber-test.invalid/guide") for n in range(count)]
+    health.record_finished_run(
+        [checker.LinkResult(link.url, checker.OK, status_code=200, final_url=link.url) for link in links],
+        at=datetime.now(UTC) - timedelta(days=2),
+        trigger="schedule",
+    )  # fmt: skip
+    db.session.commit()
+    return links
+
+
+def test_offline_check_now_keeps_every_links_state_and_says_why(app, make_link, organiser_client):
+    links = links_known_to_work(make_link)
+    before = {link.id: len(checks_of(link)) for link in links}
+    post_form(organiser_client, PAGE + "check", {}, token_from=PAGE)
+    the_worker, lines = worker(app)
+
+    the_worker.run_once()
+
+    assert [reload(link).link_state for link in links] == [LinkState.ok] * 3
+    assert {link.id: len(checks_of(link)) for link in links} == before  # no history written
+    run = runs()[-1]
+    assert (run.offline, run.checked, run.problems) == (True, 3, 0)
+    assert run.finished_at is not None and run.claimed_by is None
+    assert any(line.startswith(f"Links: {OFFLINE_MESSAGE}") for line in lines), lines
+    page = organiser_client.get(PAGE).text
+    assert f"{OFFLINE_MESSAGE}." in page
+    assert "Last check (staff) finished" not in page
+    assert "need attention" not in page.split('id="run-offline"')[1].split("</div>")[0]
+
+
+def test_offline_the_command_says_so_and_lists_no_problems(app, make_link, runner):
+    links = links_known_to_work(make_link, 2)
+    result = runner.invoke(args=["resources", "check"])
+    assert result.exit_code == 0, result.output
+    assert f"{OFFLINE_MESSAGE} (2 link(s) tried in" in result.output
+    assert "unreachable" not in result.output
+    assert [reload(link).link_state for link in links] == [LinkState.ok] * 2
+
+
+def test_a_scheduled_check_that_finds_no_network_tries_again_in_an_hour(app, make_link):
+    links_known_to_work(make_link, 1)
+    set_schedule(interval_days=7, next_run_at=datetime.now(UTC) - timedelta(minutes=1))
+    worker(app)[0].run_once()
+    assert runs()[-1].offline
+    next_run = db.session.get(LinkCheckSchedule, health.SCHEDULE_ID).next_run_at
+    assert timedelta(minutes=59) < next_run - datetime.now(UTC) <= timedelta(hours=1)
+
+
+def test_a_dead_name_among_links_that_answer_is_recorded_as_today(server, make_link):
+    """The first result to reach a server releases those held back: the failures were real."""
+    dead = make_link("https://no-longer-here.chamber-test.invalid/", "Dead site")
+    fine = [make_link(server.url("/ok")) for _ in range(2)]
+    report = run_now()
+    assert not report.offline
+    assert reload(dead).link_state == LinkState.unreachable
+    assert "address not found" in reload(dead).last_error
+    assert [reload(link).link_state for link in fine] == [LinkState.ok] * 2
+    assert len(checks_of(dead)) == 1
+    [run] = runs()
+    assert (run.offline, run.problems) == (False, 1)
+    assert "1 unreachable" in report.summary()
+
+
+def test_a_refused_connection_is_the_links_own_failure_not_the_networks(server, make_link):
+    """A server that is down answers the machine (connection refused): the network is there."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    refused = make_link(f"http://127.0.0.1:{closed}/")
+    report = run_now()
+    assert not report.offline
+    assert reload(refused).link_state == LinkState.unreachable
+
+
+def test_network_failures_are_told_apart_from_the_links_own():
+    with pytest.raises(socket.gaierror) as unresolved:
+        socket.getaddrinfo("nowhere.chamber-test.invalid", 443)
+    assert checker.is_network_failure(unresolved.value)
+    no_route = OSError(errno.EHOSTUNREACH, "No route to host")
+    wrapped = ConnectionError("All connection attempts failed")
+    wrapped.__context__ = no_route
+    assert checker.is_network_failure(wrapped)
+    assert checker.is_network_failure(OSError(errno.ENETUNREACH, "Network is unreachable"))
+    assert not checker.is_network_failure(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert not checker.is_network_failure(TimeoutError())

@@ -420,7 +420,7 @@ def test_the_live_markup_finder_sees_what_the_policy_would_block():
 def test_healthz_is_ok_when_the_database_answers(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok"}
+    assert response.json["database"] == "ok"  # the worker's and the mail's parts: test_health.py
     assert header_problems(response, "/healthz") == []
 
 

@@ -59,6 +59,7 @@ PRIVATE_TABLES = frozenset(
         "link_check_run",
         "link_check_schedule",
         "public_version",
+        "worker_heartbeat",
     }
 )
 _CHANGED = "chamber.public_changed"  # in `Session.info`: this transaction changed a public row

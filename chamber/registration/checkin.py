@@ -12,11 +12,13 @@ from flask_login import current_user
 
 from chamber.auth.guard import EVERY_ROLE, staff_blueprint
 from chamber.auth.models import StaffUser
-from chamber.core.errors import refusals_flashed
+from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
+from chamber.members.models import SizeBand
 from chamber.registration import checkin_services
+from chamber.registration.checkin_forms import WalkInForm
 from chamber.registration.models import Delegate
 
 bp = staff_blueprint("checkin", __name__, roles=EVERY_ROLE, url_prefix="/staff/checkin")
@@ -134,6 +136,56 @@ def _undo_and_say(delegate: Delegate) -> None:
         flash(f"Undone: {delegate.name} is no longer checked in.", "info")
     else:
         flash(f"{delegate.name} was not checked in, so there was nothing to undo.", "info")
+
+
+# --- walk-ins and the printed sheets ----------------------------------------------------------------
+
+
+@bp.route("/<int:event_id>/walk-in", methods=["GET", "POST"])
+def walk_in(event_id: int):
+    """Someone who did not book: added to the event and checked in, in one step, if a seat is free."""
+    event = _event_or_404(event_id)
+    form = WalkInForm()
+    if form.validate_on_submit():
+        with refusals_shown_on(form):
+            delegate = checkin_services.walk_in(
+                event,
+                name=form.name.data,
+                email=form.email.data,
+                business=form.business.data,
+                size_band=SizeBand(form.size_band.data) if form.size_band.data else None,
+                by=current_user,
+            )
+            flash(f"Added and checked in: {delegate.name}.", "success")
+            return redirect(url_for(".door", event_id=event.id, q=delegate.email_normalised))
+    return render_template(
+        "registration/checkin/walk_in.html",
+        event=event,
+        form=form,
+        counts=checkin_services.door_counts(event.id),
+    ), form_status(form)
+
+
+@bp.get("/<int:event_id>/badges")
+def badges(event_id: int):
+    """A sheet of name badges (name and business) for every confirmed delegate, to print on A4."""
+    event = _event_or_404(event_id)
+    return render_template(
+        "registration/checkin/badges.html",
+        event=event,
+        rows=checkin_services.printable_delegates(event.id),
+    )
+
+
+@bp.get("/<int:event_id>/sign-in-sheet")
+def sign_in_sheet(event_id: int):
+    """A table to sign on paper (name, business, signature), for every confirmed delegate."""
+    event = _event_or_404(event_id)
+    return render_template(
+        "registration/checkin/sign_in_sheet.html",
+        event=event,
+        rows=checkin_services.printable_delegates(event.id),
+    )
 
 
 # --- the QR code ---------------------------------------------------------------------------------

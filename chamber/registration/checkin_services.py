@@ -7,6 +7,7 @@ delegate; minting again replaces it, so the newest email's code is the one that 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -20,9 +21,12 @@ from chamber.core.tokens import hash_token, new_token
 from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
-from chamber.members.models import Organisation
-from chamber.registration import link_owners
+from chamber.members import services as members
+from chamber.members.models import Organisation, SizeBand
+from chamber.registration import link_owners, services, staff
 from chamber.registration.models import Booking, Delegate, DelegateStatus
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_LENGTH = 100
 MAX_TERMS = 5
@@ -253,3 +257,63 @@ def _mint_checkin_link(recipient: str, ref: str) -> str:
     """The QR code's link for delegate `ref`, only if the message goes to that delegate."""
     delegate = link_owners.delegate_for(recipient, ref, "check-in")
     return scan_url(new_checkin_token(delegate) if delegate is not None else "gone")
+
+
+# --- walk-ins ------------------------------------------------------------------------------------
+
+
+class EventFull(CheckInRefused):
+    """No seat is free, so a walk-in cannot be admitted."""
+
+
+def walk_in(
+    event: Event,
+    *,
+    name: str,
+    email: str,
+    business: str,
+    size_band: SizeBand | None,
+    by: StaffUser,
+) -> Delegate:
+    """Book someone who turned up without a place and check them in, in one transaction: through
+    the staff booking (its seat lock, capacity and per-business limit, and the confirmation email
+    with their own link). A walk-in takes a free seat or nothing: with none free they are not
+    added (invariant 1: confirmed delegates never exceed capacity; a seat that frees goes to the
+    waiting list first, invariant 3). Raises CheckInRefused (EventFull), BookingRefused or
+    AlreadyRegistered; the caller's request undoes what was done. Flushes, never commits."""
+    known = members.find_organisation(business)
+    band = known.size_band if known is not None else size_band
+    if band is None:
+        raise CheckInRefused(
+            "We have not met this business before: choose how many people it employs.",
+            field="size_band",
+        )
+    person = services.DelegateDetails(name=name, email=email)
+    details = services.BusinessDetails(business, band)
+    result = staff.book_by_hand(event, details, person, [person], by=by)
+    if not result.confirmed:
+        raise EventFull(
+            f"The event is full ({event.capacity} of {event.capacity} places taken), so "
+            f"{name} was not added. An organiser can raise the capacity, or cancel the place of "
+            "someone who has not come (the first person waiting then takes that seat)."
+        )
+    delegate = result.confirmed[0]
+    check_in(delegate, by=by)
+    log.info("%s added walk-in delegate %s at event %s", by.email, delegate.id, event.id)
+    return delegate
+
+
+# --- the printed sheets ----------------------------------------------------------------------------
+
+
+def printable_delegates(event_id: int) -> list[DoorRow]:
+    """Every confirmed delegate with their business, by name: the badges and the sign-in sheet
+    (one query)."""
+    rows = db.session.execute(
+        db.select(Delegate, Organisation.name)
+        .join(Booking, Booking.id == Delegate.booking_id)
+        .join(Organisation, Organisation.id == Booking.organisation_id)
+        .where(Delegate.event_id == event_id, Delegate.status == DelegateStatus.confirmed)
+        .order_by(db.func.lower(Delegate.name), Delegate.id)
+    ).all()
+    return [DoorRow(delegate, business, None) for delegate, business in rows]

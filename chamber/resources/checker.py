@@ -9,7 +9,9 @@ reads a body, and refuses to connect to private addresses unless told it may.
 from __future__ import annotations
 
 import asyncio
+import errno
 import queue
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -60,6 +62,10 @@ class LinkResult:
     hops: tuple[Hop, ...] = ()
     error: str | None = None
     elapsed_ms: int = 0
+    # The failure was this machine's network, not the link: the name could not be resolved, or
+    # there was no route to the network or host. When every link of a run fails so, the checker
+    # is offline and the run keeps the links' states (`resources.health`).
+    network_failure: bool = False
 
     @property
     def permanent_redirect(self) -> bool:
@@ -192,7 +198,13 @@ class LinkChecker:
         current = url
         spent = 0.0
 
-        def done(state: str, *, status: int | None = None, error: str | None = None) -> LinkResult:
+        def done(
+            state: str,
+            *,
+            status: int | None = None,
+            error: str | None = None,
+            network_failure: bool = False,
+        ) -> LinkResult:
             return LinkResult(
                 url=url,
                 state=state,
@@ -201,6 +213,7 @@ class LinkChecker:
                 hops=tuple(hops),
                 error=error[:ERROR_LENGTH] if error else None,
                 elapsed_ms=round(spent * 1000),
+                network_failure=network_failure,
             )
 
         while True:
@@ -213,7 +226,9 @@ class LinkChecker:
                     status, location = await self._ask(client, current)
                 except Unreachable as error:
                     spent += time.perf_counter() - started
-                    return done(UNREACHABLE, error=str(error))
+                    return done(
+                        UNREACHABLE, error=str(error), network_failure=is_network_failure(error)
+                    )
                 spent += time.perf_counter() - started
             if status in REDIRECT_CODES and location:
                 target = urljoin(current, location.strip())
@@ -274,6 +289,25 @@ class LinkChecker:
         except OSError as error:
             raise Unreachable(f"network error: {error}") from error
         return response.status_code, response.headers.get("location")
+
+
+NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN})
+
+
+def is_network_failure(error: BaseException) -> bool:
+    """Whether `error` came from this machine's network rather than from the link: a name that
+    could not be resolved, or no route to the network or host (what a machine without internet
+    gets for every link). A refused connection, a time-out or an error answer is the link's own."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return True
+        if isinstance(current, OSError) and current.errno in NETWORK_ERRNOS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _interleave_hosts(urls: list[str]) -> list[str]:

@@ -43,6 +43,8 @@ PROGRESS_EVERY = 10  # results between progress commits...
 PROGRESS_SECONDS = 1.0  # ...or this long, whichever comes first
 LEASE = timedelta(minutes=5)  # renewed at every progress commit
 URL_LENGTH = 2000  # Resource.url, LinkCheck.final_url
+OFFLINE_MESSAGE = "The checker could not reach the internet; link states were kept"
+OFFLINE_RETRY = timedelta(hours=1)  # a scheduled check that found no network tries again then
 
 ATTENTION_STATES = [LinkState.broken, LinkState.unreachable, LinkState.redirected]
 
@@ -259,8 +261,11 @@ class RunReport:
     problems: list[tuple[str, checker.LinkResult]] = field(default_factory=list)  # (title, result)
     stopped: bool = False  # handed back unfinished (worker stopping, or the lease was lost)
     seconds: float = 0.0
+    offline: bool = False  # every link failed for want of a network: nothing was recorded
 
     def summary(self) -> str:
+        if self.offline:
+            return f"{OFFLINE_MESSAGE} ({self.checked} link(s) tried in {self.seconds:.1f} s)."
         counts = ", ".join(
             f"{self.states[s.value]} {s.value}" for s in LinkState if s.value in self.states
         )
@@ -289,6 +294,17 @@ def run_check(
         )
     lost = False
     problems_so_far = 0
+    # Results are held back while every one so far failed for want of a network (the machine
+    # may be offline); the first that reached a server, or that failed on its own, releases them.
+    held: list[checker.LinkResult] = []
+    reached_network = False
+
+    def record(result: checker.LinkResult) -> None:
+        nonlocal problems_so_far
+        owners = resources_by_url[result.url]
+        _record(result, [resource_id for resource_id, _ in owners], run_id)
+        if result.is_problem:
+            problems_so_far += len(owners)
 
     def keep_progress() -> bool:
         """Write progress and renew the lease; False if another worker has taken the run."""
@@ -307,15 +323,23 @@ def run_check(
     def record_batch() -> bool:
         """Record results until a batch is due to be committed (True), or until there are no more
         (False). The progress of a batch's last result is shown after its commit."""
-        nonlocal problems_so_far
+        nonlocal reached_network
         batch_started = time.monotonic()
         for count, result in enumerate(results, start=1):
             owners = resources_by_url[result.url]
-            _record(result, [resource_id for resource_id, _ in owners], run_id)
+            if reached_network:
+                record(result)
+            elif result.network_failure:
+                held.append(result)
+            else:
+                reached_network = True
+                for earlier in held:
+                    record(earlier)
+                held.clear()
+                record(result)
             report.checked += len(owners)
             report.states[result.state] += len(owners)
             if result.is_problem:
-                problems_so_far += len(owners)
                 report.problems.extend((title, result) for _, title in owners)
             if count >= PROGRESS_EVERY or time.monotonic() - batch_started >= PROGRESS_SECONDS:
                 return True
@@ -341,8 +365,17 @@ def run_check(
         report.stopped = True
         return report
     finished = report.checked >= report.total
+    # Offline: every link tried failed for want of a network. Their states are kept as they were.
+    report.offline = finished and report.checked > 0 and not reached_network
+    if report.offline:
+        report.problems.clear()
+        report.states.clear()
     values = dict(
-        checked=report.checked, problems=problems_so_far, claimed_by=None, lease_until=None
+        checked=report.checked,
+        problems=0 if report.offline else problems_so_far,
+        claimed_by=None,
+        lease_until=None,
+        offline=report.offline,
     )
     if finished:
         values["finished_at"] = utcnow()
@@ -357,7 +390,9 @@ def run_check(
             _prune_history()
             schedule = db.session.get(LinkCheckSchedule, SCHEDULE_ID)
             if schedule is not None and schedule.enabled:
-                schedule.next_run_at = utcnow() + timedelta(days=schedule.interval_days)
+                # Offline, the scheduled check is tried again in an hour rather than in days.
+                wait = OFFLINE_RETRY if report.offline else timedelta(days=schedule.interval_days)
+                schedule.next_run_at = utcnow() + wait
     report.stopped = not finished  # handed back: queued again for this or another worker
     if on_progress:
         on_progress(report)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utcnow
@@ -157,6 +157,8 @@ class LinkCheckRun(db.Model):
     total: Mapped[int] = mapped_column(default=0)
     checked: Mapped[int] = mapped_column(default=0)
     problems: Mapped[int] = mapped_column(default=0)
+    # Every link failed for want of a network (no name resolved, no route): nothing was recorded.
+    offline: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A worker holds a run by its lease; a run whose lease ran out was abandoned and may be redone.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
