@@ -242,3 +242,15 @@ def test_an_address_that_is_not_a_page_is_never_not_modified(app, client, make_e
     page = f"/events/{event.slug}"
     client.get(page)  # kept now: `*` holds
     assert client.get(page, headers={"If-None-Match": "*"}).status_code == 304
+
+
+def test_a_worker_round_with_nothing_public_to_do_leaves_the_kept_pages_in_place(app, make_event):
+    """The worker beats every few seconds (`worker_heartbeat`): that is no public page's business,
+    so it must not empty the cache."""
+    from chamber.worker import Worker
+
+    make_event()
+    before = current_version()[0]
+    Worker(app, worker_id="test", echo=lambda _line: None).run_once()
+    db.session.rollback()
+    assert current_version()[0] == before
