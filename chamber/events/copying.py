@@ -5,6 +5,7 @@ along; resources and the survey are copied by their own domains on `events.signa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,7 +38,7 @@ def copy_title(event: Event) -> str:
     return f"{event.title[:193]} (copy)"
 
 
-def _shifter(source: Event, starts_at: datetime):
+def _shifter(source: Event, starts_at: datetime) -> Callable[[datetime], datetime]:
     """A function moving a time of `source` to the copy starting at `starts_at`: the same wall
     clock distance from the start in the event's zone (a 10:00 talk in a 09:00 event is at 10:00
     on the new day whether or not the clocks changed in between)."""
@@ -109,7 +110,7 @@ def copy_event(
     return copy
 
 
-def _maybe(shifted, moment: datetime | None) -> datetime | None:
+def _maybe(shifted: Callable[[datetime], datetime], moment: datetime | None) -> datetime | None:
     return shifted(moment) if moment is not None else None
 
 

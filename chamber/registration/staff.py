@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, or_
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, or_, select
 from sqlalchemy.orm import contains_eager
 
 from chamber.auth.models import StaffUser
@@ -53,11 +55,11 @@ class RegistrationCounts:
     by_membership: dict[bool, Tally] = field(default_factory=dict)  # True: Chamber members
 
 
-def _tally_columns():
+def _tally_columns() -> tuple[ColumnElement[Any], ...]:
     active = Delegate.status != DelegateStatus.cancelled
     attended = and_(active, Delegate.checked_in_at.is_not(None))
 
-    def how_many(status: DelegateStatus):
+    def how_many(status: DelegateStatus) -> ColumnElement[Any]:
         return func.coalesce(func.sum(case((Delegate.status == status, 1), else_=0)), 0)
 
     return (
@@ -70,7 +72,7 @@ def _tally_columns():
     )
 
 
-def _tallies(event_id: int, group=None) -> dict:
+def _tallies(event_id: int, group: Any = None) -> dict[Any, Tally]:
     """One aggregate query: a Tally per value of `group` (or {None: total} without one)."""
     query = (
         db.select(*((group,) if group is not None else ()), *_tally_columns())
@@ -80,7 +82,7 @@ def _tallies(event_id: int, group=None) -> dict:
     )
     if group is not None:
         query = query.join(Organisation, Organisation.id == Booking.organisation_id).group_by(group)
-    tallies = {}
+    tallies: dict[Any, Tally] = {}
     for row in db.session.execute(query):
         key, numbers = (row[0], row[1:]) if group is not None else (None, row)
         tallies[key] = Tally(*(int(n or 0) for n in numbers))
@@ -114,14 +116,14 @@ class DelegateFilters:
     sort: str = "name"
 
     @classmethod
-    def from_args(cls, args) -> DelegateFilters:
+    def from_args(cls, args: Mapping[str, str]) -> DelegateFilters:
         """Read from a query string; an unknown value means no filter, never an error."""
         # PostgreSQL cannot take a NUL in text, and nobody types one: drop it.
         search = " ".join(args.get("q", "").replace("\x00", "").split())[:SEARCH_MAX]
-        status = args.get("status", "")
+        asked = args.get("status", "")
         band = args.get("band", "")
         member = args.get("member", "")
-        status = DelegateStatus(status) if status in DelegateStatus.__members__ else None
+        status = DelegateStatus(asked) if asked in DelegateStatus.__members__ else None
         default_sort = cls.default_sort_for(status)
         sort = args.get("sort", default_sort)
         return cls(
@@ -143,7 +145,7 @@ class DelegateFilters:
             "q": self.search,
             "status": self.status.value if self.status else "",
             "band": self.size_band.value if self.size_band else "",
-            "member": {True: "yes", False: "no"}.get(self.member, ""),
+            "member": "" if self.member is None else ("yes" if self.member else "no"),
             "sort": self.sort if self.sort != self.default_sort_for(self.status) else "",
         }
         return {key: value for key, value in values.items() if value}
@@ -165,11 +167,11 @@ STATUS_ORDER = case(
 )
 
 
-def delegates_query(event_id: int, filters: DelegateFilters | None = None):
+def delegates_query(event_id: int, filters: DelegateFilters | None = None) -> Select[Any]:
     """The event's delegates with their booking and business loaded, filtered and sorted."""
     filters = filters or DelegateFilters()
     query = (
-        db.select(Delegate)
+        select(Delegate)
         .join(Delegate.booking)
         .join(Booking.organisation)
         .options(contains_eager(Delegate.booking).contains_eager(Booking.organisation))
@@ -225,24 +227,28 @@ def waitlist_positions(event_id: int, delegate_ids: list[int] | None = None) -> 
 
 def delegate_in_event(event: Event, delegate_id: int) -> Delegate | None:
     """The delegate, if they belong to this event (another event's delegate is not found)."""
-    return db.session.scalar(
+    found: Delegate | None = db.session.scalar(
         db.select(Delegate).where(Delegate.id == delegate_id, Delegate.event_id == event.id)
     )
+    return found
 
 
 def first_waiting(event_id: int) -> Delegate | None:
-    return db.session.scalar(
+    found: Delegate | None = db.session.scalar(
         db.select(Delegate)
         .where(Delegate.event_id == event_id, Delegate.status == DelegateStatus.waitlisted)
         .order_by(Delegate.status_changed_at, Delegate.id)
         .limit(1)
     )
+    return found
 
 
 # --- changing seats (each starts with the seat lock) ---------------------------------------------
 
 
-def promote(event: Event, delegate: Delegate, *, by: StaffUser, now: datetime | None = None):
+def promote(
+    event: Event, delegate: Delegate, *, by: StaffUser, now: datetime | None = None
+) -> None:
     """Give a waiting delegate a seat, if one is free, and tell them by email.
 
     Staff may choose anyone on the list, not only the first; they may not go over capacity (to
@@ -334,14 +340,14 @@ def export_header(event: Event) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def export_rows(event: Event) -> list[tuple]:
+def export_rows(event: Event) -> list[tuple[object, ...]]:
     """Every delegate of the event, for the CSV file: times in the event's own zone."""
 
     def local(moment: datetime | None) -> str:
         return f"{event.local(moment):%Y-%m-%d %H:%M}" if moment else ""
 
     positions = waitlist_positions(event.id)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for d in db.session.scalars(delegates_query(event.id, DelegateFilters(sort="status"))):
         business = d.booking.organisation
         rows.append((
