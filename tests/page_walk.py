@@ -35,7 +35,7 @@ from chamber.surveys import services as surveys
 from chamber.surveys.dispatch import new_survey_token
 from chamber.surveys.models import Invitation, Question, Survey
 from chamber.surveys.models import Response as SurveyResponse
-from tests.factories import acting_staff
+from tests.factories import acting_staff, make_booking
 
 # GET routes that answer something other than an HTML page, with the reason. Anything else must be
 # walked: an HTML page (200), or a form page. Keep this short and honest.
@@ -119,6 +119,19 @@ def url_values(app: Flask) -> dict[str, object]:
     db.session.add(later)
     db.session.flush()
     draft = surveys.create_survey(later, by=acting_staff())
+    # "Send now" asks first only where it can send: a draft survey on an event that has ended,
+    # with someone who came.
+    earlier = Event(
+        slug="walk-earlier", title="Cyber crime: the first one", summary="Where it began.",
+        venue_name=upcoming.venue_name, venue_address=upcoming.venue_address,
+        starts_at=upcoming.starts_at - timedelta(days=730),
+        ends_at=upcoming.ends_at - timedelta(days=730),
+        capacity=40, business_limit=3, status=EventStatus.published,
+    )  # fmt: skip
+    db.session.add(earlier)
+    db.session.flush()
+    make_booking(earlier, "walk.came@example.com", checked_in=True, commit=False)
+    sendable = surveys.create_survey(earlier, by=acting_staff())
     db.session.flush()
     values = {
         "slug": upcoming.slug,
@@ -139,6 +152,7 @@ def url_values(app: Flask) -> dict[str, object]:
             "token": new_survey_token(_first(Invitation, Invitation.id.in_(answered)))
         },
         "manage_surveys.add_question": {"survey_id": draft.id},
+        "manage_surveys.confirm_send_now": {"survey_id": sendable.id},
         "manage_surveys.edit_question": {
             "survey_id": draft.id,
             "question_id": draft.questions[0].id,
