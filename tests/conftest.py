@@ -35,6 +35,15 @@ from tests.support import (
     url_builders_compiled_once,
 )
 
+FAST_SUITE = "not browser and not slow"  # pyproject.toml's addopts: what plain `pytest` runs
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (in addopts): the fast suite on every CPU (pytest-xdist's own count); a run that
+    selects browser or slow tests in one process, since they start processes and time them."""
+    return None if config.getoption("markexpr") == FAST_SUITE else 0
+
+
 # --- databases -----------------------------------------------------------------------------------
 
 
