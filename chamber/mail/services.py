@@ -6,6 +6,9 @@ Nothing here commits: a message exists exactly when the transaction that owes it
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid, parseaddr
@@ -72,6 +75,32 @@ def mail_domain() -> str:
     )
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A message rendered and ready to queue: its outbox row and its attachments."""
+
+    row: dict[str, Any]
+    attachments: tuple[Attachment, ...]
+
+
+# Set inside `composed_only()`: where `enqueue` keeps what it renders instead of queueing it.
+_held_back: ContextVar[list[Composed] | None] = ContextVar("chamber_mail_held_back", default=None)
+
+
+@contextmanager
+def composed_only() -> Iterator[list[Composed]]:
+    """Inside the block, `enqueue` renders each message and keeps it in the list it yields instead
+    of queueing it; `queue_composed` queues them later in the same transaction. For work that must
+    render its mail before taking a lock and queue it once the lock is held (a booking renders its
+    emails before the seat decision, so the seat lock is held for the decision, not the rendering)."""
+    held: list[Composed] = []
+    token = _held_back.set(held)
+    try:
+        yield held
+    finally:
+        _held_back.reset(token)
+
+
 def enqueue(
     *,
     key: str,
@@ -85,7 +114,8 @@ def enqueue(
     attachments: tuple[Attachment, ...] | list[Attachment] = (),
     send_after: datetime | None = None,
 ) -> bool:
-    """Queue one email inside the caller's transaction. Returns False if `key` was already queued.
+    """Queue one email inside the caller's transaction. Returns False if `key` was already queued
+    (inside `composed_only()`, keeps it rendered and returns True: it is queued later).
 
     The text and HTML bodies come from `chamber/templates/emails/<template>.txt` and `.html`. Marketing and
     survey mail gets an unsubscribe link, minted when the message is sent.
@@ -115,10 +145,25 @@ def enqueue(
         "next_attempt_at": send_after or utcnow(),
         "attempts": 0,
     }
+    composed = Composed(row, tuple(attachments))
+    held = _held_back.get()
+    if held is not None:
+        held.append(composed)
+        return True
+    return _queue(composed)
+
+
+def queue_composed(messages: list[Composed]) -> int:
+    """Queue messages rendered inside `composed_only()`; returns how many were new (a key already
+    queued is left as it is)."""
+    return sum(_queue(message) for message in messages)
+
+
+def _queue(message: Composed) -> bool:
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(OutboxMessage)
-        .values(**row)
+        .values(**message.row)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(OutboxMessage.id)
     )
@@ -133,7 +178,7 @@ def enqueue(
             content_type=a.content_type,
             content=a.content,
         )
-        for n, a in enumerate(attachments)
+        for n, a in enumerate(message.attachments)
     )
     db.session.flush()
     return True
