@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TypeVar
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute
 
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.members.models import Consent, Contact, Organisation, SizeBand
+
+M = TypeVar("M", Organisation, Contact)
 
 # Legal-form words that do not tell two businesses apart: "Octree Ltd" is "OCTREE LIMITED".
 LEGAL_SUFFIXES = {
@@ -58,7 +64,9 @@ def find_or_create_organisation(
         db.select(Organisation).where(Organisation.name_normalised == key)
     )
     if organisation is None:
-        organisation = Organisation(
+        organisation = _insert_unless_there(
+            Organisation,
+            Organisation.name_normalised,
             name=name.strip(),
             name_normalised=key,
             size_band=size_band,
@@ -66,14 +74,33 @@ def find_or_create_organisation(
             town_or_postcode=town_or_postcode,
             is_member=is_member,
         )
-        db.session.add(organisation)
-    elif update_existing:
+    if update_existing:
         organisation.size_band = size_band
         organisation.sector = sector or organisation.sector or ""
         organisation.town_or_postcode = town_or_postcode or organisation.town_or_postcode or ""
         organisation.is_member = is_member or bool(organisation.is_member)
     db.session.flush()
     return organisation
+
+
+def _insert_unless_there(model: type[M], key: InstrumentedAttribute[str], **values: object) -> M:
+    """The row with `values`, inserted, or the one another transaction inserted with the same
+    unique key meanwhile: INSERT ... ON CONFLICT DO NOTHING waits for that transaction and then
+    leaves its row, where a plain INSERT would fail the whole request. Races between bookings
+    (two at once naming the same new business or person) end here, not in an error."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[key.key])
+        .returning(model.id)
+    )
+    found_id = db.session.execute(statement).scalar()
+    if found_id is None:
+        found_id = db.session.scalar(db.select(model.id).where(key == values[key.key]))
+    found = db.session.get(model, found_id)
+    assert found is not None
+    return found
 
 
 def find_or_create_contact(
@@ -93,15 +120,17 @@ def find_or_create_contact(
     key = normalise_email(email)
     contact: Contact | None = db.session.scalar(db.select(Contact).where(Contact.email == key))
     if contact is None:
-        contact = Contact(
+        db.session.flush()  # the organisation, for its id
+        contact = _insert_unless_there(
+            Contact,
+            Contact.email,
             email=key,
             name=name.strip(),
-            organisation=organisation,
+            organisation_id=organisation.id if organisation else None,
             job_title=job_title,
             phone=phone,
         )
-        db.session.add(contact)
-    elif update_existing:
+    if update_existing:
         contact.name = name.strip()
         contact.organisation = organisation or contact.organisation
         contact.job_title = job_title or contact.job_title or ""
