@@ -181,6 +181,11 @@ def _note_statements(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _raise_version(session: Session) -> None:
+    if session.in_nested_transaction():
+        # A savepoint released (SQLAlchemy sends `before_commit` for those too): the number is
+        # raised once, at the real commit. Raising it here would lock its row early, before
+        # locks the transaction takes later, and two bookings could then wait on each other.
+        return
     session.flush()  # `before_commit` comes before the commit's own flush: see what it will write
     if not session.info.pop(_CHANGED, False):
         return
