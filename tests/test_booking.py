@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -173,3 +174,84 @@ def test_concurrent_bookings_never_exceed_capacity(app, make_event):
     for status in statuses(event).values():
         counts[status] = counts.get(status, 0) + 1
     assert counts == {"confirmed": 5, "waitlisted": 7}
+
+
+def _book_while_another_booking_holds_the_person(app, event, *, set_aside: bool):
+    """Booking A writes a place for person 1 and holds it, uncommitted, while booking B (another
+    business) names person 1 too; A then decides its seats and commits. Returns B's outcome: who
+    it set aside and who it seated, or the refusal it raised."""
+    event_class, event_id = type(event), event.id  # threads must not touch the test's session
+    a_has_written, b_is_waiting = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def booking_a() -> None:
+        with app.app_context():
+            try:
+                loaded = db.session.get(event_class, event_id)
+                result = services.book(
+                    loaded, BusinessDetails("Business A", SizeBand.micro), person(1), [person(1)],
+                    settle=False,
+                )  # fmt: skip
+                a_has_written.set()
+                b_is_waiting.wait(timeout=30)
+                time.sleep(0.3)  # B is now at its own insert (PostgreSQL) or lock (SQLite)
+                services.settle_seats(result)
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                outcome["a"] = error
+            finally:
+                db.session.remove()
+
+    def booking_b() -> None:
+        with app.app_context():
+            try:
+                a_has_written.wait(timeout=30)
+                loaded = db.session.get(event_class, event_id)
+                b_is_waiting.set()
+                result = services.book(
+                    loaded, BusinessDetails("Business B", SizeBand.micro), person(2),
+                    [person(1), person(2)], set_aside_duplicates=set_aside, source="staff",
+                )  # fmt: skip
+                outcome["b"] = {
+                    "set aside": [d.email_normalised for d in result.set_aside],
+                    "confirmed": [d.email_normalised for d in result.confirmed],
+                }
+                db.session.commit()
+            except BaseException as error:  # noqa: BLE001 - the staff case raises; see the tests
+                outcome["b"] = error
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=booking_a), threading.Thread(target=booking_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert "a" not in outcome, outcome.get("a")
+    return outcome["b"]
+
+
+def test_a_person_booked_by_two_bookings_at_once_gets_one_place_and_is_set_aside(app, make_event):
+    """Invariant 2 under a race: the second booking cannot see the first's place until it commits
+    (on PostgreSQL its insert waits on the partial unique index, then fails and is written again
+    without them; on SQLite it waits for the seat lock). Either way, one place, no error."""
+    event = make_event(capacity=10, business_limit=5)
+    outcome = _book_while_another_booking_holds_the_person(app, event, set_aside=True)
+    assert outcome == {"set aside": ["person1@example.com"], "confirmed": ["person2@example.com"]}
+    db.session.expire_all()
+    assert statuses(event) == {
+        "person1@example.com": "confirmed",
+        "person2@example.com": "confirmed",
+    }
+    places = db.session.scalars(db.select(Delegate).where(Delegate.event_id == event.id)).all()
+    assert len(places) == 2  # nothing written twice, nothing half-written
+
+
+def test_staff_booking_a_person_another_booking_just_took_is_refused_whole(app, make_event):
+    event = make_event(capacity=10, business_limit=5)
+    outcome = _book_while_another_booking_holds_the_person(app, event, set_aside=False)
+    assert isinstance(outcome, AlreadyRegistered), outcome
+    assert outcome.emails == ["person1@example.com"]
+    db.session.expire_all()
+    assert statuses(event) == {"person1@example.com": "confirmed"}  # B stored nothing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical, ics_filename
 from chamber.core.times import utcnow
@@ -10,6 +12,7 @@ from chamber.events.changes import describe_changes
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
+from chamber.mail import services as mail
 from chamber.mail.services import Attachment, enqueue, normalise_address
 from chamber.registration import seats, services
 from chamber.registration.models import Booking, Delegate, DelegateStatus
@@ -90,6 +93,28 @@ def booking_emails(event: Event, result: services.BookingResult) -> None:
         template="registration/booking",
         context=_context(event, booking=booking, result=result),
     )
+
+
+def settle_and_tell(
+    event: Event,
+    result: services.BookingResult,
+    tell: Callable[[Event, services.BookingResult], None],
+) -> None:
+    """Decide a booking's seats (`services.settle_seats`) with its emails (`tell`: `booking_emails`
+    or `delegate_emails`) rendered before, so that the seat lock is held for the decision and the
+    inserts, not for rendering emails and calendar files. If a seat came out other than it was
+    written, or anyone waits (whose place in the queue only the lock can say), the emails are
+    rendered again under the lock. With nothing to decide (everyone named already had a place),
+    the emails are simply queued."""
+    if result.unsettled is None:
+        tell(event, result)
+        return
+    with mail.composed_only() as emails:
+        tell(event, result)
+    if services.settle_seats(result) or result.waitlisted:
+        with mail.composed_only() as emails:
+            tell(event, result)
+    mail.queue_composed(emails)
 
 
 def delegate_emails(event: Event, result: services.BookingResult) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from chamber.core import transactions
 from chamber.core.errors import Refusal
@@ -77,6 +78,17 @@ class BookingResult:
     # People named who already hold a place at this event, from any booking: their existing
     # places, untouched (invariant 2). Only a public booking sets people aside; staff are refused.
     set_aside: list[Delegate] = field(default_factory=list)
+    # Until `settle_seats`: the places written with the seats they would get as things stood,
+    # and what the decision under the seat lock checks again. None once settled.
+    unsettled: Unsettled | None = None
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    event: Event
+    named: int  # everyone the booking named, set aside or not: they all count against the limit
+    public: bool  # a public booking: the event must still be taking bookings when seats are given
+    now: datetime
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -212,6 +224,7 @@ def book(
     privacy_acknowledged: bool = True,
     consent_wording: str | None = None,
     set_aside_duplicates: bool = False,
+    settle: bool = True,
     now: datetime | None = None,
 ) -> BookingResult:
     """Book `delegates` for a business: seats while they last, then the waiting list, in order.
@@ -221,12 +234,18 @@ def book(
     and listed in `result.set_aside`; if nobody is left, no booking is made. Raises
     BookingRefused (closed, limit). Flushes, never commits; the caller commits once.
 
+    The booking and its places are written first, each place with the seat it would get as
+    things stand; then `settle_seats` takes the seat lock and decides (invariant 1). With
+    `settle=False` the caller settles, after rendering the emails the booking owes
+    (`notifications.settle_and_tell`), so that the lock is held for the decision only.
+
     What a public booking says about an existing business or person is kept on the booking and
     its delegates, never written over the CRM's records; staff bookings update them.
     """
-    lock_event_seats(event)
+    _lock_first_where_writers_queue(event)
     now = now or utcnow()
-    if source == "web" and (problem := registration_problem(event, now)):
+    public = source == "web"
+    if public and (problem := registration_problem(event, now)):
         raise BookingRefused(problem)
     named = len(delegates)
     delegates, emails, set_aside = _new_people(event, delegates, set_aside_duplicates)
@@ -271,7 +290,10 @@ def book(
     )
     db.session.add(booking)
     result = BookingResult(booking, set_aside=set_aside)
-    _seat(event, booking, delegates, emails, result, now)
+    _place(event, booking, delegates, emails, result, now, set_aside_duplicates)
+    result.unsettled = Unsettled(event, named, public, now)
+    if settle:
+        settle_seats(result)
     return result
 
 
@@ -281,10 +303,12 @@ def add_delegates(
     delegates: list[DelegateDetails],
     *,
     set_aside_duplicates: bool = False,
+    settle: bool = True,
     now: datetime | None = None,
 ) -> BookingResult:
-    """More delegates on an existing booking, within the same limits as a new booking."""
-    lock_event_seats(event)
+    """More delegates on an existing booking, within the same limits as a new booking (and, like
+    `book`, settled under the seat lock by `settle_seats`, here or by the caller)."""
+    _lock_first_where_writers_queue(event)
     now = now or utcnow()
     if problem := registration_problem(event, now):
         raise BookingRefused(problem)
@@ -293,8 +317,53 @@ def add_delegates(
     _check_business_limit(event, booking.organisation, named)
     result = BookingResult(booking, set_aside=set_aside)
     if delegates:
-        _seat(event, booking, delegates, emails, result, now)
+        _place(event, booking, delegates, emails, result, now, set_aside_duplicates)
+        result.unsettled = Unsettled(event, named, True, now)
+        if settle:
+            settle_seats(result)
     return result
+
+
+def settle_seats(result: BookingResult) -> bool:
+    """Decide the seats of a booking's new places under the event's seat lock (invariant 1), and
+    return whether any place's seat changed from the one it was written with.
+
+    On PostgreSQL the lock (the event's row) is taken here, after the booking was written, and
+    held to the commit: for this decision and the inserts of the emails already rendered, not for
+    the whole booking. Under it the event is read again (a public booking needs it still open),
+    the per-business limit is counted again, and the seats other bookings have taken are counted;
+    the new places get what is left, in order, and the rest wait. A person booked twice at once
+    cannot get past the partial unique index (invariant 2): see `_place`. On SQLite, where
+    writers queue for the database anyway, the lock was taken first (`book`) and the places were
+    written with the right seats already."""
+    pending = result.unsettled
+    if pending is None:
+        return False
+    result.unsettled = None
+    event, now = pending.event, pending.now
+    ours = sorted(result.confirmed + result.waitlisted, key=lambda delegate: delegate.id)
+    lock_event_seats_after_saving(event)
+    db.session.refresh(event)
+    if pending.public and (problem := registration_problem(event, now)):
+        raise BookingRefused(problem)
+    # Our places are counted already; what else was named still counts (see `book`).
+    assert result.booking is not None
+    _check_business_limit(event, result.booking.organisation, pending.named - len(ours))
+    taken_by_others = seats.confirmed_count(event.id) - len(result.confirmed)
+    free = event.capacity - taken_by_others
+    changed = False
+    result.confirmed, result.waitlisted = [], []
+    decided_at = utcnow()  # the waiting list's order is the order of these decisions
+    for delegate in ours:
+        status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
+        free -= status == DelegateStatus.confirmed
+        changed = changed or delegate.status != status
+        delegate.status, delegate.status_changed_at = status, decided_at
+        (result.confirmed if status == DelegateStatus.confirmed else result.waitlisted).append(
+            delegate
+        )
+    db.session.flush()
+    return changed
 
 
 def update_delegate(delegate: Delegate, edit: DelegateEdit, *, by_the_person: bool = False) -> None:
@@ -351,16 +420,31 @@ def _check_business_limit(event: Event, organisation: Organisation | None, addin
         raise BookingRefused(business_limit_message(event))
 
 
-def _seat(
+def _lock_first_where_writers_queue(event: Event) -> None:
+    """SQLite lets one transaction write at a time, so a booking there takes the seat lock (the
+    database's write lock) before anything else, and its places are written with their final
+    seats. PostgreSQL locks only the event's row, and only for the decision (`settle_seats`)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        lock_event_seats(event)
+
+
+def _place(
     event: Event,
     booking: Booking,
     delegates: list[DelegateDetails],
     emails: list[str],
     result: BookingResult,
     now: datetime,
+    set_aside_duplicates: bool,
 ) -> None:
-    """Seats while they last, then the waiting list, in the order given. Seats must be locked."""
+    """Write the new places, each with the seat it would get as things stand (seats while they
+    last, then the waiting list, in the order given); `settle_seats` makes it so.
+
+    Someone booked by another booking at the same moment is stopped by the partial unique index
+    (invariant 2): the insert waits for that booking's commit and fails; the places are then
+    written again without them, and they are set aside (or refused, as `_new_people` decides)."""
     free = event.capacity - seats.confirmed_count(event.id)
+    places: list[Delegate] = []
     for details, email in zip(delegates, emails, strict=True):
         contact = members.find_or_create_contact(
             email=email,
@@ -372,24 +456,45 @@ def _seat(
         )
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed
-        delegate = Delegate(
-            booking=booking,
-            event_id=event.id,
-            contact=contact,
-            name=details.name.strip(),
-            email_normalised=email,
-            job_title=details.job_title,
-            phone=details.phone,
-            needs=details.needs,
-            status=status,
-            status_changed_at=now,
-            created_at=now,
+        places.append(
+            Delegate(
+                event_id=event.id,
+                contact=contact,
+                name=details.name.strip(),
+                email_normalised=email,
+                job_title=details.job_title,
+                phone=details.phone,
+                needs=details.needs,
+                status=status,
+                status_changed_at=now,
+                created_at=now,
+            )
         )
-        db.session.add(delegate)
-        (result.confirmed if status == DelegateStatus.confirmed else result.waitlisted).append(
-            delegate
-        )
-    db.session.flush()
+    if db.session.get_bind().dialect.name == "postgresql":
+        try:
+            with db.session.begin_nested():
+                booking.delegates.extend(places)
+                db.session.flush()
+        except IntegrityError:  # booked by someone else meanwhile: see the docstring
+            for place in places:
+                if place in booking.delegates:
+                    booking.delegates.remove(place)
+            retry = [
+                DelegateDetails(p.name, p.email_normalised, p.job_title, p.phone, p.needs)
+                for p in places
+            ]
+            retry, emails, set_aside = _new_people(event, retry, set_aside_duplicates)
+            result.set_aside.extend(set_aside)
+            if retry:
+                _place(event, booking, retry, emails, result, now, set_aside_duplicates)
+            return
+    else:
+        booking.delegates.extend(places)
+        db.session.flush()
+    for place in places:
+        (
+            result.confirmed if place.status == DelegateStatus.confirmed else result.waitlisted
+        ).append(place)
 
 
 def new_manage_token(booking: Booking) -> str:

@@ -75,9 +75,10 @@ def register(slug: str):
         return render_template("registration/closed.html", event=event, problem=problem)
     form = RegistrationForm(slots=_slots(event))
     if form.validate_on_submit():
-        with refusals_shown_on(form), services.seats_locked(event):
+        with refusals_shown_on(form):
             # Someone named who already has a place is set aside and emailed their own link; the
             # page after is the same either way, so the form never tells a stranger who is coming.
+            # The seats are decided last, under the seat lock, with the emails already rendered.
             result = services.book(
                 event,
                 form.business(),
@@ -85,8 +86,9 @@ def register(slug: str):
                 form.delegate_details(),
                 consent_wording=CONSENT_WORDING if form.consent.data else None,
                 set_aside_duplicates=True,
+                settle=False,
             )
-            notifications.booking_emails(event, result)
+            notifications.settle_and_tell(event, result, notifications.booking_emails)
             # What the next page shows is only what was typed: nothing about anyone's places.
             session["booked"] = {
                 "event": event.id,
@@ -173,9 +175,11 @@ def add_delegate(token: str):
     form = AddDelegateForm()
     if form.validate_on_submit():
         details = form.details()
-        with refusals_shown_on(form), services.seats_locked(event):
-            result = services.add_delegates(event, booking, [details], set_aside_duplicates=True)
-            notifications.delegate_emails(event, result)
+        with refusals_shown_on(form):
+            result = services.add_delegates(
+                event, booking, [details], set_aside_duplicates=True, settle=False
+            )
+            notifications.settle_and_tell(event, result, notifications.delegate_emails)
             # The same words whether or not they already had a place elsewhere.
             flash(
                 f"We have emailed {services.members.normalise_email(details.email)} with what to "
