@@ -41,8 +41,13 @@ POISON = {
         "text_body": lambda m: m.text_body + links.marker_for(m.link_nonce, "manage", "abc")
     },
     "an attachment that cannot be read": {
-        "attachments": lambda m: [OutboxAttachment(filename="invite.ics", content=b"\xff\xfe",
-                                                   content_type="text/calendar; method=REQUEST")]
+        "attachments": lambda m: [
+            OutboxAttachment(
+                filename="invite.ics",
+                content=b"\xff\xfe",
+                content_type="text/calendar; method=REQUEST",
+            )
+        ]
     },
     "an address that is not one": {"to_address": "not an address"},
 }
@@ -133,7 +138,9 @@ def test_a_round_that_fails_is_logged_and_the_worker_goes_on(app, smtp_server, m
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert len(smtp_server.messages) == 1
-    assert any(line.startswith("Round failed (RuntimeError: the database went away)") for line in lines)
+    assert any(
+        line.startswith("Round failed (RuntimeError: the database went away)") for line in lines
+    )
     assert lines[-1] == "Worker stopped."
 
 
@@ -180,7 +187,9 @@ def test_an_encoded_word_in_a_name_stays_inside_the_to_header(app, smtp_server):
     assert b"\r\nBcc:" not in raw and raw.count(b"\r\nTo: ") == 1
 
 
-def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(app, smtp_server, monkeypatch):
+def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(
+    app, smtp_server, monkeypatch
+):
     from chamber.mail.delivery import SentLedger
 
     def locked(self, message, attempts):

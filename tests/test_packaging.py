@@ -142,7 +142,9 @@ print(json.dumps({
     assert status == 200, health
     # A fresh install has a database but no worker yet: up, and saying so for a monitor.
     assert (health["status"], health["database"], health["worker"]["state"]) == (
-        "degraded", "ok", "never"
+        "degraded",
+        "ok",
+        "never",
     ), health
     assert seen["css"][0] == 200 and seen["css"][1] > 0
     assert seen["openapi"] == [200, "3.1.0"], "the wheel must serve the API's OpenAPI document"
