@@ -129,8 +129,13 @@ class Loader:
                     )
                 )
         self.connection.commit()
-        self.connection.execute(sa.text("ANALYZE"))
-        self.connection.commit()
+        if self.postgresql:  # as autovacuum would leave it: statistics and the visibility map
+            self.connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                sa.text("VACUUM ANALYZE")
+            )
+        else:
+            self.connection.execute(sa.text("ANALYZE"))
+            self.connection.commit()
 
 
 def _sqlite_value(value):
