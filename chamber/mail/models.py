@@ -34,7 +34,11 @@ class MessageStatus(enum.StrEnum):
 
 class OutboxMessage(db.Model):
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        # The Outbox page of one status, newest first, and its count (benchmarks/scale.py).
+        Index("ix_outbox_message_status_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Enqueueing the same key twice is a no-op: e.g. "confirmation:delegate:42".

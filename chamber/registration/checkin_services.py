@@ -124,7 +124,8 @@ def door_counts(event_id: int) -> DoorCounts:
         )
         .select_from(Delegate)
         .join(Booking, Booking.id == Delegate.booking_id)
-        .where(Delegate.event_id == event_id)
+        # The booking's event too: PostgreSQL then reads this event's bookings, not all of them.
+        .where(Delegate.event_id == event_id, Booking.event_id == event_id)
     ).one()
     return DoorCounts(checked_in=row[0], confirmed=row[1], businesses=row[2])
 
@@ -137,7 +138,7 @@ def clean_query(query: str | None) -> str:
 def find_delegates(event_id: int, query: str, limit: int = 50) -> tuple[list[DoorRow], int]:
     """Delegates whose name, email or business contains every word of `query` (any case; % and _
     match themselves). Confirmed first, then by name. Returns up to `limit` rows and the total."""
-    conditions = [Delegate.event_id == event_id]
+    conditions = [Delegate.event_id == event_id, Booking.event_id == event_id]  # see door_counts
     for term in clean_query(query).split()[:MAX_TERMS]:
         conditions.append(
             Delegate.name.icontains(term, autoescape=True)

@@ -114,7 +114,12 @@ def index(event_id: int):
     event = _event_or_404(event_id)
     filters = staff.DelegateFilters.from_args(request.args)
     counts = staff.registration_counts(event.id)
-    page = paginate(staff.delegates_query(event.id, filters), per_page=PER_PAGE)
+    everyone = counts.total.confirmed + counts.total.waitlisted + counts.total.cancelled
+    page = paginate(  # unfiltered, the list is every delegate: counted already
+        staff.delegates_query(event.id, filters),
+        per_page=PER_PAGE,
+        total=None if filters.active else everyone,
+    )
     positions = staff.waitlist_positions(event.id, [d.id for d in page.items])
     list_args = filters.as_args()
     if page.page > 1:
