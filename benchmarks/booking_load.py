@@ -601,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                 "CHAMBER_INSTANCE_PATH": str(folder / "instance"),
                 "CHAMBER_MAIL_BACKEND": "memory",
                 "CHAMBER_BOOKING_LIMIT_PER_ADDRESS": "1000000 per hour",  # one address: 127.0.0.1
+                "CHAMBER_API_LIMIT_PER_ADDRESS": "1000000 per minute",
                 "CHAMBER_CACHE_URL": args.cache_url,
             }
             chamber = Gunicorn("chamber", "wsgi:app", ROOT, chamber_env, "/healthz", folder)

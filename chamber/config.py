@@ -42,6 +42,7 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ),
     ("CHAMBER_LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes", "str"),
     ("CHAMBER_BOOKING_LIMIT_PER_ADDRESS", "BOOKING_LIMIT_PER_ADDRESS", "20 per hour", "str"),
+    ("CHAMBER_API_LIMIT_PER_ADDRESS", "API_LIMIT_PER_ADDRESS", "120 per minute", "str"),
     ("CHAMBER_PROXY_COUNT", "PROXY_COUNT", 0, "int"),
     ("CHAMBER_CACHE_URL", "CACHE_URL", "simple://", "str"),
     ("CHAMBER_CACHE_SECONDS", "CACHE_SECONDS", 60, "int"),
@@ -84,6 +85,7 @@ RATE_LIMITS = (
     "LOGIN_LIMIT_PER_ACCOUNT_ALL_ADDRESSES",
     "LOGIN_LIMIT_PER_ADDRESS",
     "BOOKING_LIMIT_PER_ADDRESS",
+    "API_LIMIT_PER_ADDRESS",
 )
 SMTP_SECURITY = ("starttls", "tls", "none")
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -457,3 +457,13 @@ def test_jsonld_tag_is_a_template_global(app, make_event):
     event = make_event()
     html = app.jinja_env.from_string("{{ event_jsonld_tag(event) }}").render(event=event)
     assert json.loads(SCRIPT.fullmatch(html).group(1))["@type"] == "Event"
+
+
+def test_the_api_limit_is_a_setting(app, client, seminar):
+    app.config.update(RATELIMIT_ENABLED=True, API_LIMIT_PER_ADDRESS="3 per minute")
+    limiter.reset()
+    try:
+        statuses = [client.get("/api/v1/events").status_code for _ in range(4)]
+    finally:
+        limiter.reset()
+    assert statuses == [200, 200, 200, 429]

@@ -24,7 +24,7 @@ from chamber.registration.services import registration_problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
-limiter.limit("120 per minute")(bp)
+limiter.limit(lambda: current_app.config["API_LIMIT_PER_ADDRESS"])(bp)
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 50
