@@ -1,11 +1,13 @@
 """Booking seats: the capacity rule, the per-business limit, the waiting list, cancellations.
 
-Every change to an event's seats starts by locking the event (`seats_locked`): on PostgreSQL the
-event's row, on SQLite the database's write lock. Only then are seats counted, so two bookings at
-once can never both take the last seat (invariant 1), and every seat that appears goes to the
-first people waiting in the same transaction (invariant 3, see `registration.waitlist`). The lock
-must be the transaction's first write; asked for later, it refuses (`TransactionMisuse`), except
-for a change staff make to the event itself (`lock_event_seats_after_saving`).
+Seats are decided under the event's seat lock: on PostgreSQL the event's row, on SQLite the
+database's write lock. Only then are seats counted, so two bookings at once can never both take
+the last seat (invariant 1), and every seat that appears goes to the first people waiting in the
+same transaction (invariant 3, see `registration.waitlist`). A booking writes its rows first and
+takes the lock last, for the decision only (`settle_seats`); every other change of seats takes it
+as the transaction's first write (`seats_locked`), and asked for later it refuses
+(`TransactionMisuse`), except for a change staff make to the event itself
+(`lock_event_seats_after_saving`).
 """
 
 from __future__ import annotations
