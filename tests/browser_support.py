@@ -147,6 +147,9 @@ def log_in(page, user) -> None:
 
 
 def no_horizontal_scroll(page) -> None:
+    # After a click the heading can be in the DOM before the stylesheet has loaded: measure the
+    # page as it is laid out for the reader, with its styles.
+    page.wait_for_load_state("load")
     widths = page.evaluate(
         "() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
     )
