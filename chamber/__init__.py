@@ -104,6 +104,7 @@ def _init_domains(app: Flask) -> None:
         calendar,
         core,
         dashboard,
+        directory,
         events,
         mail,
         registration,
@@ -119,6 +120,7 @@ def _init_domains(app: Flask) -> None:
     calendar.init_app(app)
     registration.init_app(app)
     surveys.init_app(app)
+    directory.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
 

@@ -19,7 +19,17 @@ from chamber.mail.models import (
     Suppression,
     UnsubscribeToken,
 )
-from chamber.members.models import Consent, Contact, Organisation, SizeBand
+from chamber.members.models import (
+    Consent,
+    Contact,
+    ContactRole,
+    LegalForm,
+    MarketingTopic,
+    Organisation,
+    OrganisationTag,
+    SizeBand,
+    TopicOptOut,
+)
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
 from chamber.resources.models import (
     AgendaItemResource,
@@ -47,7 +57,8 @@ from chamber.surveys.models import (
 __all__ = [
     "AgendaItem", "AgendaItemSpeaker", "AgendaKind", "Event", "EventStatus", "Role", "Speaker",
     "StaffUser", "MailKind", "MessageStatus", "OutboxAttachment", "OutboxMessage", "Suppression",
-    "UnsubscribeToken", "Consent", "Contact", "Organisation", "SizeBand", "Booking", "BookingToken",
+    "UnsubscribeToken", "Consent", "Contact", "ContactRole", "LegalForm", "MarketingTopic",
+    "Organisation", "OrganisationTag", "SizeBand", "TopicOptOut", "Booking", "BookingToken",
     "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",

@@ -63,7 +63,8 @@ LAYERS = {
     "calendar": 4,
     "registration": 5,
     "surveys": 6,
-    "api": 7, "demo": 7, "worker": 7, "cli": 7, "dashboard": 7, "models": 7, "__init__": 7,
+    "directory": 7,
+    "api": 8, "demo": 8, "worker": 8, "cli": 8, "dashboard": 8, "models": 8, "__init__": 8,
 }  # fmt: skip
 
 

@@ -1,11 +1,12 @@
-"""Businesses (organisations) and the people at them (contacts), with their consent to hear from us."""
+"""The member directory: businesses (organisations) and the people at them (contacts), their
+membership, and what we may send them (consent, topics, the soft opt-in): docs/directory.md."""
 
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utcnow
@@ -41,6 +42,42 @@ class SizeBand(enum.StrEnum):
         return self is not SizeBand.large
 
 
+class LegalForm(enum.StrEnum):
+    """What kind of subscriber a business is under PECR, which decides whether business-to-business
+    marketing needs consent (docs/directory.md, "Lawful to email")."""
+
+    unknown = "unknown"
+    limited_company = "limited_company"
+    llp = "llp"
+    public_body = "public_body"
+    other_corporate = "other_corporate"
+    sole_trader = "sole_trader"
+    partnership = "partnership"
+
+    @property
+    def label(self) -> str:
+        return {
+            "unknown": "Not known",
+            "limited_company": "Limited company (Ltd, plc, CIC)",
+            "llp": "Limited liability partnership (LLP)",
+            "public_body": "Public body (council, school, NHS)",
+            "other_corporate": "Other corporate body (charitable company, CIO, Scottish partnership)",
+            "sole_trader": "Sole trader",
+            "partnership": "Partnership (England, Wales, Northern Ireland)",
+        }[self.value]
+
+    @property
+    def is_corporate_subscriber(self) -> bool:
+        """A corporate subscriber may be sent business-to-business marketing with an opt-out; an
+        individual one (or one we know nothing about) only with consent or a soft opt-in."""
+        return self in (
+            LegalForm.limited_company,
+            LegalForm.llp,
+            LegalForm.public_body,
+            LegalForm.other_corporate,
+        )
+
+
 class Organisation(db.Model):
     __tablename__ = "organisation"
 
@@ -49,17 +86,80 @@ class Organisation(db.Model):
     # "Octree Ltd", "OCTREE LIMITED" and "octree" are one business: see members.services.
     name_normalised: Mapped[str] = mapped_column(String(200), unique=True)
     size_band: Mapped[SizeBand] = mapped_column(enum_type(SizeBand))
+    legal_form: Mapped[LegalForm] = mapped_column(
+        enum_type(LegalForm), default=LegalForm.unknown, server_default=LegalForm.unknown.value
+    )
     sector: Mapped[str] = mapped_column(String(100), default="")
+    # The town (the public booking form asks for "town or postcode"; the directory keeps both).
     town_or_postcode: Mapped[str] = mapped_column(String(100), default="")
+    postcode: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    website: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Membership of the chamber: a member now, or not; a lapsed member has `lapsed_on` and is not.
     is_member: Mapped[bool] = mapped_column(default=False)
+    membership_tier: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    member_since: Mapped[date | None] = mapped_column(Date())
+    renews_on: Mapped[date | None] = mapped_column(Date())
+    lapsed_on: Mapped[date | None] = mapped_column(Date())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list[OrganisationTag]] = relationship(
+        back_populates="organisation",
+        cascade="all, delete-orphan",
+        order_by="OrganisationTag.tag",
+    )
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.tag for tag in self.tags]
+
+
+class OrganisationTag(db.Model):
+    """A staff label on a business ("board", "sponsor 2027"): lower-cased, so one spelling each."""
+
+    __tablename__ = "organisation_tag"
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="tags")
+
+
+class ContactRole(enum.StrEnum):
+    main = "main"
+    billing = "billing"
+    other = "other"
+
+    @property
+    def label(self) -> str:
+        return {"main": "Main contact", "billing": "Billing", "other": "Other"}[self.value]
+
+
+class MarketingTopic(enum.StrEnum):
+    """What marketing is about; a person may want some and not others (the preferences page)."""
+
+    events = "events"
+    newsletter = "newsletter"
+    surveys = "surveys"
+
+    @property
+    def label(self) -> str:
+        return {
+            "events": "Events and seminars",
+            "newsletter": "The chamber's newsletter",
+            "surveys": "Surveys about business needs",
+        }[self.value]
 
 
 class Contact(db.Model):
     """A person, known by email address (unique, case-insensitive)."""
 
     __tablename__ = "contact"
+    __table_args__ = (Index("ix_contact_name", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int | None] = mapped_column(
@@ -69,9 +169,30 @@ class Contact(db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
     job_title: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
+    role: Mapped[ContactRole] = mapped_column(
+        enum_type(ContactRole), default=ContactRole.other, server_default=ContactRole.other.value
+    )
+    # When they booked one of our events on a form that offered them an opt-out of news of future
+    # events and did not take it: the soft opt-in (docs/directory.md).
+    soft_opt_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
 
     organisation: Mapped[Organisation | None] = relationship()
+
+
+class TopicOptOut(db.Model):
+    """A topic a person asked not to hear about (the preferences page): marketing on that topic
+    leaves them out, whatever else would allow it."""
+
+    __tablename__ = "topic_opt_out"
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic: Mapped[MarketingTopic] = mapped_column(enum_type(MarketingTopic), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Consent(db.Model):
@@ -88,8 +209,9 @@ class Consent(db.Model):
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contact.id", ondelete="CASCADE"), index=True
     )
-    purpose: Mapped[str] = mapped_column(String(40), default="future_events")
+    purpose: Mapped[str] = mapped_column(String(40), default=MarketingTopic.events.value)  # a topic
     wording: Mapped[str] = mapped_column(Text)
+    # "booking form", "subscribe form", "import" (wording: the basis the file stated), "staff".
     source: Mapped[str] = mapped_column(String(40), default="booking form")
     given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # asked for at
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

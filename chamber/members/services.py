@@ -11,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from chamber.core.times import utcnow
 from chamber.extensions import db
-from chamber.members.models import Consent, Contact, Organisation, SizeBand
+from chamber.members.models import Consent, Contact, MarketingTopic, Organisation, SizeBand
 
 M = TypeVar("M", Organisation, Contact)
 
@@ -140,7 +140,7 @@ def find_or_create_contact(
 
 
 def request_consent(
-    contact: Contact, wording: str, *, source: str, purpose: str = "future_events"
+    contact: Contact, wording: str, *, source: str, purpose: str = MarketingTopic.events.value
 ) -> Consent:
     """A request for marketing, as ticked on a form: unconfirmed, so no marketing may use it.
 
@@ -155,7 +155,7 @@ def request_consent(
     return consent
 
 
-def has_confirmed_consent(contact: Contact, purpose: str = "future_events") -> bool:
+def has_confirmed_consent(contact: Contact, purpose: str = MarketingTopic.events.value) -> bool:
     """Whether the person has confirmed (and not withdrawn) consent for `purpose`."""
     return (
         db.session.scalar(
