@@ -19,6 +19,7 @@ from chamber.mail.models import (
     Suppression,
     UnsubscribeToken,
 )
+from chamber.members.import_models import ImportJob, ImportJobRow, ImportStatus, RowAction
 from chamber.members.models import (
     Consent,
     Contact,
@@ -62,5 +63,6 @@ __all__ = [
     "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
-    "SurveyToken", "PublicVersion", "WorkerHeartbeat",
+    "SurveyToken", "PublicVersion", "WorkerHeartbeat", "ImportJob", "ImportJobRow", "ImportStatus",
+    "RowAction",
 ]  # fmt: skip
