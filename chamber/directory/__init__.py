@@ -8,4 +8,6 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from chamber.directory import imports
+
+    app.register_blueprint(imports.bp)
