@@ -18,6 +18,8 @@ from flask import (
 )
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
 
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
@@ -76,15 +78,20 @@ class UploadForm(ChamberForm):
     def validate_file(self, field: FileField) -> None:
         name = (field.data.filename or "").lower() if field.data else ""
         if name and not name.endswith(FILE_TYPES):
-            raise ValueError(
+            raise ValidationError(
                 "The file must be a CSV file (.csv): open it in your spreadsheet and save it as "
                 "“CSV UTF-8”."
             )
 
 
-IGNORE = ("", "Ignore this column")
-FIELD_CHOICES = [IGNORE, *[(field.name, field.label) for field in FIELDS]]
-BAND_CHOICES = [("", "None: refuse the row")] + [(band.value, band.label) for band in SizeBand]
+FIELD_CHOICES = [
+    SelectChoice("", "Ignore this column"),
+    *(SelectChoice(field.name, field.label) for field in FIELDS),
+]
+BAND_CHOICES = [
+    SelectChoice("", "None: refuse the row"),
+    *(SelectChoice(band.value, band.label) for band in SizeBand),
+]
 
 
 class MappingForm(ChamberForm):
