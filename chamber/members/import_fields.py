@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from chamber.core.forms import email_problem, text_problem
 from chamber.members.models import LegalForm, SizeBand
@@ -32,15 +32,34 @@ class ImportField:
     hint: str = ""
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
 def heading_key(text: str) -> str:
     """A heading as compared: "E-mail address", " EMAIL ADDRESS " and "email_address" are one."""
-    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).casefold())
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text).casefold())
 
 
 # --- parsing cells --------------------------------------------------------------------------------
 
 
+# The common address, in plain ASCII, that email_validator would take as it is: checked here at a
+# fraction of its cost (a large import has one per row); anything else goes to email_validator.
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"([A-Za-z]{2,63})"
+)
+
+
 def parse_email(text: str, label: str) -> str:
+    plain = _PLAIN_EMAIL.fullmatch(text)
+    if (
+        plain
+        and len(text) <= 254
+        and len(text.partition("@")[0]) <= 64
+        and plain.group(1).lower() not in SPECIAL_USE_DOMAIN_NAMES
+    ):
+        return text.lower()
     try:
         address = validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as error:
@@ -75,14 +94,23 @@ def band_for_employees(count: int) -> SizeBand:
     return SizeBand.large
 
 
+_WORDS = re.compile(r"[a-z]+")
+_NUMBERS = re.compile(r"\d[\d,]*")
+_NEGATIVE = re.compile(r"\s*-\s*\d")
+_TAG_SEPARATORS = re.compile(r"[,;]")
+_BANDS = {band.value: band for band in SizeBand}
+
+
 def parse_size_band(text: str, label: str) -> SizeBand:
     """A band by name ("Small", "SME small", the page's labels) or by number of employees
     ("12", "1,200", "10-49", "250+")."""
-    words = re.findall(r"[a-z]+", text.casefold())
-    named = {band for band in SizeBand if band.value in words}
-    numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", text)]
+    words = _WORDS.findall(text.casefold())
+    if len(words) == 1 and words[0] in _BANDS and text.strip().isalpha():
+        return _BANDS[words[0]]  # "Small", "micro"
+    named = {_BANDS[word] for word in words if word in _BANDS}
+    numbers = [int(n.replace(",", "")) for n in _NUMBERS.findall(text)]
     bands = {band_for_employees(n) for n in numbers}
-    if re.match(r"\s*-\s*\d", text):
+    if _NEGATIVE.match(text):
         raise CellRefused(f"{label} “{text}” cannot be a negative number of employees")
     if len(named) == 1 and (not bands or bands == named):
         return named.pop()
@@ -142,7 +170,7 @@ def parse_postcode(text: str, label: str) -> str:
 
 def parse_tags(text: str, label: str) -> tuple[str, ...]:
     tags = []
-    for part in re.split(r"[,;]", text):
+    for part in _TAG_SEPARATORS.split(text):
         tag = " ".join(part.split()).lower()
         if len(tag) > 40:
             raise CellRefused(f"{label}: “{tag[:40]}…” is longer than 40 characters")
@@ -251,7 +279,9 @@ def _column(header: Sequence[str], index: int) -> str:
 
 def parse_cell(field: ImportField, text: str) -> object:
     """The value of one non-blank, trimmed cell for `field`, or CellRefused."""
-    problem = text_problem(text, multiline=field.multiline)
+    # Printable text holds no control character or line break; only the rest needs a closer look.
+    clean = text.isprintable() and "=?" not in text
+    problem = None if clean else text_problem(text, multiline=field.multiline)
     if problem:
         raise CellRefused(f"{field.label} {problem.rstrip('.')}")
     if field.max_length is not None and len(text) > field.max_length:
