@@ -595,3 +595,37 @@ def test_legal_forms_are_read_in_the_words_people_use(app):
         "A": LegalForm.limited_company, "B": LegalForm.llp, "C": LegalForm.sole_trader,
         "D": LegalForm.public_body,
     }  # fmt: skip
+
+
+def test_a_person_added_by_a_booking_meanwhile_is_matched_not_duplicated(app):
+    """The chunk's bulk INSERT meets a contact another transaction committed after the chunk
+    looked (a booking, say): the chunk is rolled back to its savepoint and done again row by row,
+    and that row becomes an update of the booking's contact."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing can commit inside an import's chunk")
+    import sqlalchemy as sa
+
+    raced = []
+
+    def book_first(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO contact") and not raced:
+            raced.append(True)
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+                other.execute(
+                    sa.insert(Contact).values(
+                        email="tony@octree.co.uk", name="Tony (booked)", created_at=sa.func.now()
+                    )
+                )
+
+    sa.event.listen(db.engine, "before_cursor_execute", book_first)
+    try:
+        job = run(csv_text(OCTREE_ROW, "Bakery,,ann@bakery.example,,,,small,,,,,").encode())
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", book_first)
+
+    assert raced
+    assert job.counts[RowAction.refused] == 0
+    assert job.created == 2  # each row made a new business; Tony was matched, not made twice
+    tony = contacts()["tony@octree.co.uk"]
+    assert (tony.name, tony.organisation.name) == ("Tony Richardson", "Octree Ltd")
+    assert len(contacts()) == 2

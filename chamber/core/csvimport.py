@@ -97,7 +97,7 @@ def detect_format(stream: BinaryIO) -> SheetFormat:
             )
         encoding = "cp1252"
     stream.seek(0)
-    first_line = _first_line(io.TextIOWrapper(_Unclosed(stream), encoding=encoding, newline=""))
+    first_line = _first_line(_text(stream, encoding))
     stream.seek(0)
     return SheetFormat(encoding, _delimiter(first_line))
 
@@ -146,6 +146,10 @@ class _Unclosed(io.RawIOBase):
     def __init__(self, stream: BinaryIO):
         self.stream = stream
 
+    @property
+    def name(self) -> str:
+        return str(getattr(self.stream, "name", "upload"))
+
     def readable(self) -> bool:
         return True
 
@@ -155,12 +159,17 @@ class _Unclosed(io.RawIOBase):
         return len(data)
 
 
+def _text(stream: BinaryIO, encoding: str) -> io.TextIOWrapper:
+    """The stream decoded, as csv wants it (newline=""), leaving the stream open when done."""
+    return io.TextIOWrapper(_Unclosed(stream), encoding=encoding, newline="")
+
+
 def records(stream: BinaryIO, sheet: SheetFormat) -> Iterator[Record]:
     """Every row of the file, the header first (number 1), decoded and split as a stream. A row
     the csv module cannot split (a cell longer than MAX_CELL) comes with its problem and no
     cells; the rows after it are read as usual. Blank rows are skipped, keeping their numbers."""
     stream.seek(0)
-    text = io.TextIOWrapper(_Unclosed(stream), encoding=sheet.encoding, newline="")
+    text = _text(stream, sheet.encoding)
     reader = csv.reader(text, delimiter=sheet.delimiter, strict=False)
     number = 0
     while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,6 +14,9 @@ from chamber.core.times import UTCDateTime, utcnow
 from chamber.core.types import enum_type
 from chamber.extensions import db
 from chamber.members.models import SizeBand
+
+if TYPE_CHECKING:
+    from chamber.auth.models import StaffUser
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -95,7 +98,7 @@ class ImportJob(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    uploaded_by = relationship("StaffUser")
+    uploaded_by: Mapped[StaffUser | None] = relationship()
 
     @property
     def counts(self) -> dict[RowAction, int]:
@@ -146,7 +149,3 @@ class Progress:
         end = job.finished_at or now
         seconds = (end - job.started_at).total_seconds() if job.started_at else None
         return cls(job.rows_done, job.rows_total, seconds)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "total": self.total, "per_second": self.per_second,
-                "seconds_left": self.seconds_left}  # fmt: skip
