@@ -284,3 +284,32 @@ def test_the_list_shows_recent_imports(organiser_client):
     page = organiser_client.get(INDEX)
     assert page.status_code == 200
     assert "members.csv" in page.text and "Choosing columns" in page.text
+
+
+def test_an_import_started_twice_runs_once(app, organiser_client):
+    rows = "".join(f"Business {n},p{n}@example.com,small\r\n" for n in range(1200))
+    upload(organiser_client, ("Company,Email,Size\r\n" + rows).encode())
+    job = latest_job()
+    choose(organiser_client, job, run="import")
+    token = csrf_token(organiser_client, f"{INDEX}{job.id}")
+
+    again = organiser_client.post(f"{INDEX}{job.id}/import", data={"csrf_token": token})
+
+    assert (
+        "This file is being imported already"
+        in organiser_client.get(again.headers["Location"]).text
+    )
+    assert import_jobs.claim_next("worker") is not None
+    assert import_jobs.claim_next("worker") is None
+
+
+def test_too_much_sent_to_another_page_is_a_plain_413(organiser_client):
+    upload(organiser_client)
+    job = latest_job()
+    response = organiser_client.post(
+        f"{INDEX}{job.id}/columns",
+        data={"csrf_token": csrf_token(organiser_client, INDEX), "notes": "x" * (3 * 1024 * 1024)},
+    )
+    assert response.status_code == 413
+    assert "That was too much to send" in response.text
+    assert "larger than 20 MB" not in response.text

@@ -51,7 +51,14 @@ def allow_the_upload(endpoint: str | None, values: dict[str, Any] | None) -> Non
 
 
 @bp.errorhandler(413)
-def too_large(_error):
+def too_large(error):
+    if request.endpoint != "directory_imports.upload":
+        return render_template(
+            "errors/error.html",
+            code=413,
+            title="That was too much to send",
+            advice="Send less at once and try again.",
+        ), 413
     form = UploadForm(formdata=None)
     form.file.errors = [_too_large_message()]
     return _index(form, 413)

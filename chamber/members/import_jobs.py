@@ -129,22 +129,35 @@ def save_mapping(
 
 def start(job: ImportJob, *, dry_run: bool, in_request: bool = True) -> None:
     """Queue a run of the job (a dry run, or the import); a small file is run at once, in this
-    transaction, when `in_request`. Its earlier run's counts and rows are cleared."""
+    transaction, when `in_request`. Its earlier run's counts and rows are cleared.
+
+    Two staff pressing "Import" at once: the move to queued is a conditional UPDATE, so the
+    second finds the job taken and is refused rather than running the file twice."""
     if job.mapping is None:
         raise ImportRefused("Choose the columns first.")
-    if job.status.is_active:
-        raise ImportRefused("This file is being imported already; its progress is below.")
     if job.status == ImportStatus.done and not job.dry_run:
         raise ImportRefused("This file has been imported already.")
+    startable = ~ImportJob.status.in_([ImportStatus.queued, ImportStatus.running]) & ~(
+        (ImportJob.status == ImportStatus.done) & ImportJob.dry_run.is_(False)
+    )
+    queued = db.session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job.id, startable)
+        .values(
+            dry_run=dry_run, status=ImportStatus.queued, rows_done=0, created=0, updated=0,
+            unchanged=0, refused=0, cancel_requested=False, error="", started_at=None,
+            finished_at=None, claimed_by=None, lease_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # fmt: skip
+    db.session.refresh(job)
+    if not queued:
+        raise ImportRefused(
+            "This file has been imported already."
+            if job.status == ImportStatus.done
+            else "This file is being imported already; its progress is below."
+        )
     db.session.execute(delete(ImportJobRow).where(ImportJobRow.job_id == job.id))
-    job.dry_run = dry_run
-    job.status = ImportStatus.queued
-    job.rows_done = job.created = job.updated = job.unchanged = job.refused = 0
-    job.cancel_requested = False
-    job.error = ""
-    job.started_at = job.finished_at = None
-    job.claimed_by = job.lease_until = None
-    db.session.flush()
     if in_request and job.rows_total <= RUN_IN_REQUEST_ROWS:
         _run_here(job)
 
