@@ -629,3 +629,25 @@ def test_a_person_added_by_a_booking_meanwhile_is_matched_not_duplicated(app):
     tony = contacts()["tony@octree.co.uk"]
     assert (tony.name, tony.organisation.name) == ("Tony Richardson", "Octree Ltd")
     assert len(contacts()) == 2
+
+
+def test_rows_changing_different_fields_are_written_together(app):
+    run(
+        csv_text(
+            OCTREE_ROW, "Bakery,Ann,ann@bakery.example,Owner,,no,small,Food,Hitchin,,,"
+        ).encode()
+    )
+    job = run(csv_text(
+        "Octree,,tony@octree.co.uk,CTO,,,,,,,,",  # the contact's job title only
+        "Bakery,,,,,yes,,,Letchworth,,,",  # the business's membership and town only
+    ).encode())  # fmt: skip
+
+    assert job.counts[RowAction.update] == 2
+    bakery = organisations()["Bakery"]
+    assert (bakery.is_member, bakery.town_or_postcode, bakery.sector) == (
+        True,
+        "Letchworth",
+        "Food",
+    )
+    assert contacts()["tony@octree.co.uk"].job_title == "CTO"
+    assert contacts()["ann@bakery.example"].job_title == "Owner"

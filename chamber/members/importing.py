@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from chamber.core.csvimport import Record
 from chamber.core.errors import Refusal
@@ -45,6 +45,9 @@ from chamber.members.services import normalise_organisation_name
 CHUNK_ROWS = 1000
 REPORT_CELL = 2000  # a refused row's cells are kept for the error report up to this length
 SHOWN_VALUE = 60  # a value quoted in a row's detail is cut to this length
+# What one row can make the database refuse (a unique key taken meanwhile, a value it will not
+# store); anything else (the database away) is not the row's fault and stops the run.
+ROW_ERRORS = (IntegrityError, DataError)
 _ORG_COLUMNS = ("id", "name", "name_normalised", *[
     name for name in ORGANISATION_FIELDS if name != "tags"
 ])  # fmt: skip
@@ -152,7 +155,7 @@ class Importer:
             try:
                 with db.session.begin_nested():
                     outcomes = self._plan_chunk(parsed, write=True)
-            except SQLAlchemyError:
+            except ROW_ERRORS:  # a row the database refuses; an outage fails the whole run
                 outcomes = [self._row_alone(row) for row in parsed]
         self.counts.update(outcome.action for outcome in outcomes)
         return outcomes
@@ -182,9 +185,9 @@ class Importer:
         try:
             with db.session.begin_nested():
                 return self._plan_chunk([row], write=True)[0]
-        except SQLAlchemyError as error:
+        except ROW_ERRORS as error:
             reason = str(getattr(error, "orig", None) or error).splitlines()[0][:300]
-            return self._refused(row.number, row.cells, f"the database refused it: {reason}")
+            return self._refused(row.number, row.cells, f"The database refused it: {reason}")
 
     # --- reading a row -----------------------------------------------------------------------------
 
@@ -217,7 +220,7 @@ class Importer:
         }
         if len(values.get("name", "")) > FIELDS_BY_NAME["name"].max_length:  # first + last, joined
             return self._refused(record.number, record.cells, "Name is longer than 120 characters.")
-        problem = self._row_problem(record.number, organisation, email, org, contact)
+        problem = self._row_problem(organisation, email, org, contact)
         if problem:
             return self._refused(record.number, record.cells, problem)
         key = normalise_organisation_name(organisation) if organisation else ""
@@ -228,7 +231,7 @@ class Importer:
 
     @staticmethod
     def _row_problem(
-        number: int, organisation: str, email: str, org: dict[str, Any], contact: dict[str, Any]
+        organisation: str, email: str, org: dict[str, Any], contact: dict[str, Any]
     ) -> str | None:
         if not organisation and not email:
             return "The row has neither an organisation nor an email address: it needs one or both."
