@@ -651,3 +651,28 @@ def test_rows_changing_different_fields_are_written_together(app):
     )
     assert contacts()["tony@octree.co.uk"].job_title == "CTO"
     assert contacts()["ann@bakery.example"].job_title == "Owner"
+
+
+def test_a_large_hostile_file_is_refused_row_by_row_in_the_worker_which_carries_on(app):
+    hostile = [
+        '"=HYPERLINK(""http://evil.example"")",,,,,,small,,,,,',  # stored as data
+        "Bell\x07 Ltd,,,,,,small,,,,,",  # a control character
+        "<img src=x onerror=alert(1)>,,,,,,small,,,,,",  # stored as data
+        "Giant," + "x" * (10 * 1024 * 1024) + ",,,,,small,,,,,",  # 10 MB on one line
+        "Octree,,\x00@example.com,,,,small,,,,,",  # NUL mid-file
+        "Broken,,a\u2028b@example.com,,,,small,,,,,",  # a Unicode line separator
+    ]
+    lines = [f"Business {n},,p{n}@example.com,,,,small,,,,," for n in range(1100)]
+    job_id = queue(csv_text(*hostile, *lines).encode())
+    echoed: list[str] = []
+
+    Worker(app, worker_id="test", echo=echoed.append).run_once()
+
+    job = job_now(job_id)
+    assert job.status == ImportStatus.done, job.error
+    assert (job.created, job.refused) == (1102, 4)
+    refused = {row.row_number: row.detail for row in import_jobs.refused_rows(job)}
+    assert refused[3] == "Organisation contains a character that is not allowed."
+    assert refused[5] == "The row could not be read: a cell is longer than 131,072 characters."
+    assert "Email" in refused[6] and "Email" in refused[7]
+    assert '=HYPERLINK("http://evil.example")' in organisations()
