@@ -313,3 +313,8 @@ def test_too_much_sent_to_another_page_is_a_plain_413(organiser_client):
     assert response.status_code == 413
     assert "That was too much to send" in response.text
     assert "larger than 20 MB" not in response.text
+
+
+def test_a_file_name_with_control_characters_is_shown_without_them(organiser_client):
+    assert upload(organiser_client, name="mem\x00bers\x1b[31m.csv").status_code == 302
+    assert latest_job().file_name == "members[31m.csv"

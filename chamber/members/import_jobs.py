@@ -31,7 +31,7 @@ from chamber.members.import_models import (
     ImportStatus,
     RowAction,
 )
-from chamber.members.importing import Importer, ImportRefused, RowOutcome, chunks
+from chamber.members.importing import Importer, ImportRefused, RowOutcome, chunks, storable
 from chamber.members.models import SizeBand
 
 # A file with at most this many rows is run in the request that starts it; a larger one by the
@@ -69,7 +69,7 @@ def create_job(file_name: str, content: bytes, *, by: object | None = None) -> I
             "The file has a row of column names but no rows under it.", field="file"
         )
     job = ImportJob(
-        file_name=" ".join(file_name.split())[:255] or "upload.csv",
+        file_name=_file_name(file_name),
         content=content,
         size=len(content),
         encoding=sheet.encoding,
@@ -82,6 +82,12 @@ def create_job(file_name: str, content: bytes, *, by: object | None = None) -> I
     db.session.add(job)
     db.session.flush()
     return job
+
+
+def _file_name(name: str) -> str:
+    """The upload's name as shown on the page: no control characters, white space collapsed."""
+    printable = "".join(ch for ch in name if ch.isprintable() or ch == " ")
+    return " ".join(printable.split())[:255] or "upload.csv"
 
 
 def sheet_format(job: ImportJob) -> csvimport.SheetFormat:
@@ -358,7 +364,7 @@ def _finish(job_id: int, claim: str, status: ImportStatus, *, error: str = "") -
             finished_at=utcnow(),
             claimed_by=None,
             lease_until=None,
-            error=error[:2000],
+            error=storable(error)[:2000],
         )
         .execution_options(synchronize_session=False)
     )

@@ -104,6 +104,12 @@ def shown(value: object) -> str:
     return text if len(text) <= SHOWN_VALUE else text[: SHOWN_VALUE - 1] + "…"
 
 
+def storable(text: str) -> str:
+    """A refused cell as the report keeps it: a NUL, which PostgreSQL cannot store in text, shown
+    as the replacement character; everything else as the file had it."""
+    return text.replace("\x00", "\ufffd")
+
+
 def chunks(records: Iterable[Record], size: int = CHUNK_ROWS) -> Iterator[list[Record]]:
     chunk: list[Record] = []
     for record in records:
@@ -274,10 +280,10 @@ class Importer:
         return RowOutcome(
             number,
             RowAction.refused,
-            organisation=values.get("organisation", "")[:200],
-            email=values.get("email", "")[:254],
-            detail=reason,
-            cells=[cell[:REPORT_CELL] for cell in cells],
+            organisation=storable(values.get("organisation", ""))[:200],
+            email=storable(values.get("email", ""))[:254],
+            detail=storable(reason),
+            cells=[storable(cell[:REPORT_CELL]) for cell in cells],
         )
 
     def _cells_by_field(self, cells: list[str]) -> Iterator[tuple[str, str]]:
