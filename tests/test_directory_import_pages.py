@@ -51,7 +51,7 @@ def latest_job() -> ImportJob:
 
 def choose(client, job: ImportJob, run: str = "dry_run", **columns: str):
     mapping = import_jobs.suggested_mapping(job)
-    data = {f"column_{index}": name for index, name in enumerate(mapping)}
+    data = {f"columns-{index}": name for index, name in enumerate(mapping)}
     data.update(columns)
     data.update(csrf_token=csrf_token(client, f"{INDEX}{job.id}/columns"), run=run)
     data.setdefault("default_size_band", "")
@@ -141,7 +141,7 @@ def test_the_error_report_is_a_formula_safe_csv_of_the_refused_rows(organiser_cl
 def test_a_mapping_without_organisation_or_email_comes_back_with_the_reason(organiser_client):
     upload(organiser_client)
     job = latest_job()
-    response = choose(organiser_client, job, column_0="", column_2="")
+    response = choose(organiser_client, job, **{"columns-0": "", "columns-2": ""})
     assert response.status_code == 400
     assert "Choose the column with the organisation, the email address, or both" in response.text
     assert latest_job().status == ImportStatus.mapping
@@ -150,7 +150,7 @@ def test_a_mapping_without_organisation_or_email_comes_back_with_the_reason(orga
 def test_a_forged_field_name_is_refused(organiser_client):
     upload(organiser_client)
     job = latest_job()
-    response = choose(organiser_client, job, column_1="password_hash")
+    response = choose(organiser_client, job, **{"columns-1": "password_hash"})
     assert response.status_code == 400
     assert "Not a valid choice" in response.text
 

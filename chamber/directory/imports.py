@@ -17,7 +17,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectField
+from wtforms import FieldList, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -102,32 +102,23 @@ BAND_CHOICES = [
 
 
 class MappingForm(ChamberForm):
+    """A select per column of the file (labelled with its heading), and the default size band."""
+
+    columns = FieldList(SelectField("Field", choices=FIELD_CHOICES))
     default_size_band = SelectField(
         "Size band for a new business whose row has none",
         choices=BAND_CHOICES,
         description="A business new to the directory needs a size band.",
     )
 
-    @classmethod
-    def for_job(cls, job: ImportJob, **kwargs: Any) -> MappingForm:
-        """A select per column of the file, labelled with its heading."""
+    def label_columns(self, header: list[str]) -> None:
+        for index, entry in enumerate(self.columns):
+            heading = header[index] if index < len(header) else ""
+            entry.label.text = heading or f"Column {index + 1} (no heading)"
 
-        class JobMappingForm(cls):  # type: ignore[valid-type, misc]
-            pass
-
-        for index, heading in enumerate(job.header):
-            setattr(
-                JobMappingForm,
-                f"column_{index}",
-                SelectField(heading or f"Column {index + 1} (no heading)", choices=FIELD_CHOICES),
-            )
-        return JobMappingForm(**kwargs)
-
-    def mapping(self, width: int) -> list[str]:
-        return [self[f"column_{index}"].data or "" for index in range(width)]
-
-    def columns(self, width: int) -> list[Any]:
-        return [self[f"column_{index}"] for index in range(width)]
+    @property
+    def mapping(self) -> list[str]:
+        return [entry.data or "" for entry in self.columns]
 
 
 def _index(form: UploadForm, status: int = 200):
@@ -169,25 +160,25 @@ def _job_or_404(job_id: int) -> ImportJob:
 def columns(job_id: int):
     job = _job_or_404(job_id)
     if request.method == "GET":
-        mapping = import_jobs.suggested_mapping(job)
-        values = {f"column_{index}": name for index, name in enumerate(mapping)}
         band = job.default_size_band.value if job.default_size_band else ""
-        form = MappingForm.for_job(job, formdata=None, default_size_band=band, **values)
+        form = MappingForm(
+            formdata=None, columns=import_jobs.suggested_mapping(job), default_size_band=band
+        )
     else:
-        form = MappingForm.for_job(job)
+        form = MappingForm()
         if form.validate_on_submit():
             dry_run = request.form.get("run") != "import"
             band = SizeBand(form.default_size_band.data) if form.default_size_band.data else None
             with refusals_shown_on(form):
-                import_jobs.save_mapping(job, form.mapping(len(job.header)), band)
+                import_jobs.save_mapping(job, form.mapping, band)
                 import_jobs.start(job, dry_run=dry_run)
                 return redirect(url_for(".show", job_id=job.id))
+    form.label_columns(job.header)
     return render_template(
         "directory/imports/columns.html",
         job=job,
         form=form,
         fields=FIELDS,
-        column_fields=form.columns(len(job.header)),
         preview=import_jobs.preview(job),
         sheet_format=import_jobs.sheet_format(job).description,
     ), form_status(form)
