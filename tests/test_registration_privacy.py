@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.members import services as members
@@ -98,6 +100,34 @@ def test_the_per_business_limit_names_no_counts_and_answers_alike(app, make_even
     )
     assert "Each business may book up to 1 place for this event." in refused.text
     assert "already has" not in refused.text and " 1 more" not in refused.text
+
+
+def test_a_stranger_typing_a_business_name_neither_probes_nor_uses_up_its_allowance(make_event):
+    """The limit counts the bookings of the booker's colleagues (same business domain; for a
+    personal mailbox, the same address), so another party's places stay invisible and theirs."""
+    event = make_event(business_limit=2)
+    colleague = DelegateDetails("Tony", "tony@octree.example")
+    make_booking(event, colleague, DelegateDetails("Ann", "ann@octree.example"), source="web")
+    # A stranger at another domain (or at a free-mail provider) books two under the same name.
+    stranger = DelegateDetails("Mallory", "mallory@snoop.example")
+    make_booking(event, stranger, "m2@snoop.example", business="OCTREE LIMITED", source="web")
+    freemail = DelegateDetails("Eve", "eve.octree@gmail.com")
+    make_booking(event, freemail, "e2@elsewhere.example", business="Octree", source="web")
+    assert len(statuses(event)) == 6
+    # Octree's own colleagues are counted together, whatever name spelling they type.
+    with pytest.raises(services.BookingRefused, match="Each business may book up to 2 places"):
+        make_booking(event, DelegateDetails("Sue", "sue@OCTREE.example"), business="octree ltd",
+                     source="web")  # fmt: skip
+    # So is one personal address, but not another one at the same provider.
+    with pytest.raises(services.BookingRefused, match="Each business may book up to 2 places"):
+        make_booking(event, "e3@elsewhere.example", booker=freemail, business="Octree",
+                     source="web")  # fmt: skip
+    make_booking(event, DelegateDetails("Other", "other.person@gmail.com"), business="Octree",
+                 source="web")  # fmt: skip
+    # A look-alike domain is not a colleague: "%" and "_" in a typed address match themselves.
+    make_booking(event, DelegateDetails("Odd", "odd@x_octree.example"), business="Octree",
+                 source="web")  # fmt: skip
+    assert len(statuses(event)) == 8
 
 
 def test_an_anonymous_booking_never_overwrites_a_business_or_a_person(client, make_event):
