@@ -12,6 +12,7 @@ from chamber.members.models import MarketingTopic
 from chamber.members.subscriptions import ASKED, SubscribeDetails
 
 EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
+TOPIC_VALUES = frozenset(topic.value for topic in MarketingTopic)
 TOPIC_CHOICES = [SelectChoice(topic.value, topic.label) for topic in MarketingTopic]
 
 
@@ -26,7 +27,7 @@ class TopicsField(SelectMultipleField):
 
     def pre_validate(self, form) -> None:
         # WTForms' own message repeats the value sent; only our values can be chosen.
-        if any(value not in MarketingTopic for value in self.data or []):
+        if any(value not in TOPIC_VALUES for value in self.data or []):
             raise ValidationError("Choose from the topics listed.")
 
     @property
