@@ -21,7 +21,7 @@ from chamber.extensions import limiter
 from chamber.mail import services as mail
 from chamber.members import marketing, subscriptions
 from chamber.members.forms import PreferencesForm, SubscribeForm
-from chamber.members.models import MarketingTopic
+from chamber.members.models import Contact, MarketingTopic, SubscriptionRequest
 
 bp = Blueprint("members", __name__)
 
@@ -59,15 +59,10 @@ def check_email():
     )
 
 
-@bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
+@bp.get("/subscribe/confirm/<token>")
 def confirm_page(token: str):
-    # A GET changes nothing, since mail scanners open links: confirming is the button's POST.
-    subscription = subscriptions.request_for_confirmation(token)
-    if subscription is None:
-        abort(404)
-    if request.method == "POST":  # its CSRF token checked, as every form's, by Flask-WTF
-        subscriptions.confirm(subscription)
-        return redirect(url_for(".confirm_page", token=token))
+    # Mail scanners open links, so opening one changes nothing: the page's button confirms.
+    subscription = _subscription_or_404(token)
     return render_template(
         "members/confirm.html",
         token=token,
@@ -77,31 +72,56 @@ def confirm_page(token: str):
     )
 
 
-@bp.route("/preferences/<token>", methods=["GET", "POST"])
+@bp.post("/subscribe/confirm/<token>")
+def confirm(token: str):
+    subscriptions.confirm(_subscription_or_404(token))  # its form token checked by Flask-WTF
+    return redirect(url_for(".confirm_page", token=token))
+
+
+def _subscription_or_404(token: str) -> SubscriptionRequest:
+    subscription = subscriptions.request_for_confirmation(token)
+    if subscription is None:
+        abort(404)
+    return subscription
+
+
+@bp.get("/preferences/<token>")
 def preferences(token: str):
+    contact = _contact_or_404(token)
+    form = PreferencesForm()
+    suppressed = mail.is_suppressed(contact.email)
+    opted_out = marketing.opted_out_topics(contact)
+    form.topics.data = [] if suppressed else [t.value for t in MarketingTopic if t not in opted_out]
+    return _preferences_page(form, token, contact.email, suppressed)
+
+
+@bp.post("/preferences/<token>")
+def save_preferences(token: str):
+    contact = _contact_or_404(token)
+    form = PreferencesForm()
+    if not form.validate_on_submit():
+        return _preferences_page(form, token, contact.email, mail.is_suppressed(contact.email))
+    if form.unsubscribe.data:
+        subscriptions.unsubscribe_from_all(contact)
+        flash("You are unsubscribed: we will send you no more news or surveys.", "success")
+    else:
+        subscriptions.save_preferences(contact, form.topics.topics)
+        flash("Your choices are saved.", "success")
+    return redirect(url_for(".preferences", token=token))
+
+
+def _contact_or_404(token: str) -> Contact:
     contact = subscriptions.contact_for_preferences(token)
     if contact is None:
         abort(404)
-    form = PreferencesForm()
-    if form.validate_on_submit():
-        if form.unsubscribe.data:
-            subscriptions.unsubscribe_from_all(contact)
-            flash("You are unsubscribed: we will send you no more news or surveys.", "success")
-        else:
-            subscriptions.save_preferences(contact, form.topics.topics)
-            flash("Your choices are saved.", "success")
-        return redirect(url_for(".preferences", token=token))
-    suppressed = mail.is_suppressed(contact.email)
-    if not form.is_submitted():
-        form.topics.data = (
-            []
-            if suppressed
-            else [t.value for t in MarketingTopic if t not in marketing.opted_out_topics(contact)]
-        )
+    return contact
+
+
+def _preferences_page(form: PreferencesForm, token: str, address: str, suppressed: bool):
     return render_template(
         "members/preferences.html",
         form=form,
         token=token,
-        address=contact.email,
+        address=address,
         suppressed=suppressed,
     ), form_status(form)
