@@ -25,6 +25,7 @@ from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import _mint_unsubscribe_link
 from chamber.members import subscriptions
+from chamber.members.models import MarketingTopic
 from chamber.registration import notifications
 from chamber.registration.checkin_services import new_checkin_token
 from chamber.registration.models import Delegate, DelegateStatus
@@ -137,7 +138,9 @@ def url_values(app: Flask) -> dict[str, object]:
     sendable = surveys.create_survey(earlier, by=acting_staff())
     db.session.flush()
     subscribing = subscriptions.subscribe(
-        subscriptions.SubscribeDetails("Sam Walk", "walk.subscriber@example.com", "", ["events"])
+        subscriptions.SubscribeDetails(
+            "Sam Walk", "walk.subscriber@example.com", "", [MarketingTopic.events]
+        )
     )
     values = {
         "slug": upcoming.slug,

@@ -26,6 +26,7 @@ from chamber.members.models import (
     TopicOptOut,
 )
 from tests.support import csrf_token, post_form
+from tests.test_registration import register
 
 EVENTS, NEWSLETTER, SURVEYS = MarketingTopic
 ANN = "ann@octree.example"
@@ -345,10 +346,38 @@ def test_choosing_topics_takes_effect_at_once_with_the_time(client, smtp_server)
     withdrawn = dict(db.session.execute(db.select(Consent.purpose, Consent.withdrawn_at)).all())
     assert withdrawn["events"] is None and withdrawn["newsletter"] and withdrawn["surveys"]
     assert client.get(preferences).text.count("checked") == 1
-    # Ticking a topic again ends the opt-out; it is no consent by itself.
+    # Ticking a box shown unticked, through a link to their own address, is consent again.
     post_form(client, preferences, {"topics": ["events", "newsletter"], "save": "Save"})
-    assert status_of(contact(), NEWSLETTER).basis is Basis.opted_out  # consent was withdrawn
+    assert status_of(contact(), NEWSLETTER).basis is Basis.consent
+    assert status_of(contact(), NEWSLETTER).consent.source == "preferences page"
     assert {o.topic for o in db.session.scalars(db.select(TopicOptOut))} == {SURVEYS}
+
+
+def test_a_box_shown_ticked_is_no_consent_and_one_shown_unticked_is(
+    client, smtp_server, make_event
+):
+    assert register(client, make_event(), booker_email=ANN).status_code == 302  # soft opt-in
+    mail.enqueue(key="news", to=ANN, subject="News", template="members/subscribed",
+                 context={"topics": [EVENTS], "preferences_for": contact().id,
+                          "events_url": "http://127.0.0.1:5000/"},
+                 kind=MailKind.marketing)  # fmt: skip
+    db.session.commit()
+    deliver_due()
+    news = next(m for m in smtp_server.messages if m["Subject"] == "News")
+    preferences = link_in(news, "/preferences/")
+    page = client.get(preferences).text
+    ticked = set(re.findall(r'value="(\w+)"[^>]*checked|checked[^>]*value="(\w+)"', page))
+    assert {a or b for a, b in ticked} == {"events", "newsletter"}  # what they may be sent now
+    post_form(client, preferences, {"topics": ["events", "newsletter"], "save": "Save"})
+    assert not db.session.scalars(db.select(Consent)).all()  # shown ticked, left ticked: nothing
+    assert status_of(contact(), EVENTS).basis is Basis.soft_opt_in
+    post_form(client, preferences, {"topics": ["events", "surveys"], "save": "Save"})
+    consent = db.session.scalars(db.select(Consent)).one()
+    assert (consent.purpose, consent.source) == ("surveys", "preferences page")
+    assert consent.wording == "Send me emails about: Surveys about business needs"
+    assert consent.confirmed_at is not None
+    assert status_of(contact(), SURVEYS).basis is Basis.consent
+    assert status_of(contact(), NEWSLETTER).basis is Basis.opted_out
 
 
 def test_unsubscribing_from_everything_suppresses_at_once_and_can_be_undone(client, smtp_server):
@@ -370,6 +399,8 @@ def test_unsubscribing_from_everything_suppresses_at_once_and_can_be_undone(clie
     # Choosing a topic on the same page ends their own unsubscribe (the link proves the address).
     post_form(client, preferences, {"topics": ["events"], "save": "Save"})
     assert not mail.is_suppressed(ANN)
+    assert status_of(contact(), EVENTS).basis is Basis.consent  # given again, on the page
+    assert status_of(contact(), NEWSLETTER).basis is Basis.opted_out
 
 
 def test_subscribing_again_lifts_ones_own_unsubscribe_but_never_a_bounce(

@@ -9,7 +9,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from chamber.core.forms import ChamberForm, text_field
 from chamber.members.models import MarketingTopic
-from chamber.members.subscriptions import ASKED, SubscribeDetails
+from chamber.members.subscriptions import ASKED, PREFERENCES_ASKED, SubscribeDetails
 
 EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
 TOPIC_VALUES = frozenset(topic.value for topic in MarketingTopic)
@@ -77,8 +77,9 @@ class SubscribeForm(ChamberForm):
 
 class PreferencesForm(ChamberForm):
     topics = TopicsField(
-        "Send me emails about:",
-        description="Untick what you no longer want. Emails about places you book still come.",
+        PREFERENCES_ASKED,
+        description="Tick what you want and untick what you do not. Emails about places you "
+        "book still come.",
     )
     save = SubmitField("Save my choices")
     unsubscribe = SubmitField("Unsubscribe from everything")

@@ -37,6 +37,7 @@ SOURCE = "subscribe form"
 GONE = "gone"  # the token in a link minted for a request or contact erased since: a plain 404
 # What the form shows above the topics; each consent stores it with its topic, word for word.
 ASKED = "Email me news from the Chamber about:"
+PREFERENCES_ASKED = "Send me emails about:"  # the preferences page's question
 
 
 def consent_wording(topic: MarketingTopic) -> str:
@@ -135,15 +136,36 @@ def confirm(request: SubscriptionRequest, *, now: datetime | None = None) -> Non
 
 
 def save_preferences(contact: Contact, wanted: list[MarketingTopic]) -> None:
-    """The person's choice of topics on their preferences page, taking effect at once: the topics
-    left out are opted out of (consents for them withdrawn); choosing any topic ends an unsubscribe
-    of their own."""
+    """The person's choice of topics on their preferences page, taking effect at once.
+
+    The page shows ticked the topics they may be sent now. A topic left unticked is opted out of
+    (consents for it withdrawn); choosing any topic ends an unsubscribe of their own. A box the
+    person ticked that was shown unticked is their consent, given through a link sent to their own
+    address, so it is recorded as confirmed (source "preferences page"); a box shown ticked and
+    left so gives nothing new (a ticked box shown ticked is not consent)."""
     now = utcnow()
-    marketing.opt_out(contact, [t for t in MarketingTopic if t not in wanted], now=now)
-    marketing.opt_in(contact, wanted)
     if wanted:
         mail.lift_unsubscribe(contact.email)
+    marketing.opt_out(contact, [t for t in MarketingTopic if t not in wanted], now=now)
+    marketing.opt_in(contact, wanted)
+    for topic in wanted:
+        if not marketing.status_of(contact, topic).may_send:
+            db.session.add(
+                Consent(
+                    contact_id=contact.id,
+                    purpose=topic.value,
+                    wording=f"{PREFERENCES_ASKED} {topic.label}",
+                    source="preferences page",
+                    given_at=now,
+                    confirmed_at=now,
+                )
+            )
     db.session.flush()
+
+
+def shown_ticked(contact: Contact) -> list[MarketingTopic]:
+    """The topics the preferences page shows ticked: those the person may be sent now."""
+    return [topic for topic in MarketingTopic if marketing.status_of(contact, topic).may_send]
 
 
 def unsubscribe_from_all(contact: Contact) -> None:

@@ -19,9 +19,9 @@ from flask import (
 from chamber.core.errors import form_status
 from chamber.extensions import limiter
 from chamber.mail import services as mail
-from chamber.members import marketing, subscriptions
+from chamber.members import subscriptions
 from chamber.members.forms import PreferencesForm, SubscribeForm
-from chamber.members.models import Contact, MarketingTopic, SubscriptionRequest
+from chamber.members.models import Contact, SubscriptionRequest
 
 bp = Blueprint("members", __name__)
 
@@ -89,10 +89,8 @@ def _subscription_or_404(token: str) -> SubscriptionRequest:
 def preferences(token: str):
     contact = _contact_or_404(token)
     form = PreferencesForm()
-    suppressed = mail.is_suppressed(contact.email)
-    opted_out = marketing.opted_out_topics(contact)
-    form.topics.data = [] if suppressed else [t.value for t in MarketingTopic if t not in opted_out]
-    return _preferences_page(form, token, contact.email, suppressed)
+    form.topics.data = [topic.value for topic in subscriptions.shown_ticked(contact)]
+    return _preferences_page(form, token, contact.email, mail.is_suppressed(contact.email))
 
 
 @bp.post("/preferences/<token>")
