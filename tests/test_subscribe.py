@@ -309,7 +309,7 @@ def test_a_link_for_someone_elses_subscription_or_preferences_is_refused(client,
     # Through the worker: a message to Mallory naming Ann's request is parked, never sent.
     mail.enqueue(key="forged", to="mallory@attacker.example", subject="x",
                  template="members/confirm_subscription",
-                 context={"request": victim, "topics": [EVENTS], "confirm_days": 7})  # fmt: skip
+                 context={"subscription": victim, "topics": [EVENTS], "confirm_days": 7})  # fmt: skip
     db.session.commit()
     deliver_due()
     forged = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.key == "forged")).one()

@@ -81,7 +81,7 @@ def subscribe(details: SubscribeDetails, *, now: datetime | None = None) -> Subs
         subject="Confirm that you want our emails",
         template="members/confirm_subscription",
         context={
-            "request": request,
+            "subscription": request,
             "topics": requested_topics(request),
             "confirm_days": CONFIRM_DAYS,
         },
