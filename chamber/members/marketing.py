@@ -24,6 +24,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail.models import Suppression
+from chamber.members.addresses import PERSONAL_DOMAINS, domain_of, is_personal_address
 from chamber.members.models import (
     Consent,
     Contact,
@@ -69,37 +70,14 @@ LAWFUL = frozenset({Basis.consent, Basis.corporate, Basis.soft_opt_in})
 # not a "similar product or service"; surveys need consent, or a corporate subscriber.
 SOFT_OPT_IN_TOPICS = frozenset({MarketingTopic.events, MarketingTopic.newsletter})
 
-# Addresses people get from a mailbox provider for themselves: someone who works for a company but
-# gives one of these is an individual subscriber at that address (the ICO: the rules for
-# individuals apply). A short list of the common ones in the UK; a business's own domain is not
-# on it, whatever its size.
-PERSONAL_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com",
-    "hotmail.com", "hotmail.co.uk", "outlook.com", "live.com", "live.co.uk", "msn.com",
-    "yahoo.com", "yahoo.co.uk", "ymail.com", "rocketmail.com",
-    "icloud.com", "me.com", "mac.com",
-    "aol.com", "aol.co.uk",
-    "btinternet.com", "btopenworld.com", "sky.com", "talktalk.net", "virginmedia.com",
-    "ntlworld.com", "blueyonder.co.uk", "tiscali.co.uk",
-    "proton.me", "protonmail.com", "pm.me",
-    "gmx.com", "gmx.co.uk", "mail.com", "fastmail.com",
-})  # fmt: skip
-
+# A corporate subscriber's people at their business address; someone there who gives a personal
+# mailbox (`addresses.PERSONAL_DOMAINS`) is an individual subscriber at that address (the ICO).
 CORPORATE_FORMS = frozenset(form for form in LegalForm if form.is_corporate_subscriber)
 
 SUPPRESSION_REASONS = {
     "unsubscribe": "Unsubscribed from all marketing",
     "bounce": "Hard bounce: the address does not take mail",
 }
-
-
-def email_domain(address: str) -> str:
-    """What follows an address's last @, lower-cased (the whole text if it has none)."""
-    return address.rpartition("@")[2].lower()
-
-
-def is_personal_address(address: str) -> bool:
-    return email_domain(address) in PERSONAL_DOMAINS
 
 
 # --- the rule ------------------------------------------------------------------------------------
@@ -184,7 +162,7 @@ def status(facts: Facts, topic: MarketingTopic) -> MarketingStatus:
 
 def _why_no_basis(facts: Facts, topic: MarketingTopic, corporate: bool) -> str:
     if corporate:
-        who = f"A personal address ({email_domain(facts.email)}), so an individual subscriber,"
+        who = f"A personal address ({domain_of(facts.email)}), so an individual subscriber,"
     elif facts.legal_form is None:
         who = "Not linked to a business, so treated as an individual subscriber,"
     elif facts.legal_form is LegalForm.unknown:
@@ -291,7 +269,7 @@ def status_of(contact: Contact, topic: MarketingTopic) -> MarketingStatus:
 
 
 class _EmailDomain(FunctionElement[str]):
-    """`email_domain` in SQL: what follows the address's last @, lower-cased."""
+    """`addresses.domain_of` in SQL: what follows the address's last @, lower-cased."""
 
     type = String()
     name = "email_domain"
