@@ -24,10 +24,13 @@ from chamber.members.models import (
     Contact,
     ContactRole,
     LegalForm,
+    LinkPurpose,
+    MarketingToken,
     MarketingTopic,
     Organisation,
     OrganisationTag,
     SizeBand,
+    SubscriptionRequest,
     TopicOptOut,
 )
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
@@ -58,7 +61,8 @@ __all__ = [
     "AgendaItem", "AgendaItemSpeaker", "AgendaKind", "Event", "EventStatus", "Role", "Speaker",
     "StaffUser", "MailKind", "MessageStatus", "OutboxAttachment", "OutboxMessage", "Suppression",
     "UnsubscribeToken", "Consent", "Contact", "ContactRole", "LegalForm", "MarketingTopic",
-    "Organisation", "OrganisationTag", "SizeBand", "TopicOptOut", "Booking", "BookingToken",
+    "Organisation", "OrganisationTag", "SizeBand", "TopicOptOut", "LinkPurpose", "MarketingToken",
+    "SubscriptionRequest", "Booking", "BookingToken",
     "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",

@@ -24,6 +24,8 @@ from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import _mint_unsubscribe_link
+from chamber.members import subscriptions
+from chamber.members.models import MarketingTopic
 from chamber.registration import notifications
 from chamber.registration.checkin_services import new_checkin_token
 from chamber.registration.models import Delegate, DelegateStatus
@@ -56,6 +58,8 @@ EXCLUDED = {
     "survey_results.export": "a CSV download",
     "registration.booked": "redirects to the event page unless a booking was just made; the "
     "booking tests show it",
+    "members.check_email": "redirects to the subscribe form unless it was just sent; "
+    "tests/test_subscribe.py shows it",
     "checkin.counts": "JSON: the door page's live counts",
     "outbox.html_body": "an email's own HTML as it was sent, shown in a sandboxed frame: email "
     "HTML is written for mail programs, not checked as a web page",
@@ -133,6 +137,11 @@ def url_values(app: Flask) -> dict[str, object]:
     make_booking(earlier, "walk.came@example.com", checked_in=True, commit=False)
     sendable = surveys.create_survey(earlier, by=acting_staff())
     db.session.flush()
+    subscribing = subscriptions.subscribe(
+        subscriptions.SubscribeDetails(
+            "Sam Walk", "walk.subscriber@example.com", "", [MarketingTopic.events]
+        )
+    )
     values = {
         "slug": upcoming.slug,
         "event_id": upcoming.id,
@@ -152,6 +161,18 @@ def url_values(app: Flask) -> dict[str, object]:
             "token": new_survey_token(_first(Invitation, Invitation.id.in_(answered)))
         },
         "manage_surveys.add_question": {"survey_id": draft.id},
+        "members.confirm_page": {
+            "token": _token_of(
+                subscriptions._mint_confirm_link(subscribing.contact.email, str(subscribing.id))
+            )
+        },
+        "members.preferences": {
+            "token": _token_of(
+                subscriptions._mint_preferences_link(
+                    subscribing.contact.email, str(subscribing.contact_id)
+                )
+            )
+        },
         "manage_surveys.confirm_send_now": {"survey_id": sendable.id},
         "manage_surveys.edit_question": {
             "survey_id": draft.id,
@@ -168,6 +189,10 @@ def url_values(app: Flask) -> dict[str, object]:
     }
     db.session.commit()
     return values
+
+
+def _token_of(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def _token_for(rule: Rule, tokens: dict[str, str]) -> str:

@@ -149,7 +149,7 @@ def test_an_anonymous_booking_never_overwrites_a_business_or_a_person(client, ma
         town_or_postcode="Nowhere",
         is_member="yes",
         booker_name=hostile,
-        consent="y",
+        no_marketing="y",
     )
     assert response.status_code == 302
     org = db.session.scalars(db.select(Organisation)).one()
@@ -163,12 +163,12 @@ def test_an_anonymous_booking_never_overwrites_a_business_or_a_person(client, ma
     booking = db.session.scalars(db.select(Booking)).one()
     assert booking.business_as_typed["size_band"] == "large"  # what this booking said, kept
     assert booking.business_as_typed["sector"] == hostile
-    consent = db.session.scalars(db.select(Consent)).one()
-    assert consent.confirmed_at is None and not members.has_confirmed_consent(tony)
+    # Opting out of news adds an opt-out; it gives nothing, and no consent is recorded.
+    assert tony.soft_opt_in_at is None and not db.session.scalars(db.select(Consent)).all()
 
 
 def test_a_new_business_and_person_are_made_from_what_was_typed(client, make_event):
-    assert register(client, make_event(), consent="y").status_code == 302
+    assert register(client, make_event()).status_code == 302
     org = db.session.scalars(db.select(Organisation)).one()
     assert (org.size_band, org.town_or_postcode, org.is_member) == (
         SizeBand.small,

@@ -60,6 +60,8 @@ PRIVATE_TABLES = frozenset(
         "contact",
         "organisation_tag",
         "topic_opt_out",
+        "subscription_request",
+        "marketing_token",
         "link_check_run",
         "link_check_schedule",
         "public_version",

@@ -26,7 +26,7 @@ from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
-from chamber.members import addresses
+from chamber.members import addresses, marketing
 from chamber.members import services as members
 from chamber.members.models import Contact, Organisation, SizeBand
 from chamber.registration import seats
@@ -239,7 +239,7 @@ def book(
     *,
     source: str = "web",
     privacy_acknowledged: bool = True,
-    consent_wording: str | None = None,
+    marketing_opt_out: bool | None = None,
     set_aside_duplicates: bool = False,
     settle: bool = True,
     now: datetime | None = None,
@@ -255,6 +255,10 @@ def book(
     things stand; then `settle_seats` takes the seat lock and decides (invariant 1). With
     `settle=False` the caller settles, after rendering the emails the booking owes
     (`notifications.settle_and_tell`), so that the lock is held for the decision only.
+
+    `marketing_opt_out` is the booker's answer to the form's opt-out of news of future events (None:
+    the form offered none, as staff bookings): only the booker's own contact gets the soft opt-in
+    (docs/marketing.md), never the delegates they named.
 
     What a public booking says about an existing business or person is kept on the booking and
     its delegates, never written over the CRM's records; staff bookings update them.
@@ -291,8 +295,8 @@ def book(
         phone=booker.phone,
         update_existing=staff_confirmed,
     )
-    if consent_wording:  # a request only: the person must confirm it (docs/registration.md)
-        members.request_consent(booker_contact, consent_wording, source="booking form")
+    if marketing_opt_out is not None:  # the form offered the booker an opt-out (docs/marketing.md)
+        marketing.record_booking_choice(booker_contact, opted_out=marketing_opt_out, now=now)
     booking = Booking(
         event_id=event.id,
         organisation=organisation,
