@@ -3,6 +3,7 @@
 from chamber.auth.models import Role, StaffUser
 from chamber.core.heartbeat import WorkerHeartbeat
 from chamber.core.pagecache import PublicVersion
+from chamber.directory.models import Segment
 from chamber.events.models import (
     AgendaItem,
     AgendaItemSpeaker,
@@ -66,5 +67,5 @@ __all__ = [
     "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
-    "SurveyToken", "PublicVersion", "WorkerHeartbeat",
+    "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment",
 ]  # fmt: skip

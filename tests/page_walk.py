@@ -20,6 +20,7 @@ from chamber.auth.models import Role, StaffUser
 from chamber.core.times import utcnow
 from chamber.demo import load_demo
 from chamber.demo.resources import ILLUSTRATIVE_CHECKS
+from chamber.directory.models import Segment
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
@@ -61,6 +62,8 @@ EXCLUDED = {
     "members.check_email": "redirects to the subscribe form unless it was just sent; "
     "tests/test_subscribe.py shows it",
     "checkin.counts": "JSON: the door page's live counts",
+    "directory_segments.count": "JSON: the segment builder's live count",
+    "directory_segments.export": "a CSV download",
     "outbox.html_body": "an email's own HTML as it was sent, shown in a sandboxed frame: email "
     "HTML is written for mail programs, not checked as a web page",
 }
@@ -153,6 +156,7 @@ def url_values(app: Flask) -> dict[str, object]:
         "survey_id": past_survey.id,
         "question_id": _first(Question, Question.survey_id == past_survey.id).id,
         "resource_id": _first(Resource).id,
+        "segment_id": _first(Segment).id,
         # Per endpoint, where a URL variable means something else there.
         "resources.show": {
             "slug": _first(Resource, Resource.status == ResourceStatus.published).slug
@@ -174,6 +178,7 @@ def url_values(app: Flask) -> dict[str, object]:
             )
         },
         "manage_surveys.confirm_send_now": {"survey_id": sendable.id},
+        "directory_segments.left_out": {"reason": "no_basis"},
         "manage_surveys.edit_question": {
             "survey_id": draft.id,
             "question_id": draft.questions[0].id,

@@ -325,6 +325,7 @@ def test_the_past_edition_has_a_sent_survey_whose_breakdown_shows_the_articles_f
 
 
 def test_the_demo_directory_has_300_described_organisations_and_a_second_load_changes_nothing(app):
+    from chamber.directory.models import Segment
     from chamber.mail.models import Suppression
     from chamber.members.models import (
         Consent,
@@ -338,7 +339,8 @@ def test_the_demo_directory_has_300_described_organisations_and_a_second_load_ch
     load(app)
 
     def snapshot():
-        models = (Organisation, Contact, Consent, TopicOptOut, OrganisationTag, Suppression)
+        models = (Organisation, Contact, Consent, TopicOptOut, OrganisationTag, Suppression,
+                  Segment)  # fmt: skip
         rows = {model.__name__: count(model) for model in models}
         described = db.session.execute(
             db.select(Organisation.name, Organisation.legal_form, Organisation.postcode,
@@ -349,7 +351,7 @@ def test_the_demo_directory_has_300_described_organisations_and_a_second_load_ch
 
     first = snapshot()
     rows, described, _ = first
-    assert rows["Organisation"] == 300
+    assert rows["Organisation"] == 300 and rows["Segment"] == 2
     assert rows["Contact"] > 300 and rows["Consent"] > 0 and rows["Suppression"] > 0
     assert all(postcode for _, _, postcode, _, _ in described)  # every business is described
     forms = {form for _, form, _, _, _ in described}

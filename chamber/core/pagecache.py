@@ -62,6 +62,7 @@ PRIVATE_TABLES = frozenset(
         "topic_opt_out",
         "subscription_request",
         "marketing_token",
+        "segment",
         "link_check_run",
         "link_check_schedule",
         "public_version",

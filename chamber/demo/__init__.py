@@ -46,7 +46,7 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
     if upcoming := seminar.load_upcoming_edition(speakers, today, by=by):
         bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
     load_resources(by=by)
-    directory.load_directory(today=today)
+    directory.load_directory(today=today, by=by)
     admin, *others = logins
     admin.others = others
     return admin

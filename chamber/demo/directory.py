@@ -11,8 +11,12 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+from werkzeug.datastructures import MultiDict
+
+from chamber.auth.models import StaffUser
 from chamber.core.times import utcnow
 from chamber.demo.bookings import FIRST, LARGE, LAST, TRADES, WORDS
+from chamber.directory import segments
 from chamber.extensions import db
 from chamber.mail import services as mail
 from chamber.members import services as members
@@ -60,7 +64,7 @@ JOBS = ["Managing Director", "Office Manager", "IT Manager", "Finance Director",
 CONSENT_WORDING = "Yes, send me news of the chamber's events (you can unsubscribe at any time)."
 
 
-def load_directory(*, today: date, seed: int = 2027) -> None:
+def load_directory(*, today: date, by: StaffUser, seed: int = 2027) -> None:
     """Fill the directory in: details for the businesses the bookings made, then a top-up of new
     ones (with contacts) to `DIRECTORY_SIZE`, then each person's marketing choices."""
     rng = random.Random(seed)
@@ -73,6 +77,7 @@ def load_directory(*, today: date, seed: int = 2027) -> None:
         attempts += 1
         _add(rng, today, *_invented(rng))
     _choices(seed, today)
+    _segments(by)
     db.session.flush()
 
 
@@ -121,7 +126,8 @@ def _legal_form(name: str, sector: str, band: SizeBand, rng: random.Random) -> L
 
 
 def _describe(organisation: Organisation, rng: random.Random, today: date) -> None:
-    town, postcode = rng.choice(PLACES)
+    same_town = [place for place in PLACES if place[0] == organisation.town_or_postcode]
+    town, postcode = rng.choice(same_town or PLACES)
     organisation.legal_form = _legal_form(
         organisation.name, organisation.sector, organisation.size_band, rng
     )
@@ -231,3 +237,20 @@ def _choices(seed: int, today: date) -> None:
             db.session.add(TopicOptOut(contact_id=contact.id, topic=MarketingTopic.newsletter))
         elif 0.56 <= roll < 0.6:
             mail.suppress(contact.email, reason="unsubscribe")
+
+
+# Saved segments, as staff would make them: (name, the builder's query string).
+SEGMENTS = [
+    ("SME members who have never attended a seminar",
+     {"membership": "member", "size_band": ["micro", "small", "medium"], "never_attended": "yes"}),
+    ("Stevenage and Hitchin businesses with Cyber Essentials",
+     {"places": "Stevenage, Hitchin, SG1, SG2, SG4, SG5", "tags": "cyber-essentials"}),
+]  # fmt: skip
+
+
+def _segments(by: StaffUser) -> None:
+    known = {segment.name for segment in segments.saved_segments()}
+    for name, args in SEGMENTS:
+        if name not in known:
+            filters = segments.SegmentFilters.from_args(MultiDict(args))
+            segments.save_segment(name, filters, by=by)

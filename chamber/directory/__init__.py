@@ -8,4 +8,6 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from chamber.directory import segment_pages
+
+    app.register_blueprint(segment_pages.bp)
