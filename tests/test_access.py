@@ -140,6 +140,7 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         "question_id": survey.questions[-1].id,
         "resource_id": resource.id,
         "segment_id": segment.id,
+        "reason": "no_basis",
     }
 
 
