@@ -3,6 +3,7 @@
 from chamber.auth.models import Role, StaffUser
 from chamber.core.heartbeat import WorkerHeartbeat
 from chamber.core.pagecache import PublicVersion
+from chamber.directory.models import Segment
 from chamber.events.models import (
     AgendaItem,
     AgendaItemSpeaker,
@@ -25,10 +26,13 @@ from chamber.members.models import (
     Contact,
     ContactRole,
     LegalForm,
+    LinkPurpose,
+    MarketingToken,
     MarketingTopic,
     Organisation,
     OrganisationTag,
     SizeBand,
+    SubscriptionRequest,
     TopicOptOut,
 )
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
@@ -59,10 +63,11 @@ __all__ = [
     "AgendaItem", "AgendaItemSpeaker", "AgendaKind", "Event", "EventStatus", "Role", "Speaker",
     "StaffUser", "MailKind", "MessageStatus", "OutboxAttachment", "OutboxMessage", "Suppression",
     "UnsubscribeToken", "Consent", "Contact", "ContactRole", "LegalForm", "MarketingTopic",
-    "Organisation", "OrganisationTag", "SizeBand", "TopicOptOut", "Booking", "BookingToken",
+    "Organisation", "OrganisationTag", "SizeBand", "TopicOptOut", "LinkPurpose", "MarketingToken",
+    "SubscriptionRequest", "Booking", "BookingToken",
     "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
-    "SurveyToken", "PublicVersion", "WorkerHeartbeat", "ImportJob", "ImportJobRow", "ImportStatus",
-    "RowAction",
+    "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment", "ImportJob", "ImportJobRow",
+    "ImportStatus", "RowAction",
 ]  # fmt: skip

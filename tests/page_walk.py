@@ -20,11 +20,13 @@ from chamber.auth.models import Role, StaffUser
 from chamber.core.times import utcnow
 from chamber.demo import load_demo
 from chamber.demo.resources import ILLUSTRATIVE_CHECKS
+from chamber.directory.models import Segment
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import _mint_unsubscribe_link
-from chamber.members import import_jobs
+from chamber.members import import_jobs, subscriptions
+from chamber.members.models import MarketingTopic
 from chamber.registration import notifications
 from chamber.registration.checkin_services import new_checkin_token
 from chamber.registration.models import Delegate, DelegateStatus
@@ -58,7 +60,11 @@ EXCLUDED = {
     "directory_imports.report": "a CSV download (the refused rows of an import)",
     "registration.booked": "redirects to the event page unless a booking was just made; the "
     "booking tests show it",
+    "members.check_email": "redirects to the subscribe form unless it was just sent; "
+    "tests/test_subscribe.py shows it",
     "checkin.counts": "JSON: the door page's live counts",
+    "directory_segments.count": "JSON: the segment builder's live count",
+    "directory_segments.export": "a CSV download",
     "outbox.html_body": "an email's own HTML as it was sent, shown in a sandboxed frame: email "
     "HTML is written for mail programs, not checked as a web page",
 }
@@ -143,6 +149,11 @@ def url_values(app: Flask) -> dict[str, object]:
     )
     import_jobs.save_mapping(upload, import_jobs.suggested_mapping(upload), None)
     import_jobs.start(upload, dry_run=True)
+    subscribing = subscriptions.subscribe(
+        subscriptions.SubscribeDetails(
+            "Sam Walk", "walk.subscriber@example.com", "", [MarketingTopic.events]
+        )
+    )
     values = {
         "job_id": upload.id,
         "slug": upcoming.slug,
@@ -155,6 +166,7 @@ def url_values(app: Flask) -> dict[str, object]:
         "survey_id": past_survey.id,
         "question_id": _first(Question, Question.survey_id == past_survey.id).id,
         "resource_id": _first(Resource).id,
+        "segment_id": _first(Segment).id,
         # Per endpoint, where a URL variable means something else there.
         "resources.show": {
             "slug": _first(Resource, Resource.status == ResourceStatus.published).slug
@@ -163,7 +175,20 @@ def url_values(app: Flask) -> dict[str, object]:
             "token": new_survey_token(_first(Invitation, Invitation.id.in_(answered)))
         },
         "manage_surveys.add_question": {"survey_id": draft.id},
+        "members.confirm_page": {
+            "token": _token_of(
+                subscriptions._mint_confirm_link(subscribing.contact.email, str(subscribing.id))
+            )
+        },
+        "members.preferences": {
+            "token": _token_of(
+                subscriptions._mint_preferences_link(
+                    subscribing.contact.email, str(subscribing.contact_id)
+                )
+            )
+        },
         "manage_surveys.confirm_send_now": {"survey_id": sendable.id},
+        "directory_segments.left_out": {"reason": "no_basis"},
         "manage_surveys.edit_question": {
             "survey_id": draft.id,
             "question_id": draft.questions[0].id,
@@ -179,6 +204,10 @@ def url_values(app: Flask) -> dict[str, object]:
     }
     db.session.commit()
     return values
+
+
+def _token_of(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def _token_for(rule: Rule, tokens: dict[str, str]) -> str:

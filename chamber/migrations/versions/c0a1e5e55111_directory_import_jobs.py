@@ -2,7 +2,7 @@
 each run did with each row (import_job_row)
 
 Revision ID: c0a1e5e55111
-Revises: c0a1e5e55109
+Revises: c0a1e5e55112
 Create Date: 2026-12-05 12:18:29
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "c0a1e5e55111"
-down_revision = "c0a1e5e55109"
+down_revision = "c0a1e5e55112"
 branch_labels = None
 depends_on = None
 
