@@ -31,7 +31,8 @@ from chamber.members.import_models import (
     ImportStatus,
     RowAction,
 )
-from chamber.members.importing import Importer, ImportRefused, RowOutcome, chunks, storable
+from chamber.members.import_rows import RowOutcome, storable
+from chamber.members.importing import Importer, ImportRefused, chunks
 from chamber.members.models import SizeBand
 
 # A file with at most this many rows is run in the request that starts it; a larger one by the

@@ -1,5 +1,6 @@
-"""Importing a spreadsheet into the directory: each row planned (create, update, left alone or
-refused, with the reason) against what the directory holds, and written in chunks: docs/directory-import.md.
+"""Importing a spreadsheet into the directory: each row (read by `import_rows.RowReader`) planned
+against what the directory holds (create, update, left alone or refused, with the reason), and
+written in chunks: docs/directory-import.md.
 
 Rows are read as a stream and handled a chunk at a time (CHUNK_ROWS): the businesses and people a
 chunk names are looked up in two queries, its new rows inserted and its changes written in bulk,
@@ -13,7 +14,8 @@ Matching: a business by its normalised name (`normalise_organisation_name`), a p
 email address, lower-cased. An import is staff input, so it may change what the directory holds;
 a blank cell never blanks a value, a business's name as the directory spells it is kept, and
 tags are only ever added. Within one file a person may appear once, and a business's details
-must agree from row to row, so that importing the same file again changes nothing.
+must agree from row to row (`RowReader` checks), so that importing the same file again changes
+nothing.
 """
 
 from __future__ import annotations
@@ -30,21 +32,12 @@ from chamber.core.csvimport import Record
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.extensions import db
-from chamber.members.import_fields import (
-    CONTACT_FIELDS,
-    FIELDS_BY_NAME,
-    ORGANISATION_FIELDS,
-    CellRefused,
-    mapping_problems,
-    parse_cell,
-)
+from chamber.members.import_fields import FIELDS_BY_NAME, ORGANISATION_FIELDS, mapping_problems
 from chamber.members.import_models import RowAction
+from chamber.members.import_rows import ParsedRow, RowOutcome, RowReader, shown
 from chamber.members.models import Contact, Organisation, OrganisationTag, SizeBand
-from chamber.members.services import normalise_organisation_name
 
 CHUNK_ROWS = 1000
-REPORT_CELL = 2000  # a refused row's cells are kept for the error report up to this length
-SHOWN_VALUE = 60  # a value quoted in a row's detail is cut to this length
 # What one row can make the database refuse (a unique key taken meanwhile, a value it will not
 # store); anything else (the database away) is not the row's fault and stops the run.
 ROW_ERRORS = (IntegrityError, DataError)
@@ -59,31 +52,6 @@ class ImportRefused(Refusal):
 
 
 @dataclass
-class RowOutcome:
-    """What happened (or, in a dry run, would happen) to one row, and why."""
-
-    number: int
-    action: RowAction
-    organisation: str = ""
-    email: str = ""
-    detail: str = ""
-    cells: list[str] | None = None  # a refused row's cells, for the error report
-
-
-@dataclass
-class _Row:
-    """A row whose cells all passed: the business's and the person's values (non-blank only)."""
-
-    number: int
-    cells: list[str]
-    organisation: str
-    org_key: str
-    org: dict[str, Any]
-    email: str
-    contact: dict[str, Any]
-
-
-@dataclass
 class _Writes:
     """What a chunk's plan changes, by key; written in bulk once the chunk is planned."""
 
@@ -92,22 +60,6 @@ class _Writes:
     new_tags: list[tuple[str, str]] = field(default_factory=list)
     new_contacts: list[str] = field(default_factory=list)
     changed_contacts: dict[str, set[str]] = field(default_factory=dict)
-
-
-def shown(value: object) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, SizeBand):
-        return value.short_label.lower()
-    text = getattr(value, "label", None) or str(value)
-    text = " ".join(str(text).split())
-    return text if len(text) <= SHOWN_VALUE else text[: SHOWN_VALUE - 1] + "…"
-
-
-def storable(text: str) -> str:
-    """A refused cell as the report keeps it: a NUL, which PostgreSQL cannot store in text, shown
-    as the replacement character; everything else as the file had it."""
-    return text.replace("\x00", "\ufffd")
 
 
 def chunks(records: Iterable[Record], size: int = CHUNK_ROWS) -> Iterator[list[Record]]:
@@ -135,13 +87,10 @@ class Importer:
         problems = mapping_problems(header, mapping)
         if problems:
             raise ImportRefused(" ".join(problems))
-        self.columns = [(index, FIELDS_BY_NAME[name]) for index, name in enumerate(mapping) if name]
+        self.reader = RowReader(mapping)
         self.dry_run = dry_run
         self.default_size_band = default_size_band
         self.counts: Counter[RowAction] = Counter()
-        # What earlier rows of this file said: each business's details, each person's row.
-        self._org_given: dict[str, tuple[int, dict[str, Any]]] = {}
-        self._email_row: dict[str, int] = {}
         # A dry run writes nothing, so what its earlier chunks would have written is kept here.
         self._dry_orgs: dict[str, dict[str, Any]] = {}
         self._dry_contacts: dict[str, dict[str, Any]] = {}
@@ -154,7 +103,7 @@ class Importer:
         On SQLite the transaction must have written before (the job's progress does): pysqlite
         begins a transaction at the first write, and a savepoint that began one would commit
         it when released."""
-        parsed = [self._parse(record) for record in records]
+        parsed = [self.reader.read(record) for record in records]
         if self.dry_run:
             outcomes = self._plan_chunk(parsed, write=False)
         else:
@@ -166,8 +115,8 @@ class Importer:
         self.counts.update(outcome.action for outcome in outcomes)
         return outcomes
 
-    def _plan_chunk(self, parsed: list[_Row | RowOutcome], *, write: bool) -> list[RowOutcome]:
-        rows = [row for row in parsed if isinstance(row, _Row)]
+    def _plan_chunk(self, parsed: list[ParsedRow | RowOutcome], *, write: bool) -> list[RowOutcome]:
+        rows = [row for row in parsed if isinstance(row, ParsedRow)]
         orgs = self._load_orgs({row.org_key for row in rows if row.org_key})
         contacts = self._load_contacts({row.email for row in rows if row.email})
         writes = _Writes()
@@ -184,7 +133,7 @@ class Importer:
             self._dry_contacts.update((e, contacts[e]) for e in writes.changed_contacts)
         return outcomes
 
-    def _row_alone(self, row: _Row | RowOutcome) -> RowOutcome:
+    def _row_alone(self, row: ParsedRow | RowOutcome) -> RowOutcome:
         """One row in a savepoint of its own, after its chunk failed as a whole."""
         if isinstance(row, RowOutcome):
             return row
@@ -193,103 +142,7 @@ class Importer:
                 return self._plan_chunk([row], write=True)[0]
         except ROW_ERRORS as error:
             reason = str(getattr(error, "orig", None) or error).splitlines()[0][:300]
-            return self._refused(row.number, row.cells, f"The database refused it: {reason}")
-
-    # --- reading a row -----------------------------------------------------------------------------
-
-    def _parse(self, record: Record) -> _Row | RowOutcome:
-        if record.problem:
-            return self._refused(
-                record.number, record.cells, f"The row could not be read: {record.problem}."
-            )
-        values: dict[str, Any] = {}
-        problems = []
-        for index, import_field in self.columns:
-            text = record.cells[index].strip() if index < len(record.cells) else ""
-            if not text:
-                continue
-            try:
-                values[import_field.name] = parse_cell(import_field, text)
-            except CellRefused as refused:
-                problems.append(str(refused))
-        if problems:
-            return self._refused(record.number, record.cells, "; ".join(problems) + ".")
-        if "name" not in values and ("first_name" in values or "last_name" in values):
-            values["name"] = " ".join(
-                values[part] for part in ("first_name", "last_name") if part in values
-            )
-        organisation = values.get("organisation", "")
-        email = values.get("email", "")
-        org = {name: values[name] for name in ORGANISATION_FIELDS if name in values}
-        contact = {
-            name: values[name] for name in CONTACT_FIELDS if name in values and name != "email"
-        }
-        if len(values.get("name", "")) > FIELDS_BY_NAME["name"].max_length:  # first + last, joined
-            return self._refused(record.number, record.cells, "Name is longer than 120 characters.")
-        problem = self._row_problem(organisation, email, org, contact)
-        if problem:
-            return self._refused(record.number, record.cells, problem)
-        key = normalise_organisation_name(organisation) if organisation else ""
-        problem = self._earlier_rows_problem(record.number, organisation, key, email, org)
-        if problem:
-            return self._refused(record.number, record.cells, problem)
-        return _Row(record.number, record.cells, organisation, key, org, email, contact)
-
-    @staticmethod
-    def _row_problem(
-        organisation: str, email: str, org: dict[str, Any], contact: dict[str, Any]
-    ) -> str | None:
-        if not organisation and not email:
-            return "The row has neither an organisation nor an email address: it needs one or both."
-        if not email and contact:
-            who = contact.get("name") or "The contact"
-            return (
-                f"{who} has no email address, and a person is known by theirs: add it, or leave "
-                "the person's details out to import the business alone."
-            )
-        if not organisation and org:
-            names = ", ".join(FIELDS_BY_NAME[name].label for name in org)
-            return f"The row gives a business's details ({names}) but no organisation name."
-        return None
-
-    def _earlier_rows_problem(
-        self, number: int, organisation: str, key: str, email: str, org: dict[str, Any]
-    ) -> str | None:
-        if email and email in self._email_row:
-            return (
-                f"{email} is on row {self._email_row[email]} already: a person can be in a file "
-                "once."
-            )
-        if key:
-            first, given = self._org_given.get(key, (number, {}))
-            for name, value in org.items():
-                if name != "tags" and name in given and given[name] != value:
-                    label = FIELDS_BY_NAME[name].label
-                    return (
-                        f"Row {first} gives {organisation}'s {label.lower()} as “{shown(given[name])}”; "
-                        f"this row says “{shown(value)}”. Make them agree."
-                    )
-            merged = {**given, **{n: v for n, v in org.items() if n != "tags"}}
-            self._org_given[key] = (first, merged)
-        if email:
-            self._email_row[email] = number
-        return None
-
-    def _refused(self, number: int, cells: list[str], reason: str) -> RowOutcome:
-        values = dict(self._cells_by_field(cells))
-        return RowOutcome(
-            number,
-            RowAction.refused,
-            organisation=storable(values.get("organisation", ""))[:200],
-            email=storable(values.get("email", ""))[:254],
-            detail=storable(reason),
-            cells=[storable(cell[:REPORT_CELL]) for cell in cells],
-        )
-
-    def _cells_by_field(self, cells: list[str]) -> Iterator[tuple[str, str]]:
-        for index, import_field in self.columns:
-            if index < len(cells):
-                yield import_field.name, " ".join(cells[index].split())
+            return self.reader.refused(row.number, row.cells, f"The database refused it: {reason}")
 
     # --- what the directory holds -------------------------------------------------------------------
 
@@ -331,7 +184,7 @@ class Importer:
 
     def _plan(
         self,
-        row: _Row,
+        row: ParsedRow,
         orgs: dict[str, dict[str, Any]],
         contacts: dict[str, dict[str, Any]],
         writes: _Writes,
@@ -339,7 +192,7 @@ class Importer:
         org = orgs.get(row.org_key) if row.org_key else None
         band = row.org.get("size_band") or self.default_size_band
         if row.org_key and org is None and band is None:
-            return self._refused(
+            return self.reader.refused(
                 row.number,
                 row.cells,
                 f"{row.organisation} is new to the directory, and a new business needs a size "
@@ -409,7 +262,7 @@ def _moves(contact: dict[str, Any], org: dict[str, Any], org_key: str) -> bool:
     return org["id"] is None or contact["organisation_id"] != org["id"]
 
 
-def _new_org(row: _Row, band: SizeBand) -> dict[str, Any]:
+def _new_org(row: ParsedRow, band: SizeBand) -> dict[str, Any]:
     values = {name: row.org.get(name) for name in ORGANISATION_FIELDS if name != "tags"}
     return {
         **{name: ("" if value is None else value) for name, value in values.items()},
@@ -423,7 +276,7 @@ def _new_org(row: _Row, band: SizeBand) -> dict[str, Any]:
     }
 
 
-def _new_contact(row: _Row) -> dict[str, Any]:
+def _new_contact(row: ParsedRow) -> dict[str, Any]:
     return {
         "id": None,
         "email": row.email,
