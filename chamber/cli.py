@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -11,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from chamber.auth import services as staff
 from chamber.auth.models import Role
 from chamber.core.transactions import unit_of_work
+from chamber.members.models import SizeBand
 
 
 def _create_app() -> Flask:
@@ -261,12 +263,136 @@ def check_links_command() -> None:
         )
 
 
+@click.group("members")
+def members_group() -> None:
+    """The member directory."""
+
+
+def _mapping_from_options(
+    header: list[str], mapping: list[str], maps: tuple[str, ...]
+) -> list[str]:
+    """The automatic mapping with each --map COLUMN=FIELD applied: COLUMN is a heading (in any
+    case and punctuation) or a column's number from 1; FIELD a field's name or label, or "ignore"."""
+    from chamber.members.import_fields import FIELDS, heading_key
+
+    fields = {heading_key(f.name): f.name for f in FIELDS} | {
+        heading_key(f.label): f.name for f in FIELDS
+    }
+    mapping = list(mapping)
+    for option in maps:
+        column, equals, field = option.partition("=")
+        if not equals:
+            raise click.BadParameter(f"“{option}” is not COLUMN=FIELD.", param_hint="--map")
+        keys = [heading_key(heading) for heading in header]
+        if column.strip().isdigit() and 1 <= int(column) <= len(header):
+            index = int(column) - 1
+        elif heading_key(column) in keys:
+            index = keys.index(heading_key(column))
+        else:
+            raise click.BadParameter(
+                f"The file has no column “{column}”; its columns are: {', '.join(header)}.",
+                param_hint="--map",
+            )
+        if heading_key(field) in ("ignore", ""):
+            mapping[index] = ""
+        elif heading_key(field) in fields:
+            chosen = fields[heading_key(field)]
+            mapping = ["" if name == chosen else name for name in mapping]  # one column each
+            mapping[index] = chosen
+        else:
+            names = ", ".join(f.name for f in FIELDS)
+            raise click.BadParameter(
+                f"“{field}” is not a field; the fields are: {names} (or ignore).",
+                param_hint="--map",
+            )
+    return mapping
+
+
+@members_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Put a column (its heading, or its number from 1) into a field, or 'ignore' it; "
+    "columns whose heading names a field map themselves.",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would happen to each row; write nothing.")
+@click.option(
+    "--size-band",
+    type=click.Choice([band.value for band in SizeBand]),
+    help="The size band of a new business whose row has none (otherwise such rows are refused).",
+)
+@with_appcontext
+def import_members_command(
+    file: Path, maps: tuple[str, ...], dry_run: bool, size_band: str | None
+) -> None:
+    """Import businesses and contacts from a CSV FILE, as the staff page does, with a progress bar."""
+    import os
+    import socket
+
+    from chamber.members import import_jobs
+    from chamber.members.import_models import MAX_FILE_BYTES, ImportStatus
+    from chamber.members.importing import ImportRefused
+
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise click.ClickException(
+            f"{file.name} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB, the most that can "
+            "be imported at once. Split it into smaller files."
+        )
+    try:
+        with unit_of_work():
+            job = import_jobs.create_job(file.name, file.read_bytes())
+            mapping = _mapping_from_options(job.header, import_jobs.suggested_mapping(job), maps)
+            import_jobs.save_mapping(job, mapping, SizeBand(size_band) if size_band else None)
+            import_jobs.start(job, dry_run=dry_run, in_request=False)
+            job_id, total = job.id, job.rows_total
+            click.echo(
+                f"{file.name}: {total:,} row(s), {import_jobs.sheet_format(job).description}."
+            )
+            for heading, name in zip(job.header, mapping, strict=True):
+                click.echo(f"  {heading or '(no heading)'} -> {name or 'ignored'}")
+    except ImportRefused as refused:
+        raise click.ClickException(refused.message) from refused
+    claim = import_jobs.claim(job_id, f"command:{socket.gethostname()}:{os.getpid()}")
+    if claim is None:
+        raise click.ClickException("A worker took this import first; see the staff page.")
+    label = "Checking rows" if dry_run else "Importing rows"
+    done = 0
+    with click.progressbar(length=total, label=label, show_pos=True) as bar:
+
+        def progress(job) -> None:
+            nonlocal done
+            bar.update(job.rows_done - done)
+            done = job.rows_done
+
+        try:
+            job = import_jobs.run_claimed(job_id, claim, on_progress=progress)
+        except Exception as error:
+            raise click.ClickException(f"The import stopped: {error}") from error
+    verbs = ("would be created", "would be updated", "left alone") if dry_run else (
+        "created", "updated", "unchanged")  # fmt: skip
+    click.echo(
+        f"{'Dry run, nothing written' if dry_run else 'Done'}: {job.created:,} {verbs[0]}, "
+        f"{job.updated:,} {verbs[1]}, {job.unchanged:,} {verbs[2]}, {job.refused:,} refused."
+    )
+    for shown, row in enumerate(import_jobs.refused_rows(job)):
+        if shown == 50:
+            click.echo(f"  ... and {job.refused - shown:,} more: the staff page has the report.")
+            break
+        click.echo(f"  row {row.row_number}: {row.detail}")
+    if job.status != ImportStatus.done:
+        raise click.ClickException(f"The import ended {job.status.label.lower()}.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_staff_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(send_test_email_command)
     app.cli.add_command(resources_group)
     app.cli.add_command(surveys_group)
+    app.cli.add_command(members_group)
 
 
 main = FlaskGroup(

@@ -20,6 +20,7 @@ from chamber.mail.models import (
     Suppression,
     UnsubscribeToken,
 )
+from chamber.members.import_models import ImportJob, ImportJobRow, ImportStatus, RowAction
 from chamber.members.models import (
     Consent,
     Contact,
@@ -67,5 +68,6 @@ __all__ = [
     "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
-    "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment",
+    "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment", "ImportJob", "ImportJobRow",
+    "ImportStatus", "RowAction",
 ]  # fmt: skip

@@ -1,6 +1,7 @@
 """The background worker. Each round it queues due surveys and reminders, delivers due outbox
-messages, and runs a due link check (on its own thread when running continuously, so a slow check
-never holds up mail). SIGTERM or Ctrl-C finishes the work in hand, hands back the rest, and exits."""
+messages, runs a due link check and an import waiting for it (each on its own thread when running
+continuously, so a slow check or a large file never holds up mail). SIGTERM or Ctrl-C finishes
+the work in hand, hands back the rest, and exits."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from chamber.core.times import utcnow
 from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.mail.delivery import DeliveryReport, deliver_due, due_count
+from chamber.members import import_jobs
 from chamber.resources import health
 from chamber.surveys.dispatch import DispatchReport, send_due
 
@@ -35,6 +37,7 @@ class Worker:
         # `run_once` alone (`chamber worker --once`, tests) checks them before it returns.
         self.links_in_background = False
         self._links_thread: threading.Thread | None = None
+        self._imports_thread: threading.Thread | None = None  # the same, for imports
 
     def stop(self, *_signal_args) -> None:
         self.stopping.set()
@@ -66,6 +69,7 @@ class Worker:
                 f"{report.suppressed} suppressed"
             )
         self.check_links()
+        self.run_imports()
         return report
 
     def beat(self, outcome: str, *, ok: bool = True) -> None:
@@ -132,6 +136,45 @@ class Worker:
                 self.app.logger.exception("Link check failed")
                 self.echo(f"Links: the check failed ({error}); it can be run again")
 
+    def run_imports(self) -> None:
+        if not self.links_in_background:
+            self._run_waiting_import()
+        elif self._imports_thread is None or not self._imports_thread.is_alive():
+            self._imports_thread = threading.Thread(
+                target=self._run_waiting_import, name="chamber-import", daemon=True
+            )
+            self._imports_thread.start()
+
+    def _run_waiting_import(self) -> None:
+        """The oldest import waiting, run to its end (or until the worker stops: it is handed
+        back, and this or another worker goes on from its first row not done)."""
+        with self.app.app_context():
+            try:
+                claimed = import_jobs.claim_next(self.worker_id)
+                if claimed is None:
+                    return
+                job_id, claim = claimed
+                self.echo(f"Import {job_id}: started")
+                shown = [0]
+
+                def progress(job) -> None:
+                    step = job.rows_done * 10 // max(job.rows_total, 1)
+                    if step > shown[0]:
+                        shown[0] = step
+                        self.echo(f"  {job.rows_done}/{job.rows_total} rows")
+
+                job = import_jobs.run_claimed(
+                    job_id, claim, should_stop=self.stopping.is_set, on_progress=progress
+                )
+                self.echo(
+                    f"Import {job_id}: {job.status.label.lower()}: {job.created} created, "
+                    f"{job.updated} updated, {job.unchanged} unchanged, {job.refused} refused"
+                )
+            except Exception as error:  # a failed import (recorded on the job) must not stop mail
+                db.session.rollback()
+                self.app.logger.exception("Import failed")
+                self.echo(f"Import: failed ({error}); the job records the error")
+
     def run(self) -> None:
         """Rounds until stopped. A round that fails (the database away, say) is logged and tried
         again after a pause that grows to a minute: the loop itself never ends on an error."""
@@ -160,6 +203,8 @@ class Worker:
             self.stopping.wait(poll)
         if self._links_thread is not None:
             self._links_thread.join()  # it saw `stopping` too: it finishes the links in hand
+        if self._imports_thread is not None:
+            self._imports_thread.join()  # and the import its chunk in hand
         self.echo("Worker stopped.")
 
 

@@ -25,7 +25,7 @@ from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import _mint_unsubscribe_link
-from chamber.members import subscriptions
+from chamber.members import import_jobs, subscriptions
 from chamber.members.models import MarketingTopic
 from chamber.registration import notifications
 from chamber.registration.checkin_services import new_checkin_token
@@ -57,6 +57,7 @@ EXCLUDED = {
     "checkin_code.checkin_code": "a PNG image (the check-in QR code)",
     "manage_registrations.export": "a CSV download",
     "survey_results.export": "a CSV download",
+    "directory_imports.report": "a CSV download (the refused rows of an import)",
     "registration.booked": "redirects to the event page unless a booking was just made; the "
     "booking tests show it",
     "members.check_email": "redirects to the subscribe form unless it was just sent; "
@@ -140,12 +141,21 @@ def url_values(app: Flask) -> dict[str, object]:
     make_booking(earlier, "walk.came@example.com", checked_in=True, commit=False)
     sendable = surveys.create_survey(earlier, by=acting_staff())
     db.session.flush()
+    # A spreadsheet checked by a dry run: its page lists each row and why one was refused.
+    upload = import_jobs.create_job(
+        "members.csv",
+        "Company;Contact name;Email;Employees\r\nOctree Ltd;Tony Richardson;tony@octree.example;12\r\n"
+        "Café Bleu;Zoë;zoe@cafe.example;lots\r\n".encode(),
+    )
+    import_jobs.save_mapping(upload, import_jobs.suggested_mapping(upload), None)
+    import_jobs.start(upload, dry_run=True)
     subscribing = subscriptions.subscribe(
         subscriptions.SubscribeDetails(
             "Sam Walk", "walk.subscriber@example.com", "", [MarketingTopic.events]
         )
     )
     values = {
+        "job_id": upload.id,
         "slug": upcoming.slug,
         "event_id": upcoming.id,
         "item_id": _first(AgendaItem, AgendaItem.event_id == upcoming.id).id,

@@ -21,6 +21,7 @@ from chamber.directory.models import Segment
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail.models import MailKind, OutboxMessage
+from chamber.members import import_jobs
 from chamber.registration import services as registration
 from chamber.resources.models import (
     AgendaItemResource,
@@ -127,8 +128,12 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         EventResource(event_id=event.id, resource_id=resource.id),
         AgendaItemResource(agenda_item_id=second.id, resource_id=resource.id),
     ])  # fmt: skip
+    upload = import_jobs.create_job(  # a spreadsheet uploaded for the directory, columns not chosen
+        "members.csv", b"Company,Email\r\nOctree Ltd,tony@octree.example\r\n", by=user
+    )
     db.session.commit()
     return {
+        "job_id": upload.id,
         "event_id": event.id,
         "item_id": second.id,
         "speaker_id": speaker.id,

@@ -63,6 +63,8 @@ PRIVATE_TABLES = frozenset(
         "subscription_request",
         "marketing_token",
         "segment",
+        "import_job",
+        "import_job_row",
         "link_check_run",
         "link_check_schedule",
         "public_version",

@@ -8,6 +8,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from chamber.directory import segment_pages
+    from chamber.directory import imports, segment_pages
 
     app.register_blueprint(segment_pages.bp)
+    app.register_blueprint(imports.bp)

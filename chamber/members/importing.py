@@ -1,0 +1,349 @@
+"""Importing a spreadsheet into the directory: each row (read by `import_rows.RowReader`) planned
+against what the directory holds (create, update, left alone or refused, with the reason), and
+written in chunks: docs/directory-import.md.
+
+Rows are read as a stream and handled a chunk at a time (CHUNK_ROWS): the businesses and people a
+chunk names are looked up in two queries, its new rows inserted and its changes written in bulk,
+all inside one savepoint. If the database refuses the chunk (a booking created the same person
+meanwhile, say), the savepoint is rolled back and the chunk is done again one row at a time,
+each row in its own savepoint: a refused row leaves nothing behind, and a business and its
+contact are written together or not at all. The caller owns the transaction: the worker and the
+command commit each chunk with its progress; a page request commits once.
+
+Matching: a business by its normalised name (`normalise_organisation_name`), a person by their
+email address, lower-cased. An import is staff input, so it may change what the directory holds;
+a blank cell never blanks a value, a business's name as the directory spells it is kept, and
+tags are only ever added. Within one file a person may appear once, and a business's details
+must agree from row to row (`RowReader` checks), so that importing the same file again changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import DataError, IntegrityError
+
+from chamber.core.csvimport import Record
+from chamber.core.errors import Refusal
+from chamber.core.times import utcnow
+from chamber.extensions import db
+from chamber.members.import_fields import FIELDS_BY_NAME, ORGANISATION_FIELDS, mapping_problems
+from chamber.members.import_models import RowAction
+from chamber.members.import_rows import ParsedRow, RowOutcome, RowReader, shown
+from chamber.members.models import Contact, Organisation, OrganisationTag, SizeBand
+
+CHUNK_ROWS = 1000
+# What one row can make the database refuse (a unique key taken meanwhile, a value it will not
+# store); anything else (the database away) is not the row's fault and stops the run.
+ROW_ERRORS = (IntegrityError, DataError)
+_ORG_COLUMNS = ("id", "name", "name_normalised", *[
+    name for name in ORGANISATION_FIELDS if name != "tags"
+])  # fmt: skip
+_CONTACT_COLUMNS = ("id", "email", "name", "job_title", "phone", "organisation_id")
+
+
+class ImportRefused(Refusal):
+    """An import that cannot start (a mapping without organisation or email, say)."""
+
+
+@dataclass
+class _Writes:
+    """What a chunk's plan changes, by key; written in bulk once the chunk is planned."""
+
+    new_orgs: list[str] = field(default_factory=list)
+    changed_orgs: dict[str, set[str]] = field(default_factory=dict)
+    new_tags: list[tuple[str, str]] = field(default_factory=list)
+    new_contacts: list[str] = field(default_factory=list)
+    changed_contacts: dict[str, set[str]] = field(default_factory=dict)
+
+
+def chunks(records: Iterable[Record], size: int = CHUNK_ROWS) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Importer:
+    """Plans and (unless a dry run) writes a file's rows, a chunk at a time, in file order."""
+
+    def __init__(
+        self,
+        header: Sequence[str],
+        mapping: Sequence[str],
+        *,
+        dry_run: bool,
+        default_size_band: SizeBand | None = None,
+    ):
+        problems = mapping_problems(header, mapping)
+        if problems:
+            raise ImportRefused(" ".join(problems))
+        self.reader = RowReader(mapping)
+        self.dry_run = dry_run
+        self.default_size_band = default_size_band
+        self.counts: Counter[RowAction] = Counter()
+        # A dry run writes nothing, so what its earlier chunks would have written is kept here.
+        self._dry_orgs: dict[str, dict[str, Any]] = {}
+        self._dry_contacts: dict[str, dict[str, Any]] = {}
+
+    # --- one chunk ---------------------------------------------------------------------------------
+
+    def run_chunk(self, records: Sequence[Record]) -> list[RowOutcome]:
+        """Plan the chunk's rows and, unless a dry run, write them (flushed, not committed).
+
+        On SQLite the transaction must have written before (the job's progress does): pysqlite
+        begins a transaction at the first write, and a savepoint that began one would commit
+        it when released."""
+        parsed = [self.reader.read(record) for record in records]
+        if self.dry_run:
+            outcomes = self._plan_chunk(parsed, write=False)
+        else:
+            try:
+                with db.session.begin_nested():
+                    outcomes = self._plan_chunk(parsed, write=True)
+            except ROW_ERRORS:  # a row the database refuses; an outage fails the whole run
+                outcomes = [self._row_alone(row) for row in parsed]
+        self.counts.update(outcome.action for outcome in outcomes)
+        return outcomes
+
+    def _plan_chunk(self, parsed: list[ParsedRow | RowOutcome], *, write: bool) -> list[RowOutcome]:
+        rows = [row for row in parsed if isinstance(row, ParsedRow)]
+        orgs = self._load_orgs({row.org_key for row in rows if row.org_key})
+        contacts = self._load_contacts({row.email for row in rows if row.email})
+        writes = _Writes()
+        outcomes = [
+            row if isinstance(row, RowOutcome) else self._plan(row, orgs, contacts, writes)
+            for row in parsed
+        ]
+        if write:
+            _write(writes, orgs, contacts)
+        else:
+            self._dry_orgs.update((key, orgs[key]) for key in writes.new_orgs)
+            self._dry_orgs.update((key, orgs[key]) for key in writes.changed_orgs)
+            self._dry_contacts.update((email, contacts[email]) for email in writes.new_contacts)
+            self._dry_contacts.update((e, contacts[e]) for e in writes.changed_contacts)
+        return outcomes
+
+    def _row_alone(self, row: ParsedRow | RowOutcome) -> RowOutcome:
+        """One row in a savepoint of its own, after its chunk failed as a whole."""
+        if isinstance(row, RowOutcome):
+            return row
+        try:
+            with db.session.begin_nested():
+                return self._plan_chunk([row], write=True)[0]
+        except ROW_ERRORS as error:
+            reason = str(getattr(error, "orig", None) or error).splitlines()[0][:300]
+            return self.reader.refused(row.number, row.cells, f"The database refused it: {reason}")
+
+    # --- what the directory holds -------------------------------------------------------------------
+
+    def _load_orgs(self, keys: set[str]) -> dict[str, dict[str, Any]]:
+        found = {key: self._dry_orgs[key] for key in keys if key in self._dry_orgs}
+        wanted = list(keys - found.keys())
+        if not wanted:
+            return found
+        columns = [getattr(Organisation, name) for name in _ORG_COLUMNS]
+        by_id = {}
+        for values in db.session.execute(
+            db.select(*columns).where(Organisation.name_normalised.in_(wanted))
+        ).mappings():
+            state = {**values, "tags": set()}
+            found[values["name_normalised"]] = by_id[values["id"]] = state
+        if by_id:
+            for organisation_id, tag in db.session.execute(
+                db.select(OrganisationTag.organisation_id, OrganisationTag.tag).where(
+                    OrganisationTag.organisation_id.in_(list(by_id))
+                )
+            ):
+                by_id[organisation_id]["tags"].add(tag)
+        return found
+
+    def _load_contacts(self, emails: set[str]) -> dict[str, dict[str, Any]]:
+        found = {
+            email: self._dry_contacts[email] for email in emails if email in self._dry_contacts
+        }
+        wanted = list(emails - found.keys())
+        if wanted:
+            columns = [getattr(Contact, name) for name in _CONTACT_COLUMNS]
+            for values in db.session.execute(
+                db.select(*columns).where(Contact.email.in_(wanted))
+            ).mappings():
+                found[values["email"]] = {**values, "org_key": None}
+        return found
+
+    # --- planning a row ----------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        row: ParsedRow,
+        orgs: dict[str, dict[str, Any]],
+        contacts: dict[str, dict[str, Any]],
+        writes: _Writes,
+    ) -> RowOutcome:
+        org = orgs.get(row.org_key) if row.org_key else None
+        band = row.org.get("size_band") or self.default_size_band
+        if row.org_key and org is None and band is None:
+            return self.reader.refused(
+                row.number,
+                row.cells,
+                f"{row.organisation} is new to the directory, and a new business needs a size "
+                "band: add a Size band column, or choose a band for new businesses.",
+            )
+        made: list[str] = []
+        changes: list[str] = []
+        if row.org_key:
+            if org is None:
+                org = _new_org(row, band)
+                orgs[row.org_key] = org
+                writes.new_orgs.append(row.org_key)
+                writes.new_tags.extend((row.org_key, tag) for tag in sorted(org["tags"]))
+                made.append(f"new business “{shown(row.organisation)}” ({shown(band)})")
+            else:
+                changes.extend(self._changes(org, row.org, writes.changed_orgs, row.org_key))
+                added = [tag for tag in row.org.get("tags", ()) if tag not in org["tags"]]
+                if added:
+                    org["tags"].update(added)
+                    writes.new_tags.extend((row.org_key, tag) for tag in added)
+                    changes.append("tags: + " + ", ".join(added))
+        if row.email:
+            contact = contacts.get(row.email)
+            if contact is None:
+                contact = _new_contact(row)
+                contacts[row.email] = contact
+                writes.new_contacts.append(row.email)
+                who = f"{shown(contact['name'])} <{row.email}>" if contact["name"] else row.email
+                made.append(f"new contact {who}")
+            else:
+                changes.extend(
+                    f"{row.email}: {change}"
+                    for change in self._changes(
+                        contact, row.contact, writes.changed_contacts, row.email
+                    )
+                )
+                if org is not None and _moves(contact, org, row.org_key):
+                    contact["org_key"] = row.org_key
+                    writes.changed_contacts.setdefault(row.email, set()).add("organisation_id")
+                    changes.append(f"{row.email}: now at {shown(row.organisation)}")
+        action = RowAction.create if made else RowAction.update if changes else RowAction.unchanged
+        detail = "; ".join(made + changes) or "Already in the directory as the file has it."
+        detail = detail[:1].upper() + detail[1:]
+        return RowOutcome(row.number, action, row.organisation[:200], row.email, detail)
+
+    @staticmethod
+    def _changes(
+        state: dict[str, Any], given: dict[str, Any], changed: dict[str, set[str]], key: str
+    ) -> Iterator[str]:
+        """Each value the file gives that differs from the directory's, applied to `state`."""
+        for name, value in given.items():
+            if name == "tags" or state.get(name) == value:
+                continue
+            before = state.get(name)
+            state[name] = value
+            changed.setdefault(key, set()).add(name)
+            label = FIELDS_BY_NAME[name].label
+            if before in (None, ""):
+                yield f"{label.lower()}: “{shown(value)}” added"
+            else:
+                yield f"{label.lower()}: “{shown(before)}” → “{shown(value)}”"
+
+
+def _moves(contact: dict[str, Any], org: dict[str, Any], org_key: str) -> bool:
+    if contact["org_key"] is not None:
+        return contact["org_key"] != org_key
+    return org["id"] is None or contact["organisation_id"] != org["id"]
+
+
+def _new_org(row: ParsedRow, band: SizeBand) -> dict[str, Any]:
+    values = {name: row.org.get(name) for name in ORGANISATION_FIELDS if name != "tags"}
+    return {
+        **{name: ("" if value is None else value) for name, value in values.items()},
+        "id": None,
+        "name": row.organisation,
+        "name_normalised": row.org_key,
+        "size_band": band,
+        "legal_form": row.org.get("legal_form"),
+        "is_member": bool(row.org.get("is_member", False)),
+        "tags": set(row.org.get("tags", ())),
+    }
+
+
+def _new_contact(row: ParsedRow) -> dict[str, Any]:
+    return {
+        "id": None,
+        "email": row.email,
+        "name": row.contact.get("name", ""),
+        "job_title": row.contact.get("job_title", ""),
+        "phone": row.contact.get("phone", ""),
+        "organisation_id": None,
+        "org_key": row.org_key or None,
+    }
+
+
+# --- writing a chunk ------------------------------------------------------------------------------
+
+
+def _write(
+    writes: _Writes, orgs: dict[str, dict[str, Any]], contacts: dict[str, dict[str, Any]]
+) -> None:
+    """The chunk's inserts and updates, a few statements each run for many rows (executemany)."""
+    now = utcnow()
+    if writes.new_orgs:
+        rows = [_org_insert(orgs[key], now) for key in writes.new_orgs]
+        inserted = db.session.execute(
+            insert(Organisation).returning(
+                Organisation.id, Organisation.name_normalised, sort_by_parameter_order=True
+            ),
+            rows,
+        )
+        for organisation_id, key in inserted:
+            orgs[key]["id"] = organisation_id
+    if writes.changed_orgs:
+        db.session.execute(
+            update(Organisation),
+            [
+                {"id": orgs[key]["id"], "updated_at": now, **{n: orgs[key][n] for n in names}}
+                for key, names in writes.changed_orgs.items()
+            ],
+        )
+    if writes.new_tags:
+        db.session.execute(
+            insert(OrganisationTag),
+            [{"organisation_id": orgs[key]["id"], "tag": tag} for key, tag in writes.new_tags],
+        )
+    for contact in (contacts[email] for email in [*writes.new_contacts, *writes.changed_contacts]):
+        if contact["org_key"] is not None:
+            contact["organisation_id"] = orgs[contact["org_key"]]["id"]
+    if writes.new_contacts:
+        db.session.execute(
+            insert(Contact),
+            [
+                {name: contacts[email][name] for name in _CONTACT_COLUMNS if name != "id"}
+                | {"created_at": now}
+                for email in writes.new_contacts
+            ],
+        )
+    if writes.changed_contacts:
+        db.session.execute(
+            update(Contact),
+            [
+                {"id": contacts[email]["id"], "updated_at": now,
+                 **{name: contacts[email][name] for name in names}}
+                for email, names in writes.changed_contacts.items()
+            ],
+        )  # fmt: skip
+
+
+def _org_insert(state: dict[str, Any], now: object) -> dict[str, Any]:
+    values = {name: state[name] for name in _ORG_COLUMNS if name != "id"}
+    if values.get("legal_form") in (None, ""):
+        values.pop("legal_form", None)  # the column's default: not known
+    return values | {"created_at": now, "updated_at": now}
