@@ -81,6 +81,7 @@ def mail_health(app: Flask, now: datetime) -> HealthPart:
 CHART_DAYS = 14  # the bookings chart: registrations a day over the last two weeks
 SURVEY_READY_DAYS = 7  # an event ending within this many days should have its survey scheduled
 ATTENTION_LINK_STATES = (LinkState.broken, LinkState.unreachable)
+ACTIVE_STATUSES = (DelegateStatus.confirmed, DelegateStatus.waitlisted)  # booked or waiting
 
 
 @dataclass
@@ -154,7 +155,7 @@ def event_figures(events: list[Event], now: datetime) -> list[EventFigures]:
         .join(Organisation, Organisation.id == Booking.organisation_id)
         .where(
             Booking.event_id.in_(ids),
-            Delegate.status.in_((DelegateStatus.confirmed, DelegateStatus.waitlisted)),
+            Delegate.status.in_(ACTIVE_STATUSES),
         )
         .distinct()
         .subquery()
@@ -169,29 +170,23 @@ def event_figures(events: list[Event], now: datetime) -> list[EventFigures]:
         figures[event_id].businesses = businesses
         figures[event_id].member_businesses = int(members or 0)
 
-    # Failed mail to the event's delegates: each person once per event (a cancelled place and a
-    # new one share an address), and for each, their failed messages counted from
-    # `ix_outbox_message_status_to_normalised`. A probe a person, so the cost follows the
-    # delegates of these events, never the size of the outbox or how much of it ever failed.
-    people = (
-        db.select(Delegate.event_id, Delegate.email_normalised)
-        .where(Delegate.event_id.in_(ids))
-        .distinct()
-        .subquery()
-    )
-    failed_to_person = (
+    # Failed mail to the people booked or waiting (one delegate row each, by the partial unique
+    # index), each person's counted through `ix_outbox_message_status_to_normalised`: a look-up a
+    # person, so the cost follows the delegates of these events, never the size of the outbox or
+    # how much of it ever failed.
+    failed_to_delegate = (
         db.select(db.func.count())
         .where(
             OutboxMessage.status == MessageStatus.failed,
-            OutboxMessage.to_normalised == people.c.email_normalised,
+            OutboxMessage.to_normalised == Delegate.email_normalised,
         )
+        .correlate(Delegate)
         .scalar_subquery()
     )
-    per_person = db.select(people.c.event_id, failed_to_person.label("failed")).subquery()
     for event_id, failed in db.session.execute(
-        db.select(per_person.c.event_id, db.func.sum(per_person.c.failed)).group_by(
-            per_person.c.event_id
-        )
+        db.select(Delegate.event_id, db.func.sum(failed_to_delegate))
+        .where(Delegate.event_id.in_(ids), Delegate.status.in_(ACTIVE_STATUSES))
+        .group_by(Delegate.event_id)
     ):
         figures[event_id].failed_mail = int(failed or 0)
 
