@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from support import Database  # benchmarks/support.py (run as a script)
@@ -399,6 +400,7 @@ def pages(ids: dict[str, object]) -> list[tuple[str, str, str]]:
         ("outbox, failed", "staff", "/staff/outbox/?status=failed"),
         (f"outbox, address search “{OUTBOX_SEARCH}”", "staff",
          f"/staff/outbox/?q={OUTBOX_SEARCH}"),
+        ("outbox, one address", "staff", f"/staff/outbox/?q={quote(ids['outbox_address'])}"),
         ("staff events, upcoming", "staff", "/staff/events/"),
         ("staff events, all", "staff", "/staff/events/?show=all"),
         ("staff home (dashboard)", "staff", "/staff/"),
@@ -423,6 +425,9 @@ def page_ids(connection: sa.Connection, big_event_id: int) -> dict[str, object]:
         ),
         "registrations_last": max(1, math.ceil(delegates / 50)),
         "outbox_middle": (low + high) // 2,
+        "outbox_address": connection.scalar(  # the newest message's: one or two messages to it
+            sa.text("SELECT to_address FROM outbox_message ORDER BY id DESC LIMIT 1")
+        ),
     }
 
 
