@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Flask
-from sqlalchemy import ColumnElement, ScalarSelect
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 
 from chamber.core.heartbeat import HealthPart, describe_age
 from chamber.events.models import Event
@@ -33,12 +33,12 @@ def mail_health(app: Flask, now: datetime) -> HealthPart:
     cap = max(COUNT_CAP, max_count)
 
     def counted(condition: ColumnElement[bool]) -> ScalarSelect[int]:
-        rows = db.select(OutboxMessage.id).where(condition).limit(cap + 1).subquery()
-        return db.select(db.func.count()).select_from(rows).scalar_subquery()
+        rows = select(OutboxMessage.id).where(condition).limit(cap + 1).subquery()
+        return select(func.count()).select_from(rows).scalar_subquery()
 
-    def oldest_of(status: MessageStatus) -> ScalarSelect[datetime | None]:
+    def oldest_of(status: MessageStatus) -> ScalarSelect[datetime]:  # NULL when none
         return (
-            db.select(db.func.min(OutboxMessage.next_attempt_at))
+            select(func.min(OutboxMessage.next_attempt_at))
             .where(OutboxMessage.status == status, due_filter(now))
             .scalar_subquery()
         )
