@@ -160,8 +160,8 @@ EVENT_COLUMNS = (
 )  # fmt: skip
 OUTBOX_COLUMNS = (
     "id", "key", "kind", "status", "to_address", "to_normalised", "to_name", "subject",
-    "text_body", "html_body", "message_id", "created_at", "next_attempt_at", "attempts", "last_error", "claimed_by",
-    "lease_until", "sent_at",
+    "text_body", "html_body", "message_id", "created_at", "next_attempt_at", "attempts",
+    "last_error", "claimed_by", "lease_until", "sent_at",
 )  # fmt: skip
 
 
@@ -175,7 +175,8 @@ def outbox_rows(first_id: int, count: int, addresses: Callable[[int], tuple[str,
         created = now - timedelta(minutes=count - n)  # newer ids are newer messages
         yield (
             message_id, f"scale:{message_id}", "transactional", status, address, address.lower(),
-            name, "Your place at the Cybercrime seminar", f"Hello {name},\n\nYour place is confirmed.\n",
+            name, "Your place at the Cybercrime seminar",
+            f"Hello {name},\n\nYour place is confirmed.\n",
             f"<p>Hello {name},</p><p>Your place is confirmed.</p>",
             f"<scale.{message_id}@chamber.example>", created,
             created + timedelta(minutes=30) if status == "pending" else created,
