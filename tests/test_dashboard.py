@@ -13,6 +13,7 @@ from chamber.extensions import db
 from chamber.mail.models import MessageStatus, OutboxMessage
 from chamber.mail.services import enqueue
 from chamber.members.models import SizeBand
+from chamber.registration.models import DelegateStatus
 from chamber.registration.services import BusinessDetails
 from chamber.resources.models import (
     EventResource,
@@ -115,6 +116,36 @@ def test_an_organiser_is_told_of_failed_mail_without_a_link_they_may_not_follow(
     card = card_of(organiser_client.get("/staff/").text, "Seminar")
     assert "1 email(s) to its delegates failed (an admin can see them in the Outbox)" in card
     assert "/staff/outbox" not in card
+
+
+def test_failed_mail_to_the_people_booked_or_waiting_is_matched_by_normalised_address(
+    make_event, organiser_client
+):
+    first = make_event(title="First seminar", starts_at=at(days=3))
+    second = make_event(title="Second seminar", starts_at=at(days=4))
+    make_booking(first, "zoë.smith@example.com", "bob@example.com")
+    gone = make_booking(first, "gone@example.com").confirmed[0]
+    make_booking(second, "zoë.smith@example.com")
+    gone.status = DelegateStatus.cancelled  # no longer coming: their mail is not the event's
+    for key, to, status in [
+        ("a", "  ZOË.Smith@EXAMPLE.com ", MessageStatus.failed),  # Python's lower case, not SQL's
+        ("b", "zoë.smith@example.com", MessageStatus.failed),
+        ("c", "zoë.smith@example.com", MessageStatus.sent),
+        ("d", "zoë.smith@example.co", MessageStatus.failed),  # someone else
+        ("e", "stranger@example.com", MessageStatus.failed),
+        ("f", "gone@example.com", MessageStatus.failed),
+    ]:
+        enqueue(key=f"mail:{key}", to=to, subject="Your place", template="test_message")
+        db.session.flush()
+        message = db.session.scalar(
+            db.select(OutboxMessage).where(OutboxMessage.key == f"mail:{key}")
+        )
+        message.status = status
+    db.session.commit()
+
+    page = organiser_client.get("/staff/").text
+    assert "2 email(s) to its delegates failed" in card_of(page, "First seminar")
+    assert "2 email(s) to its delegates failed" in card_of(page, "Second seminar")
 
 
 def test_a_draft_survey_near_the_event_and_a_survey_overdue_are_flagged(

@@ -12,8 +12,9 @@ import pytest
 
 from chamber.core.heartbeat import WorkerHeartbeat
 from chamber.core.times import utcnow
+from chamber.dashboard import queries as dashboard_queries
 from chamber.extensions import db
-from chamber.mail.models import OutboxMessage
+from chamber.mail.models import MessageStatus, OutboxMessage
 from chamber.mail.services import enqueue
 from chamber.worker import Worker, run_supervised
 
@@ -70,6 +71,7 @@ def test_a_worker_round_beats_and_healthz_is_ok(app, client):
     assert body["mail"] == {
         "state": "ok", "queued": 0, "oldest_queued_age_seconds": None,
         "backlog_after_seconds": 900, "backlog_after_count": 500, "failed": 0,
+        "counted_up_to": 1000,
     }  # fmt: skip
 
 
@@ -138,6 +140,49 @@ def test_many_messages_due_at_once_are_a_backlog_past_the_count(app, client):
     body = client.get("/healthz").json
     assert body["mail"]["queued"] == 3
     assert body["problems"] == ["Mail is piling up: 3 message(s) waiting to be sent."]
+
+
+def test_a_backlog_past_the_counting_cap_is_reported_as_at_least_the_cap(app, client, monkeypatch):
+    monkeypatch.setattr(dashboard_queries, "COUNT_CAP", 3)
+    app.config["HEALTH_MAIL_BACKLOG_COUNT"] = 2
+    run_a_round(app)
+    queue_test_message(0, waited=timedelta(minutes=30))  # the oldest, whatever the cap
+    for n in range(1, 5):
+        queue_test_message(n)
+    for n in range(5, 10):
+        queue_test_message(n)
+        message = db.session.scalar(
+            db.select(OutboxMessage).where(OutboxMessage.key == f"health-test:{n}")
+        )
+        message.status = MessageStatus.failed
+    db.session.commit()
+    body = client.get("/healthz").json
+    assert body["mail"]["queued"] == 3 and body["mail"]["failed"] == 3  # 5 of each in truth
+    assert body["mail"]["counted_up_to"] == 3
+    assert 30 * 60 <= body["mail"]["oldest_queued_age_seconds"] < 31 * 60
+    assert body["problems"] == [
+        "Mail is piling up: 3 or more message(s) waiting, the oldest for 30 minutes."
+    ]
+
+    app.config["HEALTH_MAIL_BACKLOG_COUNT"] = 4  # the cap is never below the threshold
+    body = client.get("/healthz").json
+    assert body["mail"]["queued"] == 4 and body["mail"]["counted_up_to"] == 4
+
+
+def test_a_message_stuck_with_a_dead_worker_is_the_oldest_waiting(app, client):
+    run_a_round(app)
+    queue_test_message(1, waited=timedelta(minutes=5))
+    queue_test_message(2)
+    message = db.session.scalar(
+        db.select(OutboxMessage).where(OutboxMessage.key == "health-test:2")
+    )
+    message.status = MessageStatus.sending
+    message.next_attempt_at = utcnow() - timedelta(minutes=40)
+    message.lease_until = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    body = client.get("/healthz").json
+    assert body["mail"]["queued"] == 2
+    assert 40 * 60 <= body["mail"]["oldest_queued_age_seconds"] < 41 * 60
 
 
 def test_a_round_that_fails_is_recorded_and_reported(app, client):

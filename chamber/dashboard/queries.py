@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Flask
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 
 from chamber.core.heartbeat import HealthPart, describe_age
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail.delivery import due_filter
 from chamber.mail.models import MessageStatus, OutboxMessage
+from chamber.mail.services import COUNT_CAP
 from chamber.members.models import Organisation
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.resources.models import EventResource, LinkState, Resource, ResourceKind
@@ -23,17 +25,34 @@ def mail_health(app: Flask, now: datetime) -> HealthPart:
     """The outbox's part of the health report: how many messages are due and not sent, and how
     long the oldest has waited; a problem past either threshold (`CHAMBER_HEALTH_MAIL_BACKLOG_*`).
     Failed messages are counted but are no backlog: staff see them on the Outbox page."""
-    due, oldest = db.session.execute(
-        db.select(db.func.count(OutboxMessage.id), db.func.min(OutboxMessage.next_attempt_at))
-        .where(due_filter(now))
-    ).one()  # fmt: skip
-    failed = db.session.scalar(
-        db.select(db.func.count(OutboxMessage.id)).where(
-            OutboxMessage.status == MessageStatus.failed
-        )
-    )
     max_age = app.config["HEALTH_MAIL_BACKLOG_SECONDS"]
     max_count = app.config["HEALTH_MAIL_BACKLOG_COUNT"]
+    # Counted up to a cap past the backlog's threshold, and the oldest taken from the front of
+    # `ix_outbox_message_due` for each status that can be due: one statement whose cost does not
+    # follow the size of the outbox or of a backlog.
+    cap = max(COUNT_CAP, max_count)
+
+    def counted(condition: ColumnElement[bool]) -> ScalarSelect[int]:
+        rows = select(OutboxMessage.id).where(condition).limit(cap + 1).subquery()
+        return select(func.count()).select_from(rows).scalar_subquery()
+
+    def oldest_of(status: MessageStatus) -> ScalarSelect[datetime]:  # NULL when none
+        return (
+            select(func.min(OutboxMessage.next_attempt_at))
+            .where(OutboxMessage.status == status, due_filter(now))
+            .scalar_subquery()
+        )
+
+    due, oldest_pending, oldest_sending, failed = db.session.execute(
+        db.select(
+            counted(due_filter(now)),
+            oldest_of(MessageStatus.pending),
+            oldest_of(MessageStatus.sending),
+            counted(OutboxMessage.status == MessageStatus.failed),
+        )
+    ).one()
+    oldest = min((o for o in (oldest_pending, oldest_sending) if o is not None), default=None)
+    many = f"{cap:,} or more" if due > cap else str(due)
     age = None
     if oldest is not None:
         oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
@@ -41,17 +60,18 @@ def mail_health(app: Flask, now: datetime) -> HealthPart:
     problems = []
     if age is not None and age > max_age:
         problems.append(
-            f"Mail is piling up: {due} message(s) waiting, the oldest for {describe_age(age)}."
+            f"Mail is piling up: {many} message(s) waiting, the oldest for {describe_age(age)}."
         )
     elif due > max_count:
-        problems.append(f"Mail is piling up: {due} message(s) waiting to be sent.")
+        problems.append(f"Mail is piling up: {many} message(s) waiting to be sent.")
     figures = {
         "state": "backlog" if problems else "ok",
-        "queued": due,
+        "queued": min(due, cap),
         "oldest_queued_age_seconds": age,
         "backlog_after_seconds": max_age,
         "backlog_after_count": max_count,
-        "failed": failed,
+        "failed": min(failed, cap),
+        "counted_up_to": cap,  # "queued" and "failed" stop there: there may be more
     }
     return HealthPart("mail", figures, problems)
 
@@ -61,6 +81,7 @@ def mail_health(app: Flask, now: datetime) -> HealthPart:
 CHART_DAYS = 14  # the bookings chart: registrations a day over the last two weeks
 SURVEY_READY_DAYS = 7  # an event ending within this many days should have its survey scheduled
 ATTENTION_LINK_STATES = (LinkState.broken, LinkState.unreachable)
+ACTIVE_STATUSES = (DelegateStatus.confirmed, DelegateStatus.waitlisted)  # booked or waiting
 
 
 @dataclass
@@ -134,7 +155,7 @@ def event_figures(events: list[Event], now: datetime) -> list[EventFigures]:
         .join(Organisation, Organisation.id == Booking.organisation_id)
         .where(
             Booking.event_id.in_(ids),
-            Delegate.status.in_((DelegateStatus.confirmed, DelegateStatus.waitlisted)),
+            Delegate.status.in_(ACTIVE_STATUSES),
         )
         .distinct()
         .subquery()
@@ -149,14 +170,25 @@ def event_figures(events: list[Event], now: datetime) -> list[EventFigures]:
         figures[event_id].businesses = businesses
         figures[event_id].member_businesses = int(members or 0)
 
-    # Failed mail to the event's delegates.
+    # Failed mail to the people booked or waiting (one delegate row each, by the partial unique
+    # index), each person's counted through `ix_outbox_message_status_to_normalised`: a look-up a
+    # person, so the cost follows the delegates of these events, never the size of the outbox or
+    # how much of it ever failed.
+    failed_to_delegate = (
+        db.select(db.func.count())
+        .where(
+            OutboxMessage.status == MessageStatus.failed,
+            OutboxMessage.to_normalised == Delegate.email_normalised,
+        )
+        .correlate(Delegate)
+        .scalar_subquery()
+    )
     for event_id, failed in db.session.execute(
-        db.select(Delegate.event_id, db.func.count(db.distinct(OutboxMessage.id)))
-        .join(OutboxMessage, db.func.lower(OutboxMessage.to_address) == Delegate.email_normalised)
-        .where(Delegate.event_id.in_(ids), OutboxMessage.status == MessageStatus.failed)
+        db.select(Delegate.event_id, db.func.sum(failed_to_delegate))
+        .where(Delegate.event_id.in_(ids), Delegate.status.in_(ACTIVE_STATUSES))
         .group_by(Delegate.event_id)
     ):
-        figures[event_id].failed_mail = failed
+        figures[event_id].failed_mail = int(failed or 0)
 
     # Broken links among the event's resources.
     for event_id, broken in db.session.execute(

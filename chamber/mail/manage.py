@@ -1,4 +1,7 @@
-"""The Outbox page (admins): counts by status, search, failures with their errors, retry and cancel."""
+"""The Outbox page (admins): counts by status, search, failures with their errors, retry and cancel.
+
+The list pages by key (`?before=`/`?after=` a message's id), so its last page costs what its first
+does however many messages there are."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from chamber.auth.guard import staff_blueprint
 from chamber.auth.models import Role
 from chamber.core.errors import refusals_flashed
-from chamber.core.pagination import paginate
+from chamber.core.pagination import keyset_page
 from chamber.extensions import db
 from chamber.mail import queries, services
 from chamber.mail.links import describe_links
 from chamber.mail.models import MessageStatus, OutboxMessage
+
+PER_PAGE = 50
 
 bp = staff_blueprint("outbox", __name__, roles=[Role.admin], url_prefix="/staff/outbox")
 
@@ -28,9 +33,19 @@ def index():
     search = request.args.get("q", "").replace("\x00", "").strip()[:254]
     if status not in MessageStatus.__members__:
         status = ""
-    page = paginate(queries.outbox(MessageStatus(status) if status else None, search), per_page=50)
+    page = keyset_page(
+        queries.outbox(MessageStatus(status) if status else None, search),
+        OutboxMessage.id,
+        per_page=PER_PAGE,
+    )
+    counts = services.status_counts()
     return render_template(
-        "mail/outbox.html", page=page, counts=services.status_counts(), status=status, search=search
+        "mail/outbox.html",
+        page=page,
+        counts=counts,
+        total=sum(counts.values(), services.CappedCount(0)),
+        status=status,
+        search=search,
     )
 
 

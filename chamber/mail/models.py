@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utcnow
@@ -32,12 +33,20 @@ class MessageStatus(enum.StrEnum):
     cancelled = "cancelled"  # not sent: staff cancelled it
 
 
+def _normalised_to_address(context: DefaultExecutionContext) -> str:
+    return str(context.get_current_parameters()["to_address"]).strip().lower()
+
+
 class OutboxMessage(db.Model):
     __tablename__ = "outbox_message"
     __table_args__ = (
         Index("ix_outbox_message_due", "status", "next_attempt_at"),
         # The Outbox page of one status, newest first, and its count (benchmarks/scale.py).
         Index("ix_outbox_message_status_id", "status", "id"),
+        # The Outbox's search: the messages to an address, or to addresses that start with a text.
+        Index("ix_outbox_message_to_normalised_id", "to_normalised", "id"),
+        # The staff home page: the failed mail to each upcoming event's delegates.
+        Index("ix_outbox_message_status_to_normalised", "status", "to_normalised"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,7 +56,14 @@ class OutboxMessage(db.Model):
     status: Mapped[MessageStatus] = mapped_column(
         enum_type(MessageStatus), default=MessageStatus.pending
     )
-    to_address: Mapped[str] = mapped_column(String(254), index=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    # The address as `services.normalise_address` leaves it (trimmed, lower case), filled on insert.
+    # Compared in code-point order ("C" on PostgreSQL, SQLite's own), so that a range of it is the
+    # addresses that start with a text, whatever the database's collation.
+    to_normalised: Mapped[str] = mapped_column(
+        String(254).with_variant(String(254, collation="C"), "postgresql"),
+        default=_normalised_to_address,
+    )
     to_name: Mapped[str] = mapped_column(String(200), default="")
     reply_to: Mapped[str | None] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
