@@ -1,7 +1,7 @@
 """outbox: the normalised address, indexed for the Outbox's search and the staff home page
 
 Revision ID: c0a1e5e55113
-Revises: c0a1e5e55109
+Revises: c0a1e5e55111
 Create Date: 2026-12-05 12:40:00
 
 With 200,000 messages, the Outbox's search (`lower(to_address) LIKE '%text%'`) read every message,
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "c0a1e5e55113"
-down_revision = "c0a1e5e55109"
+down_revision = "c0a1e5e55111"
 branch_labels = None
 depends_on = None
 
