@@ -60,6 +60,7 @@ PRIVATE_TABLES = frozenset(
         "contact",
         "organisation_tag",
         "topic_opt_out",
+        "merge_record",
         "link_check_run",
         "link_check_schedule",
         "public_version",
