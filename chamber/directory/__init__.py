@@ -8,4 +8,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    """The directory's staff pages."""
+    from chamber.directory import manage
+
+    app.register_blueprint(manage.bp)
