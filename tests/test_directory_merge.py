@@ -313,8 +313,12 @@ def test_a_record_is_not_merged_into_itself_an_archived_one_or_one_that_is_gone(
     gone = merge(one, 987654)
     assert gone.status_code == 400
     assert "no longer in the directory" in page_text(gone)
-    for bad in ("", "abc", "-1", "9" * 40, "<b>"):
+    for bad in ("", "abc", "-1", "9" * 40, "<b>", "²", "٣", "1\x00"):
         assert merge(one, bad).status_code == 400
+        preview = organiser_client.get(
+            f"{BASE}/{kind}s/{one.id}/merge", query_string={"removed": bad}
+        )
+        assert preview.status_code == 200
     assert committed_rows() == before
     # The other way round is allowed: an archived duplicate merged into the current record.
     assert merge(one, other.id).status_code == 302

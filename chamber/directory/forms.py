@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import date
 from typing import Any
 
@@ -16,6 +17,7 @@ from chamber.members.models import ContactRole, LegalForm, SizeBand
 
 EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
+RECORD_ID = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also takes "٣" and "²" fails
 
 
 class DayField(DateField):
@@ -171,7 +173,7 @@ class MergeForm(ChamberForm):
     removed = HiddenField(validators=[InputRequired("Choose the record to merge in.")])
 
     def validate_removed(self, field: HiddenField) -> None:
-        if not (field.data or "").isdigit() or len(field.data) > 12:
+        if not RECORD_ID.fullmatch(field.data or ""):
             raise ValidationError("Choose the record to merge in.")
 
     @property

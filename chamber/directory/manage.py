@@ -12,7 +12,7 @@ from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.directory import merging, queries
-from chamber.directory.forms import ContactForm, MergeForm, OrganisationForm
+from chamber.directory.forms import RECORD_ID, ContactForm, MergeForm, OrganisationForm
 from chamber.members import directory
 from chamber.members.models import Contact, ContactRole, LegalForm, Organisation, SizeBand
 
@@ -130,8 +130,15 @@ def act_on_organisation(organisation_id: int, action: str):
     return redirect(url_for(".organisation", organisation_id=organisation_id))
 
 
-@bp.route("/organisations/<int:organisation_id>/merge", methods=["GET", "POST"])
+@bp.get("/organisations/<int:organisation_id>/merge")
 def merge_organisation(organisation_id: int):
+    """Find the duplicate, and preview merging it in."""
+    kept = _organisation_or_404(organisation_id)
+    return _merge_page(kept, queries.organisation_or_none, merging.preview_organisations)
+
+
+@bp.post("/organisations/<int:organisation_id>/merge")
+def confirm_organisation_merge(organisation_id: int):
     kept = _organisation_or_404(organisation_id)
     form = MergeForm()
     if form.validate_on_submit():
@@ -224,8 +231,15 @@ def act_on_contact(contact_id: int, action: str):
     return redirect(url_for(".contact", contact_id=contact_id))
 
 
-@bp.route("/contacts/<int:contact_id>/merge", methods=["GET", "POST"])
+@bp.get("/contacts/<int:contact_id>/merge")
 def merge_contact(contact_id: int):
+    """Find the duplicate, and preview merging it in."""
+    kept = _contact_or_404(contact_id)
+    return _merge_page(kept, queries.contact_or_none, merging.preview_contacts)
+
+
+@bp.post("/contacts/<int:contact_id>/merge")
+def confirm_contact_merge(contact_id: int):
     kept = _contact_or_404(contact_id)
     form = MergeForm()
     if form.validate_on_submit():
@@ -245,11 +259,13 @@ def merge_contact(contact_id: int):
 # --- merging, for both ----------------------------------------------------------------------------
 
 
-def _merge_page(kept, find, preview_of, form: MergeForm):
-    """The merge page: a search for the duplicate, then the preview of merging it into `kept`."""
+def _merge_page(kept, find, preview_of, form: MergeForm | None = None):
+    """The merge page: a search for the duplicate, then the preview of merging it into `kept`;
+    after a confirmation that was refused, the same page with the reason."""
+    form = form or MergeForm()
     search = queries.clean_search(request.args.get("q", ""))
     chosen = request.form.get("removed") if form.is_submitted() else request.args.get("removed")
-    removed = find(int(chosen)) if chosen and chosen.isdigit() and len(chosen) <= 12 else None
+    removed = find(int(chosen)) if chosen and RECORD_ID.fullmatch(chosen) else None
     preview = None
     if removed is not None and removed.id != kept.id:
         preview = preview_of(kept, removed)
