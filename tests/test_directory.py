@@ -365,6 +365,20 @@ def test_a_contacts_page_shows_their_places_and_whether_they_answered_never_what
     assert organisation.name in text
 
 
+def test_a_contacts_page_costs_a_fixed_number_of_queries(organiser_client, make_event):
+    history_fixture(make_event, 1)
+    contact = db.session.scalar(db.select(Contact).where(Contact.email == "past0-1@octree.example"))
+    path = f"{BASE}/contacts/{contact.id}"
+    organiser_client.get(path)
+    with count_queries() as few:
+        organiser_client.get(path)
+    for n in range(6):
+        make_booking(make_event(starts_at=at(-n - 2, 9)), "past0-1@octree.example", checked_in=True)
+    with count_queries() as many:
+        assert organiser_client.get(path).status_code == 200
+    assert len(many) == len(few)
+
+
 def test_another_objects_id_is_a_plain_404(organiser_client):
     for path in (
         f"{BASE}/organisations/999999", f"{BASE}/organisations/999999/edit",

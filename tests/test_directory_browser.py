@@ -63,6 +63,7 @@ def test_staff_find_a_duplicate_preview_and_merge_it(pages, make_staff, make_eve
     octree = history_fixture(make_event, 1)
     twin = add_organisation("Octree Services", sector="IT")
     add_contact("ana@octree-services.example", "Ana Twin", twin)
+    twin_id = twin.id
     organiser = make_staff(Role.organiser, email="org@example.com", name="Olive Organiser")
     page = pages.new(WIDTHS["phone"])
     log_in(page, organiser)
@@ -78,4 +79,4 @@ def test_staff_find_a_duplicate_preview_and_merge_it(pages, make_staff, make_eve
     )
     expect(page.get_by_role("heading", name="Merged into this record")).to_be_visible()
     db.session.expire_all()
-    assert db.session.get(Organisation, twin.id) is None
+    assert db.session.get(Organisation, twin_id) is None

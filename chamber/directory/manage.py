@@ -44,7 +44,7 @@ def _list_context(filters: queries.OrganisationFilters, *, roles: bool) -> dict[
         "tier": [(tier, tier) for tier in choices.tiers],
         "band": [(band.value, band.short_label) for band in SizeBand],
         "sector": [(sector, sector) for sector in choices.sectors],
-        "legal": [(form.value, form.label) for form in LegalForm],
+        "legal": [(form.value, form.label.split(" (")[0]) for form in LegalForm],  # short
         "tag": [(tag, tag) for tag in choices.tags],
         "role": [(role.value, role.label) for role in ContactRole] if roles else [],
     }
