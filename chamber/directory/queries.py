@@ -334,7 +334,7 @@ def organisation_history(
     organisation: Organisation, now: datetime | None = None
 ) -> OrganisationHistory:
     """The organisation's contacts, bookings (with attendance and no-shows), the surveys its
-    delegates were sent (how many answered: never who said what), and the merges into it: five
+    delegates were sent (how many answered: never who said what), and the merges into it: four
     queries, whatever the number of rows."""
     now = now or utcnow()
     contacts = list(
