@@ -107,6 +107,7 @@ def _init_domains(app: Flask) -> None:
         directory,
         events,
         mail,
+        members,
         registration,
         resources,
         surveys,
@@ -115,6 +116,7 @@ def _init_domains(app: Flask) -> None:
     core.init_app(app)  # first: the id converter must be in place before any rule is added
     auth.init_app(app)
     mail.init_app(app)
+    members.init_app(app)  # after mail: it registers kinds of email link
     events.init_app(app)
     resources.init_app(app)
     calendar.init_app(app)
@@ -162,9 +164,11 @@ def _register_error_pages(app: Flask) -> None:
 # Pages that show someone's personal data (or carry a private link's token in their address):
 # the staff area; a booking's manage link and its sub-pages; a delegate's own place link; the
 # booking form and its "done" page (names and emails typed in); survey answers; unsubscribing;
-# the check-in QR code. No browser or proxy may keep a copy, e.g. on a shared computer.
+# the check-in QR code; the subscribe form, its pages and the preferences page. No browser or proxy
+# may keep a copy, e.g. on a shared computer.
 PRIVATE_PAGES = re.compile(
-    r"^/(?:staff(?:/|$)|r/|places/|s/|unsubscribe/|qr/|events/[^/]+/register(?:/|$))"
+    r"^/(?:staff(?:/|$)|r/|places/|s/|unsubscribe/|qr/|events/[^/]+/register(?:/|$)"
+    r"|subscribe(?:/|$)|preferences/)"
 )
 HSTS = "max-age=31536000; includeSubDomains"  # a year: browsers never try plain http again
 

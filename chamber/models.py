@@ -3,6 +3,7 @@
 from chamber.auth.models import Role, StaffUser
 from chamber.core.heartbeat import WorkerHeartbeat
 from chamber.core.pagecache import PublicVersion
+from chamber.directory.models import Segment
 from chamber.events.models import (
     AgendaItem,
     AgendaItemSpeaker,
@@ -24,12 +25,15 @@ from chamber.members.models import (
     Contact,
     ContactRole,
     LegalForm,
+    LinkPurpose,
+    MarketingToken,
     MarketingTopic,
     MergeKind,
     MergeRecord,
     Organisation,
     OrganisationTag,
     SizeBand,
+    SubscriptionRequest,
     TopicOptOut,
 )
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
@@ -61,8 +65,9 @@ __all__ = [
     "StaffUser", "MailKind", "MessageStatus", "OutboxAttachment", "OutboxMessage", "Suppression",
     "UnsubscribeToken", "Consent", "Contact", "ContactRole", "LegalForm", "MarketingTopic",
     "MergeKind", "MergeRecord", "Organisation", "OrganisationTag", "SizeBand", "TopicOptOut",
-    "Booking", "BookingToken", "Delegate", "DelegateStatus", "AgendaItemResource", "EventResource",
-    "LinkCheck", "LinkCheckRun", "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind",
-    "ResourceStatus", "Answer", "Invitation", "Question", "QuestionKind", "Recipients", "Response",
-    "Survey", "SurveyStatus", "SurveyToken", "PublicVersion", "WorkerHeartbeat",
+    "LinkPurpose", "MarketingToken", "SubscriptionRequest", "Booking", "BookingToken", "Delegate",
+    "DelegateStatus", "AgendaItemResource", "EventResource", "LinkCheck", "LinkCheckRun",
+    "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
+    "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
+    "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment",
 ]  # fmt: skip

@@ -22,11 +22,13 @@ from chamber.core.times import utcnow
 from chamber.demo import load_demo
 from chamber.demo.resources import ILLUSTRATIVE_CHECKS
 from chamber.directory import merging
+from chamber.directory.models import Segment
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import _mint_unsubscribe_link
-from chamber.members.models import Contact, Organisation, OrganisationTag
+from chamber.members import subscriptions
+from chamber.members.models import Contact, MarketingTopic, Organisation, OrganisationTag
 from chamber.members.services import normalise_organisation_name
 from chamber.registration import notifications
 from chamber.registration.checkin_services import new_checkin_token
@@ -62,7 +64,11 @@ EXCLUDED = {
     "directory.export_contacts": "a CSV download",
     "registration.booked": "redirects to the event page unless a booking was just made; the "
     "booking tests show it",
+    "members.check_email": "redirects to the subscribe form unless it was just sent; "
+    "tests/test_subscribe.py shows it",
     "checkin.counts": "JSON: the door page's live counts",
+    "directory_segments.count": "JSON: the segment builder's live count",
+    "directory_segments.export": "a CSV download",
     "outbox.html_body": "an email's own HTML as it was sent, shown in a sandboxed frame: email "
     "HTML is written for mail programs, not checked as a web page",
 }
@@ -139,6 +145,11 @@ def url_values(app: Flask) -> dict[str, object]:
     make_booking(earlier, "walk.came@example.com", checked_in=True, commit=False)
     sendable = surveys.create_survey(earlier, by=acting_staff())
     db.session.flush()
+    subscribing = subscriptions.subscribe(
+        subscriptions.SubscribeDetails(
+            "Sam Walk", "walk.subscriber@example.com", "", [MarketingTopic.events]
+        )
+    )
     values = {
         "slug": upcoming.slug,
         "event_id": upcoming.id,
@@ -150,6 +161,7 @@ def url_values(app: Flask) -> dict[str, object]:
         "survey_id": past_survey.id,
         "question_id": _first(Question, Question.survey_id == past_survey.id).id,
         "resource_id": _first(Resource).id,
+        "segment_id": _first(Segment).id,
         # Per endpoint, where a URL variable means something else there.
         "resources.show": {
             "slug": _first(Resource, Resource.status == ResourceStatus.published).slug
@@ -158,7 +170,20 @@ def url_values(app: Flask) -> dict[str, object]:
             "token": new_survey_token(_first(Invitation, Invitation.id.in_(answered)))
         },
         "manage_surveys.add_question": {"survey_id": draft.id},
+        "members.confirm_page": {
+            "token": _token_of(
+                subscriptions._mint_confirm_link(subscribing.contact.email, str(subscribing.id))
+            )
+        },
+        "members.preferences": {
+            "token": _token_of(
+                subscriptions._mint_preferences_link(
+                    subscribing.contact.email, str(subscribing.contact_id)
+                )
+            )
+        },
         "manage_surveys.confirm_send_now": {"survey_id": sendable.id},
+        "directory_segments.left_out": {"reason": "no_basis"},
         "manage_surveys.edit_question": {
             "survey_id": draft.id,
             "question_id": draft.questions[0].id,
@@ -201,6 +226,10 @@ def _directory_values(business: Organisation, person: Contact) -> dict[str, obje
             "directory.merge_contact": {"removed": person_twin.id, "q": "walk"},
         },
     }
+
+
+def _token_of(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def _token_for(rule: Rule, tokens: dict[str, str]) -> str:

@@ -17,6 +17,7 @@ from werkzeug.routing import AnyConverter, Rule
 
 from chamber.auth.models import Role, StaffUser
 from chamber.core.tokens import hash_token, new_token
+from chamber.directory.models import Segment
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.mail.models import MailKind, OutboxMessage
@@ -120,6 +121,8 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         status=ResourceStatus.published,
     )  # fmt: skip
     db.session.add(resource)
+    segment = Segment(name=f"Members {event.id}", filters={"membership": "member"})
+    db.session.add(segment)
     db.session.flush()
     db.session.add_all([  # on the event and on a talk, so that moving and removing it are walked
         EventResource(event_id=event.id, resource_id=resource.id),
@@ -140,6 +143,8 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         "survey_id": survey.id,
         "question_id": survey.questions[-1].id,
         "resource_id": resource.id,
+        "segment_id": segment.id,
+        "reason": "no_basis",
     }
 
 

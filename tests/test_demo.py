@@ -322,3 +322,45 @@ def test_the_past_edition_has_a_sent_survey_whose_breakdown_shows_the_articles_f
     csv_file = organiser_client.get(f"/staff/surveys/{survey.id}/results.csv")
     assert csv_file.status_code == 200
     assert len(csv_file.data.decode("utf-8-sig").splitlines()) == count(Response) + 1
+
+
+def test_the_demo_directory_has_300_described_organisations_and_a_second_load_changes_nothing(app):
+    from chamber.directory.models import Segment
+    from chamber.mail.models import Suppression
+    from chamber.members.models import (
+        Consent,
+        Contact,
+        LegalForm,
+        Organisation,
+        OrganisationTag,
+        TopicOptOut,
+    )
+
+    load(app)
+
+    def snapshot():
+        models = (Organisation, Contact, Consent, TopicOptOut, OrganisationTag, Suppression,
+                  Segment)  # fmt: skip
+        rows = {model.__name__: count(model) for model in models}
+        described = db.session.execute(
+            db.select(Organisation.name, Organisation.legal_form, Organisation.postcode,
+                      Organisation.is_member, Organisation.renews_on).order_by(Organisation.id)
+        ).all()  # fmt: skip
+        soft = db.session.scalars(db.select(Contact.soft_opt_in_at).order_by(Contact.id)).all()
+        return rows, described, soft
+
+    first = snapshot()
+    rows, described, _ = first
+    assert rows["Organisation"] == 300 and rows["Segment"] == 2
+    assert rows["Contact"] > 300 and rows["Consent"] > 0 and rows["Suppression"] > 0
+    assert all(postcode for _, _, postcode, _, _ in described)  # every business is described
+    forms = {form for _, form, _, _, _ in described}
+    assert {LegalForm.limited_company, LegalForm.public_body, LegalForm.sole_trader} <= forms
+    members_now = [renews for _, _, _, member, renews in described if member]
+    assert 60 < len(members_now) < 240 and all(renews is not None for renews in members_now)
+    names = {name for name, *_ in described}
+    assert {"Octree Ltd", "Hertfordshire Constabulary"} <= names or any(
+        "octree" in name.lower() for name in names
+    )
+    load(app)
+    assert snapshot() == first

@@ -19,10 +19,13 @@ from chamber.members.models import (
     Consent,
     Contact,
     LegalForm,
+    LinkPurpose,
+    MarketingToken,
     MarketingTopic,
     MergeKind,
     MergeRecord,
     Organisation,
+    SubscriptionRequest,
     TopicOptOut,
 )
 from chamber.registration import services as registration
@@ -202,8 +205,13 @@ def test_merging_contacts_moves_places_bookings_consents_and_opt_outs_each_once(
     )
     invite(past, gone.confirmed[0], answered=True)
     make_booking(upcoming, DelegateDetails("Tony Richardson", "tony@octree.example"))
+    request = SubscriptionRequest(contact_id=removed.id)
+    db.session.add(request)
+    db.session.flush()
     db.session.add_all([
-        Consent(contact_id=removed.id, wording="Yes please", source="subscribe form"),
+        Consent(contact_id=removed.id, wording="Yes please", source="subscribe form",
+                request_id=request.id),
+        MarketingToken(contact_id=removed.id, token_hash="f" * 64, purpose=LinkPurpose.preferences),
         TopicOptOut(contact_id=removed.id, topic=MarketingTopic.newsletter),
         TopicOptOut(contact_id=removed.id, topic=MarketingTopic.surveys),
         TopicOptOut(contact_id=kept.id, topic=MarketingTopic.surveys),
@@ -232,6 +240,10 @@ def test_merging_contacts_moves_places_bookings_consents_and_opt_outs_each_once(
     assert set(db.session.scalars(db.select(Delegate.contact_id))) == {kept.id}
     assert set(db.session.scalars(db.select(Booking.booker_id))) == {kept.id}
     assert db.session.scalar(db.select(Consent.contact_id)) == kept.id
+    assert db.session.scalar(db.select(Consent.request_id)) is not None  # still its request's
+    assert db.session.scalar(db.select(SubscriptionRequest.contact_id)) == kept.id
+    # A preferences link already in their mailbox keeps working, for the merged record.
+    assert db.session.scalar(db.select(MarketingToken.contact_id)) == kept.id
     assert sorted(
         db.session.scalars(db.select(TopicOptOut.topic).where(TopicOptOut.contact_id == kept.id))
     ) == [MarketingTopic.newsletter, MarketingTopic.surveys]

@@ -197,12 +197,23 @@ def test_every_email_kind_is_sent_and_every_link_in_it_opens_its_page(
     news = mailbox.deliver()
     assert len(news) == 2 and any(message["List-Unsubscribe"] for message in news)
 
+    # Subscribing: only the confirmation until the button is pressed, then a welcome carrying the
+    # preferences link (every marketing email's footer) beside the one-click unsubscribe.
+    subscribing = {"name": "Sam Sub", "email": "sam@example.com", "topics": ["events"]}
+    assert post_form(client, "/subscribe", subscribing).status_code == 302
+    assert subjects(mailbox.deliver()) == {"sam@example.com": "Confirm that you want our emails"}
+    confirm = next(p for p in mailbox.followed if p.startswith("/subscribe/confirm/"))
+    assert post_form(client, confirm, {}).status_code == 302
+    assert subjects(mailbox.deliver()) == {"sam@example.com": "You are subscribed"}
+
     unused = email_templates() - loaded_templates
     assert not unused, f"email templates no flow here sends (add the flow): {sorted(unused)}"
     statuses = db.session.scalars(db.select(OutboxMessage.status)).all()
     assert set(statuses) == {MessageStatus.sent}
     followed = {urlsplit(path).path.split("/")[1] for path in mailbox.followed}
-    assert {"events", "r", "places", "staff", "s", "unsubscribe"} <= followed
+    assert {"events", "r", "places", "staff", "s", "unsubscribe", "subscribe", "preferences"} <= (
+        followed
+    )
 
 
 def event_form(event: Event, **changes) -> dict:

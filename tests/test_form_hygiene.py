@@ -89,7 +89,8 @@ def test_every_form_in_the_app_is_walked(request_context):
     for cls in form_classes():
         assert text_fields(build(cls)) or cls.__name__ in {"PasswordForm", "ScheduleForm",
                                                            "NewSurveyForm", "AttachForm",
-                                                           "SupersedeForm"}, cls  # fmt: skip
+                                                           "SupersedeForm",
+                                                           "PreferencesForm"}, cls  # fmt: skip
 
 
 def test_a_line_break_in_any_single_line_field_of_any_form_is_refused(request_context):

@@ -7,8 +7,7 @@ import re
 from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import OutboxMessage
-from chamber.members.models import Consent
-from chamber.registration.forms import CONSENT_WORDING
+from chamber.members.models import Contact
 from chamber.registration.models import Booking, BookingToken, Delegate
 from tests.support import csrf_token, post_form
 
@@ -71,16 +70,14 @@ def test_a_business_books_a_delegate_and_everyone_gets_the_right_email(
     client, make_event, smtp_server
 ):
     event = make_event()
-    response = register(client, event, consent="y")
+    response = register(client, event)
     assert response.status_code == 302
     page = client.get(response.headers["Location"])
     assert "Booking received" in page.text and "zoe@octree.example" in page.text
     assert statuses(event) == {"zoe@octree.example": "confirmed"}
-    consent = db.session.scalars(db.select(Consent)).one()
-    assert consent.wording == CONSENT_WORDING
-    # A tick on a public form is a request, not proof: unconfirmed until the person confirms.
-    assert consent.source == "booking form" and consent.confirmed_at is None
-    assert not consent.is_confirmed
+    # The booker was offered the opt-out and did not take it: the soft opt-in (docs/marketing.md).
+    soft = dict(db.session.execute(db.select(Contact.email, Contact.soft_opt_in_at)).all())
+    assert soft["tony@octree.example"] is not None and soft["zoe@octree.example"] is None
     deliver_due()
     by_address = {m["To"].split("<")[-1].rstrip(">"): m for m in smtp_server.messages}
     assert set(by_address) == {"zoe@octree.example", "tony@octree.example"}

@@ -1,4 +1,5 @@
-"""The demo data set: the seed seminar as a past and an upcoming edition, and staff logins."""
+"""The demo data set: the seed seminar as a past and an upcoming edition, the member directory,
+and staff logins."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask import Flask
 
 from chamber.auth import services as staff_accounts
 from chamber.core.times import utc_to_local, utcnow
-from chamber.demo import bookings, seminar, surveys
+from chamber.demo import bookings, directory, seminar, surveys
 from chamber.demo.resources import load_resources
 from chamber.demo.staff import ACCOUNTS, ensure_account
 
@@ -45,6 +46,7 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
     if upcoming := seminar.load_upcoming_edition(speakers, today, by=by):
         bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
     load_resources(by=by)
+    directory.load_directory(today=today, by=by)
     admin, *others = logins
     admin.others = others
     return admin

@@ -8,7 +8,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """The directory's staff pages."""
-    from chamber.directory import manage
+    """The directory's staff pages: organisations and contacts, and segments."""
+    from chamber.directory import manage, segment_pages
 
     app.register_blueprint(manage.bp)
+    app.register_blueprint(segment_pages.bp)

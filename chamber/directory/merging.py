@@ -31,6 +31,8 @@ MOVED = {
     ("organisation_tag", "organisation_id"): "members.directory.absorb_organisation, each tag once",
     ("consent", "contact_id"): "members.directory.absorb_contact",
     ("topic_opt_out", "contact_id"): "members.directory.absorb_contact, each topic once",
+    ("subscription_request", "contact_id"): "members.directory.absorb_contact",
+    ("marketing_token", "contact_id"): "members.directory.absorb_contact (links keep working)",
     ("booking", "organisation_id"): "merge_organisations",
     ("booking", "booker_id"): "merge_contacts",
     ("delegate", "contact_id"): "merge_contacts (survey invitations belong to the place)",

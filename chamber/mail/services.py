@@ -217,6 +217,16 @@ def suppress(address: str, reason: str = "unsubscribe") -> None:
     )
 
 
+def lift_unsubscribe(address: str) -> None:
+    """The person asked for marketing again, through a link sent to their own address: their own
+    unsubscribe ends. A suppression for any other reason (a hard bounce) stays."""
+    db.session.execute(
+        db.delete(Suppression).where(
+            Suppression.email == normalise_address(address), Suppression.reason == "unsubscribe"
+        )
+    )
+
+
 def unsubscribe_address(token: str) -> str | None:
     """The address an unsubscribe token was minted for, or None for a wrong or tampered token."""
     if not token or len(token) > 100:

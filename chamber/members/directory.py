@@ -25,11 +25,13 @@ from chamber.members.models import (
     Contact,
     ContactRole,
     LegalForm,
+    MarketingToken,
     MergeKind,
     MergeRecord,
     Organisation,
     OrganisationTag,
     SizeBand,
+    SubscriptionRequest,
     TopicOptOut,
 )
 from chamber.members.services import normalise_email, normalise_organisation_name
@@ -488,16 +490,24 @@ def absorb_organisation(kept: Organisation, removed: Organisation) -> dict[str, 
 
 
 def absorb_contact(kept: Contact, removed: Contact) -> dict[str, Any]:
-    """Move the removed contact's consents and topic opt-outs (each topic once: the person asked
-    for less, never more) to the kept one and fill its blanks; return what moved."""
+    """Move the removed contact's consents, subscription requests and confirmation or preferences
+    links (the same person's, so a link in an email they already have keeps working), and topic
+    opt-outs (each topic once: the person asked for less, never more) to the kept one, and fill
+    its blanks; return what moved."""
     filled = contact_fields_filled(kept, removed)
-    consent_ids = _ids(select(Consent.id).where(Consent.contact_id == removed.id))
-    db.session.execute(
-        update(Consent)
-        .where(Consent.contact_id == removed.id)
-        .values(contact_id=kept.id)
-        .execution_options(synchronize_session=False)
-    )
+    moved_ids = {}
+    for name, model in (
+        ("consents", Consent),
+        ("subscription_requests", SubscriptionRequest),
+        ("marketing_tokens", MarketingToken),
+    ):
+        moved_ids[name] = _ids(select(model.id).where(model.contact_id == removed.id))
+        db.session.execute(
+            update(model)
+            .where(model.contact_id == removed.id)
+            .values(contact_id=kept.id)
+            .execution_options(synchronize_session=False)
+        )
     kept_topics = set(
         db.session.scalars(select(TopicOptOut.topic).where(TopicOptOut.contact_id == kept.id))
     )
@@ -515,7 +525,7 @@ def absorb_contact(kept: Contact, removed: Contact) -> dict[str, Any]:
     for name in filled:
         setattr(kept, name, getattr(removed, name))
     return {
-        "consents": consent_ids,
+        **moved_ids,
         "topic_opt_outs": [topic.value for topic, _ in new_topics],
         "filled": filled,
     }

@@ -213,6 +213,10 @@ class Consent(db.Model):
     wording: Mapped[str] = mapped_column(Text)
     # "booking form", "subscribe form", "import" (wording: the basis the file stated), "staff".
     source: Mapped[str] = mapped_column(String(40), default="booking form")
+    # The subscribe form's request it was asked for in: its confirmation link confirms them all.
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscription_request.id", ondelete="SET NULL"), index=True
+    )
     given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # asked for at
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -223,6 +227,49 @@ class Consent(db.Model):
     def is_confirmed(self) -> bool:
         """Whether marketing may rely on it: confirmed by the person, and not withdrawn."""
         return self.confirmed_at is not None and self.withdrawn_at is None
+
+
+class SubscriptionRequest(db.Model):
+    """One sending of the public subscribe form: the consents it asked for (one per topic) wait
+    for the person to confirm them through the link emailed to the address (double opt-in)."""
+
+    __tablename__ = "subscription_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), index=True
+    )
+    # As typed, for staff: a public form never links a person to a business (docs/marketing.md).
+    organisation_as_typed: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    contact: Mapped[Contact] = relationship()
+
+
+class LinkPurpose(enum.StrEnum):
+    confirm = "confirm"  # confirms a subscription request
+    preferences = "preferences"  # a person's choice of topics, or unsubscribing from all
+
+
+class MarketingToken(db.Model):
+    """The hash of a confirmation or preferences link's secret, minted when its email is sent."""
+
+    __tablename__ = "marketing_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[LinkPurpose] = mapped_column(enum_type(LinkPurpose))
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscription_request.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    contact: Mapped[Contact] = relationship()
+    request: Mapped[SubscriptionRequest | None] = relationship()
 
 
 class MergeKind(enum.StrEnum):

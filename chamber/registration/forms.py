@@ -18,9 +18,13 @@ from chamber.core.forms import ChamberForm, ChamberSubform, text_field
 from chamber.members.models import SizeBand
 from chamber.registration.services import BusinessDetails, DelegateDetails, DelegateEdit
 
-# Shown beside the optional box and stored with each consent, word for word.
-CONSENT_WORDING = (
-    "Email me about future Chamber seminars and events. I can unsubscribe at any time."
+# The opt-out the soft opt-in needs, offered when the booker's details are collected (PECR
+# regulation 22(3)(c)): not ticked, we may email the booker news of our events and newsletter
+# (docs/marketing.md).
+OPT_OUT_WORDING = "Don't send me news of future events"
+OPT_OUT_HINT = (
+    "Unless you tick this, we may email you about our future events and our newsletter. "
+    "Every email has a link to unsubscribe."
 )
 MAX_SLOTS = 10  # delegate rows shown at once, however high the per-business limit
 
@@ -99,7 +103,7 @@ class RegistrationForm(ChamberForm):
         "to run this event.",
         validators=[DataRequired("Tick the box to say you have read the privacy notice.")],
     )
-    consent = BooleanField(CONSENT_WORDING)
+    no_marketing = BooleanField(OPT_OUT_WORDING, description=OPT_OUT_HINT)
     # A field people never see; bots fill every field they find.
     website = StringField(
         "Leave this field empty", render_kw={"autocomplete": "off", "tabindex": "-1"}

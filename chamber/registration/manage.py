@@ -34,11 +34,11 @@ LIST_ARGS = ("q", "status", "band", "member", "sort", "page")
 
 class StaffBookingForm(RegistrationForm):
     """The public booking form for staff taking a booking by phone or email: no honeypot, and no
-    privacy or consent boxes (those are for the booker to tick themselves). The booker may be left
-    out when the first delegate made the booking."""
+    privacy box or marketing opt-out (those are for the booker to tick themselves). The booker may
+    be left out when the first delegate made the booking."""
 
     privacy = None
-    consent = None
+    no_marketing = None
     website = None
     booker_name = StringField(
         "Booker's full name (optional)",

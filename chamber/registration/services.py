@@ -26,8 +26,9 @@ from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
+from chamber.members import addresses, marketing
 from chamber.members import services as members
-from chamber.members.models import Organisation, SizeBand
+from chamber.members.models import Contact, Organisation, SizeBand
 from chamber.registration import seats
 from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
 
@@ -117,8 +118,16 @@ def registration_problem(event: Event, now: datetime | None = None) -> str | Non
     return None
 
 
-def active_delegates_for_business(event_id: int, organisation_id: int) -> int:
-    count: int = db.session.scalar(
+def active_delegates_for_business(
+    event_id: int, organisation_id: int, colleagues_of: str | None = None
+) -> int:
+    """The active places a business holds at the event, as the per-business limit counts them.
+
+    For a public booking (`colleagues_of`: the booker's address) only the bookings made by the
+    booker's colleagues count: the same business email domain, or for a personal mailbox the
+    same address. A stranger typing another business's name therefore neither learns how many
+    places it holds nor uses them up. Staff (`None`) count every booking under the name."""
+    query = (
         db.select(db.func.count(Delegate.id))
         .join(Booking, Booking.id == Delegate.booking_id)
         .where(
@@ -127,6 +136,12 @@ def active_delegates_for_business(event_id: int, organisation_id: int) -> int:
             Delegate.status != DelegateStatus.cancelled,
         )
     )
+    if colleagues_of is not None:
+        key, exact = addresses.colleagues_pattern(colleagues_of)
+        query = query.join(Contact, Contact.id == Booking.booker_id).where(
+            Contact.email == key if exact else Contact.email.endswith(f"@{key}", autoescape=True)
+        )
+    count: int = db.session.scalar(query)
     return count
 
 
@@ -224,7 +239,7 @@ def book(
     *,
     source: str = "web",
     privacy_acknowledged: bool = True,
-    consent_wording: str | None = None,
+    marketing_opt_out: bool | None = None,
     set_aside_duplicates: bool = False,
     settle: bool = True,
     now: datetime | None = None,
@@ -241,6 +256,10 @@ def book(
     `settle=False` the caller settles, after rendering the emails the booking owes
     (`notifications.settle_and_tell`), so that the lock is held for the decision only.
 
+    `marketing_opt_out` is the booker's answer to the form's opt-out of news of future events (None:
+    the form offered none, as staff bookings): only the booker's own contact gets the soft opt-in
+    (docs/marketing.md), never the delegates they named.
+
     What a public booking says about an existing business or person is kept on the booking and
     its delegates, never written over the CRM's records; staff bookings update them.
     """
@@ -253,7 +272,10 @@ def book(
     delegates, emails, set_aside = _new_people(event, delegates, set_aside_duplicates)
     # Everyone named counts against the limit, set aside or not, so that whether the limit is
     # reached never depends on whether someone named already had a place.
-    _check_business_limit(event, members.find_organisation(business.name), named)
+    # Staff see every booking, so theirs count the whole business; the public form's count only
+    # the booker's colleagues' (see `active_delegates_for_business`).
+    colleagues_of = booker.email if public else None
+    _check_business_limit(event, members.find_organisation(business.name), colleagues_of, named)
     if not delegates:
         return BookingResult(None, set_aside=set_aside)
     staff_confirmed = source == "staff"
@@ -273,8 +295,8 @@ def book(
         phone=booker.phone,
         update_existing=staff_confirmed,
     )
-    if consent_wording:  # a request only: the person must confirm it (docs/registration.md)
-        members.request_consent(booker_contact, consent_wording, source="booking form")
+    if marketing_opt_out is not None:  # the form offered the booker an opt-out (docs/marketing.md)
+        marketing.record_booking_choice(booker_contact, opted_out=marketing_opt_out, now=now)
     booking = Booking(
         event_id=event.id,
         organisation=organisation,
@@ -316,7 +338,7 @@ def add_delegates(
         raise BookingRefused(problem)
     named = len(delegates)
     delegates, emails, set_aside = _new_people(event, delegates, set_aside_duplicates)
-    _check_business_limit(event, booking.organisation, named)
+    _check_business_limit(event, booking.organisation, booking.booker.email, named)
     result = BookingResult(booking, set_aside=set_aside)
     if delegates:
         _place(event, booking, delegates, emails, result, now, set_aside_duplicates)
@@ -350,7 +372,9 @@ def settle_seats(result: BookingResult) -> bool:
         raise BookingRefused(problem)
     # Our places are counted already; what else was named still counts (see `book`).
     assert result.booking is not None
-    _check_business_limit(event, result.booking.organisation, pending.named - len(ours))
+    booking = result.booking
+    colleagues_of = booking.booker.email if pending.public else None
+    _check_business_limit(event, booking.organisation, colleagues_of, pending.named - len(ours))
     taken_by_others = seats.confirmed_count(event.id) - len(result.confirmed)
     free = event.capacity - taken_by_others
     changed = False
@@ -414,10 +438,16 @@ def business_limit_message(event: Event) -> str:
     )
 
 
-def _check_business_limit(event: Event, organisation: Organisation | None, adding: int) -> None:
-    # The count may include other people's bookings for the same business, so the message never
-    # says how many places are held (or by whom): only the limit itself.
-    already = active_delegates_for_business(event.id, organisation.id) if organisation else 0
+def _check_business_limit(
+    event: Event, organisation: Organisation | None, colleagues_of: str | None, adding: int
+) -> None:
+    # The count may include colleagues' bookings, so the message never says how many places are
+    # held (or by whom): only the limit itself.
+    already = (
+        active_delegates_for_business(event.id, organisation.id, colleagues_of)
+        if organisation
+        else 0
+    )
     if already + adding > event.business_limit:
         raise BookingRefused(business_limit_message(event))
 

@@ -20,7 +20,6 @@ from chamber.events.models import Event
 from chamber.extensions import db, limiter
 from chamber.registration import notifications, place_views, services, waitlist
 from chamber.registration.forms import (
-    CONSENT_WORDING,
     MAX_SLOTS,
     AddDelegateForm,
     DelegateEditForm,
@@ -84,7 +83,7 @@ def register(slug: str):
                 form.business(),
                 form.booker(),
                 form.delegate_details(),
-                consent_wording=CONSENT_WORDING if form.consent.data else None,
+                marketing_opt_out=bool(form.no_marketing.data),
                 set_aside_duplicates=True,
                 settle=False,
             )

@@ -2,7 +2,7 @@
 snapshot, what moved, by whom and when
 
 Revision ID: c0a1e5e55110
-Revises: c0a1e5e55109
+Revises: c0a1e5e55112
 Create Date: 2026-12-05 12:40:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "c0a1e5e55110"
-down_revision = "c0a1e5e55109"
+down_revision = "c0a1e5e55112"
 branch_labels = None
 depends_on = None
 
