@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from flask import Flask, url_for
 from werkzeug.routing import AnyConverter, Rule
@@ -20,13 +21,15 @@ from chamber.auth.models import Role, StaffUser
 from chamber.core.times import utcnow
 from chamber.demo import load_demo
 from chamber.demo.resources import ILLUSTRATIVE_CHECKS
+from chamber.directory import merging
 from chamber.directory.models import Segment
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import _mint_unsubscribe_link
 from chamber.members import import_jobs, subscriptions
-from chamber.members.models import MarketingTopic
+from chamber.members.models import Contact, MarketingTopic, Organisation, OrganisationTag
+from chamber.members.services import normalise_organisation_name
 from chamber.registration import notifications
 from chamber.registration.checkin_services import new_checkin_token
 from chamber.registration.models import Delegate, DelegateStatus
@@ -58,6 +61,8 @@ EXCLUDED = {
     "manage_registrations.export": "a CSV download",
     "survey_results.export": "a CSV download",
     "directory_imports.report": "a CSV download (the refused rows of an import)",
+    "directory.export_organisations": "a CSV download",
+    "directory.export_contacts": "a CSV download",
     "registration.booked": "redirects to the event page unless a booking was just made; the "
     "booking tests show it",
     "members.check_email": "redirects to the subscribe form unless it was just sent; "
@@ -202,8 +207,35 @@ def url_values(app: Flask) -> dict[str, object]:
             "mail": _mint_unsubscribe_link(invitation.email, "").rsplit("/", 1)[-1],
         },
     }
+    values.update(_directory_values(booking.organisation, delegate.contact))
     db.session.commit()
     return values
+
+
+def _directory_values(business: Organisation, person: Contact) -> dict[str, object]:
+    """The directory's pages at their fullest: a member business with tags and notes and a merge
+    in its history; a duplicate of it and of a person, for the merge pages' previews."""
+    business.is_member, business.membership_tier, business.notes = True, "Patron", "Sponsor."
+    business.tags = [OrganisationTag(tag="board"), OrganisationTag(tag="sponsor 2027")]
+    twins = [
+        Organisation(name=f"{business.name} {n}", name_normalised=normalise_organisation_name(f"{business.name} {n}"),
+                     size_band=business.size_band, sector="IT", website="www.example.com")
+        for n in (1, 2)
+    ]  # fmt: skip
+    person_twin = Contact(name=person.name, email=f"walk.{person.email}", job_title="Director")
+    db.session.add_all([*twins, person_twin])
+    db.session.flush()
+    merging.merge_organisations(business.id, twins[1].id, by=acting_staff())
+    return {
+        "organisation_id": business.id,
+        "contact_id": person.id,
+        # Walked once more with a query string: the merge pages with their preview (GET only,
+        # since posting that page's form as it stands would merge).
+        "with_query": {
+            "directory.merge_organisation": {"removed": twins[0].id, "q": "walk"},
+            "directory.merge_contact": {"removed": person_twin.id, "q": "walk"},
+        },
+    }
 
 
 def _token_of(url: str) -> str:
@@ -262,4 +294,6 @@ def site_pages(app: Flask, make_staff) -> Walk:
             walk.pages.append(Page(rule.endpoint, path, role, submit_empty=True))
         if rule.endpoint in ("staff.dashboard", "checkin.index"):
             walk.pages.append(Page(rule.endpoint, path, Role.checkin))  # the door's own view
+        if query := values["with_query"].get(rule.endpoint):
+            walk.pages.append(Page(rule.endpoint, f"{path}?{urlencode(query)}", role))
     return walk

@@ -86,8 +86,9 @@ def role_may(role: Role, rule: Rule) -> bool:
 
 
 def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
-    """Real objects to put in URLs: a draft event with two agenda items and a booked delegate, a
-    speaker, a staff user, an email waiting in the outbox."""
+    """Real objects to put in URLs: a draft event with two agenda items and a booked delegate (and
+    so a business and a contact in the directory), a speaker, a staff user, an email waiting in
+    the outbox."""
     event = make_event(status=EventStatus.draft)
     make_item(event, minutes_in=0, title="Welcome")
     second = make_item(event, minutes_in=30, title="Talk")  # second, so it can move earlier
@@ -132,8 +133,11 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         "members.csv", b"Company,Email\r\nOctree Ltd,tony@octree.example\r\n", by=user
     )
     db.session.commit()
+    business = booked.booking.organisation  # made by the booking, with its contact
     return {
         "job_id": upload.id,
+        "organisation_id": business.id,
+        "contact_id": booked.confirmed[0].contact_id,
         "event_id": event.id,
         "item_id": second.id,
         "speaker_id": speaker.id,

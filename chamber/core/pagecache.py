@@ -65,6 +65,7 @@ PRIVATE_TABLES = frozenset(
         "segment",
         "import_job",
         "import_job_row",
+        "merge_record",
         "link_check_run",
         "link_check_schedule",
         "public_version",

@@ -8,7 +8,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from chamber.directory import imports, segment_pages
+    """The directory's staff pages: organisations and contacts, imports, and segments."""
+    from chamber.directory import imports, manage, segment_pages
 
+    app.register_blueprint(manage.bp)
     app.register_blueprint(segment_pages.bp)
     app.register_blueprint(imports.bp)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utcnow
@@ -270,3 +270,30 @@ class MarketingToken(db.Model):
 
     contact: Mapped[Contact] = relationship()
     request: Mapped[SubscriptionRequest | None] = relationship()
+
+
+class MergeKind(enum.StrEnum):
+    organisation = "organisation"
+    contact = "contact"
+
+
+class MergeRecord(db.Model):
+    """Two organisations or two contacts that staff found to be the same, merged into one: which
+    was kept, the removed row as it was (its snapshot), what moved to the kept one, by whom, when.
+
+    The ids are not foreign keys: the removed row is gone, and the kept one may later be merged
+    or erased in its turn, while the record of what was done stays."""
+
+    __tablename__ = "merge_record"
+    __table_args__ = (Index("ix_merge_record_kind_kept_id", "kind", "kept_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[MergeKind] = mapped_column(enum_type(MergeKind))
+    kept_id: Mapped[int]
+    removed_id: Mapped[int]
+    removed_snapshot: Mapped[dict] = mapped_column(JSON)
+    # What moved to the kept row: a list of ids per kind of row, and the fields filled from it.
+    moved: Mapped[dict] = mapped_column(JSON)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    by_email: Mapped[str] = mapped_column(String(254))  # who, even once their account is gone
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
