@@ -1,7 +1,9 @@
 """Where email goes: an SMTP server, `.eml` files in the instance folder, the console, or memory.
 
 A backend is opened once per batch (one SMTP connection for many messages) and says, for each
-message, whether delivery failed for good or only for now.
+message, whether delivery failed for good or only for now. `send` takes a `meanwhile`: work that
+must be done before this message can leave (delivery records the message sent before it), which
+the SMTP backend does while the server reads the message's first command.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import secrets
 import smtplib
 import ssl
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +31,14 @@ class PermanentFailure(Exception):
 class Backend(Protocol):
     def __enter__(self) -> Backend: ...
     def __exit__(self, *exc: object) -> None: ...
-    def send(self, email: bytes, sender: str, recipient: str) -> None: ...
+    def send(
+        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = ...
+    ) -> None:
+        """Send one message, having called `meanwhile` once before it can leave."""
+
+
+def _nothing() -> None:
+    return None
 
 
 class SMTPBackend:
@@ -76,12 +86,32 @@ class SMTPBackend:
                 self.connection.close()
             self.connection = None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+    ) -> None:
+        """`sendmail`, in its steps (MAIL, RCPT, DATA), with `meanwhile` run while the server reads
+        MAIL FROM: nothing can leave before the message's content does, after DATA."""
         if self.connection is None:
+            meanwhile()  # no connection, nothing to overlap it with
+            meanwhile = _nothing
             self.connection = self._connect()
+        connection = self.connection
         try:
-            self.connection.sendmail(sender, [recipient], email)
+            connection.ehlo_or_helo_if_needed()
+            size = f" SIZE={len(email)}" if connection.has_extn("size") else ""
+            connection.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}{size}")
+            meanwhile()
+            code, reply = connection.getreply()
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+            code, reply = connection.data(email)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
         except smtplib.SMTPRecipientsRefused as error:
+            self._reset_after_error()
             code, reply = next(iter(error.recipients.values()))
             raise _classified(code, reply) from error
         except smtplib.SMTPResponseException as error:
@@ -122,7 +152,10 @@ class FileBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+    ) -> None:
+        meanwhile()
         # Named so that a folder listing reads in the order messages were sent.
         safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)[:100]
         path = self.folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}-{safe}.eml"
@@ -141,7 +174,10 @@ class ConsoleBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+    ) -> None:
+        meanwhile()
         self.stream.write(email.decode("ascii").replace("\r\n", "\n") + "\n" + "-" * 72 + "\n")
         self.stream.flush()
 
@@ -157,7 +193,10 @@ class MemoryBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+    ) -> None:
+        meanwhile()
         MemoryBackend.outbox.append((recipient, email))
 
 

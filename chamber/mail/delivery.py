@@ -20,6 +20,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -219,22 +220,18 @@ def _claimed(claim: str) -> list[Outgoing]:
     ]
 
 
-@dataclass
-class Sent:
-    """What the courier did with one message: sent (and recorded, unless `unrecorded` says why
-    not), or the error that stopped it."""
-
-    error: Exception | None = None
-    unrecorded: str | None = None
-
-
 class Courier:
     """Sends messages one at a time, in order, and records each one the server accepted as sent.
 
+    A message the server accepted is recorded while the server reads the next message's first
+    command (MAIL FROM), before that message can leave, or when the courier closes: at any moment
+    at most one message has gone out without being recorded, and the record costs no waiting.
+
     With a backend that waits on the network and a database that another thread may use, the
-    sending happens on one thread of its own while the worker prepares the next message; otherwise
-    (the console, file and memory backends, or an in-memory SQLite database) at once, in line.
-    Either way at most one message is on its way, and `collect` is called before the next `send`.
+    courier sends on a thread of its own, one message behind the worker: `send` queues a message
+    and returns, `collect` waits for the oldest one still on its way and says what became of it
+    (an error in the thread is raised there, never lost). Otherwise (the console, file and memory
+    backends, or an in-memory SQLite database) it sends at once, in line.
     """
 
     def __init__(self, backend: Backend, sender: str, ledger: SentLedger):
@@ -242,38 +239,55 @@ class Courier:
         self.logger = current_app.logger
         threaded = getattr(backend, "waits_on_network", False) and not _in_memory_database()
         self.thread = ThreadPoolExecutor(1, "chamber-courier") if threaded else None
-        self.on_the_way: Future[Sent] | None = None
+        self.on_the_way: deque[tuple[Outgoing, Future[Exception | None]]] = deque()
+        self.accepted: Outgoing | None = None  # sent, not yet recorded; the courier's own
+        self.unrecorded: list[str] = []  # sent messages whose record failed: read once closed
 
     def __enter__(self) -> Courier:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.thread is not None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.thread is None:
+            self._record_accepted()
+            return
+        if exc_type is not None:  # the worker stopped short: send nothing more
+            for _message, sending in self.on_the_way:
+                sending.cancel()
+        try:
+            self.thread.submit(self._record_accepted).result()
+        finally:
             self.thread.shutdown(wait=True)
 
     def send(self, message: Outgoing, email: bytes, to: str) -> None:
-        assert self.on_the_way is None, "collect the message on its way before sending another"
         if self.thread is None:
-            done: Future[Sent] = Future()
+            done: Future[Exception | None] = Future()
             done.set_result(self._deliver(message, email, to))
-            self.on_the_way = done
+            self.on_the_way.append((message, done))
         else:
-            self.on_the_way = self.thread.submit(self._deliver, message, email, to)
+            self.on_the_way.append((message, self.thread.submit(self._deliver, message, email, to)))
 
-    def collect(self) -> Sent:
-        """Wait for the message on its way and say what became of it."""
-        assert self.on_the_way is not None
-        try:
-            return self.on_the_way.result()
-        finally:
-            self.on_the_way = None
+    def collect(self) -> tuple[Outgoing, Exception | None]:
+        """Wait for the oldest message on its way: it was sent (None), or the error that stopped
+        it."""
+        message, sending = self.on_the_way.popleft()
+        return message, sending.result()
 
-    def _deliver(self, message: Outgoing, email: bytes, to: str) -> Sent:
+    def _deliver(self, message: Outgoing, email: bytes, to: str) -> Exception | None:
         try:
-            self.backend.send(email, self.sender, to)
+            self.backend.send(email, self.sender, to, meanwhile=self._record_accepted)
         except Exception as error:  # noqa: BLE001 - the worker decides what the error means
-            return Sent(error=error)
-        return Sent(unrecorded=_record_sent(self.ledger, message, self.logger))
+            return error
+        finally:
+            self._record_accepted()  # done already, unless the backend failed before it could
+        self.accepted = message
+        return None
+
+    def _record_accepted(self) -> None:
+        message, self.accepted = self.accepted, None
+        if message is not None:
+            unrecorded = _record_sent(self.ledger, message, self.logger)
+            if unrecorded:
+                self.unrecorded.append(f"{message.to_address}: {unrecorded}")
 
 
 def _in_memory_database() -> bool:
@@ -286,9 +300,9 @@ def deliver_claimed(
 ) -> DeliveryReport:
     """Deliver the messages of one claim, in order. A message's links are committed before it is
     sent and its outcome as soon as it is known, so a worker killed at any moment sends again at
-    most the messages it had in hand; and a message that cannot be sent for any reason is parked
-    with that reason while the rest go on. While one message is on its way (`Courier`), the next
-    is prepared."""
+    most the one message it had sent and not yet recorded; and a message that cannot be sent for
+    any reason is parked with that reason while the rest go on. While one message is on its way
+    (`Courier`), the next is prepared and queued behind it."""
     config = current_app.config
     report = DeliveryReport()
     batch = _claimed(claim)
@@ -298,17 +312,17 @@ def deliver_claimed(
     )
     held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
     sender = parseaddr(config["MAIL_FROM"])[1]
-    on_its_way: Outgoing | None = None
-
-    def settle() -> None:
-        nonlocal on_its_way
-        if on_its_way is not None:
-            message, on_its_way = on_its_way, None
-            sent = courier.collect()
-            _guarded(message, claim, report, lambda: _record_outcome(
-                message, sent, claim, config, report))  # fmt: skip
 
     with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
+
+        def settle(keep: int = 0) -> None:
+            """Record what became of the messages sent, oldest first, leaving `keep` on their
+            way."""
+            while len(courier.on_the_way) > keep:
+                message, error = courier.collect()
+                _guarded(message, claim, report, lambda m=message, e=error: _record_outcome(
+                    m, e, claim, config, report))  # fmt: skip
+
         for n, message in enumerate(batch):
             if should_stop():
                 settle()
@@ -325,12 +339,11 @@ def deliver_claimed(
                 continue
             ready = _guarded(message, claim, report, lambda m=message: _ready(
                 m, claim, config, report, suppressed))  # fmt: skip
-            settle()  # the previous message, sent meanwhile
             if ready is not None:
-                email, to = ready
-                courier.send(message, email, to)
-                on_its_way = message
+                courier.send(message, *ready)
+            settle(keep=1)  # the message before, sent meanwhile; this one stays on its way
         settle()
+    report.errors.extend(courier.unrecorded)
     return report
 
 
@@ -453,14 +466,14 @@ def _ready(
 
 
 def _record_outcome(
-    message: Outgoing, sent: Sent, claim: str, config, report: DeliveryReport
+    message: Outgoing, error: Exception | None, claim: str, config, report: DeliveryReport
 ) -> None:
-    """Commit what became of a message the courier tried to send (one it sent is recorded by the
-    courier already)."""
+    """Commit what became of a message the courier tried to send (one the server accepted is
+    recorded by the courier)."""
     address, attempts = message.to_address, message.attempts + 1
     try:
-        if sent.error is not None:
-            raise sent.error
+        if error is not None:
+            raise error
     except PermanentFailure as error:
         _record(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
@@ -495,8 +508,6 @@ def _record_outcome(
         report.errors.append(f"{address}: {error}")
     else:
         report.sent += 1
-        if sent.unrecorded:
-            report.errors.append(f"{address}: {sent.unrecorded}")
         return
     _commit_outcome()
 
