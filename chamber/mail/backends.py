@@ -1,9 +1,9 @@
 """Where email goes: an SMTP server, `.eml` files in the instance folder, the console, or memory.
 
 A backend is opened once per batch (one SMTP connection for many messages) and says, for each
-message, whether delivery failed for good or only for now. `send` takes a `meanwhile`: work that
-must be done before this message can leave (delivery records the message sent before it), which
-the SMTP backend does while the server reads the message's first command.
+message, whether delivery failed for good or only for now. `send` also takes the caller's work, to
+do while the message is on its way (`mail.delivery` records the message before it and prepares
+the next): over SMTP, while the server reads.
 """
 
 from __future__ import annotations
@@ -32,9 +32,16 @@ class Backend(Protocol):
     def __enter__(self) -> Backend: ...
     def __exit__(self, *exc: object) -> None: ...
     def send(
-        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = ...
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = ...,
+        meanwhile: Callable[[], None] = ...,
     ) -> None:
-        """Send one message, having called `meanwhile` once before it can leave."""
+        """Send one message. `before_leaving` is called before it can leave, and `meanwhile`
+        once it has been handed over; each at most once (not at all if sending fails first)."""
 
 
 def _nothing() -> None:
@@ -42,9 +49,6 @@ def _nothing() -> None:
 
 
 class SMTPBackend:
-    # Sending waits on the server: delivery prepares the next message meanwhile (`mail.delivery`).
-    waits_on_network = True
-
     def __init__(self, config: dict[str, Any]):
         self.host = config["SMTP_HOST"]
         self.port = int(config["SMTP_PORT"])
@@ -87,27 +91,40 @@ class SMTPBackend:
             self.connection = None
 
     def send(
-        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
     ) -> None:
-        """`sendmail`, in its steps (MAIL, RCPT, DATA), with `meanwhile` run while the server reads
-        MAIL FROM: nothing can leave before the message's content does, after DATA."""
+        """`sendmail`, step by step, with the caller's work done while the server reads instead of
+        after its reply: `before_leaving` while it reads MAIL FROM (a message leaves only with its
+        content, after DATA), `meanwhile` while it reads the content."""
         if self.connection is None:
-            meanwhile()  # no connection, nothing to overlap it with
-            meanwhile = _nothing
+            before_leaving()  # nothing to overlap it with
+            before_leaving = _nothing
             self.connection = self._connect()
         connection = self.connection
         try:
             connection.ehlo_or_helo_if_needed()
             size = f" SIZE={len(email)}" if connection.has_extn("size") else ""
             connection.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}{size}")
-            meanwhile()
+            before_leaving()
             code, reply = connection.getreply()
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, sender)
             code, reply = connection.rcpt(recipient)
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-            code, reply = connection.data(email)
+            connection.putcmd("data")
+            code, reply = connection.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            connection.send(_data(email))
+            meanwhile()
+            code, reply = connection.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
         except smtplib.SMTPRecipientsRefused as error:
@@ -133,6 +150,15 @@ class SMTPBackend:
             self.connection = None
 
 
+def _data(email: bytes) -> bytes:
+    """The content as DATA sends it: a line that starts with a dot gets another, then the end."""
+    stuffed = _LEADING_DOT.sub(b"..", email)
+    return stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
 def _classified(code: int, reply: bytes | str) -> Exception:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     description = f"{code} {text}".strip()
@@ -153,15 +179,22 @@ class FileBackend:
         return None
 
     def send(
-        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
     ) -> None:
-        meanwhile()
+        before_leaving()
         # Named so that a folder listing reads in the order messages were sent.
         safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)[:100]
         path = self.folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}-{safe}.eml"
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(email)
+        meanwhile()
 
 
 class ConsoleBackend:
@@ -175,11 +208,18 @@ class ConsoleBackend:
         return None
 
     def send(
-        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
     ) -> None:
-        meanwhile()
+        before_leaving()
         self.stream.write(email.decode("ascii").replace("\r\n", "\n") + "\n" + "-" * 72 + "\n")
         self.stream.flush()
+        meanwhile()
 
 
 class MemoryBackend:
@@ -194,10 +234,17 @@ class MemoryBackend:
         return None
 
     def send(
-        self, email: bytes, sender: str, recipient: str, meanwhile: Callable[[], None] = _nothing
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
     ) -> None:
-        meanwhile()
+        before_leaving()
         MemoryBackend.outbox.append((recipient, email))
+        meanwhile()
 
 
 def backend_for(config: dict[str, Any], instance_path: str) -> Backend:

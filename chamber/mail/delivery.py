@@ -3,15 +3,15 @@
 Claiming is one UPDATE that stamps a batch with this worker's claim id and a lease; on PostgreSQL
 the rows are picked with FOR UPDATE SKIP LOCKED, so several workers never take the same message.
 A worker that dies leaves its claimed messages to be picked up again when the lease runs out.
-A message's links are committed before it is sent and its outcome as soon as it is known, so a
-crash re-sends at most the messages in hand (the one on the wire and the one prepared next), and
-every copy's links work. Any error in one message parks that message as failed, with its reason,
-and the worker goes on with the rest.
+A message's links are committed before it is sent, and a message the server accepted is recorded
+as sent before the next one can leave, so a crash re-sends at most one message (the last that went
+out), and every copy's links work. Any error in one message parks that message as failed, with its
+reason, and the worker goes on with the rest.
 
-Over SMTP, sending a message is mostly waiting for the server's replies. One courier thread sends
-the messages, one at a time and in order, and records each one the server accepted as sent on its
-own connection (`SentLedger`), while the worker prepares the next message (its links minted and
-committed, its bytes built): the worker's work overlaps the server's, instead of following it.
+Over SMTP, sending a message is mostly waiting for the server's replies, so the worker does its
+own work while the server reads, on one thread (`Courier`): it records the message before while
+the server reads MAIL FROM, and prepares the next (its links minted and committed, its bytes
+built) while the server reads this one's content.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ import logging
 import random
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from flask import current_app
 from sqlalchemy import bindparam, or_, text, update
@@ -122,8 +120,9 @@ class SentLedger:
     """Records each sent message as sent, committed at once, on a database connection of its own
     in autocommit mode: the hot path, one statement and one round trip per message, spared the
     ORM session's bookkeeping. On PostgreSQL this connection commits without waiting for the WAL
-    flush: a worker that dies loses nothing by it, and a database crash at worst sends that
-    message once more."""
+    flush: a worker that dies loses nothing by it; a crash of the database server itself may lose
+    the records of its last fraction of a second (up to three `wal_writer_delay`s, 0.6 s by
+    default), and those messages are sent once more."""
 
     def __init__(self, claim: str):
         self.claim = claim
@@ -151,8 +150,7 @@ class SentLedger:
 
 def _commit_outcome() -> None:
     """Commit a message's outcome (its own unit of work). On PostgreSQL without waiting for the
-    WAL flush: a worker that dies loses nothing by it, and a database crash at worst sends that
-    message once more."""
+    WAL flush, as `SentLedger` does."""
     with unit_of_work():
         if db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
@@ -220,67 +218,71 @@ def _claimed(claim: str) -> list[Outgoing]:
     ]
 
 
+Prepared = tuple[Outgoing, bytes, str]  # a message, its bytes, the address to send them to
+
+
+class _Once(Generic[T]):
+    """Work to do once, when first asked; an error in it is kept, for the caller to raise."""
+
+    def __init__(self, work: Callable[[], T]):
+        self.work: Callable[[], T] | None = work
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        work, self.work = self.work, None
+        if work is not None:
+            try:
+                self.result = work()
+            except BaseException as error:  # noqa: BLE001 - raised by whoever asked for the work
+                self.error = error
+
+
 class Courier:
     """Sends messages one at a time, in order, and records each one the server accepted as sent.
 
-    A message the server accepted is recorded while the server reads the next message's first
-    command (MAIL FROM), before that message can leave, or when the courier closes: at any moment
-    at most one message has gone out without being recorded, and the record costs no waiting.
-
-    With a backend that waits on the network and a database that another thread may use, the
-    courier sends on a thread of its own, one message behind the worker: `send` queues a message
-    and returns, `collect` waits for the oldest one still on its way and says what became of it
-    (an error in the thread is raised there, never lost). Otherwise (the console, file and memory
-    backends, or an in-memory SQLite database) it sends at once, in line.
+    Sending is mostly waiting for the server's replies, so the worker does its own work while the
+    server reads, on the one thread: a message the server accepted is recorded while the server
+    reads the next message's first command (MAIL FROM), so before that message can leave (or
+    when the courier closes), and the next message is prepared while the server reads this
+    one's content. At any moment at most one message has gone out without being recorded.
     """
 
     def __init__(self, backend: Backend, sender: str, ledger: SentLedger):
         self.backend, self.sender, self.ledger = backend, sender, ledger
         self.logger = current_app.logger
-        threaded = getattr(backend, "waits_on_network", False) and not _in_memory_database()
-        self.thread = ThreadPoolExecutor(1, "chamber-courier") if threaded else None
-        self.on_the_way: deque[tuple[Outgoing, Future[Exception | None]]] = deque()
-        self.accepted: Outgoing | None = None  # sent, not yet recorded; the courier's own
-        self.unrecorded: list[str] = []  # sent messages whose record failed: read once closed
+        self.accepted: Outgoing | None = None  # sent, not yet recorded
+        self.unrecorded: list[str] = []  # sent messages whose record failed, with why
 
     def __enter__(self) -> Courier:
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if self.thread is None:
-            self._record_accepted()
-            return
-        if exc_type is not None:  # the worker stopped short: send nothing more
-            for _message, sending in self.on_the_way:
-                sending.cancel()
-        try:
-            self.thread.submit(self._record_accepted).result()
-        finally:
-            self.thread.shutdown(wait=True)
+    def __exit__(self, *exc: object) -> None:
+        self._record_accepted()  # the last one, whatever stopped the worker
 
-    def send(self, message: Outgoing, email: bytes, to: str) -> None:
-        if self.thread is None:
-            done: Future[Exception | None] = Future()
-            done.set_result(self._deliver(message, email, to))
-            self.on_the_way.append((message, done))
-        else:
-            self.on_the_way.append((message, self.thread.submit(self._deliver, message, email, to)))
-
-    def collect(self) -> tuple[Outgoing, Exception | None]:
-        """Wait for the oldest message on its way: it was sent (None), or the error that stopped
-        it."""
-        message, sending = self.on_the_way.popleft()
-        return message, sending.result()
-
-    def _deliver(self, message: Outgoing, email: bytes, to: str) -> Exception | None:
-        try:
-            self.backend.send(email, self.sender, to, meanwhile=self._record_accepted)
-        except Exception as error:  # noqa: BLE001 - the worker decides what the error means
-            return error
-        finally:
+    def deliver(self, messages: Iterator[Prepared]) -> Iterator[tuple[Outgoing, Exception | None]]:
+        """Send each message `messages` yields, drawing the next while the server reads the one
+        before; then say what became of it: None if the server accepted it, or the error that
+        stopped it. An error in `messages` itself is raised once the message on its way is
+        done with."""
+        upcoming = next(messages, None)
+        while upcoming is not None:
+            message, email, to = upcoming
+            following = _Once(lambda: next(messages, None))
+            try:
+                self.backend.send(email, self.sender, to,
+                                  before_leaving=self._record_accepted, meanwhile=following)  # fmt: skip
+                error = None
+            except Exception as failure:  # noqa: BLE001 - the worker decides what it means
+                error = failure
             self._record_accepted()  # done already, unless the backend failed before it could
-        self.accepted = message
-        return None
+            if error is None:
+                self.accepted = message
+            following()  # likewise
+            yield message, error
+            if following.error is not None:
+                raise following.error
+            upcoming = following.result
 
     def _record_accepted(self) -> None:
         message, self.accepted = self.accepted, None
@@ -290,19 +292,14 @@ class Courier:
                 self.unrecorded.append(f"{message.to_address}: {unrecorded}")
 
 
-def _in_memory_database() -> bool:
-    url = db.engine.url
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-
-
 def deliver_claimed(
     claim: str, backend: Backend, *, should_stop: Callable[[], bool] = lambda: False
 ) -> DeliveryReport:
     """Deliver the messages of one claim, in order. A message's links are committed before it is
     sent and its outcome as soon as it is known, so a worker killed at any moment sends again at
-    most the one message it had sent and not yet recorded; and a message that cannot be sent for
-    any reason is parked with that reason while the rest go on. While one message is on its way
-    (`Courier`), the next is prepared and queued behind it."""
+    most the one message that went out and was not yet recorded; and a message that cannot be
+    sent for any reason is parked with that reason while the rest go on. Each message is prepared
+    while the server reads the one before (`Courier`)."""
     config = current_app.config
     report = DeliveryReport()
     batch = _claimed(claim)
@@ -310,39 +307,34 @@ def deliver_claimed(
     suppressed = services.suppressed_among(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
-    held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
-    sender = parseaddr(config["MAIL_FROM"])[1]
 
-    with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
-
-        def settle(keep: int = 0) -> None:
-            """Record what became of the messages sent, oldest first, leaving `keep` on their
-            way."""
-            while len(courier.on_the_way) > keep:
-                message, error = courier.collect()
-                _guarded(message, claim, report, lambda m=message, e=error: _record_outcome(
-                    m, e, claim, config, report))  # fmt: skip
-
+    def prepared() -> Iterator[Prepared]:
+        held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
         for n, message in enumerate(batch):
             if should_stop():
-                settle()
                 # Hand back what was not started, for this or another worker to take at once.
                 with unit_of_work():
-                    _record(message.id, claim, status=MessageStatus.pending)
-                continue
+                    for rest in batch[n:]:
+                        _record(rest.id, claim, status=MessageStatus.pending)
+                return
             if time.monotonic() >= renew_at:
                 # A batch that outlasts its lease would be claimed again by another worker and sent
-                # twice: keep the lease while working, and skip any message already taken.
-                held = _renew_lease(claim, [m.id for m in batch[max(0, n - 1) :]])
+                # twice: keep the lease while working (on the messages still on their way too),
+                # and skip any message already taken.
+                held = _renew_lease(claim, [m.id for m in batch[max(0, n - 2) :]])
                 renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
             if message.id not in held:
                 continue
             ready = _guarded(message, claim, report, lambda m=message: _ready(
                 m, claim, config, report, suppressed))  # fmt: skip
             if ready is not None:
-                courier.send(message, *ready)
-            settle(keep=1)  # the message before, sent meanwhile; this one stays on its way
-        settle()
+                yield message, *ready
+
+    sender = parseaddr(config["MAIL_FROM"])[1]
+    with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
+        for message, error in courier.deliver(prepared()):
+            _guarded(message, claim, report, lambda m=message, e=error: _record_outcome(
+                m, e, claim, config, report))  # fmt: skip
     report.errors.extend(courier.unrecorded)
     return report
 
