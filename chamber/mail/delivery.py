@@ -118,11 +118,13 @@ _MARK_SENT = (
 
 class SentLedger:
     """Records each sent message as sent, committed at once, on a database connection of its own
-    in autocommit mode: the hot path, one statement and one round trip per message, spared the
-    ORM session's bookkeeping. On PostgreSQL this connection commits without waiting for the WAL
-    flush: a worker that dies loses nothing by it; a crash of the database server itself may lose
-    the records of its last fraction of a second (up to three `wal_writer_delay`s, 0.6 s by
-    default), and those messages are sent once more."""
+    in autocommit mode. This is the hot path, so it goes straight to the driver: `_MARK_SENT` is
+    compiled once for the database, each value is converted by its column's own type (as
+    SQLAlchemy would), and one cursor executes it, one round trip per message (SQLAlchemy's
+    execution of it cost as much again as the driver's). On PostgreSQL this connection commits
+    without waiting for the WAL flush: a worker that dies loses nothing by it; a crash of the
+    database server itself may lose the records of its last fraction of a second (up to three
+    `wal_writer_delay`s, 0.6 s by default), and those messages are sent once more."""
 
     def __init__(self, claim: str):
         self.claim = claim
@@ -130,21 +132,35 @@ class SentLedger:
         self.postgresql = self.connection.dialect.name == "postgresql"
         if self.postgresql:
             self.connection.execute(text("SET synchronous_commit TO OFF"))
+        dialect = self.connection.dialect
+        self.statement = _MARK_SENT.compile(dialect=dialect)
+        self.convert = {
+            name: bind.type.bind_processor(dialect)
+            for bind, name in self.statement.bind_names.items()
+        }
+        self.cursor = self.connection.connection.driver_connection.cursor()
 
     def __enter__(self) -> SentLedger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
+            self.cursor.close()
             if self.postgresql:  # the connection goes back to the pool as it came
                 self.connection.execute(text("RESET synchronous_commit"))
         finally:
             self.connection.close()
 
     def record(self, message: Outgoing, attempts: int) -> None:
-        self.connection.execute(
-            _MARK_SENT,
-            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()},
+        values = self.statement.construct_params(
+            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()}
+        )
+        for name, convert in self.convert.items():
+            if convert is not None:
+                values[name] = convert(values[name])
+        positions = self.statement.positiontup  # the driver's placeholders are ? (SQLite)
+        self.cursor.execute(
+            self.statement.string, [values[name] for name in positions] if positions else values
         )
 
 
