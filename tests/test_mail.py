@@ -249,7 +249,9 @@ def test_a_temporary_refusal_is_retried_later_and_then_delivered(app, smtp_serve
     assert "451" in message.last_error
     assert message.next_attempt_at > utcnow()
     assert deliver_due().handled == 0  # not due yet
+    before = utcnow()
     assert deliver_due(now=later(60 * 24)).sent == 1
+    after = utcnow()
     assert len(smtp_server.messages) == 1
     db.session.expire_all()
     assert (
@@ -257,6 +259,18 @@ def test_a_temporary_refusal_is_retried_later_and_then_delivered(app, smtp_serve
         and message.attempts == 2
         and message.last_error is None
     )
+    # Recorded as the ORM would have written it: the time read back, compared in SQL, and the
+    # claim released.
+    assert before <= message.sent_at <= after and message.sent_at.tzinfo is not None
+    assert (
+        db.session.scalar(
+            db.select(db.func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.between(before, after))
+        )
+        == 1
+    )
+    assert message.claimed_by is None and message.lease_until is None
 
 
 def test_a_permanent_refusal_stops_at_once(app, smtp_server):
