@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token
 from chamber.extensions import db
-from chamber.mail import services
+from chamber.mail import delivery, services
+from chamber.mail.backends import backend_for
 from chamber.mail.delivery import backoff, deliver_due
 from chamber.mail.models import (
     MailKind,
@@ -150,6 +153,89 @@ def test_marketing_mail_without_an_unsubscribe_link_is_refused_when_queued(app):
         )
 
 
+# --- the worker's work while the server reads ----------------------------------------------------
+
+
+def test_each_message_leaves_after_the_one_before_is_recorded_and_its_own_link_committed(
+    app, smtp_server, database_url, monkeypatch
+):
+    count = 6
+    queue(count, kind=MailKind.marketing)  # each mints an unsubscribe link as it is sent
+    observer = sa.create_engine(database_url)  # what the database holds, seen by the server
+    seen: list[tuple[int, int]] = []
+    accept = smtp_server.handler.handle_DATA
+
+    async def look_then_accept(server, session, envelope):
+        with observer.connect() as connection:
+            sent = connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == MessageStatus.sent)
+            )
+            tokens = connection.scalar(sa.select(sa.func.count()).select_from(UnsubscribeToken))
+        seen.append((sent, tokens))
+        return await accept(server, session, envelope)
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", look_then_accept)
+    try:
+        report = deliver_due()
+    finally:
+        observer.dispose()
+
+    assert report.sent == count and report.errors == []
+    # As message k arrives, the k before it are recorded as sent: a worker killed now would send
+    # again at most this one ...
+    assert [sent for sent, _tokens in seen] == list(range(count))
+    # ... and its link works, its token committed before it left.
+    assert all(tokens >= k + 1 for k, (_sent, tokens) in enumerate(seen))
+    assert statuses() == {"sent": count}
+
+
+def test_an_error_while_preparing_the_next_message_is_raised_not_blamed_on_the_one_on_its_way(
+    app, smtp_server, monkeypatch
+):
+    queue(3)
+    renew, renewals = delivery._renew_lease, []
+
+    def renew_then_fail(claim, ids):
+        renewals.append(ids)
+        if len(renewals) > 1:  # the second, while the server reads the first message
+            raise RuntimeError("the database went away")
+        return renew(claim, ids)
+
+    monkeypatch.setattr(delivery, "_renew_lease", renew_then_fail)
+    app.config["MAIL_LEASE_SECONDS"] = 0  # the lease is renewed before each message
+    with pytest.raises(RuntimeError, match="the database went away"):
+        deliver_due()
+
+    assert len(smtp_server.messages) == 1
+    rows = db.session.scalars(db.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    # The one that went out is recorded as sent, never retried nor parked as not sent; the others
+    # are left to their lease.
+    assert [row.status for row in rows] == [
+        MessageStatus.sent,
+        MessageStatus.sending,
+        MessageStatus.sending,
+    ]
+    assert rows[0].attempts == 1 and rows[0].last_error is None
+
+
+def test_the_smtp_backend_delivers_any_content_exactly_as_sendmail_does(app, smtp_server):
+    content = (
+        b"Subject: dots\r\n\r\n.\r\n..two dots\r\n.a leading dot\r\n\r\n.\r\n"
+        b"QUIT\r\n.\r\nMAIL FROM:<thief@evil.example>\r\nthe end, without a line break"
+    )
+    with backend_for(app.config, app.instance_path) as backend:
+        backend.send(content, "events@chamber.example", "zoe@example.com")
+    with smtplib.SMTP("127.0.0.1", smtp_server.port, timeout=5) as reference:
+        reference.sendmail("events@chamber.example", ["zoe@example.com"], content)
+
+    ours, sendmails = smtp_server.handler.received
+    assert ours == sendmails
+    assert ours == content + b"\r\n"  # every line as it was; nothing ended the message early
+    assert smtp_server.handler.recipients == [["zoe@example.com"]] * 2
+
+
 # --- failures ------------------------------------------------------------------------------------
 
 
@@ -163,7 +249,9 @@ def test_a_temporary_refusal_is_retried_later_and_then_delivered(app, smtp_serve
     assert "451" in message.last_error
     assert message.next_attempt_at > utcnow()
     assert deliver_due().handled == 0  # not due yet
+    before = utcnow()
     assert deliver_due(now=later(60 * 24)).sent == 1
+    after = utcnow()
     assert len(smtp_server.messages) == 1
     db.session.expire_all()
     assert (
@@ -171,6 +259,18 @@ def test_a_temporary_refusal_is_retried_later_and_then_delivered(app, smtp_serve
         and message.attempts == 2
         and message.last_error is None
     )
+    # Recorded as the ORM would have written it: the time read back, compared in SQL, and the
+    # claim released.
+    assert before <= message.sent_at <= after and message.sent_at.tzinfo is not None
+    assert (
+        db.session.scalar(
+            db.select(db.func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sent_at.between(before, after))
+        )
+        == 1
+    )
+    assert message.claimed_by is None and message.lease_until is None
 
 
 def test_a_permanent_refusal_stops_at_once(app, smtp_server):

@@ -1,7 +1,9 @@
 """Where email goes: an SMTP server, `.eml` files in the instance folder, the console, or memory.
 
 A backend is opened once per batch (one SMTP connection for many messages) and says, for each
-message, whether delivery failed for good or only for now.
+message, whether delivery failed for good or only for now. `send` also takes the caller's work, to
+do while the message is on its way (`mail.delivery` records the message before it and prepares
+the next): over SMTP, while the server reads.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import secrets
 import smtplib
 import ssl
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,13 +31,24 @@ class PermanentFailure(Exception):
 class Backend(Protocol):
     def __enter__(self) -> Backend: ...
     def __exit__(self, *exc: object) -> None: ...
-    def send(self, email: bytes, sender: str, recipient: str) -> None: ...
+    def send(
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = ...,
+        meanwhile: Callable[[], None] = ...,
+    ) -> None:
+        """Send one message. `before_leaving` is called before it can leave, and `meanwhile`
+        once it has been handed over; each at most once (not at all if sending fails first)."""
+
+
+def _nothing() -> None:
+    return None
 
 
 class SMTPBackend:
-    # Sending waits on the server: delivery prepares the next message meanwhile (`mail.delivery`).
-    waits_on_network = True
-
     def __init__(self, config: dict[str, Any]):
         self.host = config["SMTP_HOST"]
         self.port = int(config["SMTP_PORT"])
@@ -76,12 +90,45 @@ class SMTPBackend:
                 self.connection.close()
             self.connection = None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
+    ) -> None:
+        """`sendmail`, step by step, with the caller's work done while the server reads instead of
+        after its reply: `before_leaving` while it reads MAIL FROM (a message leaves only with its
+        content, after DATA), `meanwhile` while it reads the content."""
         if self.connection is None:
+            before_leaving()  # nothing to overlap it with
+            before_leaving = _nothing
             self.connection = self._connect()
+        connection = self.connection
         try:
-            self.connection.sendmail(sender, [recipient], email)
+            connection.ehlo_or_helo_if_needed()
+            size = f" SIZE={len(email)}" if connection.has_extn("size") else ""
+            connection.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}{size}")
+            before_leaving()
+            code, reply = connection.getreply()
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+            connection.putcmd("data")
+            code, reply = connection.getreply()
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            connection.send(_data(email))
+            meanwhile()
+            code, reply = connection.getreply()
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
         except smtplib.SMTPRecipientsRefused as error:
+            self._reset_after_error()
             code, reply = next(iter(error.recipients.values()))
             raise _classified(code, reply) from error
         except smtplib.SMTPResponseException as error:
@@ -103,6 +150,15 @@ class SMTPBackend:
             self.connection = None
 
 
+def _data(email: bytes) -> bytes:
+    """The content as DATA sends it: a line that starts with a dot gets another, then the end."""
+    stuffed = _LEADING_DOT.sub(b"..", email)
+    return stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
 def _classified(code: int, reply: bytes | str) -> Exception:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     description = f"{code} {text}".strip()
@@ -122,13 +178,23 @@ class FileBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
+    ) -> None:
+        before_leaving()
         # Named so that a folder listing reads in the order messages were sent.
         safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)[:100]
         path = self.folder / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}-{safe}.eml"
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(email)
+        meanwhile()
 
 
 class ConsoleBackend:
@@ -141,9 +207,19 @@ class ConsoleBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
+    ) -> None:
+        before_leaving()
         self.stream.write(email.decode("ascii").replace("\r\n", "\n") + "\n" + "-" * 72 + "\n")
         self.stream.flush()
+        meanwhile()
 
 
 class MemoryBackend:
@@ -157,8 +233,18 @@ class MemoryBackend:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, email: bytes, sender: str, recipient: str) -> None:
+    def send(
+        self,
+        email: bytes,
+        sender: str,
+        recipient: str,
+        *,
+        before_leaving: Callable[[], None] = _nothing,
+        meanwhile: Callable[[], None] = _nothing,
+    ) -> None:
+        before_leaving()
         MemoryBackend.outbox.append((recipient, email))
+        meanwhile()
 
 
 def backend_for(config: dict[str, Any], instance_path: str) -> Backend:

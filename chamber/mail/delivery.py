@@ -3,15 +3,15 @@
 Claiming is one UPDATE that stamps a batch with this worker's claim id and a lease; on PostgreSQL
 the rows are picked with FOR UPDATE SKIP LOCKED, so several workers never take the same message.
 A worker that dies leaves its claimed messages to be picked up again when the lease runs out.
-A message's links are committed before it is sent and its outcome as soon as it is known, so a
-crash re-sends at most the messages in hand (the one on the wire and the one prepared next), and
-every copy's links work. Any error in one message parks that message as failed, with its reason,
-and the worker goes on with the rest.
+A message's links are committed before it is sent, and a message the server accepted is recorded
+as sent before the next one can leave, so a crash re-sends at most one message (the last that went
+out), and every copy's links work. Any error in one message parks that message as failed, with its
+reason, and the worker goes on with the rest.
 
-Over SMTP, sending a message is mostly waiting for the server's replies. One courier thread sends
-the messages, one at a time and in order, and records each one the server accepted as sent on its
-own connection (`SentLedger`), while the worker prepares the next message (its links minted and
-committed, its bytes built): the worker's work overlaps the server's, instead of following it.
+Over SMTP, sending a message is mostly waiting for the server's replies, so the worker does its
+own work while the server reads, on one thread (`Courier`): it records the message before while
+the server reads MAIL FROM, and prepares the next (its links minted and committed, its bytes
+built) while the server reads this one's content.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from flask import current_app
 from sqlalchemy import bindparam, or_, text, update
@@ -119,10 +118,13 @@ _MARK_SENT = (
 
 class SentLedger:
     """Records each sent message as sent, committed at once, on a database connection of its own
-    in autocommit mode: the hot path, one statement and one round trip per message, spared the
-    ORM session's bookkeeping. On PostgreSQL this connection commits without waiting for the WAL
-    flush: a worker that dies loses nothing by it, and a database crash at worst sends that
-    message once more."""
+    in autocommit mode. This is the hot path, so it goes straight to the driver: `_MARK_SENT` is
+    compiled once for the database, each value is converted by its column's own type (as
+    SQLAlchemy would), and one cursor executes it, one round trip per message (SQLAlchemy's
+    execution of it cost as much again as the driver's). On PostgreSQL this connection commits
+    without waiting for the WAL flush: a worker that dies loses nothing by it; a crash of the
+    database server itself may lose the records of its last fraction of a second (up to three
+    `wal_writer_delay`s, 0.6 s by default), and those messages are sent once more."""
 
     def __init__(self, claim: str):
         self.claim = claim
@@ -130,28 +132,41 @@ class SentLedger:
         self.postgresql = self.connection.dialect.name == "postgresql"
         if self.postgresql:
             self.connection.execute(text("SET synchronous_commit TO OFF"))
+        dialect = self.connection.dialect
+        self.statement = _MARK_SENT.compile(dialect=dialect)
+        self.convert = {
+            name: bind.type.bind_processor(dialect)
+            for bind, name in self.statement.bind_names.items()
+        }
+        self.cursor = self.connection.connection.driver_connection.cursor()
 
     def __enter__(self) -> SentLedger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
+            self.cursor.close()
             if self.postgresql:  # the connection goes back to the pool as it came
                 self.connection.execute(text("RESET synchronous_commit"))
         finally:
             self.connection.close()
 
     def record(self, message: Outgoing, attempts: int) -> None:
-        self.connection.execute(
-            _MARK_SENT,
-            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()},
+        values = self.statement.construct_params(
+            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()}
+        )
+        for name, convert in self.convert.items():
+            if convert is not None:
+                values[name] = convert(values[name])
+        positions = self.statement.positiontup  # the driver's placeholders are ? (SQLite)
+        self.cursor.execute(
+            self.statement.string, [values[name] for name in positions] if positions else values
         )
 
 
 def _commit_outcome() -> None:
     """Commit a message's outcome (its own unit of work). On PostgreSQL without waiting for the
-    WAL flush: a worker that dies loses nothing by it, and a database crash at worst sends that
-    message once more."""
+    WAL flush, as `SentLedger` does."""
     with unit_of_work():
         if db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
@@ -219,66 +234,78 @@ def _claimed(claim: str) -> list[Outgoing]:
     ]
 
 
-@dataclass
-class Sent:
-    """What the courier did with one message: sent (and recorded, unless `unrecorded` says why
-    not), or the error that stopped it."""
+Prepared = tuple[Outgoing, bytes, str]  # a message, its bytes, the address to send them to
 
-    error: Exception | None = None
-    unrecorded: str | None = None
+
+class _Once(Generic[T]):
+    """Work to do once, when first asked; an error in it is kept, for the caller to raise."""
+
+    def __init__(self, work: Callable[[], T]):
+        self.work: Callable[[], T] | None = work
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def __call__(self) -> None:
+        work, self.work = self.work, None
+        if work is not None:
+            try:
+                self.result = work()
+            except BaseException as error:  # noqa: BLE001 - raised by whoever asked for the work
+                self.error = error
 
 
 class Courier:
     """Sends messages one at a time, in order, and records each one the server accepted as sent.
 
-    With a backend that waits on the network and a database that another thread may use, the
-    sending happens on one thread of its own while the worker prepares the next message; otherwise
-    (the console, file and memory backends, or an in-memory SQLite database) at once, in line.
-    Either way at most one message is on its way, and `collect` is called before the next `send`.
+    Sending is mostly waiting for the server's replies, so the worker does its own work while the
+    server reads, on the one thread: a message the server accepted is recorded while the server
+    reads the next message's first command (MAIL FROM), so before that message can leave (or
+    when the courier closes), and the next message is prepared while the server reads this
+    one's content. At any moment at most one message has gone out without being recorded.
     """
 
     def __init__(self, backend: Backend, sender: str, ledger: SentLedger):
         self.backend, self.sender, self.ledger = backend, sender, ledger
         self.logger = current_app.logger
-        threaded = getattr(backend, "waits_on_network", False) and not _in_memory_database()
-        self.thread = ThreadPoolExecutor(1, "chamber-courier") if threaded else None
-        self.on_the_way: Future[Sent] | None = None
+        self.accepted: Outgoing | None = None  # sent, not yet recorded
+        self.unrecorded: list[str] = []  # sent messages whose record failed, with why
 
     def __enter__(self) -> Courier:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.thread is not None:
-            self.thread.shutdown(wait=True)
+        self._record_accepted()  # the last one, whatever stopped the worker
 
-    def send(self, message: Outgoing, email: bytes, to: str) -> None:
-        assert self.on_the_way is None, "collect the message on its way before sending another"
-        if self.thread is None:
-            done: Future[Sent] = Future()
-            done.set_result(self._deliver(message, email, to))
-            self.on_the_way = done
-        else:
-            self.on_the_way = self.thread.submit(self._deliver, message, email, to)
+    def deliver(self, messages: Iterator[Prepared]) -> Iterator[tuple[Outgoing, Exception | None]]:
+        """Send each message `messages` yields, drawing the next while the server reads the one
+        before; then say what became of it: None if the server accepted it, or the error that
+        stopped it. An error in `messages` itself is raised once the message on its way is
+        done with."""
+        upcoming = next(messages, None)
+        while upcoming is not None:
+            message, email, to = upcoming
+            following = _Once(lambda: next(messages, None))
+            try:
+                self.backend.send(email, self.sender, to,
+                                  before_leaving=self._record_accepted, meanwhile=following)  # fmt: skip
+                error = None
+            except Exception as failure:  # noqa: BLE001 - the worker decides what it means
+                error = failure
+            self._record_accepted()  # done already, unless the backend failed before it could
+            if error is None:
+                self.accepted = message
+            following()  # likewise
+            yield message, error
+            if following.error is not None:
+                raise following.error
+            upcoming = following.result
 
-    def collect(self) -> Sent:
-        """Wait for the message on its way and say what became of it."""
-        assert self.on_the_way is not None
-        try:
-            return self.on_the_way.result()
-        finally:
-            self.on_the_way = None
-
-    def _deliver(self, message: Outgoing, email: bytes, to: str) -> Sent:
-        try:
-            self.backend.send(email, self.sender, to)
-        except Exception as error:  # noqa: BLE001 - the worker decides what the error means
-            return Sent(error=error)
-        return Sent(unrecorded=_record_sent(self.ledger, message, self.logger))
-
-
-def _in_memory_database() -> bool:
-    url = db.engine.url
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    def _record_accepted(self) -> None:
+        message, self.accepted = self.accepted, None
+        if message is not None:
+            unrecorded = _record_sent(self.ledger, message, self.logger)
+            if unrecorded:
+                self.unrecorded.append(f"{message.to_address}: {unrecorded}")
 
 
 def deliver_claimed(
@@ -286,9 +313,9 @@ def deliver_claimed(
 ) -> DeliveryReport:
     """Deliver the messages of one claim, in order. A message's links are committed before it is
     sent and its outcome as soon as it is known, so a worker killed at any moment sends again at
-    most the messages it had in hand; and a message that cannot be sent for any reason is parked
-    with that reason while the rest go on. While one message is on its way (`Courier`), the next
-    is prepared."""
+    most the one message that went out and was not yet recorded; and a message that cannot be
+    sent for any reason is parked with that reason while the rest go on. Each message is prepared
+    while the server reads the one before (`Courier`)."""
     config = current_app.config
     report = DeliveryReport()
     batch = _claimed(claim)
@@ -296,41 +323,35 @@ def deliver_claimed(
     suppressed = services.suppressed_among(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
-    held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
-    sender = parseaddr(config["MAIL_FROM"])[1]
-    on_its_way: Outgoing | None = None
 
-    def settle() -> None:
-        nonlocal on_its_way
-        if on_its_way is not None:
-            message, on_its_way = on_its_way, None
-            sent = courier.collect()
-            _guarded(message, claim, report, lambda: _record_outcome(
-                message, sent, claim, config, report))  # fmt: skip
-
-    with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
+    def prepared() -> Iterator[Prepared]:
+        held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
         for n, message in enumerate(batch):
             if should_stop():
-                settle()
                 # Hand back what was not started, for this or another worker to take at once.
                 with unit_of_work():
-                    _record(message.id, claim, status=MessageStatus.pending)
-                continue
+                    for rest in batch[n:]:
+                        _record(rest.id, claim, status=MessageStatus.pending)
+                return
             if time.monotonic() >= renew_at:
                 # A batch that outlasts its lease would be claimed again by another worker and sent
-                # twice: keep the lease while working, and skip any message already taken.
-                held = _renew_lease(claim, [m.id for m in batch[max(0, n - 1) :]])
+                # twice: keep the lease while working (on the messages still on their way too),
+                # and skip any message already taken.
+                held = _renew_lease(claim, [m.id for m in batch[max(0, n - 2) :]])
                 renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
             if message.id not in held:
                 continue
             ready = _guarded(message, claim, report, lambda m=message: _ready(
                 m, claim, config, report, suppressed))  # fmt: skip
-            settle()  # the previous message, sent meanwhile
             if ready is not None:
-                email, to = ready
-                courier.send(message, email, to)
-                on_its_way = message
-        settle()
+                yield message, *ready
+
+    sender = parseaddr(config["MAIL_FROM"])[1]
+    with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
+        for message, error in courier.deliver(prepared()):
+            _guarded(message, claim, report, lambda m=message, e=error: _record_outcome(
+                m, e, claim, config, report))  # fmt: skip
+    report.errors.extend(courier.unrecorded)
     return report
 
 
@@ -453,14 +474,14 @@ def _ready(
 
 
 def _record_outcome(
-    message: Outgoing, sent: Sent, claim: str, config, report: DeliveryReport
+    message: Outgoing, error: Exception | None, claim: str, config, report: DeliveryReport
 ) -> None:
-    """Commit what became of a message the courier tried to send (one it sent is recorded by the
-    courier already)."""
+    """Commit what became of a message the courier tried to send (one the server accepted is
+    recorded by the courier)."""
     address, attempts = message.to_address, message.attempts + 1
     try:
-        if sent.error is not None:
-            raise sent.error
+        if error is not None:
+            raise error
     except PermanentFailure as error:
         _record(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
@@ -495,8 +516,6 @@ def _record_outcome(
         report.errors.append(f"{address}: {error}")
     else:
         report.sent += 1
-        if sent.unrecorded:
-            report.errors.append(f"{address}: {sent.unrecorded}")
         return
     _commit_outcome()
 
