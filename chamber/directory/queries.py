@@ -592,7 +592,7 @@ CONTACT_HEADER = (
 
 def contact_rows(filters: ContactFilters) -> list[tuple[object, ...]]:
     """Every contact the filters match, for the CSV file: one query whatever the size."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for c in db.session.scalars(contacts_query(filters)):
         o = c.organisation
         rows.append((
