@@ -530,6 +530,26 @@ def test_editing_a_contact_may_keep_its_own_address_but_not_take_anothers(organi
     assert db.session.get(Contact, contact.id).email == "priya@example.com"
 
 
+def test_an_edit_that_leaves_out_the_organisation_and_tags_keeps_them(organiser_client):
+    """WTForms fills a field missing from the post from the record, which holds rows, not names."""
+    business = add_organisation("Octree Ltd", tags=["board"])
+    contact = add_contact("priya@example.com", "Priya", organisation=business)
+    edited = post_form(
+        organiser_client,
+        f"{BASE}/contacts/{contact.id}/edit",
+        {k: v for k, v in CONTACT_FORM.items() if k != "organisation"},
+    )
+    assert edited.status_code == 302
+    organisation_form = {k: v for k, v in ORGANISATION_FORM.items() if k != "tags"}
+    saved = post_form(
+        organiser_client, f"{BASE}/organisations/{business.id}/edit", organisation_form
+    )
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Contact, contact.id).organisation_id == business.id
+    assert db.session.get(Organisation, business.id).tag_names == ["board"]
+
+
 # --- archiving -----------------------------------------------------------------------------------
 
 

@@ -100,7 +100,7 @@ def organisation(organisation_id: int):
 def edit_organisation(organisation_id: int):
     found = _organisation_or_404(organisation_id)
     form = OrganisationForm(obj=found)
-    if not form.is_submitted():
+    if "tags" not in request.form:  # the field holds names; the object holds rows
         form.tags.data = ", ".join(found.tag_names)
     if form.validate_on_submit():
         with refusals_shown_on(form):
@@ -201,7 +201,7 @@ def contact(contact_id: int):
 def edit_contact(contact_id: int):
     found = _contact_or_404(contact_id)
     form = ContactForm(obj=found)
-    if not form.is_submitted():
+    if "organisation" not in request.form:  # the field holds a name; the object holds a row
         form.organisation.data = found.organisation.name if found.organisation else ""
     if form.validate_on_submit():
         with refusals_shown_on(form):
