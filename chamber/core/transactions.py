@@ -12,10 +12,10 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Executable, event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from chamber.extensions import db
@@ -127,3 +127,9 @@ def _note_statement(execute_state: ORMExecuteState) -> None:
 def _forget(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction, not a savepoint
         session.info.pop(_STATE, None)
+
+
+def rows_changed(statement: Executable) -> int:
+    """Run an UPDATE or DELETE in the session and return how many rows it changed: how a
+    conditional UPDATE tells the one request or worker that won a race from the others."""
+    return int(cast("CursorResult[Any]", db.session.execute(statement)).rowcount or 0)

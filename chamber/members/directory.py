@@ -113,7 +113,7 @@ def parse_tags(text: str) -> list[str]:
     return tags
 
 
-def _checked_text(model: type, values: dict[str, Any], labels: dict[str, str]) -> None:
+def _checked_text(model: type[Any], values: dict[str, Any], labels: dict[str, str]) -> None:
     """Refuse text the column cannot hold or no person types (the form says the same first; this
     guards every other caller, such as an import)."""
     for name, label in labels.items():

@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, update
 
 from chamber.core import csvimport
 from chamber.core.times import utcnow
-from chamber.core.transactions import unit_of_work
+from chamber.core.transactions import rows_changed, unit_of_work
 from chamber.extensions import db
 from chamber.members.import_fields import auto_mapping, mapping_problems
 from chamber.members.import_models import (
@@ -147,7 +148,7 @@ def start(job: ImportJob, *, dry_run: bool, in_request: bool = True) -> None:
     startable = ~ImportJob.status.in_([ImportStatus.queued, ImportStatus.running]) & ~(
         (ImportJob.status == ImportStatus.done) & ImportJob.dry_run.is_(False)
     )
-    queued = db.session.execute(
+    queued = rows_changed(
         update(ImportJob)
         .where(ImportJob.id == job.id, startable)
         .values(
@@ -156,7 +157,7 @@ def start(job: ImportJob, *, dry_run: bool, in_request: bool = True) -> None:
             finished_at=None, claimed_by=None, lease_until=None,
         )
         .execution_options(synchronize_session=False)
-    ).rowcount  # fmt: skip
+    )  # fmt: skip
     db.session.refresh(job)
     if not queued:
         raise ImportRefused(
@@ -194,19 +195,19 @@ def cancel(job: ImportJob) -> None:
     """Stop a job: one waiting stops now; a running one at its next chunk, keeping the chunks
     written (each whole)."""
     now = utcnow()
-    stopped = db.session.execute(
+    stopped = rows_changed(
         update(ImportJob)
         .where(ImportJob.id == job.id, ImportJob.status == ImportStatus.queued)
         .values(status=ImportStatus.cancelled, finished_at=now, cancel_requested=True)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not stopped:
-        asked = db.session.execute(
+        asked = rows_changed(
             update(ImportJob)
             .where(ImportJob.id == job.id, ImportJob.status == ImportStatus.running)
             .values(cancel_requested=True)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if not asked:
             raise ImportRefused("This import is not running, so there is nothing to cancel.")
     db.session.expire(job)
@@ -215,7 +216,7 @@ def cancel(job: ImportJob) -> None:
 # --- the worker's side ----------------------------------------------------------------------------
 
 
-def _claimable(now: datetime):
+def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
         ImportJob.status == ImportStatus.queued,
         (ImportJob.status == ImportStatus.running) & (ImportJob.lease_until < now),
@@ -243,7 +244,7 @@ def claim(job_id: int, worker_id: str) -> str | None:
 def _claim(job_id: int, worker_id: str, now: datetime) -> str | None:
     """A conditional UPDATE checked by its row count: two workers never both take a job."""
     claim = f"{worker_id}:{uuid.uuid4().hex[:12]}"[:64]
-    taken = db.session.execute(
+    taken = rows_changed(
         update(ImportJob)
         .where(ImportJob.id == job_id, _claimable(now))
         .values(
@@ -253,7 +254,7 @@ def _claim(job_id: int, worker_id: str, now: datetime) -> str | None:
             started_at=func.coalesce(ImportJob.started_at, now),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return claim if taken else None
 
 
@@ -311,7 +312,7 @@ def _reread(job_id: int) -> ImportJob:
 def _keep_claim(job_id: int, claim: str) -> bool | None:
     """Renew the lease (the chunk's first write); None if the claim was lost, else whether
     staff asked for the job to stop."""
-    kept = db.session.execute(
+    kept = rows_changed(
         update(ImportJob)
         .where(
             ImportJob.id == job_id,
@@ -320,7 +321,7 @@ def _keep_claim(job_id: int, claim: str) -> bool | None:
         )
         .values(lease_until=utcnow() + LEASE)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not kept:
         return None
     return bool(
@@ -387,9 +388,9 @@ def recent_jobs(limit: int = 20) -> list[ImportJob]:
     return list(db.session.scalars(db.select(ImportJob).order_by(ImportJob.id.desc()).limit(limit)))
 
 
-def job_rows(job: ImportJob, action: RowAction | None = None):
+def job_rows(job: ImportJob, action: RowAction | None = None) -> Select[Any]:
     """A select of the job's rows in file order, for `core.pagination.paginate`."""
-    query = db.select(ImportJobRow).where(ImportJobRow.job_id == job.id)
+    query: Select[Any] = db.select(ImportJobRow).where(ImportJobRow.job_id == job.id)
     if action is not None:
         query = query.where(ImportJobRow.action == action)
     return query.order_by(ImportJobRow.row_number)

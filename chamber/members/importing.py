@@ -202,7 +202,7 @@ class Importer:
         changes: list[str] = []
         if row.org_key:
             if org is None:
-                org = _new_org(row, band)
+                org = _new_org(row, band)  # type: ignore[arg-type]  # None refused above
                 orgs[row.org_key] = org
                 writes.new_orgs.append(row.org_key)
                 writes.new_tags.extend((row.org_key, tag) for tag in sorted(org["tags"]))
@@ -258,7 +258,7 @@ class Importer:
 
 def _moves(contact: dict[str, Any], org: dict[str, Any], org_key: str) -> bool:
     if contact["org_key"] is not None:
-        return contact["org_key"] != org_key
+        return bool(contact["org_key"] != org_key)
     return org["id"] is None or contact["organisation_id"] != org["id"]
 
 

@@ -5,15 +5,17 @@ second attempt a no-op anyway. The link in each email is minted at send time (`m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, Select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
-from chamber.core.transactions import unit_of_work
+from chamber.core.transactions import rows_changed, unit_of_work
 from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
@@ -37,7 +39,7 @@ class DispatchReport:
 # --- claiming ------------------------------------------------------------------------------------
 
 
-def _claim(condition, values: dict) -> bool:
+def _claim(condition: Sequence[ColumnElement[bool]], values: dict[str, Any]) -> bool:
     """One UPDATE of one survey row that only the first worker can make; True if it was ours.
 
     On PostgreSQL the row is picked with FOR UPDATE SKIP LOCKED, so a second worker passes over a
@@ -45,16 +47,16 @@ def _claim(condition, values: dict) -> bool:
     takes the write lock, and the condition is false for whoever comes second.
     """
     target = db.select(Survey.id).where(*condition).with_for_update(skip_locked=True)
-    result = db.session.execute(
+    changed = rows_changed(
         update(Survey)
         .where(Survey.id.in_(target.scalar_subquery()))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
-def _event_is_over(now: datetime):
+def _event_is_over(now: datetime) -> ColumnElement[bool]:
     """The survey's event took place and has ended: not cancelled, not a draft, not still to come
     (a postponed event's survey waits for the new end). A subquery, so FOR UPDATE locks only the
     survey row."""
@@ -66,8 +68,8 @@ def _event_is_over(now: datetime):
 # --- invitations ---------------------------------------------------------------------------------
 
 
-def recipients_query(survey: Survey):
-    query = db.select(Delegate.id, Delegate.email_normalised).where(
+def recipients_query(survey: Survey) -> Select[Any]:
+    query: Select[Any] = db.select(Delegate.id, Delegate.email_normalised).where(
         Delegate.event_id == survey.event_id, Delegate.status == DelegateStatus.confirmed
     )
     if survey.recipients == Recipients.checked_in:
@@ -76,8 +78,13 @@ def recipients_query(survey: Survey):
 
 
 def recipient_count(survey: Survey) -> int:
-    return db.session.scalar(
-        db.select(db.func.count()).select_from(recipients_query(survey).order_by(None).subquery())
+    return int(
+        db.session.scalar(
+            db.select(db.func.count()).select_from(
+                recipients_query(survey).order_by(None).subquery()
+            )
+        )
+        or 0
     )
 
 
@@ -107,7 +114,7 @@ def _insert_invitations(survey: Survey, now: datetime) -> int:
     return len(rows) - len(values)
 
 
-def _invitations(survey_id: int, *conditions) -> list[tuple[Invitation, str]]:
+def _invitations(survey_id: int, *conditions: ColumnElement[bool]) -> list[tuple[Invitation, str]]:
     return list(
         db.session.execute(
             db.select(Invitation, Delegate.name)
@@ -128,7 +135,9 @@ def pack_url(event: Event) -> str | None:
     return external_url("resources.pack", slug=event.slug)
 
 
-def _context(survey: Survey, invitation: Invitation, name: str, pack: str | None = None) -> dict:
+def _context(
+    survey: Survey, invitation: Invitation, name: str, pack: str | None = None
+) -> dict[str, Any]:
     event = survey.event
     return {
         "survey": survey,
@@ -296,11 +305,12 @@ def invitation_for_token(token: str) -> Invitation | None:
     """The invitation a survey link was minted for; None for a wrong or tampered token."""
     if not token or len(token) > 100 or not token.isascii():
         return None
-    return db.session.scalar(
+    found: Invitation | None = db.session.scalar(
         db.select(Invitation)
         .join(SurveyToken, SurveyToken.invitation_id == Invitation.id)
         .where(SurveyToken.token_hash == hash_token(token))
     )
+    return found
 
 
 def _mint_survey_link(recipient: str, ref: str) -> str:

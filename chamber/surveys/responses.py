@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
@@ -45,7 +46,7 @@ class ReadAnswers:
 def read_answers(
     questions: Sequence[Question],
     agenda_items: Sequence[AgendaItem],
-    form: MultiDict | Mapping[str, str],
+    form: MultiDict[str, str] | Mapping[str, str],
 ) -> ReadAnswers:
     """Check every answer, each by its question's kind; collect a message per field in error.
     Stores nothing."""
@@ -63,7 +64,9 @@ def read_answers(
     return result
 
 
-def answers_as_entered(response: Response | None, questions: Sequence[Question]) -> dict:
+def answers_as_entered(
+    response: Response | None, questions: Sequence[Question]
+) -> dict[str, list[str]]:
     """A saved response as the form's field values, to show it again for editing."""
     if response is None:
         return {}
@@ -84,10 +87,13 @@ def answers_as_entered(response: Response | None, questions: Sequence[Question])
 
 
 def response_for(invitation: Invitation) -> Response | None:
-    return db.session.scalar(db.select(Response).where(Response.invitation_id == invitation.id))
+    found: Response | None = db.session.scalar(
+        db.select(Response).where(Response.invitation_id == invitation.id)
+    )
+    return found
 
 
-def _snapshot(invitation: Invitation) -> tuple:
+def _snapshot(invitation: Invitation) -> tuple[Any, ...]:
     row = db.session.execute(
         db.select(Organisation.size_band, Organisation.sector, Organisation.is_member)
         .join(Booking, Booking.organisation_id == Organisation.id)
