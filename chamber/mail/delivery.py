@@ -33,7 +33,13 @@ from chamber.core.times import utcnow
 from chamber.core.transactions import end_reads, unit_of_work
 from chamber.extensions import db
 from chamber.mail import links, services, signals
-from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
+from chamber.mail.backends import (
+    Backend,
+    Bounce,
+    PermanentFailure,
+    TemporaryFailure,
+    backend_for,
+)
 from chamber.mail.mime import InlineImage, Outgoing, OutgoingAttachment, build_email, qr_png
 from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
 
@@ -387,7 +393,7 @@ def deliver_claimed(
     report = DeliveryReport()
     batch = _claimed(claim)
     end_reads()  # each outcome below is its own short unit of work
-    suppressed = services.suppressed_among(
+    suppressed = services.suppression_reasons(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
     checks = _send_time_checks(batch, suppressed)
@@ -525,7 +531,7 @@ class SendTimeChecks:
     error: str = ""
 
 
-def _send_time_checks(batch: list[Outgoing], suppressed: set[str]) -> SendTimeChecks:
+def _send_time_checks(batch: list[Outgoing], suppressed: dict[str, str]) -> SendTimeChecks:
     """Ask the domains above (`signals.before_sending`, once a batch) which of the batch's
     marketing and survey messages must not go now."""
     asked = [
@@ -562,7 +568,7 @@ def _ready(
     claim: str,
     config,
     report: DeliveryReport,
-    suppressed: set[str],
+    suppressed: dict[str, str],
     checks: SendTimeChecks,
 ) -> tuple[bytes, str] | None:
     """The message's bytes and envelope address, or None if it is not to be sent (suppressed,
@@ -570,7 +576,10 @@ def _ready(
     committed)."""
     reason = None
     if message.kind_respects_suppression:
-        if services.normalise_address(message.to_address) in suppressed:
+        why = suppressed.get(services.normalise_address(message.to_address))
+        if why == services.BOUNCE:
+            reason = "Not sent: the address bounced (a mail server refused it for good)."
+        elif why is not None:
             reason = "Not sent: the address unsubscribed."
         else:
             reason = checks.withheld.get(message.id)
@@ -604,6 +613,20 @@ def _record_outcome(
     try:
         if error is not None:
             raise error
+    except Bounce as error:
+        # A hard bounce: no more marketing or survey mail to the address (transactional mail
+        # still goes, as after an unsubscribe), in the same unit of work as the outcome.
+        _record(
+            message.id,
+            claim,
+            status=MessageStatus.failed,
+            attempts=attempts,
+            last_error=f"{error} (a hard bounce: the address is now suppressed for marketing "
+            "and survey mail)",
+        )
+        services.suppress(address, reason=services.BOUNCE, detail=str(error)[:1000])
+        report.failed += 1
+        report.errors.append(f"{address}: {error}")
     except PermanentFailure as error:
         _record(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
