@@ -621,8 +621,7 @@ def _record_outcome(
             claim,
             status=MessageStatus.failed,
             attempts=attempts,
-            last_error=f"{error} (a hard bounce: the address is now suppressed for marketing "
-            "and survey mail)",
+            last_error=str(error),  # the server's answer, as for any permanent failure
         )
         services.suppress(address, reason=services.BOUNCE, detail=str(error)[:1000])
         report.failed += 1
