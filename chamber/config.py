@@ -69,6 +69,7 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_MAIL_RETRY_BASE_SECONDS", "MAIL_RETRY_BASE_SECONDS", 60, "int"),
     ("CHAMBER_MAIL_RETRY_MAX_SECONDS", "MAIL_RETRY_MAX_SECONDS", 6 * 3600, "int"),
     ("CHAMBER_MAIL_LEASE_SECONDS", "MAIL_LEASE_SECONDS", 300, "int"),
+    ("CHAMBER_BULK_PER_MINUTE", "BULK_PER_MINUTE", 600, "int"),
     ("CHAMBER_WORKER_POLL_SECONDS", "WORKER_POLL_SECONDS", 5, "int"),
     ("CHAMBER_HEALTH_WORKER_STALE_SECONDS", "HEALTH_WORKER_STALE_SECONDS", 300, "int"),
     ("CHAMBER_HEALTH_MAIL_BACKLOG_SECONDS", "HEALTH_MAIL_BACKLOG_SECONDS", 900, "int"),
@@ -252,6 +253,8 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
     ):
         if not config[name] > 0:
             raise ConfigError(f"CHAMBER_{name} must be above 0.")
+    if not config["BULK_PER_MINUTE"] >= 0:
+        raise ConfigError("CHAMBER_BULK_PER_MINUTE must be 0 (no limit) or more.")
     secure = str(config["BASE_URL"]).startswith("https://")
     config.setdefault("SESSION_COOKIE_SECURE", secure)
     config.setdefault("REMEMBER_COOKIE_SECURE", secure)

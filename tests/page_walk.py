@@ -25,6 +25,7 @@ from chamber.directory import merging
 from chamber.directory.models import Segment
 from chamber.events.models import AgendaItem, Event, EventStatus, Speaker
 from chamber.extensions import db
+from chamber.mail import services as mail
 from chamber.mail.models import OutboxMessage
 from chamber.mail.services import _mint_unsubscribe_link
 from chamber.members import import_jobs, subscriptions
@@ -226,6 +227,8 @@ def _directory_values(business: Organisation, person: Contact) -> dict[str, obje
     db.session.add_all([*twins, person_twin])
     db.session.flush()
     merging.merge_organisations(business.id, twins[1].id, by=acting_staff())
+    # The person's page with its bounce notice and the form to lift it.
+    mail.suppress(person.email, reason="bounce", detail="550 5.1.1 <x@example.com>: User unknown")
     return {
         "organisation_id": business.id,
         "contact_id": person.id,

@@ -71,7 +71,7 @@ def test_a_worker_round_beats_and_healthz_is_ok(app, client):
     assert body["mail"] == {
         "state": "ok", "queued": 0, "oldest_queued_age_seconds": None,
         "backlog_after_seconds": 900, "backlog_after_count": 500, "failed": 0,
-        "counted_up_to": 1000,
+        "bulk_queued": 0, "counted_up_to": 1000,
     }  # fmt: skip
 
 

@@ -8,9 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from chamber import create_app
+from chamber.config import ConfigError
 from chamber.core.times import utcnow
 from chamber.extensions import db
-from chamber.mail import services, signals
+from chamber.mail import delivery, services, signals
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import HELD_UNTIL, MailKind, MessageStatus, OutboxMessage
 from chamber.mail.services import (
@@ -359,3 +361,188 @@ def test_a_receiver_that_writes_is_a_failed_check(app, smtp_server, connect):
     report = deliver_due()
     assert (report.sent, report.retrying) == (0, 1)
     assert not services.is_suppressed("someone@example.com")
+
+
+# --- transactional first -------------------------------------------------------------------------
+
+
+def insert_bulk(n: int, *, start: int = 0, queued_at=None) -> None:
+    """`n` campaign messages as rows, queued `queued_at` (quicker than rendering each)."""
+    queued_at = queued_at or utcnow() - timedelta(minutes=5)
+    rows = [
+        {
+            "key": f"campaign:{i}",
+            "kind": MailKind.marketing,
+            "bulk": True,
+            "status": MessageStatus.pending,
+            "to_address": f"person{i}@example.com",
+            "to_normalised": f"person{i}@example.com",
+            "to_name": "",
+            "subject": "Seminar invitation",
+            "text_body": "Come to the seminar.",
+            "html_body": "<p>Come to the seminar.</p>",
+            "message_id": f"<campaign-{i}@chamber.example>",
+            "created_at": queued_at,
+            "next_attempt_at": queued_at,
+            "attempts": 0,
+        }
+        for i in range(start, start + n)
+    ]
+    db.session.execute(db.insert(OutboxMessage), rows)
+    db.session.commit()
+
+
+def test_a_confirmation_queued_behind_a_campaign_goes_in_the_next_batch_and_first_in_it(
+    app, smtp_server
+):
+    app.config["BULK_PER_MINUTE"] = 0  # no limit: only the order is tested here
+    insert_bulk(3000)
+    batches = []
+
+    def after_batch(report) -> None:
+        batches.append(report.sent)
+        if len(batches) == 1:  # someone books while the campaign is on its way
+            enqueue(key="confirmation", to="booker@example.com", subject="Booked",
+                    template="test_message")  # fmt: skip
+            db.session.commit()
+
+    deliver_due(batch_size=100, on_batch=after_batch, should_stop=lambda: len(batches) >= 2)
+    recipients = [r for (r,) in smtp_server.handler.recipients]
+    assert len(recipients) == 200
+    assert recipients[:100] == [f"person{i}@example.com" for i in range(100)]
+    assert recipients[100] == "booker@example.com"  # the next batch, and first in it
+    assert by_status() == {"sent": 199, "pending": 2801}
+
+
+def test_the_claim_takes_every_due_transactional_message_before_any_bulk_one(app):
+    app.config["BULK_PER_MINUTE"] = 0
+    insert_bulk(50, queued_at=utcnow() - timedelta(hours=1))  # older than the others
+    for i in range(3):
+        enqueue(key=f"confirmation:{i}", to=f"b{i}@example.com", subject="Booked",
+                template="test_message")  # fmt: skip
+    db.session.commit()
+    claim = delivery.claim_batch("w", 10)
+    claimed = db.session.scalars(
+        db.select(OutboxMessage.key)
+        .where(OutboxMessage.claimed_by == claim)
+        .order_by(OutboxMessage.id)
+    ).all()
+    assert claimed == [f"campaign:{i}" for i in range(7)] + [f"confirmation:{i}" for i in range(3)]
+    assert [m.key for m in delivery._claimed(claim)][:3] == [f"confirmation:{i}" for i in range(3)]
+
+
+# --- the bulk rate limit -------------------------------------------------------------------------
+
+
+def test_two_workers_together_send_no_more_bulk_mail_a_minute_than_the_limit(app, smtp_server):
+    app.config["BULK_PER_MINUTE"] = 50
+    insert_bulk(200)
+    reports = []
+
+    def work(name: str) -> None:
+        with app.app_context():
+            reports.append(deliver_due(name, batch_size=7))
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(r.sent for r in reports) == 50 == len(smtp_server.handler.received)
+    assert by_status() == {"sent": 50, "pending": 150}
+
+    # Transactional mail is never held back by the limit.
+    for i in range(20):
+        enqueue(key=f"confirmation:{i}", to=f"b{i}@example.com", subject="Booked",
+                template="test_message")  # fmt: skip
+    db.session.commit()
+    assert deliver_due().sent == 20
+    assert by_status() == {"sent": 50, "pending": 150}
+
+    # A minute on, the next 50 go, again shared by two workers.
+    minute_on = utcnow() + timedelta(seconds=61)
+    reports.clear()
+    threads = [
+        threading.Thread(
+            target=lambda n=n: reports.append(_deliver_in(app, f"w{n}", now=lambda: minute_on))
+        )  # fmt: skip
+        for n in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(r.sent for r in reports) == 50
+    assert by_status() == {"sent": 100, "pending": 100}
+
+
+def _deliver_in(app, name, **kwargs):
+    with app.app_context():
+        return deliver_due(name, batch_size=7, **kwargs)
+
+
+def test_messages_on_their_way_count_against_the_limit_until_they_are_done(app):
+    app.config["BULK_PER_MINUTE"] = 10
+    insert_bulk(30)
+    first = delivery.claim_batch("w1", 100)
+    assert first is not None
+    assert delivery.claim_batch("w2", 100) is None  # all ten are taken
+    # Two minutes on, the ten are still on their way (a slow server): still counted.
+    later = utcnow() + timedelta(minutes=2)
+    db.session.execute(
+        db.update(OutboxMessage)
+        .where(OutboxMessage.claimed_by == first)
+        .values(lease_until=later + timedelta(minutes=5))
+    )
+    db.session.commit()
+    assert delivery.claim_batch("w2", 100, later) is None
+    # Done with them: the next ten may go.
+    db.session.execute(
+        db.update(OutboxMessage)
+        .where(OutboxMessage.claimed_by == first)
+        .values(status=MessageStatus.sent, claimed_by=None, lease_until=None)
+    )
+    db.session.commit()
+    assert delivery.claim_batch("w2", 100, later) is not None
+    assert by_status() == {"sent": 10, "sending": 10, "pending": 10}
+
+
+def test_no_limit_when_the_setting_is_zero(app):
+    app.config["BULK_PER_MINUTE"] = 0
+    insert_bulk(30)
+    assert delivery.claim_batch("w", 100) is not None
+    assert by_status() == {"sending": 30}
+
+
+def test_the_limit_is_a_setting_from_the_environment_or_the_instance_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("CHAMBER_BULK_PER_MINUTE", raising=False)
+    assert create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path)}).config[
+        "BULK_PER_MINUTE"
+    ] == 600  # fmt: skip
+    (tmp_path / "chamber.toml").write_text("CHAMBER_BULK_PER_MINUTE = 120\n")
+    assert create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path)}).config[
+        "BULK_PER_MINUTE"
+    ] == 120  # fmt: skip
+    monkeypatch.setenv("CHAMBER_BULK_PER_MINUTE", "0")
+    assert create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path)}).config[
+        "BULK_PER_MINUTE"
+    ] == 0  # fmt: skip
+    for bad, message in (
+        ("-1", "must be 0 \\(no limit\\) or more"),
+        ("ten", "must be a whole number"),
+    ):
+        monkeypatch.setenv("CHAMBER_BULK_PER_MINUTE", bad)
+        with pytest.raises(ConfigError, match=f"CHAMBER_BULK_PER_MINUTE {message}"):
+            create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path)})
+
+
+def test_a_campaign_held_back_by_the_limit_is_no_backlog_in_the_health_check(app, client):
+    app.config["HEALTH_MAIL_BACKLOG_COUNT"] = 10
+    insert_bulk(40, queued_at=utcnow() - timedelta(hours=1))
+    mail = client.get("/healthz").json["mail"]
+    assert (mail["state"], mail["queued"], mail["bulk_queued"]) == ("ok", 0, 40)
+    assert mail["oldest_queued_age_seconds"] is None
+    enqueue(key="confirmation", to="b@example.com", subject="Booked", template="test_message")
+    db.session.commit()
+    mail = client.get("/healthz").json["mail"]
+    assert (mail["queued"], mail["bulk_queued"]) == (1, 40)

@@ -89,7 +89,9 @@ CASES = [
     (Facts(WORK, legal_form=LTD, suppressed_at=T0, suppression_reason="unsubscribe"), EVENTS,
      Basis.suppressed),
     (Facts(GMAIL, consent=AGREED, suppressed_at=T0, suppression_reason="bounce"), SURVEYS,
-     Basis.suppressed),
+     Basis.bounced),
+    (Facts(WORK, legal_form=LTD, archived_at=T0, suppressed_at=T0, suppression_reason="bounce"),
+     EVENTS, Basis.bounced),
     (Facts(WORK, legal_form=LTD, archived_at=T0, opted_out_at=T0, suppressed_at=T0), EVENTS,
      Basis.suppressed),
 ]  # fmt: skip
@@ -153,7 +155,7 @@ def population() -> dict[int, Facts]:
         ADDRESSES,
         [False, True],  # soft opt-in
         ["none", "confirmed", "pending", "withdrawn", "other topic", "again"],  # events consents
-        ["none", "opt-out", "archived", "suppressed"],
+        ["none", "opt-out", "archived", "suppressed", "bounced"],
     )
     for n, (form, address, soft, consent, blocked) in enumerate(combinations):
         email = f"p{n}@{'gmail.com' if address == 'gmail' else 'firm.example'}"
@@ -196,12 +198,14 @@ def population() -> dict[int, Facts]:
             db.session.add(TopicOptOut(contact_id=contact.id, topic=EVENTS, created_at=T0))
         if blocked == "suppressed":
             db.session.add(Suppression(email=email, reason="unsubscribe", created_at=T0))
+        if blocked == "bounced":
+            db.session.add(Suppression(email=email, reason="bounce", created_at=T0))
         made[contact.id] = Facts(
             email=email,
             legal_form=form,
             archived_at=T0 if blocked == "archived" else None,
-            suppressed_at=T0 if blocked == "suppressed" else None,
-            suppression_reason="unsubscribe" if blocked == "suppressed" else "",
+            suppressed_at=T0 if blocked in ("suppressed", "bounced") else None,
+            suppression_reason={"suppressed": "unsubscribe", "bounced": "bounce"}.get(blocked, ""),
             opted_out_at=T0 if blocked == "opt-out" else None,
             consent=current,
             withdrawn_at=withdrawn,
@@ -213,7 +217,7 @@ def population() -> dict[int, Facts]:
 
 def test_the_batch_and_sql_forms_agree_with_the_rule_on_a_mixed_population(app):
     made = population()
-    assert len(made) == 480
+    assert len(made) == 600
     topic = EVENTS
     expected = {contact_id: status(facts, topic) for contact_id, facts in made.items()}
     assert statuses(made, topic) == expected

@@ -181,7 +181,7 @@ def test_the_tally_counts_who_is_in_and_who_is_left_out_and_why(directory):
     tally = segments.tally(segments.SegmentFilters())
     assert tally.included == 5
     assert tally.left_out == {
-        "suppressed": 1, "archived": 1, "opted_out": 0, "no_basis": 1,
+        "bounced": 0, "suppressed": 1, "archived": 1, "opted_out": 0, "no_basis": 1,
     }  # fmt: skip
     newsletter = segments.tally(segments.SegmentFilters(topic=MarketingTopic.newsletter))
     assert (

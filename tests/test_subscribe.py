@@ -420,7 +420,7 @@ def test_subscribing_again_lifts_ones_own_unsubscribe_but_never_a_bounce(
     reasons = db.session.scalars(db.select(Suppression.reason)).all()
     assert reasons == ["bounce"]
     assert status_of(contact(), EVENTS).basis is Basis.consent
-    assert status_of(contact("bounced@example.com"), EVENTS).basis is Basis.suppressed
+    assert status_of(contact("bounced@example.com"), EVENTS).basis is Basis.bounced
 
 
 def test_subscribing_ends_an_earlier_opt_out_of_the_topics_confirmed(client, smtp_server):

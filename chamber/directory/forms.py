@@ -179,3 +179,12 @@ class MergeForm(ChamberForm):
     @property
     def removed_id(self) -> int:
         return int(self.removed.data)
+
+
+class LiftBounceForm(ChamberForm):
+    """The confirmation that a bounced address takes mail again."""
+
+    confirm = BooleanField(
+        "The person has told us their mailbox works again (or gave this address again)",
+        validators=[DataRequired("Tick the box to confirm that the mailbox works again.")],
+    )

@@ -12,7 +12,13 @@ from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.times import utcnow
 from chamber.directory import merging, queries
-from chamber.directory.forms import RECORD_ID, ContactForm, MergeForm, OrganisationForm
+from chamber.directory.forms import (
+    RECORD_ID,
+    ContactForm,
+    LiftBounceForm,
+    MergeForm,
+    OrganisationForm,
+)
 from chamber.members import directory
 from chamber.members.models import Contact, ContactRole, LegalForm, Organisation, SizeBand
 
@@ -189,12 +195,35 @@ def new_contact():
     )
 
 
+def _contact_page(found: Contact, bounce_form: LiftBounceForm | None = None) -> str:
+    return render_template(
+        "directory/contact.html",
+        contact=found,
+        history=queries.contact_history(found),
+        bounce=queries.bounce_of(found),
+        bounce_form=bounce_form or LiftBounceForm(formdata=None),
+    )
+
+
 @bp.get("/contacts/<int:contact_id>")
 def contact(contact_id: int):
+    return _contact_page(_contact_or_404(contact_id))
+
+
+@bp.post("/contacts/<int:contact_id>/lift-bounce")
+def lift_bounce(contact_id: int):
+    """Lift a hard bounce, once staff confirm the person's mailbox works again."""
     found = _contact_or_404(contact_id)
-    return render_template(
-        "directory/contact.html", contact=found, history=queries.contact_history(found)
-    )
+    form = LiftBounceForm()
+    if form.validate_on_submit():
+        with refusals_flashed():
+            saved = directory.lift_bounce(found.id, by=acting_user())
+            flash(
+                f"Lifted the bounce: marketing may reach {saved.email} again, on its lawful basis.",
+                "success",
+            )
+        return redirect(url_for(".contact", contact_id=contact_id))
+    return _contact_page(found, form), form_status(form)
 
 
 @bp.route("/contacts/<int:contact_id>/edit", methods=["GET", "POST"])

@@ -15,6 +15,8 @@ from sqlalchemy.orm import aliased, contains_eager, selectinload
 from chamber.core.times import utc_to_local, utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
+from chamber.mail.models import Suppression
+from chamber.mail.services import BOUNCE
 from chamber.members.models import (
     Consent,
     Contact,
@@ -131,6 +133,7 @@ class OrganisationFilters:
 @dataclass(frozen=True)
 class ContactFilters(OrganisationFilters):
     role: ContactRole | None = None
+    bounced: bool = False  # only those whose email bounced
 
     SORTS = CONTACT_SORTS
 
@@ -140,13 +143,20 @@ class ContactFilters(OrganisationFilters):
         return replace(
             super().from_args(args),
             role=ContactRole(role) if role in ContactRole.__members__ else None,
+            bounced=args.get("email", "") == "bounced",
         )
 
     def as_args(self) -> dict[str, str]:
         values = super().as_args()
         if self.role is not None:
             values["role"] = self.role.value
+        if self.bounced:
+            values["email"] = "bounced"
         return values
+
+
+def _bounced_addresses() -> Select[Any]:
+    return select(Suppression.email).where(Suppression.reason == BOUNCE)
 
 
 # --- the lists ------------------------------------------------------------------------------------
@@ -210,6 +220,8 @@ def contacts_query(filters: ContactFilters) -> Select[Any]:
         query = query.where(Contact.organisation_id.is_not(None), *conditions)
     if filters.role is not None:
         query = query.where(Contact.role == filters.role)
+    if filters.bounced:
+        query = query.where(func.lower(Contact.email).in_(_bounced_addresses()))
     if filters.search:
         text = filters.search
         query = query.where(
@@ -439,6 +451,32 @@ class ContactHistory:
     consents: list[Consent]
     opted_out_of: list[str]
     merges: list[MergeRecord]
+
+
+@dataclass(frozen=True)
+class BounceLine:
+    """A hard bounce as staff read it: when, and the server's answer, shortened."""
+
+    at: datetime
+    answer: str
+
+
+BOUNCE_ANSWER_MAX = 120
+
+
+def bounce_of(contact: Contact) -> BounceLine | None:
+    """The contact's email bounce, if a mail server refused their address for good."""
+    row = db.session.execute(
+        select(Suppression.created_at, Suppression.detail).where(
+            Suppression.email == contact.email.strip().lower(), Suppression.reason == BOUNCE
+        )
+    ).first()
+    if row is None:
+        return None
+    answer = " ".join((row.detail or "no answer recorded").split())
+    if len(answer) > BOUNCE_ANSWER_MAX:
+        answer = answer[: BOUNCE_ANSWER_MAX - 1].rstrip() + "…"
+    return BounceLine(row.created_at, answer)
 
 
 def contact_history(contact: Contact, now: datetime | None = None) -> ContactHistory:

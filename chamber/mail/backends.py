@@ -25,7 +25,12 @@ class TemporaryFailure(Exception):
 
 
 class PermanentFailure(Exception):
-    """Do not try again: a 5xx reply for this recipient."""
+    """Do not try again: a 5xx reply."""
+
+
+class Bounce(PermanentFailure):
+    """A hard bounce: the server refused this recipient's address for good (a 5xx reply to RCPT,
+    or one that names the recipient, that says the address is bad: see `is_address_refusal`)."""
 
 
 class Backend(Protocol):
@@ -130,10 +135,12 @@ class SMTPBackend:
         except smtplib.SMTPRecipientsRefused as error:
             self._reset_after_error()
             code, reply = next(iter(error.recipients.values()))
-            raise _classified(code, reply) from error
+            raise _classified(code, reply, about_recipient=True) from error
         except smtplib.SMTPResponseException as error:
             self._reset_after_error()
-            raise _classified(error.smtp_code, error.smtp_error) from error
+            raise _classified(
+                error.smtp_code, error.smtp_error, about_recipient=_names(error, recipient)
+            ) from error
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self._drop_connection()
             raise TemporaryFailure(f"connection lost: {error}") from error
@@ -159,9 +166,40 @@ def _data(email: bytes) -> bytes:
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _classified(code: int, reply: bytes | str) -> Exception:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    description = f"{code} {text}".strip()
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _names(error: smtplib.SMTPResponseException, recipient: str) -> bool:
+    """Whether a refusal outside RCPT (after DATA, say) names the recipient's address."""
+    if isinstance(error, smtplib.SMTPSenderRefused):
+        return False  # MAIL FROM: about our sender, never the recipient
+    return bool(recipient) and recipient.lower() in _text(error.smtp_error).lower()
+
+
+_ENHANCED_STATUS = re.compile(r"^\s*5\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def is_address_refusal(code: int, reply: bytes | str) -> bool:
+    """Whether a 5xx refusal says the address itself is bad, so that mailing it again is
+    pointless: with an enhanced status code (RFC 3463), 5.1.x (bad mailbox, bad domain, no
+    such user) or 5.2.1 (mailbox disabled); without one, 550, 551 or 553. A 5xx for anything
+    else (5.7.1 relaying denied or a policy block, 5.2.2 mailbox full, 554 with no detail, a
+    refused login) is about us or the moment, not the address: the message fails, but the
+    address is not suppressed, or one wrong setting would suppress a whole mailing list."""
+    if not 500 <= code < 600:
+        return False
+    enhanced = _ENHANCED_STATUS.match(_text(reply))
+    if enhanced:
+        subject, detail = enhanced.groups()
+        return subject == "1" or (subject, detail) == ("2", "1")
+    return code in (550, 551, 553)
+
+
+def _classified(code: int, reply: bytes | str, *, about_recipient: bool = False) -> Exception:
+    description = f"{code} {_text(reply)}".strip()
+    if about_recipient and is_address_refusal(code, reply):
+        return Bounce(description)
     return PermanentFailure(description) if 500 <= code < 600 else TemporaryFailure(description)
 
 

@@ -33,7 +33,13 @@ from chamber.core.times import utcnow
 from chamber.core.transactions import end_reads, unit_of_work
 from chamber.extensions import db
 from chamber.mail import links, services, signals
-from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
+from chamber.mail.backends import (
+    Backend,
+    Bounce,
+    PermanentFailure,
+    TemporaryFailure,
+    backend_for,
+)
 from chamber.mail.mime import InlineImage, Outgoing, OutgoingAttachment, build_email, qr_png
 from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
 
@@ -77,29 +83,86 @@ def due_filter(now: datetime):
     )
 
 
+# The key of the PostgreSQL advisory lock that bulk claims take in turn, so that two workers
+# never both count the same minute's quota as free ("chamb" in ASCII).
+BULK_CLAIM_LOCK = 0x6368616D62
+
+
 def claim_batch(worker_id: str, limit: int, now: datetime | None = None) -> str | None:
-    """Claim up to `limit` due messages for this worker; returns the claim id, or None if none."""
+    """Claim up to `limit` due messages for this worker; returns the claim id, or None if none.
+
+    Every due message that is not bulk comes first, whatever is queued before it; bulk messages
+    (campaigns) fill the rest of the batch, up to what CHAMBER_BULK_PER_MINUTE leaves of the
+    last minute's quota. Each stream is taken messages stuck with a dead worker first, then the
+    waiting ones oldest first, each one UPDATE through `ix_outbox_message_stream_due`, so a
+    claim never reads past the messages it takes (a campaign of 20,000 costs a confirmation
+    queued behind it nothing). All of it is one transaction: on SQLite its first UPDATE takes the
+    database's write lock, and on PostgreSQL the bulk part takes an advisory lock, so two
+    workers take bulk mail in turn and the quota holds across them."""
     now = now or utcnow()
     claim = f"{worker_id}:{uuid.uuid4().hex[:12]}"[:64]
     lease = now + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"])
-    due = (
-        db.select(OutboxMessage.id)
-        .where(due_filter(now))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    with unit_of_work():
+    taken = 0
+
+    def take(bulk: bool, status: MessageStatus, wanted: int) -> int:
+        if wanted <= 0:
+            return 0
+        if status is MessageStatus.sending:  # claimed by a worker whose lease ran out
+            due = OutboxMessage.lease_until < now
+        else:
+            due = OutboxMessage.next_attempt_at <= now
+        ids = (
+            db.select(OutboxMessage.id)
+            .where(OutboxMessage.status == status, OutboxMessage.bulk == bulk, due)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(wanted)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
         result = db.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(due))
+            .where(OutboxMessage.id.in_(ids))
             .values(
                 status=MessageStatus.sending, claimed_by=claim, lease_until=lease, claimed_at=now
             )
             .execution_options(synchronize_session=False)
         )
-    return claim if result.rowcount else None
+        return int(result.rowcount or 0)
+
+    with unit_of_work():
+        for status in (MessageStatus.sending, MessageStatus.pending):
+            taken += take(False, status, limit - taken)
+        if taken < limit:
+            room = min(limit - taken, bulk_quota(now))
+            for status in (MessageStatus.sending, MessageStatus.pending):
+                got = take(True, status, room)
+                taken, room = taken + got, room - got
+    return claim if taken else None
+
+
+def bulk_quota(now: datetime) -> int:
+    """How many bulk messages may be claimed now: CHAMBER_BULK_PER_MINUTE less those claimed in
+    the last 60 seconds or still on their way, counted in the database so that every worker
+    shares one quota (a very large number when there is no limit). Called inside the claim's
+    transaction: on PostgreSQL it first takes the advisory lock that bulk claims take in turn,
+    held until the claim commits."""
+    per_minute = int(current_app.config["BULK_PER_MINUTE"])
+    if per_minute <= 0:
+        return 2**31
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(db.select(db.func.pg_advisory_xact_lock(BULK_CLAIM_LOCK)))
+    recent = (
+        db.select(OutboxMessage.id)
+        .where(OutboxMessage.bulk.is_(True), OutboxMessage.claimed_at > now - timedelta(minutes=1))
+        .union(
+            db.select(OutboxMessage.id).where(
+                OutboxMessage.status == MessageStatus.sending, OutboxMessage.bulk.is_(True)
+            )
+        )
+        .subquery()
+    )
+    used = db.session.scalar(db.select(db.func.count()).select_from(recent)) or 0
+    return max(0, per_minute - used)
 
 
 _outbox = OutboxMessage.__table__
@@ -204,9 +267,12 @@ _SNAPSHOT_COLUMNS = (
 
 
 def _claimed(claim: str) -> list[Outgoing]:
-    """The claim's messages, read once as plain rows (no ORM objects: a batch is read often)."""
+    """The claim's messages, read once as plain rows (no ORM objects: a batch is read often),
+    those that are not bulk first."""
     rows = db.session.execute(
-        db.select(*_SNAPSHOT_COLUMNS).where(_outbox.c.claimed_by == claim).order_by(_outbox.c.id)
+        db.select(*_SNAPSHOT_COLUMNS)
+        .where(_outbox.c.claimed_by == claim)
+        .order_by(_outbox.c.bulk, _outbox.c.id)  # transactional first
     ).all()
     attached: dict[int, list[OutgoingAttachment]] = {}
     if rows:
@@ -327,7 +393,7 @@ def deliver_claimed(
     report = DeliveryReport()
     batch = _claimed(claim)
     end_reads()  # each outcome below is its own short unit of work
-    suppressed = services.suppressed_among(
+    suppressed = services.suppression_reasons(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
     checks = _send_time_checks(batch, suppressed)
@@ -465,7 +531,7 @@ class SendTimeChecks:
     error: str = ""
 
 
-def _send_time_checks(batch: list[Outgoing], suppressed: set[str]) -> SendTimeChecks:
+def _send_time_checks(batch: list[Outgoing], suppressed: dict[str, str]) -> SendTimeChecks:
     """Ask the domains above (`signals.before_sending`, once a batch) which of the batch's
     marketing and survey messages must not go now."""
     asked = [
@@ -502,7 +568,7 @@ def _ready(
     claim: str,
     config,
     report: DeliveryReport,
-    suppressed: set[str],
+    suppressed: dict[str, str],
     checks: SendTimeChecks,
 ) -> tuple[bytes, str] | None:
     """The message's bytes and envelope address, or None if it is not to be sent (suppressed,
@@ -510,7 +576,10 @@ def _ready(
     committed)."""
     reason = None
     if message.kind_respects_suppression:
-        if services.normalise_address(message.to_address) in suppressed:
+        why = suppressed.get(services.normalise_address(message.to_address))
+        if why == services.BOUNCE:
+            reason = "Not sent: the address bounced (a mail server refused it for good)."
+        elif why is not None:
             reason = "Not sent: the address unsubscribed."
         else:
             reason = checks.withheld.get(message.id)
@@ -544,6 +613,19 @@ def _record_outcome(
     try:
         if error is not None:
             raise error
+    except Bounce as error:
+        # A hard bounce: no more marketing or survey mail to the address (transactional mail
+        # still goes, as after an unsubscribe), in the same unit of work as the outcome.
+        _record(
+            message.id,
+            claim,
+            status=MessageStatus.failed,
+            attempts=attempts,
+            last_error=str(error),  # the server's answer, as for any permanent failure
+        )
+        services.suppress(address, reason=services.BOUNCE, detail=str(error)[:1000])
+        report.failed += 1
+        report.errors.append(f"{address}: {error}")
     except PermanentFailure as error:
         _record(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)

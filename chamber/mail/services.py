@@ -204,23 +204,54 @@ def is_suppressed(address: str) -> bool:
 
 def suppressed_among(addresses: list[str]) -> set[str]:
     """Which of these addresses are suppressed, in one query (normalised forms)."""
+    return set(suppression_reasons(addresses))
+
+
+def suppression_reasons(addresses: list[str]) -> dict[str, str]:
+    """The suppressed addresses among these (normalised), each with its reason, in one query."""
     wanted = {normalise_address(a) for a in addresses}
     if not wanted:
-        return set()
-    return set(
-        db.session.scalars(db.select(Suppression.email).where(Suppression.email.in_(wanted)))
+        return {}
+    rows = db.session.execute(
+        db.select(Suppression.email, Suppression.reason).where(Suppression.email.in_(wanted))
     )
+    return {email: reason for email, reason in rows}
 
 
-def suppress(address: str, reason: str = "unsubscribe", detail: str | None = None) -> None:
-    """Add an address to the suppression list; doing it again changes nothing."""
+UNSUBSCRIBE = "unsubscribe"  # the person asked for no more marketing and survey mail
+BOUNCE = "bounce"  # a mail server refused the address for good (a hard bounce)
+
+
+def suppress(address: str, reason: str = UNSUBSCRIBE, detail: str | None = None) -> None:
+    """Add an address to the suppression list; doing it again changes nothing. The person's own
+    unsubscribe replaces a bounce recorded before (so that lifting the bounce can never lift
+    their choice); a bounce leaves an unsubscribe as it is."""
     email = normalise_address(address)
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    db.session.execute(
-        dialect.insert(Suppression)
-        .values(email=email, reason=reason, detail=detail, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["email"])
+    insert = dialect.insert(Suppression).values(
+        email=email, reason=reason, detail=detail, created_at=utcnow()
     )
+    if reason == UNSUBSCRIBE:
+        statement = insert.on_conflict_do_update(
+            index_elements=["email"],
+            set_={"reason": UNSUBSCRIBE, "detail": None, "created_at": insert.excluded.created_at},
+            where=Suppression.reason == BOUNCE,
+        )
+    else:
+        statement = insert.on_conflict_do_nothing(index_elements=["email"])
+    db.session.execute(statement)
+
+
+def lift_bounce(address: str) -> bool:
+    """Staff lift a hard bounce (the person fixed their mailbox): the address may be sent
+    marketing again, on its lawful basis. Returns whether there was a bounce to lift; any other
+    suppression (the person's own unsubscribe) stays."""
+    result = db.session.execute(
+        db.delete(Suppression).where(
+            Suppression.email == normalise_address(address), Suppression.reason == BOUNCE
+        )
+    )
+    return bool(cast("CursorResult[Any]", result).rowcount)
 
 
 def lift_unsubscribe(address: str) -> None:
@@ -228,7 +259,7 @@ def lift_unsubscribe(address: str) -> None:
     unsubscribe ends. A suppression for any other reason (a hard bounce) stays."""
     db.session.execute(
         db.delete(Suppression).where(
-            Suppression.email == normalise_address(address), Suppression.reason == "unsubscribe"
+            Suppression.email == normalise_address(address), Suppression.reason == UNSUBSCRIBE
         )
     )
 

@@ -20,6 +20,7 @@ from chamber.core.errors import Refusal
 from chamber.core.forms import text_problem
 from chamber.core.times import utcnow
 from chamber.extensions import db
+from chamber.mail import services as mail
 from chamber.members.models import (
     Consent,
     Contact,
@@ -400,6 +401,18 @@ def restore_contact(contact_id: int, *, by: StaffUser) -> Contact:
     contact.archived_at = None
     db.session.flush()
     log.info("%s restored contact %s", by.email, contact.id)
+    return contact
+
+
+def lift_bounce(contact_id: int, *, by: StaffUser) -> Contact:
+    """Staff lift a hard bounce after the person fixed their mailbox: their address leaves the
+    suppression list, and marketing may reach it again on its lawful basis. Their own
+    unsubscribe, if any, is never lifted here."""
+    contact = _locked_one(Contact, contact_id, "contact")
+    if not mail.lift_bounce(contact.email):
+        raise DirectoryRefused(f"{contact.name}'s email has no bounce to lift.")
+    db.session.flush()
+    log.info("%s lifted the email bounce of contact %s", by.email, contact.id)
     return contact
 
 

@@ -38,7 +38,8 @@ from chamber.members.models import (
 class Basis(enum.StrEnum):
     """A contact's marketing status for one topic: why they may, or may not, be sent it."""
 
-    suppressed = "suppressed"  # on the suppression list (unsubscribed, hard bounce): never
+    bounced = "bounced"  # a mail server refused the address for good (a hard bounce): never
+    suppressed = "suppressed"  # on the suppression list (unsubscribed): never
     archived = "archived"  # staff archived the contact
     opted_out = "opted_out"  # asked not to hear about this topic, or withdrew consent for it
     consent = "consent"  # a confirmed consent for this topic, not withdrawn
@@ -53,6 +54,7 @@ class Basis(enum.StrEnum):
     @property
     def label(self) -> str:
         return {
+            "bounced": "Email bounced",
             "suppressed": "Suppressed",
             "archived": "Archived",
             "opted_out": "Opted out",
@@ -128,7 +130,8 @@ def status(facts: Facts, topic: MarketingTopic) -> MarketingStatus:
         reason = SUPPRESSION_REASONS.get(
             facts.suppression_reason, f"On the suppression list ({facts.suppression_reason})"
         )
-        return MarketingStatus(Basis.suppressed, reason, facts.suppressed_at)
+        basis = Basis.bounced if facts.suppression_reason == "bounce" else Basis.suppressed
+        return MarketingStatus(basis, reason, facts.suppressed_at)
     if facts.archived_at is not None:
         return MarketingStatus(Basis.archived, "Archived by staff", facts.archived_at)
     if facts.opted_out_at is not None:
@@ -308,6 +311,12 @@ def basis_case(topic: MarketingTopic) -> ColumnElement[str]:
     )
     soft_opt_in = Contact.soft_opt_in_at.is_not(None) if topic in SOFT_OPT_IN_TOPICS else false()
     return case(
+        (
+            func.lower(Contact.email).in_(
+                db.select(Suppression.email).where(Suppression.reason == "bounce")
+            ),
+            Basis.bounced.value,
+        ),
         (func.lower(Contact.email).in_(db.select(Suppression.email)), Basis.suppressed.value),
         (Contact.archived_at.is_not(None), Basis.archived.value),
         (Contact.id.in_(opted_out), Basis.opted_out.value),

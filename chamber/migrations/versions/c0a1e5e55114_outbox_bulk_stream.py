@@ -6,8 +6,10 @@ Revises: c0a1e5e55110
 Create Date: 2026-12-05 16:50:00
 
 `bulk` marks campaign mail: the claim takes every due message that is not bulk first
-(`ix_outbox_message_stream_due`), and the bulk messages claimed in the last minute
-(`claimed_at`, `ix_outbox_message_bulk_claimed_at`) are counted against CHAMBER_BULK_PER_MINUTE.
+(`ix_outbox_message_stream_due`, which replaces `ix_outbox_message_due`: one index fewer to keep
+on every change of status), and the bulk messages claimed in the last minute (`claimed_at`,
+`ix_outbox_message_bulk_claimed_at`, of bulk rows only) are counted against
+CHAMBER_BULK_PER_MINUTE.
 `suppression.detail` keeps a hard bounce's server answer, for staff to read in the directory.
 """
 
@@ -31,8 +33,13 @@ def upgrade():
         batch_op.create_index(
             "ix_outbox_message_stream_due", ["status", "bulk", "next_attempt_at"], unique=False
         )
+        batch_op.drop_index("ix_outbox_message_due")  # the claim's index is the one above
         batch_op.create_index(
-            "ix_outbox_message_bulk_claimed_at", ["bulk", "claimed_at"], unique=False
+            "ix_outbox_message_bulk_claimed_at",
+            ["claimed_at"],
+            unique=False,
+            sqlite_where=sa.text("bulk IS 1"),
+            postgresql_where=sa.text("bulk IS true"),
         )
     with op.batch_alter_table("suppression", schema=None) as batch_op:
         batch_op.add_column(sa.Column("detail", sa.Text(), nullable=True))
@@ -43,6 +50,7 @@ def downgrade():
         batch_op.drop_column("detail")
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_message_bulk_claimed_at")
+        batch_op.create_index("ix_outbox_message_due", ["status", "next_attempt_at"], unique=False)
         batch_op.drop_index("ix_outbox_message_stream_due")
         batch_op.drop_column("claimed_at")
         batch_op.drop_column("bulk")
