@@ -166,9 +166,7 @@ class EventMessage(db.Model):
     )
     recipients: Mapped[int] = mapped_column(default=0)  # how many it was queued for
     written_by_email: Mapped[str] = mapped_column(String(254))
-    sent_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("staff_user.id", ondelete="SET NULL")
-    )
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
     sent_by_email: Mapped[str] = mapped_column(String(254), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
