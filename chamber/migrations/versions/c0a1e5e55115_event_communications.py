@@ -31,9 +31,7 @@ def upgrade():
             sa.Column("what_to_bring", sa.Text(), nullable=False, server_default="")
         )
         batch_op.add_column(
-            sa.Column(
-                "reminder_enabled", sa.Boolean(), nullable=False, server_default=sa.true()
-            )
+            sa.Column("reminder_enabled", sa.Boolean(), nullable=False, server_default=sa.true())
         )
         batch_op.add_column(
             sa.Column("reminder_days_before", sa.Integer(), nullable=False, server_default="2")
