@@ -112,6 +112,8 @@ class Worker:
             return
         if report.queued:
             self.echo(f"Reminders: {report.queued} queued for {report.events} event(s)")
+        if report.failed:
+            self.echo(f"Reminders: failed for event(s) {report.failed}; will try again next round")
 
     def check_links(self) -> None:
         if not self.links_in_background:

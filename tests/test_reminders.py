@@ -322,3 +322,21 @@ def test_the_event_staff_page_reads_a_fixed_number_of_queries(
         db.session.commit()
     reminders.send_due()
     assert queries() == few
+
+
+def test_one_event_whose_reminders_fail_does_not_stop_the_others(make_event, monkeypatch):
+    broken, fine = make_event(starts_at=at(1, 10)), make_event(starts_at=at(1, 11))
+    make_booking(broken, "ann@a.example")
+    make_booking(fine, "bob@b.example", business="Bob Ltd")
+    real = reminders.reminder_context
+
+    def failing(event):
+        if event.id == broken.id:
+            raise RuntimeError("a template broke")
+        return real(event)
+
+    monkeypatch.setattr(reminders, "reminder_context", failing)
+    report = reminders.send_due()
+    assert (report.queued, report.failed) == (1, [broken.id])
+    assert {key.split(":")[1] for key in reminder_keys()} == {str(fine.id)}
+    assert db.session.scalar(db.select(db.func.count(DelegateReminder.id))) == 1  # rolled back

@@ -179,6 +179,7 @@ class ReminderReport:
     events: int = 0
     queued: int = 0
     details: list[str] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # events whose reminders failed this round
 
 
 def due_event_ids(now: datetime) -> list[int]:
@@ -255,7 +256,12 @@ def send_due(now: datetime | None = None, worker_id: str = "worker") -> Reminder
     with unit_of_work():
         due = due_event_ids(now)
     for event_id in due:
-        queued = send_event_reminders(event_id, now)
+        try:
+            queued = send_event_reminders(event_id, now)
+        except Exception:  # one bad event must not hold up the others' reminders (invariant 12)
+            log.exception("Reminders for event %s failed; tried again next round", event_id)
+            report.failed.append(event_id)
+            continue
         if queued:
             report.events += 1
             report.queued += queued
