@@ -340,3 +340,16 @@ def test_one_event_whose_reminders_fail_does_not_stop_the_others(make_event, mon
     assert (report.queued, report.failed) == (1, [broken.id])
     assert {key.split(":")[1] for key in reminder_keys()} == {str(fine.id)}
     assert db.session.scalar(db.select(db.func.count(DelegateReminder.id))) == 1  # rolled back
+
+
+def test_a_copy_of_an_event_keeps_its_joining_details_and_reminder_settings(make_event):
+    from chamber.events import copying
+    from tests.factories import acting_staff
+
+    event = make_event(parking="P1", access="Lift", what_to_bring="ID", reminder_days_before=5,
+                       reminder_time=time(7, 45))  # fmt: skip
+    copy = copying.copy_event(
+        event, copying.EventCopy("Again", event.starts_at + timedelta(days=70)), by=acting_staff()
+    )
+    assert (copy.parking, copy.access, copy.what_to_bring) == ("P1", "Lift", "ID")
+    assert (copy.reminder_days_before, copy.reminder_time) == (5, time(7, 45))
