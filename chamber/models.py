@@ -37,7 +37,14 @@ from chamber.members.models import (
     SubscriptionRequest,
     TopicOptOut,
 )
-from chamber.registration.models import Booking, BookingToken, Delegate, DelegateStatus
+from chamber.registration.models import (
+    Booking,
+    BookingToken,
+    Delegate,
+    DelegateReminder,
+    DelegateStatus,
+    EventMessage,
+)
 from chamber.resources.models import (
     AgendaItemResource,
     EventResource,
@@ -71,5 +78,5 @@ __all__ = [
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
     "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment", "ImportJob", "ImportJobRow",
-    "ImportStatus", "RowAction",
+    "ImportStatus", "RowAction", "DelegateReminder", "EventMessage",
 ]  # fmt: skip

@@ -20,6 +20,7 @@ from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.mail.delivery import DeliveryReport, deliver_due, due_count
 from chamber.members import import_jobs
+from chamber.registration import reminders
 from chamber.resources import health
 from chamber.surveys.dispatch import DispatchReport, send_due
 
@@ -51,6 +52,7 @@ class Worker:
         surveys' clock (tests travel in time instead of waiting)."""
         with self.app.app_context():
             self.dispatch_surveys(now)
+            self.send_event_reminders(now)
             waiting = due_count()
             if waiting:
                 self.echo(f"{waiting} message(s) due")
@@ -99,6 +101,19 @@ class Worker:
                 "queued"
             )
         return report
+
+    def send_event_reminders(self, now: datetime | None = None) -> None:
+        try:
+            report = reminders.send_due(now, self.worker_id)
+        except Exception as error:  # one bad event must not stop the mail from going out
+            db.session.rollback()
+            self.app.logger.exception("Event reminders failed")
+            self.echo(f"Reminders: failed ({error}); will try again next round")
+            return
+        if report.queued:
+            self.echo(f"Reminders: {report.queued} queued for {report.events} event(s)")
+        if report.failed:
+            self.echo(f"Reminders: failed for event(s) {report.failed}; will try again next round")
 
     def check_links(self) -> None:
         if not self.links_in_background:

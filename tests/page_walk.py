@@ -31,9 +31,9 @@ from chamber.mail.services import _mint_unsubscribe_link
 from chamber.members import import_jobs, subscriptions
 from chamber.members.models import Contact, MarketingTopic, Organisation, OrganisationTag
 from chamber.members.services import normalise_organisation_name
-from chamber.registration import notifications
+from chamber.registration import event_messages, notifications
 from chamber.registration.checkin_services import new_checkin_token
-from chamber.registration.models import Delegate, DelegateStatus
+from chamber.registration.models import Delegate, DelegateStatus, MessageAudience
 from chamber.registration.places import new_place_token
 from chamber.registration.services import new_manage_token
 from chamber.resources import health
@@ -73,6 +73,8 @@ EXCLUDED = {
     "directory_segments.export": "a CSV download",
     "outbox.html_body": "an email's own HTML as it was sent, shown in a sandboxed frame: email "
     "HTML is written for mail programs, not checked as a web page",
+    "event_comms.message_preview": "a message's email HTML, shown in a sandboxed frame, as "
+    "outbox.html_body",
 }
 # Served as a download (Content-Disposition: attachment): the HTML checker reads it, but a
 # browser saves it rather than showing it, so axe does not.
@@ -160,7 +162,15 @@ def url_values(app: Flask) -> dict[str, object]:
             "Sam Walk", "walk.subscriber@example.com", "", [MarketingTopic.events]
         )
     )
+    # A draft message to the upcoming edition's delegates: its check page with the preview.
+    note = event_messages.save_draft(
+        upcoming, None,
+        event_messages.MessageDraft(MessageAudience.confirmed, "Parking on the day",
+                                    "The car park is **free**: give your registration."),
+        by=acting_staff(),
+    )  # fmt: skip
     values = {
+        "event_message_id": note.id,
         "job_id": upload.id,
         "slug": upcoming.slug,
         "event_id": upcoming.id,

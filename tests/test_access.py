@@ -23,6 +23,7 @@ from chamber.extensions import db
 from chamber.mail.models import MailKind, OutboxMessage
 from chamber.members import import_jobs
 from chamber.registration import services as registration
+from chamber.registration.models import EventMessage, MessageAudience
 from chamber.resources.models import (
     AgendaItemResource,
     EventResource,
@@ -124,6 +125,11 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
     db.session.add(resource)
     segment = Segment(name=f"Members {event.id}", filters={"membership": "member"})
     db.session.add(segment)
+    note = EventMessage(  # a draft message to the event's delegates
+        event_id=event.id, audience=MessageAudience.confirmed, subject="Parking",
+        body="Park at the back.", written_by_email="walk@example.com",
+    )  # fmt: skip
+    db.session.add(note)
     db.session.flush()
     db.session.add_all([  # on the event and on a talk, so that moving and removing it are walked
         EventResource(event_id=event.id, resource_id=resource.id),
@@ -149,6 +155,7 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         "question_id": survey.questions[-1].id,
         "resource_id": resource.id,
         "segment_id": segment.id,
+        "event_message_id": note.id,
         "reason": "no_basis",
     }
 

@@ -66,6 +66,8 @@ PRIVATE_TABLES = frozenset(
         "import_job",
         "import_job_row",
         "merge_record",
+        "delegate_reminder",
+        "event_message",
         "link_check_run",
         "link_check_schedule",
         "public_version",

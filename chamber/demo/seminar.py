@@ -41,6 +41,21 @@ PAST_EDITION_NOTE = "\n**Over 60 businesses attended this seminar.**\n"
 VENUE_NAME = "Holiday Inn Stevenage"
 VENUE_ADDRESS = "St George's Way"  # the street: the page shows the venue name above it
 VENUE_TOWN, VENUE_POSTCODE = "Stevenage", "SG1 1HS"
+# Joining details: on the event's page and in the reminder each delegate gets two days before.
+PARKING = (
+    "The hotel's car park is free for delegates: give your car's registration at the front "
+    "desk. Stevenage railway station is about 15 minutes' walk away."
+)
+ACCESS = (
+    "Step-free from the car park to the seminar room, which is on the ground floor, with "
+    "accessible toilets beside it. A portable **hearing loop** is available: ask at the "
+    "registration desk."
+)
+WHAT_TO_BRING = (
+    "- Your check-in code (on your phone or printed)\n"
+    "- Business cards, for the networking\n"
+    "- Questions for the panel"
+)
 HOST = "Hertfordshire Chamber of Commerce"
 SUPPORTERS = ("Hertfordshire Police and Crime Commissioner's Community Fund",)
 CAPACITY = 120  # the article counts over 60 businesses; room for two from each and then some
@@ -253,6 +268,7 @@ def _create_edition(
         registration_opens_at=None,  # open from the moment it is published
         registration_closes_at=_local(day - timedelta(days=1), REGISTRATION_CLOSES),
         host=HOST, supporters="\n".join(SUPPORTERS),
+        parking=PARKING, access=ACCESS, what_to_bring=WHAT_TO_BRING,
     ), by=by)  # fmt: skip
     for slot in AGENDA:
         details = events.AgendaItemDetails(

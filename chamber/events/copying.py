@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 COPIED_FIELDS = (
     "summary", "description", "venue_name", "venue_address", "venue_town", "venue_postcode",
     "venue_country", "timezone", "capacity", "business_limit", "host", "supporters",
+    "parking", "access", "what_to_bring",
+    "reminder_enabled", "reminder_days_before", "reminder_time",
 )  # fmt: skip
 
 

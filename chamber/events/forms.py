@@ -77,6 +77,24 @@ class EventForm(ChamberForm):
         validators=[Optional()],
         description="Leave blank to close when the event starts.",
     )
+    parking = text_field(
+        "Parking",
+        2000,
+        area=True,
+        description="Where to park, what it costs, the nearest station. Markdown.",
+    )
+    access = text_field(
+        "Access",
+        2000,
+        area=True,
+        description="Step-free access, lifts, accessible toilets, a hearing loop. Markdown.",
+    )
+    what_to_bring = text_field(
+        "What to bring",
+        2000,
+        area=True,
+        description="For example photo ID, a laptop, business cards. Markdown.",
+    )
     host = text_field("Host", 200)
     supporters = text_field("Supporters", 1000, area=True, description="One per line.")
 
@@ -139,7 +157,7 @@ class EventForm(ChamberForm):
             name: self[name].data or ""
             for name in ("title", "slug", "summary", "description", "venue_name", "venue_address",
                          "venue_town", "venue_postcode", "venue_country", "host", "supporters",
-                         "timezone")
+                         "timezone", "parking", "access", "what_to_bring")
         }  # fmt: skip
         return EventDetails(
             **values,

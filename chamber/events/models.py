@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, time
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chamber.core.times import UTCDateTime, utc_to_local, utcnow
@@ -39,6 +39,10 @@ class Event(db.Model):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("capacity >= 0", name="capacity_not_negative"),
         CheckConstraint("business_limit >= 1", name="business_limit_positive"),
+        CheckConstraint(
+            "reminder_days_before >= 0 AND reminder_days_before <= 28",
+            name="reminder_days_before_in_range",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +66,16 @@ class Event(db.Model):
     registration_closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     host: Mapped[str] = mapped_column(String(200), default="")
     supporters: Mapped[str] = mapped_column(String(1000), default="")  # one per line
+    # Joining details: what a delegate needs on the day (Markdown, sanitised when shown). Not
+    # calendar fields: changing them raises no SEQUENCE and emails nobody.
+    parking: Mapped[str] = mapped_column(Text, default="")
+    access: Mapped[str] = mapped_column(Text, default="")  # step-free access, lifts, hearing loop
+    what_to_bring: Mapped[str] = mapped_column(Text, default="")
+    # The reminder to confirmed delegates: `reminder_days_before` days before the start, at
+    # `reminder_time` on the clock of the event's zone (registration.reminders sends it).
+    reminder_enabled: Mapped[bool] = mapped_column(default=True)
+    reminder_days_before: Mapped[int] = mapped_column(default=2)
+    reminder_time: Mapped[time] = mapped_column(Time(), default=time(9, 0))
     status: Mapped[EventStatus] = mapped_column(
         enum_type(EventStatus), default=EventStatus.draft, index=True
     )
@@ -118,6 +132,10 @@ class Event(db.Model):
     def location_text(self) -> str:
         """The venue's name and full address on one line, for calendars and emails."""
         return one_line(self.venue_name, self.address_lines)
+
+    @property
+    def has_joining_details(self) -> bool:
+        return bool(self.parking or self.access or self.what_to_bring)
 
     @property
     def supporter_list(self) -> list[str]:

@@ -40,7 +40,7 @@ EVENT_FIELDS = (
     "title", "slug", "summary", "description", "venue_name", "venue_address", "venue_town",
     "venue_postcode", "venue_country", "timezone",
     "starts_at", "ends_at", "capacity", "business_limit", "registration_opens_at",
-    "registration_closes_at", "host", "supporters",
+    "registration_closes_at", "host", "supporters", "parking", "access", "what_to_bring",
 )  # fmt: skip
 
 
@@ -70,6 +70,10 @@ class EventDetails:
     venue_town: str = ""
     venue_postcode: str = ""
     venue_country: str = "GB"
+    # Joining details (Markdown): not calendar fields, so changing them emails nobody.
+    parking: str = ""
+    access: str = ""
+    what_to_bring: str = ""
 
     @classmethod
     def of(cls, event: Event) -> EventDetails:

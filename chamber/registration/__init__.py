@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
         checkin,
         checkin_code,
         checkin_services,
+        communications,
         manage,
         notifications,
         places,
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(manage.bp)
     app.register_blueprint(checkin.bp)
     app.register_blueprint(checkin_code.bp)
+    app.register_blueprint(communications.bp)
     app.jinja_env.globals["booking_state"] = views.booking_state
     links.register_link_minter("manage", notifications._mint_manage_link)
     links.register_link_minter("place", places._mint_place_link)

@@ -110,3 +110,67 @@ class Delegate(db.Model):
 
     booking: Mapped[Booking] = relationship(back_populates="delegates")
     contact: Mapped[Contact] = relationship()
+
+
+class DelegateReminder(db.Model):
+    """A reminder queued for one confirmed delegate before their event: at most one each (the
+    unique delegate is the claim two workers race for; the outbox key `reminder:<event>:<delegate>`
+    is the second guard)."""
+
+    __tablename__ = "delegate_reminder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    delegate_id: Mapped[int] = mapped_column(
+        ForeignKey("delegate.id", ondelete="CASCADE"), unique=True
+    )
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MessageAudience(enum.StrEnum):
+    """Who a message to an event's delegates goes to."""
+
+    confirmed = "confirmed"
+    waitlisted = "waitlisted"
+    checked_in = "checked_in"
+    no_show = "no_show"
+
+    @property
+    def label(self) -> str:
+        return {
+            "confirmed": "Confirmed delegates",
+            "waitlisted": "People on the waiting list",
+            "checked_in": "Delegates who were checked in",
+            "no_show": "Confirmed delegates who were not checked in (no-shows)",
+        }[self.value]
+
+
+class EventMessageStatus(enum.StrEnum):
+    draft = "draft"
+    sent = "sent"
+
+
+class EventMessage(db.Model):
+    """A message staff wrote to one audience of an event's delegates: a draft until sent, then a
+    record of what went to how many, by whom and when (one outbox message per delegate)."""
+
+    __tablename__ = "event_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    audience: Mapped[MessageAudience] = mapped_column(enum_type(MessageAudience))
+    subject: Mapped[str] = mapped_column(String(150))
+    body: Mapped[str] = mapped_column(Text)  # Markdown, sanitised when rendered
+    status: Mapped[EventMessageStatus] = mapped_column(
+        enum_type(EventMessageStatus), default=EventMessageStatus.draft
+    )
+    recipients: Mapped[int] = mapped_column(default=0)  # how many it was queued for
+    written_by_email: Mapped[str] = mapped_column(String(254))
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    sent_by_email: Mapped[str] = mapped_column(String(254), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def is_sent(self) -> bool:
+        return self.status == EventMessageStatus.sent
