@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 from wtforms import RadioField, SelectField, SelectMultipleField, ValidationError
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from chamber.campaigns import services
@@ -68,7 +69,7 @@ class CampaignForm(ChamberForm):
     )  # fmt: skip
     topic = RadioField(
         "What it is about",
-        choices=[(topic.value, topic.label) for topic in MarketingTopic],
+        choices=[SelectChoice(topic.value, topic.label) for topic in MarketingTopic],
         default=MarketingTopic.events.value,
         description="Who may receive it depends on the topic (consent, corporate subscriber, soft opt-in).",
     )
@@ -82,9 +83,13 @@ class CampaignForm(ChamberForm):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.event_id.choices = [("", "No event"), *events]
-        self.resource_ids.choices = resources
-        self.segment_id.choices = [("", "Choose later"), *segments]
+        self.event_id.choices = [SelectChoice("", "No event")] + [
+            SelectChoice(value, label) for value, label in events
+        ]
+        self.resource_ids.choices = [SelectChoice(value, label) for value, label in resources]
+        self.segment_id.choices = [SelectChoice("", "Choose later")] + [
+            SelectChoice(value, label) for value, label in segments
+        ]
 
     def details(self) -> services.CampaignDetails:
         return services.CampaignDetails(
