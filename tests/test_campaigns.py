@@ -4,6 +4,8 @@ in a fixed number of queries, attribution of bookings, hostile input, and who ma
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from chamber.campaigns import queries, sending, services
@@ -236,10 +238,7 @@ def test_a_campaign_scheduled_at_a_local_time_starts_then(app, organiser_client,
         "1 July 2030, 09:00 (Europe/London)"
         in organiser_client.get(f"/staff/campaigns/{campaign.id}").text
     )
-    sending.send_due(
-        now=campaign.scheduled_for.replace(minute=0)
-        - (campaign.scheduled_for - campaign.scheduled_for.replace(hour=7))
-    )
+    sending.send_due(now=campaign.scheduled_for - timedelta(minutes=1))
     db.session.expire_all()
     assert messages(campaign) == {}
     sending.send_due(now=campaign.scheduled_for)
