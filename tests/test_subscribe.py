@@ -201,8 +201,10 @@ def test_hostile_text_in_a_typed_field_is_refused_or_kept_as_typed_never_sent(
     assert len(sent) == len(HOSTILE_KEPT)
     for message in sent:  # the typed text never reaches the email, so no link can come of it
         body = message.get_body(("plain",)).get_content()
-        assert "[[link" not in body and "49" not in body and "DROP" not in body
-        assert len(re.findall(r"https?://\S+/subscribe/confirm/\S+", body)) == 1
+        links = re.findall(r"https?://\S+/subscribe/confirm/\S+", body)
+        assert len(links) == 1
+        words = body.replace(links[0], "")  # its random token may hold "49" by chance
+        assert "[[link" not in words and "49" not in words and "DROP" not in words
     assert not db.session.scalars(
         db.select(OutboxMessage).where(OutboxMessage.status != MessageStatus.sent)
     ).all()

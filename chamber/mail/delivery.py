@@ -32,7 +32,7 @@ from sqlalchemy import bindparam, or_, text, update
 from chamber.core.times import utcnow
 from chamber.core.transactions import end_reads, unit_of_work
 from chamber.extensions import db
-from chamber.mail import links, services
+from chamber.mail import links, services, signals
 from chamber.mail.backends import Backend, PermanentFailure, TemporaryFailure, backend_for
 from chamber.mail.mime import InlineImage, Outgoing, OutgoingAttachment, build_email, qr_png
 from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
@@ -94,7 +94,9 @@ def claim_batch(worker_id: str, limit: int, now: datetime | None = None) -> str 
         result = db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due))
-            .values(status=MessageStatus.sending, claimed_by=claim, lease_until=lease)
+            .values(
+                status=MessageStatus.sending, claimed_by=claim, lease_until=lease, claimed_at=now
+            )
             .execution_options(synchronize_session=False)
         )
     return claim if result.rowcount else None
@@ -185,7 +187,9 @@ def _record(message_id: int, claim: str, **values) -> bool:
 
 _SNAPSHOT_COLUMNS = (
     _outbox.c.id,
+    _outbox.c.key,
     _outbox.c.kind,
+    _outbox.c.bulk,
     _outbox.c.to_address,
     _outbox.c.to_name,
     _outbox.c.reply_to,
@@ -229,6 +233,9 @@ def _claimed(claim: str) -> list[Outgoing]:
             created_at=row.created_at,
             attempts=row.attempts,
             attachments=tuple(attached.get(row.id, ())),
+            key=row.key,
+            kind=MailKind(row.kind),
+            bulk=bool(row.bulk),
         )
         for row in rows
     ]
@@ -323,6 +330,7 @@ def deliver_claimed(
     suppressed = services.suppressed_among(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
+    checks = _send_time_checks(batch, suppressed)
 
     def prepared() -> Iterator[Prepared]:
         held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
@@ -342,7 +350,7 @@ def deliver_claimed(
             if message.id not in held:
                 continue
             ready = _guarded(message, claim, report, lambda m=message: _ready(
-                m, claim, config, report, suppressed))  # fmt: skip
+                m, claim, config, report, suppressed, checks))  # fmt: skip
             if ready is not None:
                 yield message, *ready
 
@@ -447,24 +455,78 @@ def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
     return email, address
 
 
+@dataclass
+class SendTimeChecks:
+    """What the `before_sending` receivers said of a batch: the messages they withheld, with why,
+    or, if one of them failed, the messages they were asked about and the error."""
+
+    withheld: dict[int, str] = field(default_factory=dict)
+    unchecked: set[int] = field(default_factory=set)
+    error: str = ""
+
+
+def _send_time_checks(batch: list[Outgoing], suppressed: set[str]) -> SendTimeChecks:
+    """Ask the domains above (`signals.before_sending`, once a batch) which of the batch's
+    marketing and survey messages must not go now."""
+    asked = [
+        signals.SendTimeMessage(m.id, m.key, MailKind(m.kind), m.bulk, m.to_address)
+        for m in batch
+        if m.kind_respects_suppression
+        and services.normalise_address(m.to_address) not in suppressed
+    ]
+    checks = SendTimeChecks()
+    if not asked or not signals.before_sending.receivers:
+        return checks
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        replies = signals.before_sending.send(app, messages=asked)
+        end_reads()  # receivers only read; each outcome is its own unit of work
+    except Exception as error:  # noqa: BLE001 - the batch's other mail goes on
+        db.session.rollback()
+        current_app.logger.exception("The send-time check of a batch failed")
+        checks.unchecked = {m.id for m in asked}
+        checks.error = f"Not sent yet: the send-time check failed: {type(error).__name__}: {error}"
+        return checks
+    ids = {m.id for m in asked}
+    for _receiver, reply in replies:
+        for message_id, reason in (reply or {}).items():
+            if message_id in ids and message_id not in checks.withheld:
+                checks.withheld[message_id] = (
+                    services.single_line(str(reason))[:2000] or "Not sent: withheld at send time."
+                )
+    return checks
+
+
 def _ready(
-    message: Outgoing, claim: str, config, report: DeliveryReport, suppressed: set[str]
+    message: Outgoing,
+    claim: str,
+    config,
+    report: DeliveryReport,
+    suppressed: set[str],
+    checks: SendTimeChecks,
 ) -> tuple[bytes, str] | None:
-    """The message's bytes and envelope address, or None if it is not to be sent (suppressed, or
-    parked as unsendable, with its outcome committed)."""
-    if (
-        message.kind_respects_suppression
-        and services.normalise_address(message.to_address) in suppressed
-    ):
+    """The message's bytes and envelope address, or None if it is not to be sent (suppressed,
+    withheld at send time, its check failed, or parked as unsendable, with its outcome
+    committed)."""
+    reason = None
+    if message.kind_respects_suppression:
+        if services.normalise_address(message.to_address) in suppressed:
+            reason = "Not sent: the address unsubscribed."
+        else:
+            reason = checks.withheld.get(message.id)
+    if reason is not None:
         _record(
             message.id,
             claim,
             status=MessageStatus.suppressed,
             attempts=message.attempts + 1,
-            last_error="Not sent: the address unsubscribed.",
+            last_error=reason,
         )
         _commit_outcome()
         report.suppressed += 1
+        return None
+    if message.id in checks.unchecked:
+        _record_outcome(message, TemporaryFailure(checks.error), claim, config, report)
         return None
     try:
         return _prepare(message, config)

@@ -74,6 +74,9 @@ class Outgoing:
     created_at: datetime
     attempts: int
     attachments: tuple[OutgoingAttachment, ...]
+    key: str = ""
+    kind: str = "transactional"  # a `MailKind` value
+    bulk: bool = False
 
 
 def _quoted_printable(text: str) -> str:

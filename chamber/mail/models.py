@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -33,6 +33,11 @@ class MessageStatus(enum.StrEnum):
     cancelled = "cancelled"  # not sent: staff cancelled it
 
 
+# A held message (`services.hold_messages`: a campaign paused) stays pending, due at this time,
+# which never comes; `services.release_messages` makes it due now again.
+HELD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def _normalised_to_address(context: DefaultExecutionContext) -> str:
     return str(context.get_current_parameters()["to_address"]).strip().lower()
 
@@ -47,12 +52,19 @@ class OutboxMessage(db.Model):
         Index("ix_outbox_message_to_normalised_id", "to_normalised", "id"),
         # The staff home page: the failed mail to each upcoming event's delegates.
         Index("ix_outbox_message_status_to_normalised", "status", "to_normalised"),
+        # The claim: the due messages of one stream (transactional first, then bulk), oldest first.
+        Index("ix_outbox_message_stream_due", "status", "bulk", "next_attempt_at"),
+        # The bulk rate limit: the bulk messages claimed in the last minute.
+        Index("ix_outbox_message_bulk_claimed_at", "bulk", "claimed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Enqueueing the same key twice is a no-op: e.g. "confirmation:delegate:42".
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[MailKind] = mapped_column(enum_type(MailKind))
+    # Bulk mail (a campaign) is claimed after every due transactional message, within
+    # CHAMBER_BULK_PER_MINUTE; the rest is not bulk, whatever its kind.
+    bulk: Mapped[bool] = mapped_column(default=False, server_default=false())
     status: Mapped[MessageStatus] = mapped_column(
         enum_type(MessageStatus), default=MessageStatus.pending
     )
@@ -79,6 +91,8 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     claimed_by: Mapped[str | None] = mapped_column(String(64), index=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a worker last claimed it (the bulk rate limit counts the last minute's).
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     attachments: Mapped[list[OutboxAttachment]] = relationship(
@@ -92,6 +106,11 @@ class OutboxMessage(db.Model):
     @property
     def can_cancel(self) -> bool:
         return self.status in (MessageStatus.pending, MessageStatus.failed) or self.is_stuck
+
+    @property
+    def is_held(self) -> bool:
+        """Held back by `services.hold_messages` (a paused campaign) until released."""
+        return self.status == MessageStatus.pending and self.next_attempt_at >= HELD_UNTIL
 
     @property
     def is_stuck(self) -> bool:
@@ -120,13 +139,16 @@ class OutboxAttachment(db.Model):
 
 
 class Suppression(db.Model):
-    """An address that asked for no more marketing or survey mail."""
+    """An address that gets no more marketing or survey mail: it unsubscribed (reason
+    "unsubscribe"), or a mail server refused it for good (reason "bounce", with the server's
+    answer in `detail`)."""
 
     __tablename__ = "suppression"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
     reason: Mapped[str] = mapped_column(String(40), default="unsubscribe")
+    detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

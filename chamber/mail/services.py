@@ -16,7 +16,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
-from sqlalchemy import CursorResult, update
+from sqlalchemy import ColumnElement, CursorResult, Select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.core.errors import Refusal
@@ -26,6 +26,7 @@ from chamber.core.urls import external_url
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail.models import (
+    HELD_UNTIL,
     MailKind,
     MessageStatus,
     OutboxAttachment,
@@ -113,12 +114,15 @@ def enqueue(
     reply_to: str | None = None,
     attachments: tuple[Attachment, ...] | list[Attachment] = (),
     send_after: datetime | None = None,
+    bulk: bool = False,
 ) -> bool:
     """Queue one email inside the caller's transaction. Returns False if `key` was already queued
     (inside `composed_only()`, keeps it rendered and returns True: it is queued later).
 
     The text and HTML bodies come from `chamber/templates/emails/<template>.txt` and `.html`. Marketing and
-    survey mail gets an unsubscribe link, minted when the message is sent.
+    survey mail gets an unsubscribe link, minted when the message is sent. `bulk` marks mail sent
+    to many at once (a campaign): the worker sends it after every due message that is not bulk,
+    within CHAMBER_BULK_PER_MINUTE (docs/mail.md, "The bulk stream").
     """
     values = {"kind": kind, "to_name": to_name, **(context or {})}
     nonce = links.new_nonce()
@@ -132,6 +136,7 @@ def enqueue(
     row = {
         "key": key[:200],
         "kind": kind,
+        "bulk": bool(bulk),
         "status": MessageStatus.pending,
         "to_address": to.strip(),
         "to_normalised": normalise_address(to),
@@ -207,13 +212,13 @@ def suppressed_among(addresses: list[str]) -> set[str]:
     )
 
 
-def suppress(address: str, reason: str = "unsubscribe") -> None:
+def suppress(address: str, reason: str = "unsubscribe", detail: str | None = None) -> None:
     """Add an address to the suppression list; doing it again changes nothing."""
     email = normalise_address(address)
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     db.session.execute(
         dialect.insert(Suppression)
-        .values(email=email, reason=reason, created_at=utcnow())
+        .values(email=email, reason=reason, detail=detail, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["email"])
     )
 
@@ -291,6 +296,73 @@ def cancel(message: OutboxMessage) -> None:
         raise OutboxRefused(
             "Only a message still waiting to be sent, or one that failed, can be cancelled."
         )
+
+
+# --- many messages at once (a campaign paused, resumed or cancelled) -----------------------------
+#
+# Each is one conditional UPDATE over the messages `ids` selects (a select of outbox_message ids),
+# like `cancel`: a worker claiming one of them at the same moment either wins (the message is sent,
+# and left alone here) or finds it changed. Each returns how many messages it changed.
+
+
+def _changed(result: Any) -> int:
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
+
+
+def _waiting_or_stuck(now: datetime) -> ColumnElement[bool]:
+    """Messages no worker holds: waiting, or claimed by a worker whose lease ran out."""
+    return (OutboxMessage.status == MessageStatus.pending) | (
+        (OutboxMessage.status == MessageStatus.sending) & (OutboxMessage.lease_until < now)
+    )
+
+
+def hold_messages(ids: Select[Any]) -> int:
+    """Hold back the waiting messages among `ids`: they stay pending, due at `HELD_UNTIL` (never),
+    so no worker claims them until `release_messages`. A message a worker holds now is sent."""
+    now = utcnow()
+    return _changed(
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), _waiting_or_stuck(now))
+            .values(
+                status=MessageStatus.pending,
+                next_attempt_at=HELD_UNTIL,
+                claimed_by=None,
+                lease_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def release_messages(ids: Select[Any]) -> int:
+    """Make the held messages among `ids` due now again; the others are left as they are."""
+    return _changed(
+        db.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.status == MessageStatus.pending,
+                OutboxMessage.next_attempt_at >= HELD_UNTIL,
+            )
+            .values(next_attempt_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def cancel_messages(ids: Select[Any]) -> int:
+    """Cancel the messages among `ids` that are waiting (held or not) or stuck with a worker that
+    died; those sent, failed, suppressed or on their way now are left as they are."""
+    now = utcnow()
+    return _changed(
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), _waiting_or_stuck(now))
+            .values(status=MessageStatus.cancelled, claimed_by=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 # A count past this is shown as "1,000 or more": counting further reads that many more index
