@@ -391,3 +391,91 @@ def test_a_test_goes_to_the_staff_user_marked_test_and_is_no_recipient(
     db.session.refresh(test)
     assert test.status is MessageStatus.sent
     assert db.session.scalar(db.select(db.func.count(CampaignRecipient.id))) == 0
+
+
+# --- at send time, pause, resume, cancel -----------------------------------------------------------
+
+
+def queued_campaign(client) -> Campaign:
+    campaign = compose(client)
+    send(client, campaign)
+    sending.send_due()
+    db.session.expire_all()
+    assert set(messages(campaign)) == {"ann@octree.example", "bob@bakery.example"}
+    return campaign
+
+
+def test_someone_who_opts_out_or_unsubscribes_after_queueing_gets_nothing(
+    app, organiser_client, directory
+):
+    campaign = queued_campaign(organiser_client)
+    mail.suppress("ann@octree.example")  # one click in an earlier email
+    marketing.opt_out(directory["bob"], [MarketingTopic.events])  # the preferences page
+    db.session.commit()
+    deliver_due("w1")
+    db.session.expire_all()
+    assert messages(campaign) == {
+        "ann@octree.example": MessageStatus.suppressed,
+        "bob@bakery.example": MessageStatus.suppressed,
+    }
+    reason = db.session.scalar(
+        db.select(OutboxMessage.last_error).where(OutboxMessage.to_normalised == "bob@bakery.example")
+    )
+    assert "Opted out" in reason
+    assert queries.progress(campaign.id).withheld == 2
+
+
+def test_the_check_at_send_time_reads_the_whole_batch_in_one_query(app, organiser_client, directory):
+    campaign = queued_campaign(organiser_client)
+    batch = db.session.scalars(db.select(OutboxMessage)).all()
+    with count_queries() as statements:
+        withheld = sending.withhold_unlawful(batch)
+    assert withheld == {} and len(statements) == 1
+    assert campaign.status is CampaignStatus.sending
+
+
+def test_pause_holds_the_rest_and_resume_sends_it(app, organiser_client, directory):
+    campaign = queued_campaign(organiser_client)
+    show = f"/staff/campaigns/{campaign.id}"
+    paused = post_form(organiser_client, f"{show}/pause", {}, token_from=show)
+    assert paused.status_code == 302
+    db.session.refresh(campaign)
+    assert campaign.status is CampaignStatus.paused
+    deliver_due("w1")
+    sending.send_due()
+    db.session.expire_all()
+    assert set(messages(campaign).values()) == {MessageStatus.pending}
+    assert post_form(organiser_client, f"{show}/resume", {}, token_from=show).status_code == 302
+    deliver_due("w1")
+    sending.send_due()
+    db.session.expire_all()
+    assert set(messages(campaign).values()) == {MessageStatus.sent}
+    db.session.refresh(campaign)
+    assert campaign.status is CampaignStatus.sent
+    # Pausing what has finished is refused with a message, never a 500.
+    again = post_form(organiser_client, f"{show}/pause", {}, token_from=show, follow_redirects=True)
+    assert "Only a campaign that is sending can be paused." in again.text
+
+
+def test_paused_before_the_worker_starts_nobody_is_queued(app, organiser_client, directory):
+    campaign = compose(organiser_client)
+    send(organiser_client, campaign)
+    with app.test_request_context():
+        services.pause(campaign)
+        db.session.commit()
+    sending.send_due()
+    assert messages(campaign) == {}
+
+
+def test_cancel_asks_first_then_stops_every_message_not_yet_sent(app, organiser_client, directory):
+    campaign = queued_campaign(organiser_client)
+    path = f"/staff/campaigns/{campaign.id}/cancel"
+    assert "cannot be undone" in organiser_client.get(path).text
+    assert post_form(organiser_client, path, {}).status_code == 302
+    deliver_due("w1")
+    sending.send_due()
+    db.session.expire_all()
+    assert set(messages(campaign).values()) == {MessageStatus.cancelled}
+    db.session.refresh(campaign)
+    assert campaign.status is CampaignStatus.cancelled
+    assert queries.progress(campaign.id).cancelled == 2

@@ -9,6 +9,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """The staff pages, and the check at send time that each recipient may still be sent it."""
-    from chamber.campaigns import manage
+    from chamber.campaigns import manage, sending
+    from chamber.mail.signals import before_sending
 
     app.register_blueprint(manage.bp)
+    before_sending.connect(sending.withhold_unlawful_for_app, sender=app, weak=False)

@@ -29,6 +29,7 @@ from chamber.directory.segments import SegmentFilters, matching
 from chamber.extensions import db
 from chamber.mail import services as mail
 from chamber.mail.models import MailKind, OutboxMessage, Suppression
+from chamber.mail.signals import SendTimeMessage
 from chamber.members import marketing
 from chamber.members.models import Contact, MarketingTopic
 
@@ -141,6 +142,7 @@ def queue_chunk(campaign_id: int, *, size: int = CHUNK) -> tuple[int, int] | Non
                     template="campaigns/campaign",
                     context=content.recipient_context(shared, name, contact_id),
                     kind=MailKind.marketing,
+                    bulk=True,
                 )
             recipients.append(
                 {
@@ -224,7 +226,12 @@ def send_due(
 # --- at send time --------------------------------------------------------------------------------
 
 
-def withhold_unlawful(messages: list[Any]) -> dict[int, str]:
+def withhold_unlawful_for_app(_app: Any, *, messages: list[SendTimeMessage]) -> dict[int, str]:
+    """The `mail.signals.before_sending` receiver: only campaign messages are looked at."""
+    return withhold_unlawful([m for m in messages if m.key.startswith("campaign:")])
+
+
+def withhold_unlawful(messages: list[SendTimeMessage]) -> dict[int, str]:
     """For the mail layer's `before_sending` signal: of a batch about to be sent, the campaign
     messages whose contact may no longer be sent the campaign's topic (they unsubscribed, opted
     out or withdrew consent after it was queued), with the reason. One query per batch."""

@@ -1,7 +1,7 @@
 """campaigns: a message composed for a segment, who it went to, and the bookings it brought
 
 Revision ID: c0a1e5e55116
-Revises: c0a1e5e55110
+Revises: c0a1e5e55114
 Create Date: 2026-12-05 17:10:00
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "c0a1e5e55116"
-down_revision = "c0a1e5e55110"
+down_revision = "c0a1e5e55114"
 branch_labels = None
 depends_on = None
 
