@@ -11,7 +11,7 @@ killed half-way, a retried job) queue nobody twice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,54 +126,61 @@ def queue_chunk(campaign_id: int, *, size: int = CHUNK) -> tuple[int, int] | Non
         if not moved:  # another worker took this chunk: its rows are the same ones
             db.session.rollback()
             return 0, 0
-        shared = content.shared_context(campaign)
-        keys: dict[str, int] = {}
-        recipients: list[dict[str, Any]] = []
-        for contact_id, email, name, reason in rows:
-            left_out = left_out_reason(reason)
-            if left_out is None:
-                key = f"campaign:{campaign.id}:contact:{contact_id}"
-                keys[key] = contact_id
-                mail.enqueue(
-                    key=key,
-                    to=email,
-                    to_name=name,
-                    subject=campaign.subject,
-                    template="campaigns/campaign",
-                    context=content.recipient_context(shared, name, contact_id),
-                    kind=MailKind.marketing,
-                    bulk=True,
-                )
-            recipients.append(
-                {
-                    "campaign_id": campaign.id,
-                    "contact_id": contact_id,
-                    "left_out": left_out,
-                    "created_at": utcnow(),
-                }
+        return queue_contacts(campaign, rows)
+
+
+def queue_contacts(campaign: Campaign, rows: Sequence[Any]) -> tuple[int, int]:
+    """Queue the campaign to these contacts (rows of id, email, name, `reason_case` value) and
+    record each as a recipient or left out. Flushes, never commits: `queue_chunk` calls it in its
+    transaction. Returns (queued, left out)."""
+    shared = content.shared_context(campaign)
+    keys: dict[str, int] = {}
+    recipients: list[dict[str, Any]] = []
+    for contact_id, email, name, reason in rows:
+        left_out = left_out_reason(reason)
+        if left_out is None:
+            key = f"campaign:{campaign.id}:contact:{contact_id}"
+            keys[key] = contact_id
+            mail.enqueue(
+                key=key,
+                to=email,
+                to_name=name,
+                subject=campaign.subject,
+                template="campaigns/campaign",
+                context=content.recipient_context(shared, name, contact_id),
+                kind=MailKind.marketing,
+                bulk=True,
             )
-        message_ids = (
-            dict(
-                db.session.execute(
-                    db.select(OutboxMessage.key, OutboxMessage.id).where(
-                        OutboxMessage.key.in_(list(keys))
-                    )
-                ).all()
-            )
-            if keys
-            else {}
+        recipients.append(
+            {
+                "campaign_id": campaign.id,
+                "contact_id": contact_id,
+                "left_out": left_out,
+                "created_at": utcnow(),
+            }
         )
-        by_contact = {keys[key]: message_id for key, message_id in message_ids.items()}
-        for recipient in recipients:
-            recipient["outbox_message_id"] = by_contact.get(recipient["contact_id"])
-        if recipients:
-            dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    message_ids = (
+        dict(
             db.session.execute(
-                dialect.insert(CampaignRecipient)
-                .values(recipients)
-                .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
-            )
-        return len(keys), len(recipients) - len(keys)
+                db.select(OutboxMessage.key, OutboxMessage.id).where(
+                    OutboxMessage.key.in_(list(keys))
+                )
+            ).all()
+        )
+        if keys
+        else {}
+    )
+    by_contact = {keys[key]: message_id for key, message_id in message_ids.items()}
+    for recipient in recipients:
+        recipient["outbox_message_id"] = by_contact.get(recipient["contact_id"])
+    if recipients:
+        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+        db.session.execute(
+            dialect.insert(CampaignRecipient)
+            .values(recipients)
+            .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+        )
+    return len(keys), len(recipients) - len(keys)
 
 
 def finish_if_done(campaign_id: int, now: datetime | None = None) -> bool:
