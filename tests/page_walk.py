@@ -178,7 +178,7 @@ def url_values(app: Flask) -> dict[str, object]:
         "segment_id": _first(Segment).id,
         "campaign_id": _first(Campaign, Campaign.started_at.is_not(None)).id,
         "campaigns.edit": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
-        "campaigns.send": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
+        "campaigns.confirm_send": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
         "campaigns.schedule": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
         # Per endpoint, where a URL variable means something else there.
         "resources.show": {
@@ -202,6 +202,7 @@ def url_values(app: Flask) -> dict[str, object]:
         },
         "manage_surveys.confirm_send_now": {"survey_id": sendable.id},
         "directory_segments.left_out": {"reason": "no_basis"},
+        "campaigns.left_out": {"reason": "no_basis"},
         "manage_surveys.edit_question": {
             "survey_id": draft.id,
             "question_id": draft.questions[0].id,

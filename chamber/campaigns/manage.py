@@ -11,7 +11,6 @@ from chamber.campaigns import content, queries, services
 from chamber.campaigns.forms import CampaignForm, ScheduleForm
 from chamber.campaigns.models import Campaign, CampaignStatus, LeftOut
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
-from chamber.core.forms import ChamberForm
 from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local
 from chamber.directory import segments
@@ -157,23 +156,24 @@ def send_test(campaign_id: int):
     return redirect(url_for(".show", campaign_id=campaign.id))
 
 
-@bp.route("/<int:campaign_id>/send", methods=["GET", "POST"])
-def send(campaign_id: int):
-    """Check, then send now: the page says how many it will go to and who is left out."""
+@bp.get("/<int:campaign_id>/send")
+def confirm_send(campaign_id: int):
+    """Check before sending: how many it will go to, and who is left out and why."""
     campaign = _campaign_or_404(campaign_id)
-    form = ChamberForm()
-    if form.validate_on_submit():
-        with refusals_flashed():
-            services.send_now(campaign, by=acting_user())
-            flash(
-                "Sending: the worker is queueing it now. This page shows its progress.", "success"
-            )
-        return redirect(url_for(".show", campaign_id=campaign.id))
     if not campaign.status.editable:
         return redirect(url_for(".show", campaign_id=campaign.id))
     return render_template(
-        "campaigns/send.html", campaign=campaign, form=form, audience=queries.audience_now(campaign)
-    ), form_status(form)
+        "campaigns/send.html", campaign=campaign, audience=queries.audience_now(campaign)
+    )
+
+
+@bp.post("/<int:campaign_id>/send")
+def send(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    with refusals_flashed():
+        services.send_now(campaign, by=acting_user())
+        flash("Sending: the worker is queueing it now. This page shows its progress.", "success")
+    return redirect(url_for(".show", campaign_id=campaign.id))
 
 
 @bp.route("/<int:campaign_id>/schedule", methods=["GET", "POST"])
@@ -196,20 +196,19 @@ def schedule(campaign_id: int):
     return page, 400 if form.is_submitted() else 200
 
 
-@bp.route("/<int:campaign_id>/cancel", methods=["GET", "POST"])
-def cancel(campaign_id: int):
+@bp.get("/<int:campaign_id>/cancel")
+def confirm_cancel(campaign_id: int):
     """Ask first: cancelling cannot be undone."""
+    return render_template("campaigns/cancel.html", campaign=_campaign_or_404(campaign_id))
+
+
+@bp.post("/<int:campaign_id>/cancel")
+def cancel(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
-    form = ChamberForm()
-    if form.validate_on_submit():
-        with refusals_flashed():
-            stopped = services.cancel(campaign)
-            flash(
-                f"Cancelled the campaign; {stopped} message(s) not yet sent were stopped.",
-                "success",
-            )
-        return redirect(url_for(".show", campaign_id=campaign.id))
-    return render_template("campaigns/cancel.html", campaign=campaign, form=form), form_status(form)
+    with refusals_flashed():
+        stopped = services.cancel(campaign)
+        flash(f"Cancelled the campaign; {stopped} message(s) not yet sent were stopped.", "success")
+    return redirect(url_for(".show", campaign_id=campaign.id))
 
 
 @bp.post("/<int:campaign_id>/<any(pause, resume, unschedule):action>")
