@@ -9,8 +9,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from chamber.auth.models import StaffUser
 from chamber.core.times import UTCDateTime, utcnow
 from chamber.core.types import enum_type
+from chamber.directory.models import Segment
+from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.members.models import MarketingTopic
 
@@ -90,10 +93,10 @@ class Campaign(db.Model):
     resources: Mapped[list[CampaignResource]] = relationship(
         cascade="all, delete-orphan", order_by="CampaignResource.position"
     )
-    event = relationship("Event")
-    segment = relationship("Segment")
-    created_by = relationship("StaffUser", foreign_keys=[created_by_id])
-    sent_by = relationship("StaffUser", foreign_keys=[sent_by_id])
+    event: Mapped[Event | None] = relationship()
+    segment: Mapped[Segment | None] = relationship()
+    created_by: Mapped[StaffUser | None] = relationship(foreign_keys=[created_by_id])
+    sent_by: Mapped[StaffUser | None] = relationship(foreign_keys=[sent_by_id])
 
 
 class CampaignResource(db.Model):
