@@ -178,7 +178,9 @@ def url_values(app: Flask) -> dict[str, object]:
         "segment_id": _first(Segment).id,
         "campaign_id": _first(Campaign, Campaign.started_at.is_not(None)).id,
         "campaigns.edit": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
-        "campaigns.confirm_send": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
+        "campaigns.confirm_send": {
+            "campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id
+        },
         "campaigns.schedule": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
         # Per endpoint, where a URL variable means something else there.
         "resources.show": {

@@ -419,13 +419,17 @@ def test_someone_who_opts_out_or_unsubscribes_after_queueing_gets_nothing(
         "bob@bakery.example": MessageStatus.suppressed,
     }
     reason = db.session.scalar(
-        db.select(OutboxMessage.last_error).where(OutboxMessage.to_normalised == "bob@bakery.example")
+        db.select(OutboxMessage.last_error).where(
+            OutboxMessage.to_normalised == "bob@bakery.example"
+        )
     )
     assert "Opted out" in reason
     assert queries.progress(campaign.id).withheld == 2
 
 
-def test_the_check_at_send_time_reads_the_whole_batch_in_one_query(app, organiser_client, directory):
+def test_the_check_at_send_time_reads_the_whole_batch_in_one_query(
+    app, organiser_client, directory
+):
     campaign = queued_campaign(organiser_client)
     batch = db.session.scalars(db.select(OutboxMessage)).all()
     with count_queries() as statements:
