@@ -102,6 +102,7 @@ def _init_domains(app: Flask) -> None:
         api,
         auth,
         calendar,
+        campaigns,
         core,
         dashboard,
         directory,
@@ -123,6 +124,7 @@ def _init_domains(app: Flask) -> None:
     registration.init_app(app)
     surveys.init_app(app)
     directory.init_app(app)
+    campaigns.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
 

@@ -1,6 +1,7 @@
 """Every model, imported in one place so that the metadata Alembic compares is complete."""
 
 from chamber.auth.models import Role, StaffUser
+from chamber.campaigns.models import Campaign, CampaignRecipient, CampaignResource
 from chamber.core.heartbeat import WorkerHeartbeat
 from chamber.core.pagecache import PublicVersion
 from chamber.directory.models import Segment
@@ -78,5 +79,6 @@ __all__ = [
     "LinkCheckSchedule", "LinkState", "Resource", "ResourceKind", "ResourceStatus", "Answer",
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
     "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment", "ImportJob", "ImportJobRow",
-    "ImportStatus", "RowAction", "DelegateReminder", "EventMessage",
+    "ImportStatus", "RowAction", "DelegateReminder", "EventMessage", "Campaign",
+    "CampaignRecipient", "CampaignResource",
 ]  # fmt: skip

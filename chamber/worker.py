@@ -14,6 +14,7 @@ from datetime import datetime
 
 from flask import Flask
 
+from chamber.campaigns.sending import send_due as send_campaigns
 from chamber.core import heartbeat
 from chamber.core.times import utcnow
 from chamber.core.transactions import unit_of_work
@@ -53,6 +54,7 @@ class Worker:
         with self.app.app_context():
             self.dispatch_surveys(now)
             self.send_event_reminders(now)
+            self.queue_campaigns(now)
             waiting = due_count()
             if waiting:
                 self.echo(f"{waiting} message(s) due")
@@ -114,6 +116,21 @@ class Worker:
             self.echo(f"Reminders: {report.queued} queued for {report.events} event(s)")
         if report.failed:
             self.echo(f"Reminders: failed for event(s) {report.failed}; will try again next round")
+
+    def queue_campaigns(self, now: datetime | None = None) -> None:
+        """Start due campaigns and queue their recipients, chunk by chunk (campaigns.sending)."""
+        try:
+            report = send_campaigns(now, should_stop=self.stopping.is_set)
+        except Exception as error:  # a failed campaign must not stop the mail from going out
+            db.session.rollback()
+            self.app.logger.exception("Campaign queueing failed")
+            self.echo(f"Campaigns: queueing failed ({error}); will go on next round")
+            return
+        if report.queued or report.left_out or report.finished:
+            self.echo(
+                f"Campaigns: {report.queued} queued, {report.left_out} left out, "
+                f"{report.finished} finished"
+            )
 
     def check_links(self) -> None:
         if not self.links_in_background:

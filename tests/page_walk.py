@@ -18,6 +18,7 @@ from flask import Flask, url_for
 from werkzeug.routing import AnyConverter, Rule
 
 from chamber.auth.models import Role, StaffUser
+from chamber.campaigns.models import Campaign
 from chamber.core.times import utcnow
 from chamber.demo import load_demo
 from chamber.demo.resources import ILLUSTRATIVE_CHECKS
@@ -71,6 +72,9 @@ EXCLUDED = {
     "checkin.counts": "JSON: the door page's live counts",
     "directory_segments.count": "JSON: the segment builder's live count",
     "directory_segments.export": "a CSV download",
+    "campaigns.progress": "JSON: a sending campaign's figures, for its page's polling script",
+    "campaigns.preview_html": "a campaign's email HTML, shown in the preview's sandboxed frames: "
+    "email HTML is written for mail programs, not checked as a web page",
     "outbox.html_body": "an email's own HTML as it was sent, shown in a sandboxed frame: email "
     "HTML is written for mail programs, not checked as a web page",
     "event_comms.message_preview": "a message's email HTML, shown in a sandboxed frame, as "
@@ -183,6 +187,12 @@ def url_values(app: Flask) -> dict[str, object]:
         "question_id": _first(Question, Question.survey_id == past_survey.id).id,
         "resource_id": _first(Resource).id,
         "segment_id": _first(Segment).id,
+        "campaign_id": _first(Campaign, Campaign.started_at.is_not(None)).id,
+        "campaigns.edit": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
+        "campaigns.confirm_send": {
+            "campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id
+        },
+        "campaigns.schedule": {"campaign_id": _first(Campaign, Campaign.started_at.is_(None)).id},
         # Per endpoint, where a URL variable means something else there.
         "resources.show": {
             "slug": _first(Resource, Resource.status == ResourceStatus.published).slug
@@ -205,6 +215,7 @@ def url_values(app: Flask) -> dict[str, object]:
         },
         "manage_surveys.confirm_send_now": {"survey_id": sendable.id},
         "directory_segments.left_out": {"reason": "no_basis"},
+        "campaigns.left_out": {"reason": "no_basis"},
         "manage_surveys.edit_question": {
             "survey_id": draft.id,
             "question_id": draft.questions[0].id,

@@ -16,6 +16,7 @@ from flask import url_for
 from werkzeug.routing import AnyConverter, Rule
 
 from chamber.auth.models import Role, StaffUser
+from chamber.campaigns.models import Campaign
 from chamber.core.tokens import hash_token, new_token
 from chamber.directory.models import Segment
 from chamber.events.models import Event, EventStatus
@@ -131,6 +132,9 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
     )  # fmt: skip
     db.session.add(note)
     db.session.flush()
+    campaign = Campaign(subject="Book your places", segment_id=segment.id, event_id=event.id)
+    db.session.add(campaign)
+    db.session.flush()
     db.session.add_all([  # on the event and on a talk, so that moving and removing it are walked
         EventResource(event_id=event.id, resource_id=resource.id),
         AgendaItemResource(agenda_item_id=second.id, resource_id=resource.id),
@@ -157,6 +161,7 @@ def url_objects(make_event, make_item, make_speaker) -> dict[str, object]:
         "segment_id": segment.id,
         "event_message_id": note.id,
         "reason": "no_basis",
+        "campaign_id": campaign.id,
     }
 
 

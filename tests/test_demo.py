@@ -364,3 +364,22 @@ def test_the_demo_directory_has_300_described_organisations_and_a_second_load_ch
     )
     load(app)
     assert snapshot() == first
+
+
+def test_the_demo_has_a_sent_invitation_whose_report_shows_its_bookings_and_a_draft(app, client):
+    from chamber.campaigns import queries
+    from chamber.campaigns.models import Campaign, CampaignRecipient, CampaignStatus
+
+    load(app)
+    load(app)  # a second load adds no campaign and queues nobody twice
+    campaigns = {c.subject: c for c in db.session.scalars(db.select(Campaign))}
+    assert len(campaigns) == 2
+    invitation = campaigns["Cyber crime seminar: book your free places"]
+    draft = campaigns["Five cyber security habits for the new year"]
+    assert (invitation.status, draft.status) == (CampaignStatus.sent, CampaignStatus.draft)
+    assert invitation.event_id == upcoming_edition().id
+    report = queries.report(invitation)
+    assert report.progress.sent == report.progress.queued > 10
+    assert report.progress.left_out > 0 and report.bookings > 3
+    assert report.delegates >= report.bookings
+    assert count(CampaignRecipient) == report.progress.queued + report.progress.left_out

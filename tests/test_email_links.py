@@ -17,7 +17,9 @@ from flask import Flask
 from werkzeug.routing import BuildError
 
 import chamber
+from chamber.campaigns.sending import send_due as send_campaigns
 from chamber.core.urls import external_url
+from chamber.directory.models import Segment
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
@@ -236,6 +238,25 @@ def test_every_email_kind_is_sent_and_every_link_in_it_opens_its_page(
     assert post_form(client, confirm, {}).status_code == 302
     assert subjects(mailbox.deliver()) == {"sam@example.com": "You are subscribed"}
 
+    # A campaign to everyone who may hear about events, with an event card: a test to the
+    # organiser first, then the campaign itself, queued by the worker.
+    invited = make_event(title="Cyber crime: next year")
+    db.session.add(Segment(name="Everyone", filters={}))
+    db.session.commit()
+    composed = post_form(organiser_client, "/staff/campaigns/new", {
+        "subject": "Book your places", "body": "Join us.", "event_id": str(invited.id),
+        "segment_id": str(db.session.scalar(db.select(Segment.id))), "topic": "events",
+    })  # fmt: skip
+    campaign = composed.headers["Location"]
+    assert (
+        post_form(organiser_client, f"{campaign}/test", {}, token_from=campaign).status_code == 302
+    )
+    assert post_form(organiser_client, f"{campaign}/send", {}).status_code == 302
+    send_campaigns()
+    sent = subjects(mailbox.deliver())
+    assert sent["Sam Sub <sam@example.com>"] == "Book your places"
+    assert any(subject.startswith("[Test] ") for subject in sent.values())
+
     unused = email_templates() - loaded_templates
     assert not unused, f"email templates no flow here sends (add the flow): {sorted(unused)}"
     statuses = db.session.scalars(db.select(OutboxMessage.status)).all()
@@ -244,6 +265,7 @@ def test_every_email_kind_is_sent_and_every_link_in_it_opens_its_page(
     assert {"events", "r", "places", "staff", "s", "unsubscribe", "subscribe", "preferences"} <= (
         followed
     )
+    assert any("campaign=" in path and "/register" in path for path in mailbox.followed)
 
 
 def event_form(event: Event, **changes) -> dict:

@@ -64,7 +64,8 @@ LAYERS = {
     "registration": 5,
     "surveys": 6,
     "directory": 7,
-    "api": 8, "demo": 8, "worker": 8, "cli": 8, "dashboard": 8, "models": 8, "__init__": 8,
+    "campaigns": 8,
+    "api": 9, "demo": 9, "worker": 9, "cli": 9, "dashboard": 9, "models": 9, "__init__": 9,
 }  # fmt: skip
 
 

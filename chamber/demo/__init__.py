@@ -11,7 +11,7 @@ from flask import Flask
 
 from chamber.auth import services as staff_accounts
 from chamber.core.times import utc_to_local, utcnow
-from chamber.demo import bookings, directory, seminar, surveys
+from chamber.demo import bookings, campaigns, directory, seminar, surveys
 from chamber.demo.resources import load_resources
 from chamber.demo.staff import ACCOUNTS, ensure_account
 
@@ -47,6 +47,7 @@ def load_demo(app: Flask, *, today: date | None = None) -> DemoLogin:
         bookings.load_bookings(upcoming, past=False, seed=upcoming.starts_at.toordinal())
     load_resources(by=by)
     directory.load_directory(today=today, by=by)
+    campaigns.load_campaigns(seminar.next_edition(), by=by)
     admin, *others = logins
     admin.others = others
     return admin

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from chamber.auth.models import StaffUser
-from chamber.core.times import local_to_utc
+from chamber.core.times import local_to_utc, utcnow
 from chamber.events import services as events
 from chamber.events.models import AgendaKind, Event, EventStatus, Speaker
 from chamber.extensions import db
@@ -230,6 +230,16 @@ def load_upcoming_edition(
         if not events.slug_taken(slug):
             return _create_edition(day, slug, speakers, DESCRIPTION, by=by)
     return None  # an edition on that very day exists already: nothing to add
+
+
+def next_edition() -> Event | None:
+    """The seminar's edition that has yet to start, if there is one (the one campaigns invite to)."""
+    return db.session.scalars(
+        db.select(Event)
+        .where(Event.starts_at > utcnow(), Event.slug.startswith("cybercrime-seminar-"))
+        .order_by(Event.starts_at)
+        .limit(1)
+    ).first()
 
 
 def next_edition_day(today: date) -> date:

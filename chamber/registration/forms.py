@@ -7,6 +7,7 @@ from wtforms import (
     EmailField,
     FieldList,
     FormField,
+    HiddenField,
     RadioField,
     StringField,
     TextAreaField,
@@ -104,6 +105,12 @@ class RegistrationForm(ChamberForm):
         validators=[DataRequired("Tick the box to say you have read the privacy notice.")],
     )
     no_marketing = BooleanField(OPT_OUT_WORDING, description=OPT_OUT_HINT)
+    # The campaign whose email linked here (`?campaign=<id>`): a number or nothing, never an error.
+    campaign = HiddenField(
+        filters=[
+            lambda value: int(value) if str(value).isdigit() and len(str(value)) < 10 else None
+        ]
+    )
     # A field people never see; bots fill every field they find.
     website = StringField(
         "Leave this field empty", render_kw={"autocomplete": "off", "tabindex": "-1"}

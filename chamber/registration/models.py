@@ -34,6 +34,10 @@ class Booking(db.Model):
     business_as_typed: Mapped[dict] = mapped_column(JSON, default=dict)
     privacy_acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The campaign whose email brought the booking (a layer above: declared by name).
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign.id", ondelete="SET NULL"), index=True
+    )
 
     organisation: Mapped[Organisation] = relationship()
     booker: Mapped[Contact] = relationship()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -231,6 +232,20 @@ def lock_event_seats_after_saving(event: Event) -> None:
     held.add(event.id)
 
 
+def _sent_campaign(campaign_id: int | None) -> Any:
+    """The campaign a booking came from (`campaign_id`, from its email's link), as a subquery the
+    INSERT reads: NULL unless it is a campaign that has started sending, so a made-up or draft
+    reference records nothing and is never an error. The table is a layer above: read by name."""
+    if campaign_id is None:
+        return None
+    campaign = db.metadata.tables["campaign"]
+    return (
+        db.select(campaign.c.id)
+        .where(campaign.c.id == campaign_id, campaign.c.started_at.is_not(None))
+        .scalar_subquery()
+    )
+
+
 def book(
     event: Event,
     business: BusinessDetails,
@@ -243,6 +258,7 @@ def book(
     set_aside_duplicates: bool = False,
     settle: bool = True,
     now: datetime | None = None,
+    campaign_id: int | None = None,
 ) -> BookingResult:
     """Book `delegates` for a business: seats while they last, then the waiting list, in order.
 
@@ -298,6 +314,7 @@ def book(
     if marketing_opt_out is not None:  # the form offered the booker an opt-out (docs/marketing.md)
         marketing.record_booking_choice(booker_contact, opted_out=marketing_opt_out, now=now)
     booking = Booking(
+        campaign_id=_sent_campaign(campaign_id),
         event_id=event.id,
         organisation=organisation,
         booker=booker_contact,

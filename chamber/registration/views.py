@@ -72,7 +72,7 @@ def register(slug: str):
     problem = services.registration_problem(event)
     if problem:  # drafts are already a 404; this is cancelled, past, not yet open or closed
         return render_template("registration/closed.html", event=event, problem=problem)
-    form = RegistrationForm(slots=_slots(event))
+    form = RegistrationForm(slots=_slots(event), campaign=request.args.get("campaign"))
     if form.validate_on_submit():
         with refusals_shown_on(form):
             # Someone named who already has a place is set aside and emailed their own link; the
@@ -86,6 +86,7 @@ def register(slug: str):
                 marketing_opt_out=bool(form.no_marketing.data),
                 set_aside_duplicates=True,
                 settle=False,
+                campaign_id=form.campaign.data,
             )
             notifications.settle_and_tell(event, result, notifications.booking_emails)
             # What the next page shows is only what was typed: nothing about anyone's places.

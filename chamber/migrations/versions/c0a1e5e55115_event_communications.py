@@ -2,7 +2,7 @@
 for its delegates, and the messages staff send them
 
 Revision ID: c0a1e5e55115
-Revises: c0a1e5e55110
+Revises: c0a1e5e55114
 Create Date: 2026-12-05 17:20:00
 
 `event.parking`, `event.access` and `event.what_to_bring` are Markdown shown on the event's page
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "c0a1e5e55115"
-down_revision = "c0a1e5e55110"
+down_revision = "c0a1e5e55114"
 branch_labels = None
 depends_on = None
 
