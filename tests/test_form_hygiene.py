@@ -23,6 +23,7 @@ NEEDS = {
     "SupersedeForm": {"choices": []},
     "AttachForm": {"resources": [], "targets": []},
     "AgendaItemForm": {"speaker_choices": [], "zone_name": "Europe/London"},
+    "CampaignForm": {"events": [], "resources": [], "segments": []},
 }
 
 ONE_LINE = [
@@ -63,7 +64,7 @@ def text_fields(form) -> list:
         field
         for field in _leaf_fields(form)
         if isinstance(field, StringField) and not isinstance(field, PasswordField)
-        and field.name != "csrf_token"
+        and field.name not in ("csrf_token", "campaign")  # campaign: its filter keeps a number
     ]  # fmt: skip
 
 
@@ -90,7 +91,8 @@ def test_every_form_in_the_app_is_walked(request_context):
         assert text_fields(build(cls)) or cls.__name__ in {"PasswordForm", "ScheduleForm",
                                                            "NewSurveyForm", "AttachForm",
                                                            "SupersedeForm", "PreferencesForm",
-                                                           "UploadForm", "MappingForm"}, cls  # fmt: skip
+                                                           "UploadForm", "MappingForm",
+                                                           "LiftBounceForm"}, cls  # fmt: skip
 
 
 def test_a_line_break_in_any_single_line_field_of_any_form_is_refused(request_context):

@@ -36,6 +36,8 @@ MOVED = {
     ("booking", "organisation_id"): "merge_organisations",
     ("booking", "booker_id"): "merge_contacts",
     ("delegate", "contact_id"): "merge_contacts (survey invitations belong to the place)",
+    ("campaign_recipient", "contact_id"): "merge_contacts, unless the kept contact received the "
+    "same campaign (then the removed one's row keeps its message with no contact)",
 }
 
 FIELD_LABELS = {
@@ -256,6 +258,18 @@ def merge_contacts(kept_id: int, removed_id: int, *, by: StaffUser) -> MergeReco
             .values({column.key: kept.id})
             .execution_options(synchronize_session=False)
         )
+    # Campaigns sit a layer above the directory, so their table is reached by name.
+    recipients = db.metadata.tables["campaign_recipient"]
+    db.session.execute(
+        update(recipients)
+        .where(
+            recipients.c.contact_id == removed.id,
+            recipients.c.campaign_id.not_in(
+                select(recipients.c.campaign_id).where(recipients.c.contact_id == kept.id)
+            ),
+        )
+        .values(contact_id=kept.id)
+    )
     return directory.record_merge(MergeKind.contact, kept, removed, removed_snapshot, moved, by=by)
 
 
