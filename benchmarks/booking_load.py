@@ -76,6 +76,31 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
+# A conditional GET: the ETag names the page cache's window of time (`CHAMBER_CACHE_SECONDS`), so
+# it changes every minute however still the page; whenever a 200 comes back, its ETag is what the
+# next requests send, as a browser's cache would. `done` reports how many answers were 200s.
+WRK_CONDITIONAL = r"""
+local threads = {}
+fresh = 0
+function setup(thread)
+  table.insert(threads, thread)
+end
+function request()
+  return wrk.format()
+end
+function response(status, headers, body)
+  if status == 200 then
+    fresh = fresh + 1
+    local tag = headers["ETag"] or headers["etag"]
+    if tag then wrk.headers["If-None-Match"] = tag end
+  end
+end
+""" + WRK_DONE.replace(
+    "function done(summary, latency, requests)",
+    "function done(summary, latency, requests)\n"
+    '  local n = 0\n  for _, t in ipairs(threads) do n = n + (t:get("fresh") or 0) end\n'
+    '  io.write(string.format("FRESH %d\\n", n))',
+)
 WRK_BOOKING = (
     r"""
 local counter = 0
@@ -336,6 +361,7 @@ class Load:
     socket_errors: int  # connect, read or write errors and time-outs (30 s)
     p50_ms: float
     p99_ms: float
+    fresh: int = 0  # a conditional target's answers that were 200s (its ETag had moved on)
 
     @property
     def rps(self) -> float:
@@ -351,6 +377,11 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request (GET only)
     seconds: float | None = None  # this target's measurement time, if not the run's
 
+    @property
+    def conditional(self) -> bool:
+        """Sends `If-None-Match`, and takes up the ETag of any 200 it gets (see WRK_CONDITIONAL)."""
+        return "If-None-Match" in self.headers
+
 
 class WrkLoad:
     label = "wrk"
@@ -361,6 +392,8 @@ class WrkLoad:
         self.get_script.write_text(WRK_DONE)
         self.post_script = folder / "booking.lua"
         self.post_script.write_text(WRK_BOOKING)
+        self.conditional_script = folder / "conditional.lua"
+        self.conditional_script.write_text(WRK_CONDITIONAL)
         self.runs = 0
         version = subprocess.run(["wrk", "--version"], capture_output=True, text=True)  # noqa: S607
         self.label = (version.stdout or version.stderr).split("[")[0].strip() or "wrk"
@@ -377,7 +410,8 @@ class WrkLoad:
         else:
             for name, value in target.headers.items():
                 command += ["-H", f"{name}: {value}"]
-            command += ["-s", str(self.get_script), target.server_url + target.path]
+            script = self.conditional_script if target.conditional else self.get_script
+            command += ["-s", str(script), target.server_url + target.path]
         out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)  # noqa: S603
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
@@ -386,7 +420,10 @@ class WrkLoad:
             int(x) for x in line.split()[1:]
         )
         sockets = connect + read + write + timeout
-        return Load(n, duration / 1e6, status, sockets, p50 / 1000, p99 / 1000)
+        fresh = next(
+            (int(x.split()[1]) for x in out.stdout.splitlines() if x.startswith("FRESH")), 0
+        )
+        return Load(n, duration / 1e6, status, sockets, p50 / 1000, p99 / 1000, fresh)
 
 
 class PythonLoad:
@@ -407,6 +444,9 @@ class PythonLoad:
         errors = Counter()
         lock = threading.Lock()
         counter = iter(range(self.MAX_REQUESTS))
+        revalidate = (
+            dict(target.headers) if target.conditional else None
+        )  # shared: see WRK_CONDITIONAL
         stop_at = time.monotonic() + seconds
 
         def worker(thread_id: int) -> None:
@@ -417,7 +457,7 @@ class PythonLoad:
                         n = next(counter, None)
                     if n is None:
                         return
-                    headers, body, method = dict(target.headers), None, "GET"
+                    headers, body, method = dict(revalidate or target.headers), None, "GET"
                     if target.booking:
                         token, cookies = target.booking
                         method = "POST"
@@ -431,6 +471,9 @@ class PythonLoad:
                         response = conn.getresponse()
                         response.read()
                         error = "bad answer" if response.status >= 400 else None
+                        if revalidate is not None and response.status == 200:
+                            revalidate["If-None-Match"] = response.getheader("ETag", "")
+                            errors["fresh"] += 1
                     except (OSError, http.client.HTTPException):
                         conn.close()
                         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -457,6 +500,7 @@ class PythonLoad:
             errors["socket"],
             cuts[49] * 1000,
             cuts[98] * 1000,
+            errors["fresh"],
         )
 
 
@@ -476,10 +520,11 @@ def measure(
             results[target.name].append(result)
             if settle:
                 settle()
+            fresh = f"  (200s: {result.fresh})" if target.conditional else ""
             print(
                 f"  round {number}  {target.name:<8} {_rate(result.rps):>8} req/s  "
                 f"p50 {result.p50_ms:7.1f} ms  p99 {result.p99_ms:7.1f} ms  "
-                f"bad answers {result.bad_answers}  socket errors {result.socket_errors}",
+                f"bad answers {result.bad_answers}  socket errors {result.socket_errors}{fresh}",
                 flush=True,
             )
     return results
@@ -586,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
         "none:// to measure without the public page cache",
     )
     parser.add_argument("--seats", type=int, default=60, help="seats in the storm (60)")
+    parser.add_argument(
+        "--targets",
+        default="",
+        help="measure only these targets, by name, comma-separated (hello is always measured); "
+        "with --storm 0 for a quick look at one page",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="chamber-bench-") as temp:
@@ -639,21 +690,24 @@ def main(argv: list[str] | None = None) -> int:
                         booking=open_form(chamber.url, LOAD_EVENT),
                     ),
                 ]
+                if args.targets:
+                    chosen = {"hello", *(x.strip() for x in args.targets.split(","))}
+                    targets = [t for t in targets if t.name in chosen]
                 results = measure(load, targets, args.duration, args.rounds)
-                print_table(
-                    results,
-                    {
-                        "hello": "bare Flask `GET /` (reference)",
-                        "event": "event page `GET /events/<slug>`",
-                        "event 304": "the same, conditional (If-None-Match: 304)",
-                        "home": "home `GET /`",
-                        "resources": "resource library `GET /resources`",
-                        "feed": "calendar feed `GET /calendar.ics` (demo events)",
-                        "api": "`GET /api/v1/events?per_page=20`",
-                        "form": "registration form `GET /events/<slug>/register`",
-                        "booking": "booking `POST /events/<slug>/register`",
-                    },
-                )
+                descriptions = {
+                    "hello": "bare Flask `GET /` (reference)",
+                    "event": "event page `GET /events/<slug>`",
+                    "event 304": "the same, conditional (If-None-Match: 304)",
+                    "home": "home `GET /`",
+                    "resources": "resource library `GET /resources`",
+                    "feed": "calendar feed `GET /calendar.ics` (demo events)",
+                    "api": "`GET /api/v1/events?per_page=20`",
+                    "form": "registration form `GET /events/<slug>/register`",
+                    "booking": "booking `POST /events/<slug>/register`",
+                }
+                print_table(results, {k: v for k, v in descriptions.items() if k in results})
+                if not args.storm:
+                    return _problems(results, None, 0, args, (chamber, hello))
 
                 print(f"\nStorm: {args.storm} booking attempts at once for {args.seats} seats")
                 event_id = add_storm_event(app, args.seats)
@@ -668,22 +722,29 @@ def main(argv: list[str] | None = None) -> int:
                     f"errors {errors}, duplicate people {counts['duplicate people']}"
                 )
                 print(f"  POST latency p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms")
-                problems = []
-                if bad := sum(r.bad_answers for runs in results.values() for r in runs):
-                    problems.append(f"{bad} answers other than 2xx/3xx under load")
-                if counts["confirmed"] != min(args.seats, args.storm):
-                    problems.append(f"confirmed {counts['confirmed']}, seats {args.seats}")
-                if counts["confirmed"] + counts["waitlisted"] != args.storm - errors:
-                    problems.append("the database does not match the answers")
-                for server in (chamber, hello):
-                    if logged := server.errors_logged():
-                        problems.append(f"{server.name} logged {len(logged)} errors: {logged[:3]}")
-                for problem in problems:
-                    print(f"PROBLEM: {problem}")
-                return 1 if problems or errors else 0
+                return _problems(results, counts, errors, args, (chamber, hello))
             finally:
                 chamber.stop()
                 hello.stop()
+
+
+def _problems(results, counts: Counter | None, errors: int, args, servers) -> int:
+    """Print what went wrong (bad answers, a storm that oversold or lost a booking, errors the
+    servers logged); 1 if anything did."""
+    problems = []
+    if bad := sum(r.bad_answers for runs in results.values() for r in runs):
+        problems.append(f"{bad} answers other than 2xx/3xx under load")
+    if counts is not None:
+        if counts["confirmed"] != min(args.seats, args.storm):
+            problems.append(f"confirmed {counts['confirmed']}, seats {args.seats}")
+        if counts["confirmed"] + counts["waitlisted"] != args.storm - errors:
+            problems.append("the database does not match the answers")
+    for server in servers:
+        if logged := server.errors_logged():
+            problems.append(f"{server.name} logged {len(logged)} errors: {logged[:3]}")
+    for problem in problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if problems or errors else 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from chamber.auth.models import StaffUser
+from chamber.core import pagecache
 from chamber.extensions import db
 from tests.factories import PASSWORD
 
@@ -70,10 +71,20 @@ def count_queries() -> Iterator[list[str]]:
     def record(conn, cursor, statement, *args):
         statements.append(statement)
 
+    # The page cache's middleware reads the public version straight from the driver, on an
+    # engine of its own (`pagecache.VersionReader`): count its statement too.
+    reader = pagecache.VersionReader.read
+
+    def read(self: pagecache.VersionReader) -> tuple[int, object]:
+        statements.append(pagecache.READ_VERSION)
+        return reader(self)
+
     sa.event.listen(db.engine, "before_cursor_execute", record)
+    pagecache.VersionReader.read = read  # type: ignore[method-assign,assignment]
     try:
         yield statements
     finally:
+        pagecache.VersionReader.read = reader  # type: ignore[method-assign]
         sa.event.remove(db.engine, "before_cursor_execute", record)
 
 

@@ -254,3 +254,30 @@ def test_a_worker_round_with_nothing_public_to_do_leaves_the_kept_pages_in_place
     Worker(app, worker_id="test", echo=lambda _line: None).run_once()
     db.session.rollback()
     assert current_version()[0] == before
+
+
+def test_the_version_is_read_in_one_statement_and_a_dead_connection_costs_nothing(
+    app, client, make_event
+):
+    """The middleware's reader (its own engine, no ping): a connection the server dropped is
+    replaced and the read tried again, so the visitor still gets the kept page."""
+    page = f"/events/{make_event().slug}"
+    first = client.get(page)
+    reader = app.extensions["chamber.pagecache"].versions
+    assert reader.read() == current_version()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as connection:
+            killed = (
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND application_name = '' AND state = 'idle' AND query LIKE '%%public_version%%'"
+                )
+                .scalars()
+                .all()
+            )
+        assert killed == [True]  # the reader's connection, idle in its pool
+    with count_queries() as queries:
+        again = client.get(page, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert queries == [pagecache.READ_VERSION]

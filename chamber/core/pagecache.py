@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from typing import Any
 
 from cachelib import BaseCache, NullCache, RedisCache, SimpleCache
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import Integer, event, update
+from sqlalchemy import Engine, Integer, create_engine, event, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, parse_cookie, parse_date, parse_etags, quote_etag
@@ -98,6 +99,7 @@ class PageCache:
     proxy_seconds: int
     endpoints: set[str]
     counted: set[str]  # endpoints under a rate limit: answered from the cache after it, in Flask
+    versions: VersionReader
 
 
 def init_app(app: Flask) -> None:
@@ -107,6 +109,7 @@ def init_app(app: Flask) -> None:
         proxy_seconds=int(app.config["PROXY_CACHE_SECONDS"]),
         endpoints=set(),
         counted=set(),
+        versions=VersionReader(app),
     )
     app.wsgi_app = PageCacheMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
     app.before_request(_answer_counted)  # after the rate limiter's own (registered before)
@@ -144,12 +147,12 @@ def _cache() -> PageCache:
 # --- the version -------------------------------------------------------------------------------
 
 
-_READ_VERSION = "SELECT number, changed_at FROM public_version WHERE id = 1"
+READ_VERSION = "SELECT number, changed_at FROM public_version WHERE id = 1"
 
 
 def current_version() -> tuple[int, datetime | None]:
     """The public version and when it last rose (one primary-key read)."""
-    return _version_from(db.session.connection().exec_driver_sql(_READ_VERSION).first())
+    return _version_from(db.session.connection().exec_driver_sql(READ_VERSION).first())
 
 
 def _version_from(row: Any) -> tuple[int, datetime | None]:
@@ -162,6 +165,70 @@ def _version_from(row: Any) -> tuple[int, datetime | None]:
     if changed_at is not None and changed_at.tzinfo is None:
         changed_at = changed_at.replace(tzinfo=UTC)
     return int(number), changed_at
+
+
+class VersionReader:
+    """Reads the public version for the middleware, in one round trip to the database.
+
+    Through the app's engine the read cost more than everything else a 304 does: the pool pings
+    each connection it hands out (`pool_pre_ping`) and each use is a transaction rolled back
+    afterwards (on PostgreSQL four more round trips), and SQLAlchemy's execution path costs twice
+    the driver's own work. This reader has an engine of its own on the same database, in
+    autocommit and without the ping, and sends its one statement straight to the driver; a
+    connection found dead (the server restarted) is thrown away and the read tried once more on
+    a new one. The engine is made at the first read (after gunicorn has forked) and disposed
+    with the app's own."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self._engine: Engine | None = None
+        self._making = threading.Lock()
+
+    def read(self) -> tuple[int, datetime | None]:
+        engine = self._engine or self._make_engine()
+        try:
+            return _version_from(self._query(engine))
+        except engine.dialect.loaded_dbapi.Error as error:
+            if not getattr(error, "_chamber_disconnected", False):
+                raise
+            return _version_from(self._query(engine))  # on a new connection: once more
+
+    @staticmethod
+    def _query(engine: Engine) -> Any:
+        connection = engine.raw_connection()
+        cursor = None
+        try:
+            cursor = connection.cursor()
+            cursor.execute(READ_VERSION)
+            return cursor.fetchone()
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor):
+                error._chamber_disconnected = True  # type: ignore[attr-defined]
+                connection.invalidate(error)
+            raise
+        finally:
+            if cursor is not None and connection.is_valid:
+                cursor.close()
+            connection.close()
+
+    def _make_engine(self) -> Engine:
+        with self._making:
+            if self._engine is not None:
+                return self._engine
+            with self.app.app_context():
+                main: Engine = db.engine
+            url = main.url
+            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+                self._engine = main  # a database in memory is the app's engine's alone
+                return main
+            options = dict(self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+            options.update(
+                pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None
+            )
+            engine = create_engine(url, **options)
+            event.listen(main, "engine_disposed", lambda _main: engine.dispose())
+            self._engine = engine
+            return engine
 
 
 def _touches_public(tables: Iterable[str]) -> bool:
@@ -268,7 +335,7 @@ class PageCacheMiddleware:
     def _address(self, environ: dict[str, Any]) -> Address | None:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return None
-        if self.session_cookie in parse_cookie(environ):
+        if "HTTP_COOKIE" in environ and self.session_cookie in parse_cookie(environ):
             return None
         try:
             endpoint, _ = self.app.url_map.bind_to_environ(environ).match()
@@ -278,7 +345,7 @@ class PageCacheMiddleware:
         if endpoint not in cache.endpoints:
             return None
         try:
-            version, changed_at = _read_version(self.app)
+            version, changed_at = cache.versions.read()
         except Exception:  # noqa: BLE001 - no cache without the version: Flask renders the page
             log.warning("The public version could not be read", exc_info=True)
             return None
@@ -315,11 +382,6 @@ def _answer_counted() -> Response | None:
     request.environ[_ANSWERED] = True
     kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
     return Response(body, status=int(status[:3]), headers=kept)
-
-
-def _read_version(app: Flask) -> tuple[int, datetime | None]:
-    with app.app_context(), db.engine.connect() as connection:
-        return _version_from(connection.exec_driver_sql(_READ_VERSION).first())
 
 
 def _read(cache: PageCache, key: str) -> tuple[bytes, list[tuple[str, str]]] | None:
