@@ -109,6 +109,7 @@ def _init_domains(app: Flask) -> None:
         events,
         mail,
         members,
+        privacy,
         registration,
         resources,
         surveys,
@@ -125,6 +126,7 @@ def _init_domains(app: Flask) -> None:
     surveys.init_app(app)
     directory.init_app(app)
     campaigns.init_app(app)
+    privacy.init_app(app)
     api.init_app(app)
     dashboard.init_app(app)
 

@@ -65,7 +65,8 @@ LAYERS = {
     "surveys": 6,
     "directory": 7,
     "campaigns": 8,
-    "api": 9, "demo": 9, "worker": 9, "cli": 9, "dashboard": 9, "models": 9, "__init__": 9,
+    "privacy": 9,
+    "api": 10, "demo": 10, "worker": 10, "cli": 10, "dashboard": 10, "models": 10, "__init__": 10,
 }  # fmt: skip
 
 
