@@ -167,7 +167,9 @@ def visit(page, walked: Page) -> int | None:
     return response.status if response else None
 
 
-def test_every_page_passes_axe_at_1280_and_320_px_and_never_scrolls_sideways_at_320(app, make_staff, browser, live_server):
+def test_every_page_passes_axe_at_1280_and_320_px_and_never_scrolls_sideways_at_320(
+    app, make_staff, browser, live_server
+):
     axe = axe_script().read_text()
     walk = site_pages(app, make_staff)
     checked, problems = 0, []

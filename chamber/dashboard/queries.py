@@ -17,6 +17,7 @@ from chamber.mail.models import MessageStatus, OutboxMessage
 from chamber.mail.services import COUNT_CAP
 from chamber.members.models import Organisation
 from chamber.registration.models import Booking, Delegate, DelegateStatus
+from chamber.registration.seats import holds_a_seat
 from chamber.resources.models import EventResource, LinkState, Resource, ResourceKind
 from chamber.surveys.models import Survey, SurveyStatus
 
@@ -135,22 +136,21 @@ def event_figures(events: list[Event], now: datetime) -> list[EventFigures]:
     for item in figures.values():
         item.days_to_go = max(0, (item.event.starts_at.date() - today).days)
 
-    # Delegates by status, and how many are checked in.
-    for event_id, status, count, arrived in db.session.execute(
+    # Seats taken, people waiting, and how many of those with a seat are checked in.
+    seated = holds_a_seat()
+    for event_id, confirmed, arrived, waiting in db.session.execute(
         db.select(
             Delegate.event_id,
-            Delegate.status,
-            db.func.count(Delegate.id),
-            db.func.count(Delegate.checked_in_at),
+            db.func.count(db.case((seated, Delegate.id))),
+            db.func.count(db.case((seated & Delegate.checked_in_at.is_not(None), Delegate.id))),
+            db.func.count(db.case((Delegate.status == DelegateStatus.waitlisted, Delegate.id))),
         )
         .where(Delegate.event_id.in_(ids))
-        .group_by(Delegate.event_id, Delegate.status)
+        .group_by(Delegate.event_id)
     ):
-        if status == DelegateStatus.confirmed:
-            figures[event_id].confirmed = count
-            figures[event_id].checked_in = arrived
-        elif status == DelegateStatus.waitlisted:
-            figures[event_id].waiting = count
+        figures[event_id].confirmed = confirmed
+        figures[event_id].checked_in = arrived
+        figures[event_id].waiting = waiting
 
     # Businesses with someone booked (confirmed or waiting), and how many of them are members.
     active = (

@@ -25,6 +25,7 @@ from chamber.members import services as members
 from chamber.members.models import Organisation, SizeBand
 from chamber.registration import link_owners, services, staff
 from chamber.registration.models import Booking, Delegate, DelegateStatus
+from chamber.registration.seats import holds_a_seat
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def undo_refusal(
 
 def door_counts(event_id: int) -> DoorCounts:
     """People checked in, people confirmed and businesses in the room, in one aggregate query."""
-    confirmed = Delegate.status == DelegateStatus.confirmed
+    confirmed = holds_a_seat()
     arrived = confirmed & Delegate.checked_in_at.is_not(None)
     row = db.session.execute(
         db.select(

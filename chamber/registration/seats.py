@@ -1,10 +1,19 @@
-"""How many seats are taken: the one place that counts an event's confirmed delegates. Lower
-layers (events, calendar) cannot import this; their callers pass the count in."""
+"""How many seats are taken: the one place that says which delegates hold a seat and counts them.
+Lower layers (events, calendar) cannot import this; their callers pass the count in. Pages that
+break an event's delegates down further (the door's counts, the registrations page's tallies, the
+staff home) count seats with `holds_a_seat()` inside their own aggregate query."""
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
+
 from chamber.extensions import db
 from chamber.registration.models import Delegate, DelegateStatus
+
+
+def holds_a_seat() -> ColumnElement[bool]:
+    """The rule, as SQL: a confirmed delegate holds a seat; one waiting or cancelled does not."""
+    return Delegate.status == DelegateStatus.confirmed
 
 
 def confirmed_count(event_id: int) -> int:
@@ -19,7 +28,7 @@ def confirmed_counts(event_ids: list[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         db.select(Delegate.event_id, db.func.count(Delegate.id))
-        .where(Delegate.event_id.in_(event_ids), Delegate.status == DelegateStatus.confirmed)
+        .where(Delegate.event_id.in_(event_ids), holds_a_seat())
         .group_by(Delegate.event_id)
     ).all()
     return {event_id: count for event_id, count in rows}

@@ -22,6 +22,7 @@ from chamber.extensions import db
 from chamber.members.models import Organisation, SizeBand
 from chamber.registration import notifications, seats, services, waitlist
 from chamber.registration.models import Booking, Delegate, DelegateStatus
+from chamber.registration.seats import holds_a_seat
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def _tally_columns() -> tuple[ColumnElement[Any], ...]:
         return func.coalesce(func.sum(case((Delegate.status == status, 1), else_=0)), 0)
 
     return (
-        how_many(DelegateStatus.confirmed),
+        func.coalesce(func.sum(case((holds_a_seat(), 1), else_=0)), 0),
         how_many(DelegateStatus.waitlisted),
         how_many(DelegateStatus.cancelled),
         func.coalesce(func.sum(case((attended, 1), else_=0)), 0),
