@@ -9,6 +9,7 @@ from flask import Response, abort, redirect
 from chamber.core import transactions
 from chamber.events.models import Speaker
 from chamber.extensions import db
+from chamber.registration.services import seats_locked
 
 
 def speaker_names() -> list[str]:
@@ -148,3 +149,23 @@ def test_only_the_transaction_module_commits():
     # The scan sees what it is meant to: the transaction module's own commits.
     source = (package / "core" / "transactions.py").read_text(encoding="utf-8")
     assert source.count("db.session.commit()") == 2
+
+
+def test_the_seat_lock_refuses_once_the_transaction_has_written(app, make_event):
+    """`seats_locked` must be the transaction's first write (docs/architecture.md, "A request"):
+    after another write it refuses, and nothing is locked or lost by the refusal."""
+    event = make_event(capacity=5)
+    db.session.commit()
+    db.session.add(Speaker(name="Written first", organisation=""))
+    db.session.flush()
+    with pytest.raises(transactions.TransactionMisuse), seats_locked(event):
+        pytest.fail("the block must not run")
+    assert event.id not in transactions.state().get("seat_locks", set())
+    db.session.rollback()
+
+    with seats_locked(event) as locked:  # a fresh transaction: the lock is its first write
+        assert locked is event
+        assert event.id in transactions.state()["seat_locks"]
+        db.session.add(Speaker(name="Written under the lock", organisation=""))
+    db.session.commit()
+    assert speaker_names() == ["Written under the lock"]
