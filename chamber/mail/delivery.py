@@ -24,13 +24,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from typing import Generic, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar
 
-from flask import current_app
-from sqlalchemy import bindparam, or_, text, update
+from flask import Config, current_app
+from sqlalchemy import ColumnElement, bindparam, or_, text, update
 
 from chamber.core.times import utcnow
-from chamber.core.transactions import end_reads, unit_of_work
+from chamber.core.transactions import end_reads, rows_changed, unit_of_work
 from chamber.extensions import db
 from chamber.mail import links, services, signals
 from chamber.mail.backends import (
@@ -44,6 +45,7 @@ from chamber.mail.mime import InlineImage, Outgoing, OutgoingAttachment, build_e
 from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
 
 T = TypeVar("T")
+_random = random.Random()  # the jitter of retries
 
 
 class Unsendable(Exception):
@@ -70,13 +72,15 @@ class DeliveryReport:
         self.errors.extend(other.errors)
 
 
-def backoff(attempts: int, *, base: float, cap: float, rng: random.Random = random) -> timedelta:  # noqa: B008
+def backoff(
+    attempts: int, *, base: float, cap: float, rng: random.Random | None = None
+) -> timedelta:
     """Exponential backoff with jitter: about base, 2x, 4x ... up to cap, each scaled by 0.5-1.5."""
     delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=delay * rng.uniform(0.5, 1.5))
+    return timedelta(seconds=delay * (rng or _random).uniform(0.5, 1.5))
 
 
-def due_filter(now: datetime):
+def due_filter(now: datetime) -> ColumnElement[bool]:
     return or_(
         (OutboxMessage.status == MessageStatus.pending) & (OutboxMessage.next_attempt_at <= now),
         (OutboxMessage.status == MessageStatus.sending) & (OutboxMessage.lease_until < now),
@@ -119,7 +123,7 @@ def claim_batch(worker_id: str, limit: int, now: datetime | None = None) -> str 
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
-        result = db.session.execute(
+        return rows_changed(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids))
             .values(
@@ -127,7 +131,6 @@ def claim_batch(worker_id: str, limit: int, now: datetime | None = None) -> str 
             )
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount or 0)
 
     with unit_of_work():
         for status in (MessageStatus.sending, MessageStatus.pending):
@@ -203,7 +206,9 @@ class SentLedger:
             name: bind.type.bind_processor(dialect)
             for bind, name in self.statement.bind_names.items()
         }
-        self.cursor = self.connection.connection.driver_connection.cursor()
+        driver = self.connection.connection.driver_connection
+        assert driver is not None  # a live connection from the pool
+        self.cursor = driver.cursor()
 
     def __enter__(self) -> SentLedger:
         return self
@@ -237,15 +242,16 @@ def _commit_outcome() -> None:
             db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
-def _record(message_id: int, claim: str, **values) -> bool:
+def _record(message_id: int, claim: str, **values: Any) -> bool:
     """Write an outcome only if this worker still holds the message (its lease may have run out)."""
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.claimed_by == claim)
-        .values(claimed_by=None, lease_until=None, **values)
-        .execution_options(synchronize_session=False)
+    return bool(
+        rows_changed(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.claimed_by == claim)
+            .values(claimed_by=None, lease_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
     )
-    return bool(result.rowcount)
 
 
 _SNAPSHOT_COLUMNS = (
@@ -415,16 +421,24 @@ def deliver_claimed(
                 renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
             if message.id not in held:
                 continue
-            ready = _guarded(message, claim, report, lambda m=message: _ready(
-                m, claim, config, report, suppressed, checks))  # fmt: skip
+            ready = _guarded(
+                message,
+                claim,
+                report,
+                partial(_ready, message, claim, config, report, suppressed, checks),
+            )
             if ready is not None:
                 yield message, *ready
 
     sender = parseaddr(config["MAIL_FROM"])[1]
     with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
         for message, error in courier.deliver(prepared()):
-            _guarded(message, claim, report, lambda m=message, e=error: _record_outcome(
-                m, e, claim, config, report))  # fmt: skip
+            _guarded(
+                message,
+                claim,
+                report,
+                partial(_record_outcome, message, error, claim, config, report),
+            )
     report.errors.extend(courier.unrecorded)
     return report
 
@@ -473,7 +487,7 @@ def _park(message: Outgoing, claim: str, report: DeliveryReport, reason: str) ->
     report.errors.append(f"{message.to_address}: {reason}")
 
 
-def _prepare(message: Outgoing, config) -> tuple[bytes, str]:
+def _prepare(message: Outgoing, config: Config) -> tuple[bytes, str]:
     """The message's bytes and the address to send them to, with its secret links minted and
     committed before it leaves: every link in every copy that goes out works, even if the worker
     dies straight after sending."""
@@ -566,7 +580,7 @@ def _send_time_checks(batch: list[Outgoing], suppressed: dict[str, str]) -> Send
 def _ready(
     message: Outgoing,
     claim: str,
-    config,
+    config: Config,
     report: DeliveryReport,
     suppressed: dict[str, str],
     checks: SendTimeChecks,
@@ -605,7 +619,7 @@ def _ready(
 
 
 def _record_outcome(
-    message: Outgoing, error: Exception | None, claim: str, config, report: DeliveryReport
+    message: Outgoing, error: Exception | None, claim: str, config: Config, report: DeliveryReport
 ) -> None:
     """Commit what became of a message the courier tried to send (one the server accepted is
     recorded by the courier)."""
@@ -714,6 +728,9 @@ def deliver_due(
 
 
 def due_count(now: datetime | None = None) -> int:
-    return db.session.scalar(
-        db.select(db.func.count(OutboxMessage.id)).where(due_filter(now or utcnow()))
+    return int(
+        db.session.scalar(
+            db.select(db.func.count(OutboxMessage.id)).where(due_filter(now or utcnow()))
+        )
+        or 0
     )

@@ -73,10 +73,13 @@ def recipients(event_id: int, audience: MessageAudience) -> list[Delegate]:
 
 
 def audience_count(event_id: int, audience: MessageAudience) -> int:
-    return db.session.scalar(
-        db.select(db.func.count(Delegate.id)).where(
-            Delegate.event_id == event_id, *_audience_filter(audience)
+    return int(
+        db.session.scalar(
+            db.select(db.func.count(Delegate.id)).where(
+                Delegate.event_id == event_id, *_audience_filter(audience)
+            )
         )
+        or 0
     )
 
 
@@ -91,12 +94,13 @@ def audience_counts(event_id: int) -> dict[MessageAudience, int]:
 
 
 def first_recipient(event_id: int, audience: MessageAudience) -> Delegate | None:
-    return db.session.scalar(
+    first: Delegate | None = db.session.scalar(
         db.select(Delegate)
         .where(Delegate.event_id == event_id, *_audience_filter(audience))
         .order_by(Delegate.id)
         .limit(1)
     )
+    return first
 
 
 def messages_for(event_id: int) -> list[EventMessage]:
@@ -139,7 +143,9 @@ def discard_draft(message: EventMessage) -> None:
     db.session.flush()
 
 
-def _context(event: Event, message: EventMessage, delegate: Delegate | None, test: bool) -> dict:
+def _context(
+    event: Event, message: EventMessage, delegate: Delegate | None, test: bool
+) -> dict[str, Any]:
     return {
         "event": event,
         "message": message,

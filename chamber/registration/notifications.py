@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical, ics_filename
@@ -48,7 +49,7 @@ def own_link(delegate: Delegate) -> tuple[str, int]:
     return "place", delegate.id
 
 
-def _context(event: Event, **values) -> dict:
+def _context(event: Event, **values: Any) -> dict[str, Any]:
     pack_url = external_url("resources.pack", slug=event.slug)
     return {"event": event, "event_url": _event_url(event), "pack_url": pack_url, **values}
 
@@ -61,7 +62,7 @@ def _to_delegate(
     subject: str,
     template: str,
     attachments: list[Attachment] | tuple[()] = (),
-    **context,
+    **context: Any,
 ) -> None:
     """Queue one email to a delegate about `event`, from `chamber/templates/emails/registration/`."""
     enqueue(

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import exists
+from sqlalchemy import Select, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
@@ -122,8 +123,13 @@ def reminder_state(event: Event, now: datetime | None = None) -> ReminderState:
 
 
 def reminded_count(event_id: int) -> int:
-    return db.session.scalar(
-        db.select(db.func.count(DelegateReminder.id)).where(DelegateReminder.event_id == event_id)
+    return int(
+        db.session.scalar(
+            db.select(db.func.count(DelegateReminder.id)).where(
+                DelegateReminder.event_id == event_id
+            )
+        )
+        or 0
     )
 
 
@@ -139,7 +145,7 @@ def map_url(event: Event) -> str | None:
     return "https://www.openstreetmap.org/search?" + urlencode({"query": where})
 
 
-def reminder_context(event: Event) -> dict:
+def reminder_context(event: Event) -> dict[str, Any]:
     """What every delegate's reminder for `event` shares (worked out once per event)."""
     return {
         "event_url": external_url("events.show", slug=event.slug),
@@ -150,7 +156,7 @@ def reminder_context(event: Event) -> dict:
     }
 
 
-def queue_reminder(event: Event, delegate: Delegate, shared: dict | None = None) -> bool:
+def queue_reminder(event: Event, delegate: Delegate, shared: dict[str, Any] | None = None) -> bool:
     """Queue `delegate`'s reminder (key `reminder:<event>:<delegate>`); False if it was queued
     before."""
     shared = shared if shared is not None else reminder_context(event)
@@ -198,9 +204,9 @@ def due_event_ids(now: datetime) -> list[int]:
     return [event.id for event in candidates if (at := reminder_at(event)) and at <= now]
 
 
-def _unreminded(event_id: int):
+def _unreminded(event_id: int) -> Select[tuple[Delegate]]:
     return (
-        db.select(Delegate)
+        select(Delegate)
         .where(
             Delegate.event_id == event_id,
             Delegate.status == DelegateStatus.confirmed,
@@ -237,7 +243,7 @@ def send_event_reminders(event_id: int, now: datetime) -> int:
             at = reminder_at(event)
             if at is None or at > now:
                 return queued
-            delegates = db.session.scalars(_unreminded(event_id)).all()
+            delegates: list[Delegate] = list(db.session.scalars(_unreminded(event_id)))
             if not delegates:
                 return queued
             claimed = _claim(event_id, [d.id for d in delegates], now)
