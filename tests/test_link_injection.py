@@ -176,3 +176,31 @@ def test_a_link_to_a_booking_erased_since_the_message_was_queued_leads_to_a_plai
     assert deliver_due().sent == 1
     (url,) = [u for u in links_in(smtp_server.messages[0]) if "/r/" in u]
     assert client.get("/r/" + url.rsplit("/r/", 1)[1]).status_code == 404
+
+
+def test_a_refused_message_in_a_batch_keeps_nothing_it_minted_and_the_others_links_work(
+    app, client, make_event, smtp_server
+):
+    """The worker mints a whole batch's links in one transaction (`delivery._mint_ahead`); a
+    message refused half-way through its links keeps none of them, and the others go out."""
+    event = make_event(capacity=50)
+    victim = book(client, event, booker="Vic Tim", email=VICTIM, delegate_email=VICTIM)
+    other = book(client, event, booker="Mallory", email=ATTACKER, delegate_email=ATTACKER)
+    deliver_due()
+    smtp_server.handler.received.clear()
+    tokens = db.session.scalar(db.select(db.func.count(BookingToken.id)))
+    queue_with_marker("first", VICTIM, "manage", str(victim.id))
+    half = queue_with_marker("half", VICTIM, "manage", str(victim.id))  # its own link first ...
+    half.text_body += "\n" + links.marker_for(half.link_nonce, "place", str(other.delegates[0].id))
+    db.session.commit()  # ... then one that is not the recipient's
+    queue_with_marker("last", VICTIM, "manage", str(victim.id))
+
+    report = deliver_due()
+
+    assert (report.sent, report.failed) == (2, 1)
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, half.id).status == MessageStatus.failed
+    assert db.session.scalar(db.select(db.func.count(BookingToken.id))) == tokens + 2
+    for email in smtp_server.messages:
+        (url,) = [u for u in links_in(email) if "/r/" in u]
+        assert client.get("/r/" + url.rsplit("/r/", 1)[1]).status_code == 200

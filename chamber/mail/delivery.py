@@ -403,6 +403,10 @@ def deliver_claimed(
         [m.to_address for m in batch if m.kind_respects_suppression]
     )
     checks = _send_time_checks(batch, suppressed)
+    minted = _mint_ahead(
+        [m for m in batch if _may_go(m, suppressed, checks)],
+        parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost",
+    )
 
     def prepared() -> Iterator[Prepared]:
         held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
@@ -425,7 +429,7 @@ def deliver_claimed(
                 message,
                 claim,
                 report,
-                partial(_ready, message, claim, config, report, suppressed, checks),
+                partial(_ready, message, claim, config, report, suppressed, checks, minted),
             )
             if ready is not None:
                 yield message, *ready
@@ -487,22 +491,65 @@ def _park(message: Outgoing, claim: str, report: DeliveryReport, reason: str) ->
     report.errors.append(f"{message.to_address}: {reason}")
 
 
-def _prepare(message: Outgoing, config: Config) -> tuple[bytes, str]:
+def _texts(message: Outgoing) -> list[str]:
+    """The texts whose markers become links: the bodies, and the unsubscribe header's link (the
+    body's link) for mail that respects suppression."""
+    texts = [message.text_body, message.html_body]
+    if message.kind_respects_suppression:
+        texts.append(links.marker_for(message.link_nonce or "", "unsubscribe"))
+    return texts
+
+
+Minted = tuple[list[str], list[links.MintedCode]]
+
+
+def _mint_ahead(messages: list[Outgoing], domain: str) -> dict[int, Minted | Unsendable]:
+    """The links of every message of a batch, minted in one transaction and committed before any
+    of them is sent: one commit a batch, not one a message, with the same guarantee (a link that
+    goes out works). A message whose links are refused gets its `Unsendable`, and nothing it
+    minted is kept. If minting fails in any other way, nothing is kept and the batch's messages
+    mint their own links one by one (`_prepare`), so the failure stays with its message. A worker
+    stopped half-way through a batch leaves the unsent messages' tokens unused: hashes that no
+    one holds the secret of."""
+    minted: dict[int, Minted | Unsendable] = {}
+    try:
+        with unit_of_work():
+            for message in messages:
+                texts = _texts(message)
+                if not links.has_links(texts, message.link_nonce):
+                    continue
+                try:
+                    with db.session.begin_nested():  # a refused message keeps nothing it minted
+                        minted[message.id] = links.mint_message(
+                            texts, message.to_address, message.link_nonce, domain=domain
+                        )
+                except links.LinkRefused as error:
+                    minted[message.id] = Unsendable(f"Not sent: {error}")
+    except Exception:  # noqa: BLE001 - each message then mints alone, and fails alone
+        current_app.logger.exception("Minting a batch's links failed; minting one by one")
+        return {}
+    return minted
+
+
+def _prepare(
+    message: Outgoing, config: Config, minted: Minted | Unsendable | None = None
+) -> tuple[bytes, str]:
     """The message's bytes and the address to send them to, with its secret links minted and
-    committed before it leaves: every link in every copy that goes out works, even if the worker
-    dies straight after sending."""
+    committed before it leaves (`minted`, from `_mint_ahead`, or minted here): every link in
+    every copy that goes out works, even if the worker dies straight after sending."""
     address = services.ascii_domain(message.to_address)
     if not address.isascii():
         raise Unsendable(
             "Not sent: the part of the address before the @ has characters outside ASCII, which "
             "this mail setup cannot deliver. Correct the address and send again, or cancel."
         )
-    texts = [message.text_body, message.html_body]
-    if message.kind_respects_suppression:
-        # The header's link is the body's link.
-        texts.append(links.marker_for(message.link_nonce or "", "unsubscribe"))
+    if isinstance(minted, Unsendable):
+        raise minted
+    texts = _texts(message)
     codes: list[links.MintedCode] = []
-    if links.has_links(texts, message.link_nonce):
+    if minted is not None:
+        (text_body, html_body, *unsubscribe), codes = minted
+    elif links.has_links(texts, message.link_nonce):
         domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
         try:
             # The tokens are durable before the message that carries them leaves.
@@ -577,6 +624,16 @@ def _send_time_checks(batch: list[Outgoing], suppressed: dict[str, str]) -> Send
     return checks
 
 
+def _may_go(message: Outgoing, suppressed: dict[str, str], checks: SendTimeChecks) -> bool:
+    """Whether the message is to be sent as far as suppression and the send-time checks say."""
+    if message.id in checks.unchecked or message.id in checks.withheld:
+        return False
+    return not (
+        message.kind_respects_suppression
+        and services.normalise_address(message.to_address) in suppressed
+    )
+
+
 def _ready(
     message: Outgoing,
     claim: str,
@@ -584,6 +641,7 @@ def _ready(
     report: DeliveryReport,
     suppressed: dict[str, str],
     checks: SendTimeChecks,
+    minted: dict[int, Minted | Unsendable],
 ) -> tuple[bytes, str] | None:
     """The message's bytes and envelope address, or None if it is not to be sent (suppressed,
     withheld at send time, its check failed, or parked as unsendable, with its outcome
@@ -612,7 +670,7 @@ def _ready(
         _record_outcome(message, TemporaryFailure(checks.error), claim, config, report)
         return None
     try:
-        return _prepare(message, config)
+        return _prepare(message, config, minted.get(message.id))
     except Unsendable as error:
         _park(message, claim, report, str(error))
         return None
