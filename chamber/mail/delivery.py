@@ -507,28 +507,43 @@ def _mint_ahead(messages: list[Outgoing], domain: str) -> dict[int, Minted | Uns
     """The links of every message of a batch, minted in one transaction and committed before any
     of them is sent: one commit a batch, not one a message, with the same guarantee (a link that
     goes out works). A message whose links are refused gets its `Unsendable`, and nothing it
-    minted is kept. If minting fails in any other way, nothing is kept and the batch's messages
-    mint their own links one by one (`_prepare`), so the failure stays with its message. A worker
-    stopped half-way through a batch leaves the unsent messages' tokens unused: hashes that no
-    one holds the secret of."""
-    minted: dict[int, Minted | Unsendable] = {}
+    minted is kept: the batch is minted again without it (refusals are bugs, so rare). What
+    the links name is loaded first, one query a kind (`links.prefetch`). If minting fails in
+    any other way, nothing is kept and the batch's messages mint their own links one by one
+    (`_prepare`), so the failure stays with its message. A worker stopped half-way through a
+    batch leaves the unsent messages' tokens unused: hashes that no one holds the secret of."""
+    refused: dict[int, Minted | Unsendable] = {}
+    while True:
+        minted: dict[int, Minted | Unsendable] = {}
+        try:
+            with unit_of_work():
+                going = [m for m in messages if m.id not in refused]
+                loaded = links.prefetch([(_texts(m), m.link_nonce) for m in going])
+                for message in going:
+                    texts = _texts(message)
+                    if links.has_links(texts, message.link_nonce):
+                        minted[message.id] = _mint_or_refuse(message, texts, domain)
+                    if isinstance(minted.get(message.id), Unsendable):
+                        refused[message.id] = minted[message.id]
+                        raise _MintAgain  # undo what it minted; the rest again without it
+                del loaded  # held until every minter has run
+        except _MintAgain:
+            continue
+        except Exception:  # noqa: BLE001 - each message then mints alone, and fails alone
+            current_app.logger.exception("Minting a batch's links failed; minting one by one")
+            return {}
+        return minted | refused
+
+
+class _MintAgain(Exception):
+    """A message of the batch was refused a link: mint the batch again without it."""
+
+
+def _mint_or_refuse(message: Outgoing, texts: list[str], domain: str) -> Minted | Unsendable:
     try:
-        with unit_of_work():
-            for message in messages:
-                texts = _texts(message)
-                if not links.has_links(texts, message.link_nonce):
-                    continue
-                try:
-                    with db.session.begin_nested():  # a refused message keeps nothing it minted
-                        minted[message.id] = links.mint_message(
-                            texts, message.to_address, message.link_nonce, domain=domain
-                        )
-                except links.LinkRefused as error:
-                    minted[message.id] = Unsendable(f"Not sent: {error}")
-    except Exception:  # noqa: BLE001 - each message then mints alone, and fails alone
-        current_app.logger.exception("Minting a batch's links failed; minting one by one")
-        return {}
-    return minted
+        return links.mint_message(texts, message.to_address, message.link_nonce, domain=domain)
+    except links.LinkRefused as error:
+        return Unsendable(f"Not sent: {error}")
 
 
 def _prepare(

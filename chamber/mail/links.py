@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -38,14 +38,38 @@ class LinkRefused(Exception):
 # A minter checks that the recipient owns what `ref` names, and raises LinkRefused if not.
 LinkMinter = Callable[[str, str], str]
 _minters: dict[str, LinkMinter] = {}
+# kind -> function(refs) that loads what those refs name in one query and returns it, so that a
+# batch's minters find it in the session instead of asking once each (optional).
+LinkPrefetcher = Callable[[set[str]], Sequence[object]]
+_prefetchers: dict[str, LinkPrefetcher] = {}
 
 _REF = re.compile(r"[A-Za-z0-9_-]{0,64}")
 # The nonce of the message being rendered now; `link()` outside an email render is a bug.
 _rendering: ContextVar[str | None] = ContextVar("chamber_link_nonce", default=None)
 
 
-def register_link_minter(kind: str, minter: LinkMinter) -> None:
+def register_link_minter(
+    kind: str, minter: LinkMinter, *, prefetch: LinkPrefetcher | None = None
+) -> None:
     _minters[kind] = minter
+    if prefetch is not None:
+        _prefetchers[kind] = prefetch
+
+
+def prefetch(messages: list[tuple[list[str], str | None]]) -> list[object]:
+    """Load, one query a kind, what the own markers of these messages (texts, nonce) name. The
+    session keeps loaded rows only while someone holds them: hold the list while minting."""
+    refs: dict[str, set[str]] = {}
+    for texts, nonce in messages:
+        for text in texts:
+            if nonce and nonce in text:
+                for match in _own_markers(text, nonce):
+                    refs.setdefault(match.group(2), set()).add(match.group(3))
+    loaded: list[object] = []
+    for kind, wanted in refs.items():
+        if kind in _prefetchers:
+            loaded.extend(_prefetchers[kind](wanted))
+    return loaded
 
 
 def new_nonce() -> str:

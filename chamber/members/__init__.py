@@ -15,4 +15,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     links.register_link_minter("confirm_subscription", subscriptions._mint_confirm_link)
-    links.register_link_minter("preferences", subscriptions._mint_preferences_link)
+    links.register_link_minter(
+        "preferences", subscriptions._mint_preferences_link, prefetch=subscriptions._load_contacts
+    )

@@ -234,6 +234,12 @@ def _mint_confirm_link(recipient: str, ref: str) -> str:
     )
 
 
+def _load_contacts(refs: set[str]) -> list[Contact]:
+    """The contacts a batch's preferences links name, in one query (`links.prefetch`)."""
+    ids = [int(ref) for ref in refs if ref.isdigit()]
+    return list(db.session.scalars(db.select(Contact).where(Contact.id.in_(ids)))) if ids else []
+
+
 def _mint_preferences_link(recipient: str, ref: str) -> str:
     """A preferences link for contact `ref`, only if the message goes to that contact's address."""
     if not ref.isdigit():
