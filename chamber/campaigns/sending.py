@@ -136,29 +136,31 @@ def queue_contacts(campaign: Campaign, rows: Sequence[Any]) -> tuple[int, int]:
     shared = content.shared_context(campaign)
     keys: dict[str, int] = {}
     recipients: list[dict[str, Any]] = []
-    for contact_id, email, name, reason in rows:
-        left_out = left_out_reason(reason)
-        if left_out is None:
-            key = f"campaign:{campaign.id}:contact:{contact_id}"
-            keys[key] = contact_id
-            mail.enqueue(
-                key=key,
-                to=email,
-                to_name=name,
-                subject=campaign.subject,
-                template="campaigns/campaign",
-                context=content.recipient_context(shared, name, contact_id),
-                kind=MailKind.marketing,
-                bulk=True,
+    with mail.composed_only() as composed:  # rendered one by one, written in one INSERT
+        for contact_id, email, name, reason in rows:
+            left_out = left_out_reason(reason)
+            if left_out is None:
+                key = f"campaign:{campaign.id}:contact:{contact_id}"
+                keys[key] = contact_id
+                mail.enqueue(
+                    key=key,
+                    to=email,
+                    to_name=name,
+                    subject=campaign.subject,
+                    template="campaigns/campaign",
+                    context=content.recipient_context(shared, name, contact_id),
+                    kind=MailKind.marketing,
+                    bulk=True,
+                )
+            recipients.append(
+                {
+                    "campaign_id": campaign.id,
+                    "contact_id": contact_id,
+                    "left_out": left_out,
+                    "created_at": utcnow(),
+                }
             )
-        recipients.append(
-            {
-                "campaign_id": campaign.id,
-                "contact_id": contact_id,
-                "left_out": left_out,
-                "created_at": utcnow(),
-            }
-        )
+    mail.queue_composed(composed)
     message_ids = (
         dict(
             db.session.execute(
