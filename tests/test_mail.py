@@ -109,6 +109,9 @@ def test_marketing_mail_has_one_click_unsubscribe_and_a_visible_link(app, smtp_s
     header = email["List-Unsubscribe"]
     assert header.startswith("<http") and header.endswith(">")
     url = header[1:-1]
+    # On the wire as the URL itself, on one line: clients do not decode RFC 2047 words in it.
+    (raw,) = smtp_server.handler.received
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in raw
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text, html = email.get_payload()
     assert url in text.get_content() and url in html.get_content()

@@ -237,6 +237,19 @@ def _address_header(name: str, address: Address) -> str:
     return f"{name}: {formataddr((address.display_name, address.addr_spec), charset='utf-8')}{CRLF}"
 
 
+# A link we minted: printable ASCII without spaces or angle brackets, short enough for one line.
+_HEADER_URL = re.compile(r"https?://[!-;=?-~]{1,900}")
+
+
+def _list_unsubscribe_header(url: str) -> str:
+    """List-Unsubscribe (RFC 2369, RFC 8058) holds the URL itself in angle brackets, on one line
+    (it is well under the 998 characters a line may have). The header classes would fold a long
+    URL as RFC 2047 encoded words, which mail clients do not decode in this header."""
+    if not _HEADER_URL.fullmatch(url):
+        raise ValueError("the unsubscribe link cannot be written in a header")
+    return f"List-Unsubscribe: <{url}>{CRLF}"
+
+
 @lru_cache(maxsize=4096)
 def _shared_header(name: str, value: str) -> str:
     """A header whose value many messages share (the sender, the subject of a mailing, the second
@@ -293,7 +306,7 @@ def build_email(
         _shared_header("Auto-Submitted", "auto-generated"),
         *(
             [
-                _header("List-Unsubscribe", f"<{unsubscribe_url}>"),
+                _list_unsubscribe_header(unsubscribe_url),
                 _shared_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ]
             if unsubscribe_url
