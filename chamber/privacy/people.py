@@ -123,6 +123,7 @@ def _organisations(contact_ids: Any, delegate_ids: Any) -> Kind:
         )
     )  # fmt: skip
     query = select(Organisation).where(Organisation.id.in_(ids)).order_by(Organisation.id)
+    # Not the staff notes: they are about the business, and may name other people.
     for organisation in db.session.scalars(query):
         kind.rows.append({
             "id": organisation.id, "name": organisation.name,
@@ -130,7 +131,6 @@ def _organisations(contact_ids: Any, delegate_ids: Any) -> Kind:
             "sector": organisation.sector, "town_or_postcode": organisation.town_or_postcode,
             "postcode": organisation.postcode, "website": organisation.website,
             "is_member": organisation.is_member, "membership_tier": organisation.membership_tier,
-            "notes": organisation.notes,
         })  # fmt: skip
     return kind
 
