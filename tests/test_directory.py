@@ -25,7 +25,7 @@ from chamber.members.models import (
 from chamber.members.services import normalise_organisation_name
 from chamber.registration.services import BusinessDetails, DelegateDetails
 from chamber.surveys import services as surveys
-from chamber.surveys.models import Invitation
+from chamber.surveys.models import Invitation, Survey
 from tests.factories import acting_staff, at, make_booking
 from tests.support import count_queries, csrf_token, post_form
 from tests.test_access import committed_rows
@@ -358,7 +358,13 @@ def test_a_contacts_page_shows_their_places_and_whether_they_answered_never_what
 ):
     organisation = history_fixture(make_event, 1)
     contact = db.session.scalar(db.select(Contact).where(Contact.email == "past0-1@octree.example"))
-    response = organiser_client.get(f"{BASE}/contacts/{contact.id}")
+    path = f"{BASE}/contacts/{contact.id}"
+    # An anonymous survey with fewer than five responses does not say who answered (docs/surveys.md).
+    assert "Answered" not in page_text(organiser_client.get(path))
+    assert "who answered is shown from 5 answers" in page_text(organiser_client.get(path))
+    db.session.execute(db.update(Survey).values(anonymous=False))
+    db.session.commit()
+    response = organiser_client.get(path)
     text = page_text(response)
     assert "Cyber seminar 2025" in text
     assert "Answered" in text

@@ -279,7 +279,7 @@ def test_the_recipients_page_shows_invited_reminded_answered_without_a_query_per
     event = finished_seminar(make_event, make_item, capacity=100)
     for n in range(3):
         book(event, f"p{n}@example.com", name=f"Person {n}")
-    survey = sent_survey(event)
+    survey = sent_survey(event, anonymous=False)  # named: who answered is shown at once
     first = invitation_of(survey, "p0@example.com")
     first.responded_at = utcnow()
     db.session.add(Response(survey_id=survey.id, invitation_id=first.id))
@@ -371,11 +371,15 @@ def test_the_recipients_page_of_an_anonymous_survey_says_who_answered_but_not_wh
     organiser_client, make_event, make_item
 ):
     event = finished_seminar(make_event, make_item)
-    for name in ("Ann", "Bob", "Cat"):
+    for name in ("Ann", "Bob", "Cat", "Dan", "Eve", "Fay", "Gus"):
         book(event, f"{name.lower()}@example.com", name=name)
     survey = sent_survey(event)  # anonymous, as new surveys are
+    # Five answers: from five, an anonymous survey's recipients page says who answered.
     answered_at = {"ann@example.com": utcnow() + timedelta(hours=3, minutes=17),
-                   "cat@example.com": utcnow() + timedelta(hours=1, minutes=41)}  # fmt: skip
+                   "cat@example.com": utcnow() + timedelta(hours=1, minutes=41),
+                   "dan@example.com": utcnow() + timedelta(hours=2, minutes=3),
+                   "eve@example.com": utcnow() + timedelta(hours=4, minutes=29),
+                   "fay@example.com": utcnow() + timedelta(hours=5, minutes=53)}  # fmt: skip
     for email, moment in answered_at.items():
         invitation_of(survey, email).responded_at = moment
     db.session.commit()
@@ -384,10 +388,12 @@ def test_the_recipients_page_of_an_anonymous_survey_says_who_answered_but_not_wh
     for show in ("all", "answered"):
         page = organiser_client.get(path, query_string={"show": show})
         rows = re.findall(r"<tr>\s*<td[^>]*>([^<]+)</td>.*?</tr>", page.text, re.S)
-        assert rows == (["Ann", "Bob", "Cat"] if show == "all" else ["Ann", "Cat"])  # by name
+        everyone = ["Ann", "Bob", "Cat", "Dan", "Eve", "Fay", "Gus"]
+        answered = ["Ann", "Cat", "Dan", "Eve", "Fay"]
+        assert rows == (everyone if show == "all" else answered)  # by name
         for moment in answered_at.values():
             assert f"{event.local(moment):%H:%M}" not in page.text
-        assert page.text.count(">yes</td>") == 2
+        assert page.text.count(">yes</td>") == 5
 
     survey.anonymous = False  # a named survey may show when
     db.session.commit()

@@ -30,7 +30,8 @@ from chamber.members.models import (
     TopicOptOut,
 )
 from chamber.registration.models import Booking, Delegate, DelegateStatus
-from chamber.surveys.models import Invitation, Survey
+from chamber.surveys.figures import too_few_to_show
+from chamber.surveys.models import Invitation, Response, Survey
 
 SEARCH_MAX = 200
 ORGANISATION_SORTS = ("name", "town", "size", "updated")
@@ -442,6 +443,8 @@ class PlaceLine:
     invited_to_survey: bool
     answered: bool
     answered_at: datetime | None  # only for a named survey: an anonymous one never says when
+    # An anonymous survey with fewer than five answers does not say who answered (docs/surveys.md).
+    answer_withheld: bool = False
 
 
 @dataclass(frozen=True)
@@ -487,6 +490,8 @@ def contact_history(contact: Contact, now: datetime | None = None) -> ContactHis
         select(
             Event.id, Event.title, Event.starts_at, Event.timezone, Event.ends_at, Delegate.status,
             Delegate.checked_in_at, Invitation.id, Invitation.responded_at, Survey.anonymous,
+            select(func.count(Response.id)).where(Response.survey_id == Survey.id)
+            .correlate(Survey).scalar_subquery(),
         )
         .select_from(Delegate)
         .join(Event, Event.id == Delegate.event_id)
@@ -500,12 +505,14 @@ def contact_history(contact: Contact, now: datetime | None = None) -> ContactHis
             event_id=event_id, event_title=title, starts_local=utc_to_local(starts, zone), status=status,
             checked_in_at=checked_in,
             no_show=status == DelegateStatus.confirmed and checked_in is None and ends < now,
-            invited_to_survey=invitation_id is not None, answered=responded is not None,
+            invited_to_survey=invitation_id is not None,
+            answered=responded is not None and not too_few_to_show(bool(anonymous), responses),
             answered_at=None if anonymous else responded,
+            answer_withheld=invitation_id is not None and too_few_to_show(bool(anonymous), responses),
         )
         for (
             event_id, title, starts, zone, ends, status, checked_in, invitation_id, responded,
-            anonymous,
+            anonymous, responses,
         ) in rows
     ]  # fmt: skip
     bookings_made = db.session.scalar(

@@ -220,6 +220,9 @@ class Consent(db.Model):
     given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # asked for at
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The privacy notice's version the person was shown when they gave it (None: not given on a
+    # public page, or given before notices were versioned).
+    privacy_notice_version: Mapped[int | None]
 
     contact: Mapped[Contact] = relationship()
 
@@ -243,6 +246,7 @@ class SubscriptionRequest(db.Model):
     organisation_as_typed: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    privacy_notice_version: Mapped[int | None]  # the notice's version the form linked
 
     contact: Mapped[Contact] = relationship()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chamber.core.notice import current_notice_version
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.core.urls import external_url
@@ -58,8 +59,12 @@ def subscribe(details: SubscribeDetails, *, now: datetime | None = None) -> Subs
     (anonymous input never overwrites). At most one confirmation an hour goes to an address."""
     now = now or utcnow()
     contact = members.find_or_create_contact(email=details.email, name=details.name)
+    seen = current_notice_version()  # the privacy notice's version the form linked
     request = SubscriptionRequest(
-        contact=contact, organisation_as_typed=details.organisation, created_at=now
+        contact=contact,
+        organisation_as_typed=details.organisation,
+        created_at=now,
+        privacy_notice_version=seen,
     )
     db.session.add(request)
     db.session.flush()
@@ -71,6 +76,7 @@ def subscribe(details: SubscribeDetails, *, now: datetime | None = None) -> Subs
             source=SOURCE,
             given_at=now,
             request_id=request.id,
+            privacy_notice_version=seen,
         )
         for topic in dict.fromkeys(details.topics)
     )
@@ -158,6 +164,7 @@ def save_preferences(contact: Contact, wanted: list[MarketingTopic]) -> None:
                     source="preferences page",
                     given_at=now,
                     confirmed_at=now,
+                    privacy_notice_version=current_notice_version(),
                 )
             )
     db.session.flush()

@@ -33,6 +33,9 @@ class Booking(db.Model):
     # booking never writes it over the organisation's record (docs/registration.md).
     business_as_typed: Mapped[dict] = mapped_column(JSON, default=dict)
     privacy_acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The privacy notice's version the booker was shown (0: the built-in text; None: a staff
+    # booking, or one made before notices were versioned).
+    privacy_notice_version: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The campaign whose email brought the booking (a layer above: declared by name).
     campaign_id: Mapped[int | None] = mapped_column(

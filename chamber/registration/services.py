@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chamber.core import transactions
 from chamber.core.errors import Refusal
+from chamber.core.notice import current_notice_version
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
@@ -327,6 +328,8 @@ def book(
             "is_member": business.is_member,
         },
         privacy_acknowledged_at=now if privacy_acknowledged else None,
+        # The notice's version the public form linked (staff bookings: the booker saw none).
+        privacy_notice_version=current_notice_version() if public else None,
         created_at=now,
     )
     db.session.add(booking)

@@ -14,6 +14,15 @@ PROMOTER_FROM, DETRACTOR_UP_TO = 9, 6
 MIN_GROUP = 5  # anonymous surveys: the smallest group a breakdown may show on its own
 OTHER_GROUP = "Other (fewer than 5)"
 FREE_TEXT_SHOWN = 50  # free-text answers listed per question on the overview
+
+
+def too_few_to_show(anonymous: bool, responded: int) -> bool:
+    """Whether an anonymous survey has too few responses for anything but counts to be shown (how
+    many answered the survey and each question): with four, a figure, a free-text answer or a
+    list of who answered could single a person out (docs/survey-results.md)."""
+    return anonymous and responded < MIN_GROUP
+
+
 BREAKDOWNS = {
     "size": "Business size",
     "sme": "SMEs and large businesses",
@@ -214,6 +223,8 @@ class SurveyResults:
     days: list[DayCount]
     questions: list[QuestionResult]
     breakdown: Breakdown | None = None
+    # An anonymous survey with fewer than MIN_GROUP responses: counts only (`too_few_to_show`).
+    withheld: bool = False
 
     @property
     def response_rate(self) -> int | None:

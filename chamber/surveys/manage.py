@@ -14,6 +14,7 @@ from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.surveys import dispatch, queries, services, template
+from chamber.surveys.figures import MIN_GROUP, too_few_to_show
 from chamber.surveys.forms import NewSurveyForm, QuestionForm, SettingsForm
 from chamber.surveys.models import (
     Question,
@@ -337,8 +338,12 @@ def recipients(survey_id: int):
     shown = request.args.get("show", "all")
     if shown not in RECIPIENT_FILTERS:
         shown = "all"
-    page = paginate(queries.invitations(survey, shown), per_page=50)
     invited, reminded, answered = queries.invitation_totals(survey)
+    # An anonymous survey does not say who answered until five have (docs/surveys.md).
+    hide_who = too_few_to_show(survey.anonymous, answered)
+    if hide_who and shown in ("answered", "waiting"):
+        shown = "all"
+    page = paginate(queries.invitations(survey, shown), per_page=50)
     return render_template(
         "surveys/manage/recipients.html",
         survey=survey,
@@ -349,4 +354,6 @@ def recipients(survey_id: int):
         invited=invited,
         reminded=reminded,
         answered=answered,
+        hide_who=hide_who,
+        min_group=MIN_GROUP,
     )

@@ -19,7 +19,13 @@ from chamber.core.times import utc_to_local
 from chamber.events.models import AgendaItem
 from chamber.extensions import db
 from chamber.surveys.breakdowns import breakdown_groups, fill_breakdown
-from chamber.surveys.figures import BREAKDOWNS, DayCount, QuestionResult, SurveyResults
+from chamber.surveys.figures import (
+    BREAKDOWNS,
+    DayCount,
+    QuestionResult,
+    SurveyResults,
+    too_few_to_show,
+)
 from chamber.surveys.kinds import kind_of
 from chamber.surveys.models import Invitation, Response, Survey
 from chamber.surveys.tallies import Tally, tally
@@ -41,6 +47,17 @@ def survey_results(
         QuestionResult(question=q, number=survey.questions.index(q) + 1, answered=0)
         for q in questions
     ]
+    if too_few_to_show(survey.anonymous, responded):
+        # Counts only: no figure, free text, breakdown or day of answering (docs/survey-results.md).
+        return SurveyResults(
+            survey=survey,
+            invited=invited,
+            reminded=reminded,
+            responded=responded,
+            days=[],
+            questions=results,
+            withheld=True,
+        )
     if results:
         _fill_figures(survey, results)
     shown = None
@@ -58,6 +75,16 @@ def survey_results(
         questions=results,
         breakdown=shown,
     )
+
+
+def withheld(survey: Survey) -> bool:
+    """Whether the survey shows counts only for now (`figures.too_few_to_show`): one query."""
+    if not survey.anonymous:
+        return False
+    responded = db.session.scalar(
+        db.select(func.count(Response.id)).where(Response.survey_id == survey.id)
+    )
+    return too_few_to_show(survey.anonymous, responded or 0)
 
 
 def response_counts(survey: Survey) -> tuple[int, int, int]:

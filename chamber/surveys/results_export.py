@@ -4,7 +4,7 @@ item for "rate each agenda item"), with the respondent's business size, sector a
 Named surveys add the delegate's name and email and the time of the answer. Anonymous surveys
 leave all three out, list the rows in an order that says nothing about who answered first, and
 show a size band, sector or membership shared by fewer than five respondents as "Other", as the
-results page does.
+results page does; with fewer than five responses in all, they have no rows yet.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from chamber.surveys.models import (
     Response,
     Survey,
 )
+from chamber.surveys.results import withheld
 
 
 def _columns(survey: Survey) -> list[Column]:
@@ -81,8 +82,13 @@ def _member_text(value: bool | None) -> str:
 
 
 def responses_csv(survey: Survey) -> bytes:
-    """The whole file. Two queries (responses, answers), whatever the number of responses."""
+    """The whole file. Two queries (responses, answers), whatever the number of responses. An
+    anonymous survey with fewer than five responses gives its headings and no rows, as its
+    results page shows no answers (`results.withheld`)."""
     columns = _columns(survey)
+    if withheld(survey):
+        headings = ["Business size", "Sector", "Chamber member"]
+        return csv_bytes(headings + [column.heading for column in columns], [])
     position = {(c.question_id, c.agenda_item_id): n for n, c in enumerate(columns)}
     kinds = {q.id: kind_of(q) for q in survey.questions}
     cells: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))

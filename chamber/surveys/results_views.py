@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from flask import Response as HttpResponse
-from flask import render_template, request
+from flask import flash, redirect, render_template, request, url_for
 
 from chamber.auth.guard import ORGANISERS, staff_blueprint
 from chamber.core.pagination import paginate
@@ -14,7 +14,7 @@ from chamber.extensions import db
 from chamber.surveys import queries
 from chamber.surveys.figures import BREAKDOWNS, FREE_TEXT_SHOWN, MIN_GROUP, OTHER_GROUP
 from chamber.surveys.models import Question, QuestionKind, Survey
-from chamber.surveys.results import survey_results
+from chamber.surveys.results import survey_results, withheld
 from chamber.surveys.results_export import responses_csv
 
 bp = staff_blueprint("survey_results", __name__, roles=ORGANISERS, url_prefix="/staff/surveys")
@@ -39,7 +39,7 @@ def show(survey_id: int):
         survey, breakdown=breakdown or None, question_ids={focus.id} if focus else None
     )
     texts = None
-    if focus is not None and focus.kind is QuestionKind.free_text:
+    if focus is not None and focus.kind is QuestionKind.free_text and not results.withheld:
         texts = paginate(queries.free_text_answers(survey, focus), per_page=FREE_TEXT_SHOWN)
     return render_template(
         "surveys/results.html",
@@ -60,6 +60,13 @@ def show(survey_id: int):
 @bp.get("/<int:survey_id>/results.csv")
 def export(survey_id: int):
     survey = db.get_or_404(Survey, survey_id)
+    if withheld(survey):
+        flash(
+            f"This survey is anonymous and fewer than {MIN_GROUP} people have answered, so its "
+            "responses cannot be downloaded yet.",
+            "error",
+        )
+        return redirect(url_for(".show", survey_id=survey.id))
     slug = survey.event.slug if survey.event else f"survey-{survey.id}"
     return HttpResponse(
         responses_csv(survey),
