@@ -5,6 +5,7 @@ kept page holds a form token, a name or an email. Conditional GETs get a 304 wit
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from sqlalchemy import update
@@ -20,7 +21,14 @@ from tests.support import count_queries, post_form
 
 def kept_pages(app) -> list[bytes]:
     store = app.extensions["chamber.pagecache"].store
-    return [store.get(key)[0] for key in store._cache]  # SimpleCache's own dict of entries
+    entries = [store.get(key) for key in store._cache]  # SimpleCache's own dict of entries
+    return [entry[0] for entry in entries if isinstance(entry, tuple)]
+
+
+def kept_forms(app) -> list[str]:
+    """Pages with a form, kept without their token (`pagecache.kept_page`)."""
+    store = app.extensions["chamber.pagecache"].store
+    return [entry for key in store._cache if isinstance(entry := store.get(key), str)]
 
 
 def test_a_public_page_is_rendered_once_then_served_from_the_cache_with_one_query(
@@ -281,3 +289,68 @@ def test_the_version_is_read_in_one_statement_and_a_dead_connection_costs_nothin
         again = client.get(page, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304
     assert queries == [pagecache.READ_VERSION]
+
+
+# --- the booking form: kept without its token ----------------------------------------------------
+
+
+def test_the_booking_form_is_rendered_once_and_each_visitor_gets_their_own_token(
+    app, make_event
+):
+    event = make_event(capacity=5, title="Cyber seminar")
+    path = f"/events/{event.slug}/register"
+    first, second = app.test_client(), app.test_client()
+    page = first.get(path)
+    with count_queries() as queries:
+        again = second.get(path)
+    assert page.status_code == again.status_code == 200
+    assert "Cyber seminar" in again.text and "5 places left" in again.text
+    assert len(queries) <= 2, queries  # the event and the version: nothing rendered
+    ours, theirs = (csrf_token_in(r.text) for r in (page, again))
+    assert ours and theirs and ours != theirs  # each session its own token
+    assert page.headers["Cache-Control"].startswith("private") or "ETag" not in page.headers
+    (kept,) = kept_forms(app)
+    assert pagecache.TOKEN_SLOT in kept and ours not in kept and theirs not in kept
+    assert pagecache.TOKEN_SLOT not in page.text + again.text
+    # Each visitor's own token books; the other's is refused.
+    booking = booking_fields("ada@example.com")
+    assert second.post(path, data={"csrf_token": theirs, **booking}).status_code == 302
+    refused = first.post(path, data={"csrf_token": theirs, **booking_fields("bo@example.com")})
+    assert refused.status_code == 400
+
+
+def test_the_kept_booking_form_shows_the_places_left_after_each_booking(app, make_event):
+    event = make_event(capacity=3)
+    path = f"/events/{event.slug}/register"
+    assert "3 places left" in app.test_client().get(path).text
+    make_booking(event, "a@example.com")
+    assert "2 places left" in app.test_client().get(path).text
+
+
+def test_staff_and_visitors_with_a_message_waiting_get_a_fresh_booking_form(
+    app, client, organiser_client, make_event
+):
+    event = make_event()
+    path = f"/events/{event.slug}/register"
+    staff = organiser_client.get(path)
+    assert staff.status_code == 200 and "/staff/" in staff.text
+    assert kept_forms(app) == []
+    with client.session_transaction() as session:
+        session["_flashes"] = [("info", "A message for this visitor alone")]
+    assert "A message for this visitor alone" in client.get(path).text
+    assert kept_forms(app) == []
+    assert "/staff/" not in app.test_client().get(path).text  # and then kept, anonymous
+
+
+def csrf_token_in(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    return match.group(1) if match else ""
+
+
+def booking_fields(email: str) -> dict[str, str]:
+    return {
+        "business_name": "Octree Ltd", "size_band": "small", "sector": "IT",
+        "town_or_postcode": "Stevenage", "is_member": "no", "booker_name": "Ada Booker",
+        "booker_email": email, "delegates-0-name": "Ada Booker", "delegates-0-email": email,
+        "privacy": "y",
+    }  # fmt: skip

@@ -23,13 +23,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cachelib import BaseCache, NullCache, RedisCache, SimpleCache
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy import Engine, Integer, create_engine, event, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from werkzeug.exceptions import HTTPException
@@ -391,6 +391,54 @@ def _read(cache: PageCache, key: str) -> tuple[bytes, list[tuple[str, str]]] | N
         log.warning("The page cache could not be read", exc_info=True)
         return None
     return kept
+
+
+# --- pages kept without their form token -------------------------------------------------------
+
+# Stands for the visitor's form token in a kept page; each request puts its own token in its place.
+# A page's text cannot forge it to any effect: the token it would become is the visitor's own.
+TOKEN_SLOT = "chamber-form-token-slot-9f2c71"  # noqa: S105 - a placeholder, not a secret
+
+
+def may_keep_page() -> bool:
+    """Whether this request's page may come from `kept_page`: an anonymous GET with no message
+    waiting to be shown (staff see their own name and links; a flash is for one visitor)."""
+    from flask_login import current_user
+
+    return (
+        request.method in ("GET", "HEAD")
+        and not current_user.is_authenticated
+        and not session.get("_flashes")
+    )
+
+
+def kept_page(name: str, parts: tuple[object, ...], render: Callable[[], str]) -> str:
+    """A page that holds a form, the same for every anonymous visitor but for the form token:
+    rendered once per public version and time window (as kept public pages are, see the module's
+    docstring) with `TOKEN_SLOT` as its token, and kept. The caller puts this visitor's token in
+    the slot (`with_token`). Only for pages that show nothing personal."""
+    cache = _cache()
+    version, _changed_at = current_version()
+    window = int(utcnow().timestamp()) // max(1, cache.seconds)
+    digest = hashlib.sha256(repr((name, parts)).encode()).hexdigest()[:24]
+    key = f"form-{version}-{window}-{digest}"
+    try:
+        kept = cache.store.get(key)
+    except Exception:  # noqa: BLE001 - a cache that fails costs speed, never the page
+        log.warning("The page cache could not read %s", name, exc_info=True)
+        kept = None
+    if isinstance(kept, str):
+        return kept
+    page = render()
+    try:
+        cache.store.set(key, page, timeout=cache.seconds)
+    except Exception:  # noqa: BLE001
+        log.warning("The page cache could not keep %s", name, exc_info=True)
+    return page
+
+
+def with_token(page: str, token: str) -> str:
+    return page.replace(TOKEN_SLOT, token)
 
 
 def _key_tag_and_date(

@@ -13,7 +13,9 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
 
+from chamber.core import pagecache
 from chamber.core.errors import form_status, refusals_shown_on
 from chamber.events import services as events
 from chamber.events.models import Event
@@ -72,6 +74,8 @@ def register(slug: str):
     problem = services.registration_problem(event)
     if problem:  # drafts are already a 404; this is cancelled, past, not yet open or closed
         return render_template("registration/closed.html", event=event, problem=problem)
+    if request.method == "GET" and pagecache.may_keep_page():
+        return _blank_form(event, request.args.get("campaign"))
     form = RegistrationForm(slots=_slots(event), campaign=request.args.get("campaign"))
     if form.validate_on_submit():
         with refusals_shown_on(form):
@@ -101,6 +105,22 @@ def register(slug: str):
     return render_template(
         "registration/form.html", event=event, form=form, seats_left=services.seats_left(event)
     ), form_status(form)
+
+
+def _blank_form(event: Event, campaign: str | None) -> str:
+    """The empty booking form, the same for every anonymous visitor but for the form token: kept
+    per public version (which rises with every booking, so the places left are exact)."""
+    campaign_id = int(campaign) if campaign and campaign.isdigit() and len(campaign) < 10 else None
+
+    def render() -> str:
+        form = RegistrationForm(slots=_slots(event), campaign=campaign_id)
+        form.csrf_token.current_token = pagecache.TOKEN_SLOT  # each visitor's own goes here
+        return render_template(
+            "registration/form.html", event=event, form=form, seats_left=services.seats_left(event)
+        )
+
+    page = pagecache.kept_page("registration-form", (event.id, _slots(event), campaign_id), render)
+    return pagecache.with_token(page, generate_csrf())
 
 
 @bp.get("/events/<slug>/register/done")
