@@ -380,3 +380,63 @@ def test_a_second_worker_never_takes_over_a_batch_that_outlasts_its_lease(
     repeated = {message_id: times for message_id, times in Counter(ids).items() if times > 1}
     assert not repeated, f"{len(repeated)} message(s) sent more than once"
     assert set(ids) == expected
+
+
+# --- a campaign, two workers, one killed ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_campaign_reaches_each_recipient_once_with_two_workers_and_one_killed(
+    app, chamber, smtp_server
+):
+    """Issue 14: two `chamber worker` processes queue and send a campaign; one is killed half-way.
+    Each recipient is queued once, and receives it; at most the one message the dead worker had
+    in hand goes twice, with the same Message-ID (so a mail client shows it once)."""
+    from chamber.campaigns import services as campaigns
+    from chamber.campaigns.models import CampaignRecipient
+    from chamber.directory.models import Segment
+    from chamber.members.models import Contact, LegalForm, Organisation, SizeBand
+    from tests.factories import acting_staff
+
+    total = 150
+    business = Organisation(name="Octree Ltd", name_normalised="octree", size_band=SizeBand.small,
+                            legal_form=LegalForm.limited_company)  # fmt: skip
+    db.session.add(business)
+    db.session.flush()
+    db.session.add_all(
+        Contact(name=f"Person {n}", email=f"person{n}@octree.example", organisation=business)
+        for n in range(total)
+    )
+    segment = Segment(name="Everyone", filters={})
+    db.session.add(segment)
+    db.session.flush()
+    campaign = campaigns.save_campaign(
+        campaigns.CampaignDetails("News from the chamber", body="Hello.", segment_id=segment.id),
+        by=acting_staff(),
+    )
+    campaigns.send_now(campaign, by=acting_staff())
+    db.session.commit()
+    smtp_server.handler.delay = 0.02
+    chamber.use_smtp(smtp_server)
+    chamber.env["CHAMBER_BULK_PER_MINUTE"] = "0"
+
+    first, second = chamber.start("worker"), chamber.start("worker")
+    wait_for(lambda: len(smtp_server.handler.received) >= 20, timeout=90, process=first,
+             what="the workers to send a few of the campaign")  # fmt: skip
+    first.popen.send_signal(signal.SIGKILL)
+    first.popen.wait(timeout=30)
+    wait_for(lambda: statuses() == Counter({"sent": total}), timeout=120, process=second,
+             what="the other worker to send the rest")  # fmt: skip
+
+    recipients = db.session.scalars(
+        db.select(CampaignRecipient.contact_id).where(CampaignRecipient.campaign_id == campaign.id)
+    ).all()
+    assert sorted(recipients) == sorted(db.session.scalars(db.select(Contact.id)))
+    expected = {row.message_id for row in rows()}
+    assert len(expected) == total
+    ids = smtp_server.message_ids()
+    assert set(ids) == expected
+    assert len(ids) - total <= 1, Counter(ids).most_common(2)
+    addresses = Counter(email["To"].addresses[0].addr_spec for email in smtp_server.messages)
+    assert set(addresses) == {f"person{n}@octree.example" for n in range(total)}
+    assert sum(addresses.values()) - total <= 1
