@@ -294,9 +294,7 @@ def test_the_version_is_read_in_one_statement_and_a_dead_connection_costs_nothin
 # --- the booking form: kept without its token ----------------------------------------------------
 
 
-def test_the_booking_form_is_rendered_once_and_each_visitor_gets_their_own_token(
-    app, make_event
-):
+def test_the_booking_form_is_rendered_once_and_each_visitor_gets_their_own_token(app, make_event):
     event = make_event(capacity=5, title="Cyber seminar")
     path = f"/events/{event.slug}/register"
     first, second = app.test_client(), app.test_client()
