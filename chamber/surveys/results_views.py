@@ -8,6 +8,7 @@ import re
 from flask import Response as HttpResponse
 from flask import render_template, request
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, staff_blueprint
 from chamber.core.pagination import paginate
 from chamber.extensions import db
@@ -61,6 +62,7 @@ def show(survey_id: int):
 def export(survey_id: int):
     survey = db.get_or_404(Survey, survey_id)
     slug = survey.event.slug if survey.event else f"survey-{survey.id}"
+    record("exported", kind="survey", object_id=survey.id, detail="survey responses CSV")
     return HttpResponse(
         responses_csv(survey),
         content_type="text/csv; charset=utf-8",
