@@ -14,11 +14,6 @@ from chamber.core.errors import form_status, refusals_shown_on
 bp = staff_blueprint("account", __name__, roles=EVERY_ROLE, url_prefix="/staff/account")
 
 
-@bp.get("/")
-def index():
-    return redirect(url_for(".sessions_page"))
-
-
 # --- sessions ------------------------------------------------------------------------------------
 
 
@@ -98,6 +93,8 @@ def two_factor_page():
 @bp.post("/two-factor/off")
 def turn_off_two_factor():
     user = acting_user()
+    if not user.has_two_factor:
+        return redirect(url_for(".two_factor_page"))
     form = DisableTwoFactorForm()
     if form.validate_on_submit():
         with refusals_shown_on(form):

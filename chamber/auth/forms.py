@@ -11,7 +11,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.fields.choices import enum_choices, enum_coerce
+from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -209,7 +209,9 @@ class TwoFactorPolicyForm(ChamberForm):
     require = BooleanField("Require two-factor sign-in for every staff account")
 
 
-ACTION_CHOICES = [("", "Any action")] + sorted(ACTIONS.items(), key=lambda item: item[1])
+ACTION_CHOICES = [SelectChoice("", "Any action")] + [
+    SelectChoice(name, label) for name, label in sorted(ACTIONS.items(), key=lambda item: item[1])
+]
 
 
 class AuditFilterForm(ChamberForm):

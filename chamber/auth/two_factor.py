@@ -34,7 +34,7 @@ DRIFT_STEPS = 1
 RECOVERY_CODES = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
 _RECOVERY_LENGTH = 10  # 31^10, about 2^50
-_CODE = re.compile(r"\d{6}")
+_CODE = re.compile(r"[0-9]{6}")
 
 
 class TwoFactorRefused(Refusal):

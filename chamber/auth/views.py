@@ -21,6 +21,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from chamber.auth import audit, password_reset, services, sessions, two_factor
 from chamber.auth.forms import CodeForm, EnrolForm, ForgotPasswordForm, LoginForm, PasswordForm
 from chamber.auth.models import StaffUser
+from chamber.core import transactions
 from chamber.core.errors import form_status, on_field, refusals_shown_on
 from chamber.core.text import is_safe_redirect
 from chamber.core.times import utcnow
@@ -243,7 +244,13 @@ def second_factor():
         if two_factor.use_recovery_code(user, form.code.data):
             audit.record("recovery_code_used", kind="staff_user", object_id=user.id, by=user)
             return _finish_sign_in(user, next_url, "password and recovery code")
-        audit.record_now("second_factor_failed", kind="staff_user", object_id=user.id, by=user)
+        # The request answers 401 and rolls back: end its transaction now, so that on SQLite the
+        # lock the code checks' UPDATEs took does not stand in the way of the entry's own.
+        user_id = user.id
+        transactions.abandon()
+        audit.record_now(
+            "second_factor_failed", kind="staff_user", object_id=user_id, by=services.by_id(user_id)
+        )
         form.code.errors = [*form.code.errors, CODE_FAILED]
         return render_template("auth/second_factor.html", form=form), 401
     return render_template("auth/second_factor.html", form=form), form_status(form)
