@@ -16,7 +16,7 @@ from chamber.auth import password_reset, sessions, two_factor
 from chamber.auth.models import PasswordReset, RecoveryCode, Role, StaffSession, StaffUser
 from chamber.core.times import utcnow
 from chamber.extensions import db
-from chamber.mail import links
+from chamber.mail import links, staff_mail
 from chamber.mail.models import OutboxMessage
 from tests.factories import PASSWORD
 from tests.support import csrf_token, log_in, post_form
@@ -114,7 +114,7 @@ def test_a_link_belongs_to_its_own_account(client, organiser, admin, smtp_server
     db.session.commit()
     reset = db.session.scalars(db.select(PasswordReset)).one()
     with pytest.raises(links.LinkRefused):  # minted only for the account's own address
-        password_reset._mint_reset_link(admin.email, str(reset.id))
+        staff_mail._mint_reset_link(admin.email, str(reset.id))
     (message,) = delivered(smtp_server)
     path = link_in(message, "/staff/password/reset/")
     post_form(client, path, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
@@ -168,9 +168,7 @@ def enrol(client) -> tuple[str, list[str]]:
     page = client.get("/staff/account/two-factor")
     assert page.status_code == 200 and "<svg" in page.text
     secret = SECRET_ON_PAGE.search(page.text).group(1).replace(" ", "")
-    done = post_form(
-        client, "/staff/account/two-factor", {"code": pyotp.TOTP(secret).now()}
-    )
+    done = post_form(client, "/staff/account/two-factor", {"code": pyotp.TOTP(secret).now()})
     assert done.status_code == 200, done.text
     codes = CODES_ON_PAGE.findall(done.text)
     assert len(codes) == 10
@@ -239,7 +237,9 @@ def test_a_phone_clock_one_step_out_is_accepted_two_steps_is_not(organiser):
     now = utcnow()
     totp = pyotp.TOTP(secret)
     step = totp.timecode(now)
-    two_factor.enable(organiser, secret, totp.generate_otp(step - 3), now=now - timedelta(seconds=90))
+    two_factor.enable(
+        organiser, secret, totp.generate_otp(step - 3), now=now - timedelta(seconds=90)
+    )
     assert not two_factor.accept_code(organiser, totp.generate_otp(step - 2), now)  # too old
     assert not two_factor.accept_code(organiser, totp.generate_otp(step + 2), now)  # too new
     assert two_factor.accept_code(organiser, totp.generate_otp(step - 1), now)  # 30 s behind
@@ -345,14 +345,19 @@ def test_when_required_an_account_without_it_enrols_before_anything_else(
 
 def test_only_admins_set_the_rule(organiser_client, checkin_client):
     token = csrf_token(organiser_client, "/staff/")
-    assert organiser_client.post("/staff/users/security", data={"csrf_token": token}).status_code == 403
+    assert (
+        organiser_client.post("/staff/users/security", data={"csrf_token": token}).status_code
+        == 403
+    )
     assert checkin_client.get("/staff/users/security").status_code == 403
 
 
 # --- one's own sessions ------------------------------------------------------------------------
 
 
-def test_the_sessions_page_lists_ones_own_and_marks_this_one(app, organiser_client, organiser, admin):
+def test_the_sessions_page_lists_ones_own_and_marks_this_one(
+    app, organiser_client, organiser, admin
+):
     other = app.test_client()
     log_in(other, organiser)
     admins = app.test_client()

@@ -8,11 +8,9 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Signing in and out (with password reset and two-factor codes), one's own account and
     sessions, the staff accounts page and the audit trail's page."""
-    from chamber.auth import account_views, audit_views, manage, password_reset, views
-    from chamber.mail import links
+    from chamber.auth import account_views, audit_views, manage, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(manage.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(audit_views.bp)
-    links.register_link_minter("password_reset", password_reset._mint_reset_link)

@@ -1,26 +1,24 @@
 """Forgot your password: a link by email that sets a new one. Operations flush and never commit.
 
 Asking answers the same whether or not the address is a staff account's, so the page tells a
-stranger nothing about who works at the chamber. For an active account, a `PasswordReset` row is
-made and an email queued through the outbox; the link's token is minted when the email is sent
-(`mail.links`: no secret ever sits in the outbox), 256 random bits of which only the SHA-256 is
-kept. The link works once, for RESET_LIFETIME from the request, for that account only; using it
-sets the password, spends every other reset link of the account, and ends all its sessions.
+stranger nothing about who works at the chamber. For an active account, a `PasswordReset` row
+is made and `signals.password_reset_requested` sent: mail queues the email (`mail.staff_mail`).
+The link's token is minted when the email is sent (`mail.links`: no secret ever sits in the
+outbox), 256 random bits of which only the SHA-256 is kept. The link works once, for
+RESET_LIFETIME from the request, for that account only; using it sets the password, spends
+every other reset link of the account, and ends all its sessions.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from chamber.auth import audit, services
+from chamber.auth import audit, services, signals
 from chamber.auth.models import PasswordReset, StaffUser
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.core.transactions import rows_changed
-from chamber.core.urls import external_url
 from chamber.extensions import db
-from chamber.mail import links
-from chamber.mail import services as mail
 
 RESET_LIFETIME = timedelta(hours=1)
 GONE = "expired"  # the token of a link minted for a request that can no longer be used
@@ -37,31 +35,28 @@ def request_reset(email: str, now: datetime | None = None) -> None:
     reset = PasswordReset(user_id=user.id, created_at=now, expires_at=now + RESET_LIFETIME)
     db.session.add(reset)
     db.session.flush()
-    mail.enqueue(
-        key=f"password-reset:{reset.id}",
-        to=user.email,
-        to_name=user.name,
-        subject="Set a new password",
-        template="auth/password_reset",
-        context={"reset": reset, "minutes": int(RESET_LIFETIME.total_seconds() // 60)},
-    )
+    signals.password_reset_requested.send(signals.this_app(), reset=reset)  # mail queues it
     audit.record("password_reset_requested", kind="staff_user", object_id=user.id, by=user)
 
 
-def _mint_reset_link(recipient: str, ref: str) -> str:
-    """The reset link of request `ref`, only if the message goes to that account's address; a
-    request already used or out of time gets a link that says so."""
-    if not ref.isdigit():
-        raise links.LinkRefused(f"a reset link needs a request's number, not {ref[:20]!r}")
-    reset = db.session.get(PasswordReset, int(ref))
+def lifetime_minutes() -> int:
+    return int(RESET_LIFETIME.total_seconds() // 60)
+
+
+def usable(reset_id: int) -> PasswordReset | None:
+    """Request `reset_id` if its link may still be minted: not used, not out of time."""
+    reset = db.session.get(PasswordReset, reset_id)
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
-        return external_url("auth.reset_password", token=GONE)
-    if mail.normalise_address(recipient) != mail.normalise_address(reset.user.email):
-        raise links.LinkRefused(f"reset {ref}'s link is not for this recipient")
+        return None
+    return reset
+
+
+def new_link_token(reset: PasswordReset) -> str:
+    """A fresh token for the request's link; only its hash is kept (replacing any earlier). Flushes."""
     token = new_token()
     reset.token_hash = hash_token(token)
     db.session.flush()
-    return external_url("auth.reset_password", token=token)
+    return token
 
 
 def reset_for(token: str, now: datetime | None = None) -> PasswordReset | None:
