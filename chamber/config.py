@@ -265,6 +265,7 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
         "HEALTH_WORKER_STALE_SECONDS",
         "HEALTH_MAIL_BACKLOG_SECONDS",
         "HEALTH_MAIL_BACKLOG_COUNT",
+        "AUDIT_RETENTION_MONTHS",
     ):
         if not config[name] > 0:
             raise ConfigError(f"CHAMBER_{name} must be above 0.")

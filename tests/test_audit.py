@@ -368,3 +368,11 @@ def test_an_organiser_role_change_by_an_organiser_is_refused_and_not_logged(
     assert response.status_code == 403
     assert entries("staff_changed") == []
     assert db.session.get(type(admin), admin.id).role == Role.admin
+
+
+def test_a_retention_of_no_months_is_refused_at_start(tmp_path):
+    from chamber import create_app
+    from chamber.config import ConfigError
+
+    with pytest.raises(ConfigError, match="CHAMBER_AUDIT_RETENTION_MONTHS must be above 0"):
+        create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "AUDIT_RETENTION_MONTHS": 0})
