@@ -472,3 +472,28 @@ def test_hostile_codes_are_refused_without_an_error(app, organiser, code):
     assert response.status_code in (400, 401)
     assert "<script>alert" not in response.text
     assert not is_signed_in(client)
+
+
+@pytest.mark.parametrize(
+    "code", ["{{7*7}}", "<b>123456</b>", "123\r\n456", "1" * 300, "１２３４５６", "12 34 56\x00"]
+)
+def test_hostile_enrolment_codes_turn_nothing_on(organiser_client, organiser, code):
+    organiser_client.get("/staff/account/two-factor")
+    response = post_form(organiser_client, "/staff/account/two-factor", {"code": code})
+    assert response.status_code == 400
+    assert "<b>123456</b>" not in response.text
+    db.session.refresh(organiser)
+    assert not organiser.has_two_factor
+
+
+def test_enrolling_at_sign_in_refuses_a_forged_request(app, admin_client, organiser):
+    enrol(admin_client)
+    require_two_factor(admin_client)
+    client = app.test_client()
+    password_step(client, organiser)
+    page = client.get("/staff/login/two-factor")
+    secret = SECRET_ON_PAGE.search(page.text).group(1).replace(" ", "")
+    forged = client.post("/staff/login/two-factor", data={"code": pyotp.TOTP(secret).now()})
+    assert forged.status_code == 400
+    db.session.refresh(organiser)
+    assert not organiser.has_two_factor and not is_signed_in(client)
