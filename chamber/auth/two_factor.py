@@ -53,7 +53,9 @@ def provisioning_uri(secret: str, user: StaffUser) -> str:
 def qr_svg(secret: str, user: StaffUser) -> Markup:
     """The enrolment QR code as inline SVG (no script, no style attribute: the CSP allows it)."""
     code = segno.make(provisioning_uri(secret, user), error="m")
-    svg = code.svg_inline(scale=5, light="#fff", title="QR code for your authenticator app")
+    svg = code.svg_inline(
+        scale=5, light="#fff", omitsize=True, title="QR code for your authenticator app"
+    )
     return Markup(svg)  # noqa: S704 - segno's own markup; the secret and email are inside a URI
 
 
