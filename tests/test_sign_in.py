@@ -497,3 +497,36 @@ def test_enrolling_at_sign_in_refuses_a_forged_request(app, admin_client, organi
     assert forged.status_code == 400
     db.session.refresh(organiser)
     assert not organiser.has_two_factor and not is_signed_in(client)
+
+
+def test_each_step_is_in_the_audit_trail(app, organiser_client, organiser, smtp_server):
+    from chamber.auth.audit import AuditEntry
+
+    def actions() -> list[tuple[str, str]]:
+        rows = db.session.execute(
+            db.select(AuditEntry.action, AuditEntry.detail).order_by(AuditEntry.id)
+        )
+        return [tuple(row) for row in rows]
+
+    secret, codes = enrol(organiser_client)
+    client = app.test_client()
+    password_step(client, organiser)
+    post_form(client, "/staff/login/code", {"code": "000000"})
+    post_form(client, "/staff/login/code", {"code": codes[0]})
+    post_form(
+        client, "/staff/account/sessions/end-others", {}, token_from="/staff/account/sessions"
+    )
+    ask_for_reset(app.test_client(), organiser.email)
+    path = link_in(delivered(smtp_server)[0], "/staff/password/reset/")
+    post_form(app.test_client(), path, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    logged = actions()
+    assert logged[1:] == [
+        ("two_factor_enabled", ""),
+        ("second_factor_failed", ""),
+        ("recovery_code_used", ""),
+        ("sign_in", "password and recovery code"),
+        ("other_sessions_ended", ""),
+        ("password_reset_requested", ""),
+        ("password_reset", ""),
+    ]
+    assert secret not in repr(logged) and codes[0] not in repr(logged)
