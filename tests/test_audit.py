@@ -376,3 +376,14 @@ def test_a_retention_of_no_months_is_refused_at_start(tmp_path):
 
     with pytest.raises(ConfigError, match="CHAMBER_AUDIT_RETENTION_MONTHS must be above 0"):
         create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "AUDIT_RETENTION_MONTHS": 0})
+
+
+def test_a_staff_account_made_by_the_command_is_logged(runner):
+    result = runner.invoke(
+        args=["create-staff", "--email", "new@example.com", "--name", "Nia New", "--role", "admin",
+              "--password-stdin"],
+        input="violet tractor sings under seven lanterns\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entry = only("staff_created")
+    assert entry.user_id is None and entry.detail.startswith("role admin, by the chamber")
