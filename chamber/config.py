@@ -41,6 +41,19 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
         "str",
     ),
     ("CHAMBER_LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes", "str"),
+    (
+        "CHAMBER_LOGIN_CODE_LIMIT_PER_ACCOUNT",
+        "LOGIN_CODE_LIMIT_PER_ACCOUNT",
+        "5 per 15 minutes",
+        "str",
+    ),
+    (
+        "CHAMBER_PASSWORD_RESET_LIMIT_PER_ADDRESS",
+        "PASSWORD_RESET_LIMIT_PER_ADDRESS",
+        "5 per hour",
+        "str",
+    ),
+    ("CHAMBER_AUDIT_RETENTION_MONTHS", "AUDIT_RETENTION_MONTHS", 24, "int"),
     ("CHAMBER_BOOKING_LIMIT_PER_ADDRESS", "BOOKING_LIMIT_PER_ADDRESS", "20 per hour", "str"),
     ("CHAMBER_SUBSCRIBE_LIMIT_PER_ADDRESS", "SUBSCRIBE_LIMIT_PER_ADDRESS", "10 per hour", "str"),
     ("CHAMBER_API_LIMIT_PER_ADDRESS", "API_LIMIT_PER_ADDRESS", "120 per minute", "str"),
@@ -86,6 +99,8 @@ RATE_LIMITS = (
     "LOGIN_LIMIT_PER_ACCOUNT",
     "LOGIN_LIMIT_PER_ACCOUNT_ALL_ADDRESSES",
     "LOGIN_LIMIT_PER_ADDRESS",
+    "LOGIN_CODE_LIMIT_PER_ACCOUNT",
+    "PASSWORD_RESET_LIMIT_PER_ADDRESS",
     "BOOKING_LIMIT_PER_ADDRESS",
     "SUBSCRIBE_LIMIT_PER_ADDRESS",
     "API_LIMIT_PER_ADDRESS",
@@ -250,6 +265,7 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
         "HEALTH_WORKER_STALE_SECONDS",
         "HEALTH_MAIL_BACKLOG_SECONDS",
         "HEALTH_MAIL_BACKLOG_COUNT",
+        "AUDIT_RETENTION_MONTHS",
     ):
         if not config[name] > 0:
             raise ConfigError(f"CHAMBER_{name} must be above 0.")

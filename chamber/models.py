@@ -1,6 +1,14 @@
 """Every model, imported in one place so that the metadata Alembic compares is complete."""
 
-from chamber.auth.models import Role, StaffUser
+from chamber.auth.audit import AuditEntry
+from chamber.auth.models import (
+    PasswordReset,
+    RecoveryCode,
+    Role,
+    StaffPolicy,
+    StaffSession,
+    StaffUser,
+)
 from chamber.campaigns.models import Campaign, CampaignRecipient, CampaignResource
 from chamber.core.heartbeat import WorkerHeartbeat
 from chamber.core.pagecache import PublicVersion
@@ -81,5 +89,6 @@ __all__ = [
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
     "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment", "ImportJob", "ImportJobRow",
     "ImportStatus", "RowAction", "DelegateReminder", "EventMessage", "Campaign",
-    "CampaignRecipient", "CampaignResource", "PrivacyNotice",
+    "CampaignRecipient", "CampaignResource", "PrivacyNotice", "AuditEntry", "PasswordReset",
+    "RecoveryCode", "StaffPolicy", "StaffSession",
 ]  # fmt: skip

@@ -257,6 +257,12 @@ def test_every_email_kind_is_sent_and_every_link_in_it_opens_its_page(
     assert sent["Sam Sub <sam@example.com>"] == "Book your places"
     assert any(subject.startswith("[Test] ") for subject in sent.values())
 
+    # A member of staff forgot their password: the reset email, whose link opens its page.
+    forgot = post_form(client, "/staff/password/forgot", {"email": "org@example.com"})
+    assert forgot.status_code == 302
+    assert subjects(mailbox.deliver()) == {"Olu Organiser <org@example.com>": "Set a new password"}
+    assert any(path.startswith("/staff/password/reset/") for path in mailbox.followed)
+
     unused = email_templates() - loaded_templates
     assert not unused, f"email templates no flow here sends (add the flow): {sorted(unused)}"
     statuses = db.session.scalars(db.select(OutboxMessage.status)).all()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from chamber.auth import services
-from chamber.auth.forms import PasswordForm, StaffCreateForm, StaffEditForm
+from chamber.auth import services, two_factor
+from chamber.auth.audit import record
+from chamber.auth.forms import PasswordForm, StaffCreateForm, StaffEditForm, TwoFactorPolicyForm
 from chamber.auth.guard import staff_blueprint
 from chamber.auth.models import Role, StaffUser
 from chamber.core.errors import form_status, on_field, refusals_shown_on
@@ -28,6 +29,9 @@ def create():
             user = services.create_staff(
                 form.email.data, form.name.data, form.role.data, form.password.data
             )
+            record(
+                "staff_created", kind="staff_user", object_id=user.id, detail=f"role {user.role}"
+            )
             flash(f"Added {user.name} as {user.role.label}.", "success")
             return redirect(url_for(".index"))
     return render_template("auth/user_form.html", form=form, user=None), form_status(form)
@@ -39,6 +43,7 @@ def edit(user_id: int):
     form = StaffEditForm(obj=user)
     if form.validate_on_submit():
         with refusals_shown_on(form):
+            before = (user.role, user.active, user.name)
             services.update_staff(
                 user,
                 name=form.name.data,
@@ -46,6 +51,9 @@ def edit(user_id: int):
                 active=form.active.data,
                 by=current_user,
             )
+            changes = _changes(before, user)
+            if changes:
+                record("staff_changed", kind="staff_user", object_id=user.id, detail=changes)
             flash(f"Saved {user.name}.", "success")
             return redirect(url_for(".index"))
     return render_template(
@@ -61,9 +69,36 @@ def set_password(user_id: int):
     if password_form.validate_on_submit():
         with refusals_shown_on(password_form, on_field("password")):
             services.set_password(user, password_form.password.data, by=current_user)
+            record("staff_password_set", kind="staff_user", object_id=user.id)
             flash(f"Set a new password for {user.name}.", "success")
             return redirect(url_for(".index"))
     form = StaffEditForm(obj=user, formdata=None)
     return render_template(
         "auth/user_form.html", form=form, user=user, password_form=password_form
     ), 400
+
+
+def _changes(before: tuple[Role, bool, str], user: StaffUser) -> str:
+    role, active, name = before
+    said = []
+    if role != user.role:
+        said.append(f"role {role} to {user.role}")
+    if active != user.active:
+        said.append("reactivated" if user.active else "deactivated")
+    if name != user.name:
+        said.append("name changed")
+    return "; ".join(said)
+
+
+@bp.route("/security", methods=["GET", "POST"])
+def security():
+    """Sign-in rules for every staff account: whether two-factor sign-in is required."""
+    form = TwoFactorPolicyForm(data={"require": two_factor.policy().require_two_factor})
+    if form.validate_on_submit():
+        with refusals_shown_on(form):
+            two_factor.set_required(bool(form.require.data), by=current_user)
+            flash("Saved the sign-in rules.", "success")
+            return redirect(url_for(".security"))
+    return render_template(
+        "auth/security.html", form=form, users=services.staff_users()
+    ), form_status(form)

@@ -37,6 +37,13 @@ class StaffUser(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Two-factor sign-in (auth.two_factor): the authenticator app's shared secret (base32), set
+    # when the person confirmed a code from their app; shown once at enrolment, never again and
+    # never logged. `totp_last_step` is the time step of the last code accepted, so a code cannot
+    # be used twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_last_step: Mapped[int | None] = mapped_column(db.BigInteger)
 
     # The raw token of the session this user was loaded for (or has just logged in with); set by
     # `auth.sessions`, never stored. Not a mapped column.
@@ -60,6 +67,10 @@ class StaffUser(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_secret is not None and self.totp_enabled_at is not None
 
     def can(self, *roles: Role) -> bool:
         return self.role in roles
@@ -85,8 +96,56 @@ class StaffSession(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the session began, shown on the person's own sessions page: the address as the app
+    # sees it (behind CHAMBER_PROXY_COUNT trusted proxies) and the browser's user agent, trimmed.
+    ip_address: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
 
     user: Mapped[StaffUser] = relationship()
 
     def __repr__(self) -> str:
         return f"<StaffSession {self.id} of user {self.user_id}>"
+
+
+class PasswordReset(db.Model):
+    """A "forgot your password" request. Its link's token is minted when the email is sent (so no
+    secret sits in the outbox) and only its SHA-256 is kept; it works once, for RESET_LIFETIME
+    after the request, and only for this user."""
+
+    __tablename__ = "password_reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        db.ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[StaffUser] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """One of the ten single-use codes that stand in for the authenticator app; only its SHA-256
+    is kept (each code carries 50 random bits, beyond guessing under the code step's limits)."""
+
+    __tablename__ = "staff_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        db.ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StaffPolicy(db.Model):
+    """Sign-in rules an admin sets in the app (`/staff/users/security`): one row, id 1."""
+
+    __tablename__ = "staff_policy"
+    __table_args__ = (db.CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    require_two_factor: Mapped[bool] = mapped_column(default=False)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -55,8 +55,16 @@ def authenticate(email: str, password: str) -> StaffUser | None:
         return None
     if not user.check_password(password) or not user.active:
         return None
-    user.last_login_at = utcnow()
     return user
+
+
+def by_id(user_id: int) -> StaffUser | None:
+    return db.session.get(StaffUser, user_id)
+
+
+def signed_in(user: StaffUser) -> None:
+    """The person has passed every step of signing in."""
+    user.last_login_at = utcnow()
 
 
 def password_problem(password: str, *, about: Iterable[str] = ()) -> str | None:

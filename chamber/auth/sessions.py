@@ -8,16 +8,17 @@ and ends after IDLE_LIFETIME without a request.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from chamber.auth.audit import one_line
 from chamber.auth.models import StaffSession, StaffUser
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
-from chamber.core.transactions import unit_of_work
+from chamber.core.transactions import rows_changed, unit_of_work
 from chamber.extensions import db, login_manager
 
 # A working day: a volunteer logged in at the door in the morning is still in after the evening
@@ -48,7 +49,14 @@ def start(user: StaffUser) -> str:
     token = new_token()
     db.session.add(
         StaffSession(
-            user_id=user.id, token_hash=hash_token(token), created_at=now, last_seen_at=now
+            user_id=user.id,
+            token_hash=hash_token(token),
+            created_at=now,
+            last_seen_at=now,
+            ip_address=(request.remote_addr or "")[:45] if has_request_context() else "",
+            user_agent=one_line(request.headers.get("User-Agent", ""), 200)
+            if has_request_context()
+            else "",
         )
     )
     db.session.flush()
@@ -97,6 +105,40 @@ def end_all(user: StaffUser, *, keep: str | None = None) -> None:
         statement = statement.where(StaffSession.token_hash != hash_token(keep))
     db.session.execute(statement)
     db.session.flush()
+
+
+def live_sessions(user: StaffUser, now: datetime | None = None) -> list[StaffSession]:
+    """`user`'s sessions that have not run out, the most recently used first."""
+    now = now or utcnow()
+    return list(
+        db.session.scalars(
+            db.select(StaffSession)
+            .where(
+                StaffSession.user_id == user.id,
+                StaffSession.created_at > now - ABSOLUTE_LIFETIME,
+                StaffSession.last_seen_at > now - IDLE_LIFETIME,
+            )
+            .order_by(StaffSession.last_seen_at.desc(), StaffSession.id.desc())
+        )
+    )
+
+
+def is_current(staff_session: StaffSession, user: StaffUser) -> bool:
+    """Whether `staff_session` is the one `user` was loaded for in this request."""
+    token = user.session_token
+    return bool(token) and staff_session.token_hash == hash_token(token)
+
+
+def end_own(user: StaffUser, session_id: int) -> bool:
+    """End `user`'s own session `session_id`; False if they have none with that id (another
+    person's session is as unknown as a missing one). Flushes."""
+    ended = rows_changed(
+        db.delete(StaffSession).where(
+            StaffSession.id == session_id, StaffSession.user_id == user.id
+        )
+    )
+    db.session.flush()
+    return ended == 1
 
 
 def _well_formed(token: object) -> bool:

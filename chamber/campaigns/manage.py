@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.campaigns import content, queries, services
 from chamber.campaigns.forms import CampaignForm, ScheduleForm
@@ -172,6 +173,7 @@ def send(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     with refusals_flashed():
         services.send_now(campaign, by=acting_user())
+        record("campaign_sent", kind="campaign", object_id=campaign.id, detail="sent now")
         flash("Sending: the worker is queueing it now. This page shows its progress.", "success")
     return redirect(url_for(".show", campaign_id=campaign.id))
 
@@ -183,6 +185,8 @@ def schedule(campaign_id: int):
     if form.validate_on_submit() and (when := form.when()) is not None:
         with refusals_shown_on(form):
             services.schedule(campaign, when, form.zone.data, by=acting_user())
+            record("campaign_sent", kind="campaign", object_id=campaign.id,
+                   detail=f"scheduled for {when:%Y-%m-%d %H:%M} UTC")  # fmt: skip
             flash("Scheduled. You can still change it, or send it now, until then.", "success")
             return redirect(url_for(".show", campaign_id=campaign.id))
     if not campaign.status.editable:

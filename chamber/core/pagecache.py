@@ -46,6 +46,10 @@ PRIVATE_TABLES = frozenset(
     {
         "staff_user",
         "staff_session",
+        "staff_recovery_code",
+        "staff_policy",
+        "password_reset",
+        "audit_entry",
         "outbox_message",
         "outbox_attachment",
         "suppression",

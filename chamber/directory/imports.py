@@ -21,6 +21,7 @@ from wtforms import FieldList, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
@@ -233,6 +234,7 @@ def cancel(job_id: int):
 def report(job_id: int):
     job = _job_or_404(job_id)
     body = csv_bytes(import_jobs.report_header(job), import_jobs.report_rows(job))
+    record("exported", kind="import_job", object_id=job.id, detail="refused rows CSV")
     stem = job.file_name.rsplit(".", 1)[0] or "import"
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:60]
     return Response(

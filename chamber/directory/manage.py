@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
@@ -76,6 +77,7 @@ def index():
 def export_organisations():
     filters = queries.OrganisationFilters.from_args(request.args)
     body = csv_bytes(queries.ORGANISATION_HEADER, queries.organisation_rows(filters))
+    record("exported", kind="directory", detail="organisations CSV")
     return _csv(body, "organisations")
 
 
@@ -176,6 +178,7 @@ def contacts():
 @bp.get("/contacts.csv")
 def export_contacts():
     filters = queries.ContactFilters.from_args(request.args)
+    record("exported", kind="directory", detail="contacts CSV")
     return _csv(csv_bytes(queries.CONTACT_HEADER, queries.contact_rows(filters)), "contacts")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import form_status, refusals_shown_on
@@ -140,6 +141,12 @@ def export():
         filters = segments.SegmentFilters.from_args(request.args)
         name = "segment"
     body = csv_bytes(segments.EXPORT_HEADER, segments.export_rows(filters))
+    record(
+        "exported",
+        kind="segment" if segment_id is not None else "directory",
+        object_id=segment_id,
+        detail="segment CSV",
+    )
     return Response(
         body,
         content_type="text/csv; charset=utf-8",

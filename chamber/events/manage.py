@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
@@ -49,6 +50,7 @@ def create():
         else:
             with refusals_shown_on(form):
                 event = services.save_event(None, details, by=acting_user())
+                record("event_created", kind="event", object_id=event.id, detail=event.slug)
                 flash(
                     f"Created “{event.title}” as a draft. Add its agenda, then publish it.",
                     "success",
@@ -107,6 +109,12 @@ def edit(event_id: int):
         else:
             with refusals_shown_on(form):
                 services.save_event(event, details, by=acting_user(), move_agenda=move_agenda)
+                record(
+                    "event_changed",
+                    kind="event",
+                    object_id=event.id,
+                    detail="; ".join(_change_names(changes)) or "details",
+                )
                 told = ""
                 if changes and audience:
                     people = "delegate will" if audience == 1 else "delegates will"
@@ -146,6 +154,8 @@ def change_status(event_id: int, action: str):
         return render_template("events/manage/confirm_publish.html", event=event)
     with refusals_flashed():
         services.set_status(event, status, by=acting_user())
+        record(f"event_{action}ed" if action != "cancel" else "event_cancelled",
+               kind="event", object_id=event.id)  # fmt: skip
         flash(message.format(event.title), "success")
     return redirect(url_for(".show", event_id=event_id))
 
@@ -162,6 +172,7 @@ def copy(event_id: int):
     if form.validate_on_submit():
         with refusals_shown_on(form):
             made = copying.copy_event(event, form.details(), by=acting_user())
+            record("event_copied", kind="event", object_id=made.id, detail=f"from event {event.id}")
             flash(f"Copied “{event.title}” to “{made.title}”, a draft. Check it, then publish it.",
                   "success")  # fmt: skip
             return redirect(url_for(".show", event_id=made.id))

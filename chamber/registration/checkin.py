@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from chamber.auth.audit import record
 from chamber.auth.guard import EVERY_ROLE, staff_blueprint
 from chamber.auth.models import StaffUser
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
@@ -121,6 +122,8 @@ def undo(event_id: int, delegate_id: int):
 def _check_in_and_say(delegate: Delegate) -> None:
     with refusals_flashed():
         if checkin_services.check_in(delegate, by=current_user):
+            record("checked_in", kind="delegate", object_id=delegate.id,
+                   detail=f"event {delegate.event_id}")  # fmt: skip
             flash(f"Checked in: {delegate.name}.", "success")
         else:
             arrived = db.session.get(Event, delegate.event_id).local(delegate.checked_in_at)
@@ -133,6 +136,8 @@ def _undo_and_say(delegate: Delegate) -> None:
         flash(problem, "error")
         return
     if checkin_services.undo_check_in(delegate):
+        record("check_in_undone", kind="delegate", object_id=delegate.id,
+               detail=f"event {delegate.event_id}")  # fmt: skip
         flash(f"Undone: {delegate.name} is no longer checked in.", "info")
     else:
         flash(f"{delegate.name} was not checked in, so there was nothing to undo.", "info")
@@ -156,6 +161,7 @@ def walk_in(event_id: int):
                 size_band=SizeBand(form.size_band.data) if form.size_band.data else None,
                 by=current_user,
             )
+            record("walk_in", kind="delegate", object_id=delegate.id, detail=f"event {event.id}")
             flash(f"Added and checked in: {delegate.name}.", "success")
             return redirect(url_for(".door", event_id=event.id, q=delegate.email_normalised))
     return render_template(
@@ -170,6 +176,7 @@ def walk_in(event_id: int):
 def badges(event_id: int):
     """A sheet of name badges (name and business) for every confirmed delegate, to print on A4."""
     event = _event_or_404(event_id)
+    record("downloaded", kind="event", object_id=event.id, detail="name badges")
     return render_template(
         "registration/checkin/badges.html",
         event=event,
@@ -181,6 +188,7 @@ def badges(event_id: int):
 def sign_in_sheet(event_id: int):
     """A table to sign on paper (name, business, signature), for every confirmed delegate."""
     event = _event_or_404(event_id)
+    record("downloaded", kind="event", object_id=event.id, detail="sign-in sheet")
     return render_template(
         "registration/checkin/sign_in_sheet.html",
         event=event,

@@ -7,6 +7,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from wtforms import EmailField, StringField
 from wtforms.validators import Email, Length, Optional
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import (
@@ -141,6 +142,7 @@ def index(event_id: int):
 def export(event_id: int):
     event = _event_or_404(event_id)
     body = csv_bytes(staff.export_header(event), staff.export_rows(event))
+    record("exported", kind="event", object_id=event.id, detail="registrations CSV")
     return Response(
         body,
         content_type="text/csv; charset=utf-8",
@@ -157,6 +159,7 @@ def promote(event_id: int, delegate_id: int):
     delegate = _delegate_or_404(event, delegate_id)
     with refusals_flashed(), services.seats_locked(event):
         staff.promote(event, delegate, by=acting_user())
+        record("place_promoted", kind="delegate", object_id=delegate.id, detail=f"event {event.id}")
         flash(
             f"Promoted {delegate.name} from the waiting list: they now have a place, and we "
             "have emailed them.",
@@ -187,6 +190,12 @@ def cancel(event_id: int, delegate_id: int):
     delegate = _delegate_or_404(event, delegate_id)
     with refusals_flashed(), services.seats_locked(event):
         promoted = staff.cancel(event, delegate, by=acting_user())
+        record(
+            "place_cancelled",
+            kind="delegate",
+            object_id=delegate.id,
+            detail=f"event {event.id}; {len(promoted)} promoted from the waiting list",
+        )
         message = f"Cancelled {delegate.name}'s place."
         if promoted:
             names = ", ".join(person.name for person in promoted)
@@ -237,6 +246,12 @@ def add_booking(event_id: int):
                 event, form.business(), form.booker(), form.delegate_details(), by=acting_user()
             )
             confirmed, waiting = len(result.confirmed), len(result.waitlisted)
+            record(
+                "booking_added",
+                kind="booking",
+                object_id=result.booking.id,
+                detail=f"event {event.id}; {confirmed} confirmed, {waiting} waiting",
+            )
             summary = f"{confirmed} with a place" if confirmed else ""
             if waiting:
                 summary += (", " if summary else "") + f"{waiting} on the waiting list"

@@ -8,6 +8,7 @@ import re
 from flask import Response as HttpResponse
 from flask import flash, redirect, render_template, request, url_for
 
+from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, staff_blueprint
 from chamber.core.pagination import paginate
 from chamber.extensions import db
@@ -68,6 +69,7 @@ def export(survey_id: int):
         )
         return redirect(url_for(".show", survey_id=survey.id))
     slug = survey.event.slug if survey.event else f"survey-{survey.id}"
+    record("exported", kind="survey", object_id=survey.id, detail="survey responses CSV")
     return HttpResponse(
         responses_csv(survey),
         content_type="text/csv; charset=utf-8",
