@@ -406,12 +406,11 @@ TOKEN_SLOT = "chamber-form-token-slot-9f2c71"  # noqa: S105 - a placeholder, not
 
 def may_keep_page() -> bool:
     """Whether this request's page may come from `kept_page`: an anonymous GET with no message
-    waiting to be shown (staff see their own name and links; a flash is for one visitor)."""
-    from flask_login import current_user
-
+    waiting to be shown (staff, signed in by Flask-Login's `_user_id`, see their own name and
+    links; a flash is for one visitor)."""
     return (
         request.method in ("GET", "HEAD")
-        and not current_user.is_authenticated
+        and "_user_id" not in session
         and not session.get("_flashes")
     )
 
