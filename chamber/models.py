@@ -38,6 +38,7 @@ from chamber.members.models import (
     SubscriptionRequest,
     TopicOptOut,
 )
+from chamber.privacy.models import RetentionRun
 from chamber.registration.models import (
     Booking,
     BookingToken,
@@ -80,5 +81,5 @@ __all__ = [
     "Invitation", "Question", "QuestionKind", "Recipients", "Response", "Survey", "SurveyStatus",
     "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment", "ImportJob", "ImportJobRow",
     "ImportStatus", "RowAction", "DelegateReminder", "EventMessage", "Campaign",
-    "CampaignRecipient", "CampaignResource",
+    "CampaignRecipient", "CampaignResource", "RetentionRun",
 ]  # fmt: skip
