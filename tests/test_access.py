@@ -55,7 +55,12 @@ ONE_EVENTS_DOOR_ENDPOINTS = {
     "checkin.door", "checkin.counts", "checkin.scan",
     "checkin.walk_in", "checkin.badges", "checkin.sign_in_sheet",
 }  # fmt: skip
-ADMIN_ONLY_PREFIXES = ("/staff/users", "/staff/outbox")
+ADMIN_ONLY_PREFIXES = (
+    "/staff/users",
+    "/staff/outbox",
+    "/staff/privacy/retention",
+    "/staff/privacy/erase",
+)
 # Preferred members of `any(...)` URL variables (otherwise the first in alphabetical order).
 FIXED_URL_VALUES = {"action": "publish", "direction": "earlier"}
 
