@@ -151,7 +151,8 @@ class Worker:
             self.app.logger.exception("Retention failed")
             self.echo(f"Retention: failed ({error}); will try again next round")
             return
-        self.echo(f"Retention: {report.summary()}")
+        if report.done or report.stopped:
+            self.echo(f"Retention: {report.summary()}")
 
     def check_links(self) -> None:
         if not self.links_in_background:
