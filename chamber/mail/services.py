@@ -19,7 +19,8 @@ from flask import current_app, render_template
 from sqlalchemy import ColumnElement, CursorResult, Select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chamber.core.addresses import address_hash, normalise_address
+from chamber.core.addresses import address_hash
+from chamber.core.addresses import normalise_address as normalise_address  # re-exported
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
