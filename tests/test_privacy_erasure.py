@@ -27,6 +27,7 @@ from chamber.members.models import (
 from chamber.privacy import erasure
 from chamber.registration import notifications
 from chamber.registration.models import Delegate, DelegateStatus
+from chamber.registration.services import DelegateDetails
 from chamber.surveys.models import Answer, Response
 from tests.factories import acting_staff, at, make_booking
 from tests.privacy_support import DOMAIN, figures, rows_holding, seminar_with_survey
@@ -350,3 +351,24 @@ def test_a_delegate_erased_after_the_event_keeps_the_attendance(app, make_event)
     kept = db.session.get(Delegate, place.id)
     assert kept.status == DelegateStatus.confirmed and kept.checked_in_at is not None
     assert kept.name == "(anonymised)"
+
+
+def test_the_booker_of_the_erased_person_is_told_without_their_name(app, make_event):
+    event = make_event(starts_at=at(20), capacity=5, business_limit=5)
+    booker = DelegateDetails("Rita Booker", f"rita.booker@{DOMAIN}")
+    person = DelegateDetails("Amara Okafor", PERSON)
+    make_booking(event, booker, person, business="Okafor Retail")
+    by = acting_staff()
+    db.session.commit()
+
+    erasure.erase_person(PERSON, by=by)
+    db.session.commit()
+
+    told = db.session.scalars(
+        db.select(OutboxMessage).where(
+            OutboxMessage.to_normalised == f"rita.booker@{DOMAIN}",
+            OutboxMessage.status == MessageStatus.pending,
+        )
+    ).all()
+    assert told and all("Amara" not in m.text_body + m.html_body for m in told)
+    assert rows_holding(LOCAL) == [] and rows_holding("Okafor@") == []
