@@ -372,3 +372,22 @@ def test_the_booker_of_the_erased_person_is_told_without_their_name(app, make_ev
     ).all()
     assert told and all("Amara" not in m.text_body + m.html_body for m in told)
     assert rows_holding(LOCAL) == [] and rows_holding("Okafor@") == []
+
+
+def test_pages_that_show_an_erased_person_say_anonymised(
+    app, make_event, make_item, organiser_client
+):
+    seminar, survey, delegates = seminar_with_survey(make_event, make_item, anonymous=False)
+    contact_id = delegates[0].contact_id
+    by = acting_staff()
+    db.session.commit()
+    erasure.erase_person(PERSON, by=by)
+    db.session.commit()
+    for path in (
+        f"/staff/directory/contacts/{contact_id}",
+        f"/staff/events/{seminar.id}/registrations",
+        "/staff/directory/contacts?archived=archived",  # an erased contact is archived
+    ):
+        page = organiser_client.get(path)
+        assert page.status_code == 200, path
+        assert "(anonymised)" in page.text and LOCAL not in page.text, path
