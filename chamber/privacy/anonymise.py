@@ -21,8 +21,13 @@ from sqlalchemy import String, cast, delete, literal, update
 
 from chamber.core.addresses import address_hash
 from chamber.extensions import db
-from chamber.mail.models import MessageStatus, OutboxAttachment, OutboxMessage
-from chamber.members.models import Contact
+from chamber.mail.models import (
+    MessageStatus,
+    OutboxAttachment,
+    OutboxMessage,
+    UnsubscribeToken,
+)
+from chamber.members.models import Contact, MarketingToken
 from chamber.registration.models import BookingToken, Delegate, DelegateToken
 from chamber.surveys.models import Answer, Invitation
 
@@ -107,6 +112,14 @@ def anonymise_contacts(ids: Sequence[int], now: datetime) -> int:
     ).all()
     if not rows:
         return 0
+    ids = [contact_id for contact_id, _archived in rows]
+    # Links minted for their address (unsubscribe, confirmation, preferences) go with it.
+    _rows(
+        delete(UnsubscribeToken).where(
+            UnsubscribeToken.email.in_(db.select(Contact.email).where(Contact.id.in_(ids)))
+        )
+    )
+    _rows(delete(MarketingToken).where(MarketingToken.contact_id.in_(ids)))
     values = []
     for contact_id, archived_at in rows:
         address = placeholder_address("contact", contact_id)
