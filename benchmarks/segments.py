@@ -83,6 +83,8 @@ def directory_facts(connection: sa.Connection) -> None:
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     contacts = connection.execute(sa.text("SELECT id, email FROM contact ORDER BY id")).all()
     organisations = connection.scalars(sa.text("SELECT id FROM organisation ORDER BY id")).all()
+    # The demo has suppressed a few of its own people already.
+    suppressed = set(connection.scalars(sa.text("SELECT email_hash FROM suppression")))
     first = loader.next_id("consent")
     loader.load(
         "consent",
@@ -94,7 +96,9 @@ def directory_facts(connection: sa.Connection) -> None:
         "suppression",
         ("id", "email", "email_hash", "reason", "created_at"),
         ((loader.next_id("suppression") + n, email.lower(), address_hash(email), "unsubscribe", now)
-         for n, (_, email) in enumerate(contacts[3::50])),
+         for n, (_, email) in enumerate(
+             row for row in contacts[3::50] if address_hash(row[1]) not in suppressed
+         )),
     )  # fmt: skip
     loader.load(
         "topic_opt_out",
