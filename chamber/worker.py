@@ -143,8 +143,16 @@ class Worker:
                 due = retention.is_due(now)
             if not due:
                 return
+            shown = [0]
+
+            def progress(report: retention.RetentionReport) -> None:
+                step = report.done * 10 // max(report.total, 1)
+                if step > shown[0]:
+                    shown[0] = step
+                    self.echo(f"  retention: {report.done}/{report.total} rows anonymised")
+
             report = retention.run_retention(
-                now, trigger="worker", should_stop=self.stopping.is_set
+                now, trigger="worker", on_progress=progress, should_stop=self.stopping.is_set
             )
         except Exception as error:  # a failed run must not stop the mail; tried next round
             db.session.rollback()
