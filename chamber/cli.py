@@ -393,6 +393,44 @@ def import_members_command(
         raise click.ClickException(f"The import ended {job.status.label.lower()}.")
 
 
+@click.group("privacy")
+def privacy_group() -> None:
+    """Retention of personal data (docs/privacy.md)."""
+
+
+@privacy_group.command("run")
+@click.option("--dry-run", is_flag=True, help="Count what is due; change nothing.")
+@with_appcontext
+def privacy_run_command(dry_run: bool) -> None:
+    """Anonymise every kind of personal data whose retention has run out, with a progress bar."""
+    from chamber.core.times import utcnow
+    from chamber.privacy import retention
+
+    now = utcnow()
+    with unit_of_work():
+        due = retention.due_counts(now)
+    for item in due:
+        kept = (
+            f"{item.setting} {item.kind.unit} after {item.kind.after}" if item.setting else "kept"
+        )
+        click.echo(f"  {item.kind.label} ({kept}): {item.count:,} due")
+    total = sum(item.count for item in due)
+    done = 0
+    with click.progressbar(
+        length=total, label="Counting" if dry_run else "Anonymising", show_pos=True
+    ) as bar:
+
+        def progress(report: retention.RetentionReport) -> None:
+            nonlocal done
+            bar.update(min(report.done, total) - done)
+            done = min(report.done, total)
+
+        report = retention.run_retention(
+            now, dry_run=dry_run, trigger="command", on_progress=progress
+        )
+    click.echo(report.summary())
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_staff_command)
     app.cli.add_command(worker_command)
@@ -400,6 +438,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(resources_group)
     app.cli.add_command(surveys_group)
     app.cli.add_command(members_group)
+    app.cli.add_command(privacy_group)
 
 
 main = FlaskGroup(

@@ -91,7 +91,22 @@ SETTINGS: list[tuple[str, str, Any, str]] = [
     ("CHAMBER_LINKCHECK_CONCURRENCY", "LINKCHECK_CONCURRENCY", 20, "int"),
     ("CHAMBER_LINKCHECK_PER_HOST", "LINKCHECK_PER_HOST", 2, "int"),
     ("CHAMBER_LINKCHECK_TIMEOUT", "LINKCHECK_TIMEOUT", 10, "float"),
+    # Retention (docs/privacy.md, "Retention"): how long each kind of personal data is kept before
+    # the worker's daily run anonymises it; 0 keeps it until someone is erased.
+    ("CHAMBER_RETAIN_DELEGATES_MONTHS", "RETAIN_DELEGATES_MONTHS", 24, "int"),
+    ("CHAMBER_RETAIN_NEEDS_MONTHS", "RETAIN_NEEDS_MONTHS", 1, "int"),
+    ("CHAMBER_RETAIN_SURVEY_TEXT_MONTHS", "RETAIN_SURVEY_TEXT_MONTHS", 12, "int"),
+    ("CHAMBER_RETAIN_OUTBOX_DAYS", "RETAIN_OUTBOX_DAYS", 90, "int"),
+    ("CHAMBER_RETAIN_LINK_CHECKS_DAYS", "RETAIN_LINK_CHECKS_DAYS", 180, "int"),
 ]
+
+RETENTION_SETTINGS = (
+    "RETAIN_DELEGATES_MONTHS",
+    "RETAIN_NEEDS_MONTHS",
+    "RETAIN_SURVEY_TEXT_MONTHS",
+    "RETAIN_OUTBOX_DAYS",
+    "RETAIN_LINK_CHECKS_DAYS",
+)
 
 MAIL_BACKENDS = ("smtp", "file", "console", "memory")
 RATELIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
@@ -269,6 +284,9 @@ def finalise(config: dict[str, Any], instance_path: Path, *, testing: bool, demo
     ):
         if not config[name] > 0:
             raise ConfigError(f"CHAMBER_{name} must be above 0.")
+    for name in RETENTION_SETTINGS:
+        if not 0 <= config[name] <= 1200:
+            raise ConfigError(f"CHAMBER_{name} must be 0 (keep) or a whole number up to 1200.")
     if not config["BULK_PER_MINUTE"] >= 0:
         raise ConfigError("CHAMBER_BULK_PER_MINUTE must be 0 (no limit) or more.")
     secure = str(config["BASE_URL"]).startswith("https://")

@@ -46,7 +46,7 @@ from chamber.members.models import (
     SubscriptionRequest,
     TopicOptOut,
 )
-from chamber.privacy.models import PrivacyNotice
+from chamber.privacy.models import PrivacyNotice, RetentionRun
 from chamber.registration.models import (
     Booking,
     BookingToken,
@@ -90,5 +90,5 @@ __all__ = [
     "SurveyToken", "PublicVersion", "WorkerHeartbeat", "Segment", "ImportJob", "ImportJobRow",
     "ImportStatus", "RowAction", "DelegateReminder", "EventMessage", "Campaign",
     "CampaignRecipient", "CampaignResource", "PrivacyNotice", "AuditEntry", "PasswordReset",
-    "RecoveryCode", "StaffPolicy", "StaffSession",
+    "RecoveryCode", "StaffPolicy", "StaffSession", "RetentionRun",
 ]  # fmt: skip

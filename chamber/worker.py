@@ -1,7 +1,7 @@
-"""The background worker. Each round it queues due surveys and reminders, delivers due outbox
-messages, runs a due link check and an import waiting for it (each on its own thread when running
-continuously, so a slow check or a large file never holds up mail). SIGTERM or Ctrl-C finishes
-the work in hand, hands back the rest, and exits."""
+"""The background worker. Each round it queues due surveys and reminders, runs retention once a
+day, delivers due outbox messages, runs a due link check and an import waiting for it (each on
+its own thread when running continuously, so a slow check or a large file never holds up mail).
+SIGTERM or Ctrl-C finishes the work in hand, hands back the rest, and exits."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.mail.delivery import DeliveryReport, deliver_due, due_count
 from chamber.members import import_jobs
+from chamber.privacy import retention
 from chamber.registration import reminders
 from chamber.resources import health
 from chamber.surveys.dispatch import DispatchReport, send_due
@@ -55,6 +56,7 @@ class Worker:
             self.dispatch_surveys(now)
             self.send_event_reminders(now)
             self.queue_campaigns(now)
+            self.apply_retention(now)
             waiting = due_count()
             if waiting:
                 self.echo(f"{waiting} message(s) due")
@@ -131,6 +133,34 @@ class Worker:
                 f"Campaigns: {report.queued} queued, {report.left_out} left out, "
                 f"{report.finished} finished"
             )
+
+    def apply_retention(self, now: datetime | None = None) -> None:
+        """Once a day: anonymise the personal data whose retention has run out (privacy.retention).
+        `now` moves its clock, as for surveys."""
+        try:
+            now = now or utcnow()
+            with unit_of_work():
+                due = retention.is_due(now)
+            if not due:
+                return
+            shown = [0]
+
+            def progress(report: retention.RetentionReport) -> None:
+                step = report.done * 10 // max(report.total, 1)
+                if step > shown[0]:
+                    shown[0] = step
+                    self.echo(f"  retention: {report.done}/{report.total} rows anonymised")
+
+            report = retention.run_retention(
+                now, trigger="worker", on_progress=progress, should_stop=self.stopping.is_set
+            )
+        except Exception as error:  # a failed run must not stop the mail; tried next round
+            db.session.rollback()
+            self.app.logger.exception("Retention failed")
+            self.echo(f"Retention: failed ({error}); will try again next round")
+            return
+        if report.done or report.stopped:
+            self.echo(f"Retention: {report.summary()}")
 
     def check_links(self) -> None:
         if not self.links_in_background:

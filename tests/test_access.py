@@ -74,6 +74,8 @@ ADMIN_ONLY_PREFIXES = (
     "/staff/audit",
     "/staff/privacy/notice",
     "/staff/privacy/people",
+    "/staff/privacy/retention",
+    "/staff/privacy/erase",
 )
 # Preferred members of `any(...)` URL variables (otherwise the first in alphabetical order).
 FIXED_URL_VALUES = {"action": "publish", "direction": "earlier"}

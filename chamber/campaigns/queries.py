@@ -200,8 +200,8 @@ def report(campaign: Campaign) -> Report:
                 db.select(func.count(Contact.id)).where(
                     Contact.id.in_(recipients),
                     or_(
-                        func.lower(Contact.email).in_(
-                            db.select(Suppression.email).where(Suppression.created_at >= since)
+                        Contact.email_hash.in_(
+                            db.select(Suppression.email_hash).where(Suppression.created_at >= since)
                         ),
                         Contact.id.in_(
                             db.select(TopicOptOut.contact_id).where(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, update
+from sqlalchemy import ColumnElement, case, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.campaigns import content
@@ -39,8 +39,8 @@ CHUNK = 500
 def reason_case(topic: MarketingTopic) -> ColumnElement[str]:
     """Why a contact may or may not be sent marketing on `topic`, as campaigns report it: the
     marketing rule's basis, with a hard bounce told apart from an unsubscribe."""
-    bounced = func.lower(Contact.email).in_(
-        db.select(Suppression.email).where(Suppression.reason == "bounce")
+    bounced = Contact.email_hash.in_(
+        db.select(Suppression.email_hash).where(Suppression.reason == "bounce")
     )
     return case((bounced, LeftOut.bounced.value), else_=marketing.basis_case(topic))
 

@@ -80,6 +80,7 @@ PRIVATE_TABLES = frozenset(
         "link_check_schedule",
         "public_version",
         "worker_heartbeat",
+        "retention_run",
     }
 )
 _CHANGED = "chamber.public_changed"  # in `Session.info`: this transaction changed a public row

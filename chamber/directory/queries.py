@@ -157,7 +157,7 @@ class ContactFilters(OrganisationFilters):
 
 
 def _bounced_addresses() -> Select[Any]:
-    return select(Suppression.email).where(Suppression.reason == BOUNCE)
+    return select(Suppression.email_hash).where(Suppression.reason == BOUNCE)
 
 
 # --- the lists ------------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def contacts_query(filters: ContactFilters) -> Select[Any]:
     if filters.role is not None:
         query = query.where(Contact.role == filters.role)
     if filters.bounced:
-        query = query.where(func.lower(Contact.email).in_(_bounced_addresses()))
+        query = query.where(Contact.email_hash.in_(_bounced_addresses()))
     if filters.search:
         text = filters.search
         query = query.where(
@@ -471,7 +471,7 @@ def bounce_of(contact: Contact) -> BounceLine | None:
     """The contact's email bounce, if a mail server refused their address for good."""
     row = db.session.execute(
         select(Suppression.created_at, Suppression.detail).where(
-            Suppression.email == contact.email.strip().lower(), Suppression.reason == BOUNCE
+            Suppression.email_hash == contact.email_hash, Suppression.reason == BOUNCE
         )
     ).first()
     if row is None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, false, text
 from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from chamber.core.addresses import address_hash
 from chamber.core.times import UTCDateTime, utcnow
 from chamber.core.types import enum_type
 from chamber.extensions import db
@@ -144,18 +145,32 @@ class OutboxAttachment(db.Model):
     message: Mapped[OutboxMessage] = relationship(back_populates="attachments")
 
 
+def _hash_of_address(context: DefaultExecutionContext) -> str:
+    return address_hash(str(context.get_current_parameters()["email"]))
+
+
 class Suppression(db.Model):
     """An address that gets no more marketing or survey mail: it unsubscribed (reason
     "unsubscribe"), or a mail server refused it for good (reason "bounce", with the server's
-    answer in `detail`)."""
+    answer in `detail`), or the person was erased (reason "erased").
+
+    Every check looks it up by `email_hash` (`core.addresses.address_hash`); an erased person's
+    row keeps only the hash, its `email` and `detail` emptied (docs/privacy.md, "Erasure")."""
 
     __tablename__ = "suppression"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)  # lower-cased
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True, default=_hash_of_address)
     reason: Mapped[str] = mapped_column(String(40), default="unsubscribe")
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @validates("email")
+    def _keep_email_hash(self, _key: str, email: str | None) -> str | None:
+        if email is not None:
+            self.email_hash = address_hash(email)
+        return email
 
 
 class UnsubscribeToken(db.Model):

@@ -19,6 +19,8 @@ from flask import current_app, render_template
 from sqlalchemy import ColumnElement, CursorResult, Select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chamber.core.addresses import address_hash
+from chamber.core.addresses import normalise_address as normalise_address  # re-exported
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
@@ -41,10 +43,6 @@ class Attachment:
     filename: str
     content_type: str  # with parameters, e.g. "text/calendar; charset=utf-8; method=REQUEST"
     content: bytes
-
-
-def normalise_address(address: str) -> str:
-    return address.strip().lower()
 
 
 def single_line(text: str) -> str:
@@ -215,10 +213,14 @@ def _queue(message: Composed) -> bool:
 # --- suppression ---------------------------------------------------------------------------------
 
 
+# The list is looked up by the address's hash (`core.addresses.address_hash`), never by the
+# address itself: an erased person's row keeps only the hash (docs/privacy.md, "Erasure").
+
+
 def is_suppressed(address: str) -> bool:
     return (
         db.session.scalar(
-            db.select(Suppression.id).where(Suppression.email == normalise_address(address))
+            db.select(Suppression.id).where(Suppression.email_hash == address_hash(address))
         )
         is not None
     )
@@ -231,13 +233,15 @@ def suppressed_among(addresses: list[str]) -> set[str]:
 
 def suppression_reasons(addresses: list[str]) -> dict[str, str]:
     """The suppressed addresses among these (normalised), each with its reason, in one query."""
-    wanted = {normalise_address(a) for a in addresses}
+    wanted = {address_hash(a): normalise_address(a) for a in addresses}
     if not wanted:
         return {}
     rows = db.session.execute(
-        db.select(Suppression.email, Suppression.reason).where(Suppression.email.in_(wanted))
+        db.select(Suppression.email_hash, Suppression.reason).where(
+            Suppression.email_hash.in_(wanted)
+        )
     )
-    return {email: reason for email, reason in rows}
+    return {wanted[digest]: reason for digest, reason in rows}
 
 
 UNSUBSCRIBE = "unsubscribe"  # the person asked for no more marketing and survey mail
@@ -251,17 +255,41 @@ def suppress(address: str, reason: str = UNSUBSCRIBE, detail: str | None = None)
     email = normalise_address(address)
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     insert = dialect.insert(Suppression).values(
-        email=email, reason=reason, detail=detail, created_at=utcnow()
+        email=email,
+        email_hash=address_hash(email),
+        reason=reason,
+        detail=detail,
+        created_at=utcnow(),
     )
     if reason == UNSUBSCRIBE:
         statement = insert.on_conflict_do_update(
-            index_elements=["email"],
+            index_elements=["email_hash"],
             set_={"reason": UNSUBSCRIBE, "detail": None, "created_at": insert.excluded.created_at},
             where=Suppression.reason == BOUNCE,
         )
     else:
-        statement = insert.on_conflict_do_nothing(index_elements=["email"])
+        statement = insert.on_conflict_do_nothing(index_elements=["email_hash"])
     db.session.execute(statement)
+
+
+ERASED = "erased"  # the person was erased: the list keeps only the hash of the address
+
+
+def keep_only_hash(address: str) -> None:
+    """An erased person's address: suppressed with the reason "erased", and the row keeps only
+    the address's hash, not the address nor a server's answer (which may quote it). Every check
+    still finds it by the hash (docs/privacy.md, "Erasure"); only the person, confirming a new
+    subscription through a link sent to that address, lifts it (`lift_unsubscribe`)."""
+    digest = address_hash(address)
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(Suppression).values(
+        email=None, email_hash=digest, reason=ERASED, detail=None, created_at=utcnow()
+    )
+    db.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["email_hash"], set_={"email": None, "detail": None, "reason": ERASED}
+        )
+    )
 
 
 def lift_bounce(address: str) -> bool:
@@ -270,7 +298,7 @@ def lift_bounce(address: str) -> bool:
     suppression (the person's own unsubscribe) stays."""
     result = db.session.execute(
         db.delete(Suppression).where(
-            Suppression.email == normalise_address(address), Suppression.reason == BOUNCE
+            Suppression.email_hash == address_hash(address), Suppression.reason == BOUNCE
         )
     )
     return bool(cast("CursorResult[Any]", result).rowcount)
@@ -278,10 +306,11 @@ def lift_bounce(address: str) -> bool:
 
 def lift_unsubscribe(address: str) -> None:
     """The person asked for marketing again, through a link sent to their own address: their own
-    unsubscribe ends. A suppression for any other reason (a hard bounce) stays."""
+    unsubscribe (or erasure) ends. A suppression for any other reason (a hard bounce) stays."""
     db.session.execute(
         db.delete(Suppression).where(
-            Suppression.email == normalise_address(address), Suppression.reason == UNSUBSCRIBE
+            Suppression.email_hash == address_hash(address),
+            Suppression.reason.in_((UNSUBSCRIBE, ERASED)),
         )
     )
 

@@ -79,6 +79,7 @@ CORPORATE_FORMS = frozenset(form for form in LegalForm if form.is_corporate_subs
 SUPPRESSION_REASONS = {
     "unsubscribe": "Unsubscribed from all marketing",
     "bounce": "Hard bounce: the address does not take mail",
+    "erased": "The person asked to be erased: the list keeps only a hash of the address",
 }
 
 
@@ -208,7 +209,7 @@ def statuses(contact_ids: Iterable[int], topic: MarketingTopic) -> dict[int, Mar
             TopicOptOut.created_at,
         )
         .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
-        .outerjoin(Suppression, Suppression.email == func.lower(Contact.email))
+        .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
         .outerjoin(
             TopicOptOut, (TopicOptOut.contact_id == Contact.id) & (TopicOptOut.topic == topic)
         )
@@ -312,12 +313,12 @@ def basis_case(topic: MarketingTopic) -> ColumnElement[str]:
     soft_opt_in = Contact.soft_opt_in_at.is_not(None) if topic in SOFT_OPT_IN_TOPICS else false()
     return case(
         (
-            func.lower(Contact.email).in_(
-                db.select(Suppression.email).where(Suppression.reason == "bounce")
+            Contact.email_hash.in_(
+                db.select(Suppression.email_hash).where(Suppression.reason == "bounce")
             ),
             Basis.bounced.value,
         ),
-        (func.lower(Contact.email).in_(db.select(Suppression.email)), Basis.suppressed.value),
+        (Contact.email_hash.in_(db.select(Suppression.email_hash)), Basis.suppressed.value),
         (Contact.archived_at.is_not(None), Basis.archived.value),
         (Contact.id.in_(opted_out), Basis.opted_out.value),
         (Contact.id.in_(current), Basis.consent.value),

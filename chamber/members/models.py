@@ -7,8 +7,10 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from chamber.core.addresses import address_hash
 from chamber.core.times import UTCDateTime, utcnow
 from chamber.core.types import enum_type
 from chamber.extensions import db
@@ -155,6 +157,10 @@ class MarketingTopic(enum.StrEnum):
         }[self.value]
 
 
+def _email_hash_of_row(context: DefaultExecutionContext) -> str:
+    return address_hash(str(context.get_current_parameters()["email"]))
+
+
 class Contact(db.Model):
     """A person, known by email address (unique, case-insensitive)."""
 
@@ -167,6 +173,10 @@ class Contact(db.Model):
     )
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
+    # `core.addresses.address_hash(email)`, kept by the model alone: filled on every insert (ORM or
+    # not) and on every change of `email` through the ORM. The marketing rules and segments find
+    # suppressed contacts by it in SQL, also those the list holds only as a hash (docs/privacy.md).
+    email_hash: Mapped[str] = mapped_column(String(64), index=True, default=_email_hash_of_row)
     job_title: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     role: Mapped[ContactRole] = mapped_column(
@@ -178,8 +188,15 @@ class Contact(db.Model):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
+    # When retention or erasure took their name and contact details (privacy.anonymise).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     organisation: Mapped[Organisation | None] = relationship()
+
+    @validates("email")
+    def _keep_email_hash(self, _key: str, email: str) -> str:
+        self.email_hash = address_hash(email)
+        return email
 
 
 class TopicOptOut(db.Model):

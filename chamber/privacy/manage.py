@@ -1,51 +1,26 @@
-"""Staff pages for privacy: a person's data, erasure, retention (organisers and admins)."""
+"""Staff pages for privacy (admins only): the privacy notice and its versions, a person's data
+(looked up by an address sent in a POST, never a URL; exported as a zip or a page), erasing a
+person, and retention (what the next run will anonymise, and when)."""
 
 from __future__ import annotations
 
-from chamber.auth.guard import ORGANISERS, staff_blueprint
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 
-bp = staff_blueprint("privacy_staff", __name__, roles=ORGANISERS, url_prefix="/staff/privacy")
+from chamber.auth.guard import acting_user, staff_blueprint
+from chamber.auth.models import Role
+from chamber.core.errors import form_status, refusals_shown_on
+from chamber.core.markdown import render_markdown
+from chamber.core.times import utcnow
+from chamber.privacy import erasure, export, notice, people, retention
+from chamber.privacy.erasure_forms import ConfirmErasureForm, ErasureForm
+from chamber.privacy.forms import NoticeForm, PersonForm
 
+bp = staff_blueprint("privacy_staff", __name__, roles=(Role.admin,), url_prefix="/staff/privacy")
 
-# --- the privacy notice and a person's data (admins only) ---------------------------------------
-
-from functools import wraps  # noqa: E402  (this section's imports: kept apart to merge easily)
-
-from flask import (  # noqa: E402
-    Response,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
-from flask_login import current_user  # noqa: E402
-
-from chamber.auth.guard import acting_user  # noqa: E402
-from chamber.auth.models import Role  # noqa: E402
-from chamber.core.errors import form_status, refusals_shown_on  # noqa: E402
-from chamber.core.markdown import render_markdown  # noqa: E402
-from chamber.core.times import utcnow  # noqa: E402
-from chamber.privacy import export, notice, people  # noqa: E402
-from chamber.privacy.forms import NoticeForm, PersonForm  # noqa: E402
 
 ERASE_ENDPOINT = (
     "privacy_staff.erase"  # built with erasure; the person page links it when it exists
 )
-
-
-def admins_only(view):
-    """The notice and a person's data are for admins; the blueprint lets organisers in."""
-
-    @wraps(view)
-    def guarded(*args, **kwargs):
-        if current_user.role != Role.admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return guarded
 
 
 def _private(response: Response) -> Response:
@@ -54,7 +29,6 @@ def _private(response: Response) -> Response:
 
 
 @bp.get("/notice")
-@admins_only
 def notice_history():
     """Every saved version, and one of them (or the text shown now) in full: `?version=<n>`."""
     versions = notice.versions()
@@ -70,7 +44,6 @@ def notice_history():
 
 
 @bp.route("/notice/edit", methods=["GET", "POST"])
-@admins_only
 def edit_notice():
     form = NoticeForm()
     if request.method == "GET":
@@ -89,7 +62,6 @@ def edit_notice():
 
 
 @bp.route("/people", methods=["GET", "POST"])
-@admins_only
 def person():
     """Look a person up by email (in the POST body, never the URL) and show all that is held."""
     form = PersonForm()
@@ -109,13 +81,11 @@ def person():
 
 
 @bp.post("/people/export.zip")
-@admins_only
 def export_zip():
     return _download(PersonForm(), "zip")
 
 
 @bp.post("/people/export.html")
-@admins_only
 def export_html():
     return _download(PersonForm(), "html")
 
@@ -136,3 +106,54 @@ def _download(form: PersonForm, extension: str) -> Response:
     name = export.download_name(extension, now)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return _private(response)
+
+
+# --- retention and erasure -----------------------------------------------------------------------
+
+
+@bp.get("/retention")
+def retention_page():
+    now = utcnow()
+    next_at = retention.next_run_at(now)
+    return render_template(
+        "privacy/retention.html",
+        kinds=retention.due_counts(next_at),
+        next_at=next_at,
+        last=retention.last_run(),
+        now=now,
+    )
+
+
+@bp.route("/erase", methods=["GET", "POST"])
+def erase():
+    """The address, then the preview of what erasing would do, with the button that does it."""
+    form = ErasureForm()
+    preview = None
+    if form.validate_on_submit():
+        with refusals_shown_on(form):
+            preview = erasure.erasure_preview(form.email.data)
+    confirm = ConfirmErasureForm(email=preview.email) if preview else None
+    status = 200 if preview else form_status(form)
+    return render_template(
+        "privacy/erase.html", form=form, preview=preview, confirm=confirm
+    ), status
+
+
+@bp.post("/erase/confirm")
+def erase_confirmed():
+    confirm = ConfirmErasureForm()
+    form = ErasureForm(data={"email": confirm.email.data or ""}, meta={"csrf": False})
+    if confirm.validate_on_submit():
+        with refusals_shown_on(form):
+            report = erasure.erase_person(confirm.email.data, by=acting_user())
+            flash(
+                f"Erased. {report.places_cancelled} place(s) cancelled, {report.promoted} "
+                f"person(s) given a seat from the waiting list, {report.emails_cancelled} "
+                f"email(s) cancelled, {report.emails_cleared} cleared; the address is kept only "
+                "as a hash on the suppression list.",
+                "success",
+            )
+            return redirect(url_for("privacy_staff.erase"))
+    else:
+        form.form_errors.extend(e for errors in confirm.errors.values() for e in errors)
+    return render_template("privacy/erase.html", form=form, preview=None, confirm=None), 400

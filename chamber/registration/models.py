@@ -114,6 +114,9 @@ class Delegate(db.Model):
     )
     # The QR code's secret, as a hash (the code itself is minted into the confirmation email).
     checkin_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # When retention or erasure took their name and contact details (privacy.anonymise); their
+    # status and attendance stay, for the event's counts.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     booking: Mapped[Booking] = relationship(back_populates="delegates")
     contact: Mapped[Contact] = relationship()
