@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from chamber.auth.audit import AuditEntry
 from chamber.core.addresses import address_hash
 from chamber.core.times import utcnow
 from chamber.events.models import Speaker
@@ -151,6 +152,11 @@ def test_erasing_frees_the_seat_cancels_mail_and_leaves_only_the_hash(
     assert db.session.scalar(db.select(db.func.count()).select_from(SubscriptionRequest)) == 0
     assert figures(seminar, survey, later) == before
     assert db.session.scalar(db.select(db.func.count()).select_from(Response)) == responses_before
+    # The audit trail says who erased someone and what it did, and never whose address it was.
+    (entry,) = db.session.scalars(
+        db.select(AuditEntry).where(AuditEntry.action == "person_erased")
+    ).all()
+    assert entry.user_email == "admin@example.com" and "1 places cancelled" in entry.detail
 
 
 def test_the_address_typed_again_is_found_suppressed(app, runner, make_event, make_item, tmp_path):

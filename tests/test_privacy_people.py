@@ -11,6 +11,7 @@ import zipfile
 
 import pytest
 
+from chamber.auth.audit import AuditEntry
 from chamber.campaigns.models import Campaign, CampaignRecipient
 from chamber.directory.models import Segment
 from chamber.extensions import db
@@ -187,6 +188,11 @@ def test_the_zip_holds_one_json_file_per_kind_and_a_readme(admin_client, make_ev
     assert all("T" in p["created_at"] for p in places)  # times in ISO 8601
     readme = archive.read("README.txt").decode()
     assert SUE in readme and "anonymous surveys" in readme
+    # Each download is in the audit trail: which file, by whom; not whose data it was.
+    (entry,) = db.session.scalars(
+        db.select(AuditEntry).where(AuditEntry.action == "person_exported")
+    ).all()
+    assert entry.detail == "as zip" and "sue" not in (entry.detail + entry.object_id).lower()
 
 
 def test_the_html_page_is_self_contained_and_escapes_hostile_names(

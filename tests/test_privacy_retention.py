@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from chamber.auth.audit import AuditEntry
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail.models import MessageStatus, OutboxAttachment, OutboxMessage
@@ -184,6 +185,20 @@ def test_link_check_history_goes_after_its_days(app):
     report = retention.run_retention(utcnow())
     assert report.counts == {"link_checks": 2}
     assert len(db.session.scalars(db.select(LinkCheck)).all()) == 1
+
+
+def test_the_audit_trail_goes_after_its_months_and_no_sooner(app):
+    for months_ago in (30, 25, 2):
+        db.session.add(
+            AuditEntry(
+                at=utcnow() - timedelta(days=31 * months_ago), user_email="ada@example.com",
+                action="event_changed", object_kind="event", object_id="1",
+            )
+        )  # fmt: skip
+    db.session.commit()
+    assert retention.run_retention(utcnow()).counts == {"audit": 2}
+    (kept,) = db.session.scalars(db.select(AuditEntry)).all()
+    assert kept.at > utcnow() - timedelta(days=31 * 3)
 
 
 def test_a_setting_of_zero_keeps_that_kind(app, make_event, make_item):

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, delete, func, or_, update
 
+from chamber.auth import audit
 from chamber.auth.models import StaffUser
 from chamber.core.addresses import address_hash, normalise_address
 from chamber.core.errors import Refusal
@@ -263,8 +264,16 @@ def erase_person(email: str | None, *, by: StaffUser, now: datetime | None = Non
     _forget_links(address, contact_ids, delegate_ids)
     _forget_elsewhere(address)
     mail.keep_only_hash(address)
+    # Who erased, and what it did; never the address (it is gone, but for its hash).
+    audit.record(
+        "person_erased",
+        kind="person",
+        detail=f"{report.places_cancelled} places cancelled ({report.promoted} promoted), "
+        f"{report.delegates_anonymised} places and {report.contacts_anonymised} contacts "
+        f"anonymised, {report.emails_cancelled} emails cancelled",
+        by=by,
+    )
     db.session.flush()
-    _ = by  # who erased is for the audit trail (docs/privacy.md)
     return report
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 
+from chamber.auth import audit
 from chamber.auth.guard import acting_user, staff_blueprint
 from chamber.auth.models import Role
 from chamber.core.errors import form_status, refusals_shown_on
@@ -51,6 +52,7 @@ def edit_notice():
     if form.validate_on_submit():
         with refusals_shown_on(form):
             saved = notice.save_notice(form.body.data, form.summary.data or "", by=acting_user())
+            audit.record("privacy_notice_changed", kind="privacy_notice", object_id=saved.version)
             flash(
                 f"Saved version {saved.version} of the privacy notice: it is public now.", "success"
             )
@@ -98,6 +100,8 @@ def _download(form: PersonForm, extension: str) -> Response:
         return _private(Response(page, status=400))
     data = people.person_data(form.email.data)
     now = utcnow()
+    # The address is personal: the trail says a person's data left, as which file, not whose.
+    audit.record("person_exported", kind="person", detail=f"as {extension}")
     if extension == "zip":
         body, content_type = export.zip_bytes(data, now), "application/zip"
     else:

@@ -19,6 +19,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, delete, exists, func, or_
 
+from chamber.auth import audit
+from chamber.auth.audit import AuditEntry
 from chamber.core.times import utcnow
 from chamber.core.transactions import unit_of_work
 from chamber.events.models import Event
@@ -233,6 +235,31 @@ register_kind(
         what="Each link's older checks are deleted; its latest state stays on the resource.",
         due=_link_checks_due,
         apply=_delete_link_checks,
+    )
+)
+
+
+def _audit_due(before: datetime) -> Select[Any]:
+    return db.select(AuditEntry.id).where(AuditEntry.at < before)
+
+
+def _purge_audit(_ids: list[int], now: datetime) -> int:
+    """The audit trail is deleted, never edited, and only through `audit.purge_older_than`
+    (which the PostgreSQL trigger lets through for entries before the cutoff it names)."""
+    before = cutoff(KINDS["audit"], now)
+    return audit.purge_older_than(before) if before is not None else 0
+
+
+register_kind(
+    RetentionKind(
+        key="audit",
+        label="Audit trail",
+        setting="AUDIT_RETENTION_MONTHS",
+        unit="months",
+        after="it was logged",
+        what="Entries older than this are deleted; newer ones cannot be changed or removed.",
+        due=_audit_due,
+        apply=_purge_audit,
     )
 )
 
