@@ -72,10 +72,7 @@ ADMIN_ONLY_PREFIXES = (
     "/staff/users",
     "/staff/outbox",
     "/staff/audit",
-    "/staff/privacy/notice",
-    "/staff/privacy/people",
-    "/staff/privacy/retention",
-    "/staff/privacy/erase",
+    "/staff/privacy",
 )
 # Preferred members of `any(...)` URL variables (otherwise the first in alphabetical order).
 FIXED_URL_VALUES = {"action": "publish", "direction": "earlier"}

@@ -24,6 +24,11 @@ ERASE_ENDPOINT = (
 )
 
 
+@bp.get("/")
+def index():
+    return render_template("privacy/manage/index.html")
+
+
 def _private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
