@@ -9,22 +9,28 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
+from chamber.core.addresses import address_hash
+from chamber.core.times import utcnow
 from chamber.extensions import db
-from chamber.registration.models import Booking
+from chamber.registration.models import Booking, Delegate, DelegateStatus
 from tests.browser_support import DESKTOP, log_in, no_horizontal_scroll
+from tests.factories import at
+from tests.privacy_support import DOMAIN, figures, rows_holding, seminar_with_survey
 
 pytestmark = pytest.mark.browser
 
 NARROW = {"width": 320, "height": 640}
 EMAIL = "zoe.obrien@octree.example"
+LOCAL = "amara.okafor"  # came to last month's seminar (privacy_support.PEOPLE)
+PERSON = f"{LOCAL}@{DOMAIN}"
 
 
-def book_on_a_phone(page, event) -> None:
+def book_on_a_phone(page, event, email: str = EMAIL) -> None:
     page.goto(f"/events/{event.slug}/register")
     fields = {
         "business_name": "Octree Ltd", "sector": "IT services", "town_or_postcode": "Stevenage",
-        "booker_name": "Zoë O'Brien", "booker_email": EMAIL, "delegates-0-name": "Zoë O'Brien",
-        "delegates-0-email": EMAIL, "delegates-0-needs": "Vegetarian",
+        "booker_name": "Zoë O'Brien", "booker_email": email, "delegates-0-name": "Zoë O'Brien",
+        "delegates-0-email": email, "delegates-0-needs": "Vegetarian",
     }  # fmt: skip
     for name, value in fields.items():
         page.locator(f"[name='{name}']").fill(value)
@@ -79,3 +85,43 @@ def test_a_person_books_and_an_admin_downloads_all_they_hold(pages, make_event, 
     phone.get_by_role("button", name="Find their data").click()
     expect(phone.get_by_role("heading", name=f"Held about {EMAIL}")).to_be_visible()
     no_horizontal_scroll(phone)
+
+
+def test_a_person_books_is_exported_then_erased_and_every_figure_stays(
+    pages, make_event, make_item, admin, tmp_path
+):
+    """Issue 15's whole path: someone who came to last month's seminar and answered its survey
+    books the next one on a phone; an admin downloads their data, then erases them after the
+    preview. The seminar's counts and survey results read the same; the new seat goes back; the
+    address is nowhere in the database but as its hash."""
+    seminar, survey, _delegates = seminar_with_survey(make_event, make_item, anonymous=False)
+    later = utcnow()
+    before = figures(seminar, survey, later)
+    event = make_event(title="Cyber seminar 2027", starts_at=at(20))
+    book_on_a_phone(pages.new(NARROW), event, PERSON)
+
+    staff = pages.new(DESKTOP)
+    log_in(staff, admin)
+    staff.get_by_role("link", name="Privacy", exact=True).click()
+    staff.get_by_role("link", name="A person's data").click()
+    staff.get_by_label("Email address", exact=True).fill(PERSON)
+    staff.get_by_role("button", name="Find their data").click()
+    with staff.expect_download() as downloaded:
+        staff.get_by_role("button", name="Download as JSON files (zip)").click()
+    path = tmp_path / downloaded.value.suggested_filename
+    downloaded.value.save_as(path)
+    with zipfile.ZipFile(path) as archive:
+        places = json.loads(archive.read("places.json"))
+    assert len(places) == 2  # last month's seminar and the new booking
+
+    staff.get_by_role("button", name="Erase this person…").click()
+    expect(staff.get_by_role("heading", level=2)).to_contain_text(PERSON)
+    staff.get_by_role("button", name="Erase this person", exact=True).click()
+    expect(staff.get_by_text("Erased.")).to_be_visible()
+
+    assert figures(seminar, survey, later) == before
+    db.session.expire_all()
+    place = db.session.scalars(db.select(Delegate).where(Delegate.event_id == event.id)).one()
+    assert place.status == DelegateStatus.cancelled
+    assert rows_holding(LOCAL) == []
+    assert rows_holding(address_hash(PERSON)) == [("suppression", "email_hash", 1)]
