@@ -55,6 +55,7 @@ def test_the_merge_knows_every_foreign_key_to_an_organisation_or_a_contact(app):
 
 def invite(event, delegate: Delegate, *, answered: bool) -> Invitation:
     survey = surveys.survey_for_event(event.id) or surveys.create_survey(event, by=acting_staff())
+    survey.anonymous = False  # a named survey: the contact's page may say they answered
     invitation = Invitation(
         survey_id=survey.id,
         delegate_id=delegate.id,
