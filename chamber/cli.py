@@ -9,7 +9,6 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
-from chamber.auth import audit
 from chamber.auth import services as staff
 from chamber.auth.models import Role
 from chamber.core.transactions import unit_of_work
@@ -86,13 +85,7 @@ def create_staff_command(email: str, name: str, role: str, password_stdin: bool)
     _refuse(_staff_details_problems(email, name, role, password))
     try:
         with unit_of_work():
-            user = staff.create_staff(email, name, Role(role), password)
-            audit.record(
-                "staff_created",
-                kind="staff_user",
-                object_id=user.id,
-                detail=f"role {user.role}, by the chamber create-staff command",
-            )
+            user = staff.create_staff(email, name, Role(role), password, by=None)
     except staff.StaffError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"Added {user.email} ({user.role.label}).")

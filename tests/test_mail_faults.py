@@ -169,8 +169,9 @@ def test_a_parked_message_sent_again_after_the_fix_is_delivered(app, smtp_server
     assert message.status == status
     message.to_address = "zoe@example.com"  # staff correct the address ...
     from chamber.mail.services import retry
+    from tests.factories import acting_staff
 
-    retry(message)  # ... and send it again
+    retry(message, by=acting_staff())  # ... and send it again
     db.session.commit()
     assert deliver_due().sent == 1
 

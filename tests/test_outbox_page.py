@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from chamber.auth.audit import AuditEntry
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail import queries, services
@@ -574,6 +575,7 @@ def test_a_cancelled_message_can_be_sent_again(admin_client):
     message = make_message(status=MessageStatus.cancelled)
     assert "The message will be sent again." in act(admin_client, message.id, "retry").text
     assert snapshot(message.id)["status"] == MessageStatus.pending
+    assert audited("email_retried") == [(str(message.id), "admin@example.com")]
 
 
 def test_cancelling_a_pending_message_means_it_is_never_sent(admin_client, smtp_server):
@@ -589,6 +591,15 @@ def test_cancelling_a_pending_message_means_it_is_never_sent(admin_client, smtp_
     assert [email["To"] for email in smtp_server.messages] == ["bob@example.com"]
     assert snapshot(keep.id)["status"] == MessageStatus.sent
     assert snapshot(message.id)["status"] == MessageStatus.cancelled
+    assert audited("email_cancelled") == [(str(message.id), "admin@example.com")]
+
+
+def audited(action: str) -> list[tuple[str, str]]:
+    """(object id, who) of each audit entry for `action`."""
+    return [
+        (entry.object_id, entry.user_email)
+        for entry in db.session.scalars(db.select(AuditEntry).where(AuditEntry.action == action))
+    ]
 
 
 REFUSED_RETRY = "Only a failed or cancelled message can be sent again."
@@ -614,6 +625,7 @@ def test_an_action_that_does_not_fit_the_messages_state_is_refused_and_changes_n
     assert response.status_code == 200
     assert f'<div class="notice notice-error" role="alert">{reason}</div>' in response.text
     assert snapshot(message.id) == before
+    assert audited("email_retried") == audited("email_cancelled") == []  # refused: not logged
 
 
 def test_a_sent_message_offers_neither_retry_nor_cancel(admin_client):

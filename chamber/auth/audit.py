@@ -66,6 +66,8 @@ ACTIONS: dict[str, str] = {
     "downloaded": "Downloaded a list with personal data",
     # mail
     "campaign_sent": "Sent a campaign",
+    "email_retried": "Sent a failed email again",
+    "email_cancelled": "Cancelled an email",
     # privacy (issue 15: retention, a person's data)
     "person_exported": "Exported a person's data",
     "person_erased": "Erased a person",

@@ -8,7 +8,7 @@ from flask_login import current_user
 from chamber.auth import services, two_factor
 from chamber.auth.audit import record
 from chamber.auth.forms import PasswordForm, StaffCreateForm, StaffEditForm, TwoFactorPolicyForm
-from chamber.auth.guard import staff_blueprint
+from chamber.auth.guard import acting_user, staff_blueprint
 from chamber.auth.models import Role, StaffUser
 from chamber.core.errors import form_status, on_field, refusals_shown_on
 from chamber.extensions import db
@@ -27,10 +27,11 @@ def create():
     if form.validate_on_submit():
         with refusals_shown_on(form, on_field("email")):
             user = services.create_staff(
-                form.email.data, form.name.data, form.role.data, form.password.data
-            )
-            record(
-                "staff_created", kind="staff_user", object_id=user.id, detail=f"role {user.role}"
+                form.email.data,
+                form.name.data,
+                form.role.data,
+                form.password.data,
+                by=acting_user(),
             )
             flash(f"Added {user.name} as {user.role.label}.", "success")
             return redirect(url_for(".index"))

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from flask import current_app
 from zxcvbn import zxcvbn
 
-from chamber.auth import sessions
+from chamber.auth import audit, sessions
 from chamber.auth.models import Role, StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
@@ -102,7 +102,11 @@ def _too_guessable(password: str, about: Iterable[str]) -> str | None:
     return result["feedback"]["warning"]
 
 
-def create_staff(email: str, name: str, role: Role, password: str) -> StaffUser:
+def create_staff(
+    email: str, name: str, role: Role, password: str, *, by: StaffUser | None
+) -> StaffUser:
+    """Add a staff account, recorded in the audit trail. `by` is the admin who added it, or None
+    for the `chamber create-staff` command and the demo (no one is signed in)."""
     if find_by_email(email) is not None:
         raise StaffError("A staff user with that email address already exists.")
     problem = password_problem(password, about=(email, name))
@@ -112,6 +116,14 @@ def create_staff(email: str, name: str, role: Role, password: str) -> StaffUser:
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
+    how = "" if by is not None else ", by the chamber create-staff command"
+    audit.record(
+        "staff_created",
+        kind="staff_user",
+        object_id=user.id,
+        detail=f"role {user.role}{how}",
+        by=by,
+    )
     return user
 
 

@@ -40,7 +40,7 @@ def ensure_account(account: DemoAccount, instance_path: Path) -> str:
     password = demo_password(instance_path / account.password_file)
     user = staff.find_by_email(account.email)
     if user is None:
-        staff.create_staff(account.email, account.name, account.role, password)
+        staff.create_staff(account.email, account.name, account.role, password, by=None)
         return password
     if not user.check_password(password):
         staff.set_password(user, password)

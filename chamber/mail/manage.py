@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
-from chamber.auth.guard import staff_blueprint
+from chamber.auth.guard import acting_user, staff_blueprint
 from chamber.auth.models import Role
 from chamber.core.errors import refusals_flashed
 from chamber.core.pagination import keyset_page
@@ -72,7 +72,7 @@ def html_body(message_id: int):
 def act(message_id: int, action: str):
     message = db.get_or_404(OutboxMessage, message_id)
     with refusals_flashed():
-        (services.retry if action == "retry" else services.cancel)(message)
+        (services.retry if action == "retry" else services.cancel)(message, by=acting_user())
         flash(
             "The message will be sent again." if action == "retry" else "Cancelled the message.",
             "success",

@@ -19,6 +19,8 @@ from flask import current_app, render_template
 from sqlalchemy import ColumnElement, CursorResult, Select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chamber.auth import audit
+from chamber.auth.models import StaffUser
 from chamber.core.addresses import address_hash
 from chamber.core.addresses import normalise_address as normalise_address  # re-exported
 from chamber.core.errors import Refusal
@@ -340,8 +342,9 @@ class OutboxRefused(Refusal):
     """A message that cannot be sent again or cancelled in the state it is in."""
 
 
-def retry(message: OutboxMessage) -> None:
-    """Send a failed or cancelled message again, from a fresh count of attempts."""
+def retry(message: OutboxMessage, *, by: StaffUser) -> None:
+    """Send a failed or cancelled message again, from a fresh count of attempts (recorded in the
+    audit trail, with who)."""
     if not message.can_retry:
         raise OutboxRefused("Only a failed or cancelled message can be sent again.")
     message.status = MessageStatus.pending
@@ -350,12 +353,13 @@ def retry(message: OutboxMessage) -> None:
     message.claimed_by = None
     message.lease_until = None
     db.session.flush()
+    audit.record("email_retried", kind="outbox_message", object_id=message.id, by=by)
 
 
-def cancel(message: OutboxMessage) -> None:
-    """Cancel a message that is waiting, failed, or stuck with a worker that died. One conditional
-    UPDATE: a worker that claims the message at the same moment either wins (and it is sent) or
-    finds it cancelled."""
+def cancel(message: OutboxMessage, *, by: StaffUser) -> None:
+    """Cancel a message that is waiting, failed, or stuck with a worker that died (recorded in
+    the audit trail, with who). One conditional UPDATE: a worker that claims the message at the
+    same moment either wins (and it is sent) or finds it cancelled."""
     now = utcnow()
     result = cast(
         "CursorResult[Any]",
@@ -378,6 +382,7 @@ def cancel(message: OutboxMessage) -> None:
         raise OutboxRefused(
             "Only a message still waiting to be sent, or one that failed, can be cancelled."
         )
+    audit.record("email_cancelled", kind="outbox_message", object_id=message.id, by=by)
 
 
 # --- many messages at once (a campaign paused, resumed or cancelled) -----------------------------

@@ -11,7 +11,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user
 
 from chamber.auth.audit import record
-from chamber.auth.guard import EVERY_ROLE, staff_blueprint
+from chamber.auth.guard import EVERY_ROLE, acting_user, staff_blueprint
 from chamber.auth.models import StaffUser
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.times import utcnow
@@ -135,9 +135,7 @@ def _undo_and_say(delegate: Delegate) -> None:
     if problem := checkin_services.undo_refusal(current_user, event, delegate):
         flash(problem, "error")
         return
-    if checkin_services.undo_check_in(delegate):
-        record("check_in_undone", kind="delegate", object_id=delegate.id,
-               detail=f"event {delegate.event_id}")  # fmt: skip
+    if checkin_services.undo_check_in(delegate, by=acting_user()):
         flash(f"Undone: {delegate.name} is no longer checked in.", "info")
     else:
         flash(f"{delegate.name} was not checked in, so there was nothing to undo.", "info")

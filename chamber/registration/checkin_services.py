@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, case, update
 
+from chamber.auth import audit
 from chamber.auth.models import Role, StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
@@ -225,8 +226,9 @@ def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) 
     return False
 
 
-def undo_check_in(delegate: Delegate) -> bool:
-    """Take back a check-in made by mistake. False if they were not checked in."""
+def undo_check_in(delegate: Delegate, *, by: StaffUser) -> bool:
+    """Take back a check-in made by mistake (recorded in the audit trail, with who). False if they
+    were not checked in."""
     result = cast(
         "CursorResult[Any]",
         db.session.execute(
@@ -237,7 +239,11 @@ def undo_check_in(delegate: Delegate) -> bool:
         ),
     )
     db.session.refresh(delegate)
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    audit.record("check_in_undone", kind="delegate", object_id=delegate.id,
+                 detail=f"event {delegate.event_id}", by=by)  # fmt: skip
+    return True
 
 
 # --- the QR code's secret ------------------------------------------------------------------------
