@@ -85,21 +85,38 @@ def directory_facts(connection: sa.Connection) -> None:
         ((first + n, contact_id, "events", "Yes, send me news", "subscribe form", now, now)
          for n, (contact_id, _) in enumerate(contacts[::6])),
     )  # fmt: skip
+    # The first id is read before the load starts: on PostgreSQL the rows are written by a COPY
+    # on this very connection, which cannot run another statement until the COPY ends, so a
+    # query made from inside the generator (once per row, as this was) waits for ever.
+    # The demo suppresses some addresses already, and the list holds each (lower-cased) once.
+    first = loader.next_id("suppression")
+    listed = set(connection.scalars(sa.text("SELECT email FROM suppression")))
+    unlisted = []
+    for _, email in contacts[3::50]:
+        if email.lower() not in listed:
+            listed.add(email.lower())
+            unlisted.append(email.lower())
     loader.load(
         "suppression",
         ("id", "email", "reason", "created_at"),
-        ((loader.next_id("suppression") + n, email.lower(), "unsubscribe", now)
-         for n, (_, email) in enumerate(contacts[3::50])),
-    )  # fmt: skip
+        ((first + n, email, "unsubscribe", now) for n, email in enumerate(unlisted)),
+    )
+    # The demo's own rows are kept: what it opted out or tagged already is left as it is.
+    opted_out = set(connection.scalars(
+        sa.text("SELECT contact_id FROM topic_opt_out WHERE topic = 'newsletter'")))
+    tagged = set(connection.scalars(
+        sa.text("SELECT organisation_id FROM organisation_tag WHERE tag = 'cyber-essentials'")))
     loader.load(
         "topic_opt_out",
         ("contact_id", "topic", "created_at"),
-        ((contact_id, "newsletter", now) for contact_id, _ in contacts[5::40]),
+        ((contact_id, "newsletter", now) for contact_id, _ in contacts[5::40]
+         if contact_id not in opted_out),
     )
     loader.load(
         "organisation_tag",
         ("organisation_id", "tag"),
-        ((organisation_id, "cyber-essentials") for organisation_id in organisations[::8]),
+        ((organisation_id, "cyber-essentials") for organisation_id in organisations[::8]
+         if organisation_id not in tagged),
     )
     loader.finish()
 

@@ -17,11 +17,13 @@ from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail.models import Suppression
 from chamber.mail.services import BOUNCE
+from chamber.members import marketing
 from chamber.members.models import (
     Consent,
     Contact,
     ContactRole,
     LegalForm,
+    MarketingTopic,
     MergeKind,
     MergeRecord,
     Organisation,
@@ -451,6 +453,8 @@ class ContactHistory:
     consents: list[Consent]
     opted_out_of: list[str]
     merges: list[MergeRecord]
+    # Whether marketing on each topic may go to them now, and the reason (members.marketing).
+    marketing: dict[MarketingTopic, marketing.MarketingStatus] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -481,7 +485,8 @@ def bounce_of(contact: Contact) -> BounceLine | None:
 
 def contact_history(contact: Contact, now: datetime | None = None) -> ContactHistory:
     """The contact's places at events (attended, no-show, survey answered), the bookings they
-    made, their consents and topic opt-outs, and the merges into them: five queries."""
+    made, their consents and topic opt-outs, the merges into them, and their marketing status
+    for each topic with its reason: seven queries."""
     now = now or utcnow()
     rows = db.session.execute(
         select(
@@ -530,6 +535,7 @@ def contact_history(contact: Contact, now: datetime | None = None) -> ContactHis
         consents=consents,
         opted_out_of=opted_out,
         merges=merges_into(MergeKind.contact, contact.id),
+        marketing=marketing.statuses_by_topic([contact.id]).get(contact.id, {}),
     )
 
 
