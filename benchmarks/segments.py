@@ -102,21 +102,33 @@ def directory_facts(connection: sa.Connection) -> None:
         ((first + n, email, "unsubscribe", now) for n, email in enumerate(unlisted)),
     )
     # The demo's own rows are kept: what it opted out or tagged already is left as it is.
-    opted_out = set(connection.scalars(
-        sa.text("SELECT contact_id FROM topic_opt_out WHERE topic = 'newsletter'")))
-    tagged = set(connection.scalars(
-        sa.text("SELECT organisation_id FROM organisation_tag WHERE tag = 'cyber-essentials'")))
+    opted_out = set(
+        connection.scalars(
+            sa.text("SELECT contact_id FROM topic_opt_out WHERE topic = 'newsletter'")
+        )
+    )
+    tagged = set(
+        connection.scalars(
+            sa.text("SELECT organisation_id FROM organisation_tag WHERE tag = 'cyber-essentials'")
+        )
+    )
     loader.load(
         "topic_opt_out",
         ("contact_id", "topic", "created_at"),
-        ((contact_id, "newsletter", now) for contact_id, _ in contacts[5::40]
-         if contact_id not in opted_out),
+        (
+            (contact_id, "newsletter", now)
+            for contact_id, _ in contacts[5::40]
+            if contact_id not in opted_out
+        ),
     )
     loader.load(
         "organisation_tag",
         ("organisation_id", "tag"),
-        ((organisation_id, "cyber-essentials") for organisation_id in organisations[::8]
-         if organisation_id not in tagged),
+        (
+            (organisation_id, "cyber-essentials")
+            for organisation_id in organisations[::8]
+            if organisation_id not in tagged
+        ),
     )
     loader.finish()
 

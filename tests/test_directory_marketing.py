@@ -56,7 +56,9 @@ def test_an_individual_with_consent_shows_its_wording_and_source_and_no_basis_el
     response = organiser_client.get(f"{BASE}/contacts/{contact.id}")
     text = marketing_rows(response)
     # What was typed is shown as text, never markup.
-    assert "Consented on the subscribe form to “Yes, &lt;b&gt;tell me&lt;/b&gt; about events”" in text
+    assert (
+        "Consented on the subscribe form to “Yes, &lt;b&gt;tell me&lt;/b&gt; about events”" in text
+    )
     assert "<b>tell me" not in response.text
     # The newsletter and surveys have no consent: an individual subscriber with no basis.
     assert text.count("No lawful basis") == 2
