@@ -138,3 +138,150 @@ def test_the_contact_page_with_its_status_is_not_stored(organiser_client):
 
 
 __all__ = ["committed_rows", "csrf_token", "post_form"]
+
+
+# --- 2. consent recorded by staff, and withdrawn ----------------------------------------------------
+
+
+def consent_of(contact, topic="events") -> list[Consent]:
+    return list(
+        db.session.scalars(
+            db.select(Consent)
+            .where(Consent.contact_id == contact.id, Consent.purpose == topic)
+            .order_by(Consent.id)
+        )
+    )
+
+
+def test_staff_record_consent_as_a_note_with_wording_source_time_and_who(organiser_client):
+    sole = add_organisation("Bea's Bakes", legal_form=LegalForm.sole_trader)
+    contact = add_contact("bea@bakes.example", organisation=sole)
+    db.session.add(TopicOptOut(contact_id=contact.id, topic="events"))
+    db.session.commit()
+    path = f"{BASE}/contacts/{contact.id}"
+    before = utcnow()
+    response = post_form(
+        organiser_client, f"{path}/consent",
+        {"topics": ["events", "newsletter"], "wording": "Asked on the phone: may we email you "
+         "about seminars?\r\nShe said yes."},
+        token_from=path,
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"{path}#consent"
+    (events,) = consent_of(contact)
+    assert events.source == "staff note" and events.recorded_by == "org@example.com"
+    assert events.wording == "Asked on the phone: may we email you about seminars?\r\nShe said yes."
+    assert events.confirmed_at is not None and events.confirmed_at >= before
+    assert events.withdrawn_at is None
+    assert len(consent_of(contact, "newsletter")) == 1 and not consent_of(contact, "surveys")
+    # The person chose events again: their opt-out of it ended, and they may be sent it now.
+    assert (
+        db.session.scalar(db.select(TopicOptOut).where(TopicOptOut.contact_id == contact.id))
+        is None
+    )
+    page = organiser_client.get(path)
+    text = marketing_rows(page)
+    assert text.count("Consented on the staff note to") == 2
+    assert "from the staff note (recorded by org@example.com)" in page.text
+
+
+def test_staff_record_a_withdrawal_with_its_time_and_who_and_it_shows_in_the_history(
+    organiser_client,
+):
+    contact = add_contact("cal@gmail.com")
+    now = utcnow()
+    for topic in ("events", "surveys"):
+        db.session.add(
+            Consent(contact_id=contact.id, purpose=topic, wording="yes", source="subscribe form",
+                    given_at=now, confirmed_at=now)
+        )  # fmt: skip
+    db.session.commit()
+    path = f"{BASE}/contacts/{contact.id}"
+    response = organiser_client.post(
+        f"{path}/withdraw-consent",
+        data={
+            "withdraw-csrf_token": csrf_token(organiser_client, path),
+            "withdraw-topics": "events",
+        },
+    )
+    assert response.status_code == 302
+    (events,) = consent_of(contact)
+    assert events.withdrawn_at is not None and events.withdrawn_by == "org@example.com"
+    assert consent_of(contact, "surveys")[0].withdrawn_at is None
+    page = organiser_client.get(path)
+    rows = marketing_rows(page)
+    assert "Withdrew consent to events and seminars" in rows
+    assert "Consented on the subscribe form" in rows  # surveys
+    assert "withdrawn" in page_text_of(page) and "(recorded by org@example.com)" in page.text
+    # Nothing left to withdraw for events: said so on the field, nothing changed.
+    before = committed_rows()
+    again = organiser_client.post(
+        f"{path}/withdraw-consent",
+        data={
+            "withdraw-csrf_token": csrf_token(organiser_client, path),
+            "withdraw-topics": "events",
+        },
+    )
+    assert again.status_code == 400
+    assert "has no consent to withdraw for those topics" in again.text
+    assert committed_rows() == before
+
+
+def page_text_of(response) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"topics": "events", "wording": ""}, "Enter what the person agreed to"),
+        ({"topics": "events", "wording": "x" * 1001}, "1000 characters or fewer"),
+        (
+            {"topics": "events", "wording": "yes\x00\x1b"},
+            "contains a character that is not allowed",
+        ),
+        ({"wording": "Said yes"}, "Choose at least one topic"),
+        ({"topics": "marketing-everything", "wording": "Said yes"}, "Choose"),
+    ],
+)
+def test_bad_consent_notes_are_refused_with_the_reason_and_store_nothing(
+    organiser_client, data, message
+):
+    contact = add_contact("dee@example.com")
+    path = f"{BASE}/contacts/{contact.id}"
+    before = committed_rows()
+    response = post_form(organiser_client, f"{path}/consent", data, token_from=path)
+    assert response.status_code == 400
+    assert message in response.text
+    assert committed_rows() == before
+
+
+def test_hostile_wording_is_kept_as_text_and_shown_escaped(organiser_client):
+    contact = add_contact("eli@example.com")
+    path = f"{BASE}/contacts/{contact.id}"
+    wording = "{{ 7*7 }} <script>alert(1)</script> '; DROP TABLE consent; -- Zoë 李"
+    post_form(organiser_client, f"{path}/consent", {"topics": "surveys", "wording": wording},
+              token_from=path)  # fmt: skip
+    assert consent_of(contact, "surveys")[0].wording == wording
+    page = organiser_client.get(path).text
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "{{ 7*7 }}" in page and "49" not in marketing_rows_text(page)
+
+
+def marketing_rows_text(html: str) -> str:
+    start = html.index('id="consent"')
+    return html[start : html.index("</ul>", start)]
+
+
+def test_forged_consent_posts_are_refused(organiser_client, app):
+    contact = add_contact("fin@example.com")
+    path = f"{BASE}/contacts/{contact.id}"
+    before = committed_rows()
+    no_token = organiser_client.post(f"{path}/consent", data={"topics": "events", "wording": "x"})
+    assert no_token.status_code == 400
+    other = post_form(organiser_client, f"{BASE}/contacts/999999/consent",
+                      {"topics": "events", "wording": "x"}, token_from=path)  # fmt: skip
+    assert other.status_code == 404
+    anonymous = app.test_client().post(f"{path}/consent", data={"topics": "events"})
+    assert anonymous.status_code in (302, 400)
+    assert committed_rows() == before

@@ -92,7 +92,8 @@ def test_every_form_in_the_app_is_walked(request_context):
                                                            "NewSurveyForm", "AttachForm",
                                                            "SupersedeForm", "PreferencesForm",
                                                            "UploadForm", "MappingForm",
-                                                           "LiftBounceForm"}, cls  # fmt: skip
+                                                           "LiftBounceForm",
+                                                           "WithdrawConsentForm"}, cls  # fmt: skip
 
 
 def test_a_line_break_in_any_single_line_field_of_any_form_is_refused(request_context):

@@ -76,6 +76,10 @@ class ImportJob(db.Model):
     mapping: Mapped[list[str] | None] = mapped_column(JSON)
     # The band a new business gets when its row has none (None: such rows are refused).
     default_size_band: Mapped[SizeBand | None] = mapped_column(enum_type(SizeBand))
+    # The import's stated basis for consent (docs/directory-import.md, "Consent"): the wording the
+    # people in the file agreed to, and its topics; none when `consent_topics` is empty.
+    consent_wording: Mapped[str] = mapped_column(Text, default="", server_default="")
+    consent_topics: Mapped[list[str] | None] = mapped_column(JSON)
     dry_run: Mapped[bool] = mapped_column(default=True)
     status: Mapped[ImportStatus] = mapped_column(
         enum_type(ImportStatus), default=ImportStatus.mapping

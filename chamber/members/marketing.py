@@ -436,19 +436,25 @@ def opt_in(contact: Contact, topics: Iterable[MarketingTopic]) -> None:
 
 
 def withdraw_consents(
-    contact: Contact, topics: Iterable[MarketingTopic], *, now: datetime | None = None
-) -> None:
-    """Every consent the person gave for `topics` (confirmed or still asked for) is withdrawn now."""
-    db.session.execute(
+    contact: Contact,
+    topics: Iterable[MarketingTopic],
+    *,
+    now: datetime | None = None,
+    by: str = "",
+) -> int:
+    """Every consent the person gave for `topics` (confirmed or still asked for) is withdrawn now
+    (`by`: the staff member who recorded it, if not the person); how many were."""
+    result = db.session.execute(
         update(Consent)
         .where(
             Consent.contact_id == contact.id,
             Consent.purpose.in_([topic.value for topic in topics]),
             Consent.withdrawn_at.is_(None),
         )
-        .values(withdrawn_at=now or utcnow())
+        .values(withdrawn_at=now or utcnow(), withdrawn_by=by)
         .execution_options(synchronize_session="fetch")
     )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def opted_out_topics(contact: Contact) -> set[MarketingTopic]:

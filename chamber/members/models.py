@@ -211,7 +211,8 @@ class Consent(db.Model):
     )
     purpose: Mapped[str] = mapped_column(String(40), default=MarketingTopic.events.value)  # a topic
     wording: Mapped[str] = mapped_column(Text)
-    # "booking form", "subscribe form", "import" (wording: the basis the file stated), "staff".
+    # "booking form", "subscribe form", "preferences page", "import" (wording: the basis the
+    # import stated), "staff note" (staff recorded what the person told them).
     source: Mapped[str] = mapped_column(String(40), default="booking form")
     # The subscribe form's request it was asked for in: its confirmation link confirms them all.
     request_id: Mapped[int | None] = mapped_column(
@@ -220,6 +221,10 @@ class Consent(db.Model):
     given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # asked for at
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who recorded it or its withdrawal, when staff did (an import, a staff note): their email,
+    # kept as it was even once their account is gone. Empty when the person did it themselves.
+    recorded_by: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    withdrawn_by: Mapped[str] = mapped_column(String(254), default="", server_default="")
 
     contact: Mapped[Contact] = relationship()
 
