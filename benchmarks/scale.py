@@ -96,6 +96,7 @@ class Loader:
         self.postgresql = connection.dialect.name == "postgresql"
         self.counts: dict[str, int] = {}
         self._loading = ""  # the table a load is writing now
+        self._given_ids: set[str] = set()  # tables loaded with explicit ids (an id sequence)
 
     def next_id(self, table: str) -> int:
         if self._loading:
@@ -115,6 +116,8 @@ class Loader:
         finally:
             self._loading = ""
         self.counts[table] = self.counts.get(table, 0) + count
+        if "id" in columns:
+            self._given_ids.add(table)
 
     def _load(
         self, raw, table: str, names: str, columns: Sequence[str], rows: Iterable[tuple]
@@ -142,7 +145,7 @@ class Loader:
     def finish(self) -> None:
         """Move the id sequences past the rows given explicit ids (PostgreSQL), and ANALYZE."""
         if self.postgresql:
-            for table in self.counts:
+            for table in sorted(self._given_ids):  # a table keyed otherwise has no sequence
                 self.connection.execute(
                     sa.text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608

@@ -12,7 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from chamber.auth import services as staff
 from chamber.auth.models import Role
 from chamber.core.transactions import unit_of_work
-from chamber.members.models import SizeBand
+from chamber.members.models import MarketingTopic, SizeBand
 
 
 def _create_app() -> Flask:
@@ -324,9 +324,28 @@ def _mapping_from_options(
     type=click.Choice([band.value for band in SizeBand]),
     help="The size band of a new business whose row has none (otherwise such rows are refused).",
 )
+@click.option(
+    "--consent-topic",
+    "consent_topics",
+    multiple=True,
+    type=click.Choice([topic.value for topic in MarketingTopic]),
+    help="A topic the file's people consented to hear about (repeatable); with --consent-wording.",
+)
+@click.option(
+    "--consent-wording",
+    default="",
+    metavar="TEXT",
+    help="What the file's people agreed to, in the words they were given: recorded as their "
+    "consent (source 'import'), or, with a Consent column, for those whose cell says yes.",
+)
 @with_appcontext
 def import_members_command(
-    file: Path, maps: tuple[str, ...], dry_run: bool, size_band: str | None
+    file: Path,
+    maps: tuple[str, ...],
+    dry_run: bool,
+    size_band: str | None,
+    consent_topics: tuple[str, ...],
+    consent_wording: str,
 ) -> None:
     """Import businesses and contacts from a CSV FILE, as the staff page does, with a progress bar."""
     import os
@@ -345,7 +364,13 @@ def import_members_command(
         with unit_of_work():
             job = import_jobs.create_job(file.name, file.read_bytes())
             mapping = _mapping_from_options(job.header, import_jobs.suggested_mapping(job), maps)
-            import_jobs.save_mapping(job, mapping, SizeBand(size_band) if size_band else None)
+            import_jobs.save_mapping(
+                job,
+                mapping,
+                SizeBand(size_band) if size_band else None,
+                consent_wording=consent_wording,
+                consent_topics=[MarketingTopic(topic) for topic in consent_topics],
+            )
             import_jobs.start(job, dry_run=dry_run, in_request=False)
             job_id, total = job.id, job.rows_total
             click.echo(

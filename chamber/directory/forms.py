@@ -210,11 +210,11 @@ class TopicList(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
-    def __init__(self, label: str, **kwargs: Any) -> None:
+    def __init__(self, label: str, *, required: bool = True, **kwargs: Any) -> None:
         super().__init__(
             label,
             choices=[SelectChoice(topic.value, topic.label) for topic in MarketingTopic],
-            validators=[InputRequired("Choose at least one topic.")],
+            validators=[InputRequired("Choose at least one topic.")] if required else [],
             **kwargs,
         )
 

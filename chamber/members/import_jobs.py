@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, update
 
 from chamber.core import csvimport
+from chamber.core.forms import text_problem
 from chamber.core.times import utcnow
 from chamber.core.transactions import rows_changed, unit_of_work
 from chamber.extensions import db
@@ -33,8 +34,8 @@ from chamber.members.import_models import (
     RowAction,
 )
 from chamber.members.import_rows import RowOutcome, storable
-from chamber.members.importing import Importer, ImportRefused, chunks
-from chamber.members.models import SizeBand
+from chamber.members.importing import Importer, ImportRefused, StatedBasis, chunks
+from chamber.members.models import MarketingTopic, SizeBand
 
 # A file with at most this many rows is run in the request that starts it; a larger one by the
 # worker, with progress on its page.
@@ -117,9 +118,41 @@ def suggested_mapping(job: ImportJob) -> list[str]:
     return job.mapping or auto_mapping(job.header)
 
 
+CONSENT_WORDING_MAX = 1000
+
+
+def _stated_basis_problem(wording: str, topics: Sequence[MarketingTopic]) -> ImportRefused | None:
+    if topics and not wording:
+        return ImportRefused(
+            "Enter the wording the people in the file agreed to, or choose no topics.",
+            field="consent_wording",
+        )
+    if wording and not topics:
+        return ImportRefused(
+            "Choose the topics the people in the file agreed to hear about.",
+            field="consent_topics",
+        )
+    if len(wording) > CONSENT_WORDING_MAX:
+        return ImportRefused(
+            f"The wording can be at most {CONSENT_WORDING_MAX:,} characters.",
+            field="consent_wording",
+        )
+    problem = text_problem(wording, multiline=True)
+    if problem:
+        return ImportRefused(f"The wording {problem}", field="consent_wording")
+    return None
+
+
 def save_mapping(
-    job: ImportJob, mapping: Sequence[str], default_size_band: SizeBand | None
+    job: ImportJob,
+    mapping: Sequence[str],
+    default_size_band: SizeBand | None,
+    *,
+    consent_wording: str = "",
+    consent_topics: Sequence[MarketingTopic] = (),
 ) -> None:
+    """The columns' fields, the size band for new businesses, and the stated basis for consent
+    (the wording the file's people agreed to, and its topics; none when both are empty)."""
     if job.status.is_active:
         raise ImportRefused("The file is being imported; its columns cannot change now.")
     if job.status == ImportStatus.done and not job.dry_run:
@@ -127,8 +160,21 @@ def save_mapping(
     problems = mapping_problems(job.header, mapping)
     if problems:
         raise ImportRefused(" ".join(problems))
+    wording = consent_wording.strip()
+    topics = list(dict.fromkeys(consent_topics))
+    refused = _stated_basis_problem(wording, topics)
+    if refused is not None:
+        raise refused
+    if "consent" in mapping and not topics:
+        raise ImportRefused(
+            "A Consent column says who consented, not to what: enter the wording they agreed "
+            "to and its topics below, or ignore the column.",
+            field="consent_wording",
+        )
     job.mapping = list(mapping)
     job.default_size_band = default_size_band
+    job.consent_wording = wording
+    job.consent_topics = [topic.value for topic in topics] or None
     db.session.flush()
 
 
@@ -187,8 +233,21 @@ def _run_here(job: ImportJob) -> None:
 def _importer(job: ImportJob) -> Importer:
     assert job.mapping is not None
     return Importer(
-        job.header, job.mapping, dry_run=job.dry_run, default_size_band=job.default_size_band
+        job.header,
+        job.mapping,
+        dry_run=job.dry_run,
+        default_size_band=job.default_size_band,
+        consent=stated_basis(job),
     )
+
+
+def stated_basis(job: ImportJob) -> StatedBasis | None:
+    """The consent the job's file states its people gave, if any."""
+    if not job.consent_topics:
+        return None
+    topics = tuple(MarketingTopic(t) for t in job.consent_topics if t in MarketingTopic.__members__)
+    by = job.uploaded_by.email if job.uploaded_by is not None else "command line"
+    return StatedBasis(job.consent_wording, topics, by)
 
 
 def cancel(job: ImportJob) -> None:

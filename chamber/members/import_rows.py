@@ -48,6 +48,7 @@ class ParsedRow:
     org: dict[str, Any]
     email: str
     contact: dict[str, Any]
+    consent: bool | None = None  # the Consent column's yes or no; None: no column, or blank
 
 
 def shown(value: object) -> str:
@@ -106,13 +107,21 @@ class RowReader:
         if len(values.get("name", "")) > FIELDS_BY_NAME["name"].max_length:  # first + last, joined
             return self.refused(record.number, record.cells, "Name is longer than 120 characters.")
         problem = self._row_problem(organisation, email, org, contact)
+        if problem is None and values.get("consent") and not email:
+            problem = (
+                "The row says the person consented but gives no email address: consent is "
+                "recorded for a person, known by their address."
+            )
         if problem:
             return self.refused(record.number, record.cells, problem)
         key = normalise_organisation_name(organisation) if organisation else ""
         problem = self._earlier_rows_problem(record.number, organisation, key, email, org)
         if problem:
             return self.refused(record.number, record.cells, problem)
-        return ParsedRow(record.number, record.cells, organisation, key, org, email, contact)
+        return ParsedRow(
+            record.number, record.cells, organisation, key, org, email, contact,
+            consent=values.get("consent"),
+        )  # fmt: skip
 
     @staticmethod
     def _row_problem(
