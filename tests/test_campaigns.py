@@ -483,3 +483,32 @@ def test_cancel_asks_first_then_stops_every_message_not_yet_sent(app, organiser_
     db.session.refresh(campaign)
     assert campaign.status is CampaignStatus.cancelled
     assert queries.progress(campaign.id).cancelled == 2
+
+
+# --- a segment narrowed to a marketing status -------------------------------------------------------
+
+
+def test_a_segment_narrowed_to_a_marketing_status_is_the_campaigns_audience(
+    app, organiser_client, directory
+):
+    from chamber.core.times import utcnow
+    from chamber.members.models import Consent
+
+    now = utcnow()
+    db.session.add(
+        Consent(contact_id=directory["sole"].id, purpose="events", wording="Yes",
+                source="staff note", given_at=now, confirmed_at=now)
+    )  # fmt: skip
+    db.session.add(Segment(name="Consented", filters={"status": ["consent"]}))
+    db.session.commit()
+    chosen = db.session.scalar(db.select(Segment.id).where(Segment.name == "Consented"))
+    campaign = compose(organiser_client, segment_id=str(chosen))
+    audience = queries.audience_now(campaign)
+    # The corporate subscribers are not chosen; the suppressed, bounced and opted-out are still
+    # counted as left out, with their reasons.
+    assert audience.included == 1
+    assert audience.left_out_total == 3
+    send(organiser_client, campaign)
+    sending.send_due()
+    db.session.commit()
+    assert set(messages(campaign)) == {"sole@trader.example"}

@@ -33,6 +33,8 @@ from chamber.registration.models import Delegate, DelegateStatus
 from chamber.surveys.models import Invitation
 
 MEMBERSHIP = {"member": "Members", "not_member": "Not members", "lapsed": "Lapsed members"}
+# The marketing statuses a segment can be narrowed to: the lawful bases, strongest first.
+STATUSES = (marketing.Basis.consent, marketing.Basis.corporate, marketing.Basis.soft_opt_in)
 HISTORY = {
     "booked": "Booked",
     "attended": "Attended",
@@ -81,6 +83,9 @@ class SegmentFilters:
     string or a saved segment, where an unknown value means no filter, never an error."""
 
     topic: MarketingTopic = MarketingTopic.events
+    # Only people whose lawful basis for the topic is one of these (consent, corporate
+    # subscriber, soft opt-in); empty: any lawful basis. Who has none is left out either way.
+    statuses: tuple[marketing.Basis, ...] = ()
     membership: str = ""
     tiers: tuple[str, ...] = ()
     size_bands: tuple[SizeBand, ...] = ()
@@ -99,6 +104,7 @@ class SegmentFilters:
     @classmethod
     def from_args(cls, args: _Args) -> SegmentFilters:
         topic = args.get("topic", "")
+        wanted = set(args.getlist("status"))
         membership = args.get("membership", "")
         history = args.get("history", "")
         events = []
@@ -110,6 +116,7 @@ class SegmentFilters:
         return cls(
             topic=MarketingTopic(topic) if topic in MarketingTopic.__members__ else
             MarketingTopic.events,
+            statuses=tuple(basis for basis in STATUSES if basis.value in wanted),
             membership=membership if membership in MEMBERSHIP else "",
             tiers=_clean(_split(args.get("tiers", ""))),
             size_bands=tuple(SizeBand(band) for band in args.getlist("size_band")
@@ -133,6 +140,7 @@ class SegmentFilters:
         """The filters as query-string values (lists for repeated keys), for links and saving."""
         values: dict[str, Any] = {
             "topic": self.topic.value if self.topic is not MarketingTopic.events else "",
+            "status": [basis.value for basis in self.statuses],
             "membership": self.membership,
             "tiers": ", ".join(self.tiers),
             "size_band": [band.value for band in self.size_bands],
@@ -177,7 +185,17 @@ class SegmentFilters:
             if start or end:
                 words.append(f"{label} {_range_words(start, end)}")
         words.append(f"Topic: {self.topic.label}")
+        if self.statuses:
+            words.append("Marketing status: " + ", ".join(basis.label for basis in self.statuses))
         return words
+
+    def status_condition(self) -> ColumnElement[bool] | None:
+        """The marketing status filter: those with a lawful basis not chosen are not matched;
+        those with none still are, so that they are counted as left out, and why."""
+        if not self.statuses or set(self.statuses) == set(STATUSES):
+            return None
+        unchosen = [basis.value for basis in STATUSES if basis not in self.statuses]
+        return marketing.basis_case(self.topic).not_in(unchosen)
 
 
 def _range_words(start: date | None, end: date | None) -> str:
@@ -297,6 +315,9 @@ def matching(filters: SegmentFilters) -> Select[Any]:
             conditions.append(column >= start)
         if end:
             conditions.append(column <= end)
+    status = filters.status_condition()
+    if status is not None:
+        conditions.append(status)
     return query.where(*conditions)
 
 
