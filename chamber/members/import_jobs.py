@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, LargeBinary, Select, delete, func, insert, or_, update
 
 from chamber.core import csvimport
 from chamber.core.forms import text_problem
@@ -29,6 +29,7 @@ from chamber.members.import_fields import auto_mapping, mapping_problems
 from chamber.members.import_models import (
     MAX_FILE_BYTES,
     ImportJob,
+    ImportJobKey,
     ImportJobRow,
     ImportStatus,
     RowAction,
@@ -97,9 +98,57 @@ def sheet_format(job: ImportJob) -> csvimport.SheetFormat:
     return csvimport.SheetFormat(job.encoding, job.delimiter)
 
 
-def data_records(job: ImportJob, *, skip: int = 0) -> Iterator[csvimport.Record]:
-    """The file's rows after the header, streamed from the job's content, less the first `skip`."""
-    rows = csvimport.records(io.BytesIO(job.content), sheet_format(job))
+PIECE_BYTES = 1 << 20  # a stored file is read a megabyte at a time
+
+
+class StoredFile(io.RawIOBase):
+    """A committed job's file, read from the database a piece at a time (`substr` of the
+    column, on a connection of its own, outside the run's transactions), so that a run holds
+    one piece of the file, never the whole of it. Wrapped in a BufferedReader of PIECE_BYTES."""
+
+    def __init__(self, job_id: int, size: int):
+        self.job_id, self.size, self.position = job_id, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), PIECE_BYTES, self.size - self.position)
+        if wanted <= 0:
+            return 0
+        piece = func.substr(ImportJob.content, self.position + 1, wanted, type_=LargeBinary)
+        with db.engine.connect() as connection:
+            data = bytes(
+                connection.scalar(db.select(piece).where(ImportJob.id == self.job_id)) or b""
+            )
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+def data_records(
+    job: ImportJob, *, skip: int = 0, stored: bool = False
+) -> Iterator[csvimport.Record]:
+    """The file's rows after the header, less the first `skip`, streamed from the job's content:
+    from the database a piece at a time when `stored` (a committed job: the worker and the
+    command), or from the content loaded whole (a small file run in its page request)."""
+    stream: Any = (
+        io.BufferedReader(StoredFile(job.id, job.size), buffer_size=PIECE_BYTES)
+        if stored
+        else io.BytesIO(job.content)
+    )
+    rows = csvimport.records(stream, sheet_format(job))
     next(rows, None)  # the header
     return islice(rows, skip, None)
 
@@ -212,6 +261,7 @@ def start(job: ImportJob, *, dry_run: bool, in_request: bool = True) -> None:
             else "This file is being imported already; its progress is below."
         )
     db.session.execute(delete(ImportJobRow).where(ImportJobRow.job_id == job.id))
+    forget_keys(job.id)
     if in_request and job.rows_total <= RUN_IN_REQUEST_ROWS:
         _run_here(job)
 
@@ -227,7 +277,13 @@ def _run_here(job: ImportJob) -> None:
     db.session.refresh(job)
     job.status = ImportStatus.done
     job.finished_at = utcnow()
+    forget_keys(job.id)
     db.session.flush()
+
+
+def forget_keys(job_id: int) -> None:
+    """The within-file checks' addresses and businesses, once a run starts afresh or ends."""
+    db.session.execute(delete(ImportJobKey).where(ImportJobKey.job_id == job_id))
 
 
 def _importer(job: ImportJob) -> Importer:
@@ -238,6 +294,7 @@ def _importer(job: ImportJob) -> Importer:
         dry_run=job.dry_run,
         default_size_band=job.default_size_band,
         consent=stated_basis(job),
+        job_id=job.id,
     )
 
 
@@ -331,7 +388,7 @@ def run_claimed(
         job = db.session.get(ImportJob, job_id)
         assert job is not None
         importer = _importer(job)
-        records = data_records(job, skip=job.rows_done)
+        records = data_records(job, skip=job.rows_done, stored=True)
     try:
         for chunk in chunks(records):
             with unit_of_work():
@@ -417,7 +474,7 @@ def _record_chunk(job_id: int, outcomes: list[RowOutcome], dry_run: bool, rows: 
 
 
 def _finish(job_id: int, claim: str, status: ImportStatus, *, error: str = "") -> None:
-    db.session.execute(
+    ended = rows_changed(
         update(ImportJob)
         .where(ImportJob.id == job_id, ImportJob.claimed_by == claim)
         .values(
@@ -429,6 +486,8 @@ def _finish(job_id: int, claim: str, status: ImportStatus, *, error: str = "") -
         )
         .execution_options(synchronize_session=False)
     )
+    if ended:  # still ours: its within-file checks are done with
+        forget_keys(job_id)
 
 
 def _hand_back(job_id: int, claim: str) -> None:

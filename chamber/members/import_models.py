@@ -136,6 +136,24 @@ class ImportJobRow(db.Model):
     cells: Mapped[list[str] | None] = mapped_column(JSON)
 
 
+class ImportJobKey(db.Model):
+    """What a run has read of its file so far, for the within-file checks (a person once, a
+    business described one way): each address with its first row, each business's details as
+    first given. Kept here rather than in memory so that memory stays flat however long the
+    file, and a run taken up by another worker goes on with the checks of the chunks done.
+    Cleared when a run starts and when it ends."""
+
+    __tablename__ = "import_job_key"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("import_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "email" or "org"
+    key: Mapped[str] = mapped_column(String(254), primary_key=True)
+    row_number: Mapped[int]
+    details: Mapped[dict | None] = mapped_column(JSON)  # a business's, as first given
+
+
 class Progress:
     """Rows done, rows a second and time left, for the page and the command line."""
 

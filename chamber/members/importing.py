@@ -33,11 +33,18 @@ from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.members.import_fields import FIELDS_BY_NAME, ORGANISATION_FIELDS, mapping_problems
-from chamber.members.import_models import RowAction
-from chamber.members.import_rows import ParsedRow, RowOutcome, RowReader, shown
+from chamber.members.import_models import ImportJobKey, RowAction
+from chamber.members.import_rows import (
+    ParsedRow,
+    RowOutcome,
+    RowReader,
+    StoredEarlierRows,
+    shown,
+)
 from chamber.members.models import (
     Consent,
     Contact,
+    LegalForm,
     MarketingTopic,
     Organisation,
     OrganisationTag,
@@ -86,6 +93,70 @@ class _Writes:
     new_consents: list[tuple[str, tuple[MarketingTopic, ...]]] = field(default_factory=list)
 
 
+class DryRunState:
+    """What a dry run's earlier chunks would have written (a business's or a person's state, by
+    key), since it writes nothing to the directory: in `import_job_key` for a job (kinds
+    "dry_org" and "dry_cont"), so that memory stays flat however long the file; in memory
+    without one."""
+
+    SETS = ("tags", "consent_had", "consent_blocked")
+    ENUMS = {"size_band": SizeBand, "legal_form": LegalForm}
+
+    def __init__(self, job_id: int | None):
+        self.job_id = job_id
+        self.held: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stored: set[tuple[str, str]] = set()
+
+    def read(self, kind: str, keys: set[str]) -> dict[str, dict[str, Any]]:
+        if self.job_id is None:
+            return {key: self.held[kind, key] for key in keys if (kind, key) in self.held}
+        found = {}
+        if keys:
+            for key, details in db.session.execute(
+                db.select(ImportJobKey.key, ImportJobKey.details).where(
+                    ImportJobKey.job_id == self.job_id,
+                    ImportJobKey.kind == kind,
+                    ImportJobKey.key.in_(list(keys)),
+                )
+            ):
+                found[key] = self._state_in(details or {})
+                self.stored.add((kind, key))
+        return found
+
+    def keep(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        if self.job_id is None:
+            self.held.update(((kind, key), state) for key, state in states.items())
+            return
+        rows = [
+            {"job_id": self.job_id, "kind": kind, "key": key, "row_number": 0,
+             "details": self._state_out(state)}
+            for key, state in states.items()
+        ]  # fmt: skip
+        new = [row for row in rows if (kind, row["key"]) not in self.stored]
+        known = [row for row in rows if (kind, row["key"]) in self.stored]
+        if new:
+            db.session.execute(insert(ImportJobKey), new)
+            self.stored.update((kind, row["key"]) for row in new)
+        if known:
+            db.session.execute(update(ImportJobKey), known)
+
+    def _state_out(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: sorted(value) if name in self.SETS else getattr(value, "value", value)
+            for name, value in state.items()
+        }
+
+    def _state_in(self, details: dict[str, Any]) -> dict[str, Any]:
+        state = dict(details)
+        for name in self.SETS:
+            if name in state:
+                state[name] = set(state[name])
+        for name, kind in self.ENUMS.items():
+            if state.get(name) not in (None, ""):
+                state[name] = kind(state[name])
+        return state
+
+
 def chunks(records: Iterable[Record], size: int = CHUNK_ROWS) -> Iterator[list[Record]]:
     chunk: list[Record] = []
     for record in records:
@@ -108,6 +179,7 @@ class Importer:
         dry_run: bool,
         default_size_band: SizeBand | None = None,
         consent: StatedBasis | None = None,
+        job_id: int | None = None,
     ):
         problems = mapping_problems(header, mapping)
         if "consent" in mapping and consent is None:
@@ -117,15 +189,15 @@ class Importer:
             )
         if problems:
             raise ImportRefused(" ".join(problems))
-        self.reader = RowReader(mapping)
+        # A job's within-file checks are kept in the database, so memory stays flat.
+        self.reader = RowReader(mapping, StoredEarlierRows(job_id) if job_id else None)
         self.consent = consent if consent is not None and consent.topics else None
         self.consent_column = "consent" in mapping
         self.dry_run = dry_run
         self.default_size_band = default_size_band
         self.counts: Counter[RowAction] = Counter()
         # A dry run writes nothing, so what its earlier chunks would have written is kept here.
-        self._dry_orgs: dict[str, dict[str, Any]] = {}
-        self._dry_contacts: dict[str, dict[str, Any]] = {}
+        self._dry = DryRunState(job_id)
 
     # --- one chunk ---------------------------------------------------------------------------------
 
@@ -135,7 +207,7 @@ class Importer:
         On SQLite the transaction must have written before (the job's progress does): pysqlite
         begins a transaction at the first write, and a savepoint that began one would commit
         it when released."""
-        parsed = [self.reader.read(record) for record in records]
+        parsed = self.reader.read_chunk(records)
         if self.dry_run:
             outcomes = self._plan_chunk(parsed, write=False)
         else:
@@ -159,11 +231,15 @@ class Importer:
         if write:
             _write(writes, orgs, contacts, self.consent)
         else:
-            self._dry_orgs.update((key, orgs[key]) for key in writes.new_orgs)
-            self._dry_orgs.update((key, orgs[key]) for key in writes.changed_orgs)
-            self._dry_contacts.update((email, contacts[email]) for email in writes.new_contacts)
-            self._dry_contacts.update((e, contacts[e]) for e in writes.changed_contacts)
-            self._dry_contacts.update((e, contacts[e]) for e, _topics in writes.new_consents)
+            self._dry.keep(
+                "dry_org", {key: orgs[key] for key in [*writes.new_orgs, *writes.changed_orgs]}
+            )
+            emails = [
+                *writes.new_contacts,
+                *writes.changed_contacts,
+                *(email for email, _topics in writes.new_consents),
+            ]
+            self._dry.keep("dry_cont", {email: contacts[email] for email in emails})
         return outcomes
 
     def _row_alone(self, row: ParsedRow | RowOutcome) -> RowOutcome:
@@ -180,7 +256,7 @@ class Importer:
     # --- what the directory holds -------------------------------------------------------------------
 
     def _load_orgs(self, keys: set[str]) -> dict[str, dict[str, Any]]:
-        found = {key: self._dry_orgs[key] for key in keys if key in self._dry_orgs}
+        found = self._dry.read("dry_org", keys) if self.dry_run else {}
         wanted = list(keys - found.keys())
         if not wanted:
             return found
@@ -201,9 +277,7 @@ class Importer:
         return found
 
     def _load_contacts(self, emails: set[str]) -> dict[str, dict[str, Any]]:
-        found = {
-            email: self._dry_contacts[email] for email in emails if email in self._dry_contacts
-        }
+        found = self._dry.read("dry_cont", emails) if self.dry_run else {}
         wanted = list(emails - found.keys())
         if wanted:
             columns = [getattr(Contact, name) for name in _CONTACT_COLUMNS]
