@@ -512,3 +512,76 @@ def test_a_segment_narrowed_to_a_marketing_status_is_the_campaigns_audience(
     sending.send_due()
     db.session.commit()
     assert set(messages(campaign)) == {"sole@trader.example"}
+
+
+# --- the event page keeps the campaign reference ----------------------------------------------------
+
+
+def test_the_event_pages_book_link_from_a_campaign_email_keeps_the_campaign_for_the_booking(
+    app, client, organiser_client, directory, make_event
+):
+    import re
+
+    event = make_event()
+    campaign = compose(organiser_client, event_id=str(event.id))
+    send(organiser_client, campaign)
+    # The email's event link: ?campaign=<id> on the event page.
+    page = client.get(f"/events/{event.slug}?campaign={campaign.id}")
+    assert page.status_code == 200
+    book = re.search(r'<p class="book"><a class="button" href="([^"]+)"', page.text).group(1)
+    assert book == f"/events/{event.slug}/register?campaign={campaign.id}"
+    form_page = client.get(book)
+    assert f'name="campaign" type="hidden" value="{campaign.id}"' in form_page.text
+    made = post_form(client, f"/events/{event.slug}/register",
+                     booking_form(campaign=str(campaign.id)), token_from=book)  # fmt: skip
+    assert made.status_code == 302
+    assert db.session.scalars(db.select(Booking.campaign_id)).all() == [campaign.id]
+    # Without a campaign, or with anything but a number, the link carries nothing.
+    for reference in ("", "abc", "1' OR 1=1", "9" * 40, "٣", "<b>"):
+        other = client.get(f"/events/{event.slug}", query_string={"campaign": reference})
+        link = re.search(r'<p class="book"><a class="button" href="([^"]+)"', other.text).group(1)
+        assert link == f"/events/{event.slug}/register", reference
+
+
+# --- the directory's histories show the campaigns received -----------------------------------------
+
+
+def test_the_directory_shows_the_campaigns_each_contact_and_organisation_received(
+    app, organiser_client, directory
+):
+    campaign = compose(organiser_client, subject="Seminar <b>invitation</b>")
+    send(organiser_client, campaign)
+    sending.send_due()
+    db.session.commit()
+    deliver_due("w1")
+    ann, gone = directory["ann"], directory["gone"]
+    page = organiser_client.get(f"/staff/directory/contacts/{ann.id}").text
+    assert "Campaigns received" in page
+    assert "Seminar &lt;b&gt;invitation&lt;/b&gt;</a>" in page
+    assert f'href="/staff/campaigns/{campaign.id}"' in page and ": Sent</li>" in page
+    left = organiser_client.get(f"/staff/directory/contacts/{gone.id}").text
+    assert ": Left out: Unsubscribed or suppressed</li>" in left
+    organisation = organiser_client.get(
+        f"/staff/directory/organisations/{ann.organisation_id}"
+    ).text
+    # Octree Ltd: ann is sent it; gone, bounce and quiet are left out.
+    assert "<strong>1</strong> campaign received" in organisation
+    assert "sent to 1 of its people, 3 left out by the marketing rules" in organisation
+    # One query for the campaigns, however many there are.
+    path = f"/staff/directory/organisations/{ann.organisation_id}"
+    contact_path = f"/staff/directory/contacts/{ann.id}"
+    with count_queries() as few:
+        organiser_client.get(path)
+    with count_queries() as contact_few:
+        organiser_client.get(contact_path)
+    for n in range(3):
+        more = compose(organiser_client, subject=f"More {n}")
+        send(organiser_client, more)
+        sending.send_due()
+        db.session.commit()
+    with count_queries() as many:
+        assert "<strong>4</strong> campaigns received" in organiser_client.get(path).text
+    assert len(many) == len(few)
+    with count_queries() as contact_many:
+        assert organiser_client.get(contact_path).text.count(": Queued</li>") == 3
+    assert len(contact_many) == len(contact_few)
