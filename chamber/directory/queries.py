@@ -14,8 +14,8 @@ from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from chamber.core.times import utc_to_local, utcnow
 from chamber.directory.signals import ReceivedCampaign, campaigns_received
-from chamber.events.signals import replies, this_app
 from chamber.events.models import Event
+from chamber.events.signals import replies, this_app
 from chamber.extensions import db
 from chamber.mail.models import Suppression
 from chamber.mail.services import BOUNCE
