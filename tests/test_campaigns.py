@@ -585,3 +585,82 @@ def test_the_directory_shows_the_campaigns_each_contact_and_organisation_receive
     with count_queries() as contact_many:
         assert organiser_client.get(contact_path).text.count(": Queued</li>") == 3
     assert len(contact_many) == len(contact_few)
+
+
+# --- the command: chamber campaigns list / send / progress ------------------------------------------
+
+
+def scheduled(client) -> Campaign:
+    campaign = compose(client, subject="Newsletter: December")
+    post_form(client, f"/staff/campaigns/{campaign.id}/schedule",
+              {"send_at": "2030-07-01T09:00", "zone": "Europe/London"})  # fmt: skip
+    db.session.refresh(campaign)
+    assert campaign.status is CampaignStatus.scheduled
+    return campaign
+
+
+def test_the_command_lists_campaigns_with_status_segment_and_when(
+    app, runner, organiser_client, directory
+):
+    draft = compose(organiser_client, subject="A draft\u202eevil")
+    due = scheduled(organiser_client)
+    result = runner.invoke(args=["campaigns", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:2] == [str(due.id), "Scheduled"]
+    assert "to “Everyone” (events), due 2030-07-01 09:00 BST" in result.output
+    assert f"{draft.id}  Draft" in result.output and "not sent" in result.output
+    assert "A draftevil" in result.output and "\u202e" not in result.output  # typed text is data
+    only = runner.invoke(args=["campaigns", "list", "--status", "draft"])
+    assert "Newsletter: December" not in only.output and "A draft" in only.output
+    assert "No campaigns." in runner.invoke(args=["campaigns", "list", "--status", "sent"]).output
+
+
+def test_the_command_starts_a_scheduled_campaign_now_and_queues_it_once(
+    app, runner, organiser_client, directory
+):
+    campaign = scheduled(organiser_client)
+    result = runner.invoke(args=["campaigns", "send", str(campaign.id)])
+    assert result.exit_code == 0, result.output
+    assert "Queued 2 message(s), 4 left out by the marketing rules" in result.output
+    db.session.expire_all()
+    assert campaign.status is CampaignStatus.sending and campaign.scheduled_for is None
+    assert set(messages(campaign)) == {"ann@octree.example", "bob@bakery.example"}
+    # Started already: a second start is refused and queues nothing more.
+    again = runner.invoke(args=["campaigns", "send", str(campaign.id)])
+    assert again.exit_code != 0 and "is sending, not scheduled" in again.output
+    sending.send_due()
+    assert len(messages(campaign)) == 2
+
+    progress = runner.invoke(args=["campaigns", "progress", str(campaign.id)])
+    assert progress.exit_code == 0, progress.output
+    assert "Sending: 2 queued: 0 sent, 2 waiting, 0 failed" in progress.output
+    assert "4 left out" in progress.output
+    deliver_due("w1")
+    sending.send_due()
+    done = runner.invoke(args=["campaigns", "progress", str(campaign.id), "--follow"])
+    assert "Sent: 2 queued: 2 sent, 0 waiting" in done.output  # --follow stops once it is sent
+
+
+def test_the_command_can_leave_queueing_to_the_worker(app, runner, organiser_client, directory):
+    campaign = scheduled(organiser_client)
+    result = runner.invoke(args=["campaigns", "send", str(campaign.id), "--no-queue"])
+    assert result.exit_code == 0 and "The worker will queue" in result.output
+    assert messages(campaign) == {}
+    sending.send_due()
+    assert len(messages(campaign)) == 2
+
+
+def test_the_command_refuses_a_draft_or_an_unknown_campaign(
+    app, runner, organiser_client, directory
+):
+    draft = compose(organiser_client)
+    result = runner.invoke(args=["campaigns", "send", str(draft.id)])
+    assert result.exit_code != 0 and "is draft, not scheduled" in result.output
+    db.session.expire_all()
+    assert draft.status is CampaignStatus.draft and messages(draft) == {}
+    for command in ("send", "progress"):
+        unknown = runner.invoke(args=["campaigns", command, "999999"])
+        assert unknown.exit_code != 0 and "There is no campaign 999999." in unknown.output
+        junk = runner.invoke(args=["campaigns", command, "1; DROP TABLE campaign"])
+        assert junk.exit_code == 2
