@@ -127,7 +127,7 @@ class DryRunState:
         if self.job_id is None:
             self.held.update(((kind, key), state) for key, state in states.items())
             return
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"job_id": self.job_id, "kind": kind, "key": key, "row_number": 0,
              "details": self._state_out(state)}
             for key, state in states.items()
@@ -136,7 +136,7 @@ class DryRunState:
         known = [row for row in rows if (kind, row["key"]) in self.stored]
         if new:
             db.session.execute(insert(ImportJobKey), new)
-            self.stored.update((kind, row["key"]) for row in new)
+            self.stored.update((kind, str(row["key"])) for row in new)
         if known:
             db.session.execute(update(ImportJobKey), known)
 
