@@ -137,9 +137,6 @@ def test_the_contact_page_with_its_status_is_not_stored(organiser_client):
     )
 
 
-__all__ = ["committed_rows", "csrf_token", "post_form"]
-
-
 # --- 2. consent recorded by staff, and withdrawn ----------------------------------------------------
 
 
@@ -265,10 +262,10 @@ def test_hostile_wording_is_kept_as_text_and_shown_escaped(organiser_client):
     assert consent_of(contact, "surveys")[0].wording == wording
     page = organiser_client.get(path).text
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
-    assert "{{ 7*7 }}" in page and "49" not in marketing_rows_text(page)
+    assert "{{ 7*7 }}" in consent_list(page) and "49" not in consent_list(page)
 
 
-def marketing_rows_text(html: str) -> str:
+def consent_list(html: str) -> str:
     start = html.index('id="consent"')
     return html[start : html.index("</ul>", start)]
 
