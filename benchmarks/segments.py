@@ -45,6 +45,8 @@ SEGMENTS = [  # (label, the builder's query string)
         "history": "attended", "event": ["EVENT1", "EVENT2", "EVENT3"], "topic": "newsletter"}),
     ("no-shows, joined 2015-2020", {
         "history": "no_show", "joined_from": "2015-01-01", "joined_to": "2020-12-31"}),
+    ("members with consent or a soft opt-in (marketing status)", {
+        "membership": "member", "status": ["consent", "soft_opt_in"]}),
 ]  # fmt: skip
 REFERENCE = (
     "SELECT count(*) FROM contact WHERE organisation_id IN "
