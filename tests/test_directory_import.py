@@ -724,3 +724,20 @@ def test_the_worker_reads_the_file_from_the_database_a_piece_at_a_time(app, monk
     job = import_jobs.run_claimed(*import_jobs.claim_next("one"))
     assert job.created == 1500
     assert max(pieces) <= 4096 and sum(pieces) == len(content)
+
+
+def test_a_dry_run_remembers_what_earlier_chunks_would_have_written(app):
+    """A business the first chunk would create is found, not created again, by a later chunk;
+    its would-be state is kept in the database between chunks, not in memory."""
+    lines = [f"Business {n},Person {n},p{n}@example.com,,,,small,,,,," for n in range(1100)]
+    lines.append("Business 3,Late Person,late@example.com,,,,small,IT,,,,")
+    job_id = queue(csv_text(*lines).encode(), dry_run=True)
+    job = import_jobs.run_claimed(*import_jobs.claim_next("one"))
+    assert (job.status, job.created, job.refused) == (ImportStatus.done, 1101, 0)
+    action, detail = outcomes(job)[1102]
+    assert action == RowAction.create
+    assert detail == "New contact Late Person <late@example.com>; sector: “IT” added"
+    assert organisations() == {} and contacts() == {}
+    assert not db.session.scalars(
+        db.select(ImportJobKey).where(ImportJobKey.job_id == job_id)
+    ).all()

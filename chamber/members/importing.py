@@ -105,12 +105,14 @@ class DryRunState:
     def __init__(self, job_id: int | None):
         self.job_id = job_id
         self.held: dict[tuple[str, str], dict[str, Any]] = {}
-        self.stored: set[tuple[str, str]] = set()
+        # The keys of each kind the chunk in hand found stored (not all ever stored: that would
+        # grow with the file).
+        self.stored: dict[str, set[str]] = {}
 
     def read(self, kind: str, keys: set[str]) -> dict[str, dict[str, Any]]:
         if self.job_id is None:
             return {key: self.held[kind, key] for key in keys if (kind, key) in self.held}
-        found = {}
+        found: dict[str, dict[str, Any]] = {}
         if keys:
             for key, details in db.session.execute(
                 db.select(ImportJobKey.key, ImportJobKey.details).where(
@@ -120,7 +122,7 @@ class DryRunState:
                 )
             ):
                 found[key] = self._state_in(details or {})
-                self.stored.add((kind, key))
+        self.stored[kind] = set(found)
         return found
 
     def keep(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
@@ -132,11 +134,11 @@ class DryRunState:
              "details": self._state_out(state)}
             for key, state in states.items()
         ]  # fmt: skip
-        new = [row for row in rows if (kind, row["key"]) not in self.stored]
-        known = [row for row in rows if (kind, row["key"]) in self.stored]
+        stored = self.stored.get(kind, set())
+        new = [row for row in rows if row["key"] not in stored]
+        known = [row for row in rows if row["key"] in stored]
         if new:
             db.session.execute(insert(ImportJobKey), new)
-            self.stored.update((kind, str(row["key"])) for row in new)
         if known:
             db.session.execute(update(ImportJobKey), known)
 
