@@ -255,8 +255,9 @@ def _places_of(filters: SegmentFilters) -> Select[Any]:
     )
 
 
-def matching(filters: SegmentFilters) -> Select[Any]:
-    """The ids of the contacts the filters describe (not yet less those marketing may not reach)."""
+def matching(filters: SegmentFilters, *, status: bool = True) -> Select[Any]:
+    """The ids of the contacts the filters describe (not yet less those marketing may not reach);
+    without the marketing status filter if not `status` (the tally applies it to its counts)."""
     query = (
         select(Contact.id)
         .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
@@ -317,9 +318,9 @@ def matching(filters: SegmentFilters) -> Select[Any]:
             conditions.append(column >= start)
         if end:
             conditions.append(column <= end)
-    status = filters.status_condition()
-    if status is not None:
-        conditions.append(status)
+    condition = filters.status_condition() if status else None
+    if condition is not None:
+        conditions.append(condition)
     return query.where(*conditions)
 
 
@@ -404,10 +405,12 @@ def tally(filters: SegmentFilters) -> Tally:
     counts.update(
         (marketing.Basis(value), count)
         for value, count in db.session.execute(
-            matching(filters).with_only_columns(basis, func.count()).group_by(basis)
+            matching(filters, status=False).with_only_columns(basis, func.count()).group_by(basis)
         )
     )
-    included = sum(count for basis, count in counts.items() if basis in marketing.LAWFUL)
+    # The marketing status filter, applied to the counts: the rule is read once a contact.
+    chosen = set(filters.statuses or STATUSES)
+    included = sum(count for basis, count in counts.items() if basis in chosen)
     left_out = {
         basis.value: count for basis, count in counts.items() if basis not in marketing.LAWFUL
     }
