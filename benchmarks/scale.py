@@ -103,13 +103,33 @@ class Loader:
         self.connection = connection
         self.postgresql = connection.dialect.name == "postgresql"
         self.counts: dict[str, int] = {}
+        self._loading = ""  # the table a load is writing now
+        self._given_ids: set[str] = set()  # tables loaded with explicit ids (an id sequence)
 
     def next_id(self, table: str) -> int:
+        if self._loading:
+            # On PostgreSQL the load is a COPY on this connection, which runs nothing else until
+            # it ends: a query from inside the rows' generator would wait for ever. Read ids first.
+            raise RuntimeError(
+                f"next_id({table!r}) called while loading {self._loading}: read it before the load"
+            )
         return (self.connection.scalar(sa.text(f"SELECT max(id) FROM {table}")) or 0) + 1  # noqa: S608 (our table names)
 
     def load(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
         raw = self.connection.connection.driver_connection
         names = ", ".join(columns)
+        self._loading = table
+        try:
+            count = self._load(raw, table, names, columns, rows)
+        finally:
+            self._loading = ""
+        self.counts[table] = self.counts.get(table, 0) + count
+        if "id" in columns:
+            self._given_ids.add(table)
+
+    def _load(
+        self, raw, table: str, names: str, columns: Sequence[str], rows: Iterable[tuple]
+    ) -> int:
         count = 0
         if self.postgresql:
             with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
@@ -128,12 +148,12 @@ class Loader:
                     count, chunk = count + len(chunk), []
             cursor.executemany(statement, chunk)
             count += len(chunk)
-        self.counts[table] = self.counts.get(table, 0) + count
+        return count
 
     def finish(self) -> None:
         """Move the id sequences past the rows given explicit ids (PostgreSQL), and ANALYZE."""
         if self.postgresql:
-            for table in self.counts:
+            for table in sorted(self._given_ids):  # a table keyed otherwise has no sequence
                 self.connection.execute(
                     sa.text(
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608

@@ -12,7 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from chamber.auth import services as staff
 from chamber.auth.models import Role
 from chamber.core.transactions import unit_of_work
-from chamber.members.models import SizeBand
+from chamber.members.models import MarketingTopic, SizeBand
 
 
 def _create_app() -> Flask:
@@ -324,9 +324,28 @@ def _mapping_from_options(
     type=click.Choice([band.value for band in SizeBand]),
     help="The size band of a new business whose row has none (otherwise such rows are refused).",
 )
+@click.option(
+    "--consent-topic",
+    "consent_topics",
+    multiple=True,
+    type=click.Choice([topic.value for topic in MarketingTopic]),
+    help="A topic the file's people consented to hear about (repeatable); with --consent-wording.",
+)
+@click.option(
+    "--consent-wording",
+    default="",
+    metavar="TEXT",
+    help="What the file's people agreed to, in the words they were given: recorded as their "
+    "consent (source 'import'), or, with a Consent column, for those whose cell says yes.",
+)
 @with_appcontext
 def import_members_command(
-    file: Path, maps: tuple[str, ...], dry_run: bool, size_band: str | None
+    file: Path,
+    maps: tuple[str, ...],
+    dry_run: bool,
+    size_band: str | None,
+    consent_topics: tuple[str, ...],
+    consent_wording: str,
 ) -> None:
     """Import businesses and contacts from a CSV FILE, as the staff page does, with a progress bar."""
     import os
@@ -345,7 +364,13 @@ def import_members_command(
         with unit_of_work():
             job = import_jobs.create_job(file.name, file.read_bytes())
             mapping = _mapping_from_options(job.header, import_jobs.suggested_mapping(job), maps)
-            import_jobs.save_mapping(job, mapping, SizeBand(size_band) if size_band else None)
+            import_jobs.save_mapping(
+                job,
+                mapping,
+                SizeBand(size_band) if size_band else None,
+                consent_wording=consent_wording,
+                consent_topics=[MarketingTopic(topic) for topic in consent_topics],
+            )
             import_jobs.start(job, dry_run=dry_run, in_request=False)
             job_id, total = job.id, job.rows_total
             click.echo(
@@ -424,6 +449,142 @@ def privacy_run_command(dry_run: bool) -> None:
     click.echo(report.summary())
 
 
+@click.group("campaigns")
+def campaigns_group() -> None:
+    """Email campaigns: list them, start a scheduled one now, follow one that is sending."""
+
+
+def _campaign_or_fail(campaign_id: int):  # type: ignore[no-untyped-def]
+    from chamber.campaigns import services as campaigns
+
+    campaign = campaigns.find_campaign(campaign_id)
+    if campaign is None:
+        raise click.ClickException(f"There is no campaign {campaign_id}.")
+    return campaign
+
+
+def _when(moment, zone: str) -> str:  # type: ignore[no-untyped-def]
+    from chamber.core.times import utc_to_local
+
+    return f"{utc_to_local(moment, zone):%Y-%m-%d %H:%M %Z}" if moment else "-"
+
+
+def _plain(text: str) -> str:
+    """Typed text for a terminal: one line, without characters that are not printable (a
+    bidirectional override or an escape would rearrange or restyle what follows)."""
+    return "".join(ch for ch in " ".join(text.split()) if ch.isprintable())
+
+
+def _progress_line(campaign_id: int) -> str:
+    from chamber.campaigns import queries
+
+    found = queries.progress(campaign_id)
+    return (
+        f"{found.queued:,} queued: {found.sent:,} sent, {found.waiting:,} waiting, "
+        f"{found.failed:,} failed, {found.withheld:,} withheld, {found.cancelled:,} cancelled; "
+        f"{found.left_out:,} left out"
+    )
+
+
+@campaigns_group.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["draft", "scheduled", "sending", "paused", "sent", "cancelled"]),
+    help="Only campaigns with this status (repeatable).",
+)
+@with_appcontext
+def list_campaigns_command(statuses: tuple[str, ...]) -> None:
+    """Every campaign, newest first: its id, status, subject, segment, and when it is due, began
+    or ended."""
+    from chamber.campaigns import queries
+    from chamber.extensions import db
+
+    shown = 0
+    for campaign in db.session.scalars(queries.campaigns_newest_first()):
+        if statuses and campaign.status.value not in statuses:
+            continue
+        shown += 1
+        zone = campaign.scheduled_zone
+        if campaign.status.value == "scheduled":
+            when = f"due {_when(campaign.scheduled_for, zone)}"
+        elif campaign.finished_at:
+            when = f"ended {_when(campaign.finished_at, zone)}"
+        elif campaign.started_at:
+            when = f"began {_when(campaign.started_at, zone)}"
+        else:
+            when = "not sent"
+        segment = _plain(campaign.segment.name) if campaign.segment else "no segment"
+        subject = _plain(campaign.subject)
+        click.echo(f"{campaign.id:>5}  {campaign.status.label:<9}  {subject[:60]}")
+        click.echo(f"       to “{segment}” ({campaign.topic.value}), {when}")
+    if not shown:
+        click.echo("No campaigns.")
+
+
+@campaigns_group.command("send")
+@click.argument("campaign_id", type=int)
+@click.option(
+    "--queue/--no-queue",
+    default=True,
+    show_default=True,
+    help="Queue its recipients now (the worker delivers them), or leave that to the worker.",
+)
+@with_appcontext
+def send_campaign_command(campaign_id: int, queue: bool) -> None:
+    """Start a scheduled campaign now instead of at its time, and queue its recipients."""
+    from chamber.campaigns import sending
+    from chamber.campaigns import services as campaigns
+
+    try:
+        with unit_of_work():
+            campaigns.start_scheduled_now(_campaign_or_fail(campaign_id))
+    except campaigns.CampaignRefused as refused:
+        raise click.ClickException(refused.message) from refused
+    click.echo(f"Campaign {campaign_id} is sending.")
+    if not queue:
+        click.echo("The worker will queue its recipients and deliver them.")
+        return
+    queued = left_out = 0
+    while (done := sending.queue_chunk(campaign_id)) is not None:
+        queued, left_out = queued + done[0], left_out + done[1]
+        click.echo(f"  {queued:,} queued, {left_out:,} left out so far")
+    click.echo(
+        f"Queued {queued:,} message(s), {left_out:,} left out by the marketing rules; the "
+        "worker (chamber worker) delivers them."
+    )
+
+
+@campaigns_group.command("progress")
+@click.argument("campaign_id", type=int)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Print the progress every few seconds until the campaign stops sending.",
+)
+@click.option(
+    "--every", default=5.0, show_default=True, help="Seconds between lines with --follow."
+)
+@with_appcontext
+def campaign_progress_command(campaign_id: int, follow: bool, every: float) -> None:
+    """How far a campaign has got: queued, sent, waiting, failed, withheld, left out."""
+    import time
+
+    from chamber.extensions import db
+
+    campaign = _campaign_or_fail(campaign_id)
+    click.echo(f"{campaign.id}: {_plain(campaign.subject)}")
+    while True:
+        db.session.refresh(campaign)
+        status = campaign.status
+        click.echo(f"{status.label}: {_progress_line(campaign_id)}")
+        db.session.rollback()  # the next look reads afresh
+        if not follow or status.value not in ("sending", "paused"):
+            return
+        time.sleep(max(every, 0.5))
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_staff_command)
     app.cli.add_command(worker_command)
@@ -432,6 +593,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(surveys_group)
     app.cli.add_command(members_group)
     app.cli.add_command(privacy_group)
+
+    app.cli.add_command(campaigns_group)
 
 
 main = FlaskGroup(

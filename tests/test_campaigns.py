@@ -483,3 +483,184 @@ def test_cancel_asks_first_then_stops_every_message_not_yet_sent(app, organiser_
     db.session.refresh(campaign)
     assert campaign.status is CampaignStatus.cancelled
     assert queries.progress(campaign.id).cancelled == 2
+
+
+# --- a segment narrowed to a marketing status -------------------------------------------------------
+
+
+def test_a_segment_narrowed_to_a_marketing_status_is_the_campaigns_audience(
+    app, organiser_client, directory
+):
+    from chamber.core.times import utcnow
+    from chamber.members.models import Consent
+
+    now = utcnow()
+    db.session.add(
+        Consent(contact_id=directory["sole"].id, purpose="events", wording="Yes",
+                source="staff note", given_at=now, confirmed_at=now)
+    )  # fmt: skip
+    db.session.add(Segment(name="Consented", filters={"status": ["consent"]}))
+    db.session.commit()
+    chosen = db.session.scalar(db.select(Segment.id).where(Segment.name == "Consented"))
+    campaign = compose(organiser_client, segment_id=str(chosen))
+    audience = queries.audience_now(campaign)
+    # The corporate subscribers are not chosen; the suppressed, bounced and opted-out are still
+    # counted as left out, with their reasons.
+    assert audience.included == 1
+    assert audience.left_out_total == 3
+    send(organiser_client, campaign)
+    sending.send_due()
+    db.session.commit()
+    assert set(messages(campaign)) == {"sole@trader.example"}
+
+
+# --- the event page keeps the campaign reference ----------------------------------------------------
+
+
+def test_the_event_pages_book_link_from_a_campaign_email_keeps_the_campaign_for_the_booking(
+    app, client, organiser_client, directory, make_event
+):
+    import re
+
+    event = make_event()
+    campaign = compose(organiser_client, event_id=str(event.id))
+    send(organiser_client, campaign)
+    # The email's event link: ?campaign=<id> on the event page.
+    page = client.get(f"/events/{event.slug}?campaign={campaign.id}")
+    assert page.status_code == 200
+    book = re.search(r'<p class="book"><a class="button" href="([^"]+)"', page.text).group(1)
+    assert book == f"/events/{event.slug}/register?campaign={campaign.id}"
+    form_page = client.get(book)
+    assert f'name="campaign" type="hidden" value="{campaign.id}"' in form_page.text
+    made = post_form(client, f"/events/{event.slug}/register",
+                     booking_form(campaign=str(campaign.id)), token_from=book)  # fmt: skip
+    assert made.status_code == 302
+    assert db.session.scalars(db.select(Booking.campaign_id)).all() == [campaign.id]
+    # Without a campaign, or with anything but a number, the link carries nothing.
+    for reference in ("", "abc", "1' OR 1=1", "9" * 40, "٣", "<b>"):
+        other = client.get(f"/events/{event.slug}", query_string={"campaign": reference})
+        link = re.search(r'<p class="book"><a class="button" href="([^"]+)"', other.text).group(1)
+        assert link == f"/events/{event.slug}/register", reference
+
+
+# --- the directory's histories show the campaigns received -----------------------------------------
+
+
+def test_the_directory_shows_the_campaigns_each_contact_and_organisation_received(
+    app, organiser_client, directory
+):
+    campaign = compose(organiser_client, subject="Seminar <b>invitation</b>")
+    send(organiser_client, campaign)
+    sending.send_due()
+    db.session.commit()
+    deliver_due("w1")
+    ann, gone = directory["ann"], directory["gone"]
+    page = organiser_client.get(f"/staff/directory/contacts/{ann.id}").text
+    assert "Campaigns received" in page
+    assert "Seminar &lt;b&gt;invitation&lt;/b&gt;</a>" in page
+    assert f'href="/staff/campaigns/{campaign.id}"' in page and ": Sent</li>" in page
+    left = organiser_client.get(f"/staff/directory/contacts/{gone.id}").text
+    assert ": Left out: Unsubscribed or suppressed</li>" in left
+    organisation = organiser_client.get(
+        f"/staff/directory/organisations/{ann.organisation_id}"
+    ).text
+    # Octree Ltd: ann is sent it; gone, bounce and quiet are left out.
+    assert "<strong>1</strong> campaign received" in organisation
+    assert "sent to 1 of its people, 3 left out by the marketing rules" in organisation
+    # One query for the campaigns, however many there are.
+    path = f"/staff/directory/organisations/{ann.organisation_id}"
+    contact_path = f"/staff/directory/contacts/{ann.id}"
+    with count_queries() as few:
+        organiser_client.get(path)
+    with count_queries() as contact_few:
+        organiser_client.get(contact_path)
+    for n in range(3):
+        more = compose(organiser_client, subject=f"More {n}")
+        send(organiser_client, more)
+        sending.send_due()
+        db.session.commit()
+    with count_queries() as many:
+        assert "<strong>4</strong> campaigns received" in organiser_client.get(path).text
+    assert len(many) == len(few)
+    with count_queries() as contact_many:
+        assert organiser_client.get(contact_path).text.count(": Queued</li>") == 3
+    assert len(contact_many) == len(contact_few)
+
+
+# --- the command: chamber campaigns list / send / progress ------------------------------------------
+
+
+def scheduled(client) -> Campaign:
+    campaign = compose(client, subject="Newsletter: December")
+    post_form(client, f"/staff/campaigns/{campaign.id}/schedule",
+              {"send_at": "2030-07-01T09:00", "zone": "Europe/London"})  # fmt: skip
+    db.session.refresh(campaign)
+    assert campaign.status is CampaignStatus.scheduled
+    return campaign
+
+
+def test_the_command_lists_campaigns_with_status_segment_and_when(
+    app, runner, organiser_client, directory
+):
+    draft = compose(organiser_client, subject="A draft\u202eevil")
+    due = scheduled(organiser_client)
+    result = runner.invoke(args=["campaigns", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:2] == [str(due.id), "Scheduled"]
+    assert "to “Everyone” (events), due 2030-07-01 09:00 BST" in result.output
+    assert f"{draft.id}  Draft" in result.output and "not sent" in result.output
+    assert "A draftevil" in result.output and "\u202e" not in result.output  # typed text is data
+    only = runner.invoke(args=["campaigns", "list", "--status", "draft"])
+    assert "Newsletter: December" not in only.output and "A draft" in only.output
+    assert "No campaigns." in runner.invoke(args=["campaigns", "list", "--status", "sent"]).output
+
+
+def test_the_command_starts_a_scheduled_campaign_now_and_queues_it_once(
+    app, runner, organiser_client, directory
+):
+    campaign = scheduled(organiser_client)
+    result = runner.invoke(args=["campaigns", "send", str(campaign.id)])
+    assert result.exit_code == 0, result.output
+    assert "Queued 2 message(s), 4 left out by the marketing rules" in result.output
+    db.session.expire_all()
+    assert campaign.status is CampaignStatus.sending and campaign.scheduled_for is None
+    assert set(messages(campaign)) == {"ann@octree.example", "bob@bakery.example"}
+    # Started already: a second start is refused and queues nothing more.
+    again = runner.invoke(args=["campaigns", "send", str(campaign.id)])
+    assert again.exit_code != 0 and "is sending, not scheduled" in again.output
+    sending.send_due()
+    assert len(messages(campaign)) == 2
+
+    progress = runner.invoke(args=["campaigns", "progress", str(campaign.id)])
+    assert progress.exit_code == 0, progress.output
+    assert "Sending: 2 queued: 0 sent, 2 waiting, 0 failed" in progress.output
+    assert "4 left out" in progress.output
+    deliver_due("w1")
+    sending.send_due()
+    done = runner.invoke(args=["campaigns", "progress", str(campaign.id), "--follow"])
+    assert "Sent: 2 queued: 2 sent, 0 waiting" in done.output  # --follow stops once it is sent
+
+
+def test_the_command_can_leave_queueing_to_the_worker(app, runner, organiser_client, directory):
+    campaign = scheduled(organiser_client)
+    result = runner.invoke(args=["campaigns", "send", str(campaign.id), "--no-queue"])
+    assert result.exit_code == 0 and "The worker will queue" in result.output
+    assert messages(campaign) == {}
+    sending.send_due()
+    assert len(messages(campaign)) == 2
+
+
+def test_the_command_refuses_a_draft_or_an_unknown_campaign(
+    app, runner, organiser_client, directory
+):
+    draft = compose(organiser_client)
+    result = runner.invoke(args=["campaigns", "send", str(draft.id)])
+    assert result.exit_code != 0 and "is draft, not scheduled" in result.output
+    db.session.expire_all()
+    assert draft.status is CampaignStatus.draft and messages(draft) == {}
+    for command in ("send", "progress"):
+        unknown = runner.invoke(args=["campaigns", command, "999999"])
+        assert unknown.exit_code != 0 and "There is no campaign 999999." in unknown.output
+        junk = runner.invoke(args=["campaigns", command, "1; DROP TABLE campaign"])
+        assert junk.exit_code == 2

@@ -14,7 +14,7 @@ from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.members import import_jobs
 from chamber.members.import_fields import auto_mapping
-from chamber.members.import_models import ImportJob, ImportStatus, RowAction
+from chamber.members.import_models import ImportJob, ImportJobKey, ImportStatus, RowAction
 from chamber.members.importing import ImportRefused
 from chamber.members.models import Contact, LegalForm, Organisation, SizeBand
 from chamber.worker import Worker
@@ -676,3 +676,68 @@ def test_a_large_hostile_file_is_refused_row_by_row_in_the_worker_which_carries_
     assert refused[5] == "The row could not be read: a cell is longer than 131,072 characters."
     assert "Email" in refused[6] and "Email" in refused[7]
     assert '=HYPERLINK("http://evil.example")' in organisations()
+
+
+# --- memory: the file and the within-file checks are not held --------------------------------------
+
+
+def test_a_person_repeated_after_a_worker_handed_the_job_back_is_still_refused(app):
+    """The within-file checks are kept in the database (import_job_key), so the next worker
+    knows the rows done before the break."""
+    first = "Business 5,Person 5,p5@example.com,,,,small,,,,,"
+    repeated = "Business 5,Someone else,p5@example.com,,,,small,,,,,"
+    other_band = "Business 7,Person X,px@example.com,,,,large,,,,,"
+    lines = [f"Business {n},Person {n},p{n}@example.com,,,,small,,,,," for n in range(1000)]
+    job_id = queue(csv_text(*lines, repeated, other_band, first.replace("p5@", "p5b@")).encode())
+    claim = import_jobs.claim(job_id, "one")
+    stops = iter([False, True])
+    job = import_jobs.run_claimed(job_id, claim, should_stop=lambda: next(stops, True))
+    assert job.rows_done == 1000
+    assert db.session.scalar(
+        db.select(db.func.count()).select_from(ImportJobKey).where(ImportJobKey.job_id == job_id)
+    ) == 2000  # fmt: skip
+    job = import_jobs.run_claimed(*import_jobs.claim_next("two"))
+    assert (job.status, job.created, job.refused) == (ImportStatus.done, 1001, 2)
+    reasons = [row.detail for row in import_jobs.refused_rows(job)]
+    assert "p5@example.com is on row 7 already" in reasons[0]
+    assert "Row 9 gives Business 7's size band as “small”" in reasons[1]
+    assert contacts()["p5@example.com"].name == "Person 5"
+    # The keys go once the run ends.
+    assert not db.session.scalars(
+        db.select(ImportJobKey).where(ImportJobKey.job_id == job_id)
+    ).all()
+
+
+def test_the_worker_reads_the_file_from_the_database_a_piece_at_a_time(app, monkeypatch):
+    monkeypatch.setattr(import_jobs, "PIECE_BYTES", 4096)
+    content = big_file(1500)
+    queue(content)
+    pieces = []
+    real = import_jobs.StoredFile.readinto
+
+    def counted(self, buffer):
+        read = real(self, buffer)
+        pieces.append(read)
+        return read
+
+    monkeypatch.setattr(import_jobs.StoredFile, "readinto", counted)
+    job = import_jobs.run_claimed(*import_jobs.claim_next("one"))
+    assert job.created == 1500
+    assert max(pieces) <= 4096 and sum(pieces) == len(content)
+
+
+def test_a_dry_run_remembers_what_earlier_chunks_would_have_written(app):
+    """A business the first chunk would create is found, not created again, by a later chunk;
+    its would-be state is kept in the database between chunks, not in memory."""
+    lines = [f"Business {n},Person {n},p{n}@example.com,,,,small,,,,," for n in range(1100)]
+    lines.append("Business 3,Late Person,late@example.com,,,,small,IT,,,,")
+    job_id = queue(csv_text(*lines).encode(), dry_run=True)
+    job = import_jobs.run_claimed(*import_jobs.claim_next("one"))
+    assert (job.status, job.created, job.refused) == (ImportStatus.done, 1101, 0)
+    action, detail = outcomes(job)[1102]
+    assert action == RowAction.create
+    assert detail == "New contact Late Person <late@example.com>; sector: “IT” added"
+    assert organisations() == {} and contacts() == {}
+    assert not db.session.scalars(
+        db.select(ImportJobKey).where(ImportJobKey.job_id == job_id)
+    ).all()

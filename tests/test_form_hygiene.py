@@ -94,7 +94,8 @@ def test_every_form_in_the_app_is_walked(request_context):
                                                            "UploadForm", "MappingForm",
                                                            "LiftBounceForm",
                                                            "DisableTwoFactorForm",
-                                                           "TwoFactorPolicyForm"}, cls  # fmt: skip
+                                                           "TwoFactorPolicyForm",
+                                                           "WithdrawConsentForm"}, cls  # fmt: skip
 
 
 def test_a_line_break_in_any_single_line_field_of_any_form_is_refused(request_context):

@@ -331,3 +331,50 @@ def test_the_builders_get_form_carries_no_csrf_token_into_urls(organiser_client,
     assert 'name="csrf_token"' in save_form
     get_form = page[page.index("data-live-count") : page.index("Show who matches")]
     assert "csrf_token" not in get_form
+
+
+# --- the marketing status filter -------------------------------------------------------------------
+
+
+def test_the_marketing_status_filter_keeps_only_the_chosen_bases_and_still_counts_who_has_none(
+    directory,
+):
+    # For events: tony and printer and officer are corporate, jo has consent, loner a soft opt-in.
+    assert resolve(status="consent") == {"jo.baker@gmail.com"}
+    assert resolve(status="corporate") == {
+        "tony@octree.example", "pat@wareprint.example", "officer@county.example"
+    }  # fmt: skip
+    assert resolve(status=["consent", "soft_opt_in"]) == {"jo.baker@gmail.com", "loner@hotmail.com"}
+    assert resolve(status=["consent", "corporate", "soft_opt_in"]) == resolve()
+    # Combined with the other filters and the topic: the officer opted out of the newsletter.
+    assert resolve(status="corporate", membership="member") == {
+        "tony@octree.example", "officer@county.example"
+    }  # fmt: skip
+    assert resolve(status="corporate", topic="newsletter", membership="member") == {
+        "tony@octree.example"
+    }
+    # Who has no lawful basis is still counted as left out, with the reason.
+    tally = segments.tally(segments.SegmentFilters.from_args(MultiDict({"status": "consent"})))
+    assert tally.included == 1
+    assert tally.left_out == segments.tally(segments.SegmentFilters()).left_out
+    # An unknown or unlawful status (a forged query) means no filter, never an error.
+    assert resolve(status="suppressed") == resolve(status="nonsense") == resolve()
+
+
+def test_a_saved_segment_keeps_its_marketing_status_and_the_live_count_follows_it(
+    organiser_client, directory
+):
+    response = post_form(
+        organiser_client, "/staff/directory/segments/new?status=consent&status=soft_opt_in",
+        {"name": "Consent and soft opt-in"}, token_from="/staff/directory/segments/new",
+    )  # fmt: skip
+    assert response.status_code == 302
+    segment = db.session.scalar(db.select(Segment))
+    assert segment.filters["status"] == ["consent", "soft_opt_in"]
+    page = organiser_client.get(f"/staff/directory/segments/{segment.id}")
+    assert "Marketing status: Consent, Soft opt-in" in page.text
+    assert '<strong data-count="included">2</strong>' in page.text
+    counted = organiser_client.get("/staff/directory/segments/count?status=corporate").json
+    assert counted["included"] == 3
+    builder = organiser_client.get("/staff/directory/segments/new?status=corporate")
+    assert 'id="status-corporate" name="status" value="corporate" checked' in builder.text

@@ -8,9 +8,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """The staff pages, and the check at send time that each recipient may still be sent it."""
-    from chamber.campaigns import manage, sending
+    """The staff pages, the check at send time that each recipient may still be sent it, and
+    the campaigns each contact received, for the directory's histories."""
+    from chamber.campaigns import manage, queries, sending
+    from chamber.directory.signals import campaigns_received
     from chamber.mail.signals import before_sending
 
     app.register_blueprint(manage.bp)
     before_sending.connect(sending.withhold_unlawful_for_app, sender=app, weak=False)
+    campaigns_received.connect(queries.received_by_for_app, sender=app, weak=False)

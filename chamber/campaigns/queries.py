@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from chamber.campaigns.models import Campaign, CampaignRecipient, LeftOut
 from chamber.campaigns.sending import audience, left_out_reason, reason_case
+from chamber.directory.signals import ReceivedCampaign
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail.models import MessageStatus, OutboxMessage, Suppression
@@ -260,3 +261,45 @@ def report(campaign: Campaign) -> Report:
     for breakdown in breakdowns:
         breakdown.rows = dict(sorted(breakdown.rows.items()))
     return Report(counts, unsubscribed, bookings, delegates, breakdowns)
+
+
+# --- what the directory shows ----------------------------------------------------------------------
+
+OUTCOMES = {
+    MessageStatus.pending: "Queued",
+    MessageStatus.sending: "Sending",
+    MessageStatus.sent: "Sent",
+    MessageStatus.failed: "Failed",
+    MessageStatus.suppressed: "Withheld at send time (no lawful basis by then)",
+    MessageStatus.cancelled: "Cancelled",
+}
+
+
+def received_by(contact_ids: list[int]) -> list[ReceivedCampaign]:
+    """The campaigns these contacts were recipients of (sent, or left out and why), newest first,
+    in one query: the directory's histories ask for them through its `campaigns_received`."""
+    if not contact_ids:
+        return []
+    rows = db.session.execute(
+        db.select(
+            Campaign.id, Campaign.subject, Campaign.started_at, CampaignRecipient.contact_id,
+            CampaignRecipient.left_out, OutboxMessage.status,
+        )
+        .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+        .outerjoin(OutboxMessage, OutboxMessage.id == CampaignRecipient.outbox_message_id)
+        .where(CampaignRecipient.contact_id.in_(contact_ids))
+        .order_by(Campaign.started_at.desc(), Campaign.id.desc(), CampaignRecipient.contact_id)
+    )  # fmt: skip
+    return [
+        ReceivedCampaign(
+            campaign_id=campaign_id, subject=subject, started_at=started_at,
+            contact_id=contact_id, left_out=left_out is not None,
+            outcome=f"Left out: {left_out.label}" if left_out is not None
+            else OUTCOMES.get(status, "Queued") if status is not None else "Queued",
+        )
+        for campaign_id, subject, started_at, contact_id, left_out, status in rows
+    ]  # fmt: skip
+
+
+def received_by_for_app(_app: Any, *, contact_ids: list[int]) -> list[ReceivedCampaign]:
+    return received_by(contact_ids)

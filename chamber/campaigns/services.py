@@ -139,6 +139,23 @@ def send_now(campaign: Campaign, *, by: StaffUser, now: datetime | None = None) 
     )
 
 
+def start_scheduled_now(campaign: Campaign, *, now: datetime | None = None) -> None:
+    """A scheduled campaign starts sending now rather than at its time (`chamber campaigns
+    send`): sent by whoever scheduled it. A conditional UPDATE, so a worker starting it at the
+    same moment starts it once."""
+    _ready(campaign)
+    now = now or utcnow()
+    _change_status(
+        campaign,
+        (CampaignStatus.scheduled,),
+        f"Campaign {campaign.id} is {campaign.status.label.lower()}, not scheduled: only a "
+        "scheduled campaign can be started from the command line (send a draft from its page).",
+        status=CampaignStatus.sending,
+        started_at=now,
+        scheduled_for=None,
+    )
+
+
 def schedule(
     campaign: Campaign,
     when: datetime,

@@ -73,6 +73,7 @@ PRIVATE_TABLES = frozenset(
         "segment",
         "import_job",
         "import_job_row",
+        "import_job_key",
         "merge_record",
         "delegate_reminder",
         "event_message",

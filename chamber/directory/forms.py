@@ -7,13 +7,27 @@ import re
 from datetime import date
 from typing import Any
 
-from wtforms import BooleanField, DateField, EmailField, HiddenField, SelectField
-from wtforms.fields.choices import enum_choices, enum_coerce
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+)
+from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
 from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from chamber.core.forms import ChamberForm, text_field
-from chamber.members.directory import TAG_MAX, TAGS_MAX, ContactInput, OrganisationInput
-from chamber.members.models import ContactRole, LegalForm, SizeBand
+from chamber.members.directory import (
+    CONSENT_WORDING_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    ContactInput,
+    OrganisationInput,
+)
+from chamber.members.models import ContactRole, LegalForm, MarketingTopic, SizeBand
 
 EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
@@ -188,3 +202,47 @@ class LiftBounceForm(ChamberForm):
         "The person has told us their mailbox works again (or gave this address again)",
         validators=[DataRequired("Tick the box to confirm that the mailbox works again.")],
     )
+
+
+class TopicList(SelectMultipleField):
+    """Tick boxes for marketing topics; a value that is not a topic (a forged form) is refused."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, label: str, *, required: bool = True, **kwargs: Any) -> None:
+        super().__init__(
+            label,
+            choices=[SelectChoice(topic.value, topic.label) for topic in MarketingTopic],
+            validators=[InputRequired("Choose at least one topic.")] if required else [],
+            **kwargs,
+        )
+
+    def pre_validate(self, form: Any) -> None:
+        if any(value not in MarketingTopic.__members__ for value in self.data or []):
+            raise ValidationError("Choose topics from the list.")
+
+    @property
+    def topics(self) -> list[MarketingTopic]:
+        return [MarketingTopic(value) for value in self.data or []]
+
+
+class ConsentNoteForm(ChamberForm):
+    """Staff record the consent a person gave them, as a note (source "staff note")."""
+
+    topics = TopicList("Topics they agreed to hear about")
+    wording = text_field(
+        "What they agreed to",
+        CONSENT_WORDING_MAX,
+        required="Enter what the person agreed to, in the words they were given.",
+        area=True,
+        description="The words the person was given and said yes to, and how: “Asked on the "
+        "phone on 3 Dec: may we email you about our seminars? They said yes.”",
+        render_kw={"rows": 3},
+    )
+
+
+class WithdrawConsentForm(ChamberForm):
+    """Staff record that the person withdrew their consent to some topics."""
+
+    topics = TopicList("Topics they withdrew consent for")

@@ -25,12 +25,14 @@ from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
-from chamber.core.forms import ChamberForm
+from chamber.core.forms import ChamberForm, text_field
 from chamber.core.pagination import paginate
 from chamber.core.times import utc_to_local, utcnow
+from chamber.directory.forms import TopicList
 from chamber.extensions import db
 from chamber.members import import_jobs
 from chamber.members.import_fields import FIELDS
+from chamber.members.import_jobs import CONSENT_WORDING_MAX
 from chamber.members.import_models import MAX_FILE_BYTES, ImportJob, ImportStatus, RowAction
 from chamber.members.models import SizeBand
 
@@ -112,6 +114,18 @@ class MappingForm(ChamberForm):
         description="A business new to the directory needs a size band.",
     )
 
+    consent_topics = TopicList("Topics they agreed to hear about", required=False)
+    consent_wording = text_field(
+        "What they agreed to",
+        CONSENT_WORDING_MAX,
+        area=True,
+        description="Only if the people in this file gave consent to marketing: the words they "
+        "said yes to, where and when (“Ticked ‘Email me about events’ on our 2026 expo sign-up "
+        "sheet”). Recorded for each of them (or, with a Consent column, for those whose cell "
+        "says yes), source “import”. Leave empty to record no consent.",
+        render_kw={"rows": 3},
+    )
+
     def label_columns(self, header: list[str]) -> None:
         for index, entry in enumerate(self.columns):
             heading = header[index] if index < len(header) else ""
@@ -163,7 +177,11 @@ def columns(job_id: int):
     if request.method == "GET":
         band = job.default_size_band.value if job.default_size_band else ""
         form = MappingForm(
-            formdata=None, columns=import_jobs.suggested_mapping(job), default_size_band=band
+            formdata=None,
+            columns=import_jobs.suggested_mapping(job),
+            default_size_band=band,
+            consent_wording=job.consent_wording,
+            consent_topics=job.consent_topics or [],
         )
     else:
         form = MappingForm()
@@ -171,7 +189,13 @@ def columns(job_id: int):
             dry_run = request.form.get("run") != "import"
             band = SizeBand(form.default_size_band.data) if form.default_size_band.data else None
             with refusals_shown_on(form):
-                import_jobs.save_mapping(job, form.mapping, band)
+                import_jobs.save_mapping(
+                    job,
+                    form.mapping,
+                    band,
+                    consent_wording=form.consent_wording.data or "",
+                    consent_topics=form.consent_topics.topics,
+                )
                 import_jobs.start(job, dry_run=dry_run)
                 return redirect(url_for(".show", job_id=job.id))
     form.label_columns(job.header)

@@ -15,10 +15,12 @@ from chamber.core.times import utcnow
 from chamber.directory import merging, queries
 from chamber.directory.forms import (
     RECORD_ID,
+    ConsentNoteForm,
     ContactForm,
     LiftBounceForm,
     MergeForm,
     OrganisationForm,
+    WithdrawConsentForm,
 )
 from chamber.members import directory
 from chamber.members.models import Contact, ContactRole, LegalForm, Organisation, SizeBand
@@ -198,13 +200,20 @@ def new_contact():
     )
 
 
-def _contact_page(found: Contact, bounce_form: LiftBounceForm | None = None) -> str:
+def _contact_page(
+    found: Contact,
+    bounce_form: LiftBounceForm | None = None,
+    consent_form: ConsentNoteForm | None = None,
+    withdraw_form: WithdrawConsentForm | None = None,
+) -> str:
     return render_template(
         "directory/contact.html",
         contact=found,
         history=queries.contact_history(found),
         bounce=queries.bounce_of(found),
         bounce_form=bounce_form or LiftBounceForm(formdata=None),
+        consent_form=consent_form or ConsentNoteForm(formdata=None),
+        withdraw_form=withdraw_form or WithdrawConsentForm(formdata=None, prefix="withdraw"),
     )
 
 
@@ -227,6 +236,36 @@ def lift_bounce(contact_id: int):
             )
         return redirect(url_for(".contact", contact_id=contact_id))
     return _contact_page(found, form), form_status(form)
+
+
+@bp.post("/contacts/<int:contact_id>/consent")
+def record_consent(contact_id: int):
+    """Record, as a staff note, the consent the person gave (wording, topics; time and who)."""
+    found = _contact_or_404(contact_id)
+    form = ConsentNoteForm()
+    if form.validate_on_submit():
+        with refusals_shown_on(form):
+            directory.record_consent(
+                found.id, form.topics.topics, form.wording.data or "", by=acting_user()
+            )
+            flash(f"Recorded {found.name}'s consent.", "success")
+            return redirect(url_for(".contact", contact_id=contact_id, _anchor="consent"))
+        found = _contact_or_404(contact_id)
+    return _contact_page(found, consent_form=form), form_status(form)
+
+
+@bp.post("/contacts/<int:contact_id>/withdraw-consent")
+def withdraw_consent(contact_id: int):
+    """Record that the person withdrew their consent to some topics (time and who)."""
+    found = _contact_or_404(contact_id)
+    form = WithdrawConsentForm(prefix="withdraw")
+    if form.validate_on_submit():
+        with refusals_shown_on(form):
+            directory.record_withdrawal(found.id, form.topics.topics, by=acting_user())
+            flash(f"Recorded that {found.name} withdrew their consent.", "success")
+            return redirect(url_for(".contact", contact_id=contact_id, _anchor="consent"))
+        found = _contact_or_404(contact_id)
+    return _contact_page(found, withdraw_form=form), form_status(form)
 
 
 @bp.route("/contacts/<int:contact_id>/edit", methods=["GET", "POST"])

@@ -13,15 +13,19 @@ from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal_
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
 from chamber.core.times import utc_to_local, utcnow
+from chamber.directory.signals import ReceivedCampaign, campaigns_received
 from chamber.events.models import Event
+from chamber.events.signals import replies, this_app
 from chamber.extensions import db
 from chamber.mail.models import Suppression
 from chamber.mail.services import BOUNCE
+from chamber.members import marketing
 from chamber.members.models import (
     Consent,
     Contact,
     ContactRole,
     LegalForm,
+    MarketingTopic,
     MergeKind,
     MergeRecord,
     Organisation,
@@ -327,6 +331,43 @@ class OrganisationHistory:
     surveys: list[SurveyLine]
     merges: list[MergeRecord]
     totals: dict[str, int] = field(default_factory=dict)
+    campaigns: list[CampaignLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CampaignLine:
+    """A campaign the organisation's people were in: to how many it went, how many were left out."""
+
+    campaign_id: int
+    subject: str
+    started_at: datetime | None
+    sent_to: int
+    left_out: int
+
+
+def received_campaigns(contact_ids: list[int]) -> list[ReceivedCampaign]:
+    """The campaigns these contacts received (or were left out of), newest first: asked of the
+    campaigns layer above through `directory.signals.campaigns_received` (one query)."""
+    if not contact_ids:
+        return []
+    found: list[ReceivedCampaign] = []
+    for lines in replies(campaigns_received.send(this_app(), contact_ids=contact_ids)):
+        found.extend(lines or [])
+    return found
+
+
+def _campaign_lines(received: list[ReceivedCampaign]) -> list[CampaignLine]:
+    by_campaign: dict[int, list[ReceivedCampaign]] = {}
+    for line in received:
+        by_campaign.setdefault(line.campaign_id, []).append(line)
+    return [
+        CampaignLine(
+            lines[0].campaign_id, lines[0].subject, lines[0].started_at,
+            sent_to=sum(not line.left_out for line in lines),
+            left_out=sum(line.left_out for line in lines),
+        )
+        for lines in by_campaign.values()
+    ]  # fmt: skip
 
 
 def _place_counts(now: datetime) -> tuple[ColumnElement[Any], ...]:
@@ -347,8 +388,8 @@ def organisation_history(
     organisation: Organisation, now: datetime | None = None
 ) -> OrganisationHistory:
     """The organisation's contacts, bookings (with attendance and no-shows), the surveys its
-    delegates were sent (how many answered: never who said what), and the merges into it: four
-    queries, whatever the number of rows."""
+    delegates were sent (how many answered: never who said what), the merges into it, and the
+    campaigns its people were in (asked of the layer above): five queries, whatever the rows."""
     now = now or utcnow()
     contacts = list(
         db.session.scalars(
@@ -409,12 +450,15 @@ def organisation_history(
         "no_shows": sum(line.no_shows for line in bookings),
         "surveys_answered": sum(line.answered for line in surveys),
     }
+    campaigns = _campaign_lines(received_campaigns([contact.id for contact in contacts]))
+    totals["campaigns"] = len(campaigns)
     return OrganisationHistory(
         contacts=contacts,
         bookings=bookings,
         surveys=surveys,
         merges=merges_into(MergeKind.organisation, organisation.id),
         totals=totals,
+        campaigns=campaigns,
     )
 
 
@@ -454,6 +498,9 @@ class ContactHistory:
     consents: list[Consent]
     opted_out_of: list[str]
     merges: list[MergeRecord]
+    # Whether marketing on each topic may go to them now, and the reason (members.marketing).
+    marketing: dict[MarketingTopic, marketing.MarketingStatus] = field(default_factory=dict)
+    campaigns: list[ReceivedCampaign] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -484,7 +531,8 @@ def bounce_of(contact: Contact) -> BounceLine | None:
 
 def contact_history(contact: Contact, now: datetime | None = None) -> ContactHistory:
     """The contact's places at events (attended, no-show, survey answered), the bookings they
-    made, their consents and topic opt-outs, and the merges into them: five queries."""
+    made, their consents and topic opt-outs, the merges into them, and their marketing status
+    for each topic with its reason: seven queries."""
     now = now or utcnow()
     rows = db.session.execute(
         select(
@@ -537,6 +585,8 @@ def contact_history(contact: Contact, now: datetime | None = None) -> ContactHis
         consents=consents,
         opted_out_of=opted_out,
         merges=merges_into(MergeKind.contact, contact.id),
+        marketing=marketing.statuses_by_topic([contact.id]).get(contact.id, {}),
+        campaigns=received_campaigns([contact.id]),
     )
 
 

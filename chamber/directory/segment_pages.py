@@ -45,6 +45,7 @@ def _page(template: str, filters: segments.SegmentFilters, **context):
         events=events,
         size_bands=list(SizeBand),
         topics=list(MarketingTopic),
+        statuses=segments.STATUSES,
         membership=segments.MEMBERSHIP,
         history=segments.HISTORY,
         reasons=segments.LEFT_OUT_REASONS,

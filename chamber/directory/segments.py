@@ -33,6 +33,8 @@ from chamber.registration.models import Delegate, DelegateStatus
 from chamber.surveys.models import Invitation
 
 MEMBERSHIP = {"member": "Members", "not_member": "Not members", "lapsed": "Lapsed members"}
+# The marketing statuses a segment can be narrowed to: the lawful bases, strongest first.
+STATUSES = (marketing.Basis.consent, marketing.Basis.corporate, marketing.Basis.soft_opt_in)
 HISTORY = {
     "booked": "Booked",
     "attended": "Attended",
@@ -81,6 +83,9 @@ class SegmentFilters:
     string or a saved segment, where an unknown value means no filter, never an error."""
 
     topic: MarketingTopic = MarketingTopic.events
+    # Only people whose lawful basis for the topic is one of these (consent, corporate
+    # subscriber, soft opt-in); empty: any lawful basis. Who has none is left out either way.
+    statuses: tuple[marketing.Basis, ...] = ()
     membership: str = ""
     tiers: tuple[str, ...] = ()
     size_bands: tuple[SizeBand, ...] = ()
@@ -99,6 +104,7 @@ class SegmentFilters:
     @classmethod
     def from_args(cls, args: _Args) -> SegmentFilters:
         topic = args.get("topic", "")
+        wanted = set(args.getlist("status"))
         membership = args.get("membership", "")
         history = args.get("history", "")
         events = []
@@ -110,6 +116,7 @@ class SegmentFilters:
         return cls(
             topic=MarketingTopic(topic) if topic in MarketingTopic.__members__ else
             MarketingTopic.events,
+            statuses=tuple(basis for basis in STATUSES if basis.value in wanted),
             membership=membership if membership in MEMBERSHIP else "",
             tiers=_clean(_split(args.get("tiers", ""))),
             size_bands=tuple(SizeBand(band) for band in args.getlist("size_band")
@@ -133,6 +140,7 @@ class SegmentFilters:
         """The filters as query-string values (lists for repeated keys), for links and saving."""
         values: dict[str, Any] = {
             "topic": self.topic.value if self.topic is not MarketingTopic.events else "",
+            "status": [basis.value for basis in self.statuses],
             "membership": self.membership,
             "tiers": ", ".join(self.tiers),
             "size_band": [band.value for band in self.size_bands],
@@ -177,7 +185,17 @@ class SegmentFilters:
             if start or end:
                 words.append(f"{label} {_range_words(start, end)}")
         words.append(f"Topic: {self.topic.label}")
+        if self.statuses:
+            words.append("Marketing status: " + ", ".join(basis.label for basis in self.statuses))
         return words
+
+    def status_condition(self) -> ColumnElement[bool] | None:
+        """The marketing status filter: those with a lawful basis not chosen are not matched;
+        those with none still are, so that they are counted as left out, and why."""
+        if not self.statuses or set(self.statuses) == set(STATUSES):
+            return None
+        unchosen = [basis.value for basis in STATUSES if basis not in self.statuses]
+        return marketing.basis_case(self.topic).not_in(unchosen)
 
 
 def _range_words(start: date | None, end: date | None) -> str:
@@ -219,24 +237,27 @@ def _place(place: str) -> ColumnElement[bool]:
     return or_(town, area)
 
 
-def _places_of(contact_delegates: Select[Any], filters: SegmentFilters) -> ColumnElement[bool]:
+def _places_of(filters: SegmentFilters) -> Select[Any]:
+    """The ids of the contacts with a place (not cancelled) of the kind the history filter asks
+    for, at the chosen events: an uncorrelated select, read once per query (a semi-join), not a
+    subquery run for each contact."""
+    places = select(Delegate.contact_id).where(Delegate.status != DelegateStatus.cancelled)
     if filters.events:
-        contact_delegates = contact_delegates.where(Delegate.event_id.in_(filters.events))
+        places = places.where(Delegate.event_id.in_(filters.events))
     if filters.history == "booked":
-        return exists(contact_delegates)
+        return places
     if filters.history == "attended":
-        return exists(contact_delegates.where(Delegate.checked_in_at.is_not(None)))
-    return exists(  # a no-show: a confirmed place at an event that is over, never checked in
-        contact_delegates.join(Event, Event.id == Delegate.event_id).where(
-            Delegate.status == DelegateStatus.confirmed,
-            Delegate.checked_in_at.is_(None),
-            Event.ends_at < utcnow(),
-        )
+        return places.where(Delegate.checked_in_at.is_not(None))
+    return places.join(Event, Event.id == Delegate.event_id).where(  # a no-show
+        Delegate.status == DelegateStatus.confirmed,
+        Delegate.checked_in_at.is_(None),
+        Event.ends_at < utcnow(),
     )
 
 
-def matching(filters: SegmentFilters) -> Select[Any]:
-    """The ids of the contacts the filters describe (not yet less those marketing may not reach)."""
+def matching(filters: SegmentFilters, *, status: bool = True) -> Select[Any]:
+    """The ids of the contacts the filters describe (not yet less those marketing may not reach);
+    without the marketing status filter if not `status` (the tally applies it to its counts)."""
     query = (
         select(Contact.id)
         .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
@@ -274,19 +295,19 @@ def matching(filters: SegmentFilters) -> Select[Any]:
                 )
             )
         )
-    places = select(Delegate.id).where(
-        Delegate.contact_id == Contact.id, Delegate.status != DelegateStatus.cancelled
-    )
     if filters.history:
-        conditions.append(_places_of(places, filters))
-    if filters.never_attended:
+        conditions.append(Contact.id.in_(_places_of(filters)))
+    if filters.never_attended:  # NOT EXISTS: an anti-join, however many have attended
+        places = select(Delegate.id).where(
+            Delegate.contact_id == Contact.id, Delegate.status != DelegateStatus.cancelled
+        )
         conditions.append(~exists(places.where(Delegate.checked_in_at.is_not(None))))
     if filters.answered_survey:
         conditions.append(
-            exists(
-                select(Invitation.id)
-                .join(Delegate, Delegate.id == Invitation.delegate_id)
-                .where(Delegate.contact_id == Contact.id, Invitation.responded_at.is_not(None))
+            Contact.id.in_(
+                select(Delegate.contact_id)
+                .join(Invitation, Invitation.delegate_id == Delegate.id)
+                .where(Invitation.responded_at.is_not(None))
             )
         )
     for column, start, end in ((Organisation.member_since, filters.joined_from, filters.joined_to),
@@ -297,6 +318,9 @@ def matching(filters: SegmentFilters) -> Select[Any]:
             conditions.append(column >= start)
         if end:
             conditions.append(column <= end)
+    condition = filters.status_condition() if status else None
+    if condition is not None:
+        conditions.append(condition)
     return query.where(*conditions)
 
 
@@ -373,9 +397,20 @@ class Tally:
 
 
 def tally(filters: SegmentFilters) -> Tally:
-    """The segment's counts, in one query."""
-    counts = marketing.counts_by_basis(filters.topic, among=matching(filters))
-    included = sum(count for basis, count in counts.items() if basis in marketing.LAWFUL)
+    """The segment's counts, in one query: the marketing rule's status counted over the filters'
+    own select (not over `contact.id IN (the filters' select)`, which SQLite would build as an
+    index of every contact matched, then probe once per contact)."""
+    basis = marketing.basis_case(filters.topic).label("basis")
+    counts = dict.fromkeys(marketing.Basis, 0)
+    counts.update(
+        (marketing.Basis(value), count)
+        for value, count in db.session.execute(
+            matching(filters, status=False).with_only_columns(basis, func.count()).group_by(basis)
+        )
+    )
+    # The marketing status filter, applied to the counts: the rule is read once a contact.
+    chosen = set(filters.statuses or STATUSES)
+    included = sum(count for basis, count in counts.items() if basis in chosen)
     left_out = {
         basis.value: count for basis, count in counts.items() if basis not in marketing.LAWFUL
     }

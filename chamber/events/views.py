@@ -49,5 +49,15 @@ def show(slug: str):
         now=now,
         staff_preview=staff_preview,
         print_view=request.args.get("print") == "1",
+        campaign=campaign_reference(request.args.get("campaign")),
         **shown_too,
     )
+
+
+def campaign_reference(value: str | None) -> str | None:
+    """The campaign whose email linked to the page (`?campaign=<id>`), passed on to the booking
+    form's link so that a booking records it: digits only, anything else dropped (the booking
+    form checks that it is a campaign that was sent)."""
+    if value and value.isascii() and value.isdigit() and len(value) <= 9:
+        return value
+    return None

@@ -21,12 +21,14 @@ from chamber.core.forms import text_problem
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail import services as mail
+from chamber.members.marketing import withdraw_consents
 from chamber.members.models import (
     Consent,
     Contact,
     ContactRole,
     LegalForm,
     MarketingToken,
+    MarketingTopic,
     MergeKind,
     MergeRecord,
     Organisation,
@@ -414,6 +416,81 @@ def lift_bounce(contact_id: int, *, by: StaffUser) -> Contact:
     db.session.flush()
     log.info("%s lifted the email bounce of contact %s", by.email, contact.id)
     return contact
+
+
+# --- consent staff record -------------------------------------------------------------------------
+
+CONSENT_WORDING_MAX = 1000
+STAFF_NOTE = "staff note"
+
+
+def _consent_topics(topics: list[MarketingTopic]) -> list[MarketingTopic]:
+    chosen = list(dict.fromkeys(topics))
+    if not chosen:
+        raise DirectoryRefused("Choose at least one topic.", field="topics")
+    return chosen
+
+
+def record_consent(
+    contact_id: int,
+    topics: list[MarketingTopic],
+    wording: str,
+    *,
+    by: StaffUser,
+    now: datetime | None = None,
+) -> list[Consent]:
+    """Staff record, as a note, the consent the person gave them (on the phone, at an event, in
+    a letter): one confirmed consent per topic, with the wording the person agreed to, source
+    "staff note", the time and who recorded it. The person chose these topics, so their opt-outs
+    of them end; an unsubscribe from everything or a bounce stays (the rule puts it first)."""
+    chosen = _consent_topics(topics)
+    wording = wording.strip()
+    if not wording:
+        raise DirectoryRefused(
+            "Enter what the person agreed to, in the words they were given.", field="wording"
+        )
+    if len(wording) > CONSENT_WORDING_MAX:
+        raise DirectoryRefused(
+            f"The wording can be at most {CONSENT_WORDING_MAX:,} characters.", field="wording"
+        )
+    problem = text_problem(wording, multiline=True)
+    if problem:
+        raise DirectoryRefused(f"The wording {problem}", field="wording")
+    contact = _locked_one(Contact, contact_id, "contact")
+    now = now or utcnow()
+    consents = [
+        Consent(
+            contact_id=contact.id, purpose=topic.value, wording=wording, source=STAFF_NOTE,
+            given_at=now, confirmed_at=now, recorded_by=by.email,
+        )
+        for topic in chosen
+    ]  # fmt: skip
+    db.session.add_all(consents)
+    db.session.execute(
+        db.delete(TopicOptOut).where(
+            TopicOptOut.contact_id == contact.id, TopicOptOut.topic.in_(chosen)
+        )
+    )
+    db.session.flush()
+    log.info("%s recorded consent for contact %s", by.email, contact.id)
+    return consents
+
+
+def record_withdrawal(
+    contact_id: int, topics: list[MarketingTopic], *, by: StaffUser, now: datetime | None = None
+) -> int:
+    """Staff record that the person withdrew their consent to `topics`: each consent for them
+    is withdrawn now, with who recorded it (how many were)."""
+    chosen = _consent_topics(topics)
+    contact = _locked_one(Contact, contact_id, "contact")
+    withdrawn = withdraw_consents(contact, chosen, now=now or utcnow(), by=by.email)
+    if not withdrawn:
+        raise DirectoryRefused(
+            f"{contact.name} has no consent to withdraw for those topics.", field="topics"
+        )
+    db.session.flush()
+    log.info("%s recorded a withdrawal of consent for contact %s", by.email, contact.id)
+    return withdrawn
 
 
 # --- merging: the members' part -------------------------------------------------------------------

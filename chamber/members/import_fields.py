@@ -24,7 +24,9 @@ class CellRefused(ValueError):
 class ImportField:
     name: str
     label: str
-    kind: str  # "organisation", "contact" or "name part" (first or last name, joined)
+    # "organisation", "contact", "name part" (first or last name, joined) or "consent" (whether
+    # the person gave the consent the import states: docs/directory-import.md, "Consent")
+    kind: str
     headings: tuple[str, ...]  # what a column heading says, in any case and punctuation
     max_length: int | None = None
     parse: Callable[[str, str], object] | None = None  # (text, label) -> value, or CellRefused
@@ -223,6 +225,11 @@ FIELDS: tuple[ImportField, ...] = (
     ImportField("tags", "Tags", "organisation", ("tags", "tag", "labels"), parse=parse_tags),
     ImportField("notes", "Notes", "organisation", ("notes", "note", "comments"),
                 max_length=10_000, multiline=True),
+    ImportField("consent", "Consent", "consent",
+                ("consent", "consented", "marketing consent", "email consent", "opted in",
+                 "opt in", "opt-in"),
+                parse=parse_yes_no,
+                hint="yes or no: whether the person gave the consent the import states"),
 )  # fmt: skip
 FIELDS_BY_NAME = {field.name: field for field in FIELDS}
 _BY_HEADING = {heading_key(heading): field for field in FIELDS for heading in field.headings}

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, update
+from sqlalchemy import ColumnElement, LargeBinary, Select, delete, func, insert, or_, update
 
 from chamber.core import csvimport
+from chamber.core.forms import text_problem
 from chamber.core.times import utcnow
 from chamber.core.transactions import rows_changed, unit_of_work
 from chamber.extensions import db
@@ -28,13 +29,14 @@ from chamber.members.import_fields import auto_mapping, mapping_problems
 from chamber.members.import_models import (
     MAX_FILE_BYTES,
     ImportJob,
+    ImportJobKey,
     ImportJobRow,
     ImportStatus,
     RowAction,
 )
 from chamber.members.import_rows import RowOutcome, storable
-from chamber.members.importing import Importer, ImportRefused, chunks
-from chamber.members.models import SizeBand
+from chamber.members.importing import Importer, ImportRefused, StatedBasis, chunks
+from chamber.members.models import MarketingTopic, SizeBand
 
 # A file with at most this many rows is run in the request that starts it; a larger one by the
 # worker, with progress on its page.
@@ -96,9 +98,57 @@ def sheet_format(job: ImportJob) -> csvimport.SheetFormat:
     return csvimport.SheetFormat(job.encoding, job.delimiter)
 
 
-def data_records(job: ImportJob, *, skip: int = 0) -> Iterator[csvimport.Record]:
-    """The file's rows after the header, streamed from the job's content, less the first `skip`."""
-    rows = csvimport.records(io.BytesIO(job.content), sheet_format(job))
+PIECE_BYTES = 1 << 20  # a stored file is read a megabyte at a time
+
+
+class StoredFile(io.RawIOBase):
+    """A committed job's file, read from the database a piece at a time (`substr` of the
+    column, on a connection of its own, outside the run's transactions), so that a run holds
+    one piece of the file, never the whole of it. Wrapped in a BufferedReader of PIECE_BYTES."""
+
+    def __init__(self, job_id: int, size: int):
+        self.job_id, self.size, self.position = job_id, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), PIECE_BYTES, self.size - self.position)
+        if wanted <= 0:
+            return 0
+        piece = func.substr(ImportJob.content, self.position + 1, wanted, type_=LargeBinary)
+        with db.engine.connect() as connection:
+            data = bytes(
+                connection.scalar(db.select(piece).where(ImportJob.id == self.job_id)) or b""
+            )
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+def data_records(
+    job: ImportJob, *, skip: int = 0, stored: bool = False
+) -> Iterator[csvimport.Record]:
+    """The file's rows after the header, less the first `skip`, streamed from the job's content:
+    from the database a piece at a time when `stored` (a committed job: the worker and the
+    command), or from the content loaded whole (a small file run in its page request)."""
+    stream: Any = (
+        io.BufferedReader(StoredFile(job.id, job.size), buffer_size=PIECE_BYTES)
+        if stored
+        else io.BytesIO(job.content)
+    )
+    rows = csvimport.records(stream, sheet_format(job))
     next(rows, None)  # the header
     return islice(rows, skip, None)
 
@@ -117,9 +167,41 @@ def suggested_mapping(job: ImportJob) -> list[str]:
     return job.mapping or auto_mapping(job.header)
 
 
+CONSENT_WORDING_MAX = 1000
+
+
+def _stated_basis_problem(wording: str, topics: Sequence[MarketingTopic]) -> ImportRefused | None:
+    if topics and not wording:
+        return ImportRefused(
+            "Enter the wording the people in the file agreed to, or choose no topics.",
+            field="consent_wording",
+        )
+    if wording and not topics:
+        return ImportRefused(
+            "Choose the topics the people in the file agreed to hear about.",
+            field="consent_topics",
+        )
+    if len(wording) > CONSENT_WORDING_MAX:
+        return ImportRefused(
+            f"The wording can be at most {CONSENT_WORDING_MAX:,} characters.",
+            field="consent_wording",
+        )
+    problem = text_problem(wording, multiline=True)
+    if problem:
+        return ImportRefused(f"The wording {problem}", field="consent_wording")
+    return None
+
+
 def save_mapping(
-    job: ImportJob, mapping: Sequence[str], default_size_band: SizeBand | None
+    job: ImportJob,
+    mapping: Sequence[str],
+    default_size_band: SizeBand | None,
+    *,
+    consent_wording: str = "",
+    consent_topics: Sequence[MarketingTopic] = (),
 ) -> None:
+    """The columns' fields, the size band for new businesses, and the stated basis for consent
+    (the wording the file's people agreed to, and its topics; none when both are empty)."""
     if job.status.is_active:
         raise ImportRefused("The file is being imported; its columns cannot change now.")
     if job.status == ImportStatus.done and not job.dry_run:
@@ -127,8 +209,21 @@ def save_mapping(
     problems = mapping_problems(job.header, mapping)
     if problems:
         raise ImportRefused(" ".join(problems))
+    wording = consent_wording.strip()
+    topics = list(dict.fromkeys(consent_topics))
+    refused = _stated_basis_problem(wording, topics)
+    if refused is not None:
+        raise refused
+    if "consent" in mapping and not topics:
+        raise ImportRefused(
+            "A Consent column says who consented, not to what: enter the wording they agreed "
+            "to and its topics below, or ignore the column.",
+            field="consent_wording",
+        )
     job.mapping = list(mapping)
     job.default_size_band = default_size_band
+    job.consent_wording = wording
+    job.consent_topics = [topic.value for topic in topics] or None
     db.session.flush()
 
 
@@ -166,6 +261,7 @@ def start(job: ImportJob, *, dry_run: bool, in_request: bool = True) -> None:
             else "This file is being imported already; its progress is below."
         )
     db.session.execute(delete(ImportJobRow).where(ImportJobRow.job_id == job.id))
+    forget_keys(job.id)
     if in_request and job.rows_total <= RUN_IN_REQUEST_ROWS:
         _run_here(job)
 
@@ -181,14 +277,34 @@ def _run_here(job: ImportJob) -> None:
     db.session.refresh(job)
     job.status = ImportStatus.done
     job.finished_at = utcnow()
+    forget_keys(job.id)
     db.session.flush()
+
+
+def forget_keys(job_id: int) -> None:
+    """The within-file checks' addresses and businesses, once a run starts afresh or ends."""
+    db.session.execute(delete(ImportJobKey).where(ImportJobKey.job_id == job_id))
 
 
 def _importer(job: ImportJob) -> Importer:
     assert job.mapping is not None
     return Importer(
-        job.header, job.mapping, dry_run=job.dry_run, default_size_band=job.default_size_band
+        job.header,
+        job.mapping,
+        dry_run=job.dry_run,
+        default_size_band=job.default_size_band,
+        consent=stated_basis(job),
+        job_id=job.id,
     )
+
+
+def stated_basis(job: ImportJob) -> StatedBasis | None:
+    """The consent the job's file states its people gave, if any."""
+    if not job.consent_topics:
+        return None
+    topics = tuple(MarketingTopic(t) for t in job.consent_topics if t in MarketingTopic.__members__)
+    by = job.uploaded_by.email if job.uploaded_by is not None else "command line"
+    return StatedBasis(job.consent_wording, topics, by)
 
 
 def cancel(job: ImportJob) -> None:
@@ -272,7 +388,7 @@ def run_claimed(
         job = db.session.get(ImportJob, job_id)
         assert job is not None
         importer = _importer(job)
-        records = data_records(job, skip=job.rows_done)
+        records = data_records(job, skip=job.rows_done, stored=True)
     try:
         for chunk in chunks(records):
             with unit_of_work():
@@ -358,7 +474,7 @@ def _record_chunk(job_id: int, outcomes: list[RowOutcome], dry_run: bool, rows: 
 
 
 def _finish(job_id: int, claim: str, status: ImportStatus, *, error: str = "") -> None:
-    db.session.execute(
+    ended = rows_changed(
         update(ImportJob)
         .where(ImportJob.id == job_id, ImportJob.claimed_by == claim)
         .values(
@@ -370,6 +486,8 @@ def _finish(job_id: int, claim: str, status: ImportStatus, *, error: str = "") -
         )
         .execution_options(synchronize_session=False)
     )
+    if ended:  # still ours: its within-file checks are done with
+        forget_keys(job_id)
 
 
 def _hand_back(job_id: int, claim: str) -> None:

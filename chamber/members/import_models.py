@@ -76,6 +76,10 @@ class ImportJob(db.Model):
     mapping: Mapped[list[str] | None] = mapped_column(JSON)
     # The band a new business gets when its row has none (None: such rows are refused).
     default_size_band: Mapped[SizeBand | None] = mapped_column(enum_type(SizeBand))
+    # The import's stated basis for consent (docs/directory-import.md, "Consent"): the wording the
+    # people in the file agreed to, and its topics; none when `consent_topics` is empty.
+    consent_wording: Mapped[str] = mapped_column(Text, default="", server_default="")
+    consent_topics: Mapped[list[str] | None] = mapped_column(JSON)
     dry_run: Mapped[bool] = mapped_column(default=True)
     status: Mapped[ImportStatus] = mapped_column(
         enum_type(ImportStatus), default=ImportStatus.mapping
@@ -130,6 +134,24 @@ class ImportJobRow(db.Model):
     # A refused row's cells as the file had them (each cut to REPORT_CELL characters), for the
     # error report that staff correct and import again.
     cells: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class ImportJobKey(db.Model):
+    """What a run has read of its file so far, for the within-file checks (a person once, a
+    business described one way): each address with its first row, each business's details as
+    first given. Kept here rather than in memory so that memory stays flat however long the
+    file, and a run taken up by another worker goes on with the checks of the chunks done.
+    Cleared when a run starts and when it ends."""
+
+    __tablename__ = "import_job_key"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("import_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "email" or "org"
+    key: Mapped[str] = mapped_column(String(254), primary_key=True)
+    row_number: Mapped[int]
+    details: Mapped[dict | None] = mapped_column(JSON)  # a business's, as first given
 
 
 class Progress:

@@ -9,7 +9,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import and_, insert, or_, update
+
 from chamber.core.csvimport import Record
+from chamber.extensions import db
 from chamber.members.import_fields import (
     CONTACT_FIELDS,
     FIELDS_BY_NAME,
@@ -17,8 +20,8 @@ from chamber.members.import_fields import (
     CellRefused,
     parse_cell,
 )
-from chamber.members.import_models import RowAction
-from chamber.members.models import SizeBand
+from chamber.members.import_models import ImportJobKey, RowAction
+from chamber.members.models import LegalForm, SizeBand
 from chamber.members.services import normalise_organisation_name
 
 REPORT_CELL = 2000  # a refused row's cells are kept for the error report up to this length
@@ -48,6 +51,7 @@ class ParsedRow:
     org: dict[str, Any]
     email: str
     contact: dict[str, Any]
+    consent: bool | None = None  # the Consent column's yes or no; None: no column, or blank
 
 
 def shown(value: object) -> str:
@@ -66,17 +70,135 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-class RowReader:
-    """Reads a file's rows in order, remembering what earlier rows said: each person's row, and
-    each business's details as first given (about 225 bytes a contact, the one thing that grows
-    with the file)."""
+class EarlierRows:
+    """What the file's earlier rows said, for the within-file checks: each address's first row,
+    and each business's details as first given. This one holds them in memory (a file checked
+    without a job); `StoredEarlierRows` keeps them in the database, so memory stays flat."""
 
-    def __init__(self, mapping: Sequence[str]):
+    def __init__(self) -> None:
+        self.emails: dict[str, int] = {}
+        self.orgs: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    def load(
+        self, emails: set[str], org_keys: set[str]
+    ) -> tuple[dict[str, int], dict[str, tuple[int, dict[str, Any]]]]:
+        """What earlier rows said of these addresses and businesses (at least those)."""
+        return self.emails, self.orgs
+
+    def save(
+        self,
+        emails: dict[str, int],
+        orgs: dict[str, tuple[int, dict[str, Any]]],
+        new_emails: list[str],
+        changed_orgs: set[str],
+    ) -> None:
+        """Keep what this chunk added (`load`'s dictionaries, with the chunk's rows)."""
+
+
+class StoredEarlierRows(EarlierRows):
+    """The earlier rows' addresses and businesses in `import_job_key`, read and written a chunk
+    at a time (a query to read, a statement or two to write): memory holds one chunk's."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self._stored_orgs: set[str] = set()  # the businesses of the chunk in hand stored before
+
+    def load(
+        self, emails: set[str], org_keys: set[str]
+    ) -> tuple[dict[str, int], dict[str, tuple[int, dict[str, Any]]]]:
+        found_emails: dict[str, int] = {}
+        found_orgs: dict[str, tuple[int, dict[str, Any]]] = {}
+        if emails or org_keys:
+            rows = db.session.execute(
+                db.select(
+                    ImportJobKey.kind, ImportJobKey.key, ImportJobKey.row_number,
+                    ImportJobKey.details,
+                ).where(
+                    ImportJobKey.job_id == self.job_id,
+                    or_(
+                        and_(ImportJobKey.kind == "email", ImportJobKey.key.in_(emails)),
+                        and_(ImportJobKey.kind == "org", ImportJobKey.key.in_(org_keys)),
+                    ),
+                )
+            )  # fmt: skip
+            for kind, key, row_number, details in rows:
+                if kind == "email":
+                    found_emails[key] = row_number
+                else:
+                    found_orgs[key] = (row_number, _details_in(details or {}))
+        self._stored_orgs = set(found_orgs)
+        return found_emails, found_orgs
+
+    def save(
+        self,
+        emails: dict[str, int],
+        orgs: dict[str, tuple[int, dict[str, Any]]],
+        new_emails: list[str],
+        changed_orgs: set[str],
+    ) -> None:
+        inserts = [
+            {"job_id": self.job_id, "kind": "email", "key": email, "row_number": emails[email]}
+            for email in new_emails
+        ]
+        inserts += [
+            {"job_id": self.job_id, "kind": "org", "key": key, "row_number": orgs[key][0],
+             "details": _details_out(orgs[key][1])}
+            for key in changed_orgs - self._stored_orgs
+        ]  # fmt: skip
+        if inserts:
+            db.session.execute(insert(ImportJobKey), inserts)
+        updates = [
+            {"job_id": self.job_id, "kind": "org", "key": key,
+             "details": _details_out(orgs[key][1])}
+            for key in changed_orgs & self._stored_orgs
+        ]  # fmt: skip
+        if updates:
+            db.session.execute(update(ImportJobKey), updates)
+
+
+def _details_out(details: dict[str, Any]) -> dict[str, Any]:
+    return {name: getattr(value, "value", value) for name, value in details.items()}
+
+
+def _details_in(details: dict[str, Any]) -> dict[str, Any]:
+    kinds = {"size_band": SizeBand, "legal_form": LegalForm}
+    return {
+        name: kinds[name](value) if name in kinds and value is not None else value
+        for name, value in details.items()
+    }
+
+
+class RowReader:
+    """Reads a file's rows in order, checking each against what earlier rows said (each
+    person's row, each business's details as first given), a chunk at a time: `EarlierRows`
+    holds that, in the database for a job, so memory does not grow with the file."""
+
+    def __init__(self, mapping: Sequence[str], earlier: EarlierRows | None = None):
         self.columns = [(index, FIELDS_BY_NAME[name]) for index, name in enumerate(mapping) if name]
-        self._org_given: dict[str, tuple[int, dict[str, Any]]] = {}
-        self._email_row: dict[str, int] = {}
+        self.earlier = earlier or EarlierRows()
+
+    def read_chunk(self, records: Sequence[Record]) -> list[ParsedRow | RowOutcome]:
+        """The chunk's rows read, each checked against the earlier rows and the chunk's own."""
+        parsed = [self.read(record) for record in records]
+        rows = [row for row in parsed if isinstance(row, ParsedRow)]
+        emails, orgs = self.earlier.load(
+            {row.email for row in rows if row.email}, {row.org_key for row in rows if row.org_key}
+        )
+        new_emails: list[str] = []
+        changed_orgs: set[str] = set()
+        checked: list[ParsedRow | RowOutcome] = []
+        for row in parsed:
+            if isinstance(row, ParsedRow):
+                problem = self._earlier_rows_problem(row, emails, orgs, new_emails, changed_orgs)
+                if problem:
+                    row = self.refused(row.number, row.cells, problem)
+            checked.append(row)
+        self.earlier.save(emails, orgs, new_emails, changed_orgs)
+        return checked
 
     def read(self, record: Record) -> ParsedRow | RowOutcome:
+        """One row's cells checked and its shape (not yet what earlier rows said)."""
         if record.problem:
             return self.refused(
                 record.number, record.cells, f"The row could not be read: {record.problem}."
@@ -106,13 +228,18 @@ class RowReader:
         if len(values.get("name", "")) > FIELDS_BY_NAME["name"].max_length:  # first + last, joined
             return self.refused(record.number, record.cells, "Name is longer than 120 characters.")
         problem = self._row_problem(organisation, email, org, contact)
+        if problem is None and values.get("consent") and not email:
+            problem = (
+                "The row says the person consented but gives no email address: consent is "
+                "recorded for a person, known by their address."
+            )
         if problem:
             return self.refused(record.number, record.cells, problem)
         key = normalise_organisation_name(organisation) if organisation else ""
-        problem = self._earlier_rows_problem(record.number, organisation, key, email, org)
-        if problem:
-            return self.refused(record.number, record.cells, problem)
-        return ParsedRow(record.number, record.cells, organisation, key, org, email, contact)
+        return ParsedRow(
+            record.number, record.cells, organisation, key, org, email, contact,
+            consent=values.get("consent"),
+        )  # fmt: skip
 
     @staticmethod
     def _row_problem(
@@ -131,27 +258,35 @@ class RowReader:
             return f"The row gives a business's details ({names}) but no organisation name."
         return None
 
+    @staticmethod
     def _earlier_rows_problem(
-        self, number: int, organisation: str, key: str, email: str, org: dict[str, Any]
+        row: ParsedRow,
+        emails: dict[str, int],
+        orgs: dict[str, tuple[int, dict[str, Any]]],
+        new_emails: list[str],
+        changed_orgs: set[str],
     ) -> str | None:
-        if email and email in self._email_row:
+        if row.email and row.email in emails:
             return (
-                f"{email} is on row {self._email_row[email]} already: a person can be in a file "
+                f"{row.email} is on row {emails[row.email]} already: a person can be in a file "
                 "once."
             )
-        if key:
-            first, given = self._org_given.get(key, (number, {}))
-            for name, value in org.items():
+        if row.org_key:
+            first, given = orgs.get(row.org_key, (row.number, {}))
+            for name, value in row.org.items():
                 if name != "tags" and name in given and given[name] != value:
                     label = FIELDS_BY_NAME[name].label
                     return (
-                        f"Row {first} gives {organisation}'s {label.lower()} as “{shown(given[name])}”; "
-                        f"this row says “{shown(value)}”. Make them agree."
+                        f"Row {first} gives {row.organisation}'s {label.lower()} as "
+                        f"“{shown(given[name])}”; this row says “{shown(value)}”. Make them agree."
                     )
-            merged = {**given, **{n: v for n, v in org.items() if n != "tags"}}
-            self._org_given[key] = (first, merged)
-        if email:
-            self._email_row[email] = number
+            merged = {**given, **{n: v for n, v in row.org.items() if n != "tags"}}
+            if row.org_key not in orgs or merged != given:
+                changed_orgs.add(row.org_key)
+            orgs[row.org_key] = (first, merged)
+        if row.email:
+            emails[row.email] = row.number
+            new_emails.append(row.email)
         return None
 
     def refused(self, number: int, cells: list[str], reason: str) -> RowOutcome:

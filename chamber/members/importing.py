@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import and_, insert, or_, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from chamber.core.csvimport import Record
@@ -33,9 +33,24 @@ from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.members.import_fields import FIELDS_BY_NAME, ORGANISATION_FIELDS, mapping_problems
-from chamber.members.import_models import RowAction
-from chamber.members.import_rows import ParsedRow, RowOutcome, RowReader, shown
-from chamber.members.models import Contact, Organisation, OrganisationTag, SizeBand
+from chamber.members.import_models import ImportJobKey, RowAction
+from chamber.members.import_rows import (
+    ParsedRow,
+    RowOutcome,
+    RowReader,
+    StoredEarlierRows,
+    shown,
+)
+from chamber.members.models import (
+    Consent,
+    Contact,
+    LegalForm,
+    MarketingTopic,
+    Organisation,
+    OrganisationTag,
+    SizeBand,
+    TopicOptOut,
+)
 
 CHUNK_ROWS = 1000
 # What one row can make the database refuse (a unique key taken meanwhile, a value it will not
@@ -51,6 +66,21 @@ class ImportRefused(Refusal):
     """An import that cannot start (a mapping without organisation or email, say)."""
 
 
+IMPORT_SOURCE = "import"
+
+
+@dataclass(frozen=True)
+class StatedBasis:
+    """The consent an import states its people gave (docs/directory-import.md, "Consent"): the
+    wording they agreed to and its topics, recorded (source "import", confirmed at the time of
+    the import, with who ran it) for every person in the file, or, when the file has a Consent
+    column, for those whose cell says yes."""
+
+    wording: str
+    topics: tuple[MarketingTopic, ...]
+    by: str  # who imported the file: a staff email, or "command line"
+
+
 @dataclass
 class _Writes:
     """What a chunk's plan changes, by key; written in bulk once the chunk is planned."""
@@ -60,6 +90,73 @@ class _Writes:
     new_tags: list[tuple[str, str]] = field(default_factory=list)
     new_contacts: list[str] = field(default_factory=list)
     changed_contacts: dict[str, set[str]] = field(default_factory=dict)
+    new_consents: list[tuple[str, tuple[MarketingTopic, ...]]] = field(default_factory=list)
+
+
+class DryRunState:
+    """What a dry run's earlier chunks would have written (a business's or a person's state, by
+    key), since it writes nothing to the directory: in `import_job_key` for a job (kinds
+    "dry_org" and "dry_cont"), so that memory stays flat however long the file; in memory
+    without one."""
+
+    SETS = ("tags", "consent_had", "consent_blocked")
+    ENUMS = {"size_band": SizeBand, "legal_form": LegalForm}
+
+    def __init__(self, job_id: int | None):
+        self.job_id = job_id
+        self.held: dict[tuple[str, str], dict[str, Any]] = {}
+        # The keys of each kind the chunk in hand found stored (not all ever stored: that would
+        # grow with the file).
+        self.stored: dict[str, set[str]] = {}
+
+    def read(self, kind: str, keys: set[str]) -> dict[str, dict[str, Any]]:
+        if self.job_id is None:
+            return {key: self.held[kind, key] for key in keys if (kind, key) in self.held}
+        found: dict[str, dict[str, Any]] = {}
+        if keys:
+            for key, details in db.session.execute(
+                db.select(ImportJobKey.key, ImportJobKey.details).where(
+                    ImportJobKey.job_id == self.job_id,
+                    ImportJobKey.kind == kind,
+                    ImportJobKey.key.in_(list(keys)),
+                )
+            ):
+                found[key] = self._state_in(details or {})
+        self.stored[kind] = set(found)
+        return found
+
+    def keep(self, kind: str, states: dict[str, dict[str, Any]]) -> None:
+        if self.job_id is None:
+            self.held.update(((kind, key), state) for key, state in states.items())
+            return
+        rows: list[dict[str, Any]] = [
+            {"job_id": self.job_id, "kind": kind, "key": key, "row_number": 0,
+             "details": self._state_out(state)}
+            for key, state in states.items()
+        ]  # fmt: skip
+        stored = self.stored.get(kind, set())
+        new = [row for row in rows if row["key"] not in stored]
+        known = [row for row in rows if row["key"] in stored]
+        if new:
+            db.session.execute(insert(ImportJobKey), new)
+        if known:
+            db.session.execute(update(ImportJobKey), known)
+
+    def _state_out(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: sorted(value) if name in self.SETS else getattr(value, "value", value)
+            for name, value in state.items()
+        }
+
+    def _state_in(self, details: dict[str, Any]) -> dict[str, Any]:
+        state = dict(details)
+        for name in self.SETS:
+            if name in state:
+                state[name] = set(state[name])
+        for name, kind in self.ENUMS.items():
+            if state.get(name) not in (None, ""):
+                state[name] = kind(state[name])
+        return state
 
 
 def chunks(records: Iterable[Record], size: int = CHUNK_ROWS) -> Iterator[list[Record]]:
@@ -83,17 +180,26 @@ class Importer:
         *,
         dry_run: bool,
         default_size_band: SizeBand | None = None,
+        consent: StatedBasis | None = None,
+        job_id: int | None = None,
     ):
         problems = mapping_problems(header, mapping)
+        if "consent" in mapping and consent is None:
+            problems.append(
+                "A Consent column says who consented, not to what: state the consent the "
+                "people in the file gave (its wording and topics), or ignore the column."
+            )
         if problems:
             raise ImportRefused(" ".join(problems))
-        self.reader = RowReader(mapping)
+        # A job's within-file checks are kept in the database, so memory stays flat.
+        self.reader = RowReader(mapping, StoredEarlierRows(job_id) if job_id else None)
+        self.consent = consent if consent is not None and consent.topics else None
+        self.consent_column = "consent" in mapping
         self.dry_run = dry_run
         self.default_size_band = default_size_band
         self.counts: Counter[RowAction] = Counter()
         # A dry run writes nothing, so what its earlier chunks would have written is kept here.
-        self._dry_orgs: dict[str, dict[str, Any]] = {}
-        self._dry_contacts: dict[str, dict[str, Any]] = {}
+        self._dry = DryRunState(job_id)
 
     # --- one chunk ---------------------------------------------------------------------------------
 
@@ -103,7 +209,7 @@ class Importer:
         On SQLite the transaction must have written before (the job's progress does): pysqlite
         begins a transaction at the first write, and a savepoint that began one would commit
         it when released."""
-        parsed = [self.reader.read(record) for record in records]
+        parsed = self.reader.read_chunk(records)
         if self.dry_run:
             outcomes = self._plan_chunk(parsed, write=False)
         else:
@@ -125,12 +231,17 @@ class Importer:
             for row in parsed
         ]
         if write:
-            _write(writes, orgs, contacts)
+            _write(writes, orgs, contacts, self.consent)
         else:
-            self._dry_orgs.update((key, orgs[key]) for key in writes.new_orgs)
-            self._dry_orgs.update((key, orgs[key]) for key in writes.changed_orgs)
-            self._dry_contacts.update((email, contacts[email]) for email in writes.new_contacts)
-            self._dry_contacts.update((e, contacts[e]) for e in writes.changed_contacts)
+            self._dry.keep(
+                "dry_org", {key: orgs[key] for key in [*writes.new_orgs, *writes.changed_orgs]}
+            )
+            emails = [
+                *writes.new_contacts,
+                *writes.changed_contacts,
+                *(email for email, _topics in writes.new_consents),
+            ]
+            self._dry.keep("dry_cont", {email: contacts[email] for email in emails})
         return outcomes
 
     def _row_alone(self, row: ParsedRow | RowOutcome) -> RowOutcome:
@@ -147,7 +258,7 @@ class Importer:
     # --- what the directory holds -------------------------------------------------------------------
 
     def _load_orgs(self, keys: set[str]) -> dict[str, dict[str, Any]]:
-        found = {key: self._dry_orgs[key] for key in keys if key in self._dry_orgs}
+        found = self._dry.read("dry_org", keys) if self.dry_run else {}
         wanted = list(keys - found.keys())
         if not wanted:
             return found
@@ -168,17 +279,49 @@ class Importer:
         return found
 
     def _load_contacts(self, emails: set[str]) -> dict[str, dict[str, Any]]:
-        found = {
-            email: self._dry_contacts[email] for email in emails if email in self._dry_contacts
-        }
+        found = self._dry.read("dry_cont", emails) if self.dry_run else {}
         wanted = list(emails - found.keys())
         if wanted:
             columns = [getattr(Contact, name) for name in _CONTACT_COLUMNS]
+            loaded = {}
             for values in db.session.execute(
                 db.select(*columns).where(Contact.email.in_(wanted))
             ).mappings():
-                found[values["email"]] = {**values, "org_key": None}
+                found[values["email"]] = loaded[values["id"]] = {
+                    **values, "org_key": None, "consent_had": set(), "consent_blocked": set(),
+                }  # fmt: skip
+            if self.consent is not None and loaded:
+                self._load_consents(loaded)
         return found
+
+    def _load_consents(self, by_id: dict[int, dict[str, Any]]) -> None:
+        """Which of the stated topics each contact needs no consent recorded for (two queries):
+        they have this import's consent already (so a file imported again changes nothing), or
+        they withdrew a consent for it or opted out of it, which an import never overrides."""
+        assert self.consent is not None
+        topics = [topic.value for topic in self.consent.topics]
+        for contact_id, purpose, withdrawn_at in db.session.execute(
+            db.select(Consent.contact_id, Consent.purpose, Consent.withdrawn_at).where(
+                Consent.contact_id.in_(list(by_id)),
+                Consent.purpose.in_(topics),
+                or_(
+                    Consent.withdrawn_at.is_not(None),
+                    and_(
+                        Consent.source == IMPORT_SOURCE,
+                        Consent.wording == self.consent.wording,
+                        Consent.confirmed_at.is_not(None),
+                    ),
+                ),
+            )
+        ):
+            kind = "consent_blocked" if withdrawn_at is not None else "consent_had"
+            by_id[contact_id][kind].add(purpose)
+        for contact_id, topic in db.session.execute(
+            db.select(TopicOptOut.contact_id, TopicOptOut.topic).where(
+                TopicOptOut.contact_id.in_(list(by_id)), TopicOptOut.topic.in_(topics)
+            )
+        ):
+            by_id[contact_id]["consent_blocked"].add(MarketingTopic(topic).value)
 
     # --- planning a row ----------------------------------------------------------------------------
 
@@ -200,6 +343,7 @@ class Importer:
             )
         made: list[str] = []
         changes: list[str] = []
+        notes: list[str] = []  # what the row's consent did not change, and why
         if row.org_key:
             if org is None:
                 org = _new_org(row, band)  # type: ignore[arg-type]  # None refused above
@@ -233,10 +377,33 @@ class Importer:
                     contact["org_key"] = row.org_key
                     writes.changed_contacts.setdefault(row.email, set()).add("organisation_id")
                     changes.append(f"{row.email}: now at {shown(row.organisation)}")
+            notes.extend(self._plan_consent(row, contact, writes, made or changes))
         action = RowAction.create if made else RowAction.update if changes else RowAction.unchanged
         detail = "; ".join(made + changes) or "Already in the directory as the file has it."
+        if notes:
+            detail = f"{detail} {' '.join(notes)}"
         detail = detail[:1].upper() + detail[1:]
         return RowOutcome(row.number, action, row.organisation[:200], row.email, detail)
+
+    def _plan_consent(
+        self, row: ParsedRow, contact: dict[str, Any], writes: _Writes, changes: list[str]
+    ) -> Iterator[str]:
+        """The stated consent for this row's person, if it applies to them: recorded for each
+        topic they do not have it for already; never for one they withdrew or opted out of."""
+        if self.consent is None or (self.consent_column and row.consent is not True):
+            return
+        had, blocked = contact["consent_had"], contact["consent_blocked"]
+        new = tuple(t for t in self.consent.topics if t.value not in had | blocked)
+        if new:
+            writes.new_consents.append((row.email, new))
+            had.update(topic.value for topic in new)
+            changes.append(f"{row.email}: consent to {_topic_words(new)} recorded")
+        refused = [t for t in self.consent.topics if t.value in blocked]
+        if refused:
+            yield (
+                f"Consent to {_topic_words(refused)} not recorded: {row.email} withdrew it or "
+                "opted out, which an import never overrides."
+            )
 
     @staticmethod
     def _changes(
@@ -276,8 +443,14 @@ def _new_org(row: ParsedRow, band: SizeBand) -> dict[str, Any]:
     }
 
 
+def _topic_words(topics: Sequence[MarketingTopic]) -> str:
+    return ", ".join(topic.value for topic in topics)
+
+
 def _new_contact(row: ParsedRow) -> dict[str, Any]:
     return {
+        "consent_had": set(),
+        "consent_blocked": set(),
         "id": None,
         "email": row.email,
         "name": row.contact.get("name", ""),
@@ -292,7 +465,10 @@ def _new_contact(row: ParsedRow) -> dict[str, Any]:
 
 
 def _write(
-    writes: _Writes, orgs: dict[str, dict[str, Any]], contacts: dict[str, dict[str, Any]]
+    writes: _Writes,
+    orgs: dict[str, dict[str, Any]],
+    contacts: dict[str, dict[str, Any]],
+    consent: StatedBasis | None = None,
 ) -> None:
     """The chunk's inserts and updates, a few statements each run for many rows (executemany)."""
     now = utcnow()
@@ -323,14 +499,16 @@ def _write(
         if contact["org_key"] is not None:
             contact["organisation_id"] = orgs[contact["org_key"]]["id"]
     if writes.new_contacts:
-        db.session.execute(
-            insert(Contact),
+        inserted = db.session.execute(
+            insert(Contact).returning(Contact.id, Contact.email, sort_by_parameter_order=True),
             [
                 {name: contacts[email][name] for name in _CONTACT_COLUMNS if name != "id"}
                 | {"created_at": now}
                 for email in writes.new_contacts
             ],
         )
+        for contact_id, email in inserted:
+            contacts[email]["id"] = contact_id
     if writes.changed_contacts:
         db.session.execute(
             update(Contact),
@@ -338,6 +516,17 @@ def _write(
                 {"id": contacts[email]["id"], "updated_at": now,
                  **{name: contacts[email][name] for name in names}}
                 for email, names in writes.changed_contacts.items()
+            ],
+        )  # fmt: skip
+    if writes.new_consents and consent is not None:
+        db.session.execute(
+            insert(Consent),
+            [
+                {"contact_id": contacts[email]["id"], "purpose": topic.value,
+                 "wording": consent.wording, "source": IMPORT_SOURCE, "given_at": now,
+                 "confirmed_at": now, "recorded_by": consent.by}
+                for email, topics in writes.new_consents
+                for topic in topics
             ],
         )  # fmt: skip
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -194,8 +194,21 @@ def topic_phrase(topic: MarketingTopic) -> str:
 def statuses(contact_ids: Iterable[int], topic: MarketingTopic) -> dict[int, MarketingStatus]:
     """Each contact's status for `topic`, in two queries however many there are (a page of the
     directory; for the whole directory use `may_receive` and `counts_by_basis`)."""
+    return {
+        contact_id: by_topic[topic]
+        for contact_id, by_topic in statuses_by_topic(contact_ids, (topic,)).items()
+    }
+
+
+def statuses_by_topic(
+    contact_ids: Iterable[int], topics: Iterable[MarketingTopic] = tuple(MarketingTopic)
+) -> dict[int, dict[MarketingTopic, MarketingStatus]]:
+    """Each contact's status for each of `topics` (every topic unless told), in two queries
+    however many contacts and topics: the contact's row with its business, suppression and
+    topic opt-outs, then their consents for those topics."""
     ids = sorted(set(contact_ids))
-    if not ids:
+    wanted = tuple(dict.fromkeys(topics))
+    if not ids or not wanted:
         return {}
     rows = db.session.execute(
         db.select(
@@ -206,62 +219,75 @@ def statuses(contact_ids: Iterable[int], topic: MarketingTopic) -> dict[int, Mar
             Organisation.legal_form,
             Suppression.created_at,
             Suppression.reason,
+            TopicOptOut.topic,
             TopicOptOut.created_at,
         )
         .outerjoin(Organisation, Organisation.id == Contact.organisation_id)
         .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
         .outerjoin(
-            TopicOptOut, (TopicOptOut.contact_id == Contact.id) & (TopicOptOut.topic == topic)
+            TopicOptOut,
+            (TopicOptOut.contact_id == Contact.id) & TopicOptOut.topic.in_(wanted),
         )
         .where(Contact.id.in_(ids))
     ).all()
-    current: dict[int, ConsentRecord] = {}
-    withdrawn: dict[int, datetime] = {}
+    current: dict[tuple[int, str], ConsentRecord] = {}
+    withdrawn: dict[tuple[int, str], datetime] = {}
     consents = db.session.scalars(
         db.select(Consent)
         .where(
             Consent.contact_id.in_(ids),
-            Consent.purpose == topic.value,
+            Consent.purpose.in_([topic.value for topic in wanted]),
             Consent.confirmed_at.is_not(None) | Consent.withdrawn_at.is_not(None),
         )
         .order_by(Consent.id)
     )
     for consent in consents:
+        key = (consent.contact_id, consent.purpose)
         if consent.withdrawn_at is not None:
-            withdrawn[consent.contact_id] = max(
-                consent.withdrawn_at, withdrawn.get(consent.contact_id, consent.withdrawn_at)
-            )
+            withdrawn[key] = max(consent.withdrawn_at, withdrawn.get(key, consent.withdrawn_at))
         elif consent.confirmed_at is not None:
-            latest = current.get(consent.contact_id)
+            latest = current.get(key)
             if latest is None or consent.confirmed_at >= latest.confirmed_at:
-                current[consent.contact_id] = ConsentRecord(
+                current[key] = ConsentRecord(
                     consent.wording, consent.source, consent.given_at, consent.confirmed_at
                 )
-    return {
-        contact_id: status(
-            Facts(
-                email=email,
-                legal_form=legal_form,
-                archived_at=archived_at,
-                suppressed_at=suppressed_at,
-                suppression_reason=suppression_reason or "",
-                opted_out_at=opted_out_at,
-                consent=current.get(contact_id),
-                withdrawn_at=withdrawn.get(contact_id),
-                soft_opt_in_at=soft_opt_in_at,
-            ),
-            topic,
+    base: dict[int, Facts] = {}
+    opted_out: dict[tuple[int, str], datetime] = {}
+    for (
+        contact_id,
+        email,
+        archived_at,
+        soft_opt_in_at,
+        legal_form,
+        suppressed_at,
+        suppression_reason,
+        opted_out_topic,
+        opted_out_at,
+    ) in rows:
+        base[contact_id] = Facts(
+            email=email,
+            legal_form=legal_form,
+            archived_at=archived_at,
+            suppressed_at=suppressed_at,
+            suppression_reason=suppression_reason or "",
+            soft_opt_in_at=soft_opt_in_at,
         )
-        for (
-            contact_id,
-            email,
-            archived_at,
-            soft_opt_in_at,
-            legal_form,
-            suppressed_at,
-            suppression_reason,
-            opted_out_at,
-        ) in rows
+        if opted_out_topic is not None:
+            opted_out[(contact_id, MarketingTopic(opted_out_topic).value)] = opted_out_at
+    return {
+        contact_id: {
+            topic: status(
+                replace(
+                    facts,
+                    opted_out_at=opted_out.get((contact_id, topic.value)),
+                    consent=current.get((contact_id, topic.value)),
+                    withdrawn_at=withdrawn.get((contact_id, topic.value)),
+                ),
+                topic,
+            )
+            for topic in wanted
+        }
+        for contact_id, facts in base.items()
     }
 
 
@@ -411,19 +437,25 @@ def opt_in(contact: Contact, topics: Iterable[MarketingTopic]) -> None:
 
 
 def withdraw_consents(
-    contact: Contact, topics: Iterable[MarketingTopic], *, now: datetime | None = None
-) -> None:
-    """Every consent the person gave for `topics` (confirmed or still asked for) is withdrawn now."""
-    db.session.execute(
+    contact: Contact,
+    topics: Iterable[MarketingTopic],
+    *,
+    now: datetime | None = None,
+    by: str = "",
+) -> int:
+    """Every consent the person gave for `topics` (confirmed or still asked for) is withdrawn now
+    (`by`: the staff member who recorded it, if not the person); how many were."""
+    result = db.session.execute(
         update(Consent)
         .where(
             Consent.contact_id == contact.id,
             Consent.purpose.in_([topic.value for topic in topics]),
             Consent.withdrawn_at.is_(None),
         )
-        .values(withdrawn_at=now or utcnow())
+        .values(withdrawn_at=now or utcnow(), withdrawn_by=by)
         .execution_options(synchronize_session="fetch")
     )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def opted_out_topics(contact: Contact) -> set[MarketingTopic]:

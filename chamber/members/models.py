@@ -228,7 +228,8 @@ class Consent(db.Model):
     )
     purpose: Mapped[str] = mapped_column(String(40), default=MarketingTopic.events.value)  # a topic
     wording: Mapped[str] = mapped_column(Text)
-    # "booking form", "subscribe form", "import" (wording: the basis the file stated), "staff".
+    # "booking form", "subscribe form", "preferences page", "import" (wording: the basis the
+    # import stated), "staff note" (staff recorded what the person told them).
     source: Mapped[str] = mapped_column(String(40), default="booking form")
     # The subscribe form's request it was asked for in: its confirmation link confirms them all.
     request_id: Mapped[int | None] = mapped_column(
@@ -240,6 +241,10 @@ class Consent(db.Model):
     # The privacy notice's version the person was shown when they gave it (None: not given on a
     # public page, or given before notices were versioned).
     privacy_notice_version: Mapped[int | None]
+    # Who recorded it or its withdrawal, when staff did (an import, a staff note): their email,
+    # kept as it was even once their account is gone. Empty when the person did it themselves.
+    recorded_by: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    withdrawn_by: Mapped[str] = mapped_column(String(254), default="", server_default="")
 
     contact: Mapped[Contact] = relationship()
 
