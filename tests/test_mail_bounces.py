@@ -218,7 +218,7 @@ def test_a_contact_without_a_bounce_shows_none_and_the_page_costs_the_same(
     organiser_client.get(f"{BASE}/contacts/{other.id}")
     with count_queries() as fine:
         page = organiser_client.get(f"{BASE}/contacts/{other.id}")
-    assert "bounced" not in page.text and "Lift the bounce" not in page.text
+    assert "Email bounced on" not in page.text and "Lift the bounce" not in page.text
     with count_queries() as gone:
         organiser_client.get(f"{BASE}/contacts/{bounced.id}")
     assert len(fine) == len(gone)
