@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, Select, update
+from sqlalchemy import CursorResult, Select, select, update
 
 from chamber.auth.models import StaffUser
 from chamber.campaigns import content
@@ -189,9 +189,9 @@ def unschedule(campaign: Campaign) -> None:
     )
 
 
-def messages_of(campaign_id: int) -> Select[tuple[int]]:
+def messages_of(campaign_id: int) -> Select[Any]:
     """The ids of the outbox messages queued for the campaign's recipients."""
-    return db.select(CampaignRecipient.outbox_message_id).where(
+    return select(CampaignRecipient.outbox_message_id).where(
         CampaignRecipient.campaign_id == campaign_id,
         CampaignRecipient.outbox_message_id.is_not(None),
     )

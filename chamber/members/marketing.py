@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, case, false, func, update
+from sqlalchemy import Select, String, case, false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
@@ -359,12 +359,10 @@ def basis_case(topic: MarketingTopic) -> ColumnElement[str]:
     )
 
 
-def may_receive(topic: MarketingTopic, among: Select[Any] | None = None) -> Select[tuple[int]]:
+def may_receive(topic: MarketingTopic, among: Select[Any] | None = None) -> Select[Any]:
     """The ids of contacts who may be sent marketing on `topic` (of those `among` selects, a
     select of contact ids, if given): for segments and campaigns, in one statement."""
-    statement = db.select(Contact.id).where(
-        basis_case(topic).in_([basis.value for basis in LAWFUL])
-    )
+    statement = select(Contact.id).where(basis_case(topic).in_([basis.value for basis in LAWFUL]))
     if among is not None:
         statement = statement.where(Contact.id.in_(among))
     return statement

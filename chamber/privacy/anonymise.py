@@ -140,7 +140,7 @@ def anonymise_contacts(ids: Sequence[int], now: datetime) -> int:
     db.session.execute(update(Contact), values)
     # The session's copies are stale after a bulk update by primary key.
     for contact_id, _archived in rows:
-        contact = db.session.identity_map.get((Contact, (contact_id,), None))  # type: ignore[call-overload]
+        contact = db.session.identity_map.get((Contact, (contact_id,), None))
         if contact is not None:
             db.session.expire(contact)
     db.session.flush()

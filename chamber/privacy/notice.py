@@ -93,7 +93,10 @@ def versions() -> list[PrivacyNotice]:
 
 
 def version(number: int) -> PrivacyNotice | None:
-    return db.session.scalar(db.select(PrivacyNotice).where(PrivacyNotice.version == number))
+    found: PrivacyNotice | None = db.session.scalar(
+        db.select(PrivacyNotice).where(PrivacyNotice.version == number)
+    )
+    return found
 
 
 def save_notice(

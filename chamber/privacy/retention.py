@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, delete, exists, func, or_
+from sqlalchemy import Select, delete, exists, func, or_, select
 
 from chamber.auth import audit
 from chamber.auth.audit import AuditEntry
@@ -91,19 +91,17 @@ def cutoff(kind: RetentionKind, now: datetime) -> datetime | None:
 
 
 def _ended_by(moment: datetime) -> Select[Any]:
-    return db.select(Event.id).where(Event.ends_at <= moment)
+    return select(Event.id).where(Event.ends_at <= moment)
 
 
 def _delegates_due(before: datetime) -> Select[Any]:
-    return db.select(Delegate.id).where(
+    return select(Delegate.id).where(
         Delegate.anonymised_at.is_(None), Delegate.event_id.in_(_ended_by(before))
     )
 
 
 def _needs_due(before: datetime) -> Select[Any]:
-    return db.select(Delegate.id).where(
-        Delegate.needs != "", Delegate.event_id.in_(_ended_by(before))
-    )
+    return select(Delegate.id).where(Delegate.needs != "", Delegate.event_id.in_(_ended_by(before)))
 
 
 def _bookers_due(before: datetime) -> Select[Any]:
@@ -111,7 +109,7 @@ def _bookers_due(before: datetime) -> Select[Any]:
     choice or soft opt-in, no role at their business, and every place of theirs anonymised or due
     (their events ended before the cut-off)."""
     recent_events = db.select(Event.id).where(Event.ends_at > before)
-    return db.select(Contact.id).where(
+    return select(Contact.id).where(
         Contact.anonymised_at.is_(None),
         Contact.role == ContactRole.other,
         Contact.soft_opt_in_at.is_(None),
@@ -129,7 +127,7 @@ def _bookers_due(before: datetime) -> Select[Any]:
 
 def _free_text_due(before: datetime) -> Select[Any]:
     return (
-        db.select(Answer.id)
+        select(Answer.id)
         .join(Question, Question.id == Answer.question_id)
         .join(Response, Response.id == Answer.response_id)
         .join(Survey, Survey.id == Response.survey_id)
@@ -143,7 +141,7 @@ def _free_text_due(before: datetime) -> Select[Any]:
 
 
 def _messages_due(before: datetime) -> Select[Any]:
-    return db.select(OutboxMessage.id).where(
+    return select(OutboxMessage.id).where(
         OutboxMessage.status.in_(anonymise.FINISHED),
         OutboxMessage.created_at <= before,
         or_(OutboxMessage.text_body != "", OutboxMessage.html_body != ""),
@@ -151,7 +149,7 @@ def _messages_due(before: datetime) -> Select[Any]:
 
 
 def _link_checks_due(before: datetime) -> Select[Any]:
-    return db.select(LinkCheck.id).where(LinkCheck.checked_at <= before)
+    return select(LinkCheck.id).where(LinkCheck.checked_at <= before)
 
 
 def _delete_link_checks(ids: list[int], _now: datetime) -> int:
@@ -240,7 +238,7 @@ register_kind(
 
 
 def _audit_due(before: datetime) -> Select[Any]:
-    return db.select(AuditEntry.id).where(AuditEntry.at < before)
+    return select(AuditEntry.id).where(AuditEntry.at < before)
 
 
 def _purge_audit(_ids: list[int], now: datetime) -> int:
@@ -292,12 +290,13 @@ def due_counts(now: datetime) -> list[KindDue]:
 
 def last_run() -> RetentionRun | None:
     """The latest real run (a dry run moves no schedule)."""
-    return db.session.scalar(
+    found: RetentionRun | None = db.session.scalar(
         db.select(RetentionRun)
         .where(RetentionRun.dry_run.is_(False))
         .order_by(RetentionRun.started_at.desc(), RetentionRun.id.desc())
         .limit(1)
     )
+    return found
 
 
 def next_run_at(now: datetime) -> datetime:
@@ -368,12 +367,12 @@ def run_retention(
             if report.stopped:
                 break
     with unit_of_work():
-        run = db.session.get(RetentionRun, report.run_id)
-        assert run is not None
-        run.counts = dict(report.counts)
-        run.finished_at = utcnow()
+        finished = db.session.get(RetentionRun, report.run_id)
+        assert finished is not None
+        finished.counts = dict(report.counts)
+        finished.finished_at = utcnow()
         if report.stopped:
-            run.error = "stopped before the end; the next run goes on"
+            finished.error = "stopped before the end; the next run goes on"
     return report
 
 
