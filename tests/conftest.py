@@ -3,6 +3,7 @@ CHAMBER_TEST_DATABASE_URL is set), emptied before each test; the app, clients, s
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import uuid
@@ -31,8 +32,10 @@ from tests.factories import FAST_SCRYPT, PASSWORD, at
 from tests.support import (
     RequestIsolatedClient,
     SharedTemplateCache,
+    forget_statements_compiled_for,
     log_in,
     url_builders_compiled_once,
+    url_rules_parsed_once,
 )
 
 FAST_SUITE = "not browser and not slow"  # pyproject.toml's addopts: what plain `pytest` runs
@@ -128,9 +131,21 @@ TEMPLATES = SharedTemplateCache()
 
 
 @pytest.fixture(scope="session", autouse=True)
+def long_lived_objects_left_out_of_garbage_collection():
+    """What exists when the run starts (modules, compiled code) lives to the end: freezing it
+    keeps Python's full garbage collections, which each test's app and engine set off, from
+    walking it again every time (on two busy test files, 10 s of collecting became 5.5 s)."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def compile_url_rules_once():
     with pytest.MonkeyPatch.context() as monkeypatch:
         url_builders_compiled_once(monkeypatch)
+        url_rules_parsed_once(monkeypatch)
         yield
 
 
@@ -152,6 +167,7 @@ def app(database_url, tmp_path):
         yield app
         db.session.remove()
         db.engine.dispose()
+        forget_statements_compiled_for(db.engine)
 
 
 @pytest.fixture
@@ -320,7 +336,7 @@ def smtp_server(app):
 @pytest.fixture
 def live_server(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

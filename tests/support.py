@@ -5,6 +5,7 @@ a fresh app per test without compiling its templates and URL rules again."""
 from __future__ import annotations
 
 import contextvars
+import copy
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,3 +125,41 @@ def url_builders_compiled_once(monkeypatch) -> None:
         return built[key]
 
     monkeypatch.setattr(Rule, "_compile_builder", shared)
+
+
+def url_rules_parsed_once(monkeypatch) -> None:
+    """Share werkzeug's parse of a rule's text between every app's copy of the rule. The parts
+    and trace depend on the text and the converter classes alone; each copy gets converters of its
+    own, bound to its own map."""
+    parse: Callable = Rule._parse_rule
+    parsed: dict[tuple, tuple[list, list, dict]] = {}
+
+    def shared(rule: Rule, text: str) -> Iterator:
+        key = (text, tuple(sorted((name, id(kind)) for name, kind in rule.map.converters.items())))
+        if key not in parsed:
+            trace_from, converters_before = len(rule._trace), set(rule._converters)
+            parts = list(parse(rule, text))
+            new = {k: v for k, v in rule._converters.items() if k not in converters_before}
+            parsed[key] = (parts, rule._trace[trace_from:], new)
+            return iter(parts)
+        parts, trace, converters = parsed[key]
+        rule._trace.extend(trace)
+        for variable, converter in converters.items():
+            own = copy.copy(converter)
+            own.map = rule.map
+            rule._converters[variable] = own
+            rule.arguments.add(variable)
+        return iter(parts)
+
+    monkeypatch.setattr(Rule, "_parse_rule", shared)
+
+
+def forget_statements_compiled_for(engine: sa.Engine) -> None:
+    """Drop the ORM's compiled INSERT and UPDATE statements for a finished test's engine. Each
+    mapper keeps them (up to a hundred) keyed by the engine's dialect, so without this every test's
+    dialect, with its types and caches, lived on, and the garbage collector walked them all again
+    and again: it had taken a third of the suite's time."""
+    for mapper in db.Model.registry.mappers:
+        cache = mapper._compiled_cache
+        for key in [key for key in cache if key[0] is engine.dialect]:
+            cache.pop(key, None)
