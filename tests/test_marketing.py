@@ -271,13 +271,17 @@ def test_the_sql_form_reads_the_address_after_its_last_at_sign(app):
     )
     db.session.add(organisation)
     db.session.flush()
-    emails = ["a@GMAIL.com", '"a@b"@gmail.com', "a@gmail.com.example", "no-at-sign", "a@pm.me"]
+    emails = [
+        "a@GMAIL.com", '"a@b"@gmail.com', "a@gmail.com.example", "no-at-sign", "a@pm.me",
+        '"x@gmail.com"@octree.example',
+    ]  # fmt: skip
     contacts = [Contact(name="x", email=email, organisation_id=organisation.id) for email in emails]
     db.session.add_all(contacts)
     db.session.commit()
     expected = {c.id: status(Facts(c.email, legal_form=LTD), EVENTS).basis for c in contacts}
     assert [expected[c.id] for c in contacts] == [
         Basis.no_basis, Basis.no_basis, Basis.corporate, Basis.corporate, Basis.no_basis,
+        Basis.corporate,
     ]  # fmt: skip
     assert set(db.session.scalars(may_receive(EVENTS))) == {
         cid for cid, basis in expected.items() if basis is Basis.corporate

@@ -308,10 +308,17 @@ class _EmailDomain(FunctionElement[str]):
 
 @compiles(_EmailDomain)
 def _email_domain_sqlite(element: _EmailDomain, compiler: Any, **kw: Any) -> str:
-    # rtrim strips every character that is not an @ from the end, leaving the text up to and
-    # including the last @; replacing that with nothing leaves the domain.
+    # An address with one @ (nearly all): what follows it. Otherwise rtrim strips every character
+    # that is not an @ from the end, leaving the text up to and including the last @, and
+    # replacing that with nothing leaves the domain; that is twice as slow, so it is kept for the
+    # rare address whose quoted local part holds an @ of its own.
     address = compiler.process(next(iter(element.clauses)), **kw)
-    return f"lower(replace({address}, rtrim({address}, replace({address}, '@', '')), ''))"
+    after_first = f"substr({address}, instr({address}, '@') + 1)"
+    after_last = f"replace({address}, rtrim({address}, replace({address}, '@', '')), '')"
+    return (
+        f"lower(CASE WHEN instr({after_first}, '@') = 0 THEN {after_first} "
+        f"ELSE {after_last} END)"
+    )
 
 
 @compiles(_EmailDomain, "postgresql")
