@@ -111,7 +111,9 @@ class MemoryWatch:
 
 
 def bare_load(engine: sa.Engine, content: bytes) -> int:
-    """The reference: parse, de-duplicate businesses in a dict, two executemany INSERTs."""
+    """The reference: parse, de-duplicate businesses in a dict, two executemany INSERTs (each
+    contact with the hash of its address, which the suppression list is matched on)."""
+    from chamber.core.addresses import address_hash
     from chamber.core.times import utcnow
 
     now = utcnow().replace(tzinfo=None)
@@ -128,7 +130,8 @@ def bare_load(engine: sa.Engine, content: bytes) -> int:
                              "postcode": row[9], "is_member": row[5] == "yes", "created_at": now,
                              "updated_at": now})  # fmt: skip
         contact_rows.append({"organisation_id": businesses[key], "name": row[1], "email": row[2],
-                             "job_title": row[3], "phone": row[4], "created_at": now})  # fmt: skip
+                             "email_hash": address_hash(row[2]), "job_title": row[3],
+                             "phone": row[4], "created_at": now})  # fmt: skip
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -141,8 +144,9 @@ def bare_load(engine: sa.Engine, content: bytes) -> int:
         )
         conn.execute(
             sa.text(
-                "INSERT INTO contact (organisation_id, name, email, job_title, phone, created_at) "
-                "VALUES (:organisation_id, :name, :email, :job_title, :phone, :created_at)"
+                "INSERT INTO contact (organisation_id, name, email, email_hash, job_title, phone, "
+                "created_at) VALUES (:organisation_id, :name, :email, :email_hash, :job_title, "
+                ":phone, :created_at)"
             ),
             contact_rows,
         )
