@@ -255,12 +255,16 @@ def suppress(address: str, reason: str = UNSUBSCRIBE, detail: str | None = None)
     unsubscribe replaces a bounce recorded before (so that lifting the bounce can never lift
     their choice); a bounce leaves an unsubscribe as it is."""
     email = normalise_address(address)
-    insert = _dialect().insert(Suppression).values(
-        email=email,
-        email_hash=address_hash(email),
-        reason=reason,
-        detail=detail,
-        created_at=utcnow(),
+    insert = (
+        _dialect()
+        .insert(Suppression)
+        .values(
+            email=email,
+            email_hash=address_hash(email),
+            reason=reason,
+            detail=detail,
+            created_at=utcnow(),
+        )
     )
     if reason == UNSUBSCRIBE:
         statement = insert.on_conflict_do_update(
@@ -282,8 +286,10 @@ def keep_only_hash(address: str) -> None:
     still finds it by the hash (docs/privacy.md, "Erasure"); only the person, confirming a new
     subscription through a link sent to that address, lifts it (`lift_unsubscribe`)."""
     digest = address_hash(address)
-    insert = _dialect().insert(Suppression).values(
-        email=None, email_hash=digest, reason=ERASED, detail=None, created_at=utcnow()
+    insert = (
+        _dialect()
+        .insert(Suppression)
+        .values(email=None, email_hash=digest, reason=ERASED, detail=None, created_at=utcnow())
     )
     db.session.execute(
         insert.on_conflict_do_update(

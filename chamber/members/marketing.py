@@ -316,8 +316,7 @@ def _email_domain_sqlite(element: _EmailDomain, compiler: Any, **kw: Any) -> str
     after_first = f"substr({address}, instr({address}, '@') + 1)"
     after_last = f"replace({address}, rtrim({address}, replace({address}, '@', '')), '')"
     return (
-        f"lower(CASE WHEN instr({after_first}, '@') = 0 THEN {after_first} "
-        f"ELSE {after_last} END)"
+        f"lower(CASE WHEN instr({after_first}, '@') = 0 THEN {after_first} ELSE {after_last} END)"
     )
 
 
