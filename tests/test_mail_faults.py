@@ -205,3 +205,45 @@ def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(
     row = db.session.scalars(db.select(OutboxMessage)).one()
     assert row.status == MessageStatus.sending  # ... and is left to its lease, not parked
     assert not row.can_retry
+
+
+def test_no_message_leaves_before_the_one_sent_before_it_is_recorded(
+    app, smtp_server, monkeypatch
+):
+    """The courier records a sent message while the server reads the next one's first command;
+    that message's content goes only once the record is committed. Slowed down, a record that
+    was not waited for would show here as a message out unrecorded."""
+    from chamber.mail import backends
+    from chamber.mail.delivery import SentLedger
+
+    for n in range(4):
+        queue(f"in-turn-{n}", to=f"person{n}@example.com")
+    record, send = SentLedger.record, backends.SMTPBackend.send
+
+    def slow_record(self, message, attempts):
+        time.sleep(0.05)
+        record(self, message, attempts)
+
+    unrecorded_as_each_leaves: list[int] = []
+
+    def watched_send(self, email, sender, recipient, *, before_leaving, meanwhile):
+        def leaving():
+            before_leaving()
+            with db.engine.connect() as connection:  # what is committed, seen from outside
+                sent = connection.scalar(
+                    db.select(db.func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.status == MessageStatus.sent)
+                )
+            unrecorded_as_each_leaves.append(len(smtp_server.messages) - sent)
+
+        send(self, email, sender, recipient, before_leaving=leaving, meanwhile=meanwhile)
+
+    monkeypatch.setattr(SentLedger, "record", slow_record)
+    monkeypatch.setattr(backends.SMTPBackend, "send", watched_send)
+    report = deliver_due()
+    assert report.sent == 4 and report.errors == []
+    assert unrecorded_as_each_leaves == [0, 0, 0, 0]
+    assert {row.status for row in db.session.scalars(db.select(OutboxMessage))} == {
+        MessageStatus.sent
+    }
