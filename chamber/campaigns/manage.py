@@ -197,7 +197,7 @@ def schedule(campaign_id: int):
         form=form,
         audience=queries.audience_now(campaign),
     )
-    return page, 400 if form.is_submitted() else 200
+    return page, form_status(form)
 
 
 @bp.get("/<int:campaign_id>/cancel")

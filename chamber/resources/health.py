@@ -284,14 +284,7 @@ def run_check(
     started = time.monotonic()
     claim = run.claimed_by
     run_id = run.id
-    resources_by_url: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    with unit_of_work():  # the read ends here: the fetching below may take minutes
-        for resource in db.session.scalars(published_links().order_by(Resource.id)):
-            resources_by_url[resource.url].append((resource.id, resource.title))
-        report = RunReport(run_id=run_id, total=sum(len(r) for r in resources_by_url.values()))
-        db.session.execute(
-            update(LinkCheckRun).where(LinkCheckRun.id == run_id).values(total=report.total)
-        )
+    resources_by_url, report = _links_to_check(run_id)
     lost = False
     problems_so_far = 0
     # Results are held back while every one so far failed for want of a network (the machine
@@ -364,6 +357,31 @@ def run_check(
     if lost:
         report.stopped = True
         return report
+    _finish(report, claim, problems_so_far, reached_network)
+    if on_progress:
+        on_progress(report)
+    return report
+
+
+def _links_to_check(run_id: int) -> tuple[dict[str, list[tuple[int, str]]], RunReport]:
+    """Every published link's address with the resources (id, title) that give it, read in a
+    transaction of its own (the fetching that follows may take minutes), and the run's report
+    with its total, which the run's row shows from now on."""
+    resources_by_url: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    with unit_of_work():
+        for resource in db.session.scalars(published_links().order_by(Resource.id)):
+            resources_by_url[resource.url].append((resource.id, resource.title))
+        report = RunReport(run_id=run_id, total=sum(len(r) for r in resources_by_url.values()))
+        db.session.execute(
+            update(LinkCheckRun).where(LinkCheckRun.id == run_id).values(total=report.total)
+        )
+    return resources_by_url, report
+
+
+def _finish(report: RunReport, claim: str | None, problems: int, reached_network: bool) -> None:
+    """End the run this worker still holds: finished (every link checked) or handed back, queued
+    again for this or another worker. A finished run prunes the history and sets the schedule's
+    next run."""
     finished = report.checked >= report.total
     # Offline: every link tried failed for want of a network. Their states are kept as they were.
     report.offline = finished and report.checked > 0 and not reached_network
@@ -372,7 +390,7 @@ def run_check(
         report.states.clear()
     values = dict(
         checked=report.checked,
-        problems=0 if report.offline else problems_so_far,
+        problems=0 if report.offline else problems,
         claimed_by=None,
         lease_until=None,
         offline=report.offline,
@@ -382,7 +400,7 @@ def run_check(
     with unit_of_work():
         db.session.execute(
             update(LinkCheckRun)
-            .where(LinkCheckRun.id == run_id, LinkCheckRun.claimed_by == claim)
+            .where(LinkCheckRun.id == report.run_id, LinkCheckRun.claimed_by == claim)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -393,10 +411,7 @@ def run_check(
                 # Offline, the scheduled check is tried again in an hour rather than in days.
                 wait = OFFLINE_RETRY if report.offline else timedelta(days=schedule.interval_days)
                 schedule.next_run_at = utcnow() + wait
-    report.stopped = not finished  # handed back: queued again for this or another worker
-    if on_progress:
-        on_progress(report)
-    return report
+    report.stopped = not finished
 
 
 def _abandon(run_id: int, claim: str | None) -> None:
