@@ -207,9 +207,7 @@ def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(
     assert not row.can_retry
 
 
-def test_no_message_leaves_before_the_one_sent_before_it_is_recorded(
-    app, smtp_server, monkeypatch
-):
+def test_no_message_leaves_before_the_one_sent_before_it_is_recorded(app, smtp_server, monkeypatch):
     """The courier records a sent message while the server reads the next one's first command;
     that message's content goes only once the record is committed. Slowed down, a record that
     was not waited for would show here as a message out unrecorded."""

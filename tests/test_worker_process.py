@@ -19,7 +19,7 @@ from typing import TypeVar
 import pytest
 
 from chamber.extensions import db
-from chamber.mail.delivery import deliver_due, due_count
+from chamber.mail.delivery import BATCH_SIZE, deliver_due, due_count
 from chamber.mail.models import MailKind, MessageStatus, OutboxMessage
 from chamber.mail.services import enqueue, unsubscribe_address
 
@@ -292,22 +292,26 @@ def test_sigterm_finishes_the_message_in_hand_hands_back_the_rest_and_exits_clea
 
 def test_worker_once_prints_progress_and_a_summary_then_exits(app, runner, smtp_server):
     smtp_server.handler.refuse["nobody@example.com"] = "550 5.1.1 No such user"
-    queue(119)
+    queue(BATCH_SIZE + 19)
     enqueue(key="refused", to="nobody@example.com", subject="Bounce", template="test_message")
     db.session.commit()
+    total = BATCH_SIZE + 20
 
     result = runner.invoke(args=["worker", "--once"])
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "120 message(s) due"
-    assert lines[1].strip().startswith("100/120 handled:")  # one line per batch of 100
-    assert lines[2].strip() == "120/120 handled: 119 sent, 0 to retry, 1 failed, 0 suppressed"
-    assert lines[3] == "Done: 119 sent, 0 to retry, 1 failed, 0 suppressed."
+    assert lines[0] == f"{total} message(s) due"
+    assert lines[1].strip().startswith(f"{BATCH_SIZE}/{total} handled:")  # a line a batch
+    assert (
+        lines[2].strip()
+        == f"{total}/{total} handled: {total - 1} sent, 0 to retry, 1 failed, 0 suppressed"
+    )
+    assert lines[3] == f"Done: {total - 1} sent, 0 to retry, 1 failed, 0 suppressed."
     assert len(lines) == 4
     assert "nobody@example.com: 550 5.1.1 No such user" in result.stderr
-    assert len(smtp_server.message_ids()) == 119
-    assert statuses() == Counter({"sent": 119, "failed": 1})
+    assert len(smtp_server.message_ids()) == total - 1
+    assert statuses() == Counter({"sent": total - 1, "failed": 1})
 
 
 def test_worker_once_with_nothing_due_says_so_and_exits(app, runner, smtp_server):

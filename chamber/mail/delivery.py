@@ -87,6 +87,11 @@ def due_filter(now: datetime) -> ColumnElement[bool]:
     )
 
 
+# Messages a claim takes. Each batch pays for its claim, its send-time checks and the one commit of
+# its links: at 100 that cost a campaign a fifth of its delivery rate. A transactional message
+# queued meanwhile waits for the batch in hand (250 take a local relay about a third of a second).
+BATCH_SIZE = 250
+
 # The key of the PostgreSQL advisory lock that bulk claims take in turn, so that two workers
 # never both count the same minute's quota as free ("chamb" in ASCII).
 BULK_CLAIM_LOCK = 0x6368616D62
@@ -777,7 +782,7 @@ def _record_sent(
 def deliver_due(
     worker_id: str = "worker",
     *,
-    batch_size: int = 100,
+    batch_size: int = BATCH_SIZE,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[DeliveryReport], None] | None = None,
     now: Callable[[], datetime] = utcnow,
