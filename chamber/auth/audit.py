@@ -25,6 +25,7 @@ from flask_login import current_user
 from sqlalchemy import Select, String, func, insert, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from chamber.core.dialects import on_postgresql
 from chamber.core.times import UTCDateTime, local_to_utc, utcnow
 from chamber.extensions import db
 
@@ -211,7 +212,7 @@ def purge_older_than(cutoff: datetime) -> int:
     transaction tells it the cutoff (`chamber.audit_purge_before`, local to the transaction), and
     it refuses any row at or after it."""
     naive = cutoff.astimezone(UTC).replace(tzinfo=None) if cutoff.tzinfo else cutoff
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         db.session.execute(
             text("SELECT set_config('chamber.audit_purge_before', :cutoff, true)"),
             {"cutoff": naive.isoformat(sep=" ")},

@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.campaigns import content
 from chamber.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, LeftOut
 from chamber.campaigns.services import pending_messages
+from chamber.core.dialects import insert_or_skip
 from chamber.core.times import utcnow
 from chamber.core.transactions import unit_of_work
 from chamber.directory.models import Segment
@@ -176,9 +176,8 @@ def queue_contacts(campaign: Campaign, rows: Sequence[Any]) -> tuple[int, int]:
     for recipient in recipients:
         recipient["outbox_message_id"] = by_contact.get(recipient["contact_id"])
     if recipients:
-        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
         db.session.execute(
-            dialect.insert(CampaignRecipient)
+            insert_or_skip(CampaignRecipient)
             .values(recipients)
             .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
         )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from chamber.auth.models import StaffUser
+from chamber.core.dialects import on_postgresql
 from chamber.core.errors import Refusal
 from chamber.core.forms import text_problem
 from chamber.core.times import utcnow
@@ -404,7 +405,7 @@ def tally(filters: SegmentFilters) -> Tally:
     each = matching(filters, status=False).with_only_columns(
         marketing.basis_case(filters.topic).label("basis")
     )
-    if db.session.get_bind().dialect.name == "sqlite":
+    if not on_postgresql():
         # SQLite folds a plain subquery into the query around it, and grouped by the rule, it
         # then works the rule out twice a contact (to group, and to show). A LIMIT keeps the
         # subquery whole (SQLite's query flattener leaves alone one with a LIMIT under a GROUP BY):

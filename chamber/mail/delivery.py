@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 from flask import Config, current_app
 from sqlalchemy import ColumnElement, bindparam, or_, text, update
 
+from chamber.core.dialects import on_postgresql
 from chamber.core.times import utcnow
 from chamber.core.transactions import end_reads, rows_changed, unit_of_work
 from chamber.extensions import db
@@ -157,7 +158,7 @@ def bulk_quota(now: datetime) -> int:
     per_minute = int(current_app.config["BULK_PER_MINUTE"])
     if per_minute <= 0:
         return 2**31
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         db.session.execute(db.select(db.func.pg_advisory_xact_lock(BULK_CLAIM_LOCK)))
     recent = (
         db.select(OutboxMessage.id)
@@ -243,7 +244,7 @@ def _commit_outcome() -> None:
     """Commit a message's outcome (its own unit of work). On PostgreSQL without waiting for the
     WAL flush, as `SentLedger` does."""
     with unit_of_work():
-        if db.session.get_bind().dialect.name == "postgresql":
+        if on_postgresql():
             db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 

@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from sqlalchemy import ColumnElement, CursorResult, Select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from chamber.auth import audit
 from chamber.auth.models import StaffUser
 from chamber.core.addresses import address_hash
 from chamber.core.addresses import normalise_address as normalise_address  # re-exported
+from chamber.core.dialects import insert_or_skip
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
@@ -172,8 +172,7 @@ def queue_composed(messages: list[Composed]) -> int:
     new = sum(_queue(message) for message in messages if message.attachments)
     for start in range(0, len(plain), INSERT_CHUNK):
         statement = (
-            _dialect()
-            .insert(OutboxMessage)
+            insert_or_skip(OutboxMessage)
             .values(plain[start : start + INSERT_CHUNK])
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(OutboxMessage.id)
@@ -182,15 +181,9 @@ def queue_composed(messages: list[Composed]) -> int:
     return new
 
 
-def _dialect() -> Any:
-    """The insert construct with ON CONFLICT for the database in use."""
-    return postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-
-
 def _queue(message: Composed) -> bool:
     statement = (
-        _dialect()
-        .insert(OutboxMessage)
+        insert_or_skip(OutboxMessage)
         .values(**message.row)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(OutboxMessage.id)
@@ -255,16 +248,12 @@ def suppress(address: str, reason: str = UNSUBSCRIBE, detail: str | None = None)
     unsubscribe replaces a bounce recorded before (so that lifting the bounce can never lift
     their choice); a bounce leaves an unsubscribe as it is."""
     email = normalise_address(address)
-    insert = (
-        _dialect()
-        .insert(Suppression)
-        .values(
-            email=email,
-            email_hash=address_hash(email),
-            reason=reason,
-            detail=detail,
-            created_at=utcnow(),
-        )
+    insert = insert_or_skip(Suppression).values(
+        email=email,
+        email_hash=address_hash(email),
+        reason=reason,
+        detail=detail,
+        created_at=utcnow(),
     )
     if reason == UNSUBSCRIBE:
         statement = insert.on_conflict_do_update(
@@ -286,10 +275,8 @@ def keep_only_hash(address: str) -> None:
     still finds it by the hash (docs/privacy.md, "Erasure"); only the person, confirming a new
     subscription through a link sent to that address, lifts it (`lift_unsubscribe`)."""
     digest = address_hash(address)
-    insert = (
-        _dialect()
-        .insert(Suppression)
-        .values(email=None, email_hash=digest, reason=ERASED, detail=None, created_at=utcnow())
+    insert = insert_or_skip(Suppression).values(
+        email=None, email_hash=digest, reason=ERASED, detail=None, created_at=utcnow()
     )
     db.session.execute(
         insert.on_conflict_do_update(

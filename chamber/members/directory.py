@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chamber.auth.models import StaffUser
 from chamber.core import transactions
+from chamber.core.dialects import on_postgresql
 from chamber.core.errors import Refusal
 from chamber.core.forms import text_problem
 from chamber.core.times import utcnow
@@ -229,7 +230,7 @@ def locked(model: type[R], ids: list[int]) -> dict[int, R]:
     wanted = sorted(set(ids))
     if not transactions.has_written():
         transactions.end_reads()
-    if db.session.get_bind().dialect.name == "sqlite":
+    if not on_postgresql():
         db.session.execute(
             update(model)
             .where(model.id.in_(wanted))

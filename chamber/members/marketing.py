@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, String, case, false, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from chamber.core.dialects import insert_or_skip
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail.models import Suppression
@@ -418,9 +418,8 @@ def opt_out(
     topics = list(topics)
     if not topics:
         return
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     db.session.execute(
-        dialect.insert(TopicOptOut)
+        insert_or_skip(TopicOptOut)
         .values([{"contact_id": contact.id, "topic": topic, "created_at": now} for topic in topics])
         .on_conflict_do_nothing(index_elements=["contact_id", "topic"])
     )

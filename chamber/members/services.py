@@ -6,9 +6,9 @@ import re
 import unicodedata
 from typing import TypeVar
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute
 
+from chamber.core.dialects import insert_or_skip
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.members.models import Consent, Contact, MarketingTopic, Organisation, SizeBand
@@ -88,9 +88,8 @@ def _insert_unless_there(model: type[M], key: InstrumentedAttribute[str], **valu
     unique key meanwhile: INSERT ... ON CONFLICT DO NOTHING waits for that transaction and then
     leaves its row, where a plain INSERT would fail the whole request. Races between bookings
     (two at once naming the same new business or person) end here, not in an error."""
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(model)
+        insert_or_skip(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[key.key])
         .returning(model.id)

@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import Select, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
 from chamber.auth.models import StaffUser
+from chamber.core.dialects import insert_or_skip
 from chamber.core.errors import Refusal
 from chamber.core.times import NonexistentLocalTime, local_to_utc, utcnow, zone
 from chamber.core.transactions import unit_of_work
@@ -221,10 +221,9 @@ def _unreminded(event_id: int) -> Select[tuple[Delegate]]:
 def _claim(event_id: int, delegate_ids: list[int], now: datetime) -> set[int]:
     """Insert a reminder row for each delegate; returns those whose row this transaction wrote
     (another worker's row, committed or not, wins: on PostgreSQL this waits for it)."""
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     rows = [{"event_id": event_id, "delegate_id": d, "queued_at": now} for d in delegate_ids]
     claimed = db.session.scalars(
-        dialect.insert(DelegateReminder)
+        insert_or_skip(DelegateReminder)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["delegate_id"])
         .returning(DelegateReminder.delegate_id)

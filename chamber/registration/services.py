@@ -22,6 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from chamber.core import transactions
+from chamber.core.dialects import on_postgresql
 from chamber.core.errors import Refusal
 from chamber.core.notice import current_notice_version
 from chamber.core.times import utcnow
@@ -522,7 +523,7 @@ def _place(
                 created_at=now,
             )
         )
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         try:
             with db.session.begin_nested():
                 booking.delegates.extend(places)

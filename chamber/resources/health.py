@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from chamber.core.dialects import insert_or_skip
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.transactions import unit_of_work
@@ -98,9 +98,8 @@ def _locked_schedule(now: datetime) -> LinkCheckSchedule:
         # The first check is due one interval after the worker first looks; "Check now" and
         # `chamber resources check` run one at once. Two first uses at once both get here: the
         # loser's insert waits for the winner's and does nothing, and then both lock the row.
-        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
         db.session.execute(
-            dialect.insert(LinkCheckSchedule)
+            insert_or_skip(LinkCheckSchedule)
             .values(
                 id=SCHEDULE_ID,
                 enabled=True,

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from chamber.core.dialects import insert_or_skip
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.core.transactions import rows_changed, unit_of_work
@@ -105,9 +105,8 @@ def _insert_invitations(survey: Survey, now: datetime) -> int:
         if email not in unsubscribed
     ]
     if values:
-        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
         db.session.execute(
-            dialect.insert(Invitation)
+            insert_or_skip(Invitation)
             .values(values)
             .on_conflict_do_nothing(index_elements=["survey_id", "delegate_id"])
         )

@@ -15,6 +15,7 @@ from functools import cache
 
 from sqlalchemy import Integer, cast, func
 
+from chamber.core.dialects import on_postgresql
 from chamber.core.times import utc_to_local
 from chamber.events.models import AgendaItem
 from chamber.extensions import db
@@ -131,7 +132,7 @@ def responses_per_day(survey: Survey) -> list[DayCount]:
 
 def _quarter_hour_bucket(column):
     """The number of whole quarter hours since 1970 (UTC) of a stored (naive UTC) time."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         return cast(func.floor(func.extract("epoch", column) / QUARTER_HOUR), Integer)
     return cast(func.strftime("%s", column), Integer) // QUARTER_HOUR  # integer division
 
