@@ -477,7 +477,7 @@ def _lock_first_where_writers_queue(event: Event) -> None:
     """SQLite lets one transaction write at a time, so a booking there takes the seat lock (the
     database's write lock) before anything else, and its places are written with their final
     seats. PostgreSQL locks only the event's row, and only for the decision (`settle_seats`)."""
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql():
         lock_event_seats(event)
 
 
