@@ -14,7 +14,6 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
 from wtforms.validators import (
     DataRequired,
-    Email,
     EqualTo,
     Length,
     Optional,
@@ -25,7 +24,7 @@ from wtforms.validators import (
 from chamber.auth.audit import ACTIONS
 from chamber.auth.models import Role
 from chamber.auth.services import MIN_PASSWORD_LENGTH, password_problem
-from chamber.core.forms import ChamberForm
+from chamber.core.forms import ChamberForm, email_field
 
 ROLE_CHOICES = enum_choices(Role, label=lambda role: role.label)
 NAME_TOO_LONG = "Full name must be 120 characters or fewer."
@@ -86,14 +85,10 @@ class StaffCreateForm(ChamberForm):
         ],
         render_kw={"autocomplete": "off"},
     )
-    email = EmailField(
+    email = email_field(
         "Email address",
-        validators=[
-            DataRequired("Enter an email address."),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email("Enter an email address in the right format, like name@example.com."),
-        ],
-        render_kw={"spellcheck": "false", "autocomplete": "off"},
+        required="Enter an email address.",
+        render_kw={"autocomplete": "off"},
     )
     role = SelectField(
         "Role", choices=ROLE_CHOICES, coerce=enum_coerce(Role), default=Role.organiser
@@ -138,15 +133,11 @@ class PasswordForm(ChamberForm):
 
 
 class ForgotPasswordForm(ChamberForm):
-    email = EmailField(
+    email = email_field(
         "Email address",
-        validators=[
-            DataRequired("Enter your email address."),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email("Enter an email address in the right format, like name@example.com."),
-        ],
+        required="Enter your email address.",
         description="The address you sign in with. We will email it a link to set a new password.",
-        render_kw={"autocomplete": "username", "spellcheck": "false"},
+        render_kw={"autocomplete": "username"},
     )
 
 

@@ -22,7 +22,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.core import UnboundField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from chamber.core.times import NonexistentLocalTime, local_to_utc
 
@@ -203,3 +210,22 @@ def text_field(
     field_class: type[StringField] = TextAreaField if area else StringField
     render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
     return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
+
+
+EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
+EMAIL_MAX = 254  # the longest address SMTP carries (RFC 5321's path, less its brackets)
+
+
+def email_field(label: str, *, required: str | None = None, **kwargs: Any) -> EmailField:
+    """An email address input: required with the message `required`, or optional; at most 254
+    characters (the browser knows too), in the right format, never spell-checked. Its length
+    message names the field as the label does, without a parenthesis (“Email address (private)”
+    is “Email address must be ...”)."""
+    name = label.split(" (")[0]
+    validators: list[DataRequired | Optional | Length | Email] = [
+        DataRequired(required) if required else Optional(),
+        Length(max=EMAIL_MAX, message=f"{name} must be {EMAIL_MAX} characters or fewer."),
+        Email(EMAIL_FORMAT),
+    ]
+    render_kw = {"maxlength": EMAIL_MAX, "spellcheck": "false", **kwargs.pop("render_kw", {})}
+    return EmailField(label, validators=validators, render_kw=render_kw, **kwargs)

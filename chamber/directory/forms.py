@@ -10,16 +10,15 @@ from typing import Any
 from wtforms import (
     BooleanField,
     DateField,
-    EmailField,
     HiddenField,
     SelectField,
     SelectMultipleField,
 )
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
-from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, InputRequired, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from chamber.core.forms import ChamberForm, text_field
+from chamber.core.forms import ChamberForm, email_field, text_field
 from chamber.members.directory import (
     CONSENT_WORDING_MAX,
     TAG_MAX,
@@ -29,7 +28,6 @@ from chamber.members.directory import (
 )
 from chamber.members.models import ContactRole, LegalForm, MarketingTopic, SizeBand
 
-EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 RECORD_ID = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also takes "٣" and "²" fails
 
@@ -146,14 +144,10 @@ class ContactForm(ChamberForm):
         "Full name", 120, required="Enter the person's full name.",
         render_kw={"autocomplete": "off"},
     )  # fmt: skip
-    email = EmailField(
+    email = email_field(
         "Email address",
-        validators=[
-            DataRequired("Enter the person's email address."),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email(EMAIL_FORMAT),
-        ],
-        render_kw={"spellcheck": "false", "maxlength": 254, "autocomplete": "off"},
+        required="Enter the person's email address.",
+        render_kw={"autocomplete": "off"},
     )
     job_title = text_field("Job title", 200)
     phone = text_field("Phone", 40, render_kw={"inputmode": "tel", "autocomplete": "off"})

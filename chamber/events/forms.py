@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from wtforms import BooleanField, EmailField, FieldList, SelectField
+from wtforms import BooleanField, FieldList, SelectField
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
-from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Optional, ValidationError
 
-from chamber.core.forms import ChamberForm, LocalDateTimeField, WholeNumberField, text_field, to_utc
+from chamber.core.forms import (
+    ChamberForm,
+    LocalDateTimeField,
+    WholeNumberField,
+    email_field,
+    text_field,
+    to_utc,
+)
 from chamber.core.text import SLUG_PATTERN
 from chamber.core.times import zone_names
 from chamber.events.copying import EventCopy
@@ -232,15 +239,9 @@ class SpeakerForm(ChamberForm):
     job_title = text_field("Job title", 200)
     organisation = text_field("Organisation", 200)
     bio = text_field("Biography", 5000, area=True, description="Markdown. Shown on event pages.")
-    email = EmailField(
+    email = email_field(
         "Email address (private)",
-        validators=[
-            Optional(),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email("Enter an email address in the right format, like name@example.com."),
-        ],
         description="For staff only; never shown on the site.",
-        render_kw={"spellcheck": "false"},
     )
 
     def details(self) -> SpeakerDetails:

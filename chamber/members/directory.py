@@ -18,7 +18,7 @@ from chamber.auth.models import StaffUser
 from chamber.core import transactions
 from chamber.core.dialects import on_postgresql
 from chamber.core.errors import Refusal
-from chamber.core.forms import text_problem
+from chamber.core.forms import EMAIL_FORMAT, text_problem
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail import services as mail
@@ -182,9 +182,7 @@ def _contact_values(details: ContactInput) -> dict[str, Any]:
     if not values["name"]:
         raise DirectoryRefused("Enter the person's full name.", field="name")
     if not _EMAIL.fullmatch(values["email"]):
-        raise DirectoryRefused(
-            "Enter an email address in the right format, like name@example.com.", field="email"
-        )
+        raise DirectoryRefused(EMAIL_FORMAT, field="email")
     _checked_text(Contact, values, CONTACT_LABELS)
     values["organisation_id"] = _organisation_named(details.organisation)
     return values

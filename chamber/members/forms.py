@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from wtforms import EmailField, SelectMultipleField, StringField, SubmitField
+from wtforms import SelectMultipleField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, ValidationError
+from wtforms.validators import DataRequired, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from chamber.core.forms import ChamberForm, text_field
+from chamber.core.forms import ChamberForm, email_field, text_field
 from chamber.members.models import MarketingTopic
 from chamber.members.subscriptions import ASKED, PREFERENCES_ASKED, SubscribeDetails
 
-EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
 TOPIC_VALUES = frozenset(topic.value for topic in MarketingTopic)
 TOPIC_CHOICES = [SelectChoice(topic.value, topic.label) for topic in MarketingTopic]
 
@@ -39,15 +38,11 @@ class SubscribeForm(ChamberForm):
     name = text_field(
         "Your full name", 120, required="Enter your name.", render_kw={"autocomplete": "name"}
     )
-    email = EmailField(
+    email = email_field(
         "Your email address",
-        validators=[
-            DataRequired("Enter your email address."),
-            Length(max=254, message="Your email address must be 254 characters or fewer."),
-            Email(EMAIL_FORMAT),
-        ],
+        required="Enter your email address.",
         description="We email this address a link to confirm that it is yours.",
-        render_kw={"autocomplete": "email", "spellcheck": "false", "maxlength": 254},
+        render_kw={"autocomplete": "email"},
     )
     organisation = text_field(
         "Your business or organisation (optional)", 200, render_kw={"autocomplete": "organization"}

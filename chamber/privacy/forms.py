@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import EmailField
-from wtforms.validators import DataRequired, Email, Length
-
-from chamber.core.forms import ChamberForm, text_field
+from chamber.core.forms import ChamberForm, email_field, text_field
 from chamber.privacy.notice import BODY_MAX, SUMMARY_MAX
 
 
@@ -31,13 +28,9 @@ class NoticeForm(ChamberForm):
 class PersonForm(ChamberForm):
     """The address to look up: sent in the body of a POST, so it is never in a URL or a log."""
 
-    email = EmailField(
+    email = email_field(
         "Email address",
-        validators=[
-            DataRequired("Enter the person's email address."),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email("Enter an email address in the right format, like name@example.com."),
-        ],
+        required="Enter the person's email address.",
         description="Every row that holds this address, or belongs to the person who has it.",
-        render_kw={"autocomplete": "off", "spellcheck": "false", "maxlength": 254},
+        render_kw={"autocomplete": "off"},
     )

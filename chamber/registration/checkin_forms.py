@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from wtforms import EmailField, SelectField
+from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length
 
-from chamber.core.forms import ChamberForm, text_field
+from chamber.core.forms import ChamberForm, email_field, text_field
 from chamber.members.models import SizeBand
-
-EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
 
 
 class WalkInForm(ChamberForm):
     name = text_field(
         "Full name", 120, required="Enter their full name.", render_kw={"autocomplete": "off"}
     )
-    email = EmailField(
+    email = email_field(
         "Email address",
-        validators=[
-            DataRequired("Enter their email address: it is how they get the resources and the survey."),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email(EMAIL_FORMAT),
-        ],
+        required="Enter their email address: it is how they get the resources and the survey.",
         description="For the resources and the follow-up survey, as for everyone booked.",
-        render_kw={"spellcheck": "false", "autocomplete": "off", "autocapitalize": "off",
-                   "maxlength": 254},
+        render_kw={"autocomplete": "off", "autocapitalize": "off"},
     )  # fmt: skip
     business = text_field(
         "Business",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from wtforms import (
     BooleanField,
-    EmailField,
     FieldList,
     FormField,
     HiddenField,
@@ -13,9 +12,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from chamber.core.forms import ChamberForm, ChamberSubform, text_field
+from chamber.core.forms import ChamberForm, ChamberSubform, email_field, text_field
 from chamber.members.models import SizeBand
 from chamber.registration.services import BusinessDetails, DelegateDetails, DelegateEdit
 
@@ -29,19 +28,12 @@ OPT_OUT_HINT = (
 )
 MAX_SLOTS = 10  # delegate rows shown at once, however high the per-business limit
 
-EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."
-
 
 class DelegateForm(ChamberSubform):
     name = text_field("Full name", 120, render_kw={"autocomplete": "off"})
-    email = EmailField(
+    email = email_field(
         "Email address",
-        validators=[
-            Optional(),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email(EMAIL_FORMAT),
-        ],
-        render_kw={"spellcheck": "false", "autocomplete": "off", "maxlength": 254},
+        render_kw={"autocomplete": "off"},
     )
     job_title = text_field("Job title", 200)
     phone = text_field("Phone (optional)", 40, render_kw={"type": "tel", "autocomplete": "off"})
@@ -88,15 +80,11 @@ class RegistrationForm(ChamberForm):
     booker_name = text_field(
         "Your full name", 120, required="Enter your name.", render_kw={"autocomplete": "name"}
     )
-    booker_email = EmailField(
+    booker_email = email_field(
         "Your email address",
-        validators=[
-            DataRequired("Enter your email address."),
-            Length(max=254, message="Your email address must be 254 characters or fewer."),
-            Email(EMAIL_FORMAT),
-        ],
+        required="Enter your email address.",
         description="We send the link to change or cancel this booking here.",
-        render_kw={"autocomplete": "email", "spellcheck": "false", "maxlength": 254},
+        render_kw={"autocomplete": "email"},
     )
     delegates = FieldList(FormField(DelegateForm), min_entries=1, max_entries=MAX_SLOTS)
     privacy = BooleanField(
@@ -202,14 +190,9 @@ class DelegateEditForm(ChamberForm):
 
 
 class AddDelegateForm(DelegateEditForm):
-    email = EmailField(
+    email = email_field(
         "Email address",
-        validators=[
-            DataRequired("Enter the delegate's email address."),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email(EMAIL_FORMAT),
-        ],
-        render_kw={"spellcheck": "false", "maxlength": 254},
+        required="Enter the delegate's email address.",
     )
 
     def details(self) -> DelegateDetails:

@@ -4,8 +4,8 @@ promote, cancel, resend a confirmation, book by hand, and the CSV export."""
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from wtforms import EmailField, StringField
-from wtforms.validators import Email, Length, Optional
+from wtforms import StringField
+from wtforms.validators import Length, Optional
 
 from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
@@ -17,12 +17,13 @@ from chamber.core.errors import (
     refusals_shown_on,
     show_on_form,
 )
+from chamber.core.forms import email_field
 from chamber.core.pagination import paginate
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.members.models import SizeBand
 from chamber.registration import services, staff
-from chamber.registration.forms import EMAIL_FORMAT, MAX_SLOTS, RegistrationForm
+from chamber.registration.forms import MAX_SLOTS, RegistrationForm
 from chamber.registration.models import Delegate, DelegateStatus
 from chamber.registration.services import DelegateDetails
 
@@ -49,16 +50,11 @@ class StaffBookingForm(RegistrationForm):
         ],
         render_kw={"maxlength": 120, "autocomplete": "off"},
     )
-    booker_email = EmailField(
+    booker_email = email_field(
         "Booker's email address (optional)",
-        validators=[
-            Optional(),
-            Length(max=254, message="Booker's email address must be 254 characters or fewer."),
-            Email(EMAIL_FORMAT),
-        ],
         description="They get the link to change or cancel the booking. Leave both booker "
         "fields empty if the first delegate made the booking: the link goes to them.",
-        render_kw={"maxlength": 254, "spellcheck": "false", "autocomplete": "off"},
+        render_kw={"autocomplete": "off"},
     )
 
     def validate(self, extra_validators=None) -> bool:
