@@ -90,7 +90,11 @@ class Delegate(db.Model):
             sqlite_where=text("status != 'cancelled'"),
             postgresql_where=text("status != 'cancelled'"),
         ),
-        Index("ix_delegate_event_id_status", "event_id", "status"),
+        # The list by name, a page at a time (`staff.delegates_query`, `printable_delegates`).
+        Index("ix_delegate_event_id_name", "event_id", text("lower(name)"), "id"),
+        # One status's delegates by name: the door's list, the registrations list of one status;
+        # its (event_id, status) prefix serves the counts by status.
+        Index("ix_delegate_event_id_status_name", "event_id", "status", text("lower(name)"), "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
