@@ -16,7 +16,7 @@ from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import OutboxMessage
 from chamber.members.models import SizeBand
-from chamber.registration import notifications, services
+from chamber.registration import checkin_services, notifications, services
 from chamber.registration.checkin_code import qr_png
 from chamber.registration.models import Delegate, DelegateStatus
 from tests.factories import at, make_booking
@@ -122,6 +122,43 @@ def test_the_door_page_runs_the_same_number_of_queries_for_2_or_40_people(
     with count_queries() as many:
         assert len(names_on(door(checkin_client, large))) == 40
     assert len(many) == len(few)
+
+
+def test_the_door_shows_the_first_of_each_status_by_name_up_to_its_limit(make_event):
+    """The list is read a status at a time from the index by name: where one status runs out the
+    next begins, whatever the case of a name, and people with the same name keep their booking
+    order."""
+    event = make_event(capacity=4, business_limit=10, starts_at=soon(-60))
+    names = [
+        "bea Baker",
+        "Ada Lovelace",
+        "Carl Cole",
+        "Ada Lovelace",
+        "Zed Zane",
+        "Ann Able",
+        "Ed Ely",
+    ]
+    people = book(
+        event, "Octree Ltd", *((name, f"p{n}@octree.example") for n, name in enumerate(names))
+    )
+    confirmed = sorted(people[:4], key=lambda d: (d.name.lower(), d.id))
+    waiting = sorted(people[4:], key=lambda d: (d.name.lower(), d.id))
+    assert [d.status for d in people] == [DelegateStatus.confirmed] * 4 + [
+        DelegateStatus.waitlisted
+    ] * 3
+    services.cancel_delegate(event, waiting[0])  # Ann Able: cancelled, now last
+    db.session.commit()
+    expected = confirmed + waiting[1:] + [waiting[0]]
+
+    def shown(limit: int, query: str = "") -> tuple[list[int], int]:
+        rows, total = checkin_services.find_delegates(event.id, query, limit=limit)
+        return [row.delegate.id for row in rows], total
+
+    for limit in (1, 3, 4, 5, 6, 7, 50):
+        assert shown(limit) == ([d.id for d in expected[:limit]], 7)
+    assert shown(2, "ADA") == ([d.id for d in confirmed[:2]], 2)  # the two Ada Lovelaces, by id
+    assert shown(50, "octree ann") == ([waiting[0].id], 1)  # the business and a cancelled name
+    assert shown(50, "nobody") == ([], 0)
 
 
 # --- checking in ---------------------------------------------------------------------------------

@@ -229,6 +229,74 @@ def test_the_number_of_queries_does_not_grow_with_the_delegates(organiser_client
     assert queries_for(one) == queries_for(many)
 
 
+def test_every_order_pages_through_everyone_once(organiser_client, make_event, monkeypatch):
+    """Page boundaries in each order and filter: every delegate once, in the order asked for, with
+    names compared in any case and the same name ordered by booking."""
+    monkeypatch.setattr(manage, "PER_PAGE", 3)
+    RANK = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}  # noqa: N806
+    event = make_event(capacity=5, business_limit=10)
+    names = ["bea", "Ada", "Carl", "Ada", "Zed", "ann", "Ed", "Bea"]
+    for n, name in enumerate(names):
+        business = BusinessDetails(
+            f"{'ZYX'[n % 3]} Business", list(SizeBand)[n % 4], is_member=n % 2 == 0
+        )
+        make_booking(event, person(n, name), business=business)
+    services.cancel_delegate(event, delegate("person1@example.com"))  # Ada; Ann takes the seat
+    db.session.commit()
+    everyone = db.session.scalars(db.select(Delegate).where(Delegate.event_id == event.id)).all()
+    order = {
+        "name": lambda d: (d.name.lower(), d.id),
+        "business": lambda d: (d.booking.organisation.name.lower(), d.name.lower(), d.id),
+        "booked": lambda d: (d.created_at, d.id),
+        "status": lambda d: (RANK[d.status.value], d.status_changed_at, d.id),
+    }
+
+    def listed(**args) -> list[str]:
+        found, page = [], 1
+        while names := names_listed(organiser_client, event, page=page, **args):
+            found += names
+            page += 1
+        assert page == 1 + -(-len(found) // 3)  # every page but the last is full
+        return found
+
+    for sort, key in order.items():
+        assert listed(sort=sort) == [d.name for d in sorted(everyone, key=key)], sort
+    waiting = [d for d in everyone if d.status.value == "waitlisted"]
+    assert listed(status="waitlisted", sort="name") == [
+        d.name for d in sorted(waiting, key=order["name"])
+    ]
+    members = [d for d in everyone if d.booking.organisation.is_member]
+    assert listed(member="yes") == [d.name for d in sorted(members, key=order["name"])]
+    assert listed(q="X BUSINESS") == [
+        d.name for d in sorted(everyone, key=order["name"]) if d.booking.organisation.name[0] == "X"
+    ]
+
+
+def test_the_queries_of_every_kind_of_page_do_not_grow_with_the_delegates(
+    organiser_client, make_event, monkeypatch
+):
+    monkeypatch.setattr(manage, "PER_PAGE", 2)
+
+    def queries_for(event, **args) -> int:
+        organiser_client.get(list_path(event), query_string=args)  # warm up
+        with count_queries() as statements:
+            assert len(names_listed(organiser_client, event, **args)) == 2
+        return len(statements)
+
+    few, many = make_event(capacity=3, business_limit=5), make_event(capacity=30, business_limit=1)
+    for event, count in ((few, 8), (many, 40)):
+        for n in range(count):
+            business = BusinessDetails(f"Business {n}", list(SizeBand)[n % 4], is_member=n % 2 == 0)
+            make_booking(event, person(f"{event.id}-{n}"), business=business)
+    pages = (
+        {}, {"page": 2}, {"q": "person"}, {"q": "business"}, {"sort": "business"},
+        {"sort": "status", "page": 2}, {"status": "confirmed"}, {"band": "small", "member": "no"},
+    )  # fmt: skip
+    assert [queries_for(few, **args) for args in pages] == [
+        queries_for(many, **args) for args in pages
+    ]
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -237,6 +305,8 @@ def test_the_number_of_queries_does_not_grow_with_the_delegates(organiser_client
         {"q": "<script>alert(1)</script>"},
         {"page": "abc"},
         {"page": "-3"},
+        {"page": "1" + "0" * 30},
+        {"page": "2", "sort": "business", "q": "%_\\"},
         {"sort": "password"},
     ],
 )

@@ -53,6 +53,7 @@ def expression_indexes() -> dict[str, str]:
         for table in db.metadata.tables.values()
         for index in table.indexes
         if any(not isinstance(part, Column) for part in index.expressions)
+        and getattr(index._ddl_if, "dialect", "sqlite") == "sqlite"  # not one for PostgreSQL only
     }
 
 

@@ -152,24 +152,25 @@ def event_figures(events: list[Event], now: datetime) -> list[EventFigures]:
         figures[event_id].checked_in = arrived
         figures[event_id].waiting = waiting
 
-    # Businesses with someone booked (confirmed or waiting), and how many of them are members.
-    active = (
-        db.select(Booking.event_id, Booking.organisation_id, Organisation.is_member)
-        .join(Delegate, Delegate.booking_id == Booking.id)
-        .join(Organisation, Organisation.id == Booking.organisation_id)
-        .where(
-            Booking.event_id.in_(ids),
-            Delegate.status.in_(ACTIVE_STATUSES),
-        )
+    # Businesses with someone booked (confirmed or waiting), and how many of them are members:
+    # the distinct (event, business) pairs from the delegates and their bookings (both read by
+    # event), and only those pairs joined to the business. Joining every delegate to its business
+    # first had PostgreSQL hash all the businesses in the directory (benchmarks/scale.py).
+    pairs = (
+        db.select(Delegate.event_id, Booking.organisation_id)
+        .join(Booking, db.and_(Booking.id == Delegate.booking_id, Booking.event_id.in_(ids)))
+        .where(Delegate.event_id.in_(ids), Delegate.status.in_(ACTIVE_STATUSES))
         .distinct()
         .subquery()
     )
     for event_id, businesses, members in db.session.execute(
         db.select(
-            active.c.event_id,
-            db.func.count(active.c.organisation_id),
-            db.func.sum(db.case((active.c.is_member, 1), else_=0)),
-        ).group_by(active.c.event_id)
+            pairs.c.event_id,
+            db.func.count(pairs.c.organisation_id),
+            db.func.sum(db.case((Organisation.is_member, 1), else_=0)),
+        )
+        .join(Organisation, Organisation.id == pairs.c.organisation_id)
+        .group_by(pairs.c.event_id)
     ):
         figures[event_id].businesses = businesses
         figures[event_id].member_businesses = int(members or 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, func
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -116,6 +116,18 @@ class Organisation(db.Model):
     @property
     def tag_names(self) -> list[str]:
         return [tag.tag for tag in self.tags]
+
+
+# A business's name found anywhere in it (`lower(name) LIKE '%term%'`, the registrations list and
+# the door's search) without reading every business: a trigram index, on PostgreSQL only
+# (pg_trgm; SQLite has no such index, and its planner reaches the businesses through an event's
+# bookings instead).
+Index(
+    "ix_organisation_name_trigram",
+    func.lower(Organisation.name).label("name_lower"),
+    postgresql_using="gin",
+    postgresql_ops={"name_lower": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 
 class OrganisationTag(db.Model):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, update
+from sqlalchemy import CursorResult, literal, union_all, update
 
 from chamber.auth import audit
 from chamber.auth.models import Role, StaffUser
@@ -115,19 +115,19 @@ def undo_refusal(
 
 
 def door_counts(event_id: int) -> DoorCounts:
-    """People checked in, people confirmed and businesses in the room, in one aggregate query."""
-    confirmed = holds_a_seat()
-    arrived = confirmed & Delegate.checked_in_at.is_not(None)
+    """People checked in, people confirmed and businesses in the room, in one query: the people
+    from the delegate's own rows; the businesses from the bookings of those checked in only."""
+    seated = (Delegate.event_id == event_id, holds_a_seat())
+    in_the_room = db.select(Delegate.booking_id).where(*seated, Delegate.checked_in_at.is_not(None))
+    businesses = (
+        db.select(db.func.count(db.distinct(Booking.organisation_id)))
+        .where(Booking.event_id == event_id, Booking.id.in_(in_the_room))
+        .scalar_subquery()
+    )
     row = db.session.execute(
         db.select(
-            db.func.count(case((arrived, Delegate.id))),
-            db.func.count(case((confirmed, Delegate.id))),
-            db.func.count(db.distinct(case((arrived, Booking.organisation_id)))),
-        )
-        .select_from(Delegate)
-        .join(Booking, Booking.id == Delegate.booking_id)
-        # The booking's event too: PostgreSQL then reads this event's bookings, not all of them.
-        .where(Delegate.event_id == event_id, Booking.event_id == event_id)
+            db.func.count(Delegate.checked_in_at), db.func.count(Delegate.id), businesses
+        ).where(*seated)
     ).one()
     return DoorCounts(checked_in=row[0], confirmed=row[1], businesses=row[2])
 
@@ -137,32 +137,39 @@ def clean_query(query: str | None) -> str:
     return " ".join((query or "").replace("\x00", "").split())[:MAX_QUERY_LENGTH]
 
 
+# The door lists the confirmed first, then those waiting, then the cancelled, each by name.
+DOOR_ORDER = (DelegateStatus.confirmed, DelegateStatus.waitlisted, DelegateStatus.cancelled)
+
+
 def find_delegates(event_id: int, query: str, limit: int = 50) -> tuple[list[DoorRow], int]:
     """Delegates whose name, email or business contains every word of `query` (any case; % and _
-    match themselves). Confirmed first, then by name. Returns up to `limit` rows and the total."""
-    conditions = [Delegate.event_id == event_id, Booking.event_id == event_id]  # see door_counts
+    match themselves). Confirmed first, then by name. Returns up to `limit` rows and the total.
+
+    Two queries whatever the event's size: the total, and the rows. The rows are the first
+    `limit` of each status by name, read in that order from `ix_delegate_event_id_status_name`
+    (without a search, `limit` index entries each), and only the `limit` shown are joined to their
+    business and to who checked them in."""
+    conditions = [Delegate.event_id == event_id]
     for term in clean_query(query).split()[:MAX_TERMS]:
-        conditions.append(
-            Delegate.name.icontains(term, autoescape=True)
-            | Delegate.email_normalised.icontains(term, autoescape=True)
-            | Organisation.name.icontains(term, autoescape=True)
-        )
-    matching = (
-        db.select(Delegate)
+        conditions.append(staff.text_matches(event_id, term))
+    total = db.session.scalar(db.select(db.func.count(Delegate.id)).where(*conditions))
+    name = db.func.lower(Delegate.name)
+    firsts = [
+        db.select(Delegate.id.label("id"), literal(rank).label("rank"), name.label("sort_name"))
+        .where(*conditions, Delegate.status == status)
+        .order_by(name, Delegate.id)
+        .limit(limit)
+        .subquery()  # SQLite takes ORDER BY and LIMIT in a subquery, not in a UNION's arm
+        for rank, status in enumerate(DOOR_ORDER)
+    ]
+    shown = union_all(*(db.select(first) for first in firsts)).subquery()
+    rows = db.session.execute(
+        db.select(Delegate, Organisation.name, StaffUser.name)
+        .join(shown, shown.c.id == Delegate.id)
         .join(Booking, Booking.id == Delegate.booking_id)
         .join(Organisation, Organisation.id == Booking.organisation_id)
-        .where(*conditions)
-    )
-    total = db.session.scalar(matching.with_only_columns(db.func.count(Delegate.id)).order_by(None))
-    status_order = case(
-        (Delegate.status == DelegateStatus.confirmed, 0),
-        (Delegate.status == DelegateStatus.waitlisted, 1),
-        else_=2,
-    )
-    rows = db.session.execute(
-        matching.add_columns(Organisation.name, StaffUser.name)
         .outerjoin(StaffUser, StaffUser.id == Delegate.checked_in_by_id)
-        .order_by(status_order, db.func.lower(Delegate.name), Delegate.id)
+        .order_by(shown.c.rank, shown.c.sort_name, Delegate.id)
         .limit(limit)
     ).all()
     return [DoorRow(delegate, business, by) for delegate, business, by in rows], total

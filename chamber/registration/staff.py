@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm import aliased, selectinload
 
 from chamber.auth.models import StaffUser
 from chamber.core.errors import Refusal
@@ -56,33 +56,48 @@ class RegistrationCounts:
     by_membership: dict[bool, Tally] = field(default_factory=dict)  # True: Chamber members
 
 
-def _tally_columns() -> tuple[ColumnElement[Any], ...]:
+def _tallies(event_id: int, *group: Any) -> dict[Any, Tally]:
+    """One aggregate query: a Tally per value of the `group` columns (of the business), keyed by a
+    tuple of their values (or {None: total} without them).
+
+    The event's delegates are summed per booking first, on the delegate's own rows; only those
+    sums (one row a booking, about half as many as delegates) are joined to the booking and its
+    business (benchmarks/scale.py: half the time of joining every delegate)."""
     active = Delegate.status != DelegateStatus.cancelled
     attended = and_(active, Delegate.checked_in_at.is_not(None))
 
-    def how_many(status: DelegateStatus) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(case((Delegate.status == status, 1), else_=0)), 0)
+    def how_many(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.sum(case((condition, 1), else_=0))
 
-    return (
-        func.coalesce(func.sum(case((holds_a_seat(), 1), else_=0)), 0),
-        how_many(DelegateStatus.waitlisted),
-        how_many(DelegateStatus.cancelled),
-        func.coalesce(func.sum(case((attended, 1), else_=0)), 0),
-        func.count(distinct(case((active, Booking.organisation_id)))),
-        func.count(distinct(case((attended, Booking.organisation_id)))),
+    per_booking = (
+        select(
+            Delegate.booking_id.label("booking_id"),
+            how_many(holds_a_seat()).label("seated"),
+            how_many(Delegate.status == DelegateStatus.waitlisted).label("waiting"),
+            how_many(Delegate.status == DelegateStatus.cancelled).label("cancelled"),
+            how_many(attended).label("attended"),
+            how_many(active).label("active"),
+        )
+        .where(Delegate.event_id == event_id)
+        .group_by(Delegate.booking_id)
+        .subquery()
     )
-
-
-def _tallies(event_id: int, *group: Any) -> dict[Any, Tally]:
-    """One aggregate query: a Tally per value of the `group` columns, keyed by a tuple of their
-    values (or {None: total} without them)."""
+    business = Booking.organisation_id
     query = (
-        db.select(*group, *_tally_columns())
-        .select_from(Delegate)
-        .join(Booking, Booking.id == Delegate.booking_id)
+        db.select(
+            *group,
+            func.coalesce(func.sum(per_booking.c.seated), 0),
+            func.coalesce(func.sum(per_booking.c.waiting), 0),
+            func.coalesce(func.sum(per_booking.c.cancelled), 0),
+            func.coalesce(func.sum(per_booking.c.attended), 0),
+            func.count(distinct(case((per_booking.c.active > 0, business)))),
+            func.count(distinct(case((per_booking.c.attended > 0, business)))),
+        )
+        .select_from(per_booking)
+        .join(Booking, Booking.id == per_booking.c.booking_id)
         # The booking's event too, though it is the delegate's: it lets PostgreSQL read only this
-        # event's bookings (by index) rather than scan them all (benchmarks/scale.py).
-        .where(Delegate.event_id == event_id, Booking.event_id == event_id)
+        # event's bookings (by index) rather than all of them.
+        .where(Booking.event_id == event_id)
     )
     if group:
         query = query.join(Organisation, Organisation.id == Booking.organisation_id).group_by(
@@ -171,6 +186,30 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def text_matches(event_id: int, text: str) -> ColumnElement[bool]:
+    """The event's delegates whose name, email or business contains `text`, in any case (% and _
+    match themselves): a condition on the delegate's own row, so a list filters, sorts and pages
+    its delegates before it joins anything.
+
+    `lower(column) LIKE lower(text)`, as SQLAlchemy writes ILIKE on SQLite: on PostgreSQL ILIKE
+    costs twice as much a row (benchmarks/scale.py, 5,000 delegates). The email is stored in lower
+    case already. The business is a look-up of the event's bookings whose business matches, rather
+    than a join of every delegate to its business."""
+    pattern = func.lower(_like_pattern(text))
+    businesses = (
+        select(Booking.id)
+        .join(Organisation, Organisation.id == Booking.organisation_id)
+        .where(
+            Booking.event_id == event_id, func.lower(Organisation.name).like(pattern, escape="\\")
+        )
+    )
+    return or_(
+        func.lower(Delegate.name).like(pattern, escape="\\"),
+        Delegate.email_normalised.like(pattern, escape="\\"),
+        Delegate.booking_id.in_(businesses),
+    )
+
+
 STATUS_ORDER = case(
     (Delegate.status == DelegateStatus.confirmed, 0),
     (Delegate.status == DelegateStatus.waitlisted, 1),
@@ -179,37 +218,48 @@ STATUS_ORDER = case(
 
 
 def delegates_query(event_id: int, filters: DelegateFilters | None = None) -> Select[Any]:
-    """The event's delegates with their booking and business loaded, filtered and sorted."""
+    """The event's delegates, filtered and sorted, with their booking and business loaded.
+
+    Every filter is a condition on the delegate's own row (the business's size and membership
+    through a look-up of the event's bookings), so a page of the list is found, by name through
+    `ix_delegate_event_id_name` or `ix_delegate_event_id_status_name`, before anything is joined:
+    the page's bookings and businesses are loaded afterwards in one more query. Only the order by
+    business joins every delegate to it (benchmarks/scale.py)."""
     filters = filters or DelegateFilters()
     query = (
         select(Delegate)
-        .join(Delegate.booking)
-        .join(Booking.organisation)
-        .options(contains_eager(Delegate.booking).contains_eager(Booking.organisation))
-        .where(Delegate.event_id == event_id, Booking.event_id == event_id)  # see _tallies
+        .where(Delegate.event_id == event_id)
+        .options(selectinload(Delegate.booking).joinedload(Booking.organisation, innerjoin=True))
     )
     if filters.search:
-        pattern = _like_pattern(filters.search)
-        query = query.where(
-            or_(
-                Delegate.name.ilike(pattern, escape="\\"),
-                Delegate.email_normalised.ilike(pattern, escape="\\"),
-                Organisation.name.ilike(pattern, escape="\\"),
-            )
-        )
+        query = query.where(text_matches(event_id, filters.search))
     if filters.status is not None:
         query = query.where(Delegate.status == filters.status)
-    if filters.size_band is not None:
-        query = query.where(Organisation.size_band == filters.size_band)
-    if filters.member is not None:
-        query = query.where(Organisation.is_member.is_(filters.member))
-    order = {
-        "name": (func.lower(Delegate.name),),
-        "business": (func.lower(Organisation.name), func.lower(Delegate.name)),
-        "booked": (Delegate.created_at,),
-        # Confirmed, then the waiting list in its order, then cancelled.
-        "status": (STATUS_ORDER, Delegate.status_changed_at),
-    }[filters.sort]
+    if filters.size_band is not None or filters.member is not None:
+        businesses = (
+            select(Booking.id)
+            .join(Organisation, Organisation.id == Booking.organisation_id)
+            .where(Booking.event_id == event_id)
+        )
+        if filters.size_band is not None:
+            businesses = businesses.where(Organisation.size_band == filters.size_band)
+        if filters.member is not None:
+            businesses = businesses.where(Organisation.is_member.is_(filters.member))
+        query = query.where(Delegate.booking_id.in_(businesses))
+    name = func.lower(Delegate.name)
+    if filters.sort == "business":
+        booking, business = aliased(Booking), aliased(Organisation)
+        query = query.join(  # the booking's event too: this event's bookings, by index
+            booking, and_(booking.id == Delegate.booking_id, booking.event_id == event_id)
+        ).join(business, business.id == booking.organisation_id)
+        order: tuple[Any, ...] = (func.lower(business.name), name)
+    else:
+        order = {
+            "name": (name,),
+            "booked": (Delegate.created_at,),
+            # Confirmed, then the waiting list in its order, then cancelled.
+            "status": (STATUS_ORDER, Delegate.status_changed_at),
+        }[filters.sort]
     return query.order_by(*order, Delegate.id)
 
 

@@ -1,5 +1,6 @@
 """delegates by name: an event's delegates in the order of lower(name), id, and one status's
-delegates in that order (replacing the index on event_id, status, which it extends)
+delegates in that order (replacing the index on event_id, status, which it extends); on
+PostgreSQL, a trigram index of businesses' names (pg_trgm) for the search by any part of a name
 
 Revision ID: c0a1e5e55122
 Revises: c0a1e5e55120
@@ -30,9 +31,22 @@ def upgrade():
             unique=False,
         )
         batch_op.drop_index("ix_delegate_event_id_status")
+    if op.get_bind().dialect.name == "postgresql":
+        # pg_trgm is a trusted extension (PostgreSQL 13 and later): the database's owner may
+        # create it. It stays on a downgrade: other objects may have come to use it.
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.create_index(
+            "ix_organisation_name_trigram",
+            "organisation",
+            [sa.text("lower(name) gin_trgm_ops")],
+            unique=False,
+            postgresql_using="gin",
+        )
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_organisation_name_trigram", table_name="organisation")
     with op.batch_alter_table("delegate", schema=None) as batch_op:
         batch_op.create_index("ix_delegate_event_id_status", ["event_id", "status"], unique=False)
         batch_op.drop_index("ix_delegate_event_id_status_name")
