@@ -390,24 +390,45 @@ def log_in(app, email: str, password: str):
 
 
 class Meter:
-    """Times a GET and counts the SQL statements it ran (a `before_cursor_execute` listener)."""
+    """Times a GET, counts the SQL statements it ran (a `before_cursor_execute` listener) and
+    measures the CPU it took: this thread's (`time.thread_time`, which on SQLite is all of it) plus,
+    on PostgreSQL, what each server process the request's statements ran on spent meanwhile (its
+    `/proc/<pid>/schedstat`, in nanoseconds). A CPU time is what a request costs whatever else the
+    machine is doing; a wall time on a shared machine is not."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
         self.statements = 0
+        self._backends: dict[int, int] = {}  # server process -> its CPU when first seen
         sa.event.listen(engine, "before_cursor_execute", self._count)
 
-    def _count(self, *args) -> None:
+    def _count(self, connection, *args) -> None:
         self.statements += 1
+        if connection.dialect.name == "postgresql":
+            pid = connection.connection.driver_connection.info.backend_pid
+            if pid not in self._backends:  # idle until this statement: its CPU so far
+                self._backends[pid] = _process_cpu_ns(pid)
 
-    def get(self, client, path: str) -> tuple[float, int, int]:
-        """Seconds, statements and status of one GET."""
+    def get(self, client, path: str) -> tuple[float, float, int, int]:
+        """Seconds, CPU seconds, statements and status of one GET."""
         self.statements = 0
-        started = time.perf_counter()
+        self._backends = {}
+        started, cpu_started = time.perf_counter(), time.thread_time_ns()
         response = client.get(path)
         response.get_data()
         seconds = time.perf_counter() - started
-        return seconds, self.statements, response.status_code
+        cpu = time.thread_time_ns() - cpu_started
+        cpu += sum(_process_cpu_ns(pid) - before for pid, before in self._backends.items())
+        return seconds, cpu / 1e9, self.statements, response.status_code
+
+
+def _process_cpu_ns(pid: int) -> int:
+    """CPU time a process (the database server's, on this machine) has run, in nanoseconds."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[0])
+    except OSError:  # another machine's server: its CPU is not ours to see
+        return 0
 
 
 def pages(ids: dict[str, object]) -> list[tuple[str, str, str]]:
@@ -462,21 +483,23 @@ def page_ids(connection: sa.Connection, big_event_id: int) -> dict[str, object]:
 
 
 def measure(meter: Meter, clients: dict, ids: dict, rounds: int) -> dict[str, tuple]:
-    """{label: (median ms, statements, status, path)} for every page."""
+    """{label: (median ms, statements, status, path, median CPU ms)} for every page."""
     found = {}
     for label, who, path in pages(ids):
         client = clients[who]
         for _ in range(2):
             meter.get(client, path)
-        times, statements, status = [], set(), 200
+        times, cpu_times, statements, status = [], [], set(), 200
         for _ in range(rounds):
-            seconds, count, code = meter.get(client, path)
+            seconds, cpu, count, code = meter.get(client, path)
             times.append(seconds)
+            cpu_times.append(cpu)
             statements.add(count)
             status = code if code != 200 else status
-        found[label] = (statistics.median(times) * 1000, max(statements), status, path)
-        print(f"  {label}: {found[label][0]:.1f} ms, {max(statements)} statements, {status}",
-              flush=True)  # fmt: skip
+        found[label] = (statistics.median(times) * 1000, max(statements), status, path,
+                        statistics.median(cpu_times) * 1000)  # fmt: skip
+        print(f"  {label}: {found[label][0]:.1f} ms ({found[label][4]:.1f} ms of CPU), "
+              f"{max(statements)} statements, {status}", flush=True)  # fmt: skip
     return found
 
 
@@ -549,11 +572,12 @@ def run(app, database: Database, args) -> int:
     large = measure(meter, clients, large_ids, args.rounds)
 
     print()
-    print("| page | demo ms | large ms | ratio | demo queries | large queries |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| page | demo ms | large ms | ratio | demo CPU ms | large CPU ms | CPU ratio "
+          "| demo queries | large queries |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     failures = []
-    for label, (demo_ms, demo_queries, demo_status, _) in demo.items():
-        large_ms, large_queries, large_status, path = large[label]
+    for label, (demo_ms, demo_queries, demo_status, _, demo_cpu) in demo.items():
+        large_ms, large_queries, large_status, path, large_cpu = large[label]
         flags = []
         if large_ms / demo_ms > 2.0:
             flags.append("slow")
@@ -563,13 +587,17 @@ def run(app, database: Database, args) -> int:
             failures.append(f"{label} ({path}): {demo_status} / {large_status}")
         print(
             f"| {label} | {demo_ms:.1f} | {large_ms:.1f} | **{large_ms / demo_ms:.2f}**"
-            f"{' ⚠' if flags else ''} | {demo_queries} | {large_queries}"
+            f"{' ⚠' if flags else ''} | {demo_cpu:.1f} | {large_cpu:.1f} | "
+            f"**{large_cpu / demo_cpu:.2f}**{' ⚠' if large_cpu / demo_cpu > 2.0 else ''} "
+            f"| {demo_queries} | {large_queries}"
             f"{' ⚠' if large_queries != demo_queries else ''} |"
         )
     over = [label for label in demo if large[label][0] / demo[label][0] > 2.0]
+    over_cpu = [label for label in demo if large[label][4] / demo[label][4] > 2.0]
     grew = [label for label in demo if large[label][1] != demo[label][1]]
     print(
-        f"\nOver 2×: {', '.join(over) or 'none'}. Query count grows: {', '.join(grew) or 'none'}."
+        f"\nOver 2×: {', '.join(over) or 'none'}. Over 2× in CPU: {', '.join(over_cpu) or 'none'}."
+        f" Query count grows: {', '.join(grew) or 'none'}."
     )
     if failures:
         print("Pages that did not answer 200:\n  " + "\n  ".join(failures))

@@ -90,10 +90,10 @@ class Delegate(db.Model):
             sqlite_where=text("status != 'cancelled'"),
             postgresql_where=text("status != 'cancelled'"),
         ),
-        # The list by name, a page at a time (`staff.delegates_query`, `printable_delegates`).
+        # The registrations list by name, a page at a time (`staff.delegates_query`).
         Index("ix_delegate_event_id_name", "event_id", text("lower(name)"), "id"),
-        # One status's delegates by name: the door's list, the registrations list of one status;
-        # its (event_id, status) prefix serves the counts by status.
+        # One status's delegates by name: the door's list, the printed sheets, the registrations
+        # list of one status; its (event_id, status) prefix serves the counts by status.
         Index("ix_delegate_event_id_status_name", "event_id", "status", text("lower(name)"), "id"),
     )
 
