@@ -393,8 +393,9 @@ class Meter:
     """Times a GET, counts the SQL statements it ran (a `before_cursor_execute` listener) and
     measures the CPU it took: this thread's (`time.thread_time`, which on SQLite is all of it) plus,
     on PostgreSQL, what each server process the request's statements ran on spent meanwhile (its
-    `/proc/<pid>/schedstat`, in nanoseconds). A CPU time is what a request costs whatever else the
-    machine is doing; a wall time on a shared machine is not."""
+    `/proc/<pid>/schedstat`, in nanoseconds). On a shared machine a CPU time is a fairer figure
+    than a wall time, which also counts the waits for a core; it still rises with the load (caches
+    and cores shared with other work), so runs compare best at the same load."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
