@@ -166,43 +166,46 @@ INSERT_CHUNK = 500
 
 def queue_composed(messages: list[Composed]) -> int:
     """Queue messages rendered inside `composed_only()`; returns how many were new (a key already
-    queued is left as it is). Those without attachments go in one multi-row INSERT per
-    `INSERT_CHUNK` (a campaign's chunk of recipients), the others one by one."""
-    plain = [message.row for message in messages if not message.attachments]
-    new = sum(_queue(message) for message in messages if message.attachments)
-    for start in range(0, len(plain), INSERT_CHUNK):
-        statement = (
-            insert_or_skip(OutboxMessage)
-            .values(plain[start : start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(OutboxMessage.id)
-        )
-        new += len(db.session.execute(statement).all())
+    queued is left as it is, with its attachments). One multi-row INSERT per `INSERT_CHUNK`
+    messages (a campaign's chunk of recipients, or a booking's emails), and one more for the
+    attachments of those that were new: a booking queues its emails under the seat lock, so each
+    round trip there is one every other booking of the event waits for."""
+    new = 0
+    for start in range(0, len(messages), INSERT_CHUNK):
+        chunk = messages[start : start + INSERT_CHUNK]
+        new += _queue_chunk(chunk)
     return new
 
 
 def _queue(message: Composed) -> bool:
+    return _queue_chunk([message]) == 1
+
+
+def _queue_chunk(messages: list[Composed]) -> int:
+    by_key = {message.row["key"]: message for message in reversed(messages)}  # the first of a key
+    messages = [message for message in messages if by_key[message.row["key"]] is message]
     statement = (
         insert_or_skip(OutboxMessage)
-        .values(**message.row)
+        .values([message.row for message in messages])
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(OutboxMessage.id)
+        .returning(OutboxMessage.id, OutboxMessage.key)
     )
-    message_id = db.session.execute(statement).scalar()
-    if message_id is None:
-        return False
-    db.session.add_all(
-        OutboxAttachment(
-            message_id=message_id,
-            position=n,
-            filename=a.filename,
-            content_type=a.content_type,
-            content=a.content,
-        )
+    new = {key: message_id for message_id, key in db.session.execute(statement).all()}
+    attachments = [
+        {
+            "message_id": new[message.row["key"]],
+            "position": n,
+            "filename": a.filename,
+            "content_type": a.content_type,
+            "content": a.content,
+        }
+        for message in messages
+        if message.row["key"] in new
         for n, a in enumerate(message.attachments)
-    )
-    db.session.flush()
-    return True
+    ]
+    if attachments:
+        db.session.execute(db.insert(OutboxAttachment).values(attachments))
+    return len(new)
 
 
 # --- suppression ---------------------------------------------------------------------------------

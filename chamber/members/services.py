@@ -36,6 +36,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+class Unread:
+    """Not looked up yet (where None would mean "looked up, and there is none")."""
+
+
+UNREAD = Unread()
+
+
 def find_organisation(name: str) -> Organisation | None:
     """The business with this name (normalised), if we know it."""
     key = normalise_organisation_name(name)
@@ -53,15 +60,20 @@ def find_or_create_organisation(
     town_or_postcode: str = "",
     is_member: bool = False,
     update_existing: bool = False,
+    found: Organisation | None | Unread = UNREAD,
 ) -> Organisation:
     """The business with this name (normalised), or a new one made from what was typed.
 
     What a public form says about an existing business is not confirmed by anyone, so it changes
-    nothing here (the booking keeps what was typed); only staff pass `update_existing`.
+    nothing here (the booking keeps what was typed); only staff pass `update_existing`. A caller
+    that has just looked the name up (`find_organisation`, in this transaction) passes what it
+    found as `found`, so it is not read twice.
     """
     key = normalise_organisation_name(name)
-    organisation: Organisation | None = db.session.scalar(
-        db.select(Organisation).where(Organisation.name_normalised == key)
+    organisation = (
+        db.session.scalar(db.select(Organisation).where(Organisation.name_normalised == key))
+        if isinstance(found, Unread)
+        else found
     )
     if organisation is None:
         organisation = _insert_unless_there(
@@ -92,12 +104,11 @@ def _insert_unless_there(model: type[M], key: InstrumentedAttribute[str], **valu
         insert_or_skip(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[key.key])
-        .returning(model.id)
+        .returning(model)  # the new row as an object, in the same round trip
     )
-    found_id = db.session.execute(statement).scalar()
-    if found_id is None:
-        found_id = db.session.scalar(db.select(model.id).where(key == values[key.key]))
-    found = db.session.get(model, found_id)
+    found: M | None = db.session.scalar(statement)
+    if found is None:
+        found = db.session.scalar(db.select(model).where(key == values[key.key]))
     assert found is not None
     return found
 
