@@ -87,6 +87,9 @@ class BookingResult:
     # Until `settle_seats`: the places written with the seats they would get as things stood,
     # and what the decision under the seat lock checks again. None once settled.
     unsettled: Unsettled | None = None
+    # Each waiting place's number in the queue (1 for the first), as `settle_seats` decided it;
+    # before that, what the emails show in its stead (`notifications.settle_and_tell`).
+    positions: dict[int, int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,11 @@ def active_delegates_for_business(
     return count
 
 
-def _business_places(event_id: int, organisation_id: int, colleagues_of: str | None) -> Select:
+def _business_places(
+    event_id: int, organisation_id: int, colleagues_of: str | None
+) -> Select[tuple[int]]:
     """The query `active_delegates_for_business` runs: the count, as a statement."""
-    query = (
+    query: Select[tuple[int]] = (
         db.select(db.func.count(Delegate.id))
         .join(Booking, Booking.id == Delegate.booking_id)
         .where(
@@ -404,12 +409,14 @@ def settle_seats(result: BookingResult) -> bool:
     assert result.booking is not None
     booking = result.booking
     colleagues_of = booking.booker.email if pending.public else None
-    business_places, confirmed = db.session.execute(
+    decided_at = utcnow()  # the waiting list's order is the order of these decisions
+    business_places, confirmed, waiting_ahead = db.session.execute(
         db.select(
             _business_places(event.id, booking.organisation_id, colleagues_of).scalar_subquery(),
             db.select(db.func.count(Delegate.id))
             .where(Delegate.event_id == event.id, seats.holds_a_seat())
             .scalar_subquery(),
+            _waiting_ahead(event.id, [delegate.id for delegate in ours], decided_at),
         )
     ).one()
     if business_places + pending.named - len(ours) > event.business_limit:
@@ -417,18 +424,36 @@ def settle_seats(result: BookingResult) -> bool:
     taken_by_others = confirmed - len(result.confirmed)
     free = event.capacity - taken_by_others
     changed = False
-    result.confirmed, result.waitlisted = [], []
-    decided_at = utcnow()  # the waiting list's order is the order of these decisions
+    result.confirmed, result.waitlisted, result.positions = [], [], {}
     for delegate in ours:
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed
         changed = changed or delegate.status != status
         delegate.status, delegate.status_changed_at = status, decided_at
-        (result.confirmed if status == DelegateStatus.confirmed else result.waitlisted).append(
-            delegate
-        )
+        if status == DelegateStatus.confirmed:
+            result.confirmed.append(delegate)
+        else:
+            result.waitlisted.append(delegate)
+            result.positions[delegate.id] = waiting_ahead + len(result.waitlisted)
     db.session.flush()
     return changed
+
+
+def _waiting_ahead(event_id: int, ours: list[int], decided_at: datetime) -> Any:
+    """How many others wait ahead of a booking's places decided at `decided_at` (as a subquery):
+    the order of `waitlist_position`, by when each joined the list, then by id. Counted under the
+    seat lock, so every other place waiting was decided before; ours are numbered after them."""
+    return (
+        db.select(db.func.count(Delegate.id))
+        .where(
+            Delegate.event_id == event_id,
+            Delegate.status == DelegateStatus.waitlisted,
+            Delegate.id.not_in(ours),
+            (Delegate.status_changed_at < decided_at)
+            | ((Delegate.status_changed_at == decided_at) & (Delegate.id < min(ours))),
+        )
+        .scalar_subquery()
+    )
 
 
 def _lock_and_read_again(event: Event) -> None:
