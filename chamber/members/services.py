@@ -96,10 +96,11 @@ def find_or_create_organisation(
 
 
 def _insert_unless_there(model: type[M], key: InstrumentedAttribute[str], **values: object) -> M:
-    """The row with `values`, inserted, or the one another transaction inserted with the same
-    unique key meanwhile: INSERT ... ON CONFLICT DO NOTHING waits for that transaction and then
-    leaves its row, where a plain INSERT would fail the whole request. Races between bookings
-    (two at once naming the same new business or person) end here, not in an error."""
+    """The row with `values`, inserted, or the one already there with the same unique key (or
+    inserted by another transaction meanwhile): INSERT ... ON CONFLICT DO NOTHING waits for that
+    transaction and then leaves its row, where a plain INSERT would fail the whole request. Races
+    between bookings (two at once naming the same new business or person) end here, not in an
+    error. A new row comes back from the INSERT itself; one already there costs a SELECT."""
     statement = (
         insert_or_skip(model)
         .values(**values)
@@ -128,18 +129,18 @@ def find_or_create_contact(
     person themselves through a link sent to their address. Anonymous input never overwrites.
     """
     key = normalise_email(email)
-    contact: Contact | None = db.session.scalar(db.select(Contact).where(Contact.email == key))
-    if contact is None:
-        db.session.flush()  # the organisation, for its id
-        contact = _insert_unless_there(
-            Contact,
-            Contact.email,
-            email=key,
-            name=name.strip(),
-            organisation_id=organisation.id if organisation else None,
-            job_title=job_title,
-            phone=phone,
-        )
+    db.session.flush()  # the organisation, for its id
+    # Most people booking are new: the INSERT comes first, and someone we know costs a SELECT
+    # after it, not every new person a SELECT before (`_insert_unless_there`).
+    contact = _insert_unless_there(
+        Contact,
+        Contact.email,
+        email=key,
+        name=name.strip(),
+        organisation_id=organisation.id if organisation else None,
+        job_title=job_title,
+        phone=phone,
+    )
     if update_existing:
         contact.name = name.strip()
         contact.organisation = organisation or contact.organisation

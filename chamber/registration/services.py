@@ -428,8 +428,12 @@ def settle_seats(result: BookingResult) -> bool:
     for delegate in ours:
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed
-        changed = changed or delegate.status != status
-        delegate.status, delegate.status_changed_at = status, decided_at
+        if delegate.status != status or status == DelegateStatus.waitlisted:
+            # A place that waits joins the list now (its order is the order of the decisions);
+            # a seat given as it was written keeps the time it was written, a moment ago, and
+            # costs no UPDATE under the lock.
+            changed = changed or delegate.status != status
+            delegate.status, delegate.status_changed_at = status, decided_at
         if status == DelegateStatus.confirmed:
             result.confirmed.append(delegate)
         else:
