@@ -124,6 +124,15 @@ def registration_problem(event: Event, now: datetime | None = None) -> str | Non
     return None
 
 
+def booking_window(event: Event) -> tuple[datetime | None, datetime]:
+    """When a published event takes bookings (`registration_problem` says None): from the first
+    time (None: already) until, not including, the second."""
+    closes = event.starts_at
+    if event.registration_closes_at is not None:
+        closes = min(closes, event.registration_closes_at)
+    return event.registration_opens_at, closes
+
+
 def active_delegates_for_business(
     event_id: int, organisation_id: int, colleagues_of: str | None = None
 ) -> int:
