@@ -204,13 +204,16 @@ def _queue(message: Composed) -> bool:
 def _queue_chunk(messages: list[Composed]) -> int:
     by_key = {message.row["key"]: message for message in reversed(messages)}  # the first of a key
     messages = [message for message in messages if by_key[message.row["key"]] is message]
+    # The rows go as parameters of one constant statement (sent as one multi-row INSERT), not
+    # built into a statement of their own each time: SQLAlchemy then coerces no values.
+    table = OutboxMessage.__table__
     statement = (
-        insert_or_skip(OutboxMessage)
-        .values([message.row for message in messages])
+        insert_or_skip(table)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(OutboxMessage.id, OutboxMessage.key)
+        .returning(table.c.id, table.c.key)
     )
-    new = {key: message_id for message_id, key in db.session.execute(statement).all()}
+    rows = [message.row for message in messages]
+    new = {key: message_id for message_id, key in db.session.execute(statement, rows).all()}
     attachments = [
         {
             "message_id": new[message.row["key"]],
@@ -224,7 +227,7 @@ def _queue_chunk(messages: list[Composed]) -> int:
         for n, a in enumerate(message.attachments)
     ]
     if attachments:
-        db.session.execute(db.insert(OutboxAttachment).values(attachments))
+        db.session.execute(db.insert(OutboxAttachment.__table__), attachments)
     return len(new)
 
 
