@@ -309,6 +309,25 @@ def assert_waiting_list_in_order(event_id: int, delegates: list[Delegate]) -> No
     assert positions == list(range(1, len(by_list_order) + 1))
 
 
+def assert_each_waiting_person_is_told_their_place(delegates: list[Delegate]) -> None:
+    """The number in each waiting-list email is the place `waitlist_position` gives them now:
+    the booking renders its emails before the seat lock, with the number written in after it."""
+    waiting = [d for d in delegates if d.status == DelegateStatus.waitlisted]
+    told = {
+        key: body
+        for key, body in db.session.execute(
+            db.select(OutboxMessage.key, OutboxMessage.text_body + OutboxMessage.html_body).where(
+                OutboxMessage.key.like("waitlisted:delegate:%")
+            )
+        )
+    }
+    for d in waiting:
+        body = told[f"waitlisted:delegate:{d.id}"]
+        assert f"waiting list, number {services.waitlist_position(d)}." in body
+        assert body.count("waiting list, number") == 2  # text and HTML, no other number
+        assert "waiting-list-place-" not in body
+
+
 def decision_order(delegates) -> list[Delegate]:
     """In the order the seat lock decided their places: the time of the decision, written under
     the lock (ids are handed out before it, as each booking is written)."""
@@ -361,6 +380,7 @@ def test_a_booking_storm_through_several_server_processes_never_oversells(app, s
     # Each delegate was told the right thing, in the transaction that gave them their status.
     assert len(outbox_keys("confirmed:delegate:")) == CAPACITY
     assert len(outbox_keys("waitlisted:delegate:")) == people - CAPACITY
+    assert_each_waiting_person_is_told_their_place(delegates)
     server.assert_no_errors_logged()
     print(f"\n{people} bookings through {WORKERS}x{THREADS} gunicorn workers in {took:.1f}s")
 

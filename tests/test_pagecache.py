@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
 from chamber.core import pagecache
 from chamber.core.pagecache import PublicVersion, current_version
+from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
+from chamber.registration import services as registration_services
+from chamber.registration import views as registration_views
+from chamber.registration.views import KeptForm
 from tests.factories import make_booking
 from tests.support import count_queries, post_form
 
@@ -28,7 +33,7 @@ def kept_pages(app) -> list[bytes]:
 def kept_forms(app) -> list[str]:
     """Pages with a form, kept without their token (`pagecache.kept_page`)."""
     store = app.extensions["chamber.pagecache"].store
-    return [entry for key in store._cache if isinstance(entry := store.get(key), str)]
+    return [entry.page for key in store._cache if isinstance(entry := store.get(key), KeptForm)]
 
 
 def test_a_public_page_is_rendered_once_then_served_from_the_cache_with_one_query(
@@ -303,7 +308,7 @@ def test_the_booking_form_is_rendered_once_and_each_visitor_gets_their_own_token
         again = second.get(path)
     assert page.status_code == again.status_code == 200
     assert "Cyber seminar" in again.text and "5 places left" in again.text
-    assert len(queries) <= 2, queries  # the event and the version: nothing rendered
+    assert len(queries) == 1, queries  # the version alone: the event is not read, nor rendered
     ours, theirs = (csrf_token_in(r.text) for r in (page, again))
     assert ours and theirs and ours != theirs  # each session its own token
     assert page.headers["Cache-Control"].startswith("private") or "ETag" not in page.headers
@@ -323,6 +328,22 @@ def test_the_kept_booking_form_shows_the_places_left_after_each_booking(app, mak
     assert "3 places left" in app.test_client().get(path).text
     make_booking(event, "a@example.com")
     assert "2 places left" in app.test_client().get(path).text
+
+
+def test_the_kept_booking_form_is_not_served_once_booking_has_closed(app, make_event, monkeypatch):
+    """Time closes booking without any row changing: the kept form says until when it holds."""
+    closes = utcnow() + timedelta(hours=1)
+    event = make_event(registration_closes_at=closes)
+    path = f"/events/{event.slug}/register"
+    assert 'name="csrf_token"' in app.test_client().get(path).text
+    assert len(kept_forms(app)) == 1
+    later = closes + timedelta(seconds=1)
+    monkeypatch.setattr(registration_views, "utcnow", lambda: later)
+    monkeypatch.setattr(registration_services, "utcnow", lambda: later)
+    closed = app.test_client().get(path)
+    assert closed.status_code == 200
+    assert "Booking for this event has closed." in closed.text
+    assert 'name="csrf_token"' not in closed.text
 
 
 def test_staff_and_visitors_with_a_message_waiting_get_a_fresh_booking_form(

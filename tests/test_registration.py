@@ -8,6 +8,7 @@ from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import OutboxMessage
 from chamber.members.models import Contact
+from chamber.registration import services
 from chamber.registration.models import Booking, BookingToken, Delegate
 from tests.support import csrf_token, post_form
 
@@ -117,6 +118,32 @@ def test_a_full_event_puts_delegates_on_the_waiting_list_and_says_so(client, mak
         db.select(OutboxMessage).where(OutboxMessage.key.like("waitlisted:%"))
     )
     assert "waiting list, number 1" in waiting.text_body
+
+
+def test_each_person_waiting_is_told_their_own_place_in_the_queue(client, make_event):
+    """The emails are rendered before the seat lock with a stand-in for the place in the queue,
+    which only the lock decides; each email ends up with its own number, and nothing else."""
+    event = make_event(capacity=1, business_limit=3)
+    register(
+        client,
+        event,
+        **{"delegates-1-name": "Second", "delegates-1-email": "second@octree.example"},
+        **{"delegates-2-name": "Third", "delegates-2-email": "third@octree.example"},
+    )
+    register_other(client, event, "fourth@other.example")
+    told = {
+        message.to_normalised: message
+        for message in db.session.scalars(
+            db.select(OutboxMessage).where(OutboxMessage.key.like("waitlisted:%"))
+        )
+    }
+    numbers = {"second@octree.example": 1, "third@octree.example": 2, "fourth@other.example": 3}
+    assert sorted(told) == sorted(numbers)
+    for address, number in numbers.items():
+        for body in (told[address].text_body, told[address].html_body):
+            assert re.findall(r"waiting list, number (\S+?)[.<]", body) == [str(number)]
+            assert "waiting-list-place" not in body
+        assert services.waitlist_position(delegate(address)) == number
 
 
 def test_the_same_email_twice_gets_no_second_seat_and_a_fresh_link_by_email(client, make_event):

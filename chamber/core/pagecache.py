@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cachelib import BaseCache, NullCache, RedisCache, SimpleCache
 from flask import Flask, Response, current_app, g, request, session
@@ -39,6 +39,7 @@ from chamber.core.times import UTCDateTime, utcnow
 from chamber.extensions import db
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Tables whose rows no public page shows: changing them leaves every public page as it was. Any
 # other table's change raises the version (a new table is public until it is listed here).
@@ -417,29 +418,47 @@ def may_keep_page() -> bool:
     )
 
 
-def kept_page(name: str, parts: tuple[object, ...], render: Callable[[], str]) -> str:
+def kept_page(name: str, parts: tuple[object, ...], render: Callable[[], T]) -> T:
     """A page that holds a form, the same for every anonymous visitor but for the form token:
     rendered once per public version and time window (as kept public pages are, see the module's
     docstring) with `TOKEN_SLOT` as its token, and kept. The caller puts this visitor's token in
-    the slot (`with_token`). Only for pages that show nothing personal."""
+    the slot (`with_token`). Only for pages that show nothing personal. `render` may return the
+    page with what else the caller needs to know about it (see `kept`)."""
     cache = _cache()
-    version, _changed_at = current_version()
-    window = int(utcnow().timestamp()) // max(1, cache.seconds)
-    digest = hashlib.sha256(repr((name, parts)).encode()).hexdigest()[:24]
-    key = f"form-{version}-{window}-{digest}"
+    version, _changed_at = current_version()  # in the request's transaction, as the page's reads
+    key = _kept_key(name, parts, version, cache)
     try:
-        kept = cache.store.get(key)
+        found = cache.store.get(key)
     except Exception:  # noqa: BLE001 - a cache that fails costs speed, never the page
         log.warning("The page cache could not read %s", name, exc_info=True)
-        kept = None
-    if isinstance(kept, str):
-        return kept
+        found = None
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     page = render()
     try:
         cache.store.set(key, page, timeout=cache.seconds)
     except Exception:  # noqa: BLE001
         log.warning("The page cache could not keep %s", name, exc_info=True)
     return page
+
+
+def kept(name: str, parts: tuple[object, ...]) -> Any | None:
+    """What `kept_page` has kept for `name` and `parts` at the public version now, or None: for a
+    view that answers from it without opening a transaction, as the middleware does (the version
+    is read through the middleware's own reader: one statement, no pool checkout, no commit)."""
+    cache = _cache()
+    try:
+        version, _changed_at = cache.versions.read()
+        return cache.store.get(_kept_key(name, parts, version, cache))
+    except Exception:  # noqa: BLE001 - without the cache the view reads and renders the page
+        log.warning("The page cache could not read %s", name, exc_info=True)
+        return None
+
+
+def _kept_key(name: str, parts: tuple[object, ...], version: int, cache: PageCache) -> str:
+    window = int(utcnow().timestamp()) // max(1, cache.seconds)
+    digest = hashlib.sha256(repr((name, parts)).encode()).hexdigest()[:24]
+    return f"form-{version}-{window}-{digest}"
 
 
 def with_token(page: str, token: str) -> str:

@@ -159,6 +159,26 @@ def enqueue(
     return _queue(composed)
 
 
+def placeholder(name: str) -> str:
+    """A stand-in for a value known only after a message is rendered (a place in a queue that a
+    lock decides), for `filled_in` to replace: the name and 128 random bits, made now, so no text
+    a person typed before can hold it, and only letters, digits and hyphens, which HTML escaping
+    leaves as they are."""
+    return f"{name}-{links.new_nonce()}"
+
+
+def filled_in(messages: list[Composed], values: dict[str, str]) -> list[Composed]:
+    """The messages with each placeholder (`placeholder`) in their bodies replaced by its value."""
+    filled = []
+    for message in messages:
+        row = dict(message.row)
+        for field in ("text_body", "html_body"):
+            for mark, value in values.items():
+                row[field] = row[field].replace(mark, value)
+        filled.append(Composed(row, message.attachments))
+    return filled
+
+
 # Messages written by one INSERT in `queue_composed`: 500 rows of about 17 values stay well under
 # SQLite's and PostgreSQL's limits on bound parameters.
 INSERT_CHUNK = 500
@@ -166,43 +186,49 @@ INSERT_CHUNK = 500
 
 def queue_composed(messages: list[Composed]) -> int:
     """Queue messages rendered inside `composed_only()`; returns how many were new (a key already
-    queued is left as it is). Those without attachments go in one multi-row INSERT per
-    `INSERT_CHUNK` (a campaign's chunk of recipients), the others one by one."""
-    plain = [message.row for message in messages if not message.attachments]
-    new = sum(_queue(message) for message in messages if message.attachments)
-    for start in range(0, len(plain), INSERT_CHUNK):
-        statement = (
-            insert_or_skip(OutboxMessage)
-            .values(plain[start : start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(OutboxMessage.id)
-        )
-        new += len(db.session.execute(statement).all())
+    queued is left as it is, with its attachments). One multi-row INSERT per `INSERT_CHUNK`
+    messages (a campaign's chunk of recipients, or a booking's emails), and one more for the
+    attachments of those that were new: a booking queues its emails under the seat lock, so each
+    round trip there is one every other booking of the event waits for."""
+    new = 0
+    for start in range(0, len(messages), INSERT_CHUNK):
+        chunk = messages[start : start + INSERT_CHUNK]
+        new += _queue_chunk(chunk)
     return new
 
 
 def _queue(message: Composed) -> bool:
+    return _queue_chunk([message]) == 1
+
+
+def _queue_chunk(messages: list[Composed]) -> int:
+    by_key = {message.row["key"]: message for message in reversed(messages)}  # the first of a key
+    messages = [message for message in messages if by_key[message.row["key"]] is message]
+    # The rows go as parameters of one constant statement (sent as one multi-row INSERT), not
+    # built into a statement of their own each time: SQLAlchemy then coerces no values.
+    table = OutboxMessage.__table__
     statement = (
-        insert_or_skip(OutboxMessage)
-        .values(**message.row)
+        insert_or_skip(table)
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(OutboxMessage.id)
+        .returning(table.c.id, table.c.key)
     )
-    message_id = db.session.execute(statement).scalar()
-    if message_id is None:
-        return False
-    db.session.add_all(
-        OutboxAttachment(
-            message_id=message_id,
-            position=n,
-            filename=a.filename,
-            content_type=a.content_type,
-            content=a.content,
-        )
+    rows = [message.row for message in messages]
+    new = {key: message_id for message_id, key in db.session.execute(statement, rows).all()}
+    attachments = [
+        {
+            "message_id": new[message.row["key"]],
+            "position": n,
+            "filename": a.filename,
+            "content_type": a.content_type,
+            "content": a.content,
+        }
+        for message in messages
+        if message.row["key"] in new
         for n, a in enumerate(message.attachments)
-    )
-    db.session.flush()
-    return True
+    ]
+    if attachments:
+        db.session.execute(db.insert(OutboxAttachment.__table__), attachments)
+    return len(new)
 
 
 # --- suppression ---------------------------------------------------------------------------------

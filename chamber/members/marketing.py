@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Select, String, case, false, func, select, update
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -400,13 +401,17 @@ def record_booking_choice(
     if opted_out:
         opt_out(contact, SOFT_OPT_IN_TOPICS, now=now)
         return
-    db.session.execute(
+    given = db.session.execute(
         update(Contact)
         .where(Contact.id == contact.id, Contact.soft_opt_in_at.is_(None))
         .values(soft_opt_in_at=now)
+        .returning(Contact.soft_opt_in_at)
         .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(contact, ["soft_opt_in_at"])
+    ).scalar()
+    if given is None:  # they had it already, from an earlier booking: that time stays
+        db.session.refresh(contact, ["soft_opt_in_at"])
+    else:
+        set_committed_value(contact, "soft_opt_in_at", given)
 
 
 def opt_out(

@@ -36,6 +36,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+class Unread:
+    """Not looked up yet (where None would mean "looked up, and there is none")."""
+
+
+UNREAD = Unread()
+
+
 def find_organisation(name: str) -> Organisation | None:
     """The business with this name (normalised), if we know it."""
     key = normalise_organisation_name(name)
@@ -53,15 +60,20 @@ def find_or_create_organisation(
     town_or_postcode: str = "",
     is_member: bool = False,
     update_existing: bool = False,
+    found: Organisation | None | Unread = UNREAD,
 ) -> Organisation:
     """The business with this name (normalised), or a new one made from what was typed.
 
     What a public form says about an existing business is not confirmed by anyone, so it changes
-    nothing here (the booking keeps what was typed); only staff pass `update_existing`.
+    nothing here (the booking keeps what was typed); only staff pass `update_existing`. A caller
+    that has just looked the name up (`find_organisation`, in this transaction) passes what it
+    found as `found`, so it is not read twice.
     """
     key = normalise_organisation_name(name)
-    organisation: Organisation | None = db.session.scalar(
-        db.select(Organisation).where(Organisation.name_normalised == key)
+    organisation = (
+        db.session.scalar(db.select(Organisation).where(Organisation.name_normalised == key))
+        if isinstance(found, Unread)
+        else found
     )
     if organisation is None:
         organisation = _insert_unless_there(
@@ -84,20 +96,20 @@ def find_or_create_organisation(
 
 
 def _insert_unless_there(model: type[M], key: InstrumentedAttribute[str], **values: object) -> M:
-    """The row with `values`, inserted, or the one another transaction inserted with the same
-    unique key meanwhile: INSERT ... ON CONFLICT DO NOTHING waits for that transaction and then
-    leaves its row, where a plain INSERT would fail the whole request. Races between bookings
-    (two at once naming the same new business or person) end here, not in an error."""
+    """The row with `values`, inserted, or the one already there with the same unique key (or
+    inserted by another transaction meanwhile): INSERT ... ON CONFLICT DO NOTHING waits for that
+    transaction and then leaves its row, where a plain INSERT would fail the whole request. Races
+    between bookings (two at once naming the same new business or person) end here, not in an
+    error. A new row comes back from the INSERT itself; one already there costs a SELECT."""
     statement = (
         insert_or_skip(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[key.key])
-        .returning(model.id)
+        .returning(model)  # the new row as an object, in the same round trip
     )
-    found_id = db.session.execute(statement).scalar()
-    if found_id is None:
-        found_id = db.session.scalar(db.select(model.id).where(key == values[key.key]))
-    found = db.session.get(model, found_id)
+    found: M | None = db.session.scalar(statement)
+    if found is None:
+        found = db.session.scalar(db.select(model).where(key == values[key.key]))
     assert found is not None
     return found
 
@@ -117,18 +129,18 @@ def find_or_create_contact(
     person themselves through a link sent to their address. Anonymous input never overwrites.
     """
     key = normalise_email(email)
-    contact: Contact | None = db.session.scalar(db.select(Contact).where(Contact.email == key))
-    if contact is None:
-        db.session.flush()  # the organisation, for its id
-        contact = _insert_unless_there(
-            Contact,
-            Contact.email,
-            email=key,
-            name=name.strip(),
-            organisation_id=organisation.id if organisation else None,
-            job_title=job_title,
-            phone=phone,
-        )
+    db.session.flush()  # the organisation, for its id
+    # Most people booking are new: the INSERT comes first, and someone we know costs a SELECT
+    # after it, not every new person a SELECT before (`_insert_unless_there`).
+    contact = _insert_unless_there(
+        Contact,
+        Contact.email,
+        email=key,
+        name=name.strip(),
+        organisation_id=organisation.id if organisation else None,
+        job_title=job_title,
+        phone=phone,
+    )
     if update_existing:
         contact.name = name.strip()
         contact.organisation = organisation or contact.organisation

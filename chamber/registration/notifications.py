@@ -103,18 +103,24 @@ def settle_and_tell(
 ) -> None:
     """Decide a booking's seats (`services.settle_seats`) with its emails (`tell`: `booking_emails`
     or `delegate_emails`) rendered before, so that the seat lock is held for the decision and the
-    inserts, not for rendering emails and calendar files. If a seat came out other than it was
-    written, or anyone waits (whose place in the queue only the lock can say), the emails are
-    rendered again under the lock. With nothing to decide (everyone named already had a place),
-    the emails are simply queued."""
+    inserts, not for rendering emails and calendar files. A place in the waiting list, which only
+    the lock can say, is rendered as a placeholder and written in once it is known. If a seat
+    came out other than it was written, the emails are rendered again under the lock. With
+    nothing to decide (everyone named already had a place), the emails are simply queued."""
     if result.unsettled is None:
         tell(event, result)
         return
+    marks = {delegate.id: mail.placeholder("waiting-list-place") for delegate in result.waitlisted}
+    result.positions = dict(marks)
     with mail.composed_only() as emails:
         tell(event, result)
-    if services.settle_seats(result) or result.waitlisted:
+    if services.settle_seats(result):  # sets the real places in `result.positions`
         with mail.composed_only() as emails:
             tell(event, result)
+    else:
+        emails = mail.filled_in(
+            emails, {mark: str(result.positions[id]) for id, mark in marks.items()}
+        )
     mail.queue_composed(emails)
 
 
@@ -131,7 +137,7 @@ def delegate_emails(event: Event, result: services.BookingResult) -> None:
             key=f"waitlisted:delegate:{delegate.id}",
             subject=f"You are on the waiting list: {event.title}",
             template="waitlisted",
-            position=services.waitlist_position(delegate),
+            position=result.positions.get(delegate.id) or services.waitlist_position(delegate),
         )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Select, update
 from sqlalchemy.exc import IntegrityError
 
 from chamber.core import transactions
@@ -87,6 +87,9 @@ class BookingResult:
     # Until `settle_seats`: the places written with the seats they would get as things stood,
     # and what the decision under the seat lock checks again. None once settled.
     unsettled: Unsettled | None = None
+    # Each waiting place's number in the queue (1 for the first), as `settle_seats` decided it;
+    # before that, what the emails show in its stead (`notifications.settle_and_tell`).
+    positions: dict[int, int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,15 @@ def registration_problem(event: Event, now: datetime | None = None) -> str | Non
     return None
 
 
+def booking_window(event: Event) -> tuple[datetime | None, datetime]:
+    """When a published event takes bookings (`registration_problem` says None): from the first
+    time (None: already) until, not including, the second."""
+    closes = event.starts_at
+    if event.registration_closes_at is not None:
+        closes = min(closes, event.registration_closes_at)
+    return event.registration_opens_at, closes
+
+
 def active_delegates_for_business(
     event_id: int, organisation_id: int, colleagues_of: str | None = None
 ) -> int:
@@ -130,7 +142,15 @@ def active_delegates_for_business(
     booker's colleagues count: the same business email domain, or for a personal mailbox the
     same address. A stranger typing another business's name therefore neither learns how many
     places it holds nor uses them up. Staff (`None`) count every booking under the name."""
-    query = (
+    count: int = db.session.scalar(_business_places(event_id, organisation_id, colleagues_of))
+    return count
+
+
+def _business_places(
+    event_id: int, organisation_id: int, colleagues_of: str | None
+) -> Select[tuple[int]]:
+    """The query `active_delegates_for_business` runs: the count, as a statement."""
+    query: Select[tuple[int]] = (
         db.select(db.func.count(Delegate.id))
         .join(Booking, Booking.id == Delegate.booking_id)
         .where(
@@ -144,8 +164,7 @@ def active_delegates_for_business(
         query = query.join(Contact, Contact.id == Booking.booker_id).where(
             Contact.email == key if exact else Contact.email.endswith(f"@{key}", autoescape=True)
         )
-    count: int = db.session.scalar(query)
-    return count
+    return query
 
 
 def active_places(event_id: int, emails: list[str]) -> list[Delegate]:
@@ -293,7 +312,8 @@ def book(
     # Staff see every booking, so theirs count the whole business; the public form's count only
     # the booker's colleagues' (see `active_delegates_for_business`).
     colleagues_of = booker.email if public else None
-    _check_business_limit(event, members.find_organisation(business.name), colleagues_of, named)
+    known = members.find_organisation(business.name)
+    _check_business_limit(event, known, colleagues_of, named)
     if not delegates:
         return BookingResult(None, set_aside=set_aside)
     staff_confirmed = source == "staff"
@@ -304,6 +324,7 @@ def book(
         town_or_postcode=business.town_or_postcode,
         is_member=business.is_member,
         update_existing=staff_confirmed,
+        found=known,
     )
     booker_contact = members.find_or_create_contact(
         email=booker.email,
@@ -332,6 +353,7 @@ def book(
         # The notice's version the public form linked (staff bookings: the booker saw none).
         privacy_notice_version=current_notice_version() if public else None,
         created_at=now,
+        delegates=[],  # a new booking has none: known, so adding them reads nothing
     )
     db.session.add(booking)
     result = BookingResult(booking, set_aside=set_aside)
@@ -387,30 +409,83 @@ def settle_seats(result: BookingResult) -> bool:
     result.unsettled = None
     event, now = pending.event, pending.now
     ours = sorted(result.confirmed + result.waitlisted, key=lambda delegate: delegate.id)
-    lock_event_seats_after_saving(event)
-    db.session.refresh(event)
+    _lock_and_read_again(event)
     if pending.public and (problem := registration_problem(event, now)):
         raise BookingRefused(problem)
-    # Our places are counted already; what else was named still counts (see `book`).
+    # Our places are counted already; what else was named still counts (see `book`). Every round
+    # trip from here to the commit is one that the event's other bookings wait for: the limit
+    # and the seats taken are counted in one statement.
     assert result.booking is not None
     booking = result.booking
     colleagues_of = booking.booker.email if pending.public else None
-    _check_business_limit(event, booking.organisation, colleagues_of, pending.named - len(ours))
-    taken_by_others = seats.confirmed_count(event.id) - len(result.confirmed)
+    decided_at = utcnow()  # the waiting list's order is the order of these decisions
+    business_places, confirmed, waiting_ahead = db.session.execute(
+        db.select(
+            _business_places(event.id, booking.organisation_id, colleagues_of).scalar_subquery(),
+            db.select(db.func.count(Delegate.id))
+            .where(Delegate.event_id == event.id, seats.holds_a_seat())
+            .scalar_subquery(),
+            _waiting_ahead(event.id, [delegate.id for delegate in ours], decided_at),
+        )
+    ).one()
+    if business_places + pending.named - len(ours) > event.business_limit:
+        raise BookingRefused(business_limit_message(event))
+    taken_by_others = confirmed - len(result.confirmed)
     free = event.capacity - taken_by_others
     changed = False
-    result.confirmed, result.waitlisted = [], []
-    decided_at = utcnow()  # the waiting list's order is the order of these decisions
+    result.confirmed, result.waitlisted, result.positions = [], [], {}
     for delegate in ours:
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed
-        changed = changed or delegate.status != status
-        delegate.status, delegate.status_changed_at = status, decided_at
-        (result.confirmed if status == DelegateStatus.confirmed else result.waitlisted).append(
-            delegate
-        )
+        if delegate.status != status or status == DelegateStatus.waitlisted:
+            # A place that waits joins the list now (its order is the order of the decisions);
+            # a seat given as it was written keeps the time it was written, a moment ago, and
+            # costs no UPDATE under the lock.
+            changed = changed or delegate.status != status
+            delegate.status, delegate.status_changed_at = status, decided_at
+        if status == DelegateStatus.confirmed:
+            result.confirmed.append(delegate)
+        else:
+            result.waitlisted.append(delegate)
+            result.positions[delegate.id] = waiting_ahead + len(result.waitlisted)
     db.session.flush()
     return changed
+
+
+def _waiting_ahead(event_id: int, ours: list[int], decided_at: datetime) -> Any:
+    """How many others wait ahead of a booking's places decided at `decided_at` (as a subquery):
+    the order of `waitlist_position`, by when each joined the list, then by id. Counted under the
+    seat lock, so every other place waiting was decided before; ours are numbered after them."""
+    return (
+        db.select(db.func.count(Delegate.id))
+        .where(
+            Delegate.event_id == event_id,
+            Delegate.status == DelegateStatus.waitlisted,
+            Delegate.id.not_in(ours),
+            (Delegate.status_changed_at < decided_at)
+            | ((Delegate.status_changed_at == decided_at) & (Delegate.id < min(ours))),
+        )
+        .scalar_subquery()
+    )
+
+
+def _lock_and_read_again(event: Event) -> None:
+    """`lock_event_seats_after_saving`, then the event as it is now (the lock is held, so nobody
+    changes it until the commit). On PostgreSQL, where the lock is taken after the booking was
+    written, the lock's UPDATE returns the row, so both are one round trip."""
+    held = transactions.state().setdefault("seat_locks", set())
+    if event.id in held or not transactions.has_written():
+        lock_event_seats_after_saving(event)
+        db.session.refresh(event)
+        return
+    db.session.execute(
+        update(Event)
+        .where(Event.id == event.id)
+        .values(updated_at=Event.updated_at)  # a write that changes nothing, for its lock
+        .returning(Event),
+        execution_options={"populate_existing": True},  # what it returns replaces what we had
+    ).scalar_one()
+    held.add(event.id)
 
 
 def update_delegate(delegate: Delegate, edit: DelegateEdit, *, by_the_person: bool = False) -> None:

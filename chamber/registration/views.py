@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from flask import (
     Blueprint,
     abort,
@@ -17,6 +20,7 @@ from flask_wtf.csrf import generate_csrf
 
 from chamber.core import pagecache
 from chamber.core.errors import form_status, refusals_shown_on
+from chamber.core.times import utcnow
 from chamber.events import services as events
 from chamber.events.models import Event
 from chamber.extensions import db, limiter
@@ -70,6 +74,10 @@ def _slots(event: Event) -> int:
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["BOOKING_LIMIT_PER_ADDRESS"], methods=["POST"])
 def register(slug: str):
+    if request.method == "GET" and pagecache.may_keep_page():
+        page = _kept_blank_form(slug, request.args.get("campaign"))
+        if page is not None:
+            return page
     event = _bookable_event_or_404(slug)
     problem = services.registration_problem(event)
     if problem:  # drafts are already a 404; this is cancelled, past, not yet open or closed
@@ -107,20 +115,50 @@ def register(slug: str):
     ), form_status(form)
 
 
+@dataclass(frozen=True)
+class KeptForm:
+    """The blank booking form as kept (with `pagecache.TOKEN_SLOT` for the token), and when the
+    event takes bookings (`services.booking_window`)."""
+
+    page: str
+    opens: datetime | None
+    closes: datetime
+
+
+def _campaign_id(campaign: str | None) -> int | None:
+    return int(campaign) if campaign and campaign.isdigit() and len(campaign) < 10 else None
+
+
 def _blank_form(event: Event, campaign: str | None) -> str:
     """The empty booking form, the same for every anonymous visitor but for the form token: kept
-    per public version (which rises with every booking, so the places left are exact)."""
-    campaign_id = int(campaign) if campaign and campaign.isdigit() and len(campaign) < 10 else None
+    per public version (which rises with every booking, so the places left are exact), with the
+    times between which the event takes bookings (`_kept_blank_form`)."""
+    campaign_id = _campaign_id(campaign)
 
-    def render() -> str:
+    def render() -> KeptForm:
         form = RegistrationForm(slots=_slots(event), campaign=campaign_id)
         form.csrf_token.current_token = pagecache.TOKEN_SLOT  # each visitor's own goes here
-        return render_template(
+        page = render_template(
             "registration/form.html", event=event, form=form, seats_left=services.seats_left(event)
         )
+        return KeptForm(page, *services.booking_window(event))
 
-    page = pagecache.kept_page("registration-form", (event.id, _slots(event), campaign_id), render)
-    return pagecache.with_token(page, generate_csrf())
+    kept = pagecache.kept_page("registration-form", (event.slug, campaign_id), render)
+    return pagecache.with_token(kept.page, generate_csrf())
+
+
+def _kept_blank_form(slug: str, campaign: str | None) -> str | None:
+    """The kept blank form (`_blank_form`) for this address at the public version now, if there
+    is one and the event still takes bookings: without reading the event (every change to it
+    raises the version, which is the key) or opening a transaction. Otherwise None, and the view
+    reads the event and says why it cannot be booked, or renders the form."""
+    kept = pagecache.kept("registration-form", (slug, _campaign_id(campaign)))
+    if not isinstance(kept, KeptForm):
+        return None
+    now = utcnow()
+    if (kept.opens is not None and now < kept.opens) or now >= kept.closes:
+        return None  # time has moved on since it was kept: the view says why
+    return pagecache.with_token(kept.page, generate_csrf())
 
 
 @bp.get("/events/<slug>/register/done")
