@@ -176,7 +176,9 @@ def test_concurrent_bookings_never_exceed_capacity(app, make_event):
     assert counts == {"confirmed": 5, "waitlisted": 7}
 
 
-def _book_while_another_booking_holds_the_person(app, event, *, set_aside: bool):
+def _book_while_another_booking_holds_the_person(
+    app, event, *, set_aside: bool, b_names: tuple[int, ...] = (1, 2)
+):
     """Booking A writes a place for person 1 and holds it, uncommitted, while booking B (another
     business) names person 1 too; A then decides its seats and commits. Returns B's outcome: who
     it set aside and who it seated, or the refusal it raised."""
@@ -210,7 +212,7 @@ def _book_while_another_booking_holds_the_person(app, event, *, set_aside: bool)
                 b_is_waiting.set()
                 result = services.book(
                     loaded, BusinessDetails("Business B", SizeBand.micro), person(2),
-                    [person(1), person(2)], set_aside_duplicates=set_aside, source="staff",
+                    [person(n) for n in b_names], set_aside_duplicates=set_aside, source="staff",
                 )  # fmt: skip
                 outcome["b"] = {
                     "set aside": [d.email_normalised for d in result.set_aside],
@@ -246,6 +248,16 @@ def test_a_person_booked_by_two_bookings_at_once_gets_one_place_and_is_set_aside
     }
     places = db.session.scalars(db.select(Delegate).where(Delegate.event_id == event.id)).all()
     assert len(places) == 2  # nothing written twice, nothing half-written
+
+
+def test_a_booking_whose_every_person_another_booking_just_took_keeps_none(app, make_event):
+    """Everyone named was set aside while the booking was being written: there is no seat left to
+    decide, and the booking ends with no place rather than an error."""
+    event = make_event(capacity=10, business_limit=5)
+    outcome = _book_while_another_booking_holds_the_person(app, event, set_aside=True, b_names=(1,))
+    assert outcome == {"set aside": ["person1@example.com"], "confirmed": []}
+    db.session.expire_all()
+    assert statuses(event) == {"person1@example.com": "confirmed"}
 
 
 def test_staff_booking_a_person_another_booking_just_took_is_refused_whole(app, make_event):

@@ -409,6 +409,8 @@ def settle_seats(result: BookingResult) -> bool:
     result.unsettled = None
     event, now = pending.event, pending.now
     ours = sorted(result.confirmed + result.waitlisted, key=lambda delegate: delegate.id)
+    if not ours:  # everyone named was set aside as booked meanwhile: no seat to decide
+        return False
     _lock_and_read_again(event)
     if pending.public and (problem := registration_problem(event, now)):
         raise BookingRefused(problem)
