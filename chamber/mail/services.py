@@ -320,8 +320,8 @@ def unsubscribe_address(token: str) -> str | None:
 
 def _mint_unsubscribe_link(recipient: str, _ref: str) -> str:
     token = new_token()
-    db.session.add(
-        UnsubscribeToken(token_hash=hash_token(token), email=normalise_address(recipient))
+    links.store_row(
+        UnsubscribeToken, token_hash=hash_token(token), email=normalise_address(recipient)
     )
     return external_url("mail.unsubscribe_page", token=token)
 
