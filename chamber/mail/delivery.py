@@ -214,12 +214,13 @@ class SentLedger:
         }
         # Every value but the message, its tries and the time is the same for the whole claim:
         # converted once. The three are converted by their columns' own processors each time.
-        self.constants = {
-            name: convert[name](value) if convert.get(name) else value
-            for name, value in self.statement.construct_params(
-                {"message": 0, "claim": claim, "tries": 0, "at": None}
-            ).items()
-        }
+        self.constants = self.statement.construct_params(
+            {"message": 0, "claim": claim, "tries": 0, "at": None}
+        )
+        for name, value in self.constants.items():
+            processor = convert.get(name)
+            if processor is not None:
+                self.constants[name] = processor(value)
         self.varying = {name: convert.get(name) for name in ("message", "tries", "at")}
         self.positions = self.statement.positiontup  # the driver's placeholders are ? (SQLite)
         driver = self.connection.connection.driver_connection
