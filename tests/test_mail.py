@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from chamber.core.addresses import is_plain_address
+from chamber.core.dialects import on_postgresql, one_of
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token
 from chamber.extensions import db
@@ -445,3 +446,26 @@ def test_the_envelope_address_is_what_smtplib_would_write(address):
 )  # fmt: skip
 def test_only_the_common_form_of_an_address_is_plain(address):
     assert not is_plain_address(address)
+
+
+def test_the_suppressed_among_a_batchs_addresses_are_found_in_one_query_with_their_reasons(app):
+    """`suppression_reasons` asks with `core.dialects.one_of`: one array on PostgreSQL, an IN list
+    on SQLite; either way the same answer, for a batch's worth of addresses or none."""
+    for n in range(0, 300, 7):
+        services.suppress(
+            f"Reader{n}@Example.com", reason=services.BOUNCE if n % 2 else "unsubscribe"
+        )
+    db.session.commit()
+    asked = [f"reader{n}@example.com" for n in range(300)] + ["  READER7@example.COM "]
+
+    found = services.suppression_reasons(asked)
+
+    assert found == {
+        f"reader{n}@example.com": services.BOUNCE if n % 2 else "unsubscribe"
+        for n in range(0, 300, 7)
+    }
+    assert services.suppression_reasons([]) == {}
+    assert services.suppression_reasons(["nobody@example.com"]) == {}
+    statement = db.select(Suppression.id).where(one_of(Suppression.email_hash, ["a", "b"]))
+    sql = str(statement.compile(dialect=db.session.get_bind().dialect))
+    assert ("= ANY (" in sql) if on_postgresql() else (" IN (" in sql)

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from flask import Config, current_app
 from sqlalchemy import ColumnElement, bindparam, or_, text, update
 
-from chamber.core.dialects import on_postgresql
+from chamber.core.dialects import on_postgresql, one_of
 from chamber.core.times import utcnow
 from chamber.core.transactions import end_reads, rows_changed, unit_of_work
 from chamber.extensions import db
@@ -299,7 +299,7 @@ def _claimed(claim: str) -> list[Outgoing]:
     if rows:
         for attachment in db.session.scalars(
             db.select(OutboxAttachment)
-            .where(OutboxAttachment.message_id.in_([row.id for row in rows]))
+            .where(one_of(OutboxAttachment.message_id, [row.id for row in rows]))
             .order_by(OutboxAttachment.message_id, OutboxAttachment.position)
         ):
             attached.setdefault(attachment.message_id, []).append(

@@ -22,7 +22,7 @@ from chamber.auth import audit
 from chamber.auth.models import StaffUser
 from chamber.core.addresses import address_hash
 from chamber.core.addresses import normalise_address as normalise_address  # re-exported
-from chamber.core.dialects import insert_or_skip
+from chamber.core.dialects import insert_or_skip, one_of
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
@@ -233,7 +233,7 @@ def suppression_reasons(addresses: list[str]) -> dict[str, str]:
         return {}
     rows = db.session.execute(
         db.select(Suppression.email_hash, Suppression.reason).where(
-            Suppression.email_hash.in_(wanted)
+            one_of(Suppression.email_hash, wanted)
         )
     )
     return {wanted[digest]: reason for digest, reason in rows}

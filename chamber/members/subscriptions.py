@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import load_only
 
+from chamber.core.dialects import one_of
 from chamber.core.notice import current_notice_version
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
@@ -255,7 +256,7 @@ def _load_contacts(refs: set[str]) -> list[Contact]:
         db.session.scalars(
             db.select(Contact)
             .options(load_only(Contact.id, Contact.email))
-            .where(Contact.id.in_(ids))
+            .where(one_of(Contact.id, ids))
         )
     )
 
