@@ -12,7 +12,7 @@ import pytest
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail.delivery import deliver_due
-from chamber.mail.models import MessageStatus, OutboxMessage, UnsubscribeToken
+from chamber.mail.models import MailKind, MessageStatus, OutboxMessage, UnsubscribeToken
 from chamber.mail.services import enqueue
 from chamber.registration.models import Booking, BookingToken, Delegate
 from chamber.surveys.models import SurveyToken
@@ -204,3 +204,33 @@ def test_a_refused_message_in_a_batch_keeps_nothing_it_minted_and_the_others_lin
     for email in smtp_server.messages:
         (url,) = [u for u in links_in(email) if "/r/" in u]
         assert client.get("/r/" + url.rsplit("/r/", 1)[1]).status_code == 200
+
+
+def test_a_refused_message_keeps_none_of_the_batchs_stored_token_rows_but_the_others_work(
+    app, client, make_event, smtp_server
+):
+    """Unsubscribe tokens are written as plain rows, one INSERT a batch (`links.store_row`): a
+    message refused half-way through a batch leaves none of its rows, and every link of the
+    messages that went out works."""
+    event = make_event(capacity=50)
+    victim = book(client, event, booker="Vic Tim", email=VICTIM, delegate_email=VICTIM)
+    deliver_due()
+    smtp_server.handler.received.clear()
+    for n, key in enumerate(["first", "half", "last"]):
+        enqueue(key=key, to=f"reader{n}@example.com", subject="News", template="test_message",
+                kind=MailKind.marketing)  # fmt: skip
+    half = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.key == "half")).one()
+    half.text_body += "\n" + links.marker_for(half.link_nonce, "manage", str(victim.id))
+    db.session.commit()
+
+    report = deliver_due()
+
+    assert (report.sent, report.failed) == (2, 1)
+    assert db.session.scalar(db.select(db.func.count(UnsubscribeToken.id))) == 2
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        "reader0@example.com",
+        "reader2@example.com",
+    ]
+    for email in smtp_server.messages:
+        url = email["List-Unsubscribe"].strip("<>")
+        assert client.get("/unsubscribe/" + url.rsplit("/", 1)[1]).status_code == 200

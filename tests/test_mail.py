@@ -9,11 +9,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from chamber.core.addresses import is_plain_address
+from chamber.core.dialects import on_postgresql, one_of
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token
 from chamber.extensions import db
 from chamber.mail import delivery, services
-from chamber.mail.backends import backend_for
+from chamber.mail.backends import backend_for, envelope_address
 from chamber.mail.delivery import backoff, deliver_due
 from chamber.mail.models import (
     MailKind,
@@ -408,3 +410,62 @@ def test_two_workers_at_once_deliver_each_message_exactly_once(app, smtp_server)
     assert len(ids) == count and len(set(ids)) == count
     assert sum(r.sent for r in reports) == count
     assert statuses() == {"sent": count}
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "zoe@example.com",
+        "Zoe.O-Brien+events@mail.example.co.uk",
+        "a_b@x-y.example",
+        "person7@bench7.example",
+        '"zoe obrien"@example.com',
+        "Zoë@example.com",
+        "zoe@bücher.example",
+        "zoe..obrien@example.com",
+        ".zoe@example.com",
+        "zoe@example..com",
+        "zoe@example.com.",
+        "Zoe <zoe@example.com>",
+        "zoe@[192.0.2.1]",
+        "zoe",
+        "",
+    ],
+)
+def test_the_envelope_address_is_what_smtplib_would_write(address):
+    """`backends.envelope_address` skips smtplib's parser only for the common form, which the
+    parser leaves as it is: either way MAIL FROM and RCPT TO carry what `sendmail` would send."""
+    assert envelope_address(address) == smtplib.quoteaddr(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["zoe@example.com\r\nRCPT TO:<thief@evil.example>", "zoe@example.com\n", " zoe@example.com",
+     "zoe@example.com ", "zoe obrien@example.com", "zoe@exa mple.com", "zoe@example.com>",
+     "<zoe@example.com", '"zoe"@example.com', "zoe@@example.com", "zoe@"],
+)  # fmt: skip
+def test_only_the_common_form_of_an_address_is_plain(address):
+    assert not is_plain_address(address)
+
+
+def test_the_suppressed_among_a_batchs_addresses_are_found_in_one_query_with_their_reasons(app):
+    """`suppression_reasons` asks with `core.dialects.one_of`: one array on PostgreSQL, an IN list
+    on SQLite; either way the same answer, for a batch's worth of addresses or none."""
+    for n in range(0, 300, 7):
+        services.suppress(
+            f"Reader{n}@Example.com", reason=services.BOUNCE if n % 2 else "unsubscribe"
+        )
+    db.session.commit()
+    asked = [f"reader{n}@example.com" for n in range(300)] + ["  READER7@example.COM "]
+
+    found = services.suppression_reasons(asked)
+
+    assert found == {
+        f"reader{n}@example.com": services.BOUNCE if n % 2 else "unsubscribe"
+        for n in range(0, 300, 7)
+    }
+    assert services.suppression_reasons([]) == {}
+    assert services.suppression_reasons(["nobody@example.com"]) == {}
+    statement = db.select(Suppression.id).where(one_of(Suppression.email_hash, ["a", "b"]))
+    sql = str(statement.compile(dialect=db.session.get_bind().dialect))
+    assert ("= ANY (" in sql) if on_postgresql() else (" IN (" in sql)

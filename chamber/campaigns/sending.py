@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, case, update
 from chamber.campaigns import content
 from chamber.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, LeftOut
 from chamber.campaigns.services import pending_messages
-from chamber.core.dialects import insert_or_skip
+from chamber.core.dialects import insert_or_skip, one_of
 from chamber.core.times import utcnow
 from chamber.core.transactions import unit_of_work
 from chamber.directory.models import Segment
@@ -252,7 +252,7 @@ def withhold_unlawful(messages: list[SendTimeMessage]) -> dict[int, str]:
     rows = db.session.execute(
         db.select(CampaignRecipient.outbox_message_id, CampaignRecipient.contact_id, Campaign.topic)
         .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
-        .where(CampaignRecipient.outbox_message_id.in_(ids))
+        .where(one_of(CampaignRecipient.outbox_message_id, ids))
     ).all()
     statuses = marketing.statuses_by_topic(
         [contact_id for _, contact_id, _ in rows if contact_id is not None],

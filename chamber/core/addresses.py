@@ -4,6 +4,19 @@ that form, which is what the suppression list keeps of an erased person (docs/pr
 from __future__ import annotations
 
 import hashlib
+import re
+
+# The common form of an address: dot-separated words of letters, digits, "_", "+" and "-" before
+# the @, and a domain of letters, digits and hyphens in dot-separated labels. Such an address is
+# written as it is, in a header or an SMTP command: no parser would change it.
+_PLAIN = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def is_plain_address(address: str) -> bool:
+    """Whether the address has the common form above (the mail code then skips the `email`
+    package's parser, which costs a campaign's worker more than anything else it does a message;
+    any other address still goes through it)."""
+    return _PLAIN.fullmatch(address) is not None
 
 
 def normalise_address(address: str) -> str:

@@ -8,10 +8,11 @@ that renaming or removing a route raises `BuildError` (in a test) instead of mai
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 from flask import current_app
+from werkzeug.routing import MapAdapter
 
 # What Flask's `url_for` leaves unquoted in an anchor.
 ANCHOR_SAFE = "%!#$&'()*+,/:;=?@"
@@ -25,12 +26,23 @@ def external_url(endpoint: str, /, *, _anchor: str | None = None, **values: Any)
     given. Raises `werkzeug.routing.BuildError` for an endpoint that does not exist or a value
     it needs that is missing.
     """
-    base = urlsplit(current_app.config["BASE_URL"])
-    adapter = current_app.url_map.bind(
-        base.netloc, script_name=base.path or "/", url_scheme=base.scheme
-    )
+    adapter = _adapter()
     current_app.inject_url_defaults(endpoint, values)
     url = adapter.build(endpoint, values, force_external=True)
     if _anchor is not None:
         url = f"{url}#{quote(_anchor, safe=ANCHOR_SAFE)}"
     return url
+
+
+def _adapter() -> MapAdapter:
+    """The app's URL map bound to the base URL, kept on the app while the base URL stays the same
+    (binding it cost as much as building the link; the worker builds two a campaign message)."""
+    base_url = current_app.config["BASE_URL"]
+    bound = current_app.extensions.get("chamber.url_adapter")
+    if bound is None or bound[0] != base_url:
+        base = urlsplit(base_url)
+        adapter = current_app.url_map.bind(
+            base.netloc, script_name=base.path or "/", url_scheme=base.scheme
+        )
+        bound = current_app.extensions["chamber.url_adapter"] = (base_url, adapter)
+    return cast(MapAdapter, bound[1])

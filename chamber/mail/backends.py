@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from chamber.core.addresses import is_plain_address
+
 
 class TemporaryFailure(Exception):
     """Try again later: connection refused, timeout, a 4xx reply."""
@@ -115,12 +117,13 @@ class SMTPBackend:
         try:
             connection.ehlo_or_helo_if_needed()
             size = f" SIZE={len(email)}" if connection.has_extn("size") else ""
-            connection.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}{size}")
+            connection.putcmd("mail", f"FROM:{envelope_address(sender)}{size}")
             before_leaving()
             code, reply = connection.getreply()
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, sender)
-            code, reply = connection.rcpt(recipient)
+            connection.putcmd("rcpt", f"TO:{envelope_address(recipient)}")  # as `rcpt` would
+            code, reply = connection.getreply()
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
             connection.putcmd("data")
@@ -155,6 +158,14 @@ class SMTPBackend:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def envelope_address(address: str) -> str:
+    """The address in angle brackets, as `smtplib.quoteaddr` writes it for MAIL FROM and RCPT TO;
+    an address of the common form (`core.addresses.is_plain_address`) without its parser."""
+    if is_plain_address(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _data(email: bytes) -> bytes:

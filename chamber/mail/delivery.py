@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from flask import Config, current_app
 from sqlalchemy import ColumnElement, bindparam, or_, text, update
 
-from chamber.core.dialects import on_postgresql
+from chamber.core.dialects import on_postgresql, one_of
 from chamber.core.times import utcnow
 from chamber.core.transactions import end_reads, rows_changed, unit_of_work
 from chamber.extensions import db
@@ -208,10 +208,21 @@ class SentLedger:
             self.connection.execute(text("SET synchronous_commit TO OFF"))
         dialect = self.connection.dialect
         self.statement = _MARK_SENT.compile(dialect=dialect)
-        self.convert = {
+        convert = {
             name: bind.type.bind_processor(dialect)
             for bind, name in self.statement.bind_names.items()
         }
+        # Every value but the message, its tries and the time is the same for the whole claim:
+        # converted once. The three are converted by their columns' own processors each time.
+        self.constants = self.statement.construct_params(
+            {"message": 0, "claim": claim, "tries": 0, "at": None}
+        )
+        for name, value in self.constants.items():
+            processor = convert.get(name)
+            if processor is not None:
+                self.constants[name] = processor(value)
+        self.varying = {name: convert.get(name) for name in ("message", "tries", "at")}
+        self.positions = self.statement.positiontup  # the driver's placeholders are ? (SQLite)
         driver = self.connection.connection.driver_connection
         assert driver is not None  # a live connection from the pool
         self.cursor = driver.cursor()
@@ -228,13 +239,11 @@ class SentLedger:
             self.connection.close()
 
     def record(self, message: Outgoing, attempts: int) -> None:
-        values = self.statement.construct_params(
-            {"message": message.id, "claim": self.claim, "tries": attempts, "at": utcnow()}
-        )
-        for name, convert in self.convert.items():
-            if convert is not None:
-                values[name] = convert(values[name])
-        positions = self.statement.positiontup  # the driver's placeholders are ? (SQLite)
+        values = dict(self.constants)
+        for name, value in (("message", message.id), ("tries", attempts), ("at", utcnow())):
+            convert = self.varying[name]
+            values[name] = convert(value) if convert is not None else value
+        positions = self.positions
         self.cursor.execute(
             self.statement.string, [values[name] for name in positions] if positions else values
         )
@@ -290,7 +299,7 @@ def _claimed(claim: str) -> list[Outgoing]:
     if rows:
         for attachment in db.session.scalars(
             db.select(OutboxAttachment)
-            .where(OutboxAttachment.message_id.in_([row.id for row in rows]))
+            .where(one_of(OutboxAttachment.message_id, [row.id for row in rows]))
             .order_by(OutboxAttachment.message_id, OutboxAttachment.position)
         ):
             attached.setdefault(attachment.message_id, []).append(
@@ -522,7 +531,7 @@ def _mint_ahead(messages: list[Outgoing], domain: str) -> dict[int, Minted | Uns
     while True:
         minted: dict[int, Minted | Unsendable] = {}
         try:
-            with unit_of_work():
+            with unit_of_work(), links.storing_rows():
                 going = [m for m in messages if m.id not in refused]
                 loaded = links.prefetch([(_texts(m), m.link_nonce) for m in going])
                 for message in going:

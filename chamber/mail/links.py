@@ -28,13 +28,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from markupsafe import Markup
+from sqlalchemy import insert
+
+from chamber.extensions import db
 
 
 class LinkRefused(Exception):
     """A minter was asked for a link its message's recipient does not own: the message is parked."""
 
 
-# kind -> function(recipient address, ref) -> absolute URL (it may add rows; the caller commits).
+# kind -> function(recipient address, ref) -> absolute URL (it may store rows, `store_row`; the
+# caller commits).
 # A minter checks that the recipient owns what `ref` names, and raises LinkRefused if not.
 LinkMinter = Callable[[str, str], str]
 _minters: dict[str, LinkMinter] = {}
@@ -70,6 +74,38 @@ def prefetch(messages: list[tuple[list[str], str | None]]) -> list[object]:
         if kind in _prefetchers:
             loaded.extend(_prefetchers[kind](wanted))
     return loaded
+
+
+# The rows minters have stored while a batch is minted (`storing_rows`), by model.
+_stored: ContextVar[dict[type, list[dict[str, object]]] | None] = ContextVar(
+    "chamber_link_rows", default=None
+)
+
+
+def store_row(model: type, **values: object) -> None:
+    """Store a row a minted link needs (its token's hash), in the caller's transaction: at once,
+    or, while a batch is minted (`storing_rows`), with the batch's other rows of its model in one
+    INSERT. A plain Core row, not an ORM object: a campaign mints two links a message, and the
+    ORM's unit of work cost more than the rest of the message's minting."""
+    stored = _stored.get()
+    if stored is None:
+        db.session.execute(insert(model.__table__), [values])  # type: ignore[attr-defined]
+    else:
+        stored.setdefault(model, []).append(values)
+
+
+@contextmanager
+def storing_rows() -> Iterator[None]:
+    """The rows minters store inside the block are written when it ends without an error, one
+    INSERT a model (an executemany, one round trip on PostgreSQL); if it raises, none are."""
+    stored: dict[type, list[dict[str, object]]] = {}
+    reset = _stored.set(stored)
+    try:
+        yield
+    finally:
+        _stored.reset(reset)
+    for model, rows in stored.items():
+        db.session.execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 def new_nonce() -> str:

@@ -28,6 +28,8 @@ from functools import lru_cache
 
 import segno
 
+from chamber.core.addresses import is_plain_address
+
 CRLF = "\r\n"
 
 
@@ -231,10 +233,15 @@ def _message_id_header(message_id: str) -> str:
     return _header("Message-ID", message_id)
 
 
-def _address_header(name: str, address: Address) -> str:
-    """An address header from an `Address`, which has refused line breaks and knows the parts;
-    `formataddr` quotes what needs quoting and writes a name in another script as encoded words."""
-    return f"{name}: {formataddr((address.display_name, address.addr_spec), charset='utf-8')}{CRLF}"
+def _address_header(name: str, display_name: str, address: str) -> str:
+    """An address header. The address goes through an `Address`, which refuses line breaks and
+    knows the parts, unless it has the common form (`core.addresses.is_plain_address`), which
+    its parser would leave as it is; a line break in the name is refused either way. `formataddr`
+    quotes what needs quoting and writes a name in another script as encoded words."""
+    if not is_plain_address(address) or "\r" in display_name or "\n" in display_name:
+        parsed = Address(display_name=display_name, addr_spec=address)
+        display_name, address = parsed.display_name, parsed.addr_spec
+    return f"{name}: {formataddr((display_name, address), charset='utf-8')}{CRLF}"
 
 
 # A link we minted: printable ASCII without spaces or angle brackets, short enough for one line.
@@ -258,6 +265,12 @@ def _shared_header(name: str, value: str) -> str:
         display_name, email = parseaddr(value)
         return _header(name, Address(display_name=display_name, addr_spec=email))
     return _header(name, value)
+
+
+@lru_cache(maxsize=1024)
+def _date_header(created_at: datetime) -> str:
+    """The Date: when the message was queued (a campaign's messages share a few seconds)."""
+    return _shared_header("Date", format_datetime(created_at))
 
 
 def _subject_header(subject: str) -> str:
@@ -290,7 +303,6 @@ def build_email(
 
     `images` are the pictures the HTML shows by `cid:` (the check-in code, drawn at send time).
     Raises ValueError for a header that cannot be written safely (a line break in a name, say)."""
-    to = Address(display_name=message.to_name, addr_spec=to_address or message.to_address)
     alternatives, attachments = _parts(message, text_body, html_body, images)
     content_type, body = _multipart("alternative", alternatives)
     if attachments:
@@ -298,10 +310,10 @@ def build_email(
         content_type, body = _multipart("mixed", [inner, *attachments])
     head = [
         _shared_header("From", sender),
-        _address_header("To", to),
+        _address_header("To", message.to_name, to_address or message.to_address),
         *([_header("Reply-To", message.reply_to)] if message.reply_to else []),
         _subject_header(message.subject),
-        _shared_header("Date", format_datetime(message.created_at)),
+        _date_header(message.created_at),
         _message_id_header(message.message_id),
         _shared_header("Auto-Submitted", "auto-generated"),
         *(

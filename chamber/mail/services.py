@@ -22,7 +22,7 @@ from chamber.auth import audit
 from chamber.auth.models import StaffUser
 from chamber.core.addresses import address_hash
 from chamber.core.addresses import normalise_address as normalise_address  # re-exported
-from chamber.core.dialects import insert_or_skip
+from chamber.core.dialects import insert_or_skip, one_of
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
@@ -259,7 +259,7 @@ def suppression_reasons(addresses: list[str]) -> dict[str, str]:
         return {}
     rows = db.session.execute(
         db.select(Suppression.email_hash, Suppression.reason).where(
-            Suppression.email_hash.in_(wanted)
+            one_of(Suppression.email_hash, wanted)
         )
     )
     return {wanted[digest]: reason for digest, reason in rows}
@@ -346,8 +346,8 @@ def unsubscribe_address(token: str) -> str | None:
 
 def _mint_unsubscribe_link(recipient: str, _ref: str) -> str:
     token = new_token()
-    db.session.add(
-        UnsubscribeToken(token_hash=hash_token(token), email=normalise_address(recipient))
+    links.store_row(
+        UnsubscribeToken, token_hash=hash_token(token), email=normalise_address(recipient)
     )
     return external_url("mail.unsubscribe_page", token=token)
 

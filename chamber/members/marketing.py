@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from chamber.core.dialects import insert_or_skip
+from chamber.core.dialects import insert_or_skip, one_of
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail.models import Suppression
@@ -229,14 +229,14 @@ def statuses_by_topic(
             TopicOptOut,
             (TopicOptOut.contact_id == Contact.id) & TopicOptOut.topic.in_(wanted),
         )
-        .where(Contact.id.in_(ids))
+        .where(one_of(Contact.id, ids))
     ).all()
     current: dict[tuple[int, str], ConsentRecord] = {}
     withdrawn: dict[tuple[int, str], datetime] = {}
     consents = db.session.scalars(
         db.select(Consent)
         .where(
-            Consent.contact_id.in_(ids),
+            one_of(Consent.contact_id, ids),
             Consent.purpose.in_([topic.value for topic in wanted]),
             Consent.confirmed_at.is_not(None) | Consent.withdrawn_at.is_not(None),
         )
