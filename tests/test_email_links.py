@@ -345,6 +345,37 @@ def test_links_are_built_at_the_public_address_with_its_path_prefix_outside_a_re
     assert external_url("events.show", slug="cyber", _anchor="item-3").endswith("/cyber#item-3")
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "values"),
+    [
+        ("mail.unsubscribe_page", {"token": "Ab-_09" * 7}),
+        ("members.preferences", {"token": "x"}),
+        ("events.show", {"slug": "cyber-2027"}),
+        ("api.events", {"page": "2", "per_page": "10"}),  # query string, in the order given
+        ("api.events", {"per_page": "10", "page": "2"}),
+        ("events.show", {"slug": "a/b"}),  # what is not plain is built in full, each time
+        ("events.show", {"slug": "caf\u00e9 & <b>"}),
+        ("events.show", {"slug": "chamberslot0x"}),  # the slot's own text, as a value
+        ("mail.unsubscribe_page", {"token": "t", "next": "%2F%0D%0A"}),
+        ("events.show", {"slug": 42}),
+    ],
+)
+def test_a_link_built_from_its_kept_shape_is_the_link_built_in_full(app, endpoint, values):
+    app.config["BASE_URL"] = "https://events.example.org/chamber"
+    full = app.url_map.bind("events.example.org", script_name="/chamber", url_scheme="https")
+    expected = full.build(endpoint, dict(values), force_external=True)
+    assert external_url(endpoint, **values) == expected
+    assert external_url(endpoint, **values) == expected  # the second time from the kept shape
+    app.config["BASE_URL"] = "http://other.example"  # a new public address: a new shape
+    assert external_url(endpoint, **values).startswith("http://other.example/")
+
+
+def test_an_endpoint_that_does_not_exist_still_raises_when_its_values_are_plain(app):
+    for _ in range(2):
+        with pytest.raises(BuildError):
+            external_url("mail.no_such_page", token="abc")
+
+
 def test_links_ignore_the_host_a_request_came_in_on(app):
     with app.test_request_context("/", base_url="http://internal-host:8080"):
         assert external_url("events.show", slug="x") == f"{app.config['BASE_URL']}/events/x"

@@ -225,11 +225,18 @@ def test_an_error_while_preparing_the_next_message_is_raised_not_blamed_on_the_o
     assert rows[0].attempts == 1 and rows[0].last_error is None
 
 
-def test_the_smtp_backend_delivers_any_content_exactly_as_sendmail_does(app, smtp_server):
-    content = (
+@pytest.mark.parametrize(
+    "content",
+    [
         b"Subject: dots\r\n\r\n.\r\n..two dots\r\n.a leading dot\r\n\r\n.\r\n"
-        b"QUIT\r\n.\r\nMAIL FROM:<thief@evil.example>\r\nthe end, without a line break"
-    )
+        b"QUIT\r\n.\r\nMAIL FROM:<thief@evil.example>\r\nthe end, without a line break",
+        b".\r\n",  # the first line a lone dot: the end of DATA, were it not doubled
+        b".leading\r\nSubject: x\r\n\r\nbody\r\n...\r\n.",
+    ],
+)
+def test_the_smtp_backend_delivers_any_content_exactly_as_sendmail_does(
+    app, smtp_server, content
+):
     with backend_for(app.config, app.instance_path) as backend:
         backend.send(content, "events@chamber.example", "zoe@example.com")
     with smtplib.SMTP("127.0.0.1", smtp_server.port, timeout=5) as reference:
@@ -237,7 +244,8 @@ def test_the_smtp_backend_delivers_any_content_exactly_as_sendmail_does(app, smt
 
     ours, sendmails = smtp_server.handler.received
     assert ours == sendmails
-    assert ours == content + b"\r\n"  # every line as it was; nothing ended the message early
+    # every line as it was; nothing ended the message early
+    assert ours == content + (b"" if content.endswith(b"\r\n") else b"\r\n")
     assert smtp_server.handler.recipients == [["zoe@example.com"]] * 2
 
 

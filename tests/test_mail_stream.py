@@ -392,9 +392,12 @@ def insert_bulk(n: int, *, start: int = 0, queued_at=None) -> None:
     db.session.commit()
 
 
+@pytest.mark.parametrize("look_ahead", [False, True])
 def test_a_confirmation_queued_behind_a_campaign_goes_in_the_next_batch_and_first_in_it(
-    app, smtp_server
+    app, smtp_server, look_ahead
 ):
+    """With the next batch readied ahead (`LookAhead`), the confirmation still goes before it,
+    in a batch of its own; and the batch readied ahead when the worker stops is handed back."""
     app.config["BULK_PER_MINUTE"] = 0  # no limit: only the order is tested here
     insert_bulk(3000)
     batches = []
@@ -406,12 +409,20 @@ def test_a_confirmation_queued_behind_a_campaign_goes_in_the_next_batch_and_firs
                     template="test_message")  # fmt: skip
             db.session.commit()
 
-    deliver_due(batch_size=100, on_batch=after_batch, should_stop=lambda: len(batches) >= 2)
+    deliver_due(
+        batch_size=100,
+        on_batch=after_batch,
+        should_stop=lambda: bool(batches) and batches[-1] >= 200,
+        look_ahead=look_ahead,
+    )
     recipients = [r for (r,) in smtp_server.handler.recipients]
-    assert len(recipients) == 200
     assert recipients[:100] == [f"person{i}@example.com" for i in range(100)]
     assert recipients[100] == "booker@example.com"  # the next batch, and first in it
-    assert by_status() == {"sent": 199, "pending": 2801}
+    campaign_sent = len(recipients) - 1
+    assert recipients[101:] == [f"person{i}@example.com" for i in range(100, campaign_sent)]
+    assert campaign_sent == (200 if look_ahead else 199)
+    # Nothing is left claimed: what was readied ahead is pending again, for anyone to take.
+    assert by_status() == {"sent": campaign_sent, "pending": 3000 - campaign_sent}
 
 
 def test_the_claim_takes_every_due_transactional_message_before_any_bulk_one(app):
@@ -546,3 +557,56 @@ def test_a_campaign_held_back_by_the_limit_is_no_backlog_in_the_health_check(app
     db.session.commit()
     mail = client.get("/healthz").json["mail"]
     assert (mail["queued"], mail["bulk_queued"]) == (1, 40)
+
+
+# --- the next batch readied ahead ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fails_in", ["claim_batch", "ready_batch"])
+def test_when_readying_the_next_batch_ahead_fails_the_worker_does_it_itself(
+    app, smtp_server, monkeypatch, fails_in
+):
+    """The thread that readies the next batch fails once (in its claim, or after claiming):
+    the worker claims or readies that batch itself, and every message still goes exactly once."""
+    app.config["BULK_PER_MINUTE"] = 0
+    insert_bulk(35)
+    real = getattr(delivery, fails_in)
+    failed = []
+
+    def fails_once_on_its_thread(*args, **kwargs):
+        if threading.current_thread().name == "chamber-mail-ahead" and not failed:
+            failed.append(True)
+            raise RuntimeError("the database went away for a moment")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, fails_in, fails_once_on_its_thread)
+    report = deliver_due(batch_size=10, look_ahead=True)
+    assert failed == [True]
+    ids = smtp_server.message_ids()
+    assert report.sent == len(ids) == len(set(ids)) == 35
+    assert by_status() == {"sent": 35}
+
+
+def test_a_worker_stopped_with_a_batch_readied_ahead_hands_it_back_for_another(
+    app, smtp_server, monkeypatch
+):
+    app.config["BULK_PER_MINUTE"] = 0
+    insert_bulk(50)
+    handed_back = []
+    real_hand_back = delivery.LookAhead.hand_back
+
+    def hand_back(self) -> None:
+        real_hand_back(self)
+        handed_back.append(len(self.ready.batch))
+
+    monkeypatch.setattr(delivery.LookAhead, "hand_back", hand_back)
+    stop = threading.Event()
+    deliver_due(
+        "w1", batch_size=10, look_ahead=True, on_batch=lambda _r: stop.set(), should_stop=stop.is_set
+    )
+    assert len(smtp_server.handler.recipients) == 10  # the batch in hand was finished
+    assert handed_back == [10]  # the next was claimed and readied meanwhile, then given back
+    assert by_status() == {"sent": 10, "pending": 40}  # the one claimed ahead is free again
+    assert deliver_due("w2", batch_size=10, look_ahead=True).sent == 40
+    ids = smtp_server.message_ids()
+    assert len(ids) == len(set(ids)) == 50

@@ -170,11 +170,10 @@ def envelope_address(address: str) -> str:
 
 def _data(email: bytes) -> bytes:
     """The content as DATA sends it: a line that starts with a dot gets another, then the end."""
-    stuffed = _LEADING_DOT.sub(b"..", email)
+    stuffed = email.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
     return stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
-
-
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _text(reply: bytes | str) -> str:

@@ -212,9 +212,9 @@ def mint_message(
         codes[content_id] = MintedCode(content_id, mint(kind, ref))
         return f"cid:{content_id}"
 
-    replaced = [
-        _CODE.sub(code, _MARKER.sub(link, text)) if nonce in text else text for text in texts
-    ]
+    replaced = [_CODE.sub(code, text) if "[[code:" in text else text for text in (
+        _MARKER.sub(link, text) if nonce in text else text for text in texts
+    )]  # fmt: skip
     return replaced, list(codes.values())
 
 

@@ -267,9 +267,13 @@ def _shared_header(name: str, value: str) -> str:
     return _header(name, value)
 
 
-@lru_cache(maxsize=1024)
 def _date_header(created_at: datetime) -> str:
-    """The Date: when the message was queued (a campaign's messages share a few seconds)."""
+    """The Date: when the message was queued, to the second (a campaign's messages share a few)."""
+    return _date_header_of_second(created_at.replace(microsecond=0))
+
+
+@lru_cache(maxsize=1024)
+def _date_header_of_second(created_at: datetime) -> str:
     return _shared_header("Date", format_datetime(created_at))
 
 
