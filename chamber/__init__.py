@@ -59,10 +59,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"], Path(app.instance_path)
     )
 
-    if app.config["PROXY_COUNT"]:
-        count = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
-
     _init_extensions(app)
     from chamber.core.origin import check_same_origin
 
@@ -74,6 +70,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from chamber.cli import register_commands
 
     register_commands(app)
+    if app.config["PROXY_COUNT"]:
+        # Outermost, so that every layer in front of Flask (the API's rate limit, the page cache)
+        # sees the client's address, scheme and host as Flask does.
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     return app
 
 

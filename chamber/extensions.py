@@ -48,7 +48,12 @@ def client_address() -> str:
     ProxyFix sets from X-Forwarded-For only for the `CHAMBER_PROXY_COUNT` proxies we trust). An
     IPv6 client counts as its /64, the block one home or office is given, so that rotating through
     its own addresses does not reset the counts."""
-    address = request.remote_addr or ""
+    return address_key(request.remote_addr)
+
+
+def address_key(remote_addr: str | None) -> str:
+    """`client_address` of a connection from `remote_addr` (for a layer in front of Flask)."""
+    address = remote_addr or ""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:

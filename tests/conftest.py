@@ -176,6 +176,29 @@ def client(app):
 
 
 @pytest.fixture
+def make_app(app, tmp_path):
+    """Apps on the test database with settings of their own (each starts with fresh counters)."""
+    made = []
+
+    def make(**settings):
+        other = create_app({
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "INSTANCE_PATH": str(tmp_path / f"app{len(made)}"),
+            "PASSWORD_HASH_METHOD": FAST_SCRYPT,
+            **settings,
+        })  # fmt: skip
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def runner(app):
     return app.test_cli_runner()
 

@@ -467,3 +467,84 @@ def test_the_api_limit_is_a_setting(app, client, seminar):
     finally:
         limiter.reset()
     assert statuses == [200, 200, 200, 429]
+
+
+# --- the rate limit, counted in front of the page cache ------------------------------------------
+
+
+@pytest.fixture
+def limited(app):
+    app.config.update(API_LIMIT_PER_ADDRESS="3 per minute")
+    limiter.reset()
+    yield app
+    limiter.reset()
+
+
+def test_kept_answers_and_304s_count_and_say_where_the_client_stands(limited, client, seminar):
+    first = client.get("/api/v1/events/cyber")
+    kept = client.get("/api/v1/events/cyber")  # from the page cache, before Flask
+    conditional = client.get("/api/v1/events/cyber", headers={"If-None-Match": kept.headers["ETag"]})
+    over = client.get("/api/v1/events/cyber", headers={"If-None-Match": kept.headers["ETag"]})
+    assert [first.status_code, kept.status_code, conditional.status_code] == [200, 200, 304]
+    assert kept.json == first.json
+    assert [r.headers["X-RateLimit-Remaining"] for r in (first, kept, conditional)] == [
+        "2", "1", "0",
+    ]  # fmt: skip
+    assert all(r.headers["X-RateLimit-Limit"] == "3" for r in (first, kept, conditional, over))
+    assert int(kept.headers["X-RateLimit-Reset"]) >= int(first.headers["X-RateLimit-Reset"]) > 0
+    # Over the limit even a copy the client holds is refused: the JSON 429, never a kept page.
+    assert over.status_code == 429
+    assert over.json["error"]["code"] == "too_many_requests"
+    assert "3 per 1 minute" in over.json["error"]["message"]
+    assert 0 < int(over.headers["Retry-After"]) <= 60
+    assert over.headers["Cache-Control"] == "no-store"
+    assert over.headers["Access-Control-Allow-Origin"] == "*"
+    assert over.headers.get_all("X-RateLimit-Remaining") == ["0"]  # once, not kept from before
+    assert_valid("/api/v1/events/{slug}", over.json, "429")
+
+
+def test_every_request_under_the_api_counts_unknown_addresses_and_preflights_too(
+    limited, client, seminar
+):
+    assert client.get("/api/v1/no-such-thing").status_code == 404
+    assert client.options("/api/v1/events").status_code == 204
+    assert client.get("/api/v1/events").status_code == 200
+    assert client.get("/api/v1/events").status_code == 429
+    assert client.get("/events/cyber").status_code == 200  # the site's pages are not the API's
+
+
+def test_the_api_limit_counts_the_client_behind_a_trusted_proxy_not_a_forged_header(
+    limited, make_app, seminar
+):
+    direct = limited.test_client()
+    for n in range(3):  # X-Forwarded-For is the client's own words without a trusted proxy
+        forged = {"X-Forwarded-For": f"192.0.2.{n}"}
+        assert direct.get("/api/v1/events", headers=forged).status_code == 200
+    assert direct.get("/api/v1/events", headers={"X-Forwarded-For": "192.0.2.9"}).status_code == 429
+
+    proxied = make_app(PROXY_COUNT=1, API_LIMIT_PER_ADDRESS="3 per minute").test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for client_address in ("198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"):
+        answer = proxied.get(
+            "/api/v1/events",
+            headers={"X-Forwarded-For": client_address},
+            environ_overrides=proxy,
+        )
+        assert answer.status_code == 200  # each a client of its own, all through one proxy
+    for _ in range(3):
+        proxied.get("/api/v1/events", headers={"X-Forwarded-For": "198.51.100.9"},
+                    environ_overrides=proxy)  # fmt: skip
+    assert proxied.get("/api/v1/events", headers={"X-Forwarded-For": "198.51.100.9"},
+                       environ_overrides=proxy).status_code == 429  # fmt: skip
+
+
+def test_when_the_limits_store_fails_api_requests_pass_and_it_is_logged(
+    limited, client, seminar, monkeypatch, caplog
+):
+    def broken(*_args, **_kwargs):
+        raise ConnectionError("the rate limit store is away")
+
+    monkeypatch.setattr(limiter.limiter, "hit", broken)
+    statuses = [client.get("/api/v1/events").status_code for _ in range(5)]
+    assert statuses == [200] * 5
+    assert "rate limit could not be counted" in caplog.text

@@ -14,8 +14,8 @@ import pytest
 
 from chamber import create_app
 from chamber.config import ConfigError, shared_memory_warning
-from chamber.extensions import client_address, db
-from tests.factories import FAST_SCRYPT, PASSWORD
+from chamber.extensions import client_address
+from tests.factories import PASSWORD
 from tests.support import csrf_token, post_form
 
 WRONG = "wrong password guess"
@@ -30,29 +30,6 @@ def attempt(client, email: str, password: str, address: str = STRANGER, **kwargs
         client, "/staff/login", {"email": email, "password": password}, environ_base=environ,
         **kwargs,
     )  # fmt: skip
-
-
-@pytest.fixture
-def make_app(app, tmp_path):
-    """Apps on the test database with settings of their own (each starts with fresh counters)."""
-    made = []
-
-    def make(**settings):
-        other = create_app({
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "INSTANCE_PATH": str(tmp_path / f"app{len(made)}"),
-            "PASSWORD_HASH_METHOD": FAST_SCRYPT,
-            **settings,
-        })  # fmt: skip
-        made.append(other)
-        return other
-
-    yield make
-    for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 # --- who is locked out -----------------------------------------------------------------------------

@@ -105,7 +105,6 @@ class PageCache:
     seconds: int
     proxy_seconds: int
     endpoints: set[str]
-    counted: set[str]  # endpoints under a rate limit: answered from the cache after it, in Flask
     versions: VersionReader
 
 
@@ -115,22 +114,18 @@ def init_app(app: Flask) -> None:
         seconds=int(app.config["CACHE_SECONDS"]),
         proxy_seconds=int(app.config["PROXY_CACHE_SECONDS"]),
         endpoints=set(),
-        counted=set(),
         versions=VersionReader(app),
     )
     app.wsgi_app = PageCacheMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
-    app.before_request(_answer_counted)  # after the rate limiter's own (registered before)
     app.after_request(_keep_in_cache)
 
 
-def public_pages(app: Flask, *endpoints: str, rate_limited: bool = False) -> None:
-    """Mark endpoints as public pages: the same for every visitor without a session. The cache
-    answers them before Flask; or, when `rate_limited`, inside Flask once the rate limit has
-    counted the request (the API's answers count against its limit, kept or not)."""
+def public_pages(app: Flask, *endpoints: str) -> None:
+    """Mark endpoints as public pages: the same for every visitor without a session, answered
+    from the cache before Flask. A page under a rate limit is counted in front of this cache's
+    middleware (as the API's are, `api.limit`)."""
     cache: PageCache = app.extensions[_EXTENSION]
     cache.endpoints.update(endpoints)
-    if rate_limited:
-        cache.counted.update(endpoints)
 
 
 def _store(config: dict[str, Any]) -> BaseCache:
@@ -303,7 +298,9 @@ def _forget_changes(session: Session) -> None:
 # every header the hooks gave it.
 
 _ENVIRON = "chamber.pagecache"  # in the WSGI environ: (key, tag, Last-Modified) for a miss
-_ANSWERED = "chamber.pagecache.answered"  # ... and that `_answer_counted` answered from the cache
+# Set in the WSGI environ by a layer in front (a rate limit that refused the request): Flask must
+# answer, never the cache.
+FLASK_ANSWERS = "chamber.pagecache.flask_answers"
 _NOT_KEPT = frozenset({"set-cookie", "content-length", "date", "etag", "last-modified"})
 
 
@@ -330,8 +327,6 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)
         environ[_ENVIRON] = address
         cache: PageCache = self.app.extensions[_EXTENSION]
-        if address.endpoint in cache.counted:
-            return self.wsgi_app(environ, start_response)  # `_answer_counted`, after the limit
         answer = _answer(environ, address, cache)
         if answer is None:
             return self.wsgi_app(environ, start_response)
@@ -340,7 +335,7 @@ class PageCacheMiddleware:
         return [body]
 
     def _address(self, environ: dict[str, Any]) -> Address | None:
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get(FLASK_ANSWERS):
             return None
         if "HTTP_COOKIE" in environ and self.session_cookie in parse_cookie(environ):
             return None
@@ -374,21 +369,6 @@ def _answer(
     body = kept[0]
     headers.append(("Content-Length", str(len(body))))
     return "200 OK", headers, b"" if environ.get("REQUEST_METHOD") == "HEAD" else body
-
-
-def _answer_counted() -> Response | None:
-    """The cache's answer for a rate-limited public page, once the limit has counted it."""
-    address: Address | None = request.environ.get(_ENVIRON)
-    cache = _cache()
-    if address is None or address.endpoint not in cache.counted:
-        return None
-    answer = _answer(request.environ, address, cache)
-    if answer is None:
-        return None
-    status, headers, body = answer
-    request.environ[_ANSWERED] = True
-    kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
-    return Response(body, status=int(status[:3]), headers=kept)
 
 
 def _read(cache: PageCache, key: str) -> tuple[bytes, list[tuple[str, str]]] | None:
@@ -509,7 +489,7 @@ def _cache_control(cache: PageCache) -> str:
 
 def _keep_in_cache(response: Response) -> Response:
     address: Address | None = request.environ.get(_ENVIRON)
-    if address is None or response.status_code != 200 or request.environ.get(_ANSWERED):
+    if address is None or response.status_code != 200:
         return response
     cache = _cache()
     response.set_etag(address.tag)
