@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -294,6 +295,53 @@ def test_the_version_is_read_in_one_statement_and_a_dead_connection_costs_nothin
         again = client.get(page, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304
     assert queries == [pagecache.READ_VERSION]
+
+
+def test_the_reader_keeps_one_connection_a_thread_and_closes_them_all_with_the_app(app):
+    reader = app.extensions["chamber.pagecache"].versions
+    expected = current_version()
+    db.session.rollback()
+    answers = []
+
+    def read_twice() -> None:
+        answers.extend([reader.read(), reader.read()])
+
+    threads = [threading.Thread(target=read_twice) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    read_twice()
+    assert answers == [expected] * 8
+    assert len(reader._open) == 4  # the three threads' and this one's, each read twice
+    held = [proxied.dbapi_connection for proxied in reader._open]
+    db.engine.dispose()  # the app's engine disposed (a test's end, a worker's exit): all closed
+    assert reader._open == []
+    for connection in held:
+        with pytest.raises(Exception, match="(?i)closed"):
+            connection.cursor().execute(pagecache.READ_VERSION)
+    assert reader.read() == expected  # and a read after it opens a new one
+    assert len(reader._open) == 1
+
+
+def test_the_middleware_keeps_each_paths_endpoint_within_its_bound(app, client, make_event):
+    middleware = app.wsgi_app
+    while not isinstance(middleware, pagecache.PageCacheMiddleware):
+        middleware = middleware.wsgi_app
+    event = make_event()
+    bound = pagecache.MATCHED_PATHS
+    try:
+        pagecache.MATCHED_PATHS = 3
+        assert client.get(f"/events/{event.slug}").status_code == 200
+        for n in range(5):
+            assert client.get(f"/events/no-such-{n}").status_code == 404
+            assert len(middleware.matched) <= 3
+        assert client.get("/staff/").status_code in (302, 308)  # not public: Flask answers
+        assert middleware.matched.get("/staff/", "absent") in (None, "absent")
+        again = client.get(f"/events/{event.slug}")
+        assert again.status_code == 200 and event.title in again.text
+    finally:
+        pagecache.MATCHED_PATHS = bound
 
 
 # --- the booking form: kept without its token ----------------------------------------------------
