@@ -324,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"gunicorn {' '.join(GUNICORN_SETTINGS)} (both servers)")
                 print(f"Load: {load.label}, {args.connections} connections, {args.duration:g} s")
-                print(f"each, {args.rounds} rounds; {os.cpu_count()} CPUs, load average ", end="")
+                print(
+                    f"each (the best of {args.tries} runs), {args.rounds} rounds; {os.cpu_count()} CPUs, load average ",
+                    end="",
+                )
                 print(" ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
                 targets = [
                     Target("hello", hello.url, "/"),
@@ -339,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
                 # A slow target leaves requests in flight when the load tool stops: let Chamber
                 # finish them before the next target is measured.
                 settle = lambda: wait_until_idle(chamber.process.pid)  # noqa: E731
-                results = measure(load, targets, args.duration, args.rounds, settle)
+                results = measure(
+                    load, targets, args.duration, args.rounds, settle, tries=args.tries
+                )
                 n = args.events
                 descriptions = {
                     "hello": "bare Flask `GET /` (reference)",

@@ -178,15 +178,24 @@ PRIVATE_PAGES = re.compile(
 HSTS = "max-age=31536000; includeSubDomains"  # a year: browsers never try plain http again
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+
+
 def _security_headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    present = {name.lower() for name, _value in headers.items()}  # one pass, not one a header
+    wanted = list(SECURITY_HEADERS)
     if current_app.config["BASE_URL"].startswith("https://"):
-        headers.setdefault("Strict-Transport-Security", HSTS)
+        wanted.append(("Strict-Transport-Security", HSTS))
+    for name, value in wanted:
+        if name.lower() not in present:  # a view's own (a page's Referrer-Policy) stays
+            headers.add(name, value)
     if PRIVATE_PAGES.match(request.path):
         headers["Cache-Control"] = "no-store"  # over anything a view set
     return response

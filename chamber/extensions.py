@@ -88,6 +88,28 @@ class ChamberLimiter(Limiter):
             if warning:
                 log.warning("%s", warning)
 
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        """Flask-Limiter runs this before every request, for the limits that apply to more than
+        one view (default, application and blueprint limits), and each limited view's decorator
+        runs it again for the view's own. Chamber sets only views' own limits (the API's is
+        counted in front of Flask, `api.limit`), so before a request there is nothing to check:
+        skipped, which was a seventh of a kept booking form's time. Were such a limit set, the
+        check would run."""
+        if in_middleware and not self.limits_every_request():
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
+    def limits_every_request(self) -> bool:
+        """Whether any limit is set beyond views' own: default, application or blueprint."""
+        manager = self.limit_manager
+        return bool(
+            manager.default_limits
+            or manager.application_limits
+            or any(manager._blueprint_limits.values())
+        )
+
     def _identifiers(self, key: str, endpoint: str) -> list[str]:
         # The layout Flask-Limiter gives a route's `@limit(..., key_func=...)` counters.
         return [self._key_prefix, key, endpoint] if self._key_prefix else [key, endpoint]

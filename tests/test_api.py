@@ -483,7 +483,9 @@ def limited(app):
 def test_kept_answers_and_304s_count_and_say_where_the_client_stands(limited, client, seminar):
     first = client.get("/api/v1/events/cyber")
     kept = client.get("/api/v1/events/cyber")  # from the page cache, before Flask
-    conditional = client.get("/api/v1/events/cyber", headers={"If-None-Match": kept.headers["ETag"]})
+    conditional = client.get(
+        "/api/v1/events/cyber", headers={"If-None-Match": kept.headers["ETag"]}
+    )
     over = client.get("/api/v1/events/cyber", headers={"If-None-Match": kept.headers["ETag"]})
     assert [first.status_code, kept.status_code, conditional.status_code] == [200, 200, 304]
     assert kept.json == first.json

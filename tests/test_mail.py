@@ -234,9 +234,7 @@ def test_an_error_while_preparing_the_next_message_is_raised_not_blamed_on_the_o
         b".leading\r\nSubject: x\r\n\r\nbody\r\n...\r\n.",
     ],
 )
-def test_the_smtp_backend_delivers_any_content_exactly_as_sendmail_does(
-    app, smtp_server, content
-):
+def test_the_smtp_backend_delivers_any_content_exactly_as_sendmail_does(app, smtp_server, content):
     with backend_for(app.config, app.instance_path) as backend:
         backend.send(content, "events@chamber.example", "zoe@example.com")
     with smtplib.SMTP("127.0.0.1", smtp_server.port, timeout=5) as reference:

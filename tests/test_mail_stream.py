@@ -602,7 +602,11 @@ def test_a_worker_stopped_with_a_batch_readied_ahead_hands_it_back_for_another(
     monkeypatch.setattr(delivery.LookAhead, "hand_back", hand_back)
     stop = threading.Event()
     deliver_due(
-        "w1", batch_size=10, look_ahead=True, on_batch=lambda _r: stop.set(), should_stop=stop.is_set
+        "w1",
+        batch_size=10,
+        look_ahead=True,
+        on_batch=lambda _r: stop.set(),
+        should_stop=stop.is_set,
     )
     assert len(smtp_server.handler.recipients) == 10  # the batch in hand was finished
     assert handed_back == [10]  # the next was claimed and readied meanwhile, then given back

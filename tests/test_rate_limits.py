@@ -11,10 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from flask_limiter import Limit
 
 from chamber import create_app
 from chamber.config import ConfigError, shared_memory_warning
-from chamber.extensions import client_address
+from chamber.extensions import client_address, limiter
 from tests.factories import PASSWORD
 from tests.support import csrf_token, post_form
 
@@ -274,3 +275,23 @@ def test_when_the_store_stops_answering_requests_pass_and_are_logged(make_app, a
         assert attempt(client, admin.email, WRONG).status_code == 401
     assert attempt(client, admin.email, PASSWORD).status_code == 302
     assert any("Failed to rate limit" in r.getMessage() for r in caplog.records)
+
+
+def test_only_views_own_limits_are_set_so_the_check_before_every_request_is_skipped(app, client):
+    """Chamber sets no default, application or blueprint limit (the API's is counted in front
+    of Flask), so Flask-Limiter's check before each request has nothing to do and is skipped;
+    set one, and it runs again."""
+    assert limiter.limits_every_request() is False
+    limiter.reset()
+    manager = limiter.limit_manager
+    try:
+        manager.set_default_limits(
+            [Limit("1 per minute", key_function=client_address).bind(limiter)]
+        )
+        assert limiter.limits_every_request() is True
+        assert client.get("/staff/").status_code == 302  # to the login page
+        assert client.get("/staff/").status_code == 429
+    finally:
+        manager.set_default_limits([])
+        limiter.reset()
+    assert client.get("/staff/").status_code == 302

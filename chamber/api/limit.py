@@ -97,9 +97,7 @@ class ApiLimit:
             log.exception("The API's rate limit could not be counted")
             return None
         item, stats = tightest
-        return Verdict(
-            allowed, str(item), item.amount, max(0, stats.remaining), stats.reset_time
-        )
+        return Verdict(allowed, str(item), item.amount, max(0, stats.remaining), stats.reset_time)
 
 
 def refused() -> tuple[str, int] | None:

@@ -20,6 +20,7 @@ every process and host.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -218,10 +219,8 @@ class VersionReader:
             raise
         finally:
             if cursor is not None:
-                try:
-                    cursor.close()
-                except engine.dialect.loaded_dbapi.Error:
-                    pass  # a cursor of a connection just dropped
+                with contextlib.suppress(engine.dialect.loaded_dbapi.Error):
+                    cursor.close()  # (a cursor of a connection just dropped may refuse)
 
     def _connection(self, engine: Engine) -> Any:
         held = getattr(self._local, "held", None)
@@ -245,10 +244,8 @@ class VersionReader:
 
     @staticmethod
     def _close(proxied: Any) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing what may already be gone
             proxied.close()
-        except Exception:  # noqa: BLE001, S110 - closing what may already be gone
-            pass
 
     @staticmethod
     def _query_pooled(engine: Engine) -> Any:
@@ -416,7 +413,6 @@ class PageCacheMiddleware:
         path = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
         key, tag, modified = _key_tag_and_date(path, version, changed_at, cache.seconds)
         return Address(key, tag, modified, endpoint)
-
 
     def _endpoint(self, environ: dict[str, Any]) -> str | None:
         """The public endpoint this GET or HEAD asks for, or None (not a public page, or not

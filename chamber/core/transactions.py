@@ -37,7 +37,10 @@ def init_app(app: Flask) -> None:
 def _end_request(response: Response) -> Response:
     # Before the body: a streamed response or file is sent after its rows are committed. A commit
     # that fails (a conflict a view did not foresee) raises here, so the request is a 500 and
-    # `_roll_back_after_error` ends the transaction.
+    # `_roll_back_after_error` ends the transaction. A request that never used the session (a
+    # kept page answered from the cache) has nothing to end.
+    if not db.session.registry.has():
+        return response
     if response.status_code < 400:
         db.session.commit()
     else:

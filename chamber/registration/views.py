@@ -71,13 +71,24 @@ def _slots(event: Event) -> int:
     return max(1, min(event.business_limit, MAX_SLOTS))
 
 
-@bp.route("/events/<slug>/register", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["BOOKING_LIMIT_PER_ADDRESS"], methods=["POST"])
-def register(slug: str):
-    if request.method == "GET" and pagecache.may_keep_page():
+@bp.get("/events/<slug>/register")
+def register_form(slug: str):
+    """The booking form. A GET of its own, so that it pays nothing for the booking's rate limit
+    (Flask-Limiter checks a decorated view's limits on every method)."""
+    if pagecache.may_keep_page():
         page = _kept_blank_form(slug, request.args.get("campaign"))
         if page is not None:
             return page
+    return _register(slug)
+
+
+@bp.post("/events/<slug>/register")
+@limiter.limit(lambda: current_app.config["BOOKING_LIMIT_PER_ADDRESS"])
+def register(slug: str):
+    return _register(slug)
+
+
+def _register(slug: str):
     event = _bookable_event_or_404(slug)
     problem = services.registration_problem(event)
     if problem:  # drafts are already a 404; this is cancelled, past, not yet open or closed
