@@ -102,12 +102,15 @@ class ChamberLimiter(Limiter):
         super()._check_request_limit(callable_name, in_middleware)
 
     def limits_every_request(self) -> bool:
-        """Whether any limit is set beyond views' own: default, application or blueprint."""
+        """Whether any limit is set beyond views' own: default, application, blueprint or meta
+        limits, or the in-memory fallback (Flask-Limiter's own attributes, read as they are)."""
         manager = self.limit_manager
         return bool(
             manager.default_limits
             or manager.application_limits
             or any(manager._blueprint_limits.values())
+            or getattr(self, "_meta_limits", None)
+            or (getattr(self, "_in_memory_fallback_enabled", False) and self._in_memory_fallback)
         )
 
     def _identifiers(self, key: str, endpoint: str) -> list[str]:

@@ -512,6 +512,11 @@ def test_every_request_under_the_api_counts_unknown_addresses_and_preflights_too
     assert client.options("/api/v1/events").status_code == 204
     assert client.get("/api/v1/events").status_code == 200
     assert client.get("/api/v1/events").status_code == 429
+    # Over the limit, every address under the API is refused alike, preflights too.
+    for refused in (client.get("/api/v1/no-such-thing"), client.options("/api/v1/events")):
+        assert refused.status_code == 429
+        assert refused.json["error"]["code"] == "too_many_requests"
+        assert int(refused.headers["Retry-After"]) > 0
     assert client.get("/events/cyber").status_code == 200  # the site's pages are not the API's
 
 

@@ -13,6 +13,7 @@ from chamber.campaigns.models import Campaign, CampaignRecipient, CampaignStatus
 from chamber.core.transactions import unit_of_work
 from chamber.directory.models import Segment
 from chamber.extensions import db
+from chamber.mail import delivery
 from chamber.mail import services as mail
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import MessageStatus, OutboxMessage
@@ -494,6 +495,55 @@ def test_cancel_asks_first_then_stops_every_message_not_yet_sent(app, organiser_
     db.session.refresh(campaign)
     assert campaign.status is CampaignStatus.cancelled
     assert queries.progress(campaign.id).cancelled == 2
+
+
+@pytest.mark.parametrize("action", ["pause", "cancel"])
+def test_messages_a_worker_held_when_staff_paused_or_cancelled_are_not_sent_when_handed_back(
+    app, organiser_client, directory, smtp_server, action
+):
+    """A worker had claimed the campaign's messages (the batch in hand, or one readied beside
+    it) when staff paused or cancelled it, and stopped before sending them: they are handed back
+    as pending, which the pause and the cancel did not see. When claimed again, the send-time
+    check holds them back again (paused) or withholds them (cancelled): none goes."""
+    campaign = queued_campaign(organiser_client)
+    claim = delivery.claim_batch("w1", 10)
+    assert claim is not None
+    path = f"/staff/campaigns/{campaign.id}/{action}"
+    assert (
+        post_form(
+            organiser_client, path, {}, token_from=f"/staff/campaigns/{campaign.id}"
+        ).status_code
+        == 302
+    )
+    db.session.expire_all()
+    assert set(messages(campaign).values()) == {MessageStatus.sending}  # on their way: untouched
+    with unit_of_work():  # the worker stops before sending them: handed back, due at once
+        db.session.execute(
+            db.update(OutboxMessage)
+            .where(OutboxMessage.claimed_by == claim)
+            .values(status=MessageStatus.pending, claimed_by=None, lease_until=None)
+        )
+    deliver_due("w2", look_ahead=False)
+    db.session.expire_all()
+    assert smtp_server.handler.recipients == []
+    if action == "pause":
+        assert set(messages(campaign).values()) == {MessageStatus.pending}
+        assert all(m.is_held for m in db.session.scalars(db.select(OutboxMessage)))
+        resume = f"/staff/campaigns/{campaign.id}/resume"
+        assert (
+            post_form(
+                organiser_client, resume, {}, token_from=f"/staff/campaigns/{campaign.id}"
+            ).status_code
+            == 302
+        )
+        deliver_due("w2", look_ahead=False)
+        db.session.expire_all()
+        assert set(messages(campaign).values()) == {MessageStatus.sent}
+        assert len(smtp_server.handler.recipients) == 2
+    else:
+        assert set(messages(campaign).values()) == {MessageStatus.suppressed}
+        reasons = set(db.session.scalars(db.select(OutboxMessage.last_error)))
+        assert reasons == {"Not sent: the campaign was cancelled"}
 
 
 # --- a segment narrowed to a marketing status -------------------------------------------------------

@@ -356,6 +356,7 @@ def test_links_are_built_at_the_public_address_with_its_path_prefix_outside_a_re
         ("events.show", {"slug": "a/b"}),  # what is not plain is built in full, each time
         ("events.show", {"slug": "caf\u00e9 & <b>"}),
         ("events.show", {"slug": "chamberslot0x"}),  # the slot's own text, as a value
+        ("api.events", {"page": "chamberslot1x", "per_page": "7"}),  # another slot's text
         ("mail.unsubscribe_page", {"token": "t", "next": "%2F%0D%0A"}),
         ("events.show", {"slug": 42}),
     ],

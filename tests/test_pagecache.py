@@ -4,6 +4,7 @@ kept page holds a form token, a name or an email. Conditional GETs get a 304 wit
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import threading
@@ -322,6 +323,21 @@ def test_the_reader_keeps_one_connection_a_thread_and_closes_them_all_with_the_a
             connection.cursor().execute(pagecache.READ_VERSION)
     assert reader.read() == expected  # and a read after it opens a new one
     assert len(reader._open) == 1
+
+
+def test_a_thread_that_ends_leaves_its_connection_to_the_next(app):
+    """A server that starts a thread a request (the demo's) must not gain a connection a
+    request: an ended thread's connection waits for the next new thread."""
+    reader = app.extensions["chamber.pagecache"].versions
+    answers = []
+    for _ in range(30):
+        thread = threading.Thread(target=lambda: answers.append(reader.read()))
+        thread.start()
+        thread.join()
+        del thread
+        gc.collect()
+    assert len(answers) == 30 and len(set(answers)) == 1
+    assert len(reader._open) <= 2  # one in use at a time, handed on
 
 
 def test_the_middleware_keeps_each_paths_endpoint_within_its_bound(app, client, make_event):

@@ -70,7 +70,7 @@ def _within_the_limit() -> None:
 @bp.after_request
 def _public_read_only(response: Response) -> Response:
     _cors(response)
-    if request.method == "OPTIONS":  # a CORS preflight: nothing but the headers
+    if request.method == "OPTIONS" and response.status_code < 400:  # a CORS preflight
         response.status_code = 204
         response.headers["Allow"] = "GET, HEAD, OPTIONS"
         response.set_data(b"")
@@ -145,6 +145,9 @@ def json_for_unrouted_api_paths() -> Response | None:
         return None  # routed, or a redirect (a trailing slash)
     if request.path != "/api" and not request.path.startswith("/api/"):
         return None
+    over = limit.refused()
+    if over is not None:  # over the limit, an unknown address is refused as a known one is
+        return _http_error(TooManyRequests(over[0], retry_after=over[1]))
     return _http_error(error)
 
 

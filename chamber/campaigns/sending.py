@@ -29,7 +29,7 @@ from chamber.directory.segments import SegmentFilters, matching
 from chamber.extensions import db
 from chamber.mail import services as mail
 from chamber.mail.models import MailKind, OutboxMessage, Suppression
-from chamber.mail.signals import SendTimeMessage
+from chamber.mail.signals import HOLD, SendTimeMessage
 from chamber.members import marketing
 from chamber.members.models import Contact, MarketingTopic
 
@@ -250,18 +250,29 @@ def withhold_unlawful(messages: list[SendTimeMessage]) -> dict[int, str]:
     if not ids:
         return {}
     rows = db.session.execute(
-        db.select(CampaignRecipient.outbox_message_id, CampaignRecipient.contact_id, Campaign.topic)
+        db.select(
+            CampaignRecipient.outbox_message_id,
+            CampaignRecipient.contact_id,
+            Campaign.topic,
+            Campaign.status,
+        )
         .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
         .where(one_of(CampaignRecipient.outbox_message_id, ids))
     ).all()
     statuses = marketing.statuses_by_topic(
-        [contact_id for _, contact_id, _ in rows if contact_id is not None],
-        {topic for _, contact_id, topic in rows if contact_id is not None},
+        [contact_id for _, contact_id, _, _ in rows if contact_id is not None],
+        {topic for _, contact_id, topic, _ in rows if contact_id is not None},
     )
     withheld: dict[int, str] = {}
-    for message_id, contact_id, topic in rows:
+    for message_id, contact_id, topic, campaign_status in rows:
         status = statuses.get(contact_id, {}).get(topic) if contact_id is not None else None
-        if status is None:  # erased since it was queued: nobody to send it to
+        # A message a worker had claimed when staff paused or cancelled the campaign, and then
+        # handed back unsent (it stopped): paused, it is held back again; cancelled, withheld.
+        if campaign_status == CampaignStatus.paused:
+            withheld[message_id] = HOLD
+        elif campaign_status == CampaignStatus.cancelled:
+            withheld[message_id] = "Not sent: the campaign was cancelled"
+        elif status is None:  # erased since it was queued: nobody to send it to
             withheld[message_id] = "Not sent: the contact was erased"
         elif not status.may_send:
             withheld[message_id] = (

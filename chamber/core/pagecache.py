@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -171,6 +172,9 @@ def _version_from(row: Any) -> tuple[int, datetime | None]:
     return int(number), changed_at
 
 
+IDLE_CONNECTIONS = 8  # connections of ended threads kept for new ones; more are closed
+
+
 class VersionReader:
     """Reads the public version for the middleware, in one round trip to the database.
 
@@ -183,7 +187,9 @@ class VersionReader:
     and sends its one statement straight to the driver. A connection found dead (the server
     restarted) is thrown away and the read tried once more on a new one. The engine is made at
     the first read (after gunicorn has forked); it and every thread's connection are closed when
-    the app's own engine is disposed."""
+    the app's own engine is disposed. A thread that ends leaves its connection to the next new
+    thread (up to `IDLE_CONNECTIONS` wait; more are closed), so a server that starts a thread a
+    request (the demo's, `flask run`) holds no more connections than it runs threads at once."""
 
     def __init__(self, app: Flask):
         self.app = app
@@ -193,6 +199,7 @@ class VersionReader:
         self._local = threading.local()
         self._open: list[Any] = []  # every thread's (detached proxy), to close on disposal
         self._generation = 0  # rises when they are closed: a thread's own is then stale
+        self._idle: list[Any] = []  # connections of threads that ended, for the next threads
 
     def read(self) -> tuple[int, datetime | None]:
         engine = self._engine or self._make_engine()
@@ -226,12 +233,41 @@ class VersionReader:
         held = getattr(self._local, "held", None)
         if held is not None and held[:2] == (os.getpid(), self._generation):
             return held[3]
-        proxied = engine.raw_connection()
-        proxied.detach()  # this thread's from now on: closing it closes the connection itself
         with self._making:
-            self._open.append(proxied)
-            self._local.held = (os.getpid(), self._generation, proxied, proxied.dbapi_connection)
+            generation = self._generation
+            proxied = self._idle.pop() if self._idle else None
+        if proxied is None:
+            proxied = engine.raw_connection()
+            proxied.detach()  # this thread's from now on: closing it closes the connection itself
+            with self._making:
+                self._open.append(proxied)
+        self._local.held = (os.getpid(), generation, proxied, proxied.dbapi_connection)
+        # When the thread ends (a server that starts one a request), its connection waits for the
+        # next thread rather than staying open for one that is gone.
+        weakref.finalize(
+            threading.current_thread(), VersionReader._thread_ended, weakref.ref(self), proxied,
+            generation,
+        )  # fmt: skip
         return proxied.dbapi_connection
+
+    @staticmethod
+    def _thread_ended(reader_ref: Any, proxied: Any, generation: int) -> None:
+        reader: VersionReader | None = reader_ref()
+        if reader is None:
+            VersionReader._close(proxied)
+            return
+        with reader._making:
+            keep = (
+                generation == reader._generation
+                and proxied in reader._open
+                and len(reader._idle) < IDLE_CONNECTIONS
+            )
+            if keep:
+                reader._idle.append(proxied)
+            elif proxied in reader._open:
+                reader._open.remove(proxied)
+        if not keep:
+            VersionReader._close(proxied)
 
     def _drop(self, _connection: Any) -> None:
         held, self._local.held = getattr(self._local, "held", None), None
@@ -240,6 +276,8 @@ class VersionReader:
         with self._making:
             if held[2] in self._open:
                 self._open.remove(held[2])
+            if held[2] in self._idle:
+                self._idle.remove(held[2])
         self._close(held[2])
 
     @staticmethod
@@ -261,7 +299,7 @@ class VersionReader:
 
     def _close_all(self) -> None:
         with self._making:
-            connections, self._open = self._open, []
+            connections, self._open, self._idle = self._open, [], []
             self._generation += 1
         for proxied in connections:
             self._close(proxied)

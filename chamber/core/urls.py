@@ -54,6 +54,7 @@ def _adapter() -> MapAdapter:
 # the query string, quoting leaves it as it is.
 _PLAIN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _SLOT = "chamberslot{}x"
+_SLOTS = re.compile(r"chamberslot(\d+)x")
 
 
 def _from_shape(endpoint: str, values: dict[str, Any]) -> str | None:
@@ -82,6 +83,5 @@ def _from_shape(endpoint: str, values: dict[str, Any]) -> str | None:
     shape = shapes[key]
     if shape is None:
         return None
-    for number, value in enumerate(values.values()):
-        shape = shape.replace(_SLOT.format(number), value)
-    return shape
+    filled = list(values.values())  # in one pass: a value that reads like a slot stays as it is
+    return _SLOTS.sub(lambda slot: filled[int(slot.group(1))], shape)

@@ -45,7 +45,13 @@ from chamber.mail.backends import (
     backend_for,
 )
 from chamber.mail.mime import InlineImage, Outgoing, OutgoingAttachment, build_email, qr_png
-from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
+from chamber.mail.models import (
+    HELD_UNTIL,
+    MailKind,
+    MessageStatus,
+    OutboxAttachment,
+    OutboxMessage,
+)
 
 T = TypeVar("T")
 _random = random.Random()  # the jitter of retries
@@ -412,15 +418,29 @@ class ReadyBatch:
     """A claimed batch read and checked, with its links minted and committed: ready to send."""
 
     claim: str
+    claimed_at: float  # `time.monotonic()` when it was claimed: its lease runs from then
     batch: list[Outgoing]
     suppressed: dict[str, str]
     checks: SendTimeChecks
     minted: dict[int, Minted | Unsendable]
 
+    def checked_again(self) -> ReadyBatch:
+        """The suppression list and the send-time checks read again, now (for a batch readied
+        ahead, when its turn comes). A message withheld now is not sent, whatever its links; one
+        let through now that was not before mints its own links when it is prepared."""
+        end_reads()
+        self.suppressed = services.suppression_reasons(
+            [m.to_address for m in self.batch if m.kind_respects_suppression]
+        )
+        self.checks = _send_time_checks(self.batch, self.suppressed)
+        return self
 
-def ready_batch(claim: str) -> ReadyBatch:
+
+def ready_batch(claim: str, claimed_at: float | None = None) -> ReadyBatch:
     """Read a claim's messages, ask which may go (the suppression list, the send-time checks),
-    and mint and commit the links of those that may."""
+    and mint and commit the links of those that may. `claimed_at` (`time.monotonic()`) is when
+    the claim was made, if not just now."""
+    claimed_at = time.monotonic() if claimed_at is None else claimed_at
     batch = _claimed(claim)
     end_reads()  # each outcome below is its own short unit of work
     suppressed = services.suppression_reasons(
@@ -431,7 +451,7 @@ def ready_batch(claim: str) -> ReadyBatch:
         [m for m in batch if _may_go(m, suppressed, checks)],
         parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost",
     )
-    return ReadyBatch(claim, batch, suppressed, checks, minted)
+    return ReadyBatch(claim, claimed_at, batch, suppressed, checks, minted)
 
 
 def deliver_claimed(
@@ -450,9 +470,14 @@ def deliver_claimed(
     ready = ready_batch(claim) if isinstance(claim, str) else claim
     claim, batch, suppressed = ready.claim, ready.batch, ready.suppressed
     checks, minted = ready.checks, ready.minted
+    lease = config["MAIL_LEASE_SECONDS"]
+    claimed_at = ready.claimed_at
 
     def prepared() -> Iterator[Prepared]:
-        held, renew_at = {m.id for m in batch}, time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
+        # The lease runs from the claim: a batch readied ahead that waited for half of it
+        # renews it before its first message, and skips any message another worker took when
+        # it ran out.
+        held, renew_at = {m.id for m in batch}, claimed_at + lease / 2
         for n, message in enumerate(batch):
             if should_stop():
                 # Hand back what was not started, for this or another worker to take at once.
@@ -465,7 +490,7 @@ def deliver_claimed(
                 # twice: keep the lease while working (on the messages still on their way too),
                 # and skip any message already taken.
                 held = _renew_lease(claim, [m.id for m in batch[max(0, n - 2) :]])
-                renew_at = time.monotonic() + config["MAIL_LEASE_SECONDS"] / 2
+                renew_at = time.monotonic() + lease / 2
             if message.id not in held:
                 continue
             ready = _guarded(
@@ -646,6 +671,7 @@ class SendTimeChecks:
     or, if one of them failed, the messages they were asked about and the error."""
 
     withheld: dict[int, str] = field(default_factory=dict)
+    held: set[int] = field(default_factory=set)  # to hold back (`signals.HOLD`), not withhold
     unchecked: set[int] = field(default_factory=set)
     error: str = ""
 
@@ -675,7 +701,9 @@ def _send_time_checks(batch: list[Outgoing], suppressed: dict[str, str]) -> Send
     ids = {m.id for m in asked}
     for _receiver, reply in replies:
         for message_id, reason in (reply or {}).items():
-            if message_id in ids and message_id not in checks.withheld:
+            if message_id in ids and reason == signals.HOLD:
+                checks.held.add(message_id)
+            elif message_id in ids and message_id not in checks.withheld:
                 checks.withheld[message_id] = (
                     services.single_line(str(reason))[:2000] or "Not sent: withheld at send time."
                 )
@@ -684,7 +712,7 @@ def _send_time_checks(batch: list[Outgoing], suppressed: dict[str, str]) -> Send
 
 def _may_go(message: Outgoing, suppressed: dict[str, str], checks: SendTimeChecks) -> bool:
     """Whether the message is to be sent as far as suppression and the send-time checks say."""
-    if message.id in checks.unchecked or message.id in checks.withheld:
+    if message.id in checks.unchecked or message.id in checks.withheld or message.id in checks.held:
         return False
     return not (
         message.kind_respects_suppression
@@ -726,6 +754,10 @@ def _ready(
         return None
     if message.id in checks.unchecked:
         _record_outcome(message, TemporaryFailure(checks.error), claim, config, report)
+        return None
+    if message.id in checks.held and message.id not in checks.withheld:
+        _record(message.id, claim, status=MessageStatus.pending, next_attempt_at=HELD_UNTIL)
+        _commit_outcome()
         return None
     try:
         return _prepare(message, config, minted.get(message.id))
@@ -877,6 +909,7 @@ class LookAhead:
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.worker_id, self.batch_size, self.now = worker_id, batch_size, now
         self.claim: str | None = None
+        self.claimed_at = time.monotonic()
         self.ready: ReadyBatch | None = None
         self.failed = False
         self.thread = threading.Thread(target=self._run, name="chamber-mail-ahead", daemon=True)
@@ -885,9 +918,10 @@ class LookAhead:
     def _run(self) -> None:
         with self.app.app_context():
             try:
+                self.claimed_at = time.monotonic()  # just before: the lease runs from no later
                 self.claim = claim_batch(self.worker_id, self.batch_size, self.now())
                 if self.claim is not None:
-                    self.ready = ready_batch(self.claim)
+                    self.ready = ready_batch(self.claim, self.claimed_at)
             except Exception:  # noqa: BLE001 - the worker does it again itself
                 db.session.rollback()
                 self.failed = True
@@ -896,14 +930,17 @@ class LookAhead:
                 db.session.remove()
 
     def take(self) -> str | ReadyBatch | None:
-        """The batch readied ahead; its claim if readying failed; None if nothing was due. A
-        claim that failed is made again here."""
+        """The batch readied ahead, its suppression list and send-time checks read again now;
+        readied here if that failed on the thread; a new claim if the thread's claim failed;
+        None if nothing was due."""
         self.thread.join()
         if self.ready is not None:
-            return self.ready
-        if self.claim is None and self.failed:
+            return self.ready.checked_again()
+        if self.claim is not None:
+            return ready_batch(self.claim, self.claimed_at)
+        if self.failed:
             return claim_batch(self.worker_id, self.batch_size, self.now())
-        return self.claim
+        return None
 
     def hand_back(self) -> None:
         """Release the batch claimed ahead, unsent, for this or another worker to take at once

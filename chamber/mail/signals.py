@@ -9,7 +9,9 @@ sender is the app, and each domain connects its receivers for the app it wires, 
   basis after the message was queued. Those messages end `suppressed` with the reason as their
   `last_error` (shown in the Outbox): never sent, never counted as failed. A receiver only
   reads; if one raises, the batch's checked messages are tried again later (as after a 4xx
-  reply) and the rest of the batch goes on.
+  reply) and the rest of the batch goes on. A reason of `HOLD` instead holds the message back
+  (pending, never due, as `services.hold_messages` does): for a message that must not go now
+  but may later (a paused campaign's, handed back by a worker that stopped).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from chamber.mail.models import MailKind
 signals = Namespace()
 
 before_sending = signals.signal("before-sending")
+
+HOLD = "chamber:hold"  # a `before_sending` reply: hold the message back, do not withhold it
 
 
 @dataclass(frozen=True)
