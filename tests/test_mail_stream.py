@@ -666,3 +666,21 @@ def test_a_batch_readied_ahead_that_outwaited_its_lease_renews_it_and_skips_what
     else:  # the next look-ahead took them over, and sent them once
         assert sorted(sent_by_w1) == sorted(everyone)
     assert len(set(sent_by_w1)) == len(sent_by_w1)
+
+
+def test_a_batch_readied_ahead_that_waited_has_its_checks_read_again(app, smtp_server):
+    """Someone in the batch readied ahead unsubscribes while the batch before is sent to a slow
+    relay: when the batch's turn comes its checks are read again, and they get nothing."""
+    app.config.update(BULK_PER_MINUTE=0)
+    insert_bulk(10)
+    smtp_server.handler.delay = 0.3  # five messages: longer than `CHECK_AGAIN_AFTER`
+
+    def after_batch(report) -> None:
+        if report.sent == 5:  # the next five were readied while these went
+            services.suppress("person7@example.com")
+            db.session.commit()
+
+    deliver_due("w1", batch_size=5, look_ahead=True, on_batch=after_batch)
+    sent = [r for (r,) in smtp_server.handler.recipients]
+    assert "person7@example.com" not in sent
+    assert sent == [f"person{i}@example.com" for i in range(10) if i != 7]

@@ -423,6 +423,7 @@ class ReadyBatch:
     suppressed: dict[str, str]
     checks: SendTimeChecks
     minted: dict[int, Minted | Unsendable]
+    checked_at: float = 0.0  # `time.monotonic()` when its checks were read
 
     def checked_again(self) -> ReadyBatch:
         """The suppression list and the send-time checks read again, now (for a batch readied
@@ -433,6 +434,7 @@ class ReadyBatch:
             [m.to_address for m in self.batch if m.kind_respects_suppression]
         )
         self.checks = _send_time_checks(self.batch, self.suppressed)
+        self.checked_at = time.monotonic()
         return self
 
 
@@ -451,7 +453,7 @@ def ready_batch(claim: str, claimed_at: float | None = None) -> ReadyBatch:
         [m for m in batch if _may_go(m, suppressed, checks)],
         parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost",
     )
-    return ReadyBatch(claim, claimed_at, batch, suppressed, checks, minted)
+    return ReadyBatch(claim, claimed_at, batch, suppressed, checks, minted, time.monotonic())
 
 
 def deliver_claimed(
@@ -898,6 +900,12 @@ def deliver_due(
     return total
 
 
+# A batch readied ahead whose checks are older than this (seconds) when its turn comes has them
+# read again. Sent to a local relay, the batch before takes a third of a second, and reading
+# them again every time cost a campaign a tenth of its rate.
+CHECK_AGAIN_AFTER = 1.0
+
+
 class LookAhead:
     """Claims and readies the next batch on a thread of its own, with its own session, while the
     worker sends the batch in hand (on PostgreSQL, where the two can write at once). Sending is
@@ -930,12 +938,15 @@ class LookAhead:
                 db.session.remove()
 
     def take(self) -> str | ReadyBatch | None:
-        """The batch readied ahead, its suppression list and send-time checks read again now;
+        """The batch readied ahead, its suppression list and send-time checks read again now if
+        they are older than `CHECK_AGAIN_AFTER`;
         readied here if that failed on the thread; a new claim if the thread's claim failed;
         None if nothing was due."""
         self.thread.join()
         if self.ready is not None:
-            return self.ready.checked_again()
+            if time.monotonic() - self.ready.checked_at > CHECK_AGAIN_AFTER:
+                return self.ready.checked_again()
+            return self.ready
         if self.claim is not None:
             return ready_batch(self.claim, self.claimed_at)
         if self.failed:
