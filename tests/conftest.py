@@ -177,17 +177,22 @@ def client(app):
 
 @pytest.fixture
 def make_app(app, tmp_path):
-    """Apps on the test database with settings of their own (each starts with fresh counters)."""
+    """More apps on the test's database, each with settings of its own, configured as a
+    deployment would be (each starts with fresh counters)."""
     made = []
 
     def make(**settings):
-        other = create_app({
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "INSTANCE_PATH": str(tmp_path / f"app{len(made)}"),
-            "PASSWORD_HASH_METHOD": FAST_SCRYPT,
-            **settings,
-        })  # fmt: skip
+        other = create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                "INSTANCE_PATH": str(tmp_path / f"app{len(made)}"),
+                "SERVER_NAME": None,
+                "PASSWORD_HASH_METHOD": FAST_SCRYPT,
+                **settings,
+            }
+        )
+        other.test_client_class = RequestIsolatedClient
         made.append(other)
         return other
 

@@ -508,13 +508,14 @@ def test_messages_a_worker_held_when_staff_paused_or_cancelled_are_not_sent_when
     campaign = queued_campaign(organiser_client)
     claim = delivery.claim_batch("w1", 10)
     assert claim is not None
-    path = f"/staff/campaigns/{campaign.id}/{action}"
-    assert (
-        post_form(
-            organiser_client, path, {}, token_from=f"/staff/campaigns/{campaign.id}"
-        ).status_code
-        == 302
-    )
+    show = f"/staff/campaigns/{campaign.id}"
+
+    def press(button: str) -> None:
+        assert (
+            post_form(organiser_client, f"{show}/{button}", {}, token_from=show).status_code == 302
+        )
+
+    press(action)
     db.session.expire_all()
     assert set(messages(campaign).values()) == {MessageStatus.sending}  # on their way: untouched
     with unit_of_work():  # the worker stops before sending them: handed back, due at once
@@ -529,13 +530,7 @@ def test_messages_a_worker_held_when_staff_paused_or_cancelled_are_not_sent_when
     if action == "pause":
         assert set(messages(campaign).values()) == {MessageStatus.pending}
         assert all(m.is_held for m in db.session.scalars(db.select(OutboxMessage)))
-        resume = f"/staff/campaigns/{campaign.id}/resume"
-        assert (
-            post_form(
-                organiser_client, resume, {}, token_from=f"/staff/campaigns/{campaign.id}"
-            ).status_code
-            == 302
-        )
+        press("resume")
         deliver_due("w2", look_ahead=False)
         db.session.expire_all()
         assert set(messages(campaign).values()) == {MessageStatus.sent}

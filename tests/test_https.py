@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from chamber import create_app
 from chamber.core.origin import origin_of
 from chamber.core.tokens import hash_token, new_token
 from chamber.extensions import db
@@ -14,40 +13,13 @@ from chamber.members.models import SizeBand
 from chamber.registration import services as registration
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.surveys.models import QuestionKind, Response
-from tests.factories import FAST_SCRYPT, PASSWORD, make_booking
-from tests.support import CSRF_PATTERN, RequestIsolatedClient
+from tests.factories import PASSWORD, make_booking
+from tests.support import CSRF_PATTERN
 from tests.surveys_support import book, finished_seminar, invitation_of, sent_survey, token_for
 
 SITE = "https://events.example.org"
 EVIL = "https://evil.example"
 REFUSED = "The form could not be sent"
-
-
-@pytest.fixture
-def make_app(app, database_url, tmp_path):
-    """More apps on the test's database, each configured as a deployment would be."""
-    made = []
-
-    def make(**settings):
-        other = create_app(
-            {
-                "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": database_url,
-                "INSTANCE_PATH": str(tmp_path / "instance"),
-                "SERVER_NAME": None,
-                "PASSWORD_HASH_METHOD": FAST_SCRYPT,
-                **settings,
-            }
-        )
-        other.test_client_class = RequestIsolatedClient
-        made.append(other)
-        return other
-
-    yield make
-    for other in made:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 @pytest.fixture
