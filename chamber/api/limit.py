@@ -18,10 +18,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import limits
 from flask import Flask, request
+from werkzeug.exceptions import TooManyRequests
 
 from chamber.core import pagecache
 from chamber.extensions import address_key, limiter
@@ -87,7 +89,7 @@ class ApiLimit:
             _SCOPE,
         ]
         try:
-            items = limits.parse_many(str(config["API_LIMIT_PER_ADDRESS"]))
+            items = _parsed(str(config["API_LIMIT_PER_ADDRESS"]))
             allowed = all([strategy.hit(item, *identifiers) for item in items])  # each counts
             tightest = min(
                 ((item, strategy.get_window_stats(item, *identifiers)) for item in items),
@@ -100,13 +102,18 @@ class ApiLimit:
         return Verdict(allowed, str(item), item.amount, max(0, stats.remaining), stats.reset_time)
 
 
-def refused() -> tuple[str, int] | None:
-    """For the API blueprint's `before_request`: (the limit, seconds to wait) if this request is
-    over the limit, else None."""
+def refused() -> TooManyRequests | None:
+    """The 429 to raise if this request is over the API's limit (counted in front of Flask),
+    with its Retry-After; else None."""
     verdict: Verdict | None = request.environ.get(_VERDICT)
     if verdict is None or verdict.allowed:
         return None
-    return verdict.described, verdict.retry_after()
+    return TooManyRequests(verdict.described, retry_after=verdict.retry_after())
+
+
+@lru_cache(maxsize=16)
+def _parsed(value: str) -> list[limits.RateLimitItem]:
+    return limits.parse_many(value)
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,7 @@ from importlib.resources import files
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from chamber.api import limit, queries
 from chamber.core import transactions
@@ -63,8 +63,7 @@ def _within_the_limit() -> None:
     """The rate limit is counted in front of Flask (`api.limit`); over it, the JSON 429."""
     over = limit.refused()
     if over is not None:
-        described, seconds = over
-        raise TooManyRequests(described, retry_after=seconds)
+        raise over
 
 
 @bp.after_request
@@ -147,7 +146,7 @@ def json_for_unrouted_api_paths() -> Response | None:
         return None
     over = limit.refused()
     if over is not None:  # over the limit, an unknown address is refused as a known one is
-        return _http_error(TooManyRequests(over[0], retry_after=over[1]))
+        return _http_error(over)
     return _http_error(error)
 
 

@@ -222,7 +222,7 @@ class VersionReader:
         except engine.dialect.loaded_dbapi.Error as error:
             if engine.dialect.is_disconnect(error, connection, cursor):
                 error._chamber_disconnected = True  # type: ignore[attr-defined]
-                self._drop(connection)
+                self._drop()
             raise
         finally:
             if cursor is not None:
@@ -269,15 +269,14 @@ class VersionReader:
         if not keep:
             VersionReader._close(proxied)
 
-    def _drop(self, _connection: Any) -> None:
+    def _drop(self) -> None:
+        """Close this thread's connection (found dead); its next read opens another."""
         held, self._local.held = getattr(self._local, "held", None), None
         if held is None:
             return
         with self._making:
             if held[2] in self._open:
                 self._open.remove(held[2])
-            if held[2] in self._idle:
-                self._idle.remove(held[2])
         self._close(held[2])
 
     @staticmethod

@@ -63,7 +63,7 @@ def _from_shape(endpoint: str, values: dict[str, Any]) -> str | None:
     (`_PLAIN`) of an endpoint whose every value is taken as given (no URL defaults and slots the
     route accepts); anything else is None and built in full. The worker mints two links a
     campaign message, and building each cost as much as writing the message's headers."""
-    if current_app.url_default_functions or not all(
+    if any(current_app.url_default_functions.values()) or not all(
         isinstance(value, str) and _PLAIN.fullmatch(value) for value in values.values()
     ):
         return None

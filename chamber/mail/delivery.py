@@ -430,12 +430,17 @@ class ReadyBatch:
         ahead, when its turn comes). A message withheld now is not sent, whatever its links; one
         let through now that was not before mints its own links when it is prepared."""
         end_reads()
-        self.suppressed = services.suppression_reasons(
-            [m.to_address for m in self.batch if m.kind_respects_suppression]
-        )
-        self.checks = _send_time_checks(self.batch, self.suppressed)
+        self.suppressed, self.checks = _checks(self.batch)
         self.checked_at = time.monotonic()
         return self
+
+
+def _checks(batch: list[Outgoing]) -> tuple[dict[str, str], SendTimeChecks]:
+    """The batch's addresses on the suppression list (with why), and the send-time checks."""
+    suppressed = services.suppression_reasons(
+        [m.to_address for m in batch if m.kind_respects_suppression]
+    )
+    return suppressed, _send_time_checks(batch, suppressed)
 
 
 def ready_batch(claim: str, claimed_at: float | None = None) -> ReadyBatch:
@@ -445,10 +450,7 @@ def ready_batch(claim: str, claimed_at: float | None = None) -> ReadyBatch:
     claimed_at = time.monotonic() if claimed_at is None else claimed_at
     batch = _claimed(claim)
     end_reads()  # each outcome below is its own short unit of work
-    suppressed = services.suppression_reasons(
-        [m.to_address for m in batch if m.kind_respects_suppression]
-    )
-    checks = _send_time_checks(batch, suppressed)
+    suppressed, checks = _checks(batch)
     minted = _mint_ahead(
         [m for m in batch if _may_go(m, suppressed, checks)],
         parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost",
