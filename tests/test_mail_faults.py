@@ -196,7 +196,8 @@ def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(
     def locked(self, message, attempts):
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(SentLedger, "record", locked)
+    # Both ways of recording (at once, or sent ahead on PostgreSQL) take their values here.
+    monkeypatch.setattr(SentLedger, "_values", locked)
     queue("went-out")
     report = deliver_due()
     assert len(smtp_server.messages) == 1  # it went out ...
@@ -208,19 +209,24 @@ def test_a_sent_message_whose_record_fails_is_never_parked_as_not_sent(
 
 
 def test_no_message_leaves_before_the_one_sent_before_it_is_recorded(app, smtp_server, monkeypatch):
-    """The courier records a sent message while the server reads the next one's first command;
-    that message's content goes only once the record is committed. Slowed down, a record that
-    was not waited for would show here as a message out unrecorded."""
+    """The courier records a sent message while the server reads the next one's envelope (on
+    PostgreSQL the record leaves at once and its answer is read then); that message's content
+    goes only once the record is committed. Slowed down, a record that was not waited for would
+    show here as a message out unrecorded."""
     from chamber.mail import backends
     from chamber.mail.delivery import SentLedger
 
     for n in range(4):
         queue(f"in-turn-{n}", to=f"person{n}@example.com")
-    record, send = SentLedger.record, backends.SMTPBackend.send
+    record, finish, send = SentLedger.record, SentLedger.finish, backends.SMTPBackend.send
 
     def slow_record(self, message, attempts):
         time.sleep(0.05)
         record(self, message, attempts)
+
+    def slow_finish(self):
+        time.sleep(0.05)
+        finish(self)
 
     unrecorded_as_each_leaves: list[int] = []
 
@@ -238,10 +244,42 @@ def test_no_message_leaves_before_the_one_sent_before_it_is_recorded(app, smtp_s
         send(self, email, sender, recipient, before_leaving=leaving, meanwhile=meanwhile)
 
     monkeypatch.setattr(SentLedger, "record", slow_record)
+    monkeypatch.setattr(SentLedger, "finish", slow_finish)
     monkeypatch.setattr(backends.SMTPBackend, "send", watched_send)
     report = deliver_due()
     assert report.sent == 4 and report.errors == []
     assert unrecorded_as_each_leaves == [0, 0, 0, 0]
     assert {row.status for row in db.session.scalars(db.select(OutboxMessage))} == {
         MessageStatus.sent
+    }
+
+
+def test_a_record_sent_ahead_that_the_database_refuses_is_written_again(
+    app, smtp_server, monkeypatch, caplog
+):
+    """On PostgreSQL a sent message's record leaves at once and its answer is read later. If the
+    database refuses that statement (here: a value it cannot read), the message is recorded the
+    ordinary way, and the connection goes on to record the rest."""
+    from chamber.core.dialects import on_postgresql
+    from chamber.mail import delivery
+
+    if not on_postgresql():
+        pytest.skip("records are sent ahead on PostgreSQL only")
+    for n in range(3):
+        queue(f"refused-ahead-{n}", to=f"person{n}@example.com")
+    as_text, refused = delivery._as_text, []
+
+    def unreadable(value):
+        if isinstance(value, int) and not refused:  # the first message's tries: not a number
+            refused.append(value)
+            return b"three"
+        return as_text(value)
+
+    monkeypatch.setattr(delivery, "_as_text", unreadable)
+    report = delivery.deliver_due()
+    assert refused and report.sent == 3 and report.errors == []
+    assert "Recording message" in caplog.text and "invalid input syntax" in caplog.text
+    rows = db.session.scalars(db.select(OutboxMessage))
+    assert {(row.status, row.attempts, row.claimed_by) for row in rows} == {
+        (MessageStatus.sent, 1, None)
     }

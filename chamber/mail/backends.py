@@ -107,8 +107,8 @@ class SMTPBackend:
         meanwhile: Callable[[], None] = _nothing,
     ) -> None:
         """`sendmail`, step by step, with the caller's work done while the server reads instead of
-        after its reply: `before_leaving` while it reads MAIL FROM (a message leaves only with its
-        content, after DATA), `meanwhile` while it reads the content."""
+        after its reply: `before_leaving` while it reads DATA (a message leaves only with its
+        content, after DATA's reply), `meanwhile` while it reads the content."""
         if self.connection is None:
             before_leaving()  # nothing to overlap it with
             before_leaving = _nothing
@@ -118,7 +118,6 @@ class SMTPBackend:
             connection.ehlo_or_helo_if_needed()
             size = f" SIZE={len(email)}" if connection.has_extn("size") else ""
             connection.putcmd("mail", f"FROM:{envelope_address(sender)}{size}")
-            before_leaving()
             code, reply = connection.getreply()
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, sender)
@@ -127,6 +126,7 @@ class SMTPBackend:
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
             connection.putcmd("data")
+            before_leaving()
             code, reply = connection.getreply()
             if code != 354:
                 raise smtplib.SMTPDataError(code, reply)

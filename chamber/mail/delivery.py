@@ -10,7 +10,8 @@ reason, and the worker goes on with the rest.
 
 Over SMTP, sending a message is mostly waiting for the server's replies, so the worker does its
 own work while the server reads, on one thread (`Courier`): it records the message before while
-the server reads MAIL FROM, and prepares the next (its links minted and committed, its bytes
+the server reads DATA (on PostgreSQL the record leaves as soon as the message was accepted, and
+its answer is read then), and prepares the next (its links minted and committed, its bytes
 built) while the server reads this one's content.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import select
 import threading
 import time
 import uuid
@@ -28,8 +30,11 @@ from email.utils import parseaddr
 from functools import partial
 from typing import Any, Generic, TypeVar
 
+import psycopg
 from flask import Config, current_app
+from psycopg import pq
 from sqlalchemy import ColumnElement, bindparam, or_, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from chamber.core.dialects import on_postgresql, one_of
@@ -209,7 +214,12 @@ class SentLedger:
     execution of it cost as much again as the driver's). On PostgreSQL this connection commits
     without waiting for the WAL flush: a worker that dies loses nothing by it; a crash of the
     database server itself may lose the records of its last fraction of a second (up to three
-    `wal_writer_delay`s, 0.6 s by default), and those messages are sent once more."""
+    `wal_writer_delay`s, 0.6 s by default), and those messages are sent once more.
+
+    A record can also be split in two (`start`, then `finish`). On PostgreSQL the UPDATE leaves
+    at once, and its answer is read later, so the courier sends the next message's envelope
+    while the database works (`Courier`); the statement runs and commits on its own on the
+    server whether or not its answer is ever read. Elsewhere `start` writes it at once."""
 
     def __init__(self, claim: str):
         self.claim = claim
@@ -237,27 +247,123 @@ class SentLedger:
         driver = self.connection.connection.driver_connection
         assert driver is not None  # a live connection from the pool
         self.cursor = driver.cursor()
+        self.overlapped: _OverlappedRecord | _RecordAtOnce = (
+            _OverlappedRecord(self.connection, driver.pgconn)
+            if self.postgresql
+            else _RecordAtOnce(self._execute)
+        )
 
     def __enter__(self) -> SentLedger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
+            self.overlapped.close()
             self.cursor.close()
             if self.postgresql:  # the connection goes back to the pool as it came
                 self.connection.execute(text("RESET synchronous_commit"))
         finally:
             self.connection.close()
 
-    def record(self, message: Outgoing, attempts: int) -> None:
+    def _values(self, message: Outgoing, attempts: int) -> dict[str, Any]:
         values = dict(self.constants)
         for name, value in (("message", message.id), ("tries", attempts), ("at", utcnow())):
             convert = self.varying[name]
             values[name] = convert(value) if convert is not None else value
+        return values
+
+    def record(self, message: Outgoing, attempts: int) -> None:
+        """Record a message as sent, and wait until it is committed."""
+        self._execute(self._values(message, attempts))
+
+    def _execute(self, values: dict[str, Any]) -> None:
         positions = self.positions
         self.cursor.execute(
             self.statement.string, [values[name] for name in positions] if positions else values
         )
+
+    def start(self, message: Outgoing, attempts: int) -> None:
+        """Begin recording a message as sent, without waiting for it; `finish` waits."""
+        self.overlapped.start(self._values(message, attempts))
+
+    def finish(self) -> None:
+        """Wait for the record `start` began; raises if the database refused it."""
+        self.overlapped.finish()
+
+
+class _OverlappedRecord:
+    """`SentLedger`'s record split in two on PostgreSQL, over libpq's asynchronous calls (psycopg's
+    `pq` module): a statement prepared once for the ledger's connection, sent with the values as
+    text, its answer read when asked for. Between `start` and `finish` the connection is used
+    for nothing else."""
+
+    def __init__(self, connection: Any, pgconn: Any):
+        self.connection, self.pgconn = connection, pgconn
+        self.name = f"chamber_mark_sent_{uuid.uuid4().hex[:12]}"
+        # The statement with libpq's own numbered placeholders ($1, $2 ...), in `positions` order.
+        dialect = postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+        numbered = _MARK_SENT.compile(dialect=dialect)
+        self.positions = numbered.positiontup or []
+        connection.exec_driver_sql(f"PREPARE {self.name} AS {numbered.string}")
+        self.pending = False
+
+    def start(self, values: dict[str, Any]) -> None:
+        self.pgconn.send_query_prepared(
+            self.name.encode(), [_as_text(values[name]) for name in self.positions]
+        )
+        self.pending = True
+        self.pgconn.flush()  # what does not fit the socket now is sent by `finish`
+
+    def finish(self) -> None:
+        if not self.pending:
+            return
+        self.pending = False
+        pgconn, socket = self.pgconn, self.pgconn.socket
+        while pgconn.flush():
+            select.select([socket], [socket], [])
+            pgconn.consume_input()
+        while pgconn.is_busy():
+            select.select([socket], [], [])
+            pgconn.consume_input()
+        results = []
+        while (result := pgconn.get_result()) is not None:
+            results.append(result)
+        failed = [r for r in results if r.status != pq.ExecStatus.COMMAND_OK]
+        if failed or not results:
+            message = failed[0].error_message if failed else pgconn.error_message
+            raise psycopg.OperationalError(
+                "recording a sent message failed: " + message.decode("utf-8", "replace").strip()
+            )
+
+    def close(self) -> None:
+        try:
+            self.finish()
+        finally:
+            self.connection.exec_driver_sql(f"DEALLOCATE {self.name}")
+
+
+class _RecordAtOnce:
+    """`SentLedger`'s record where it cannot be split (SQLite): written at once by `start`. A
+    thread of its own gained nothing there: SQLite's write is work for this machine's processors,
+    not a wait."""
+
+    def __init__(self, execute: Callable[[dict[str, Any]], None]):
+        self.start = execute
+
+    def finish(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _as_text(value: Any) -> bytes | None:
+    """A value as PostgreSQL reads it in text format."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(" ").encode()
+    return str(value).encode()
 
 
 def _commit_outcome() -> None:
@@ -363,9 +469,10 @@ class Courier:
     """Sends messages one at a time, in order, and records each one the server accepted as sent.
 
     Sending is mostly waiting for the server's replies, so the worker does its own work while the
-    server reads, on the one thread: a message the server accepted is recorded while the server
-    reads the next message's first command (MAIL FROM), so before that message can leave (or
-    when the courier closes), and the next message is prepared while the server reads this
+    server reads, on the one thread: a message the server accepted is recorded before the next
+    message can leave (or when the courier closes): on PostgreSQL its record is sent at once and
+    its answer read while the server reads the next message's DATA command (`SentLedger.start`),
+    elsewhere it is written then. The next message is prepared while the server reads this
     one's content. At any moment at most one message has gone out without being recorded.
     """
 
@@ -373,6 +480,7 @@ class Courier:
         self.backend, self.sender, self.ledger = backend, sender, ledger
         self.logger = current_app.logger
         self.accepted: Outgoing | None = None  # sent, not yet recorded
+        self.recording: Outgoing | None = None  # sent, its record on its way (`SentLedger.start`)
         self.unrecorded: list[str] = []  # sent messages whose record failed, with why
 
     def __enter__(self) -> Courier:
@@ -399,18 +507,43 @@ class Courier:
             self._record_accepted()  # done already, unless the backend failed before it could
             if error is None:
                 self.accepted = message
+                self._start_record()
             following()  # likewise
             yield message, error
             if following.error is not None:
                 raise following.error
             upcoming = following.result
 
+    def _start_record(self) -> None:
+        """Begin the accepted message's record at once, and wait for it (`_record_accepted`)
+        only before the next message can leave: meanwhile the server reads the next message's
+        envelope."""
+        message = self.accepted
+        if message is None or self.recording is not None:
+            return
+        try:
+            self.ledger.start(message, message.attempts + 1)
+        except Exception:  # noqa: BLE001 - recorded the ordinary way, with its retries
+            self.logger.warning("Recording message %s ahead failed", message.id, exc_info=True)
+            return
+        self.accepted, self.recording = None, message
+
     def _record_accepted(self) -> None:
+        recording, self.recording = self.recording, None
+        if recording is not None:
+            try:
+                self.ledger.finish()
+            except Exception:  # noqa: BLE001 - tried again the ordinary way, with its retries
+                self.logger.warning("Recording message %s failed", recording.id, exc_info=True)
+                self._record(recording)
         message, self.accepted = self.accepted, None
         if message is not None:
-            unrecorded = _record_sent(self.ledger, message, self.logger)
-            if unrecorded:
-                self.unrecorded.append(f"{message.to_address}: {unrecorded}")
+            self._record(message)
+
+    def _record(self, message: Outgoing) -> None:
+        unrecorded = _record_sent(self.ledger, message, self.logger)
+        if unrecorded:
+            self.unrecorded.append(f"{message.to_address}: {unrecorded}")
 
 
 @dataclass
