@@ -269,11 +269,11 @@ def test_a_record_sent_ahead_that_the_database_refuses_is_written_again(
         queue(f"refused-ahead-{n}", to=f"person{n}@example.com")
     as_text, refused = delivery._as_text, []
 
-    def unreadable(value):
+    def unreadable(value, encoding):
         if isinstance(value, int) and not refused:  # the first message's tries: not a number
             refused.append(value)
             return b"three"
-        return as_text(value)
+        return as_text(value, encoding)
 
     monkeypatch.setattr(delivery, "_as_text", unreadable)
     report = delivery.deliver_due()
@@ -283,3 +283,84 @@ def test_a_record_sent_ahead_that_the_database_refuses_is_written_again(
     assert {(row.status, row.attempts, row.claimed_by) for row in rows} == {
         (MessageStatus.sent, 1, None)
     }
+
+
+def _pooled_connections_as_they_came() -> list[tuple[list, str]]:
+    """Each connection in the pool: the statements prepared on it, and its synchronous_commit."""
+    connections = [db.engine.connect() for _ in range(max(1, db.engine.pool.checkedin()))]
+    try:
+        return [
+            (
+                c.exec_driver_sql("SELECT name FROM pg_prepared_statements").all(),
+                c.exec_driver_sql("SHOW synchronous_commit").scalar(),
+            )
+            for c in connections
+        ]
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_record_whose_answer_could_not_be_read_is_written_on_a_new_connection(
+    app, smtp_server, monkeypatch, caplog
+):
+    """An error while a record's answer is awaited leaves that answer unread, and the connection
+    can run nothing else: the ledger takes a new connection, the message is recorded the ordinary
+    way, the rest of the batch too, and the old connection never returns to the pool."""
+    from chamber.core.dialects import on_postgresql
+    from chamber.mail import delivery
+
+    if not on_postgresql():
+        pytest.skip("records are sent ahead on PostgreSQL only")
+    for n in range(4):
+        queue(f"unread-{n}", to=f"person{n}@example.com")
+    finish, interrupted = delivery._OverlappedRecord.finish, []
+
+    def interrupted_once(self):
+        if self.pending and not interrupted:
+            interrupted.append(self.name)
+            raise OSError("interrupted while waiting for the database")
+        finish(self)
+
+    monkeypatch.setattr(delivery._OverlappedRecord, "finish", interrupted_once)
+    report = delivery.deliver_due()
+    assert interrupted and report.sent == 4 and report.errors == []
+    assert "interrupted while waiting for the database" in caplog.text
+    rows = db.session.scalars(db.select(OutboxMessage))
+    assert {(row.status, row.claimed_by) for row in rows} == {(MessageStatus.sent, None)}
+    assert all(
+        prepared == [] and synchronous == "on"
+        for prepared, synchronous in _pooled_connections_as_they_came()
+    )
+
+
+def test_records_are_read_on_a_connection_of_any_descriptor_number(app, smtp_server):
+    """A worker with many files open gets database connections numbered above 1023, which
+    `select.select` refuses; the ledger waits with `poll`, so every record is read."""
+    import os
+    import resource
+
+    from chamber.core.dialects import on_postgresql
+
+    if not on_postgresql():
+        pytest.skip("records are sent ahead on PostgreSQL only")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip("this machine allows too few open files")
+    for n in range(3):
+        queue(f"many-files-{n}", to=f"person{n}@example.com")
+    db.session.remove()
+    db.engine.dispose()  # the ledger's connection is opened after the files below
+    resource.setrlimit(resource.RLIMIT_NOFILE, (2048, hard))
+    files = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        report = deliver_due()
+    finally:
+        for descriptor in files:
+            os.close(descriptor)
+        db.session.remove()
+        db.engine.dispose()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert report.sent == 3 and report.errors == []
+    rows = db.session.scalars(db.select(OutboxMessage))
+    assert {row.status for row in rows} == {MessageStatus.sent}

@@ -9,10 +9,11 @@ out), and every copy's links work. Any error in one message parks that message a
 reason, and the worker goes on with the rest.
 
 Over SMTP, sending a message is mostly waiting for the server's replies, so the worker does its
-own work while the server reads, on one thread (`Courier`): it records the message before while
-the server reads DATA (on PostgreSQL the record leaves as soon as the message was accepted, and
-its answer is read then), and prepares the next (its links minted and committed, its bytes
-built) while the server reads this one's content.
+own work while the server reads, on one thread (`Courier`): the record of the message sent before
+is committed while the server reads this one's DATA command (on PostgreSQL that record leaves as
+soon as the message before was accepted, and only its answer is read then), and the next message
+is prepared (its links minted and committed, its bytes built) while the server reads this one's
+content.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -223,6 +225,9 @@ class SentLedger:
 
     def __init__(self, claim: str):
         self.claim = claim
+        self._open()
+
+    def _open(self) -> None:
         self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.postgresql = self.connection.dialect.name == "postgresql"
         if self.postgresql:
@@ -236,7 +241,7 @@ class SentLedger:
         # Every value but the message, its tries and the time is the same for the whole claim:
         # converted once. The three are converted by their columns' own processors each time.
         self.constants = self.statement.construct_params(
-            {"message": 0, "claim": claim, "tries": 0, "at": None}
+            {"message": 0, "claim": self.claim, "tries": 0, "at": None}
         )
         for name, value in self.constants.items():
             processor = convert.get(name)
@@ -248,7 +253,7 @@ class SentLedger:
         assert driver is not None  # a live connection from the pool
         self.cursor = driver.cursor()
         self.overlapped: _OverlappedRecord | _RecordAtOnce = (
-            _OverlappedRecord(self.connection, driver.pgconn)
+            _OverlappedRecord(self.connection, driver)
             if self.postgresql
             else _RecordAtOnce(self._execute)
         )
@@ -262,6 +267,12 @@ class SentLedger:
             self.cursor.close()
             if self.postgresql:  # the connection goes back to the pool as it came
                 self.connection.execute(text("RESET synchronous_commit"))
+        except Exception:  # noqa: BLE001 - every message was dealt with; only the tidying failed
+            current_app.logger.warning(
+                "The sent-mail ledger's connection is dropped", exc_info=True
+            )
+            with suppress(Exception):  # never back to the pool in a state nobody expects
+                self.connection.invalidate()
         finally:
             self.connection.close()
 
@@ -284,21 +295,42 @@ class SentLedger:
 
     def start(self, message: Outgoing, attempts: int) -> None:
         """Begin recording a message as sent, without waiting for it; `finish` waits."""
-        self.overlapped.start(self._values(message, attempts))
+        with self._reopened_if_left_busy():
+            self.overlapped.start(self._values(message, attempts))
 
     def finish(self) -> None:
-        """Wait for the record `start` began; raises if the database refused it."""
-        self.overlapped.finish()
+        """Wait for the record `start` began; raises if the database refused it, or if its answer
+        could not be read."""
+        with self._reopened_if_left_busy():
+            self.overlapped.finish()
+
+    @contextmanager
+    def _reopened_if_left_busy(self) -> Iterator[None]:
+        """On an error that leaves a statement's answer unread (the connection lost, say), the
+        ledger takes a new connection, so that the message is recorded again the ordinary way and
+        the ones after it too; the old one is never reused. If no new connection can be had, the
+        error that caused it is raised, and the records fail until the batch ends (its messages
+        are left to their lease)."""
+        try:
+            yield
+        except Exception:
+            if self.overlapped.pending:
+                self.connection.invalidate()
+                self.connection.close()
+                with suppress(Exception):
+                    self._open()
+            raise
 
 
 class _OverlappedRecord:
     """`SentLedger`'s record split in two on PostgreSQL, over libpq's asynchronous calls (psycopg's
     `pq` module): a statement prepared once for the ledger's connection, sent with the values as
     text, its answer read when asked for. Between `start` and `finish` the connection is used
-    for nothing else."""
+    for nothing else; `pending` says a statement's answer is still to be read."""
 
-    def __init__(self, connection: Any, pgconn: Any):
-        self.connection, self.pgconn = connection, pgconn
+    def __init__(self, connection: Any, driver: psycopg.Connection[Any]):
+        self.connection, self.pgconn = connection, driver.pgconn
+        self.encoding = driver.info.encoding
         self.name = f"chamber_mark_sent_{uuid.uuid4().hex[:12]}"
         # The statement with libpq's own numbered placeholders ($1, $2 ...), in `positions` order.
         dialect = postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
@@ -306,28 +338,34 @@ class _OverlappedRecord:
         self.positions = numbered.positiontup or []
         connection.exec_driver_sql(f"PREPARE {self.name} AS {numbered.string}")
         self.pending = False
+        self.poller = select.poll()  # not `select.select`: it refuses descriptors above 1023
+        self.poller.register(self.pgconn.socket, select.POLLIN)
 
     def start(self, values: dict[str, Any]) -> None:
         self.pgconn.send_query_prepared(
-            self.name.encode(), [_as_text(values[name]) for name in self.positions]
+            self.name.encode(), [_as_text(values[name], self.encoding) for name in self.positions]
         )
-        self.pending = True
+        self.pending = True  # queued: from here on its answer is owed
         self.pgconn.flush()  # what does not fit the socket now is sent by `finish`
 
     def finish(self) -> None:
         if not self.pending:
             return
-        self.pending = False
-        pgconn, socket = self.pgconn, self.pgconn.socket
-        while pgconn.flush():
-            select.select([socket], [socket], [])
-            pgconn.consume_input()
+        pgconn, poller, socket = self.pgconn, self.poller, self.pgconn.socket
+        if pgconn.flush():
+            poller.modify(socket, select.POLLIN | select.POLLOUT)
+            while pgconn.flush():
+                poller.poll()
+                pgconn.consume_input()
+            poller.modify(socket, select.POLLIN)
+        pgconn.consume_input()
         while pgconn.is_busy():
-            select.select([socket], [], [])
+            poller.poll()
             pgconn.consume_input()
         results = []
         while (result := pgconn.get_result()) is not None:
             results.append(result)
+        self.pending = False  # the connection is free again, whatever the answer
         failed = [r for r in results if r.status != pq.ExecStatus.COMMAND_OK]
         if failed or not results:
             message = failed[0].error_message if failed else pgconn.error_message
@@ -336,16 +374,16 @@ class _OverlappedRecord:
             )
 
     def close(self) -> None:
-        try:
-            self.finish()
-        finally:
-            self.connection.exec_driver_sql(f"DEALLOCATE {self.name}")
+        self.finish()
+        self.connection.exec_driver_sql(f"DEALLOCATE {self.name}")
 
 
 class _RecordAtOnce:
     """`SentLedger`'s record where it cannot be split (SQLite): written at once by `start`. A
     thread of its own gained nothing there: SQLite's write is work for this machine's processors,
     not a wait."""
+
+    pending = False  # nothing is ever left to read
 
     def __init__(self, execute: Callable[[dict[str, Any]], None]):
         self.start = execute
@@ -357,13 +395,13 @@ class _RecordAtOnce:
         return None
 
 
-def _as_text(value: Any) -> bytes | None:
-    """A value as PostgreSQL reads it in text format."""
+def _as_text(value: Any, encoding: str) -> bytes | None:
+    """A value as PostgreSQL reads it in text format, in the connection's encoding."""
     if value is None:
         return None
     if isinstance(value, datetime):
         return value.isoformat(" ").encode()
-    return str(value).encode()
+    return str(value).encode(encoding)
 
 
 def _commit_outcome() -> None:
