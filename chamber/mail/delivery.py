@@ -10,10 +10,10 @@ reason, and the worker goes on with the rest.
 
 Over SMTP, sending a message is mostly waiting for the server's replies, so the worker does its
 own work while the server reads, on one thread (`Courier`): the record of the message sent before
-is committed while the server reads this one's DATA command (on PostgreSQL that record leaves as
-soon as the message before was accepted, and only its answer is read then), and the next message
-is prepared (its links minted and committed, its bytes built) while the server reads this one's
-content.
+is committed before this one's content can leave (on PostgreSQL that record leaves as soon as the
+message before was accepted, and its answer is read while the server reads this one's DATA
+command; elsewhere it is written at once), and the next message is prepared (its links minted and
+committed, its bytes built) while the server reads this one's content.
 """
 
 from __future__ import annotations
@@ -509,8 +509,8 @@ class Courier:
     Sending is mostly waiting for the server's replies, so the worker does its own work while the
     server reads, on the one thread: a message the server accepted is recorded before the next
     message can leave (or when the courier closes): on PostgreSQL its record is sent at once and
-    its answer read while the server reads the next message's DATA command (`SentLedger.start`),
-    elsewhere it is written then. The next message is prepared while the server reads this
+    its answer read while the server reads the next message's DATA command (`SentLedger.start`);
+    elsewhere it is written at once. The next message is prepared while the server reads this
     one's content. At any moment at most one message has gone out without being recorded.
     """
 
