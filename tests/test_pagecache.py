@@ -16,7 +16,7 @@ from sqlalchemy import update
 from chamber.core import pagecache
 from chamber.core.pagecache import PublicVersion, current_version
 from chamber.core.times import utcnow
-from chamber.events.models import Event
+from chamber.events.models import AgendaItem, Event, Speaker
 from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from chamber.registration import services as registration_services
@@ -160,6 +160,46 @@ def test_the_version_rises_with_public_changes_and_statements_but_not_private_on
     db.session.flush()
     db.session.rollback()
     assert current_version()[0] == before + 1
+
+
+def test_last_writes_go_with_the_version_and_the_commit_raises_it_no_more(app, make_event):
+    """A transaction's last writes under a lock (`pagecache.last_writes`) take the version's rise
+    with them (one statement on PostgreSQL); the commit then raises it no further, and a public
+    change made after them raises it again. A table with an `onupdate` column (the event's
+    `updated_at`) is written by a statement of its own, so that value is still set."""
+    event, speaker = make_event(), Speaker(name="Dr Ada")
+    db.session.add(speaker)
+    db.session.commit()
+    events, speakers, items = Event.__table__, Speaker.__table__, AgendaItem.__table__
+    before = current_version()[0]
+    event.title = "Changed"
+    db.session.flush()
+    pagecache.last_writes(
+        [
+            update(speakers).where(speakers.c.id == speaker.id).values(bio="Cryptographer"),
+            update(items).where(items.c.event_id == event.id).values(title="Renamed"),
+            update(events).where(events.c.id == event.id).values(capacity=77),
+        ]
+    )
+    db.session.commit()
+    assert current_version()[0] == before + 1
+    db.session.refresh(event)
+    assert (event.capacity, speaker.bio) == (77, "Cryptographer")
+    assert event.updated_at is not None
+    assert {item.title for item in event.agenda_items} <= {"Renamed"}
+    event.title = "Changed after"
+    db.session.flush()
+    pagecache.last_writes([update(speakers).values(bio="Cryptographer and author")])
+    speaker.job_title = "A public change after the last writes"
+    db.session.commit()
+    assert current_version()[0] >= before + 2  # raised again (on PostgreSQL, twice in all)
+    db.session.execute(db.delete(PublicVersion))  # a database the migrations did not seed
+    db.session.commit()
+    event.title = "Changed once more"
+    db.session.flush()
+    pagecache.last_writes([update(speakers).values(bio="Cryptographer, author")])
+    db.session.commit()
+    assert current_version()[0] == 1  # the commit seeded the row the statement found missing
 
 
 def test_the_version_row_comes_back_if_it_was_removed(app, make_event):

@@ -6,7 +6,7 @@ import re
 
 from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
-from chamber.mail.models import OutboxMessage
+from chamber.mail.models import OutboxAttachment, OutboxMessage
 from chamber.members.models import Contact
 from chamber.registration import services
 from chamber.registration.models import Booking, BookingToken, Delegate
@@ -144,6 +144,39 @@ def test_each_person_waiting_is_told_their_own_place_in_the_queue(client, make_e
             assert re.findall(r"waiting list, number (\S+?)[.<]", body) == [str(number)]
             assert "waiting-list-place" not in body
         assert services.waitlist_position(delegate(address)) == number
+
+
+def test_a_seat_that_came_out_other_than_written_withdraws_the_emails_queued_for_it(
+    client, make_event, monkeypatch
+):
+    """The emails are queued before the seat lock, as the seats stood when the places were
+    written. If the lock decides otherwise (the last seat went meanwhile: here the count before
+    the lock is made to say the event is empty), those emails are taken back out, with their
+    calendar files, and the ones for what was decided are queued instead."""
+    event = make_event(capacity=1)
+    register_other(client, event, "first@other.example")
+    monkeypatch.setattr(services.seats, "confirmed_count", lambda _event_id: 0)
+    assert register(client, event).status_code == 302
+    assert statuses(event)["zoe@octree.example"] == "waitlisted"
+    zoe = delegate("zoe@octree.example")
+    keys = set(db.session.scalars(db.select(OutboxMessage.key)))
+    assert f"confirmed:delegate:{zoe.id}" not in keys
+    assert f"waitlisted:delegate:{zoe.id}" in keys
+    for key, says in (
+        (f"booking:{zoe.booking_id}", "Zoë O'Brien: on the waiting list"),
+        (f"waitlisted:delegate:{zoe.id}", "waiting list, number 1."),
+    ):
+        message = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.key == key)).one()
+        assert says in message.text_body
+        assert "waiting-list-place" not in message.text_body + message.html_body
+    orphans = db.session.scalar(
+        db.select(db.func.count(OutboxAttachment.id)).where(
+            OutboxAttachment.message_id.not_in(db.select(OutboxMessage.id))
+        )
+    )
+    assert orphans == 0
+    # One calendar file in all: the first delegate's; none for the place that waits.
+    assert db.session.scalar(db.select(db.func.count(OutboxAttachment.id))) == 1
 
 
 def test_the_same_email_twice_gets_no_second_seat_and_a_fresh_link_by_email(client, make_event):

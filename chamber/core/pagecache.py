@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from cachelib import BaseCache, NullCache, RedisCache, SimpleCache
 from flask import Flask, Response, current_app, g, request, session
-from sqlalchemy import Engine, Integer, create_engine, event, update
+from sqlalchemy import Engine, Integer, UpdateBase, create_engine, event, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date, parse_cookie, parse_date, parse_etags, quote_etag
@@ -378,6 +378,48 @@ def _raise_version(session: Session) -> None:
         session.add(PublicVersion(id=1, number=1, changed_at=utcnow()))
         session.flush()
     session.info.pop(_CHANGED, None)  # the UPDATE itself is not a public change
+
+
+def last_writes(statements: list[UpdateBase]) -> None:
+    """Run a transaction's last writes before its commit, and raise the public version with them
+    if the transaction changed a public row: on PostgreSQL in one statement (each write a
+    data-modifying CTE of the version's UPDATE), so one round trip, not one per write and
+    another for the version at the commit. For writes made while a lock others queue for is
+    held (a booking's seat decision, `registration.services.settle_seats`): the commit is then
+    the only round trip left under it.
+
+    The statements are Core statements on tables (`Model.__table__`), each changing rows only by
+    itself (a CTE does not see another's changes), no two setting a column of the same name (a
+    value's parameter is named after its column). A statement on a table with an `onupdate`
+    column runs on its own first: SQLAlchemy computes those values only for a statement it runs
+    itself. On SQLite they all run one after the other, and the version rises at the commit as
+    usual."""
+    session = db.session()
+    together = [s for s in statements if not _has_onupdate(s)]
+    if session.get_bind().dialect.name != "postgresql" or not session.info.get(_CHANGED):
+        together = []
+    for statement in statements:
+        if not any(statement is s for s in together):
+            session.execute(statement)
+    if not together:
+        return
+    session.flush()  # what the unit of work holds goes first, as it would at the commit
+    version = PublicVersion.__table__
+    raise_it = (
+        update(version)
+        .where(version.c.id == 1)
+        .values(number=version.c.number + 1, changed_at=utcnow())
+    )
+    for n, statement in enumerate(together):
+        raise_it = raise_it.add_cte(statement.cte(f"last_write_{n}"))
+    result = session.execute(raise_it)
+    if getattr(result, "rowcount", 0) == 1:  # else the commit raises it (or seeds the row)
+        session.info.pop(_CHANGED, None)
+
+
+def _has_onupdate(statement: UpdateBase) -> bool:
+    table = getattr(statement, "table", None)
+    return any(column.onupdate is not None for column in getattr(table, "columns", ()))
 
 
 @event.listens_for(Session, "after_rollback")

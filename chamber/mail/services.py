@@ -16,7 +16,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
-from sqlalchemy import ColumnElement, CursorResult, Select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, Update, update
 
 from chamber.auth import audit
 from chamber.auth.models import StaffUser
@@ -186,22 +186,56 @@ INSERT_CHUNK = 500
 
 def queue_composed(messages: list[Composed]) -> int:
     """Queue messages rendered inside `composed_only()`; returns how many were new (a key already
-    queued is left as it is, with its attachments). One multi-row INSERT per `INSERT_CHUNK`
-    messages (a campaign's chunk of recipients, or a booking's emails), and one more for the
-    attachments of those that were new: a booking queues its emails under the seat lock, so each
-    round trip there is one every other booking of the event waits for."""
-    new = 0
+    queued is left as it is, with its attachments)."""
+    return len(queued(messages))
+
+
+def queued(messages: list[Composed]) -> dict[str, int]:
+    """`queue_composed`, returning the outbox id of each message that was new, by its key. One
+    multi-row INSERT per `INSERT_CHUNK` messages (a campaign's chunk of recipients, or a booking's
+    emails), and one more for the attachments of those that were new."""
+    new: dict[str, int] = {}
     for start in range(0, len(messages), INSERT_CHUNK):
-        chunk = messages[start : start + INSERT_CHUNK]
-        new += _queue_chunk(chunk)
+        new.update(_queue_chunk(messages[start : start + INSERT_CHUNK]))
     return new
 
 
+def filling_in(message_ids: list[int], values: dict[str, str]) -> Update:
+    """The UPDATE that does `filled_in` to messages already queued (each placeholder in their
+    bodies replaced by its value, by the database's `replace`), for a caller that sends it with
+    the other writes it makes under a lock (`core.pagecache.last_writes`). Placeholders and values
+    are bound parameters."""
+    table = OutboxMessage.__table__
+    text: ColumnElement[str] = table.c.text_body
+    html: ColumnElement[str] = table.c.html_body
+    for mark, value in values.items():
+        text, html = db.func.replace(text, mark, value), db.func.replace(html, mark, value)
+    return (
+        update(table).where(one_of(table.c.id, message_ids)).values(text_body=text, html_body=html)
+    )
+
+
+def withdraw(message_ids: list[int]) -> None:
+    """Take messages queued in this transaction back out (with their attachments): a caller that
+    queued them before a decision and must now send others instead."""
+    if message_ids:
+        db.session.execute(
+            db.delete(OutboxAttachment.__table__).where(
+                one_of(OutboxAttachment.__table__.c.message_id, message_ids)
+            )
+        )
+        db.session.execute(
+            db.delete(OutboxMessage.__table__).where(
+                one_of(OutboxMessage.__table__.c.id, message_ids)
+            )
+        )
+
+
 def _queue(message: Composed) -> bool:
-    return _queue_chunk([message]) == 1
+    return len(_queue_chunk([message])) == 1
 
 
-def _queue_chunk(messages: list[Composed]) -> int:
+def _queue_chunk(messages: list[Composed]) -> dict[str, int]:
     by_key = {message.row["key"]: message for message in reversed(messages)}  # the first of a key
     messages = [message for message in messages if by_key[message.row["key"]] is message]
     # The rows go as parameters of one constant statement (sent as one multi-row INSERT), not
@@ -228,7 +262,7 @@ def _queue_chunk(messages: list[Composed]) -> int:
     ]
     if attachments:
         db.session.execute(db.insert(OutboxAttachment.__table__), attachments)
-    return len(new)
+    return new
 
 
 # --- suppression ---------------------------------------------------------------------------------

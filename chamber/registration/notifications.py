@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import UpdateBase
+
 from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical, ics_filename
 from chamber.core.times import utcnow
@@ -102,11 +104,12 @@ def settle_and_tell(
     tell: Callable[[Event, services.BookingResult], None],
 ) -> None:
     """Decide a booking's seats (`services.settle_seats`) with its emails (`tell`: `booking_emails`
-    or `delegate_emails`) rendered before, so that the seat lock is held for the decision and the
-    inserts, not for rendering emails and calendar files. A place in the waiting list, which only
-    the lock can say, is rendered as a placeholder and written in once it is known. If a seat
-    came out other than it was written, the emails are rendered again under the lock. With
-    nothing to decide (everyone named already had a place), the emails are simply queued."""
+    or `delegate_emails`) rendered and queued before, so that the seat lock is held for the
+    decision, not for rendering emails and calendar files or inserting them. A place in the
+    waiting list, which only the lock can say, is queued as a placeholder and filled in with the
+    decision's own writes. If a seat came out other than it was written, the queued emails are
+    withdrawn and rendered again under the lock. With nothing to decide (everyone named already
+    had a place), the emails are simply queued."""
     if result.unsettled is None:
         tell(event, result)
         return
@@ -114,14 +117,20 @@ def settle_and_tell(
     result.positions = dict(marks)
     with mail.composed_only() as emails:
         tell(event, result)
-    if services.settle_seats(result):  # sets the real places in `result.positions`
+    queued = list(mail.queued(emails).values())
+
+    def fill_in(settled: services.BookingResult) -> UpdateBase | None:
+        if not marks or not queued:
+            return None
+        return mail.filling_in(
+            queued, {mark: str(settled.positions[id]) for id, mark in marks.items()}
+        )
+
+    if services.settle_seats(result, also=fill_in):  # sets the real places in `result.positions`
+        mail.withdraw(queued)
         with mail.composed_only() as emails:
             tell(event, result)
-    else:
-        emails = mail.filled_in(
-            emails, {mark: str(result.positions[id]) for id, mark in marks.items()}
-        )
-    mail.queue_composed(emails)
+        mail.queue_composed(emails)
 
 
 def delegate_emails(event: Event, result: services.BookingResult) -> None:

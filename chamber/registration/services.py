@@ -12,17 +12,18 @@ as the transaction's first write (`seats_locked`), and asked for later it refuse
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, update
+from sqlalchemy import Select, UpdateBase, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
-from chamber.core import transactions
-from chamber.core.dialects import on_postgresql
+from chamber.core import pagecache, transactions
+from chamber.core.dialects import on_postgresql, one_of
 from chamber.core.errors import Refusal
 from chamber.core.notice import current_notice_version
 from chamber.core.times import utcnow
@@ -391,9 +392,13 @@ def add_delegates(
     return result
 
 
-def settle_seats(result: BookingResult) -> bool:
+def settle_seats(
+    result: BookingResult, also: Callable[[BookingResult], UpdateBase | None] | None = None
+) -> bool:
     """Decide the seats of a booking's new places under the event's seat lock (invariant 1), and
-    return whether any place's seat changed from the one it was written with.
+    return whether any place's seat changed from the one it was written with. If none did, the
+    statement `also` makes of the decided result (the emails' waiting places filled in) is sent
+    with this decision's own writes and the public version's, in one round trip.
 
     On PostgreSQL the lock (the event's row) is taken here, after the booking was written, and
     held to the commit: for this decision and the inserts of the emails already rendered, not for
@@ -434,24 +439,38 @@ def settle_seats(result: BookingResult) -> bool:
         raise BookingRefused(business_limit_message(event))
     taken_by_others = confirmed - len(result.confirmed)
     free = event.capacity - taken_by_others
-    changed = False
+    decided: list[tuple[Delegate, DelegateStatus]] = []
     result.confirmed, result.waitlisted, result.positions = [], [], {}
     for delegate in ours:
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed
-        if delegate.status != status or status == DelegateStatus.waitlisted:
-            # A place that waits joins the list now (its order is the order of the decisions);
-            # a seat given as it was written keeps the time it was written, a moment ago, and
-            # costs no UPDATE under the lock.
-            changed = changed or delegate.status != status
-            delegate.status, delegate.status_changed_at = status, decided_at
+        decided.append((delegate, status))
         if status == DelegateStatus.confirmed:
             result.confirmed.append(delegate)
         else:
             result.waitlisted.append(delegate)
             result.positions[delegate.id] = waiting_ahead + len(result.waitlisted)
-    db.session.flush()
-    return changed
+    # A place that waits joins the list now (its order is the order of the decisions); a seat
+    # given as it was written keeps the time it was written, a moment ago.
+    if any(delegate.status != status for delegate, status in decided):
+        for delegate, status in decided:
+            if delegate.status != status or status == DelegateStatus.waitlisted:
+                delegate.status, delegate.status_changed_at = status, decided_at
+        db.session.flush()
+        return True
+    # Every seat as it was written: what is left to write (the waiting places' time, the
+    # caller's `also`) and the public version go in one round trip, and the commit follows.
+    writes = [extra] if also is not None and (extra := also(result)) is not None else []
+    waiting = [delegate.id for delegate in result.waitlisted]
+    if waiting:
+        table = Delegate.__table__
+        writes.insert(
+            0, update(table).where(one_of(table.c.id, waiting)).values(status_changed_at=decided_at)
+        )
+    pagecache.last_writes(writes)
+    for delegate in result.waitlisted:
+        set_committed_value(delegate, "status_changed_at", decided_at)
+    return False
 
 
 def _waiting_ahead(event_id: int, ours: list[int], decided_at: datetime) -> Any:
