@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from chamber.core.dialects import insert_or_skip
+from chamber.core.dialects import insert_or_skip, on_postgresql
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.members.models import Consent, Contact, MarketingTopic, Organisation, SizeBand
@@ -95,19 +95,30 @@ def find_or_create_organisation(
     return organisation
 
 
+# `_insert_unless_there`'s statements, made once for each database kind, table, key and set of
+# columns, and kept: the values go as parameters, so no statement is built or coerced per row.
+_INSERTS: dict[tuple[bool, str, str, tuple[str, ...]], Any] = {}
+
+
+def _insert_statement(model: type[Any], key: str, columns: tuple[str, ...]) -> Any:
+    kept = (on_postgresql(), model.__tablename__, key, columns)
+    if kept not in _INSERTS:
+        _INSERTS[kept] = (
+            insert_or_skip(model)  # a statement for the session's database
+            .on_conflict_do_nothing(index_elements=[key])
+            .returning(model)  # the new row as an object, in the same round trip
+        )
+    return _INSERTS[kept]
+
+
 def _insert_unless_there(model: type[M], key: InstrumentedAttribute[str], **values: object) -> M:
     """The row with `values`, inserted, or the one already there with the same unique key (or
     inserted by another transaction meanwhile): INSERT ... ON CONFLICT DO NOTHING waits for that
     transaction and then leaves its row, where a plain INSERT would fail the whole request. Races
     between bookings (two at once naming the same new business or person) end here, not in an
     error. A new row comes back from the INSERT itself; one already there costs a SELECT."""
-    statement = (
-        insert_or_skip(model)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[key.key])
-        .returning(model)  # the new row as an object, in the same round trip
-    )
-    found: M | None = db.session.scalar(statement)
+    statement = _insert_statement(model, key.key, tuple(values))
+    found: M | None = db.session.scalar(statement, values)
     if found is None:
         found = db.session.scalar(db.select(model).where(key == values[key.key]))
     assert found is not None

@@ -5,7 +5,9 @@ staff home) count seats with `holds_a_seat()` inside their own aggregate query."
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+import functools
+
+from sqlalchemy import ColumnElement, Select, bindparam
 
 from chamber.extensions import db
 from chamber.registration.models import Delegate, DelegateStatus
@@ -18,7 +20,17 @@ def holds_a_seat() -> ColumnElement[bool]:
 
 def confirmed_count(event_id: int) -> int:
     """Confirmed delegates at one event: the seats taken."""
-    return confirmed_counts([event_id]).get(event_id, 0)
+    count: int = db.session.scalar(_confirmed_at_one(), {"event_id": event_id})
+    return count
+
+
+@functools.cache
+def _confirmed_at_one() -> Select[tuple[int]]:
+    """`confirmed_count`'s statement, made once (every booking asks it)."""
+    statement: Select[tuple[int]] = db.select(db.func.count(Delegate.id)).where(
+        Delegate.event_id == bindparam("event_id"), holds_a_seat()
+    )
+    return statement
 
 
 def confirmed_counts(event_ids: list[int]) -> dict[int, int]:

@@ -12,13 +12,14 @@ as the transaction's first write (`seats_locked`), and asked for later it refuse
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, UpdateBase, update
+from sqlalchemy import Select, UpdateBase, bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -143,29 +144,49 @@ def active_delegates_for_business(
     booker's colleagues count: the same business email domain, or for a personal mailbox the
     same address. A stranger typing another business's name therefore neither learns how many
     places it holds nor uses them up. Staff (`None`) count every booking under the name."""
-    count: int = db.session.scalar(_business_places(event_id, organisation_id, colleagues_of))
+    statement, values = _business_places(event_id, organisation_id, colleagues_of)
+    count: int = db.session.scalar(statement, values)
     return count
 
 
 def _business_places(
     event_id: int, organisation_id: int, colleagues_of: str | None
-) -> Select[tuple[int]]:
-    """The query `active_delegates_for_business` runs: the count, as a statement."""
+) -> tuple[Select[tuple[int]], dict[str, Any]]:
+    """The query `active_delegates_for_business` runs (the count, as a statement) and its values:
+    `event_id`, `organisation_id` and, for a public booking, `colleagues` (an address, or a LIKE
+    pattern for everyone at a domain)."""
+    values: dict[str, Any] = {"event_id": event_id, "organisation_id": organisation_id}
+    if colleagues_of is None:
+        return _business_places_statement("everyone"), values
+    key, exact = addresses.colleagues_pattern(colleagues_of)
+    values["colleagues"] = key if exact else "%@" + _like_escaped(key)
+    return _business_places_statement("address" if exact else "domain"), values
+
+
+def _like_escaped(text: str) -> str:
+    """`text` matched as it is by LIKE ... ESCAPE '/'."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+@functools.cache
+def _business_places_statement(colleagues: str) -> Select[tuple[int]]:
+    """`_business_places`'s statement for `colleagues` ("everyone", "address" or "domain"), made
+    once: its values are parameters."""
     query: Select[tuple[int]] = (
         db.select(db.func.count(Delegate.id))
         .join(Booking, Booking.id == Delegate.booking_id)
         .where(
-            Delegate.event_id == event_id,
-            Booking.organisation_id == organisation_id,
+            Delegate.event_id == bindparam("event_id"),
+            Booking.organisation_id == bindparam("organisation_id"),
             Delegate.status != DelegateStatus.cancelled,
         )
     )
-    if colleagues_of is not None:
-        key, exact = addresses.colleagues_pattern(colleagues_of)
-        query = query.join(Contact, Contact.id == Booking.booker_id).where(
-            Contact.email == key if exact else Contact.email.endswith(f"@{key}", autoescape=True)
-        )
-    return query
+    if colleagues == "everyone":
+        return query
+    booker = query.join(Contact, Contact.id == Booking.booker_id)
+    if colleagues == "address":
+        return booker.where(Contact.email == bindparam("colleagues"))
+    return booker.where(Contact.email.like(bindparam("colleagues"), escape="/"))
 
 
 def active_places(event_id: int, emails: list[str]) -> list[Delegate]:
@@ -426,15 +447,11 @@ def settle_seats(
     booking = result.booking
     colleagues_of = booking.booker.email if pending.public else None
     decided_at = utcnow()  # the waiting list's order is the order of these decisions
-    business_places, confirmed, waiting_ahead = db.session.execute(
-        db.select(
-            _business_places(event.id, booking.organisation_id, colleagues_of).scalar_subquery(),
-            db.select(db.func.count(Delegate.id))
-            .where(Delegate.event_id == event.id, seats.holds_a_seat())
-            .scalar_subquery(),
-            _waiting_ahead(event.id, [delegate.id for delegate in ours], decided_at),
-        )
-    ).one()
+    limit_count, values = _business_places(event.id, booking.organisation_id, colleagues_of)
+    ids = [delegate.id for delegate in ours]
+    values.update(ours=ids, first=min(ids), decided_at=decided_at)
+    counted = db.session.execute(_settling_counts(limit_count), values).one()
+    business_places, confirmed, waiting_ahead = counted[0], counted[1], counted[2]
     if business_places + pending.named - len(ours) > event.business_limit:
         raise BookingRefused(business_limit_message(event))
     taken_by_others = confirmed - len(result.confirmed)
@@ -473,21 +490,35 @@ def settle_seats(
     return False
 
 
-def _waiting_ahead(event_id: int, ours: list[int], decided_at: datetime) -> Any:
-    """How many others wait ahead of a booking's places decided at `decided_at` (as a subquery):
-    the order of `waitlist_position`, by when each joined the list, then by id. Counted under the
-    seat lock, so every other place waiting was decided before; ours are numbered after them."""
-    return (
+@functools.cache
+def _settling_counts(limit_count: Select[tuple[int]]) -> Select[int, int, int]:
+    """What `settle_seats` counts under the lock, in one statement made once for each kind of
+    `limit_count` (`_business_places`): the business's places, the seats taken, and how many
+    others wait ahead of a booking's places (`ours`, the least of them `first`) decided at
+    `decided_at`. The last is the order of `waitlist_position`, by when each joined the list, then
+    by id; counted under the seat lock, every other place waiting was decided before, so ours
+    are numbered after them."""
+    waiting_ahead = (
         db.select(db.func.count(Delegate.id))
         .where(
-            Delegate.event_id == event_id,
+            Delegate.event_id == bindparam("event_id"),
             Delegate.status == DelegateStatus.waitlisted,
-            Delegate.id.not_in(ours),
-            (Delegate.status_changed_at < decided_at)
-            | ((Delegate.status_changed_at == decided_at) & (Delegate.id < min(ours))),
+            Delegate.id.not_in(bindparam("ours", expanding=True)),
+            (Delegate.status_changed_at < bindparam("decided_at"))
+            | (
+                (Delegate.status_changed_at == bindparam("decided_at"))
+                & (Delegate.id < bindparam("first"))
+            ),
         )
         .scalar_subquery()
     )
+    taken = (
+        db.select(db.func.count(Delegate.id))
+        .where(Delegate.event_id == bindparam("event_id"), seats.holds_a_seat())
+        .scalar_subquery()
+    )
+    counts: Select[int, int, int] = db.select(limit_count.scalar_subquery(), taken, waiting_ahead)
+    return counts
 
 
 def _lock_and_read_again(event: Event) -> None:
