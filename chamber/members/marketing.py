@@ -401,6 +401,8 @@ def record_booking_choice(
     if opted_out:
         opt_out(contact, SOFT_OPT_IN_TOPICS, now=now)
         return
+    if contact.soft_opt_in_at is not None:  # from an earlier booking, or given as it was made
+        return
     given = db.session.execute(
         update(Contact)
         .where(Contact.id == contact.id, Contact.soft_opt_in_at.is_(None))

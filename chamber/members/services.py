@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import InstrumentedAttribute
@@ -133,11 +134,14 @@ def find_or_create_contact(
     job_title: str = "",
     phone: str = "",
     update_existing: bool = False,
+    soft_opt_in_at: datetime | None = None,
 ) -> Contact:
     """The person with this email (case-insensitive), or a new one made from what was typed.
 
     An existing contact is changed only when `update_existing` is passed: by staff, or by the
     person themselves through a link sent to their address. Anonymous input never overwrites.
+    `soft_opt_in_at` is given to a new contact only (a booker who took the soft opt-in, so that
+    `marketing.record_booking_choice` has nothing left to write); someone we know keeps theirs.
     """
     key = normalise_email(email)
     db.session.flush()  # the organisation, for its id
@@ -151,13 +155,14 @@ def find_or_create_contact(
         organisation_id=organisation.id if organisation else None,
         job_title=job_title,
         phone=phone,
+        **({"soft_opt_in_at": soft_opt_in_at} if soft_opt_in_at else {}),
     )
     if update_existing:
         contact.name = name.strip()
         contact.organisation = organisation or contact.organisation
         contact.job_title = job_title or contact.job_title or ""
         contact.phone = phone or contact.phone or ""
-    db.session.flush()
+        db.session.flush()
     return contact
 
 

@@ -355,6 +355,8 @@ def book(
         job_title=booker.job_title,
         phone=booker.phone,
         update_existing=staff_confirmed,
+        # A new booker who keeps the offer gets the soft opt-in with their row (docs/marketing.md).
+        soft_opt_in_at=now if marketing_opt_out is False else None,
     )
     if marketing_opt_out is not None:  # the form offered the booker an opt-out (docs/marketing.md)
         marketing.record_booking_choice(booker_contact, opted_out=marketing_opt_out, now=now)
