@@ -12,7 +12,7 @@ from chamber.events.models import EventStatus
 from chamber.extensions import db
 from chamber.members.models import Contact, Organisation, SizeBand
 from chamber.registration import services
-from chamber.registration.models import Delegate
+from chamber.registration.models import Booking, Delegate
 from chamber.registration.services import (
     AlreadyRegistered,
     BookingRefused,
@@ -252,12 +252,17 @@ def test_a_person_booked_by_two_bookings_at_once_gets_one_place_and_is_set_aside
 
 def test_a_booking_whose_every_person_another_booking_just_took_keeps_none(app, make_event):
     """Everyone named was set aside while the booking was being written: there is no seat left to
-    decide, and the booking ends with no place rather than an error."""
+    decide, and no booking is made (as when everyone named had a place already), rather than an
+    error or a booking with nobody on it."""
     event = make_event(capacity=10, business_limit=5)
     outcome = _book_while_another_booking_holds_the_person(app, event, set_aside=True, b_names=(1,))
     assert outcome == {"set aside": ["person1@example.com"], "confirmed": []}
     db.session.expire_all()
     assert statuses(event) == {"person1@example.com": "confirmed"}
+    organisations = db.session.scalars(
+        db.select(Organisation.name).join(Booking, Booking.organisation_id == Organisation.id)
+    ).all()
+    assert organisations == ["Business A"]
 
 
 def test_staff_booking_a_person_another_booking_just_took_is_refused_whole(app, make_event):

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import OutboxAttachment, OutboxMessage
 from chamber.members.models import Contact
-from chamber.registration import services
+from chamber.registration import notifications, services
 from chamber.registration.models import Booking, BookingToken, Delegate
 from tests.support import csrf_token, post_form
 
@@ -177,6 +182,48 @@ def test_a_seat_that_came_out_other_than_written_withdraws_the_emails_queued_for
     assert orphans == 0
     # One calendar file in all: the first delegate's; none for the place that waits.
     assert db.session.scalar(db.select(db.func.count(OutboxAttachment.id))) == 1
+
+
+def test_an_event_staff_change_while_a_booking_is_written_is_in_the_booking_emails(
+    app, client, make_event
+):
+    """The emails are rendered and queued before the seat lock. If staff move the event in the
+    moment between (their commit does not wait for the booking, which has not locked the event
+    yet), the lock sees it, and the emails are made again from the event as it now is. Only on
+    PostgreSQL: on SQLite a booking takes the lock first, so the change waits for it."""
+    from chamber.core.dialects import on_postgresql
+    from chamber.events.models import Event
+
+    if not on_postgresql():
+        pytest.skip("on SQLite the booking holds the lock from its start")
+    event = make_event()
+    moved = event.starts_at + timedelta(days=7)
+    result = services.book(
+        db.session.get(Event, event.id),
+        services.BusinessDetails("Octree Ltd", services.SizeBand.small),
+        services.DelegateDetails("Tony", "tony@octree.example"),
+        [services.DelegateDetails("Zoë", "zoe@octree.example")],
+        settle=False,
+    )
+    with db.engine.connect() as staff:  # another transaction, committed before the lock
+        staff.execute(
+            db.update(Event)
+            .where(Event.id == event.id)
+            .values(starts_at=moved, ends_at=moved + timedelta(hours=4), updated_at=utcnow())
+        )
+        staff.commit()
+    notifications.settle_and_tell(result.unsettled.event, result, notifications.booking_emails)
+    db.session.commit()
+    zoe = delegate("zoe@octree.example")
+    confirmation = db.session.scalars(
+        db.select(OutboxMessage).where(OutboxMessage.key == f"confirmed:delegate:{zoe.id}")
+    ).one()
+    local = moved.astimezone(ZoneInfo(event.timezone))
+    assert f"{local:%A} {local.day} {local:%B %Y}" in confirmation.text_body
+    assert len(confirmation.attachments) == 1
+    assert f"DTSTART;TZID={event.timezone}:{local:%Y%m%dT%H%M%S}".encode() in (
+        confirmation.attachments[0].content
+    )
 
 
 def test_the_same_email_twice_gets_no_second_seat_and_a_fresh_link_by_email(client, make_event):

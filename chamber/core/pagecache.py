@@ -395,15 +395,19 @@ def last_writes(statements: list[UpdateBase]) -> None:
     itself. On SQLite they all run one after the other, and the version rises at the commit as
     usual."""
     session = db.session()
+    session.flush()  # what the unit of work holds goes first, as it would at the commit
     together = [s for s in statements if not _has_onupdate(s)]
-    if session.get_bind().dialect.name != "postgresql" or not session.info.get(_CHANGED):
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or session.in_nested_transaction()  # the version rises at the real commit only
+        or not session.info.get(_CHANGED)
+    ):
         together = []
     for statement in statements:
         if not any(statement is s for s in together):
             session.execute(statement)
     if not together:
         return
-    session.flush()  # what the unit of work holds goes first, as it would at the commit
     version = PublicVersion.__table__
     raise_it = (
         update(version)

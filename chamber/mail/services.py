@@ -161,22 +161,10 @@ def enqueue(
 
 def placeholder(name: str) -> str:
     """A stand-in for a value known only after a message is rendered (a place in a queue that a
-    lock decides), for `filled_in` to replace: the name and 128 random bits, made now, so no text
+    lock decides), for `filling_in` to replace: the name and 128 random bits, made now, so no text
     a person typed before can hold it, and only letters, digits and hyphens, which HTML escaping
     leaves as they are."""
     return f"{name}-{links.new_nonce()}"
-
-
-def filled_in(messages: list[Composed], values: dict[str, str]) -> list[Composed]:
-    """The messages with each placeholder (`placeholder`) in their bodies replaced by its value."""
-    filled = []
-    for message in messages:
-        row = dict(message.row)
-        for field in ("text_body", "html_body"):
-            for mark, value in values.items():
-                row[field] = row[field].replace(mark, value)
-        filled.append(Composed(row, message.attachments))
-    return filled
 
 
 # Messages written by one INSERT in `queue_composed`: 500 rows of about 17 values stay well under
@@ -201,8 +189,8 @@ def queued(messages: list[Composed]) -> dict[str, int]:
 
 
 def filling_in(message_ids: list[int], values: dict[str, str]) -> Update:
-    """The UPDATE that does `filled_in` to messages already queued (each placeholder in their
-    bodies replaced by its value, by the database's `replace`), for a caller that sends it with
+    """The UPDATE that fills in messages already queued: each placeholder (`placeholder`) in
+    their bodies replaced by its value, by the database's `replace`, for a caller that sends it with
     the other writes it makes under a lock (`core.pagecache.last_writes`). Placeholders and values
     are bound parameters."""
     table = OutboxMessage.__table__

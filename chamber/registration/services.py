@@ -100,6 +100,7 @@ class Unsettled:
     named: int  # everyone the booking named, set aside or not: they all count against the limit
     public: bool  # a public booking: the event must still be taking bookings when seats are given
     now: datetime
+    seen: datetime  # the event's `updated_at` as the places were written: what the emails show
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -382,7 +383,11 @@ def book(
     db.session.add(booking)
     result = BookingResult(booking, set_aside=set_aside)
     _place(event, booking, delegates, emails, result, now, set_aside_duplicates)
-    result.unsettled = Unsettled(event, named, public, now)
+    if not result.confirmed and not result.waitlisted:  # all booked meanwhile: see `_place`
+        db.session.delete(booking)
+        db.session.flush()
+        return BookingResult(None, set_aside=result.set_aside)
+    result.unsettled = Unsettled(event, named, public, now, event.updated_at)
     if settle:
         settle_seats(result)
     return result
@@ -409,7 +414,7 @@ def add_delegates(
     result = BookingResult(booking, set_aside=set_aside)
     if delegates:
         _place(event, booking, delegates, emails, result, now, set_aside_duplicates)
-        result.unsettled = Unsettled(event, named, True, now)
+        result.unsettled = Unsettled(event, named, True, now, event.updated_at)
         if settle:
             settle_seats(result)
     return result
@@ -419,9 +424,16 @@ def settle_seats(
     result: BookingResult, also: Callable[[BookingResult], UpdateBase | None] | None = None
 ) -> bool:
     """Decide the seats of a booking's new places under the event's seat lock (invariant 1), and
-    return whether any place's seat changed from the one it was written with. If none did, the
-    statement `also` makes of the decided result (the emails' waiting places filled in) is sent
-    with this decision's own writes and the public version's, in one round trip.
+    return whether what was made before the lock is out of date: a place's seat changed from the
+    one it was written with, or staff changed the event meanwhile.
+
+    `also` is for a caller whose transaction writes nothing public after this (the booking
+    forms, `notifications.settle_and_tell`): if nothing is out of date, the statement it makes of
+    the decided result (the emails' waiting places filled in) is sent with this decision's own
+    writes and the public version's rise, in one round trip (`pagecache.last_writes`). Without
+    it the decision's writes go through the session and the version rises at the commit, as it
+    must for a caller that goes on (staff bookings, the door, the demo): taking the version's row
+    early would hold up every public change until its commit.
 
     On PostgreSQL the lock (the event's row) is taken here, after the booking was written, and
     held to the commit: for this decision and the inserts of the emails already rendered, not for
@@ -470,16 +482,20 @@ def settle_seats(
             result.waitlisted.append(delegate)
             result.positions[delegate.id] = waiting_ahead + len(result.waitlisted)
     # A place that waits joins the list now (its order is the order of the decisions); a seat
-    # given as it was written keeps the time it was written, a moment ago.
-    if any(delegate.status != status for delegate, status in decided):
+    # given as it was written keeps the time it was written, a moment ago. If staff changed the
+    # event since the places were written, what was made of it before the lock (the emails) is
+    # out of date: the caller makes it again, as for a seat that came out other than written.
+    changed = any(delegate.status != status for delegate, status in decided)
+    if changed or also is None or event.updated_at != pending.seen:
         for delegate, status in decided:
             if delegate.status != status or status == DelegateStatus.waitlisted:
                 delegate.status, delegate.status_changed_at = status, decided_at
         db.session.flush()
-        return True
-    # Every seat as it was written: what is left to write (the waiting places' time, the
-    # caller's `also`) and the public version go in one round trip, and the commit follows.
-    writes = [extra] if also is not None and (extra := also(result)) is not None else []
+        return changed or event.updated_at != pending.seen
+    # Every seat as it was written, and the caller's last writes (`also`) to come: the waiting
+    # places' time, those writes and the public version go in one round trip, and the commit
+    # follows.
+    writes = [extra] if (extra := also(result)) is not None else []
     waiting = [delegate.id for delegate in result.waitlisted]
     if waiting:
         table = Delegate.__table__
