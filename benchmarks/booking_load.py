@@ -580,9 +580,37 @@ def print_table(results: dict[str, list[Load]], descriptions: dict[str, str]) ->
 # --- the storm -----------------------------------------------------------------------------------
 
 
-def storm(base_url: str, visitors: int) -> tuple[Counter, list[float], float]:
+def cpu_seconds(server_group: int) -> Counter:
+    """CPU seconds used so far (user and system, from `/proc/<pid>/stat`) by the server's processes
+    (its process group), PostgreSQL's and this one (the load generator); empty where there is no
+    /proc. Processes that ended since the last look are not counted, so take it before and after
+    a stretch of load that starts and ends none (gunicorn's workers and PostgreSQL's backends
+    stay)."""
+    seconds: Counter = Counter()
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        if int(fields[2]) == server_group:
+            seconds["web"] += used
+        elif command.startswith(b"postgres"):
+            seconds["PostgreSQL"] += used
+        elif int(entry.name) == os.getpid():
+            seconds["load generator"] += used
+    return seconds
+
+
+def storm(
+    base_url: str, visitors: int, server_group: int = 0
+) -> tuple[Counter, list[float], float, Counter]:
     """Every visitor opens the form, then all post at once. Returns how the server answered
-    (302, 400, ..., or the exception's name), each POST's latency and the time until the last."""
+    (302, 400, ..., or the exception's name), each POST's latency, the time until the last, and
+    the CPU seconds used meanwhile (`cpu_seconds`)."""
     with ThreadPoolExecutor(16) as pool:
         sessions = list(pool.map(lambda _: open_form(base_url, STORM_EVENT), range(visitors)))
     barrier = threading.Barrier(visitors + 1)
@@ -605,17 +633,19 @@ def storm(base_url: str, visitors: int) -> tuple[Counter, list[float], float]:
     for thread in threads:
         thread.start()
     barrier.wait(timeout=60)
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), cpu_seconds(server_group)
     deadline = started + 150
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     took = time.monotonic() - started
+    cpu = cpu_seconds(server_group)
+    cpu.subtract(cpu_before)
     outcome = Counter(answers)
     unanswered = sum(thread.is_alive() for thread in threads)
     if unanswered:
         outcome["no answer"] = unanswered
         del outcome[None]
-    return outcome, latencies, took
+    return outcome, latencies, took, cpu
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -735,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 print(f"\nStorm: {args.storm} booking attempts at once for {args.seats} seats")
                 event_id = add_storm_event(app, args.seats)
-                outcome, latencies, took = storm(chamber.url, args.storm)
+                outcome, latencies, took, cpu = storm(chamber.url, args.storm, chamber.process.pid)
                 counts = storm_counts(app, event_id)
                 errors = sum(n for answer, n in outcome.items() if answer != 302)
                 answered = sorted(x for x in latencies if x)
@@ -746,6 +776,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"errors {errors}, duplicate people {counts['duplicate people']}"
                 )
                 print(f"  POST latency p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms")
+                if cpu and took:
+                    used = ", ".join(
+                        f"{role} {cpu[role]:.1f} s ({cpu[role] * 1000 / args.storm:.1f} ms a booking)"
+                        for role in ("web", "PostgreSQL", "load generator")
+                        if cpu[role] > 0
+                    )
+                    cores = sum(cpu.values()) / took
+                    print(f"  CPU while posting: {used}; {cores:.2f} of {os.cpu_count()} cores")
                 return _problems(results, counts, errors, args, (chamber, hello))
             finally:
                 chamber.stop()
