@@ -397,15 +397,15 @@ def last_writes(statements: list[UpdateBase]) -> None:
     session = db.session()
     session.flush()  # what the unit of work holds goes first, as it would at the commit
     together = [s for s in statements if not _has_onupdate(s)]
+    alone = [s for s in statements if _has_onupdate(s)]
     if (
         session.get_bind().dialect.name != "postgresql"
         or session.in_nested_transaction()  # the version rises at the real commit only
         or not session.info.get(_CHANGED)
     ):
-        together = []
-    for statement in statements:
-        if not any(statement is s for s in together):
-            session.execute(statement)
+        together, alone = [], statements
+    for statement in alone:
+        session.execute(statement)
     if not together:
         return
     version = PublicVersion.__table__

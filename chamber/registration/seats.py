@@ -20,13 +20,14 @@ def holds_a_seat() -> ColumnElement[bool]:
 
 def confirmed_count(event_id: int) -> int:
     """Confirmed delegates at one event: the seats taken."""
-    count: int = db.session.scalar(_confirmed_at_one(), {"event_id": event_id})
+    count: int = db.session.scalar(confirmed_at_one(), {"event_id": event_id})
     return count
 
 
 @functools.cache
-def _confirmed_at_one() -> Select[tuple[int]]:
-    """`confirmed_count`'s statement, made once (every booking asks it)."""
+def confirmed_at_one() -> Select[tuple[int]]:
+    """`confirmed_count`'s statement, for the event given as the parameter `event_id`: made once
+    (every booking asks it, and `services.settle_seats` asks it again under the seat lock)."""
     statement: Select[tuple[int]] = db.select(db.func.count(Delegate.id)).where(
         Delegate.event_id == bindparam("event_id"), holds_a_seat()
     )

@@ -485,13 +485,15 @@ def settle_seats(
     # given as it was written keeps the time it was written, a moment ago. If staff changed the
     # event since the places were written, what was made of it before the lock (the emails) is
     # out of date: the caller makes it again, as for a seat that came out other than written.
-    changed = any(delegate.status != status for delegate, status in decided)
-    if changed or also is None or event.updated_at != pending.seen:
+    out_of_date = event.updated_at != pending.seen or any(
+        delegate.status != status for delegate, status in decided
+    )
+    if out_of_date or also is None:
         for delegate, status in decided:
             if delegate.status != status or status == DelegateStatus.waitlisted:
                 delegate.status, delegate.status_changed_at = status, decided_at
         db.session.flush()
-        return changed or event.updated_at != pending.seen
+        return out_of_date
     # Every seat as it was written, and the caller's last writes (`also`) to come: the waiting
     # places' time, those writes and the public version go in one round trip, and the commit
     # follows.
@@ -530,11 +532,7 @@ def _settling_counts(limit_count: Select[tuple[int]]) -> Select[int, int, int]:
         )
         .scalar_subquery()
     )
-    taken = (
-        db.select(db.func.count(Delegate.id))
-        .where(Delegate.event_id == bindparam("event_id"), seats.holds_a_seat())
-        .scalar_subquery()
-    )
+    taken = seats.confirmed_at_one().scalar_subquery()
     counts: Select[int, int, int] = db.select(limit_count.scalar_subquery(), taken, waiting_ahead)
     return counts
 
