@@ -91,7 +91,7 @@ def test_a_delegate_changes_their_own_details_with_the_same_rules(client, make_e
         assert zoe.name == text.strip() and zoe.needs == text
         shown = client.get(f"/places/{token}").text
         assert "<script>alert(1)" not in shown and "<b>bold" not in shown
-        assert "49" not in shown.split("<main")[1]
+        assert "49" not in shown.split("<main")[1].replace(token, "")  # the link's own is random
     assert zoe.contact.name == HOSTILE[-1].strip()  # the person's own change reaches their record
     before = delegate("zoe@octree.example").name
     bad = post_form(client, path, {"name": "", "needs": "x" * 1001})
