@@ -15,7 +15,7 @@ from chamber.mail.models import OutboxAttachment, OutboxMessage
 from chamber.members.models import Contact
 from chamber.registration import notifications, services
 from chamber.registration.models import Booking, BookingToken, Delegate
-from tests.support import csrf_token, post_form
+from tests.support import count_queries, csrf_token, post_form
 
 
 def form(**changes) -> dict:
@@ -103,6 +103,40 @@ def test_a_business_books_a_delegate_and_everyone_gets_the_right_email(
         and "Octree Ltd" in manage.text
         and "Place confirmed" in manage.text
     )
+
+
+def test_a_booking_asks_for_its_places_seats_and_notice_without_extra_round_trips(
+    client, make_event
+):
+    """The statements a public booking sends do not grow with what it reads first: the places the
+    people hold and the seats taken are one SELECT, the privacy notice's version is read by the
+    booking's own INSERT, and the places go in with one INSERT ... ON CONFLICT (no savepoint)."""
+    event = make_event()
+    register(client, event, **{"delegates-0-email": "warm@octree.example"})  # caches warm
+    csrf = csrf_token(client, f"/events/{event.slug}/register")
+    data = form(
+        booker_email="ann@two.example",
+        business_name="Two Ltd",
+        **{
+            "delegates-0-email": "bo@two.example",
+            "delegates-1-name": "Cy",
+            "delegates-1-email": "cy@two.example",
+        },
+    )
+    with count_queries() as statements:
+        response = client.post(f"/events/{event.slug}/register", data={**data, "csrf_token": csrf})
+    assert response.status_code == 302, response.text
+    joined = [" ".join(s.split()).upper() for s in statements]
+    assert not [s for s in joined if s.startswith(("SAVEPOINT", "RELEASE"))], joined
+    assert not [s for s in joined if s.startswith("SELECT MAX(PRIVACY_NOTICE")], joined
+    assert len([s for s in joined if s.startswith("INSERT INTO DELEGATE")]) == 1, joined
+    assert len([s for s in joined if "FROM DELEGATE" in s and "COUNT(" in s]) <= 2, joined
+    booking = db.session.scalars(
+        db.select(Booking).join(Booking.booker).where(Contact.email == "ann@two.example")
+    ).one()
+    assert booking.privacy_notice_version == 0  # the built-in notice, read as it was written
+    assert statuses(event)["bo@two.example"] == "confirmed"
+    assert statuses(event)["cy@two.example"] == "confirmed"
 
 
 def test_a_full_event_puts_delegates_on_the_waiting_list_and_says_so(client, make_event):

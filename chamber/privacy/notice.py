@@ -8,12 +8,13 @@ they are never placeholders in it (text a person typed is data, not a template).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
 
 from flask import current_app
-from sqlalchemy import func
+from sqlalchemy import Select, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -73,12 +74,21 @@ def current_notice() -> ShownNotice:
 
 def current_version() -> int:
     """The number of the version shown now (0: the built-in text), in one query."""
-    return db.session.scalar(db.select(func.max(PrivacyNotice.version))) or BUILT_IN
+    return int(db.session.scalar(current_version_statement()))
 
 
-def notice_version_asked(_sender: object) -> int:
+@functools.cache
+def current_version_statement() -> Select[tuple[int]]:
+    """`current_version`'s statement, made once."""
+    statement: Select[tuple[int]] = db.select(
+        func.coalesce(func.max(PrivacyNotice.version), BUILT_IN)
+    )
+    return statement
+
+
+def notice_version_asked(_sender: object) -> Select[tuple[int]]:
     """The receiver of `core.notice.notice_version_asked`: the forms below ask through it."""
-    return current_version()
+    return current_version_statement()
 
 
 def versions() -> list[PrivacyNotice]:

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, UpdateBase, bindparam, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, UpdateBase, bindparam, literal, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from chamber.core import pagecache, transactions
-from chamber.core.dialects import on_postgresql, one_of
+from chamber.core.dialects import insert_or_skip, on_postgresql, one_of
 from chamber.core.errors import Refusal
-from chamber.core.notice import current_notice_version
+from chamber.core.notice import notice_version_as_written
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
 from chamber.events.models import Event, EventStatus
@@ -329,7 +328,7 @@ def book(
     if public and (problem := registration_problem(event, now)):
         raise BookingRefused(problem)
     named = len(delegates)
-    delegates, emails, set_aside = _new_people(event, delegates, set_aside_duplicates)
+    people = _new_people(event, delegates, set_aside_duplicates)
     # Everyone named counts against the limit, set aside or not, so that whether the limit is
     # reached never depends on whether someone named already had a place.
     # Staff see every booking, so theirs count the whole business; the public form's count only
@@ -337,8 +336,8 @@ def book(
     colleagues_of = booker.email if public else None
     known = members.find_organisation(business.name)
     _check_business_limit(event, known, colleagues_of, named)
-    if not delegates:
-        return BookingResult(None, set_aside=set_aside)
+    if not people.details:
+        return BookingResult(None, set_aside=people.held)
     staff_confirmed = source == "staff"
     organisation = members.find_or_create_organisation(
         name=business.name,
@@ -376,13 +375,13 @@ def book(
         },
         privacy_acknowledged_at=now if privacy_acknowledged else None,
         # The notice's version the public form linked (staff bookings: the booker saw none).
-        privacy_notice_version=current_notice_version() if public else None,
+        privacy_notice_version=notice_version_as_written() if public else None,
         created_at=now,
         delegates=[],  # a new booking has none: known, so adding them reads nothing
     )
     db.session.add(booking)
-    result = BookingResult(booking, set_aside=set_aside)
-    _place(event, booking, delegates, emails, result, now, set_aside_duplicates)
+    result = BookingResult(booking, set_aside=people.held)
+    _place(event, booking, people, result, now, set_aside_duplicates)
     if not result.confirmed and not result.waitlisted:  # all booked meanwhile: see `_place`
         db.session.delete(booking)
         db.session.flush()
@@ -409,11 +408,11 @@ def add_delegates(
     if problem := registration_problem(event, now):
         raise BookingRefused(problem)
     named = len(delegates)
-    delegates, emails, set_aside = _new_people(event, delegates, set_aside_duplicates)
+    people = _new_people(event, delegates, set_aside_duplicates)
     _check_business_limit(event, booking.organisation, booking.booker.email, named)
-    result = BookingResult(booking, set_aside=set_aside)
-    if delegates:
-        _place(event, booking, delegates, emails, result, now, set_aside_duplicates)
+    result = BookingResult(booking, set_aside=people.held)
+    if people.details:
+        _place(event, booking, people, result, now, set_aside_duplicates)
         result.unsettled = Unsettled(event, named, True, now, event.updated_at)
         if settle:
             settle_seats(result)
@@ -575,21 +574,54 @@ def update_delegate(delegate: Delegate, edit: DelegateEdit, *, by_the_person: bo
     db.session.flush()
 
 
+@dataclass
+class NewPeople:
+    """Who a booking will seat (`_new_people`): their details and normalised addresses, the
+    places already held by the rest, and the seats the event's bookings held when asked."""
+
+    details: list[DelegateDetails]
+    emails: list[str]
+    held: list[Delegate]
+    seats_taken: int
+
+
 def _new_people(
     event: Event, delegates: list[DelegateDetails], set_aside_duplicates: bool
-) -> tuple[list[DelegateDetails], list[str], list[Delegate]]:
-    """The people to seat, their normalised addresses, and the places already held by the rest."""
+) -> NewPeople:
+    """The people to seat, and what stands in their way. The places these addresses hold and the
+    seats taken are one statement: every booking asks both before it writes its places."""
     if not delegates:
         raise BookingRefused("Add at least one delegate.")
     emails = [members.normalise_email(d.email) for d in delegates]
     if len(set(emails)) != len(emails):
         raise BookingRefused("Each delegate needs their own email address.")
-    held = active_places(event.id, emails)
+    rows = db.session.execute(_held_and_taken(), {"event_id": event.id, "emails": emails}).all()
+    held = [row[1] for row in rows if row[1] is not None]
     if held and not set_aside_duplicates:
         raise AlreadyRegistered([place.email_normalised for place in held])
     taken = {place.email_normalised for place in held}
     fresh = [(d, e) for d, e in zip(delegates, emails, strict=True) if e not in taken]
-    return [d for d, _ in fresh], [e for _, e in fresh], held
+    return NewPeople([d for d, _ in fresh], [e for _, e in fresh], held, int(rows[0][0]))
+
+
+@functools.cache
+def _held_and_taken() -> Select[int, Delegate]:
+    """`_new_people`'s statement, made once: the seats taken at the event `event_id`, beside each
+    active place held by one of `emails` (one row with no place when none is held: the places
+    are joined to a row of their own)."""
+    one = db.select(literal(1).label("one")).subquery()
+    statement: Select[int, Delegate] = (
+        db.select(seats.confirmed_at_one().scalar_subquery(), Delegate)
+        .select_from(one)
+        .outerjoin(
+            Delegate,
+            (Delegate.event_id == bindparam("event_id"))
+            & Delegate.email_normalised.in_(bindparam("emails", expanding=True))
+            & (Delegate.status != DelegateStatus.cancelled),
+        )
+        .order_by(Delegate.id)
+    )
+    return statement
 
 
 def business_limit_message(event: Event) -> str:
@@ -627,8 +659,7 @@ def _lock_first_where_writers_queue(event: Event) -> None:
 def _place(
     event: Event,
     booking: Booking,
-    delegates: list[DelegateDetails],
-    emails: list[str],
+    people: NewPeople,
     result: BookingResult,
     now: datetime,
     set_aside_duplicates: bool,
@@ -636,12 +667,14 @@ def _place(
     """Write the new places, each with the seat it would get as things stand (seats while they
     last, then the waiting list, in the order given); `settle_seats` makes it so.
 
-    Someone booked by another booking at the same moment is stopped by the partial unique index
-    (invariant 2): the insert waits for that booking's commit and fails; the places are then
-    written again without them, and they are set aside (or refused, as `_new_people` decides)."""
-    free = event.capacity - seats.confirmed_count(event.id)
-    places: list[Delegate] = []
-    for details, email in zip(delegates, emails, strict=True):
+    The places go in with one INSERT ... ON CONFLICT DO NOTHING. Someone booked by another
+    booking at the same moment is stopped by the partial unique index (invariant 2): the insert
+    waits for that booking's commit and leaves their row out; they are then set aside (or
+    refused, as `_new_people` decides), and whoever turns out not to be booked after all (that
+    booking was rolled back, or cancelled) is placed again."""
+    free = event.capacity - people.seats_taken
+    rows: list[dict[str, Any]] = []
+    for details, email in zip(people.details, people.emails, strict=True):
         contact = members.find_or_create_contact(
             email=email,
             name=details.name,
@@ -652,45 +685,57 @@ def _place(
         )
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed
-        places.append(
-            Delegate(
-                event_id=event.id,
-                contact=contact,
-                name=details.name.strip(),
-                email_normalised=email,
-                job_title=details.job_title,
-                phone=details.phone,
-                needs=details.needs,
-                status=status,
-                status_changed_at=now,
-                created_at=now,
-            )
+        rows.append(
+            {
+                "booking_id": booking.id,
+                "event_id": event.id,
+                "contact_id": contact.id,
+                "name": details.name.strip(),
+                "email_normalised": email,
+                "job_title": details.job_title,
+                "phone": details.phone,
+                "needs": details.needs,
+                "status": status,
+                "status_changed_at": now,
+                "created_at": now,
+            }
         )
-    if on_postgresql():
-        try:
-            with db.session.begin_nested():
-                booking.delegates.extend(places)
-                db.session.flush()
-        except IntegrityError:  # booked by someone else meanwhile: see the docstring
-            for place in places:
-                if place in booking.delegates:
-                    booking.delegates.remove(place)
-            retry = [
-                DelegateDetails(p.name, p.email_normalised, p.job_title, p.phone, p.needs)
-                for p in places
-            ]
-            retry, emails, set_aside = _new_people(event, retry, set_aside_duplicates)
-            result.set_aside.extend(set_aside)
-            if retry:
-                _place(event, booking, retry, emails, result, now, set_aside_duplicates)
-            return
-    else:
-        booking.delegates.extend(places)
-        db.session.flush()
+    written = {
+        place.email_normalised: place for place in db.session.scalars(_places_insert(), rows)
+    }
+    places = [written[email] for email in people.emails if email in written]
+    set_committed_value(booking, "delegates", [*booking.delegates, *places])
     for place in places:
         (
             result.confirmed if place.status == DelegateStatus.confirmed else result.waitlisted
         ).append(place)
+    missed = [row for row in rows if row["email_normalised"] not in written]
+    if missed:  # booked by someone else meanwhile: see the docstring
+        retry = [
+            DelegateDetails(
+                r["name"], r["email_normalised"], r["job_title"], r["phone"], r["needs"]
+            )
+            for r in missed
+        ]
+        again = _new_people(event, retry, set_aside_duplicates)
+        result.set_aside.extend(again.held)
+        if again.details:
+            _place(event, booking, again, result, now, set_aside_duplicates)
+
+
+# `_place`'s INSERT for each kind of database (True: PostgreSQL), made once and kept.
+_PLACES_INSERTS: dict[bool, Any] = {}
+
+
+def _places_insert() -> Any:
+    """The new places come back from it as objects; a person's place that conflicts with one
+    already held is left out (`_place`)."""
+    kind = on_postgresql()
+    if kind not in _PLACES_INSERTS:
+        _PLACES_INSERTS[kind] = (
+            insert_or_skip(Delegate).on_conflict_do_nothing().returning(Delegate)
+        )
+    return _PLACES_INSERTS[kind]
 
 
 def new_manage_token(booking: Booking) -> str:
