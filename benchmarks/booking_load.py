@@ -20,8 +20,10 @@ noisy moment hurts all of them, and the table gives each one's median requests p
 p50/p99 latency, with the ratio to the bare app's figure measured in the same run.
 
 Then a storm: `--storm` visitors (500) each open the form of a new event with `--seats` seats (60),
-and all post at once, one thread and one connection each. It prints how many were confirmed,
-waitlisted and refused (errors), as the server answered them and as the database has them.
+and all post at once, one thread and one connection each, to a third server on the same database
+with `--storm-workers` workers (4, as issue 12 measures it; 2 posts to the targets' server). It
+prints how many were confirmed, waitlisted and refused (errors), as the server answered them and
+as the database has them.
 
 Only loopback addresses are used; every load is bounded in time or count, and the whole run takes
 about two minutes. The database is created on the PostgreSQL server (`CREATE DATABASE
@@ -65,6 +67,14 @@ GUNICORN_SETTINGS = [
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 LOAD_EVENT = "booking-load"
 STORM_EVENT = "booking-storm"
+
+
+def storm_settings(workers: int) -> list[str]:
+    """`GUNICORN_SETTINGS` with `workers` workers: the storm's server (`--storm-workers`)."""
+    settings = list(GUNICORN_SETTINGS)
+    settings[settings.index("--workers") + 1] = str(workers)
+    return settings
+
 
 # wrk: `done` prints one machine-readable line; the booking script also builds each POST body, with
 # a counter so that every request books a business and a delegate never seen before.
@@ -237,12 +247,21 @@ def storm_counts(app, event_id: int) -> Counter:
 class Gunicorn:
     """`gunicorn <settings> <app>` on a free loopback port, in its own process group."""
 
-    def __init__(self, name: str, app: str, cwd: Path, env: dict, health: str, folder: Path):
+    def __init__(
+        self,
+        name: str,
+        app: str,
+        cwd: Path,
+        env: dict,
+        health: str,
+        folder: Path,
+        settings: list[str] = GUNICORN_SETTINGS,
+    ):
         self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / f"{name}.log"
         self.health = health
-        command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS]
+        command = [sys.executable, "-m", "gunicorn", *settings]
         command += ["--bind", f"127.0.0.1:{self.port}", app]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own command line
@@ -683,6 +702,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seats", type=int, default=60, help="seats in the storm (60)")
     parser.add_argument(
+        "--storm-workers",
+        type=int,
+        default=4,
+        help="gunicorn workers of the server the storm posts to (4, as issue 12 measures it; "
+        "each with the same 4 threads; 2 is the server the targets were measured on)",
+    )
+    parser.add_argument(
         "--targets",
         default="",
         help="measure only these targets, by name, comma-separated (hello is always measured); "
@@ -708,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             chamber = Gunicorn("chamber", "wsgi:app", ROOT, chamber_env, "/healthz", folder)
             hello = Gunicorn("hello", "hello_app:app", HERE, env, "/", folder)
+            servers = [chamber, hello]
             try:
                 chamber.wait_until_ready()
                 hello.wait_until_ready()
@@ -761,11 +788,25 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 print_table(results, {k: v for k, v in descriptions.items() if k in results})
                 if not args.storm:
-                    return _problems(results, None, 0, args, (chamber, hello))
+                    return _problems(results, None, 0, args, servers)
 
                 print(f"\nStorm: {args.storm} booking attempts at once for {args.seats} seats")
                 event_id = add_storm_event(app, args.seats)
-                outcome, latencies, took, cpu = storm(chamber.url, args.storm, chamber.process.pid)
+                stormed = chamber
+                if args.storm_workers != 2:
+                    stormed = Gunicorn(
+                        f"chamber-{args.storm_workers}-workers",
+                        "wsgi:app",
+                        ROOT,
+                        chamber_env,
+                        "/healthz",
+                        folder,
+                        settings=storm_settings(args.storm_workers),
+                    )
+                    servers.append(stormed)
+                    stormed.wait_until_ready()
+                print(f"  gunicorn {' '.join(storm_settings(args.storm_workers))}")
+                outcome, latencies, took, cpu = storm(stormed.url, args.storm, stormed.process.pid)
                 counts = storm_counts(app, event_id)
                 errors = sum(n for answer, n in outcome.items() if answer != 302)
                 answered = sorted(x for x in latencies if x)
@@ -784,10 +825,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     cores = sum(cpu.values()) / took
                     print(f"  CPU while posting: {used}; {cores:.2f} of {os.cpu_count()} cores")
-                return _problems(results, counts, errors, args, (chamber, hello))
+                return _problems(results, counts, errors, args, servers)
             finally:
-                chamber.stop()
-                hello.stop()
+                for server in servers:
+                    server.stop()
 
 
 def _problems(results, counts: Counter | None, errors: int, args, servers) -> int:

@@ -139,6 +139,49 @@ def test_a_booking_asks_for_its_places_seats_and_notice_without_extra_round_trip
     assert statuses(event)["cy@two.example"] == "confirmed"
 
 
+def test_a_booking_reads_the_agenda_for_its_calendar_files_in_a_fixed_number_of_queries(
+    client, make_event, make_item, make_speaker
+):
+    """The confirmations' calendar files list the agenda with its speakers: read in the same
+    number of statements for an agenda of one talk as for one of six (no query per talk)."""
+
+    def statements_booking(event) -> int:
+        data = form(
+            **{
+                "delegates-0-email": f"a{event.id}@octree.example",
+                "delegates-1-name": "Cy",
+                "delegates-1-email": f"c{event.id}@octree.example",
+            },
+            booker_email=f"tony{event.id}@octree.example",
+            business_name=f"Octree {event.id}",
+        )
+        csrf = csrf_token(client, f"/events/{event.slug}/register")
+        with count_queries() as statements:
+            answer = client.post(
+                f"/events/{event.slug}/register", data={**data, "csrf_token": csrf}
+            )
+        assert answer.status_code == 302, answer.text
+        assert statuses(event) == {
+            f"a{event.id}@octree.example": "confirmed",
+            f"c{event.id}@octree.example": "confirmed",
+        }
+        return len(statements)
+
+    short, long = make_event(), make_event()
+    make_item(short, title="The only talk", speakers=[make_speaker("Ann")])
+    for n in range(6):
+        make_item(long, minutes_in=30 * n, title=f"Talk {n}", speakers=[make_speaker(f"S{n}")])
+    statements_booking(make_event())  # caches warm
+    assert statements_booking(short) == statements_booking(long)
+    attachment = db.session.scalars(
+        db.select(OutboxAttachment)
+        .join(OutboxMessage)
+        .where(OutboxMessage.to_address == f"c{long.id}@octree.example")
+    ).one()
+    calendar = attachment.content.decode() if isinstance(attachment.content, bytes) else ""
+    assert "Talk 5" in calendar.replace("\r\n ", "") and "S5" in calendar, calendar
+
+
 def test_a_full_event_puts_delegates_on_the_waiting_list_and_says_so(client, make_event):
     event = make_event(capacity=1)
     response = register(

@@ -20,6 +20,7 @@ from chamber.core.times import zone
 from chamber.core.urls import external_url
 from chamber.events.models import AgendaItem, Event, EventStatus
 from chamber.events.places import address_lines, one_line
+from chamber.events.services import agenda_with_speakers
 
 
 def event_url(event: Event) -> str:
@@ -59,7 +60,7 @@ def description(event: Event) -> str:
     """Summary, the agenda in the event's local time with speakers, and the event's page."""
     agenda = [
         AgendaLine(item.starts_at, item.ends_at, item.title, speaker_line(item))
-        for item in event.agenda_items
+        for item in agenda_with_speakers(event)
     ]
     return _description(event.summary, event.timezone, agenda, event_url(event))
 

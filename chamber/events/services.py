@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.interfaces import LoaderOption
 
 from chamber.auth.models import StaffUser
@@ -151,6 +153,25 @@ def _with_agenda() -> LoaderOption:
         .selectinload(AgendaItem.speaker_links)
         .selectinload(AgendaItemSpeaker.speaker)
     )
+
+
+def agenda_with_speakers(event: Event) -> list[AgendaItem]:
+    """`event.agenda_items` with each talk's speakers, read in two queries however long the agenda
+    (reading the relationship as it is reads each talk's speakers one by one), or as they are if
+    they were read already. For what lists the agenda from an event read without it (a booking's
+    calendar files, a reminder)."""
+    if "agenda_items" not in sa_inspect(event).unloaded:
+        return event.agenda_items
+    items = list(
+        db.session.scalars(
+            select(AgendaItem)
+            .where(AgendaItem.event_id == event.id)
+            .order_by(AgendaItem.starts_at, AgendaItem.position, AgendaItem.id)
+            .options(selectinload(AgendaItem.speaker_links).joinedload(AgendaItemSpeaker.speaker))
+        )
+    )
+    set_committed_value(event, "agenda_items", items)
+    return items
 
 
 def event_by_slug(slug: str) -> Event | None:

@@ -31,6 +31,7 @@ from chamber.core.transactions import unit_of_work
 from chamber.core.urls import external_url
 from chamber.events.changes import zone_label
 from chamber.events.models import Event, EventStatus
+from chamber.events.services import agenda_with_speakers
 from chamber.extensions import db
 from chamber.mail.services import enqueue
 from chamber.registration.models import Booking, Delegate, DelegateReminder, DelegateStatus
@@ -152,7 +153,7 @@ def reminder_context(event: Event) -> dict[str, Any]:
         "calendar_url": external_url("calendar.event_ics", slug=event.slug),
         "map_url": map_url(event),
         "zone": zone_label(event.timezone),
-        "agenda": event.agenda_items,
+        "agenda": agenda_with_speakers(event),
     }
 
 
