@@ -272,3 +272,29 @@ def test_staff_booking_a_person_another_booking_just_took_is_refused_whole(app, 
     assert outcome.emails == ["person1@example.com"]
     db.session.expire_all()
     assert statuses(event) == {"person1@example.com": "confirmed"}  # B stored nothing
+
+
+@pytest.mark.parametrize("read_first", [True, False], ids=["places read", "places not read"])
+def test_delegates_added_to_a_booking_are_on_it_once(make_event, read_first):
+    """Places added to a booking (the manage page's "add a delegate") are on the booking once,
+    whether its places had been read before or are read after."""
+    event = make_event(capacity=1, business_limit=5)
+    booking = book(event, person(1)).booking
+    db.session.commit()
+    db.session.expire_all()
+    booking = db.session.get(Booking, booking.id)
+    if read_first:
+        assert [d.email_normalised for d in booking.delegates] == ["person1@example.com"]
+    result = services.add_delegates(event, booking, [person(2), person(3)])
+    assert [d.email_normalised for d in result.waitlisted] == [
+        "person2@example.com",
+        "person3@example.com",
+    ]
+    emails = sorted(d.email_normalised for d in booking.delegates)
+    assert emails == ["person1@example.com", "person2@example.com", "person3@example.com"]
+    db.session.commit()
+    assert statuses(event) == {
+        "person1@example.com": "confirmed",
+        "person2@example.com": "waitlisted",
+        "person3@example.com": "waitlisted",
+    }

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, UpdateBase, bindparam, literal, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.attributes import set_committed_value
 
 from chamber.core import pagecache, transactions
@@ -704,7 +705,8 @@ def _place(
         place.email_normalised: place for place in db.session.scalars(_places_insert(), rows)
     }
     places = [written[email] for email in people.emails if email in written]
-    set_committed_value(booking, "delegates", [*booking.delegates, *places])
+    if "delegates" not in sa_inspect(booking).unloaded:  # else it is read with them when asked
+        set_committed_value(booking, "delegates", [*booking.delegates, *places])
     for place in places:
         (
             result.confirmed if place.status == DelegateStatus.confirmed else result.waitlisted
