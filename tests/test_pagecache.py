@@ -484,3 +484,15 @@ def booking_fields(email: str) -> dict[str, str]:
         "booker_email": email, "delegates-0-name": "Ada Booker", "delegates-0-email": email,
         "privacy": "y",
     }  # fmt: skip
+
+
+def test_a_connection_another_thread_prepared_the_read_on_reads_it_still(app):
+    """On PostgreSQL the reader prepares its statement once a connection; a connection a thread
+    that ended left to the next one has it prepared already, which is no error."""
+    reader = app.extensions["chamber.pagecache"].versions
+    expected = current_version()
+    db.session.rollback()
+    assert reader.read() == expected
+    reader._local.prepared_on = None  # as a new thread given that connection sees it
+    assert reader.read() == expected
+    assert reader.read() == expected
