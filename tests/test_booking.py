@@ -298,3 +298,38 @@ def test_delegates_added_to_a_booking_are_on_it_once(make_event, read_first):
         "person2@example.com": "waitlisted",
         "person3@example.com": "waitlisted",
     }
+
+
+@pytest.mark.parametrize("source", ["web", "staff"])
+def test_a_booker_who_books_themselves_is_one_person_written_once(make_event, source):
+    """The booker and the people they name go in together; a booker who is also a delegate is one
+    contact, written as the booker (with their soft opt-in on the public form). Staff bookings
+    update what we knew, each name in turn, as before."""
+    event = make_event(capacity=5, business_limit=5)
+    known = Contact(email="known@example.com", name="Old Name", job_title="Old title")
+    db.session.add(known)
+    db.session.commit()
+    booker = DelegateDetails(name="Ada Booker", email="Ada@Example.com", job_title="Owner")
+    result = make_booking(
+        event,
+        DelegateDetails(name="Ada as delegate", email="ada@example.com"),
+        DelegateDetails(name="New Known Name", email="KNOWN@example.com", job_title="CTO"),
+        booker=booker,
+        source=source,
+        **({"marketing_opt_out": False} if source == "web" else {}),
+    )
+    db.session.commit()
+    people = {c.email: c for c in db.session.scalars(db.select(Contact)).all()}
+    assert set(people) == {"ada@example.com", "known@example.com"}
+    assert result.booking.booker is people["ada@example.com"]
+    places = {d.email_normalised: d.contact for d in result.confirmed}
+    assert places == {"ada@example.com": people["ada@example.com"], "known@example.com": known}
+    if source == "web":
+        assert people["ada@example.com"].name == "Ada Booker"  # as the booker typed it
+        assert people["ada@example.com"].soft_opt_in_at is not None
+        assert (known.name, known.job_title) == ("Old Name", "Old title")  # the public never writes
+    else:
+        assert (
+            people["ada@example.com"].name == "Ada as delegate"
+        )  # the last said, as staff said it
+        assert (known.name, known.job_title) == ("New Known Name", "CTO")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from chamber.core.addresses import address_hash
 from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail.delivery import deliver_due
@@ -130,11 +131,22 @@ def test_a_booking_asks_for_its_places_seats_and_notice_without_extra_round_trip
     assert not [s for s in joined if s.startswith(("SAVEPOINT", "RELEASE"))], joined
     assert not [s for s in joined if s.startswith("SELECT MAX(PRIVACY_NOTICE")], joined
     assert len([s for s in joined if s.startswith("INSERT INTO DELEGATE")]) == 1, joined
+    assert len([s for s in joined if s.startswith("INSERT INTO CONTACT")]) == 1, joined  # all three
     assert len([s for s in joined if "FROM DELEGATE" in s and "COUNT(" in s]) <= 2, joined
     booking = db.session.scalars(
         db.select(Booking).join(Booking.booker).where(Contact.email == "ann@two.example")
     ).one()
     assert booking.privacy_notice_version == 0  # the built-in notice, read as it was written
+    people = db.session.scalars(db.select(Contact).where(Contact.email.like("%@two.example"))).all()
+    assert {c.email: c.email_hash for c in people} == {
+        email: address_hash(email)
+        for email in ("ann@two.example", "bo@two.example", "cy@two.example")
+    }  # each row's own hash, though they went in together
+    assert {c.email: c.soft_opt_in_at is not None for c in people} == {
+        "ann@two.example": True,  # the booker kept the events offer
+        "bo@two.example": False,
+        "cy@two.example": False,
+    }
     assert statuses(event)["bo@two.example"] == "confirmed"
     assert statuses(event)["cy@two.example"] == "confirmed"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -158,12 +159,82 @@ def find_or_create_contact(
         **({"soft_opt_in_at": soft_opt_in_at} if soft_opt_in_at else {}),
     )
     if update_existing:
-        contact.name = name.strip()
-        contact.organisation = organisation or contact.organisation
-        contact.job_title = job_title or contact.job_title or ""
-        contact.phone = phone or contact.phone or ""
+        _update_contact(contact, name, organisation, job_title, phone)
         db.session.flush()
     return contact
+
+
+@dataclass(frozen=True)
+class PersonTyped:
+    """A person as a form gave them: for `find_or_create_contacts`."""
+
+    email: str
+    name: str
+    job_title: str = ""
+    phone: str = ""
+    soft_opt_in_at: datetime | None = None  # for a new contact only (`find_or_create_contact`)
+
+
+def find_or_create_contacts(
+    people: list[PersonTyped],
+    *,
+    organisation: Organisation | None = None,
+    update_existing: bool = False,
+) -> dict[str, Contact]:
+    """`find_or_create_contact` for several people at once (a booking's booker and delegates), by
+    normalised address: the new ones in one INSERT ... ON CONFLICT DO NOTHING, and those we knew
+    (or another transaction added meanwhile) in one SELECT after it. A person named twice is
+    written as first named (a booker who is also a delegate: as the booker, with their soft
+    opt-in); with `update_existing` every entry is applied in turn, as one call each would."""
+    db.session.flush()  # the organisation, for its id
+    rows: dict[str, dict[str, Any]] = {}
+    for person in people:
+        key = normalise_email(person.email)
+        rows.setdefault(
+            key,
+            {
+                "email": key,
+                "name": person.name.strip(),
+                "organisation_id": organisation.id if organisation else None,
+                "job_title": person.job_title,
+                "phone": person.phone,
+                "soft_opt_in_at": person.soft_opt_in_at,
+            },
+        )
+    columns = ("email", "name", "organisation_id", "job_title", "phone", "soft_opt_in_at")
+    statement = _insert_statement(Contact, "email", columns)
+    # Every row with every column, None as NULL, so that all go in one statement (by default the
+    # ORM leaves a None out of its row, and rows of different columns become statements apart).
+    written = db.session.scalars(
+        statement, list(rows.values()), execution_options={"render_nulls": True}
+    )
+    found = {c.email: c for c in written}
+    if known := [key for key in rows if key not in found]:
+        found.update(
+            (c.email, c)
+            for c in db.session.scalars(db.select(Contact).where(Contact.email.in_(known)))
+        )
+    if update_existing:
+        for person in people:
+            _update_contact(
+                found[normalise_email(person.email)],
+                person.name,
+                organisation,
+                person.job_title,
+                person.phone,
+            )
+        db.session.flush()
+    return found
+
+
+def _update_contact(
+    contact: Contact, name: str, organisation: Organisation | None, job_title: str, phone: str
+) -> None:
+    """What staff (or the person, through their own link) typed, over what we had."""
+    contact.name = name.strip()
+    contact.organisation = organisation or contact.organisation
+    contact.job_title = job_title or contact.job_title or ""
+    contact.phone = phone or contact.phone or ""
 
 
 def request_consent(

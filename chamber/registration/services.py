@@ -349,16 +349,23 @@ def book(
         update_existing=staff_confirmed,
         found=known,
     )
-    booker_contact = members.find_or_create_contact(
-        email=booker.email,
-        name=booker.name,
+    # The booker and the people to seat, in one INSERT (a new booker who keeps the events offer
+    # gets the soft opt-in with their row, docs/marketing.md).
+    contacts = members.find_or_create_contacts(
+        [
+            members.PersonTyped(
+                booker.email,
+                booker.name,
+                booker.job_title,
+                booker.phone,
+                soft_opt_in_at=now if marketing_opt_out is False else None,
+            ),
+            *_typed(people.details),
+        ],
         organisation=organisation,
-        job_title=booker.job_title,
-        phone=booker.phone,
         update_existing=staff_confirmed,
-        # A new booker who keeps the offer gets the soft opt-in with their row (docs/marketing.md).
-        soft_opt_in_at=now if marketing_opt_out is False else None,
     )
+    booker_contact = contacts[members.normalise_email(booker.email)]
     if marketing_opt_out is not None:  # the form offered the booker an opt-out (docs/marketing.md)
         marketing.record_booking_choice(booker_contact, opted_out=marketing_opt_out, now=now)
     booking = Booking(
@@ -382,7 +389,7 @@ def book(
     )
     db.session.add(booking)
     result = BookingResult(booking, set_aside=people.held)
-    _place(event, booking, people, result, now, set_aside_duplicates)
+    _place(event, booking, people, result, now, set_aside_duplicates, contacts)
     if not result.confirmed and not result.waitlisted:  # all booked meanwhile: see `_place`
         db.session.delete(booking)
         db.session.flush()
@@ -664,9 +671,11 @@ def _place(
     result: BookingResult,
     now: datetime,
     set_aside_duplicates: bool,
+    contacts: dict[str, Contact] | None = None,
 ) -> None:
     """Write the new places, each with the seat it would get as things stand (seats while they
-    last, then the waiting list, in the order given); `settle_seats` makes it so.
+    last, then the waiting list, in the order given); `settle_seats` makes it so. `contacts` are
+    the people's records by address, if the caller has them (`book`); else they are made here.
 
     The places go in with one INSERT ... ON CONFLICT DO NOTHING. Someone booked by another
     booking at the same moment is stopped by the partial unique index (invariant 2): the insert
@@ -674,16 +683,16 @@ def _place(
     refused, as `_new_people` decides), and whoever turns out not to be booked after all (that
     booking was rolled back, or cancelled) is placed again."""
     free = event.capacity - people.seats_taken
-    rows: list[dict[str, Any]] = []
-    for details, email in zip(people.details, people.emails, strict=True):
-        contact = members.find_or_create_contact(
-            email=email,
-            name=details.name,
+    if contacts is None or any(email not in contacts for email in people.emails):
+        contacts = members.find_or_create_contacts(
+            _typed(people.details),
             organisation=booking.organisation,
-            job_title=details.job_title,
-            phone=details.phone,
             update_existing=booking.source == "staff",
         )
+    db.session.flush()  # the booking, for its id
+    rows: list[dict[str, Any]] = []
+    for details, email in zip(people.details, people.emails, strict=True):
+        contact = contacts[email]
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
         free -= status == DelegateStatus.confirmed
         rows.append(
@@ -722,7 +731,11 @@ def _place(
         again = _new_people(event, retry, set_aside_duplicates)
         result.set_aside.extend(again.held)
         if again.details:
-            _place(event, booking, again, result, now, set_aside_duplicates)
+            _place(event, booking, again, result, now, set_aside_duplicates, contacts)
+
+
+def _typed(people: list[DelegateDetails]) -> list[members.PersonTyped]:
+    return [members.PersonTyped(p.email, p.name, p.job_title, p.phone) for p in people]
 
 
 # `_place`'s INSERT for each kind of database (True: PostgreSQL), made once and kept.
