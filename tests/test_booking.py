@@ -7,11 +7,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from chamber.events.models import EventStatus
 from chamber.extensions import db
 from chamber.members.models import Contact, Organisation, SizeBand
-from chamber.registration import services
+from chamber.registration import seats, services
 from chamber.registration.models import Booking, Delegate
 from chamber.registration.services import (
     AlreadyRegistered,
@@ -333,3 +334,24 @@ def test_a_booker_who_books_themselves_is_one_person_written_once(make_event, so
             people["ada@example.com"].name == "Ada as delegate"
         )  # the last said, as staff said it
         assert (known.name, known.job_title) == ("New Known Name", "CTO")
+
+
+def test_a_place_that_keeps_conflicting_is_refused_after_a_few_tries_not_looped(
+    make_event, monkeypatch
+):
+    """A person whose place the INSERT keeps leaving out (held by another booking, which the
+    check before it does not see: here the check is blinded) is tried a few times, then the
+    booking is refused with a message to try again, and nothing of it is kept."""
+    event = make_event(capacity=5, business_limit=5)
+    book(event, person(1))
+    blind = db.select(seats.confirmed_at_one().scalar_subquery(), sa.null())
+    monkeypatch.setattr(services, "_held_and_taken", lambda: blind)
+    attempts = []
+    real_insert = services._places_insert
+    monkeypatch.setattr(services, "_places_insert", lambda: attempts.append(1) or real_insert())
+    with pytest.raises(BookingRefused, match="try again"):
+        book(event, person(1), set_aside_duplicates=True, business="Other Ltd")
+    db.session.rollback()
+    assert len(attempts) == services.PLACE_ATTEMPTS
+    assert statuses(event) == {"person1@example.com": "confirmed"}
+    assert db.session.scalar(db.select(sa.func.count(Booking.id))) == 1

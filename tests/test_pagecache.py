@@ -10,6 +10,7 @@ import re
 import threading
 from datetime import timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import update
 
@@ -486,13 +487,57 @@ def booking_fields(email: str) -> dict[str, str]:
     }  # fmt: skip
 
 
-def test_a_connection_another_thread_prepared_the_read_on_reads_it_still(app):
-    """On PostgreSQL the reader prepares its statement once a connection; a connection a thread
-    that ended left to the next one has it prepared already, which is no error."""
+@pytest.fixture
+def libpq_reader(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the reader goes through libpq on PostgreSQL only")
     reader = app.extensions["chamber.pagecache"].versions
     expected = current_version()
     db.session.rollback()
     assert reader.read() == expected
-    reader._local.prepared_on = None  # as a new thread given that connection sees it
-    assert reader.read() == expected
-    assert reader.read() == expected
+    return reader, expected
+
+
+def test_a_connection_another_thread_prepared_the_read_on_reads_it_still(libpq_reader):
+    """On PostgreSQL the reader prepares its statement once a connection; a connection a thread
+    that ended left to the next one has it prepared already, which is no error."""
+    reader, expected = libpq_reader
+    done: list[object] = []
+
+    def read_and_end() -> None:
+        done.append(reader.read())
+
+    # The thread's connection, prepared on, goes to the idle list when the thread is gone.
+    thread = threading.Thread(target=read_and_end)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert reader._idle, "the ended thread's connection waits for the next thread"
+    handed = reader._idle[-1]
+    second = threading.Thread(target=read_and_end)
+    second.start()
+    second.join()
+    assert done == [expected, expected]
+    assert handed in reader._open and handed not in reader._idle  # the second thread took it
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        b"DEALLOCATE chamber_read_version",  # the server no longer has the statement
+        b"ALTER TABLE public_version ALTER COLUMN number TYPE bigint",  # its plan no longer fits
+    ],
+    ids=["deallocated", "table altered"],
+)
+def test_a_read_whose_prepared_statement_went_wrong_prepares_it_again(libpq_reader, break_it):
+    reader, expected = libpq_reader
+    connection = reader._local.held[3]
+    broken = connection.pgconn.exec_(break_it)
+    assert broken.status == psycopg.pq.ExecStatus.COMMAND_OK, broken.error_message
+    try:
+        assert reader.read() == expected
+        assert reader.read() == expected
+    finally:
+        if b"ALTER" in break_it:
+            connection.pgconn.exec_(b"ALTER TABLE public_version ALTER COLUMN number TYPE integer")

@@ -259,6 +259,13 @@ class VersionReader:
                 raise self._failed(pgconn)
             self._local.prepared_on = pgconn
         result = pgconn.exec_prepared(_PREPARED, None)
+        if result.status != _TUPLES_OK and pgconn.status == _CONNECTION_OK:
+            # The statement failed, not the connection: the server no longer has it (DEALLOCATE,
+            # a pooler in between) or its plan no longer fits (the table was altered). Made
+            # afresh, once; a DEALLOCATE of one that is gone is no matter.
+            pgconn.exec_(b"DEALLOCATE " + _PREPARED)
+            if pgconn.prepare(_PREPARED, READ_VERSION_LIBPQ).status == _COMMAND_OK:
+                result = pgconn.exec_prepared(_PREPARED, None)
         if result.status != _TUPLES_OK:
             raise self._failed(pgconn)
         if result.ntuples == 0:

@@ -201,6 +201,10 @@ def find_or_create_contacts(
                 "soft_opt_in_at": person.soft_opt_in_at,
             },
         )
+    # In the order of the addresses, whatever the order named: two bookings naming the same new
+    # people at once then take their rows in the same order, and one waits for the other rather
+    # than each holding one the other needs (a deadlock).
+    rows = dict(sorted(rows.items()))
     columns = ("email", "name", "organisation_id", "job_title", "phone", "soft_opt_in_at")
     statement = _insert_statement(Contact, "email", columns)
     # Every row with every column, None as NULL, so that all go in one statement (by default the

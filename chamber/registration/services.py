@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, UpdateBase, bindparam, literal, update
+from sqlalchemy import Select, UpdateBase, bindparam, literal, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -672,6 +672,7 @@ def _place(
     now: datetime,
     set_aside_duplicates: bool,
     contacts: dict[str, Contact] | None = None,
+    attempt: int = 1,
 ) -> None:
     """Write the new places, each with the seat it would get as things stand (seats while they
     last, then the waiting list, in the order given); `settle_seats` makes it so. `contacts` are
@@ -714,6 +715,8 @@ def _place(
         place.email_normalised: place for place in db.session.scalars(_places_insert(), rows)
     }
     places = [written[email] for email in people.emails if email in written]
+    for place in places:
+        set_committed_value(place, "contact", contacts[place.email_normalised])
     if "delegates" not in sa_inspect(booking).unloaded:  # else it is read with them when asked
         set_committed_value(booking, "delegates", [*booking.delegates, *places])
     for place in places:
@@ -721,6 +724,11 @@ def _place(
             result.confirmed if place.status == DelegateStatus.confirmed else result.waitlisted
         ).append(place)
     missed = [row for row in rows if row["email_normalised"] not in written]
+    if missed and attempt >= PLACE_ATTEMPTS:  # held, let go and held again, again and again
+        raise BookingRefused(
+            "So many people are booking this event at once that we could not "
+            "take your booking. Please try again in a moment."
+        )
     if missed:  # booked by someone else meanwhile: see the docstring
         retry = [
             DelegateDetails(
@@ -731,7 +739,10 @@ def _place(
         again = _new_people(event, retry, set_aside_duplicates)
         result.set_aside.extend(again.held)
         if again.details:
-            _place(event, booking, again, result, now, set_aside_duplicates, contacts)
+            _place(event, booking, again, result, now, set_aside_duplicates, contacts, attempt + 1)
+
+
+PLACE_ATTEMPTS = 3  # `_place`'s writes of a booking's places, at most
 
 
 def _typed(people: list[DelegateDetails]) -> list[members.PersonTyped]:
@@ -748,7 +759,12 @@ def _places_insert() -> Any:
     kind = on_postgresql()
     if kind not in _PLACES_INSERTS:
         _PLACES_INSERTS[kind] = (
-            insert_or_skip(Delegate).on_conflict_do_nothing().returning(Delegate)
+            insert_or_skip(Delegate)
+            .on_conflict_do_nothing(  # only a person's active place (invariant 2): see `_place`
+                index_elements=["event_id", "email_normalised"],
+                index_where=text("status != 'cancelled'"),
+            )
+            .returning(Delegate)
         )
     return _PLACES_INSERTS[kind]
 
