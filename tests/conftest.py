@@ -114,14 +114,46 @@ def database_url(databases, tmp_path_factory) -> str:
 
 
 def empty_all_tables() -> None:
-    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    """Every table of the models emptied, and on PostgreSQL their ids started again at 1 (as
+    SQLite's own ids do once a table is empty)."""
     if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.session.connection().exec_driver_sql(_emptying_script(db.session.connection()))
     else:
-        for table in tables:
+        for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
     db.session.commit()
+
+
+_emptying_scripts: dict[str, str] = {}
+APPEND_ONLY = {"audit_entry"}  # a trigger refuses its rows' DELETE (docs/audit.md)
+
+
+def _emptying_script(connection: sa.Connection) -> str:
+    """One round trip that empties PostgreSQL's tables: a DELETE for each table, children first,
+    then `setval` of each sequence their columns own. (`TRUNCATE ... RESTART IDENTITY` does the same
+    but makes new files for every table and index: 400 ms a test here against 3 ms.) The audit
+    trail refuses DELETE (it is append-only), so it is truncated, and only when it holds rows."""
+    url = connection.engine.url.render_as_string(hide_password=True)
+    if url not in _emptying_scripts:
+        tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+        sequences = connection.execute(
+            sa.text(
+                "SELECT DISTINCT pg_get_serial_sequence(quote_ident(c.relname), a.attname)"
+                " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
+                " WHERE c.relname = ANY(:tables) AND a.attnum > 0 AND NOT a.attisdropped"
+                " AND pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL"
+            ),
+            {"tables": tables},
+        ).scalars()
+        deletes = [
+            f'DELETE FROM "{name}"'
+            if name not in APPEND_ONLY
+            else f'DO $$ BEGIN IF EXISTS (SELECT FROM "{name}") THEN TRUNCATE "{name}"; END IF; END $$'
+            for name in tables
+        ]
+        resets = ", ".join(f"setval('{sequence}', 1, false)" for sequence in sorted(sequences))
+        _emptying_scripts[url] = "; ".join(deletes + ([f"SELECT {resets}"] if resets else []))
+    return _emptying_scripts[url]
 
 
 # --- the app -------------------------------------------------------------------------------------
