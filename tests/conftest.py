@@ -116,11 +116,12 @@ def database_url(databases, tmp_path_factory) -> str:
 def empty_all_tables() -> None:
     """Every table of the models emptied, and on PostgreSQL their ids started again at 1 (as
     SQLite's own ids do once a table is empty)."""
+    connection = db.session.connection()
     if db.engine.dialect.name == "postgresql":
-        db.session.connection().exec_driver_sql(_emptying_script(db.session.connection()))
-    else:
+        connection.exec_driver_sql(_emptying_script(connection))
+    else:  # SQLite runs one statement at a time; as text, none is compiled for each new engine
         for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
+            connection.exec_driver_sql(f'DELETE FROM "{table.name}"')
     db.session.commit()
 
 
