@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
@@ -151,17 +152,16 @@ def test_a_500_character_title_folds_and_round_trips(client, make_event, make_it
     assert _vobject_events(vcal)[0].description.value.startswith(text.strip())
 
 
-def test_files_are_the_bytes_icalendar_writes_for_the_whole_calendar():
-    """`entries_to_ical` serialises one component at a time and folds lines itself (for the
-    feed's speed); the bytes must be those of icalendar's own `Calendar.to_ical()`."""
-    stamp = datetime(2030, 6, 1, 12, tzinfo=UTC)
+def _varied_entries(stamp: datetime) -> list[ics.CalendarEntry]:
+    """Entries whose lines fold at every length around the limit, with escapes, wide characters,
+    four zones, both sides of a clock change, cancelled or not, with an attendee or without."""
     texts = [
         "x" * n + tail
         for n in range(55, 80)
         for tail in (",; ", "\\ back", "é–🚀 wide", "\n" + "🚀" * 40)
     ]
     zone_names = ["Europe/London", "America/New_York", "Asia/Kolkata", "UTC"]
-    entries_ = [
+    return [
         ics.CalendarEntry(
             uid=f"event-{n}@chamber.example",
             sequence=n % 3,
@@ -182,6 +182,13 @@ def test_files_are_the_bytes_icalendar_writes_for_the_whole_calendar():
         )
         for n, text in enumerate(texts)
     ]
+
+
+def test_files_are_the_bytes_icalendar_writes_for_the_whole_calendar():
+    """`entries_to_ical` serialises one component at a time and folds lines itself (for the
+    feed's speed); the bytes must be those of icalendar's own `Calendar.to_ical()`."""
+    stamp = datetime(2030, 6, 1, 12, tzinfo=UTC)
+    entries_ = _varied_entries(stamp)
 
     def whole_calendar(method: str, entries_: list, tzids: list[str]) -> bytes:
         calendar = icalendar.Calendar()
@@ -205,6 +212,35 @@ def test_files_are_the_bytes_icalendar_writes_for_the_whole_calendar():
         assert ours == whole_calendar(method, entries_, tzids)
         empty = ics.entries_to_ical([], method=method, stamp=stamp, name="Feed; name, 🚀")
         assert empty == whole_calendar(method, [], [])
+
+
+def test_one_entrys_file_is_the_bytes_of_the_whole_calendar_whoever_it_is_for():
+    """`entry_to_ical` keeps what comes from the event and writes each file's stamp and attendee
+    into it: every file is still the bytes icalendar writes, for each attendee and stamp, even
+    for a second attendee of an entry already written, and for each method."""
+    stamp = datetime(2030, 6, 1, 12, tzinfo=UTC)
+    later = stamp + timedelta(days=3, seconds=7)
+    people = [("", ""), ("Ann", "ann@example.com"), ('Žofie "Zo" Dvořák; ' * 4, "z@example.cz")]
+    for method in ics.METHODS:
+        for entry in _varied_entries(stamp)[::3]:
+            for (name, email), when in zip(people, (stamp, later, stamp), strict=True):
+                own = replace(entry, attendee_name=name, attendee_email=email)
+                expected = ics.entries_to_ical([own], method=method, stamp=when)
+                assert ics.entry_to_ical(own, method=method, stamp=when) == expected
+    with pytest.raises(ValueError):
+        ics.entry_to_ical(_varied_entries(stamp)[0], method="REPLY", stamp=stamp)
+
+
+def test_one_entrys_file_keeps_apart_equal_moments_written_in_other_zones():
+    """Two entries whose times are the same instant in different zones compare equal, but
+    icalendar writes them differently; neither file is taken for the other's."""
+    in_utc = _varied_entries(datetime(2030, 6, 1, 12, tzinfo=UTC))[0]
+    paris = datetime(2030, 6, 1, 14, tzinfo=ZoneInfo("Europe/Paris"))
+    in_paris = replace(in_utc, created_at=paris, last_modified=paris)
+    assert in_paris == in_utc
+    for entry in (in_utc, in_paris, in_utc):
+        expected = ics.entries_to_ical([entry], stamp=paris)
+        assert ics.entry_to_ical(entry, stamp=paris) == expected
 
 
 # --- time zones -----------------------------------------------------------------------------------

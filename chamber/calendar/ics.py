@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -53,8 +53,56 @@ def ics_filename(title: str) -> str:
 
 
 def entry_to_ical(entry: CalendarEntry, *, method: str = "PUBLISH", stamp: datetime) -> bytes:
-    """One VEVENT in its own zone (with that zone's VTIMEZONE), ready to attach or serve."""
-    return entries_to_ical([entry], method=method, stamp=stamp)
+    """One VEVENT in its own zone (with that zone's VTIMEZONE), ready to attach or serve: the
+    bytes of `entries_to_ical([entry], ...)`.
+
+    What comes from the event alone is serialised once a process for each entry and method
+    (`_around_stamp_and_attendee`), so the invitations to one event, which differ only in their
+    stamp and attendee, do not each run icalendar over the whole entry (a booking's most costly
+    calendar work). Only the DTSTAMP and ATTENDEE lines are written for each."""
+    if method not in METHODS:
+        raise ValueError(f"unknown iTIP method {method!r}")
+    shared = replace(entry, attendee_name="", attendee_email="")
+    moments = tuple(
+        moment.isoformat()
+        for moment in (entry.starts_at, entry.ends_at, entry.created_at, entry.last_modified)
+    )
+    head, middle, tail = _around_stamp_and_attendee(shared, moments, method)
+    own = VEvent()
+    own.add("dtstamp", stamp)
+    if entry.attendee_email:
+        own.add("attendee", _attendee(entry))
+    stamp_line, *attendee_line = _serialise(own).splitlines(keepends=True)[1:-1]
+    return b"".join([head, stamp_line, middle, *attendee_line, tail])
+
+
+@lru_cache(maxsize=128)
+def _around_stamp_and_attendee(
+    entry: CalendarEntry, _moments: tuple[str, ...], method: str
+) -> tuple[bytes, bytes, bytes]:
+    """`entries_to_ical([entry])` in three parts: before its DTSTAMP line, between that line and
+    its ATTENDEE line, and after that. It is written with stand-ins for both, wherever icalendar
+    puts them, and they are cut out. `_moments` keeps two entries whose times are equal instants
+    in different zones apart (a `datetime` compares and hashes by its instant)."""
+    stand_in = replace(entry, attendee_name="A", attendee_email="a@a")
+    whole = entries_to_ical([stand_in], method=method, stamp=_STAND_IN_STAMP)
+    stamp = _line_at(whole, b"DTSTAMP:")
+    attendee = _line_at(whole, b"ATTENDEE;")
+    assert stamp.stop <= attendee.start, "icalendar wrote ATTENDEE before DTSTAMP"
+    return whole[: stamp.start], whole[stamp.stop : attendee.start], whole[attendee.stop :]
+
+
+def _line_at(ical: bytes, start: bytes) -> slice:
+    """Where the only content line that starts with `start` lies, folded parts and CRLF included
+    (a folded line's next part starts with a space, so no part of another line matches)."""
+    begin = ical.index(b"\r\n" + start) + 2
+    end = ical.index(b"\r\n", begin)
+    while ical.startswith(b"\r\n ", end):
+        end = ical.index(b"\r\n", end + 3)
+    return slice(begin, end + 2)
+
+
+_STAND_IN_STAMP = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def entries_to_ical(
@@ -172,17 +220,21 @@ def _vevent(entry: CalendarEntry, stamp: datetime, *, cancel: bool = False) -> V
     organizer.params["cn"] = vText(entry.organizer_name)
     event.add("organizer", organizer)
     if entry.attendee_email:
-        attendee = vCalAddress(f"mailto:{entry.attendee_email}")
-        attendee.params["cn"] = vText(entry.attendee_name or entry.attendee_email)
-        attendee.params["role"] = "REQ-PARTICIPANT"
-        # They booked, so they have accepted; no reply is asked for (replies would go unread).
-        attendee.params["partstat"] = "ACCEPTED"
-        attendee.params["rsvp"] = "FALSE"
-        event.add("attendee", attendee)
+        event.add("attendee", _attendee(entry))
     event.add("status", "CANCELLED" if entry.cancelled or cancel else "CONFIRMED")
     event.add("created", entry.created_at)
     event.add("last-modified", entry.last_modified)
     return event
+
+
+def _attendee(entry: CalendarEntry) -> vCalAddress:
+    attendee = vCalAddress(f"mailto:{entry.attendee_email}")
+    attendee.params["cn"] = vText(entry.attendee_name or entry.attendee_email)
+    attendee.params["role"] = "REQ-PARTICIPANT"
+    # They booked, so they have accepted; no reply is asked for (replies would go unread).
+    attendee.params["partstat"] = "ACCEPTED"
+    attendee.params["rsvp"] = "FALSE"
+    return attendee
 
 
 def _in_zone(moment: datetime, zone_name: str) -> datetime:
