@@ -38,15 +38,10 @@ from tests.support import (
     url_rules_parsed_once,
 )
 
-FAST_SUITE = "not browser and not slow"  # pyproject.toml's addopts: what plain `pytest` runs
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto` (in addopts): every run on every CPU (pytest-xdist's own count), the browser and
-    slow tests too. Each worker has its own database; the servers, workers and processes those
-    tests start take free ports and their own folders, and wait for what they time with margins
-    that a busy machine keeps (on two CPUs the browser and slow tests took 690 s, not 1,000 s)."""
-    return None
+# Every run is on every CPU (`-n auto` in pyproject.toml's addopts), the browser and slow tests
+# too. Each xdist worker has its own database; the servers, workers and processes those tests start
+# take free ports and their own folders, and wait for what they time with margins that a busy
+# machine keeps (on two CPUs the browser and slow tests took 690 s, not 1,000 s).
 
 
 # --- databases -----------------------------------------------------------------------------------
