@@ -17,7 +17,10 @@ from werkzeug.routing import Rule
 
 from chamber.auth.models import StaffUser
 from chamber.core import pagecache
+from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
+from chamber.mail.models import OutboxMessage
+from chamber.mail.rendering import render_claimed
 from tests.factories import PASSWORD
 
 CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -87,6 +90,25 @@ def count_queries() -> Iterator[list[str]]:
     finally:
         pagecache.VersionReader.read = reader  # type: ignore[method-assign]
         sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def render_waiting() -> int:
+    """Render every message that waits to be rendered when sent, as a worker does when it claims
+    it (`mail.rendering.render_claimed`, the worker's own step), and give them back unsent, so
+    that a test reads their bodies and attachments as they will go. Returns how many."""
+    claim = "tests-render-waiting"
+    waiting = OutboxMessage.render_with.is_not(None) & OutboxMessage.claimed_by.is_(None)
+    with unit_of_work():
+        db.session.execute(sa.update(OutboxMessage).where(waiting).values(claimed_by=claim))
+    rendered = render_claimed(claim)
+    with unit_of_work():
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.claimed_by == claim)
+            .values(claimed_by=None)
+        )
+    db.session.expire_all()
+    return rendered
 
 
 # --- compiling once per run ------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from chamber.registration.models import Delegate, DelegateStatus
 from chamber.registration.services import BusinessDetails, DelegateDetails
 from tests.factories import make_booking
 from tests.smtp_server import free_port
-from tests.support import CSRF_PATTERN
+from tests.support import CSRF_PATTERN, render_waiting
 
 pytestmark = pytest.mark.slow
 
@@ -311,8 +311,10 @@ def assert_waiting_list_in_order(event_id: int, delegates: list[Delegate]) -> No
 
 def assert_each_waiting_person_is_told_their_place(delegates: list[Delegate]) -> None:
     """The number in each waiting-list email is the place `waitlist_position` gives them now:
-    the booking renders its emails before the seat lock, with the number written in after it."""
+    the booking queues its emails before the seat lock, with the number written in after it, and
+    the worker renders them (here, as it does when it claims them)."""
     waiting = [d for d in delegates if d.status == DelegateStatus.waitlisted]
+    render_waiting()
     told = {
         key: body
         for key, body in db.session.execute(

@@ -20,7 +20,7 @@ from chamber.registration import checkin_services, notifications, services
 from chamber.registration.checkin_code import qr_png
 from chamber.registration.models import Delegate, DelegateStatus
 from tests.factories import at, make_booking
-from tests.support import count_queries, csrf_token, post_form
+from tests.support import count_queries, csrf_token, post_form, render_waiting
 from tests.test_registration import register
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
@@ -312,6 +312,7 @@ def test_the_qr_code_in_the_confirmation_opens_the_delegate_for_staff_to_check_i
     event = make_event(starts_at=soon())
     assert register(client, event).status_code == 302  # the public form, as a business would
     zoe = delegate_named("Zoë O'Brien")
+    render_waiting()  # as the worker does when it claims them
     outbox = db.session.scalars(db.select(OutboxMessage)).all()
     assert any(re.search(r"\[\[link:(\w+:)?checkin:", m.html_body) for m in outbox)
 

@@ -12,12 +12,15 @@ from chamber.extensions import db
 from chamber.mail.models import OutboxMessage
 from tests import test_event_changes
 from tests.factories import acting_staff
+from tests.support import render_waiting
 from tests.test_event_changes import WINTER, save
 
 seminar = test_event_changes.seminar  # the fixture: a seminar with a talk and a delegate
 
 
 def the_update() -> OutboxMessage:
+    """The update email, rendered as the worker renders it when it sends it."""
+    render_waiting()
     return db.session.scalars(
         db.select(OutboxMessage).where(OutboxMessage.key.like("event-update:%"))
     ).one()

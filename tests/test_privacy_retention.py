@@ -30,6 +30,7 @@ from tests.privacy_support import (
     seminar_with_survey,
     without_free_text,
 )
+from tests.support import render_waiting
 
 
 def months_later(months: int, days: int = 0):
@@ -143,6 +144,7 @@ def test_email_bodies_and_addresses_go_after_ninety_days_but_not_unsent_ones(
     place = make_booking(future, f"gail.moss@{DOMAIN}").confirmed[0]
     notifications.confirmation(future, place)  # with its calendar file
     db.session.commit()
+    render_waiting()  # as the worker does when it claims it
     pending = db.session.scalars(
         db.select(OutboxMessage).where(OutboxMessage.status == MessageStatus.pending)
     ).all()

@@ -43,7 +43,7 @@ from chamber.core.dialects import on_postgresql, one_of
 from chamber.core.times import utcnow
 from chamber.core.transactions import end_reads, rows_changed, unit_of_work
 from chamber.extensions import db
-from chamber.mail import links, services, signals
+from chamber.mail import links, rendering, services, signals
 from chamber.mail.backends import (
     Backend,
     Bounce,
@@ -615,10 +615,12 @@ def _checks(batch: list[Outgoing]) -> tuple[dict[str, str], SendTimeChecks]:
 
 
 def ready_batch(claim: str, claimed_at: float | None = None) -> ReadyBatch:
-    """Read a claim's messages, ask which may go (the suppression list, the send-time checks),
-    and mint and commit the links of those that may. `claimed_at` (`time.monotonic()`) is when
-    the claim was made, if not just now."""
+    """Render a claim's messages that wait to be rendered (`rendering.render_claimed`), read its
+    messages, ask which may go (the suppression list, the send-time checks), and mint and commit
+    the links of those that may. `claimed_at` (`time.monotonic()`) is when the claim was made, if
+    not just now."""
     claimed_at = time.monotonic() if claimed_at is None else claimed_at
+    rendering.render_claimed(claim)
     batch = _claimed(claim)
     end_reads()  # each outcome below is its own short unit of work
     suppressed, checks = _checks(batch)

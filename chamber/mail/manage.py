@@ -12,7 +12,7 @@ from chamber.auth.models import Role
 from chamber.core.errors import refusals_flashed
 from chamber.core.pagination import keyset_page
 from chamber.extensions import db
-from chamber.mail import queries, services
+from chamber.mail import queries, rendering, services
 from chamber.mail.links import describe_links
 from chamber.mail.models import MessageStatus, OutboxMessage
 
@@ -52,17 +52,19 @@ def index():
 @bp.get("/<int:message_id>")
 def show(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
+    text_body, _html_body = rendering.bodies(message)
     return render_template(
         "mail/message.html",
         message=message,
-        text_body=describe_links(message.text_body, message.link_nonce),
+        text_body=describe_links(text_body, message.link_nonce),
     )
 
 
 @bp.get("/<int:message_id>/html")
 def html_body(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
-    response = Response(describe_links(message.html_body, message.link_nonce), mimetype="text/html")
+    _text_body, html = rendering.bodies(message)
+    response = Response(describe_links(html, message.link_nonce), mimetype="text/html")
     response.headers["Content-Security-Policy"] = EMAIL_PREVIEW_POLICY
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response

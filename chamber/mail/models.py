@@ -86,8 +86,14 @@ class OutboxMessage(db.Model):
     to_name: Mapped[str] = mapped_column(String(200), default="")
     reply_to: Mapped[str | None] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
+    # Empty until rendered: a message queued with `render_with` is rendered by the worker that
+    # claims it (`mail.rendering`), which then writes its bodies and attachments here.
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
+    # The registered renderer that writes this message when it is sent, and what it is about (a
+    # JSON object of ids and plain values, never a body); both emptied once it is rendered.
+    render_with: Mapped[str | None] = mapped_column(String(100))
+    render_params: Mapped[str | None] = mapped_column(Text)
     # Fixed when enqueued, so every retry carries the same Message-ID and receivers can de-duplicate.
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     # Only link markers that carry this value are minted (mail.links): none typed by a person can.

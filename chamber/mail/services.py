@@ -5,6 +5,7 @@ Nothing here commits: a message exists exactly when the transaction that owes it
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,8 +125,20 @@ def enqueue(
     to many at once (a campaign): the worker sends it after every due message that is not bulk,
     within CHAMBER_BULK_PER_MINUTE (docs/mail.md, "The bulk stream").
     """
-    values = {"kind": kind, "to_name": to_name, **(context or {})}
     nonce = links.new_nonce()
+    text_body, html_body = render_bodies(template, context or {}, kind, to_name, nonce)
+    row = _row(key, kind, bulk, to, to_name, reply_to, subject, nonce, send_after)
+    row.update(text_body=text_body, html_body=html_body)
+    return _keep_or_queue(Composed(row, tuple(attachments)))
+
+
+def render_bodies(
+    template: str, context: dict[str, Any], kind: MailKind, to_name: str, nonce: str
+) -> tuple[str, str]:
+    """A message's text and HTML bodies, from `chamber/templates/emails/<template>.txt` and
+    `.html`, with its links written as markers carrying `nonce` (`mail.links`). Marketing and
+    survey mail must show an unsubscribe link."""
+    values = {"kind": kind, "to_name": to_name, **context}
     with links.rendering_message(nonce):
         text_body = render_template(f"emails/{template}.txt", **values)
         html_body = render_template(f"emails/{template}.html", **values)
@@ -133,7 +146,23 @@ def enqueue(
         text_body + html_body, nonce
     ):
         raise ValueError(f"{template}: {kind} mail must show an unsubscribe link")
-    row = {
+    return text_body, html_body
+
+
+def _row(
+    key: str,
+    kind: MailKind,
+    bulk: bool,
+    to: str,
+    to_name: str,
+    reply_to: str | None,
+    subject: str,
+    nonce: str,
+    send_after: datetime | None,
+) -> dict[str, Any]:
+    """An outbox row's values, without its bodies."""
+    now = utcnow()
+    return {
         "key": key[:200],
         "kind": kind,
         "bulk": bool(bulk),
@@ -143,20 +172,50 @@ def enqueue(
         "to_name": single_line(to_name)[:200],
         "reply_to": reply_to or current_app.config.get("MAIL_REPLY_TO") or None,
         "subject": single_line(subject)[:300],
-        "text_body": text_body,
-        "html_body": html_body,
+        "text_body": "",
+        "html_body": "",
+        "render_with": None,
+        "render_params": None,
         "message_id": make_msgid(domain=mail_domain()),
         "link_nonce": nonce,
-        "created_at": utcnow(),
-        "next_attempt_at": send_after or utcnow(),
+        "created_at": now,
+        "next_attempt_at": send_after or now,
         "attempts": 0,
     }
-    composed = Composed(row, tuple(attachments))
+
+
+def enqueue_later(
+    *,
+    key: str,
+    to: str,
+    subject: str,
+    render_with: str,
+    params: dict[str, Any],
+    to_name: str = "",
+    reply_to: str | None = None,
+    send_after: datetime | None = None,
+) -> bool:
+    """Queue one transactional email inside the caller's transaction, to be rendered by the
+    worker that sends it: `render_with` names a renderer registered with
+    `rendering.register_renderer`, and `params` (a JSON object of ids and plain values) says what
+    the message is about. Its subject, recipient, Message-ID and link nonce are fixed now, like
+    any message's. As `enqueue`, returns False if `key` was already queued (inside
+    `composed_only()`, keeps it and returns True)."""
+    row = _row(
+        key, MailKind.transactional, False, to, to_name, reply_to, subject, links.new_nonce(),
+        send_after,
+    )  # fmt: skip
+    row.update(render_with=render_with, render_params=json.dumps(params, separators=(",", ":")))
+    return _keep_or_queue(Composed(row, ()))
+
+
+def _keep_or_queue(message: Composed) -> bool:
+    """Queue the message, or keep it inside `composed_only()` (True: it is queued later)."""
     held = _held_back.get()
     if held is not None:
-        held.append(composed)
+        held.append(message)
         return True
-    return _queue(composed)
+    return _queue(message)
 
 
 def placeholder(name: str) -> str:
@@ -190,17 +249,17 @@ def queued(messages: list[Composed]) -> dict[str, int]:
 
 def filling_in(message_ids: list[int], values: dict[str, str]) -> Update:
     """The UPDATE that fills in messages already queued: each placeholder (`placeholder`) in
-    their bodies replaced by its value, by the database's `replace`, for a caller that sends it with
-    the other writes it makes under a lock (`core.pagecache.last_writes`). Placeholders and values
-    are bound parameters."""
+    their bodies, or in what a message to be rendered later is about (`render_params`), replaced
+    by its value, by the database's `replace`, for a caller that sends it with the other writes it
+    makes under a lock (`core.pagecache.last_writes`). Placeholders and values are bound
+    parameters; a value is digits, letters or hyphens, which JSON and HTML leave as they are."""
     table = OutboxMessage.__table__
-    text: ColumnElement[str] = table.c.text_body
-    html: ColumnElement[str] = table.c.html_body
+    filled: dict[str, ColumnElement[Any]] = {
+        name: table.c[name] for name in ("text_body", "html_body", "render_params")
+    }
     for mark, value in values.items():
-        text, html = db.func.replace(text, mark, value), db.func.replace(html, mark, value)
-    return (
-        update(table).where(one_of(table.c.id, message_ids)).values(text_body=text, html_body=html)
-    )
+        filled = {name: db.func.replace(column, mark, value) for name, column in filled.items()}
+    return update(table).where(one_of(table.c.id, message_ids)).values(**filled)
 
 
 def withdraw(message_ids: list[int]) -> None:

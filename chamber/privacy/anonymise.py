@@ -170,8 +170,9 @@ def blank_free_text(ids: Sequence[int]) -> int:
 
 
 def clear_messages(ids: Sequence[int]) -> int:
-    """Finished outbox messages lose their bodies, attachments, recipient and error text. Their
-    kind, status, subject, key and times stay: the Outbox's counts and campaign reports."""
+    """Finished outbox messages lose their bodies (or what one never rendered was about),
+    attachments, recipient and error text. Their kind, status, subject, key and times stay: the
+    Outbox's counts and campaign reports."""
     if not ids:
         return 0
     ids = list(ids)
@@ -185,6 +186,8 @@ def clear_messages(ids: Sequence[int]) -> int:
             reply_to=None,
             text_body="",
             html_body="",
+            render_with=None,
+            render_params=None,
             last_error=None,
         )
     )

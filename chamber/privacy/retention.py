@@ -144,7 +144,11 @@ def _messages_due(before: datetime) -> Select[Any]:
     return select(OutboxMessage.id).where(
         OutboxMessage.status.in_(anonymise.FINISHED),
         OutboxMessage.created_at <= before,
-        or_(OutboxMessage.text_body != "", OutboxMessage.html_body != ""),
+        or_(
+            OutboxMessage.text_body != "",
+            OutboxMessage.html_body != "",
+            OutboxMessage.render_params.is_not(None),
+        ),
     )
 
 

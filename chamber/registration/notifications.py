@@ -1,14 +1,23 @@
-"""The emails a booking owes, queued in the booking's own transaction."""
+"""The emails a booking owes, queued in the booking's own transaction.
+
+Those to a delegate and the booker's booking email are queued to be rendered by the worker when
+it sends them (`mail.rendering`, registered here as "registration"): a booking, and a change that
+emails every delegate of an event, queue rows that say what each email is about and render
+nothing while the visitor or staff member waits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
 from sqlalchemy import UpdateBase
+from sqlalchemy.orm import selectinload
 
 from chamber.calendar.entries import delegate_entry
 from chamber.calendar.ics import entry_to_ical, ics_filename
+from chamber.core.dialects import one_of
 from chamber.core.times import utcnow
 from chamber.core.urls import external_url
 from chamber.events.changes import describe_changes
@@ -16,6 +25,7 @@ from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail import services as mail
+from chamber.mail.rendering import ToRender
 from chamber.mail.services import Attachment, enqueue, normalise_address
 from chamber.registration import seats, services
 from chamber.registration.models import Booking, Delegate, DelegateStatus
@@ -56,25 +66,108 @@ def _context(event: Event, **values: Any) -> dict[str, Any]:
     return {"event": event, "event_url": _event_url(event), "pack_url": pack_url, **values}
 
 
+# What a message rendered when sent may be, by its template's name under `emails/registration/`:
+# the names this module queues, so that nothing stored in a row can name another template.
+TEMPLATES_LATER = frozenset(
+    {"booking", "confirmed", "waitlisted", "promoted", "seat_cancelled", "event_updated",
+     "event_cancelled", "manage_again"}
+)  # fmt: skip
+RENDERER = "registration"
+INVITE_METHODS = ("REQUEST", "CANCEL")
+
+
 def _to_delegate(
-    event: Event,
     delegate: Delegate,
     *,
     key: str,
     subject: str,
     template: str,
-    attachments: list[Attachment] | tuple[()] = (),
+    invite_method: str | None = None,
     **context: Any,
 ) -> None:
-    """Queue one email to a delegate about `event`, from `chamber/templates/emails/registration/`."""
-    enqueue(
+    """Queue one email to a delegate about their event, from
+    `chamber/templates/emails/registration/<template>`, rendered when it is sent (`render`), with
+    their calendar entry as an iTIP message of `invite_method` if given. `context` holds plain
+    values (JSON), the template's besides the event, the delegate and their own link."""
+    mail.enqueue_later(
         key=key,
         to=delegate.email_normalised,
         to_name=delegate.name,
         subject=subject,
-        template=f"registration/{template}",
-        context=_context(event, delegate=delegate, own_link=own_link(delegate), **context),
-        attachments=attachments,
+        render_with=RENDERER,
+        params={
+            "template": template, "delegate": delegate.id, "invite": invite_method,
+            "context": context,
+        },
+    )  # fmt: skip
+
+
+def render(messages: Sequence[dict[str, Any]]) -> list[ToRender | None]:
+    """The renderer of the emails queued by `_to_delegate` and `booking_emails` (registered as
+    `RENDERER`): what each of these messages is, from the rows as they are now, the delegates
+    and bookings of them all read in two queries. None for one whose delegate or booking is
+    gone."""
+    delegate_ids: set[int] = set()
+    booking_ids: set[int] = set()
+    for params in messages:
+        if params.get("template") not in TEMPLATES_LATER:
+            raise ValueError(f"not a template of a registration email: {params.get('template')!r}")
+        if "booking" in params:
+            booking_ids.add(int(params["booking"]))
+            for name in BOOKING_LISTS:
+                delegate_ids.update(int(i) for i in params.get(name, ()))
+        else:
+            delegate_ids.add(int(params["delegate"]))
+    delegates = _by_id(
+        Delegate, delegate_ids, selectinload(Delegate.booking).selectinload(Booking.booker)
+    )
+    bookings = _by_id(
+        Booking, booking_ids, selectinload(Booking.booker), selectinload(Booking.organisation)
+    )
+    return [_to_render(params, delegates, bookings) for params in messages]
+
+
+BOOKING_LISTS = ("confirmed", "waitlisted", "set_aside")
+
+Row = TypeVar("Row", Delegate, Booking)
+
+
+def _by_id(model: type[Row], ids: set[int], *options: Any) -> dict[int, Row]:
+    """The rows of `model` with these ids, by id, in one query (none for no ids)."""
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        db.select(model).where(one_of(model.id, sorted(ids))).options(*options)
+    )
+    return {row.id: row for row in rows}
+
+
+def _to_render(
+    params: dict[str, Any], delegates: dict[int, Delegate], bookings: dict[int, Booking]
+) -> ToRender | None:
+    template = f"registration/{params['template']}"
+    if "booking" in params:
+        booking = bookings.get(int(params["booking"]))
+        if booking is None:
+            return None
+        lists = {
+            name: [delegates[i] for i in map(int, params.get(name, ())) if i in delegates]
+            for name in BOOKING_LISTS
+        }
+        event = db.session.get_one(Event, booking.event_id)
+        return ToRender(template, _context(event, booking=booking, result=SimpleNamespace(**lists)))
+    delegate = delegates.get(int(params["delegate"]))
+    if delegate is None:
+        return None
+    event = db.session.get_one(Event, delegate.event_id)
+    method = params.get("invite")
+    if method is not None and method not in INVITE_METHODS:
+        raise ValueError(f"not a calendar method: {method!r}")
+    extra = params.get("context") or {}
+    return ToRender(
+        template,
+        _context(event, **extra, delegate=delegate, own_link=own_link(delegate)),
+        (invite(event, delegate, method),) if method else (),
     )
 
 
@@ -88,13 +181,17 @@ def booking_emails(event: Event, result: services.BookingResult) -> None:
     booking = result.booking
     if booking is None:
         return
-    enqueue(
+    mail.enqueue_later(
         key=f"booking:{booking.id}",
         to=booking.booker.email,
         to_name=booking.booker.name,
         subject=f"Your booking for {event.title}",
-        template="registration/booking",
-        context=_context(event, booking=booking, result=result),
+        render_with=RENDERER,
+        params={
+            "template": "booking",
+            "booking": booking.id,
+            **{name: [d.id for d in getattr(result, name)] for name in BOOKING_LISTS},
+        },
     )
 
 
@@ -104,11 +201,11 @@ def settle_and_tell(
     tell: Callable[[Event, services.BookingResult], None],
 ) -> None:
     """Decide a booking's seats (`services.settle_seats`) with its emails (`tell`: `booking_emails`
-    or `delegate_emails`) rendered and queued before, so that the seat lock is held for the
-    decision, not for rendering emails and calendar files or inserting them. A place in the
-    waiting list, which only the lock can say, is queued as a placeholder and filled in with the
-    decision's own writes. If a seat came out other than it was written, the queued emails are
-    withdrawn and rendered again under the lock. With nothing to decide (everyone named already
+    or `delegate_emails`) queued before, so that the seat lock is held for the decision, not for
+    inserting them. A place in the waiting list, which only the lock can say, is queued as a
+    placeholder in what the email is about and filled in with the decision's own writes. If a
+    seat came out other than it was written, the queued emails are withdrawn and queued again
+    under the lock. With nothing to decide (everyone named already
     had a place), the emails are simply queued."""
     if result.unsettled is None:
         tell(event, result)
@@ -141,7 +238,6 @@ def delegate_emails(event: Event, result: services.BookingResult) -> None:
         already_booked(event, place)
     for delegate in result.waitlisted:
         _to_delegate(
-            event,
             delegate,
             key=f"waitlisted:delegate:{delegate.id}",
             subject=f"You are on the waiting list: {event.title}",
@@ -152,23 +248,21 @@ def delegate_emails(event: Event, result: services.BookingResult) -> None:
 
 def confirmation(event: Event, delegate: Delegate, *, key_suffix: str = "") -> None:
     _to_delegate(
-        event,
         delegate,
         key=f"confirmed:delegate:{delegate.id}{key_suffix}",
         subject=f"Your place at {event.title}",
         template="confirmed",
-        attachments=[invite(event, delegate)],
+        invite_method="REQUEST",
     )
 
 
 def place_available(event: Event, delegate: Delegate) -> None:
     _to_delegate(
-        event,
         delegate,
         key=f"promoted:delegate:{delegate.id}:{delegate.status_changed_at:%Y%m%d%H%M%S%f}",
         subject=f"Good news: you now have a place at {event.title}",
         template="promoted",
-        attachments=[invite(event, delegate)],
+        invite_method="REQUEST",
     )
 
 
@@ -179,12 +273,11 @@ def seat_cancelled(event: Event, delegate: Delegate, was: DelegateStatus) -> Non
         return
     had_seat = was == DelegateStatus.confirmed
     _to_delegate(
-        event,
         delegate,
         key=f"seat-cancelled:delegate:{delegate.id}",
         subject=f"Cancelled: your place at {event.title}",
         template="seat_cancelled",
-        attachments=[invite(event, delegate, "CANCEL")] if had_seat else [],
+        invite_method="CANCEL" if had_seat else None,
         had_seat=had_seat,
     )
 
@@ -222,12 +315,11 @@ def event_changed(
     for delegate in told:
         waiting = delegate.status == DelegateStatus.waitlisted
         _to_delegate(
-            event,
             delegate,
             key=f"event-update:{event.id}:{event.sequence}:delegate:{delegate.id}",
             subject=subject,
             template=template,
-            attachments=[] if waiting else [invite(event, delegate, method)],
+            invite_method=None if waiting else method,
             changed=what,
             changes=changes,
             waiting=waiting,
@@ -244,13 +336,11 @@ def already_booked(event: Event, place: Delegate) -> None:
     """Someone named this person in a booking, but they already hold `place`: tell them, with
     their own link (the booking's if they booked it), at most once an hour. Whoever typed the
     address is told only that we emailed it."""
-    enqueue(
+    _to_delegate(
+        place,
         key=f"already-booked:delegate:{place.id}:{utcnow():%Y%m%d%H}",
-        to=place.email_normalised,
-        to_name=place.name,
         subject=f"Your place at {event.title}",
-        template="registration/manage_again",
-        context=_context(event, delegate=place, own_link=own_link(place)),
+        template="manage_again",
     )
 
 

@@ -1,0 +1,187 @@
+"""Emails rendered when they are sent (`mail.rendering`): a booking's emails are queued as what
+they are about, and the worker that claims them renders them, stores what it sent, and parks or
+cancels, with the reason, one it cannot render, while the rest of the batch goes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chamber.extensions import db
+from chamber.mail.delivery import claim_batch, deliver_due
+from chamber.mail.models import MessageStatus, OutboxAttachment, OutboxMessage
+from chamber.mail.rendering import GONE, render_claimed
+from chamber.privacy.erasure import erase_person
+from chamber.registration import notifications
+from chamber.registration.models import Delegate
+from chamber.registration.services import DelegateDetails
+from tests.factories import make_booking
+from tests.support import count_queries, render_waiting
+
+
+@pytest.fixture
+def booked(make_event):
+    """A booking of two people, its emails queued as the public form queues them."""
+    event = make_event(title="Cyber <b>Safe</b> {{ 7*7 }}", capacity=1)
+    people = [DelegateDetails("Ann Booker", "ann@octree.example"),
+              DelegateDetails("Bo <i>Waits</i>", "bo@octree.example")]  # fmt: skip
+    result = make_booking(event, *people, source="web", commit=False)
+    notifications.booking_emails(event, result)
+    db.session.commit()
+    return event, result
+
+
+def messages() -> dict[str, OutboxMessage]:
+    db.session.expire_all()
+    return {m.key.split(":")[0]: m for m in db.session.scalars(db.select(OutboxMessage))}
+
+
+def test_a_booking_queues_what_its_emails_are_about_and_the_worker_renders_them(
+    booked, smtp_server
+):
+    _event, result = booked
+    queued = messages()
+    assert sorted(queued) == ["booking", "confirmed", "waitlisted"]
+    for message in queued.values():
+        assert message.render_with == notifications.RENDERER
+        assert message.text_body == message.html_body == "" and not message.attachments
+        about = json.loads(message.render_params)
+        assert "Ann" not in message.render_params and "@" not in message.render_params, about
+    assert json.loads(queued["booking"].render_params)["confirmed"] == [result.confirmed[0].id]
+
+    report = deliver_due()
+    assert report.sent == 3 and not report.errors
+    sent = messages()
+    for message in sent.values():
+        assert message.status == MessageStatus.sent
+        assert message.render_with is None and message.render_params is None
+    assert "number 1" in sent["waitlisted"].text_body
+    assert "Bo <i>Waits</i>: on the waiting list" in sent["booking"].text_body
+    assert "Bo &lt;i&gt;Waits&lt;/i&gt;" in sent["booking"].html_body  # typed text stays text
+    assert "to 49" not in sent["booking"].text_body + sent["booking"].html_body
+    (calendar,) = sent["confirmed"].attachments
+    assert calendar.content_type == "text/calendar; charset=utf-8; method=REQUEST"
+    assert b"ATTENDEE" in calendar.content and b"ann@octree.example" in calendar.content
+    assert sorted(m["To"].addresses[0].addr_spec for m in smtp_server.messages) == [
+        "ann@octree.example", "ann@octree.example", "bo@octree.example"
+    ]  # fmt: skip
+    confirmation = next(m for m in smtp_server.messages if "Your place" in m["Subject"])
+    parts = [part.get_content_type() for part in confirmation.walk()]
+    assert "text/calendar" in parts and "text/plain" in parts and "text/html" in parts
+
+
+def test_the_outbox_shows_a_message_not_yet_rendered_without_storing_it(booked, admin_client):
+    client = admin_client
+    waiting = messages()["waitlisted"]
+    page = client.get(f"/staff/outbox/{waiting.id}")
+    assert page.status_code == 200
+    assert "when it is sent" in page.text and "number 1" in page.text
+    html = client.get(f"/staff/outbox/{waiting.id}/html")
+    assert html.status_code == 200 and "number 1" in html.text
+    still = messages()["waitlisted"]
+    assert still.render_with is not None and still.text_body == ""
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"template": "../../base", "delegate": 0},
+        {"template": "{{ 7*7 }}", "delegate": 0},
+        {"template": "confirmed", "delegate": 0, "invite": "PUBLISH\r\nX-Evil: 1"},
+        {"template": "confirmed", "delegate": "1; DROP TABLE delegate"},
+        {"template": "confirmed"},
+        ["not", "an", "object"],
+        "{not json",
+    ],
+    ids=["path", "template-syntax", "crlf-method", "sql-id", "missing-id", "list", "malformed"],
+)
+def test_a_message_that_cannot_be_rendered_is_parked_with_its_reason_and_the_rest_go(
+    booked, smtp_server, forged
+):
+    """What a message is about is written by Chamber alone, but a row altered by hand, or by a
+    bug, must never name a template, a calendar method or a query, and never stop the batch."""
+    _event, result = booked
+    bad = messages()["waitlisted"]
+    about = forged if isinstance(forged, str) else json.dumps(forged)
+    if isinstance(forged, dict) and forged.get("delegate") == 0:
+        about = json.dumps({**forged, "delegate": result.waitlisted[0].id})
+    db.session.execute(
+        db.update(OutboxMessage).where(OutboxMessage.id == bad.id).values(render_params=about)
+    )
+    db.session.commit()
+
+    report = deliver_due()
+
+    assert report.sent == 2
+    parked = db.session.get(OutboxMessage, bad.id)
+    db.session.refresh(parked)
+    assert parked.status == MessageStatus.failed and parked.claimed_by is None
+    assert parked.last_error.startswith("Not rendered: ")
+    assert parked.text_body == "" and not parked.attachments
+    assert len(smtp_server.messages) == 2
+    assert db.session.scalar(db.select(db.func.count()).select_from(Delegate)) == 2
+
+
+def test_a_message_about_a_place_deleted_since_is_cancelled_not_sent(booked, smtp_server):
+    _event, result = booked
+    gone = messages()["waitlisted"]
+    db.session.execute(
+        db.update(OutboxMessage)
+        .where(OutboxMessage.id == gone.id)
+        .values(render_params=json.dumps({"template": "waitlisted", "delegate": 10**9}))
+    )
+    db.session.commit()
+    assert deliver_due().sent == 2
+    cancelled = messages()["waitlisted"]
+    assert cancelled.status == MessageStatus.cancelled and cancelled.last_error == GONE
+    assert cancelled.render_params is None
+
+
+def test_a_person_erased_before_the_emails_go_is_in_none_of_them(booked, admin, smtp_server):
+    _event, result = booked
+    erase_person("bo@octree.example", by=admin)
+    db.session.commit()
+    deliver_due()
+    everything = "".join(
+        f"{m.text_body}{m.html_body}{m.to_address}{m.to_name}"
+        for m in db.session.scalars(db.select(OutboxMessage))
+    )
+    assert "Waits" not in everything and "bo@octree.example" not in everything
+    assert all("bo@octree.example" not in str(m) for m in smtp_server.messages)
+    assert any("Ann" in str(m) for m in smtp_server.messages)  # the booker still hears
+
+
+def test_a_claim_the_worker_no_longer_holds_is_not_written(booked):
+    claim = claim_batch("first", 50)
+    assert claim is not None
+    db.session.execute(
+        db.update(OutboxMessage)
+        .where(OutboxMessage.claimed_by == claim)
+        .values(claimed_by="second")  # its lease ran out and another worker took it
+    )
+    db.session.commit()
+    assert render_claimed(claim) == 0
+    assert all(m.render_with is not None and m.text_body == "" for m in messages().values())
+    assert not db.session.scalar(db.select(db.func.count()).select_from(OutboxAttachment))
+
+
+def test_rendering_a_batch_reads_its_delegates_and_bookings_at_once(make_event):
+    """The worker renders a batch of a hundred emails about one event in a fixed number of
+    statements, not a few per message."""
+    event = make_event(capacity=200)
+
+    def book(n: int) -> int:
+        for i in range(n):
+            result = make_booking(
+                event, f"p{n}-{i}@example.com", business=f"Firm {n}-{i}", source="web", commit=False
+            )
+            notifications.booking_emails(event, result)
+        db.session.commit()
+        db.session.expire_all()
+        with count_queries() as statements:
+            assert render_waiting() == 2 * n
+        return len(statements)
+
+    assert book(3) == book(30)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Delegate)) == 33
