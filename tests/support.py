@@ -19,7 +19,7 @@ from chamber.auth.models import StaffUser
 from chamber.core import pagecache
 from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
-from chamber.mail.models import OutboxMessage
+from chamber.mail.models import MessageStatus, OutboxMessage
 from chamber.mail.rendering import render_claimed
 from tests.factories import PASSWORD
 
@@ -97,7 +97,11 @@ def render_waiting() -> int:
     it (`mail.rendering.render_claimed`, the worker's own step), and give them back unsent, so
     that a test reads their bodies and attachments as they will go. Returns how many."""
     claim = "tests-render-waiting"
-    waiting = OutboxMessage.render_with.is_not(None) & OutboxMessage.claimed_by.is_(None)
+    waiting = (
+        OutboxMessage.render_with.is_not(None)
+        & OutboxMessage.claimed_by.is_(None)
+        & (OutboxMessage.status == MessageStatus.pending)
+    )
     with unit_of_work():
         db.session.execute(sa.update(OutboxMessage).where(waiting).values(claimed_by=claim))
     rendered = render_claimed(claim)

@@ -114,3 +114,30 @@ def test_an_event_back_from_draft_is_said_to_be_going_ahead(seminar, app):
         "The event is published again and going ahead."
     ]
     assert event.starts_at == datetime(2030, 3, 20, 8, 0, tzinfo=UTC)
+
+
+def test_two_changes_before_the_worker_runs_keep_their_own_words_and_sequence(
+    seminar, organiser_client
+):
+    """Each update email is written as the organiser saves: its words and its calendar file's
+    SEQUENCE are that change's, even when the next change comes before the worker sends it
+    (invariant 6: the SEQUENCE rises with every change)."""
+    save(organiser_client, seminar, starts_at="2030-03-20T08:30", ends_at="2030-03-20T13:00")
+    save(organiser_client, seminar, starts_at="2030-03-20T09:30", ends_at="2030-03-20T14:00")
+    render_waiting()
+    updates = list(
+        db.session.scalars(
+            db.select(OutboxMessage)
+            .where(OutboxMessage.key.like("event-update:%"))
+            .order_by(OutboxMessage.id)
+        )
+    )
+    assert len(updates) == 2
+    sequences = []
+    for message, start in zip(updates, ("08:30", "09:30"), strict=True):
+        assert f"to {start} (London time)" in message.text_body
+        (calendar,) = message.attachments
+        ics = calendar.content.decode()
+        assert f"DTSTART;TZID=Europe/London:20300320T{start.replace(':', '')}00" in ics
+        sequences.append(int(ics.split("SEQUENCE:")[1].split()[0]))
+    assert sequences[1] == sequences[0] + 1

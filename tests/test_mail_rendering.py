@@ -9,9 +9,11 @@ import json
 import pytest
 
 from chamber.extensions import db
+from chamber.mail import rendering
 from chamber.mail.delivery import claim_batch, deliver_due
 from chamber.mail.models import MessageStatus, OutboxAttachment, OutboxMessage
-from chamber.mail.rendering import GONE, render_claimed
+from chamber.mail.rendering import GONE, ToRender, render_claimed
+from chamber.mail.services import Attachment, enqueue_later, retry
 from chamber.privacy.erasure import erase_person
 from chamber.registration import notifications
 from chamber.registration.models import Delegate
@@ -59,7 +61,8 @@ def test_a_booking_queues_what_its_emails_are_about_and_the_worker_renders_them(
     assert "number 1" in sent["waitlisted"].text_body
     assert "Bo <i>Waits</i>: on the waiting list" in sent["booking"].text_body
     assert "Bo &lt;i&gt;Waits&lt;/i&gt;" in sent["booking"].html_body  # typed text stays text
-    assert "to 49" not in sent["booking"].text_body + sent["booking"].html_body
+    for message in sent.values():  # the title, typed by staff, is text too: never a template
+        assert "Cyber <b>Safe</b> {{ 7*7 }}" in message.text_body
     (calendar,) = sent["confirmed"].attachments
     assert calendar.content_type == "text/calendar; charset=utf-8; method=REQUEST"
     assert b"ATTENDEE" in calendar.content and b"ann@octree.example" in calendar.content
@@ -86,16 +89,22 @@ def test_the_outbox_shows_a_message_not_yet_rendered_without_storing_it(booked, 
 @pytest.mark.parametrize(
     "forged",
     [
+        {"template": "event_message", "delegate": 0},  # a real template, not one it may name
         {"template": "../../base", "delegate": 0},
         {"template": "{{ 7*7 }}", "delegate": 0},
         {"template": "confirmed", "delegate": 0, "invite": "PUBLISH\r\nX-Evil: 1"},
         {"template": "confirmed", "delegate": "1; DROP TABLE delegate"},
+        {"template": "confirmed", "delegate": 0.5},
+        {"template": "confirmed", "delegate": True},
+        {"template": "confirmed", "delegate": 10**20},
+        {"template": "waitlisted", "delegate": 0, "context": ["not", "an", "object"]},
         {"template": "confirmed"},
         ["not", "an", "object"],
         "{not json",
     ],
-    ids=["path", "template-syntax", "crlf-method", "sql-id", "missing-id", "list", "malformed"],
-)
+    ids=["other-template", "path", "template-syntax", "crlf-method", "text-id", "float-id",
+         "bool-id", "huge-id", "context-list", "missing-id", "list", "malformed"],
+)  # fmt: skip
 def test_a_message_that_cannot_be_rendered_is_parked_with_its_reason_and_the_rest_go(
     booked, smtp_server, forged
 ):
@@ -118,12 +127,15 @@ def test_a_message_that_cannot_be_rendered_is_parked_with_its_reason_and_the_res
     db.session.refresh(parked)
     assert parked.status == MessageStatus.failed and parked.claimed_by is None
     assert parked.last_error.startswith("Not rendered: ")
+    if isinstance(forged, dict) and forged.get("template") not in notifications.TEMPLATES:
+        assert "not a template of a registration email" in parked.last_error
     assert parked.text_body == "" and not parked.attachments
     assert len(smtp_server.messages) == 2
     assert db.session.scalar(db.select(db.func.count()).select_from(Delegate)) == 2
+    assert all("bo@octree.example" not in m["To"] for m in smtp_server.messages)
 
 
-def test_a_message_about_a_place_deleted_since_is_cancelled_not_sent(booked, smtp_server):
+def test_a_message_about_a_place_deleted_since_is_cancelled_not_sent(booked, admin, smtp_server):
     _event, result = booked
     gone = messages()["waitlisted"]
     db.session.execute(
@@ -135,7 +147,13 @@ def test_a_message_about_a_place_deleted_since_is_cancelled_not_sent(booked, smt
     assert deliver_due().sent == 2
     cancelled = messages()["waitlisted"]
     assert cancelled.status == MessageStatus.cancelled and cancelled.last_error == GONE
-    assert cancelled.render_params is None
+    # Sent again by staff, it is rendered again and found gone again: never sent empty.
+    retry(cancelled, by=admin)
+    db.session.commit()
+    assert deliver_due().sent == 0
+    again = messages()["waitlisted"]
+    assert again.status == MessageStatus.cancelled and again.last_error == GONE
+    assert len(smtp_server.messages) == 2 and again.text_body == ""
 
 
 def test_a_person_erased_before_the_emails_go_is_in_none_of_them(booked, admin, smtp_server):
@@ -152,30 +170,56 @@ def test_a_person_erased_before_the_emails_go_is_in_none_of_them(booked, admin, 
     assert any("Ann" in str(m) for m in smtp_server.messages)  # the booker still hears
 
 
-def test_a_claim_the_worker_no_longer_holds_is_not_written(booked):
+def test_a_claim_lost_while_it_renders_is_not_written(booked, monkeypatch):
+    """The worker's lease ran out while it rendered, and another worker took the messages: the
+    first writes nothing of them."""
     claim = claim_batch("first", 50)
     assert claim is not None
-    db.session.execute(
-        db.update(OutboxMessage)
-        .where(OutboxMessage.claimed_by == claim)
-        .values(claimed_by="second")  # its lease ran out and another worker took it
-    )
-    db.session.commit()
+    render = rendering._renderers[notifications.RENDERER]
+
+    def render_then_lose_the_claim(params):
+        rendered = render(params)
+        with db.engine.begin() as other:  # the other worker, on a connection of its own
+            other.execute(
+                db.update(OutboxMessage)
+                .where(OutboxMessage.claimed_by == claim)
+                .values(claimed_by="second")
+            )
+        return rendered
+
+    monkeypatch.setitem(rendering._renderers, notifications.RENDERER, render_then_lose_the_claim)
     assert render_claimed(claim) == 0
     assert all(m.render_with is not None and m.text_body == "" for m in messages().values())
     assert not db.session.scalar(db.select(db.func.count()).select_from(OutboxAttachment))
 
 
-def test_rendering_a_batch_reads_its_delegates_and_bookings_at_once(make_event):
-    """The worker renders a batch of a hundred emails about one event in a fixed number of
-    statements, not a few per message."""
-    event = make_event(capacity=200)
+def test_the_outbox_page_says_so_when_a_message_cannot_be_rendered(booked, admin_client):
+    """A read that fails (an id out of the database's range) leaves the page's own transaction
+    usable: the page answers, with the reason, and nothing changes."""
+    bad = messages()["waitlisted"]
+    forged = json.dumps({"template": "waitlisted", "delegate": 10**20})
+    db.session.execute(
+        db.update(OutboxMessage).where(OutboxMessage.id == bad.id).values(render_params=forged)
+    )
+    db.session.commit()
+    page = admin_client.get(f"/staff/outbox/{bad.id}")
+    assert page.status_code == 200
+    assert "This message cannot be rendered" in page.text
+    assert admin_client.get(f"/staff/outbox/{bad.id}/html").status_code == 200
+    assert messages()["waitlisted"].status == MessageStatus.pending
+
+
+def test_rendering_a_batch_reads_what_it_needs_in_a_fixed_number_of_statements(
+    make_event, make_item
+):
+    """The worker renders a batch of emails about any number of bookings and events, each event
+    with its agenda, in the same number of statements: not a few per message or per event."""
 
     def book(n: int) -> int:
         for i in range(n):
-            result = make_booking(
-                event, f"p{n}-{i}@example.com", business=f"Firm {n}-{i}", source="web", commit=False
-            )
+            event = make_event(capacity=10)
+            make_item(event, title=f"Talk {n}-{i}")
+            result = make_booking(event, f"p{n}-{i}@example.com", source="web", commit=False)
             notifications.booking_emails(event, result)
         db.session.commit()
         db.session.expire_all()
@@ -184,4 +228,35 @@ def test_rendering_a_batch_reads_its_delegates_and_bookings_at_once(make_event):
         return len(statements)
 
     assert book(3) == book(30)
-    assert db.session.scalar(db.select(db.func.count()).select_from(Delegate)) == 33
+    calendars = db.session.scalars(db.select(OutboxAttachment.content)).all()
+    assert len(calendars) == 33 and all(b"Talk " in c for c in calendars)
+
+
+def test_what_a_renderer_returns_that_cannot_be_stored_parks_only_its_message(
+    app, monkeypatch, smtp_server
+):
+    """A renderer (any domain's, later) that returns an attachment the outbox cannot hold has its
+    message parked with the reason; the batch's other messages are written and sent."""
+
+    def renderer(params):
+        return [
+            ToRender("test_message", {}, (Attachment(name(p), "text/plain", b"hi"),))
+            for p in params
+        ]
+
+    def name(params) -> str:
+        return "x" * 300 + ".ics" if params.get("bad") else "fine.ics"
+
+    monkeypatch.setitem(rendering._renderers, "test-bad", renderer)
+    for n, bad in enumerate((False, True, False)):
+        enqueue_later(key=f"t:{n}", to=f"t{n}@example.com", subject="Hi", render_with="test-bad",
+                      params={"bad": bad})  # fmt: skip
+    db.session.commit()
+    report = deliver_due()
+    outcome = {
+        m.key: (m.status, m.last_error) for m in db.session.scalars(db.select(OutboxMessage))
+    }
+    assert report.sent == 2, outcome
+    parked = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.key == "t:1")).one()
+    assert parked.status == MessageStatus.failed
+    assert "an attachment that cannot be stored" in parked.last_error

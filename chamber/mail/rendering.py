@@ -49,6 +49,7 @@ class ToRender:
 Renderer = Callable[[Sequence[dict[str, Any]]], Sequence[ToRender | None]]
 _renderers: dict[str, Renderer] = {}
 
+ATTACHMENT_NAME_LIMIT = 200  # `OutboxAttachment.filename` and `.content_type`
 GONE = "Not sent: what this message was about no longer exists (deleted since it was queued)."
 
 
@@ -90,6 +91,15 @@ def _render(waiting: list[_Waiting]) -> list[_Rendered | None]:
         text_body, html_body = render_bodies(
             what.template, what.context, MailKind.transactional, message.to_name, message.link_nonce
         )
+        for attachment in what.attachments:  # what the batch's one write would refuse, refused here
+            if not (
+                isinstance(attachment.content, bytes)
+                and 0 < len(attachment.filename) <= ATTACHMENT_NAME_LIMIT
+                and 0 < len(attachment.content_type) <= ATTACHMENT_NAME_LIMIT
+            ):
+                raise ValueError(
+                    f"an attachment that cannot be stored: {attachment.filename!r:.80}"
+                )
         rendered.append(_Rendered(text_body, html_body, what.attachments))
     return rendered
 
@@ -124,7 +134,11 @@ def render_claimed(claim: str) -> int:
     """Render the messages of a claim that wait to be rendered, and write their bodies and
     attachments (one unit of work). A message that cannot be rendered is parked as failed with
     its reason, for staff to read in the Outbox; one about something gone is cancelled. Only
-    messages this worker still holds are written. Returns how many were rendered."""
+    messages this worker still holds are written. Returns how many were rendered.
+
+    Its own transactions: it must not be called with writes of the caller's in hand (a failed
+    render rolls back), and `end_reads` says so if it is."""
+    end_reads()
     outbox = OutboxMessage.__table__
     waiting = [
         _Waiting(row.id, row.render_with, row.render_params or "{}", row.link_nonce or "",
@@ -174,9 +188,11 @@ def render_claimed(claim: str) -> int:
         for message_id, outcome in outcomes.items():
             where = update(outbox).where(outbox.c.id == message_id, ours)
             if outcome is None:
+                # What it is about stays, so that sending it again (staff may) renders it again
+                # and finds it gone again, rather than sending it empty.
                 db.session.execute(
                     where.values(status=MessageStatus.cancelled, last_error=GONE, claimed_by=None,
-                                 lease_until=None, **done)
+                                 lease_until=None)
                 )  # fmt: skip
             elif isinstance(outcome, Exception):
                 reason = f"Not rendered: {type(outcome).__name__}: {outcome}"
@@ -197,7 +213,8 @@ def bodies(message: OutboxMessage) -> tuple[str, str]:
         message.to_name,
     )  # fmt: skip
     try:
-        rendered = _render([waiting])[0]
+        with db.session.begin_nested():  # a failed read leaves the page's transaction usable
+            rendered = _render([waiting])[0]
     except Exception as error:  # noqa: BLE001 - the page says so; the worker parks it when sent
         current_app.logger.exception("Outbox message %s could not be rendered", message.id)
         note = f"This message cannot be rendered: {type(error).__name__}: {error}"

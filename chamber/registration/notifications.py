@@ -21,7 +21,7 @@ from chamber.core.dialects import one_of
 from chamber.core.times import utcnow
 from chamber.core.urls import external_url
 from chamber.events.changes import describe_changes
-from chamber.events.models import Event
+from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail import services as mail
@@ -66,14 +66,15 @@ def _context(event: Event, **values: Any) -> dict[str, Any]:
     return {"event": event, "event_url": _event_url(event), "pack_url": pack_url, **values}
 
 
-# What a message rendered when sent may be, by its template's name under `emails/registration/`:
-# the names this module queues, so that nothing stored in a row can name another template.
-TEMPLATES_LATER = frozenset(
+# The templates under `emails/registration/` that `render` may be asked for: the names this
+# module queues, so that nothing stored in a row can name another template.
+TEMPLATES = frozenset(
     {"booking", "confirmed", "waitlisted", "promoted", "seat_cancelled", "event_updated",
      "event_cancelled", "manage_again"}
 )  # fmt: skip
 RENDERER = "registration"
 INVITE_METHODS = ("REQUEST", "CANCEL")
+BOOKING_LISTS = ("confirmed", "waitlisted", "set_aside")
 
 
 def _to_delegate(
@@ -83,53 +84,85 @@ def _to_delegate(
     subject: str,
     template: str,
     invite_method: str | None = None,
+    when_sent: bool = True,
     **context: Any,
 ) -> None:
     """Queue one email to a delegate about their event, from
-    `chamber/templates/emails/registration/<template>`, rendered when it is sent (`render`), with
-    their calendar entry as an iTIP message of `invite_method` if given. `context` holds plain
-    values (JSON), the template's besides the event, the delegate and their own link."""
+    `chamber/templates/emails/registration/<template>`, with their calendar entry as an iTIP
+    message of `invite_method` if given. `context` holds plain values (JSON), the template's
+    besides the event, the delegate and their own link.
+
+    It is rendered when it is sent (`render`), from the rows as they are then, unless
+    `when_sent` is False: an email that tells of one change of the event is rendered now, so
+    that its words and its calendar file's SEQUENCE are those of that change, whatever changes
+    after it (invariant 6)."""
+    params = {
+        "template": template, "delegate": delegate.id, "invite": invite_method,
+        "context": context,
+    }  # fmt: skip
+    if not when_sent:
+        now = _to_render(params, {delegate.id: delegate}, {})
+        assert now is not None  # the delegate is in hand
+        enqueue(
+            key=key, to=delegate.email_normalised, to_name=delegate.name, subject=subject,
+            template=now.template, context=now.context, attachments=now.attachments,
+        )  # fmt: skip
+        return
     mail.enqueue_later(
         key=key,
         to=delegate.email_normalised,
         to_name=delegate.name,
         subject=subject,
         render_with=RENDERER,
-        params={
-            "template": template, "delegate": delegate.id, "invite": invite_method,
-            "context": context,
-        },
-    )  # fmt: skip
+        params=params,
+    )
 
 
 def render(messages: Sequence[dict[str, Any]]) -> list[ToRender | None]:
     """The renderer of the emails queued by `_to_delegate` and `booking_emails` (registered as
-    `RENDERER`): what each of these messages is, from the rows as they are now, the delegates
-    and bookings of them all read in two queries. None for one whose delegate or booking is
-    gone."""
+    `RENDERER`): what each of these messages is, from the rows as they are now. The delegates,
+    bookings and events of them all, with the events' agendas, are read in a fixed number of
+    queries however many messages and events. None for one whose delegate or booking is gone."""
     delegate_ids: set[int] = set()
     booking_ids: set[int] = set()
     for params in messages:
-        if params.get("template") not in TEMPLATES_LATER:
+        if params.get("template") not in TEMPLATES:
             raise ValueError(f"not a template of a registration email: {params.get('template')!r}")
         if "booking" in params:
-            booking_ids.add(int(params["booking"]))
+            booking_ids.add(_id(params["booking"]))
             for name in BOOKING_LISTS:
-                delegate_ids.update(int(i) for i in params.get(name, ()))
+                delegate_ids.update(_id(i) for i in params.get(name, ()))
         else:
-            delegate_ids.add(int(params["delegate"]))
+            delegate_ids.add(_id(params["delegate"]))
     delegates = _by_id(
         Delegate, delegate_ids, selectinload(Delegate.booking).selectinload(Booking.booker)
     )
     bookings = _by_id(
         Booking, booking_ids, selectinload(Booking.booker), selectinload(Booking.organisation)
     )
-    return [_to_render(params, delegates, bookings) for params in messages]
+    events = {d.event_id for d in delegates.values()} | {b.event_id for b in bookings.values()}
+    # Held while rendering: the session keeps loaded rows only while someone holds them.
+    loaded = _by_id(
+        Event,
+        events,
+        selectinload(Event.agenda_items)
+        .selectinload(AgendaItem.speaker_links)
+        .joinedload(AgendaItemSpeaker.speaker),
+    )
+    rendered = [_to_render(params, delegates, bookings) for params in messages]
+    del loaded
+    return rendered
 
 
-BOOKING_LISTS = ("confirmed", "waitlisted", "set_aside")
+def _id(value: Any) -> int:
+    """An id as `render_params` holds it: an integer, nothing else (not a float, a text or a
+    bool, which `int()` would take)."""
+    if type(value) is not int:
+        raise ValueError(f"not an id: {value!r}"[:100])
+    return value
 
-Row = TypeVar("Row", Delegate, Booking)
+
+Row = TypeVar("Row", Delegate, Booking, Event)
 
 
 def _by_id(model: type[Row], ids: set[int], *options: Any) -> dict[int, Row]:
@@ -147,23 +180,25 @@ def _to_render(
 ) -> ToRender | None:
     template = f"registration/{params['template']}"
     if "booking" in params:
-        booking = bookings.get(int(params["booking"]))
+        booking = bookings.get(_id(params["booking"]))
         if booking is None:
             return None
         lists = {
-            name: [delegates[i] for i in map(int, params.get(name, ())) if i in delegates]
+            name: [delegates[i] for i in map(_id, params.get(name, ())) if i in delegates]
             for name in BOOKING_LISTS
         }
         event = db.session.get_one(Event, booking.event_id)
         return ToRender(template, _context(event, booking=booking, result=SimpleNamespace(**lists)))
-    delegate = delegates.get(int(params["delegate"]))
+    delegate = delegates.get(_id(params["delegate"]))
     if delegate is None:
         return None
     event = db.session.get_one(Event, delegate.event_id)
     method = params.get("invite")
     if method is not None and method not in INVITE_METHODS:
-        raise ValueError(f"not a calendar method: {method!r}")
+        raise ValueError(f"not a calendar method: {method!r}"[:100])
     extra = params.get("context") or {}
+    if not isinstance(extra, dict):
+        raise ValueError("the template's values are not a JSON object")
     return ToRender(
         template,
         _context(event, **extra, delegate=delegate, own_link=own_link(delegate)),
@@ -320,6 +355,7 @@ def event_changed(
             subject=subject,
             template=template,
             invite_method=None if waiting else method,
+            when_sent=False,  # this change's words and SEQUENCE, whatever comes after it
             changed=what,
             changes=changes,
             waiting=waiting,

@@ -24,12 +24,12 @@ def upgrade():
 
 
 def downgrade():
-    # A message still waiting to be rendered cannot be sent without its renderer: it is cancelled,
-    # with the reason, so that nothing empty goes out.
+    # A message never rendered (waiting, parked or cancelled) has no body without its renderer:
+    # it is cancelled, with the reason, so that nothing empty can go out, even sent again.
     op.execute(
         "UPDATE outbox_message SET status = 'cancelled', "
         "last_error = 'Not sent: queued to be rendered when sent, which this version cannot do' "
-        "WHERE render_with IS NOT NULL AND status IN ('pending', 'sending')"
+        "WHERE render_with IS NOT NULL"
     )
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_column("render_params")
