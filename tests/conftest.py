@@ -32,6 +32,7 @@ from tests.factories import FAST_SCRYPT, PASSWORD, at
 from tests.support import (
     RequestIsolatedClient,
     SharedTemplateCache,
+    bodies_whole,
     forget_statements_compiled_for,
     log_in,
     url_builders_compiled_once,
@@ -393,7 +394,7 @@ def smtp_server(app):
 
 @pytest.fixture
 def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, bodies_whole(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:

@@ -92,6 +92,25 @@ def count_queries() -> Iterator[list[str]]:
         sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
+def bodies_whole(app: Callable) -> Callable:
+    """`app` for a test's live server, each response's body read whole and its iterable closed
+    before the server writes any of it. Werkzeug's development server does not close the
+    iterable when the client goes away mid-response (a browser leaving a page while its
+    stylesheet loads), so the file it was sending was left for the garbage collector, whose
+    ResourceWarning then failed whichever test was running. No page here streams."""
+
+    def wsgi(environ, start_response):
+        iterable = app(environ, start_response)
+        try:
+            return [b"".join(iterable)]
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 def render_waiting() -> int:
     """Render every message that waits to be rendered when sent, as a worker does when it claims
     it (`mail.rendering.render_claimed`, the worker's own step), and give them back unsent, so

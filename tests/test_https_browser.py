@@ -20,6 +20,7 @@ from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.surveys.models import Response
 from tests.browser_support import Pages, screenshot
 from tests.factories import FAST_SCRYPT, make_booking
+from tests.support import bodies_whole
 from tests.surveys_support import book, finished_seminar, invitation_of, sent_survey, token_for
 
 pytestmark = pytest.mark.browser
@@ -51,7 +52,7 @@ def https_live_server(app, database_url, tmp_path, certificate):
     server = make_server(
         "127.0.0.1",
         0,
-        lambda environ, start_response: served["app"](environ, start_response),
+        bodies_whole(lambda environ, start_response: served["app"](environ, start_response)),
         threaded=True,
         ssl_context=certificate,
     )
