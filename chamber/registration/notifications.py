@@ -1,9 +1,10 @@
 """The emails a booking owes, queued in the booking's own transaction.
 
-Those to a delegate and the booker's booking email are queued to be rendered by the worker when
-it sends them (`mail.rendering`, registered here as "registration"): a booking, and a change that
-emails every delegate of an event, queue rows that say what each email is about and render
-nothing while the visitor or staff member waits.
+Those to a delegate about their place and the booker's booking email are queued to be rendered
+by the worker when it sends them (`mail.rendering`, registered here as "registration"): a
+booking queues rows that say what each email is about and renders nothing while the visitor
+waits. An email that tells of a change of the event is rendered as it is queued (`_to_delegate`,
+`when_sent=False`), so that it carries that change's words and SEQUENCE.
 """
 
 from __future__ import annotations
