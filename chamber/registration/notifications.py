@@ -67,12 +67,11 @@ def _context(event: Event, **values: Any) -> dict[str, Any]:
     return {"event": event, "event_url": _event_url(event), "pack_url": pack_url, **values}
 
 
-# The templates under `emails/registration/` that `render` may be asked for: the names this
-# module queues, so that nothing stored in a row can name another template.
-TEMPLATES = frozenset(
-    {"booking", "confirmed", "waitlisted", "promoted", "seat_cancelled", "event_updated",
-     "event_cancelled", "manage_again"}
-)  # fmt: skip
+# The templates under `emails/registration/` that `render` may be asked for: those this module
+# queues to be rendered when sent, so that nothing stored in a row can name another template.
+TEMPLATES_WHEN_SENT = frozenset(
+    {"booking", "confirmed", "waitlisted", "promoted", "seat_cancelled", "manage_again"}
+)
 RENDERER = "registration"
 INVITE_METHODS = ("REQUEST", "CANCEL")
 BOOKING_LISTS = ("confirmed", "waitlisted", "set_aside")
@@ -102,8 +101,7 @@ def _to_delegate(
         "context": context,
     }  # fmt: skip
     if not when_sent:
-        now = _to_render(params, {delegate.id: delegate}, {})
-        assert now is not None  # the delegate is in hand
+        now = _about_delegate(params, delegate)
         enqueue(
             key=key, to=delegate.email_normalised, to_name=delegate.name, subject=subject,
             template=now.template, context=now.context, attachments=now.attachments,
@@ -127,7 +125,7 @@ def render(messages: Sequence[dict[str, Any]]) -> list[ToRender | None]:
     delegate_ids: set[int] = set()
     booking_ids: set[int] = set()
     for params in messages:
-        if params.get("template") not in TEMPLATES:
+        if params.get("template") not in TEMPLATES_WHEN_SENT:
             raise ValueError(f"not a template of a registration email: {params.get('template')!r}")
         if "booking" in params:
             booking_ids.add(_id(params["booking"]))
@@ -179,7 +177,6 @@ def _by_id(model: type[Row], ids: set[int], *options: Any) -> dict[int, Row]:
 def _to_render(
     params: dict[str, Any], delegates: dict[int, Delegate], bookings: dict[int, Booking]
 ) -> ToRender | None:
-    template = f"registration/{params['template']}"
     if "booking" in params:
         booking = bookings.get(_id(params["booking"]))
         if booking is None:
@@ -189,10 +186,15 @@ def _to_render(
             for name in BOOKING_LISTS
         }
         event = db.session.get_one(Event, booking.event_id)
-        return ToRender(template, _context(event, booking=booking, result=SimpleNamespace(**lists)))
+        context = _context(event, booking=booking, result=SimpleNamespace(**lists))
+        return ToRender("registration/booking", context)
     delegate = delegates.get(_id(params["delegate"]))
-    if delegate is None:
-        return None
+    return None if delegate is None else _about_delegate(params, delegate)
+
+
+def _about_delegate(params: dict[str, Any], delegate: Delegate) -> ToRender:
+    """An email to a delegate about their place (`_to_delegate`'s params)."""
+    template = f"registration/{params['template']}"
     event = db.session.get_one(Event, delegate.event_id)
     method = params.get("invite")
     if method is not None and method not in INVITE_METHODS:
@@ -241,8 +243,8 @@ def settle_and_tell(
     inserting them. A place in the waiting list, which only the lock can say, is queued as a
     placeholder in what the email is about and filled in with the decision's own writes. If a
     seat came out other than it was written, the queued emails are withdrawn and queued again
-    under the lock. With nothing to decide (everyone named already
-    had a place), the emails are simply queued."""
+    under the lock. With nothing to decide (everyone named already had a place), the emails are
+    simply queued."""
     if result.unsettled is None:
         tell(event, result)
         return
