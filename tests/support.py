@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from chamber.auth.models import StaffUser
-from chamber.core import pagecache
+from chamber.core import pagecache, pipeline
 from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.mail.models import MessageStatus, OutboxMessage
@@ -83,11 +83,20 @@ def count_queries() -> Iterator[list[str]]:
         statements.append(pagecache.READ_VERSION)
         return reader(self)
 
+    # A few statements go to PostgreSQL together, straight to the driver (`core.pipeline`).
+    together = pipeline.run
+
+    def run(sent):
+        statements.extend(str(pipeline.compiled(statement).compiler) for statement, _ in sent)
+        return together(sent)
+
     sa.event.listen(db.engine, "before_cursor_execute", record)
     pagecache.VersionReader.read = read  # type: ignore[method-assign,assignment]
+    pipeline.run = run  # type: ignore[assignment]
     try:
         yield statements
     finally:
+        pipeline.run = together  # type: ignore[assignment]
         pagecache.VersionReader.read = reader  # type: ignore[method-assign]
         sa.event.remove(db.engine, "before_cursor_execute", record)
 

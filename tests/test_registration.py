@@ -266,6 +266,29 @@ def test_each_person_waiting_is_told_their_own_place_in_the_queue(client, make_e
         assert services.waitlist_position(delegate(address)) == number
 
 
+def test_a_place_decided_by_a_web_process_whose_clock_runs_ahead_still_waits_ahead(
+    client, make_event
+):
+    """The waiting list's order is the order of the seat decisions, even across web processes
+    whose clocks disagree: a place decided after one stamped an hour ahead is numbered after it,
+    by its email and by `waitlist_position`, and is stamped after it."""
+    event = make_event(capacity=1, business_limit=3)
+    register(client, event)  # the one seat
+    register_other(client, event, "early@other.example")
+    ahead = delegate("early@other.example")
+    ahead.status_changed_at = utcnow() + timedelta(hours=1)  # another process, its clock fast
+    db.session.commit()
+    register_other(client, event, "later@third.example")
+    render_waiting()
+    later = delegate("later@third.example")
+    assert later.status_changed_at > ahead.status_changed_at
+    assert [services.waitlist_position(d) for d in (ahead, later)] == [1, 2]
+    told = db.session.scalars(
+        db.select(OutboxMessage).where(OutboxMessage.key == f"waitlisted:delegate:{later.id}")
+    ).one()
+    assert re.findall(r"waiting list, number (\S+?)[.<]", told.text_body) == ["2"]
+
+
 def test_a_seat_that_came_out_other_than_written_withdraws_the_emails_queued_for_it(
     client, make_event, monkeypatch
 ):

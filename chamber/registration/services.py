@@ -16,14 +16,15 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, UpdateBase, bindparam, literal, text, update
+from sqlalchemy import Integer, Select, UpdateBase, all_, bindparam, literal, text, update
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm.attributes import set_committed_value
 
-from chamber.core import pagecache, transactions
+from chamber.core import pagecache, pipeline, transactions
 from chamber.core.dialects import insert_or_skip, on_postgresql, one_of
 from chamber.core.errors import Refusal
 from chamber.core.notice import notice_version_as_written
@@ -458,21 +459,29 @@ def settle_seats(
     ours = sorted(result.confirmed + result.waitlisted, key=lambda delegate: delegate.id)
     if not ours:  # everyone named was set aside as booked meanwhile: no seat to decide
         return False
-    _lock_and_read_again(event)
-    if pending.public and (problem := registration_problem(event, now)):
-        raise BookingRefused(problem)
     # Our places are counted already; what else was named still counts (see `book`). Every round
     # trip from here to the commit is one that the event's other bookings wait for: the limit
-    # and the seats taken are counted in one statement.
+    # and the seats taken are counted in one statement, on PostgreSQL sent with the lock's.
     assert result.booking is not None
     booking = result.booking
     colleagues_of = booking.booker.email if pending.public else None
-    decided_at = utcnow()  # the waiting list's order is the order of these decisions
     limit_count, values = _business_places(event.id, booking.organisation_id, colleagues_of)
     ids = [delegate.id for delegate in ours]
-    values.update(ours=ids, first=min(ids), decided_at=decided_at)
-    counted = db.session.execute(_settling_counts(limit_count), values).one()
-    business_places, confirmed, waiting_ahead = counted[0], counted[1], counted[2]
+    values["ours"] = ids
+    if _lock_is_to_take_after_writing(event):  # PostgreSQL: the lock and the counts together
+        counted = _lock_and_count(event, _settling_counts(limit_count, array=True), values)
+    else:
+        _lock_and_read_again(event)
+        counted = db.session.execute(_settling_counts(limit_count, array=False), values).one()
+    business_places, confirmed, waiting_ahead, latest = counted
+    # The waiting list's order is the order of these decisions: ours are decided now, or, if
+    # another web process whose clock runs ahead of ours decided a place that waits, just after
+    # it, so that every place counted waits ahead of ours (`waitlist_position`).
+    decided_at = utcnow()
+    if latest is not None and latest >= decided_at:
+        decided_at = latest + timedelta(microseconds=1)
+    if pending.public and (problem := registration_problem(event, now)):
+        raise BookingRefused(problem)
     if business_places + pending.named - len(ours) > event.business_limit:
         raise BookingRefused(business_limit_message(event))
     taken_by_others = confirmed - len(result.confirmed)
@@ -517,50 +526,80 @@ def settle_seats(
     return False
 
 
+def _lock_is_to_take_after_writing(event: Event) -> bool:
+    """Whether `settle_seats` takes the seat lock itself, in a transaction that has written the
+    booking already: always on PostgreSQL (on SQLite, `book` took it first)."""
+    held = transactions.state().setdefault("seat_locks", set())
+    return event.id not in held and transactions.has_written() and on_postgresql()
+
+
+def _lock_and_count(event: Event, counts: Select[Any], values: dict[str, Any]) -> tuple[Any, ...]:
+    """`settle_seats`'s lock and `counts` on PostgreSQL, in one round trip (`core.pipeline`): the
+    lock's UPDATE returns the event as it is now, which replaces what we had, and the counts,
+    sent with it, run once it is granted (each statement has a snapshot of its own)."""
+    locked, counted = pipeline.run(
+        [(_seat_lock_returning(), {"event_id": event.id}), (counts, values)]
+    )
+    if not locked:
+        raise BookingRefused("This event is not open for booking.")  # deleted meanwhile
+    for key, value in zip(_event_keys(), locked[0], strict=True):
+        set_committed_value(event, key, value)
+    transactions.state().setdefault("seat_locks", set()).add(event.id)
+    return counted[0]
+
+
 @functools.cache
-def _settling_counts(limit_count: Select[tuple[int]]) -> Select[int, int, int]:
+def _seat_lock_returning() -> UpdateBase:
+    """`lock_event_seats`'s UPDATE, returning the event's row (every column, as `_event_keys`)."""
+    table = Event.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("event_id"))
+        .values(updated_at=table.c.updated_at)  # a write that changes nothing, for its lock
+        .returning(*table.c)
+    )
+
+
+@functools.cache
+def _event_keys() -> tuple[str, ...]:
+    mapper = sa_inspect(Event)
+    return tuple(mapper.get_property_by_column(column).key for column in Event.__table__.c)
+
+
+@functools.cache
+def _settling_counts(limit_count: Select[tuple[int]], *, array: bool) -> Select[Any]:
     """What `settle_seats` counts under the lock, in one statement made once for each kind of
-    `limit_count` (`_business_places`): the business's places, the seats taken, and how many
-    others wait ahead of a booking's places (`ours`, the least of them `first`) decided at
-    `decided_at`. The last is the order of `waitlist_position`, by when each joined the list, then
-    by id; counted under the seat lock, every other place waiting was decided before, so ours
-    are numbered after them."""
-    waiting_ahead = (
-        db.select(db.func.count(Delegate.id))
+    `limit_count` (`_business_places`): the business's places, the seats taken, and the places
+    waiting but the booking's own (`ours`: with `array`, one array parameter, which
+    `core.pipeline` needs; else an IN list), with the latest time one of them joined the list.
+    Counted under the seat lock, every one of them was decided before ours."""
+    ours = bindparam("ours", type_=postgresql.ARRAY(Integer)) if array else None
+    waiting = (
+        db.select(
+            db.func.count(Delegate.id).label("waiting"),
+            db.func.max(Delegate.status_changed_at).label("latest"),
+        )
         .where(
             Delegate.event_id == bindparam("event_id"),
             Delegate.status == DelegateStatus.waitlisted,
-            Delegate.id.not_in(bindparam("ours", expanding=True)),
-            (Delegate.status_changed_at < bindparam("decided_at"))
-            | (
-                (Delegate.status_changed_at == bindparam("decided_at"))
-                & (Delegate.id < bindparam("first"))
-            ),
+            Delegate.id != all_(ours)
+            if ours is not None
+            else Delegate.id.not_in(bindparam("ours", expanding=True)),
         )
-        .scalar_subquery()
+        .subquery()
     )
     taken = seats.confirmed_at_one().scalar_subquery()
-    counts: Select[int, int, int] = db.select(limit_count.scalar_subquery(), taken, waiting_ahead)
+    counts: Select[Any] = db.select(
+        limit_count.scalar_subquery(), taken, waiting.c.waiting, waiting.c.latest
+    )
     return counts
 
 
 def _lock_and_read_again(event: Event) -> None:
     """`lock_event_seats_after_saving`, then the event as it is now (the lock is held, so nobody
-    changes it until the commit). On PostgreSQL, where the lock is taken after the booking was
-    written, the lock's UPDATE returns the row, so both are one round trip."""
-    held = transactions.state().setdefault("seat_locks", set())
-    if event.id in held or not transactions.has_written():
-        lock_event_seats_after_saving(event)
-        db.session.refresh(event)
-        return
-    db.session.execute(
-        update(Event)
-        .where(Event.id == event.id)
-        .values(updated_at=Event.updated_at)  # a write that changes nothing, for its lock
-        .returning(Event),
-        execution_options={"populate_existing": True},  # what it returns replaces what we had
-    ).scalar_one()
-    held.add(event.id)
+    changes it until the commit)."""
+    lock_event_seats_after_saving(event)
+    db.session.refresh(event)
 
 
 def update_delegate(delegate: Delegate, edit: DelegateEdit, *, by_the_person: bool = False) -> None:
