@@ -61,6 +61,10 @@ def compiled(statement: ClauseElement, dialect: Dialect | None = None) -> _Compi
     assert isinstance(compiler, SQLCompiler)
     if compiler.literal_execute_params or compiler.post_compile_params:
         raise ValueError("a pipelined statement takes no expanding (IN) parameter: use an array")
+    if (
+        compiler.insert_prefetch or compiler.update_prefetch
+    ):  # computed only when SQLAlchemy runs it
+        raise ValueError("a pipelined statement sets every column with a default made in Python")
     made = _Compiled(
         compiler,
         to_driver={
