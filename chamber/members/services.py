@@ -12,6 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from chamber.core.dialects import insert_or_skip, on_postgresql
 from chamber.core.times import utcnow
+from chamber.core.written import rows_as_read
 from chamber.extensions import db
 from chamber.members.models import Consent, Contact, MarketingTopic, Organisation, SizeBand
 
@@ -103,12 +104,16 @@ _INSERTS: dict[tuple[bool, str, str, tuple[str, ...]], Any] = {}
 
 
 def _insert_statement(model: type[Any], key: str, columns: tuple[str, ...]) -> Any:
+    """A Core INSERT (the ORM's own, returning objects, costs several times its CPU): the new
+    row comes back whole, defaults and all, in the same round trip, and `core.written` makes the
+    object."""
     kept = (on_postgresql(), model.__tablename__, key, columns)
     if kept not in _INSERTS:
+        table = model.__table__
         _INSERTS[kept] = (
-            insert_or_skip(model)  # a statement for the session's database
+            insert_or_skip(table)  # a statement for the session's database
             .on_conflict_do_nothing(index_elements=[key])
-            .returning(model)  # the new row as an object, in the same round trip
+            .returning(*table.c)
         )
     return _INSERTS[kept]
 
@@ -120,7 +125,8 @@ def _insert_unless_there(model: type[M], key: InstrumentedAttribute[str], **valu
     between bookings (two at once naming the same new business or person) end here, not in an
     error. A new row comes back from the INSERT itself; one already there costs a SELECT."""
     statement = _insert_statement(model, key.key, tuple(values))
-    found: M | None = db.session.scalar(statement, values)
+    row = db.session.execute(statement, values).first()
+    found: M | None = rows_as_read(model, [row])[0] if row is not None else None
     if found is None:
         found = db.session.scalar(db.select(model).where(key == values[key.key]))
     assert found is not None
@@ -207,11 +213,8 @@ def find_or_create_contacts(
     rows = dict(sorted(rows.items()))
     columns = ("email", "name", "organisation_id", "job_title", "phone", "soft_opt_in_at")
     statement = _insert_statement(Contact, "email", columns)
-    # Every row with every column, None as NULL, so that all go in one statement (by default the
-    # ORM leaves a None out of its row, and rows of different columns become statements apart).
-    written = db.session.scalars(
-        statement, list(rows.values()), execution_options={"render_nulls": True}
-    )
+    # Every row with every column, None as NULL, so that all go in one statement.
+    written = rows_as_read(Contact, db.session.execute(statement, list(rows.values())))
     found = {c.email: c for c in written}
     if known := [key for key in rows if key not in found]:
         found.update(

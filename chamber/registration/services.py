@@ -19,7 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, UpdateBase, all_, bindparam, literal, text, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    UpdateBase,
+    all_,
+    bindparam,
+    insert,
+    literal,
+    text,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm.attributes import set_committed_value
@@ -30,6 +40,7 @@ from chamber.core.errors import Refusal
 from chamber.core.notice import notice_version_as_written
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
+from chamber.core.written import as_read
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.members import addresses, marketing
@@ -369,26 +380,29 @@ def book(
     booker_contact = contacts[members.normalise_email(booker.email)]
     if marketing_opt_out is not None:  # the form offered the booker an opt-out (docs/marketing.md)
         marketing.record_booking_choice(booker_contact, opted_out=marketing_opt_out, now=now)
-    booking = Booking(
-        campaign_id=_sent_campaign(campaign_id),
-        event_id=event.id,
-        organisation=organisation,
-        booker=booker_contact,
-        source=source,
-        business_as_typed={
-            "name": business.name,
-            "size_band": SizeBand(business.size_band).value,
-            "sector": business.sector,
-            "town_or_postcode": business.town_or_postcode,
-            "is_member": business.is_member,
+    booking = _insert_booking(
+        {
+            "event_id": event.id,
+            "organisation_id": organisation.id,
+            "booker_id": booker_contact.id,
+            "source": source,
+            "business_as_typed": {
+                "name": business.name,
+                "size_band": SizeBand(business.size_band).value,
+                "sector": business.sector,
+                "town_or_postcode": business.town_or_postcode,
+                "is_member": business.is_member,
+            },
+            "privacy_acknowledged_at": now if privacy_acknowledged else None,
+            "created_at": now,
         },
-        privacy_acknowledged_at=now if privacy_acknowledged else None,
         # The notice's version the public form linked (staff bookings: the booker saw none).
-        privacy_notice_version=notice_version_as_written() if public else None,
-        created_at=now,
-        delegates=[],  # a new booking has none: known, so adding them reads nothing
+        notice_version=notice_version_as_written() if public else None,
+        campaign=_sent_campaign(campaign_id),
     )
-    db.session.add(booking)
+    for name, value in (("organisation", organisation), ("booker", booker_contact)):
+        set_committed_value(booking, name, value)
+    set_committed_value(booking, "delegates", [])  # a new booking has none: adding reads nothing
     result = BookingResult(booking, set_aside=people.held)
     _place(event, booking, people, result, now, set_aside_duplicates, contacts)
     if not result.confirmed and not result.waitlisted:  # all booked meanwhile: see `_place`
@@ -399,6 +413,27 @@ def book(
     if settle:
         settle_seats(result)
     return result
+
+
+def _insert_booking(values: dict[str, Any], notice_version: Any, campaign: Any) -> Booking:
+    """A new booking's row with `values`, the notice's version and the campaign each read by the
+    INSERT itself (a subquery, or None), as an object (`core.written`: a Core INSERT costs a
+    fraction of the unit of work's)."""
+    table = Booking.__table__
+    inserted = db.session.execute(
+        insert(table)
+        .values(**values, privacy_notice_version=notice_version, campaign_id=campaign)
+        .returning(table.c.id, table.c.privacy_notice_version, table.c.campaign_id)
+    ).one()
+    return as_read(
+        Booking,
+        {
+            **values,
+            "id": inserted[0],
+            "privacy_notice_version": inserted[1],
+            "campaign_id": inserted[2],
+        },
+    )
 
 
 def add_delegates(
@@ -731,6 +766,7 @@ def _place(
         )
     db.session.flush()  # the booking, for its id
     rows: list[dict[str, Any]] = []
+    rows_by_email: dict[str, dict[str, Any]] = {}
     for details, email in zip(people.details, people.emails, strict=True):
         contact = contacts[email]
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
@@ -750,8 +786,10 @@ def _place(
                 "created_at": now,
             }
         )
+        rows_by_email[email] = rows[-1]
     written = {
-        place.email_normalised: place for place in db.session.scalars(_places_insert(), rows)
+        email: as_read(Delegate, {**rows_by_email[email], **_NOT_YET, "id": id})
+        for id, email in db.session.execute(_places_insert(), rows)
     }
     places = [written[email] for email in people.emails if email in written]
     for place in places:
@@ -793,19 +831,29 @@ _PLACES_INSERTS: dict[bool, Any] = {}
 
 
 def _places_insert() -> Any:
-    """The new places come back from it as objects; a person's place that conflicts with one
-    already held is left out (`_place`)."""
+    """The new places' ids and addresses come back from it (a Core INSERT: `_place` makes the
+    objects, `core.written`); a person's place that conflicts with one already held is left out."""
     kind = on_postgresql()
     if kind not in _PLACES_INSERTS:
+        table = Delegate.__table__
         _PLACES_INSERTS[kind] = (
-            insert_or_skip(Delegate)
+            insert_or_skip(table)
             .on_conflict_do_nothing(  # only a person's active place (invariant 2): see `_place`
                 index_elements=["event_id", "email_normalised"],
                 index_where=text("status != 'cancelled'"),
             )
-            .returning(Delegate)
+            .returning(table.c.id, table.c.email_normalised)
         )
     return _PLACES_INSERTS[kind]
+
+
+# What a new place has not had yet, as `_place` writes it.
+_NOT_YET = {
+    "checked_in_at": None,
+    "checked_in_by_id": None,
+    "checkin_token_hash": None,
+    "anonymised_at": None,
+}
 
 
 def new_manage_token(booking: Booking) -> str:
