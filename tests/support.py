@@ -87,7 +87,7 @@ def count_queries() -> Iterator[list[str]]:
     together = pipeline.run
 
     def run(sent):
-        statements.extend(str(pipeline.compiled(statement).compiler) for statement, _ in sent)
+        statements.extend(pipeline.prepared(statement, values).sql for statement, values in sent)
         return together(sent)
 
     sa.event.listen(db.engine, "before_cursor_execute", record)

@@ -84,3 +84,17 @@ def test_a_statement_whose_defaults_are_made_in_python_is_refused(make_event):
     table = Event.__table__
     with pytest.raises(ValueError, match="default made in Python"):
         pipeline.run([(update(table).where(table.c.id == 1).values(title="x"), {})])
+
+
+def test_statements_of_one_shape_each_go_with_their_own_literal_values(make_event):
+    """Statements are compiled once for their shape (SQLAlchemy's cache key), not once for each
+    value: two built alike with different literals each run with their own."""
+    first, second = make_event(), make_event()
+    table = Event.__table__
+
+    def title_of(event_id: int) -> str:
+        statement = select(table.c.title).where(table.c.id == event_id)  # a literal, each time
+        return pipeline.run([(statement, {})])[0][0][0]
+
+    assert (title_of(first.id), title_of(second.id)) == (first.title, second.title)
+    assert first.title != second.title

@@ -27,13 +27,6 @@ class _Compiled:
     to_driver: dict[str, Callable[[Any], Any] | None]  # each value's, by its name in the SQL
     from_driver: tuple[Callable[[Any], Any] | None, ...]  # each returned column's
 
-    def values(self, given: dict[str, Any]) -> dict[str, Any]:
-        values = self.compiler.construct_params(given)
-        return {
-            name: convert(value) if (convert := self.to_driver.get(name)) else value
-            for name, value in values.items()
-        }
-
     def rows(self, rows: list[Any]) -> list[tuple[Any, ...]]:
         convert = self.from_driver
         if not any(convert):
@@ -46,18 +39,55 @@ class _Compiled:
         ]
 
 
-_COMPILED: dict[tuple[int, str], tuple[ClauseElement, _Compiled]] = {}
+@dataclass(frozen=True)
+class Prepared:
+    """A statement as the driver takes it: its SQL, and the values given with the literals the
+    statement itself holds, converted."""
+
+    compiled: _Compiled
+    values: dict[str, Any]
+
+    @property
+    def sql(self) -> str:
+        return self.compiled.compiler.string
 
 
-def compiled(statement: ClauseElement, dialect: Dialect | None = None) -> _Compiled:
-    """`statement` compiled for the driver of `dialect` (the session's), kept for as long as the
-    statement is (the statements given are made once, with `functools.cache`)."""
+# Compiled statements by SQLAlchemy's cache key (the statement's shape, not its literal values),
+# as `Connection.execute` keeps them; emptied when full.
+_COMPILED: dict[Any, _Compiled] = {}
+_COMPILED_KEPT = 200
+
+
+def prepared(
+    statement: ClauseElement, values: dict[str, Any], dialect: Dialect | None = None
+) -> Prepared:
+    """`statement` with `values` for the driver of `dialect` (the session's)."""
     dialect = dialect or db.session.get_bind().dialect
-    key = (id(statement), dialect.name)
-    kept = _COMPILED.get(key)
-    if kept is not None and kept[0] is statement:
-        return kept[1]
-    compiler = statement.compile(dialect=dialect)
+    cache_key = statement._generate_cache_key()
+    key = (dialect.name, cache_key.key) if cache_key is not None else None
+    made = _COMPILED.get(key) if key is not None else None
+    if made is None:
+        made = _compile(statement, dialect, cache_key)
+        if key is not None:
+            if len(_COMPILED) >= _COMPILED_KEPT:
+                _COMPILED.clear()
+            _COMPILED[key] = made
+    given = made.compiler.construct_params(
+        values, extracted_parameters=cache_key.bindparams if cache_key is not None else None
+    )
+    return Prepared(
+        made,
+        {
+            name: convert(value) if (convert := made.to_driver.get(name)) else value
+            for name, value in given.items()
+        },
+    )
+
+
+def _compile(statement: ClauseElement, dialect: Dialect, cache_key: Any) -> _Compiled:
+    # Compiled with its cache key, as SQLAlchemy compiles what it keeps, so that another
+    # statement of the same shape can give its own literal values to it (`construct_params`).
+    compiler = statement.compile(dialect=dialect, cache_key=cache_key)
     assert isinstance(compiler, SQLCompiler)
     if compiler.literal_execute_params or compiler.post_compile_params:
         raise ValueError("a pipelined statement takes no expanding (IN) parameter: use an array")
@@ -65,7 +95,7 @@ def compiled(statement: ClauseElement, dialect: Dialect | None = None) -> _Compi
         compiler.insert_prefetch or compiler.update_prefetch
     ):  # computed only when SQLAlchemy runs it
         raise ValueError("a pipelined statement sets every column with a default made in Python")
-    made = _Compiled(
+    return _Compiled(
         compiler,
         to_driver={
             name: bind.type.bind_processor(dialect) for bind, name in compiler.bind_names.items()
@@ -74,13 +104,11 @@ def compiled(statement: ClauseElement, dialect: Dialect | None = None) -> _Compi
             entry[3].result_processor(dialect, None) for entry in compiler._result_columns
         ),
     )
-    _COMPILED[key] = (statement, made)
-    return made
 
 
 def run(statements: Sequence[tuple[ClauseElement, dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
-    """Run `statements` (each with its values) on the session's connection in one round trip, and
-    return each one's rows, converted. PostgreSQL only."""
+    """Run `statements` (each with its values) on the session's connection in one round trip,
+    and return each one's rows, converted. PostgreSQL only."""
     connection = db.session.connection()
     dialect = connection.dialect
     driver = connection.connection.driver_connection
@@ -88,13 +116,13 @@ def run(statements: Sequence[tuple[ClauseElement, dict[str, Any]]]) -> list[list
     sent = []
     with driver.pipeline():
         for statement, values in statements:
-            prepared = compiled(statement, dialect)
+            made = prepared(statement, values, dialect)
             cursor = driver.cursor()
-            cursor.execute(prepared.compiler.string, prepared.values(values))
-            sent.append((cursor, prepared))
+            cursor.execute(made.sql, made.values)
+            sent.append((cursor, made.compiled))
     results = []
-    for cursor, prepared in sent:
+    for cursor, made_compiled in sent:
         rows = cursor.fetchall() if cursor.description is not None else []
         cursor.close()
-        results.append(prepared.rows(rows))
+        results.append(made_compiled.rows(rows))
     return results
