@@ -9,6 +9,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 
 from chamber.core import pipeline
 from chamber.core.dialects import on_postgresql
@@ -50,7 +51,7 @@ def test_statements_run_in_order_with_their_values_and_rows_converted(make_event
 def test_an_error_stops_the_statements_after_it_and_is_raised(make_event):
     event = make_event()
     table = Event.__table__
-    with pytest.raises(psycopg.errors.UniqueViolation):
+    with pytest.raises(IntegrityError) as refused:
         pipeline.run(
             [
                 (
@@ -67,15 +68,42 @@ def test_an_error_stops_the_statements_after_it_and_is_raised(make_event):
                 ),
             ]
         )
+    assert isinstance(refused.value.orig, psycopg.errors.UniqueViolation)  # the driver's, under it
     db.session.rollback()
     assert db.session.get(Event, event.id).title != "never"
 
 
 def test_a_statement_with_an_in_list_is_refused_before_anything_is_sent(make_event):
+    """Every statement is made ready before the first is sent: the UPDATE before the refused one
+    never runs."""
+    event = make_event()
+    table = Event.__table__
+    renamed = (
+        update(table)
+        .where(table.c.id == event.id)
+        .values(title="never", updated_at=table.c.updated_at)
+    )
     with pytest.raises(ValueError, match="use an array"):
         pipeline.run(
-            [(select(Event.id).where(Event.id.in_(bindparam("ids", expanding=True))), {"ids": [1]})]
+            [
+                (renamed, {}),
+                (
+                    select(Event.id).where(Event.id.in_(bindparam("ids", expanding=True))),
+                    {"ids": [1]},
+                ),
+            ]
         )
+    assert db.session.scalar(select(table.c.title).where(table.c.id == event.id)) == event.title
+
+
+def test_what_the_session_holds_unwritten_goes_first(make_event):
+    event = make_event()
+    event.title = "Changed, not yet flushed"
+    table = Event.__table__
+    read = pipeline.run(
+        [(select(table.c.title).where(table.c.id == bindparam("id")), {"id": event.id})]
+    )
+    assert read == [[("Changed, not yet flushed",)]]
 
 
 def test_a_statement_whose_defaults_are_made_in_python_is_refused(make_event):

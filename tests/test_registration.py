@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chamber.auth.models import Role
+from chamber.core import pipeline
 from chamber.core.addresses import address_hash
 from chamber.core.dialects import on_postgresql
 from chamber.core.times import utcnow
@@ -110,7 +111,7 @@ def test_a_business_books_a_delegate_and_everyone_gets_the_right_email(
 
 
 def test_a_booking_asks_for_its_places_seats_and_notice_without_extra_round_trips(
-    client, make_event, make_staff
+    client, make_event, make_staff, monkeypatch
 ):
     """The statements a public booking sends do not grow with what it reads first: the places the
     people hold and the seats taken are one SELECT, the privacy notice's version is read by the
@@ -132,6 +133,13 @@ def test_a_booking_asks_for_its_places_seats_and_notice_without_extra_round_trip
         },
     )
     path = f"/events/{event.slug}/register"
+    together, sent_together = pipeline.run, []
+
+    def run(statements):
+        sent_together.append([" ".join(str(s).split()).upper() for s, _ in statements])
+        return together(statements)
+
+    monkeypatch.setattr(pipeline, "run", run)
     with count_queries() as statements:
         response = client.post(path, data={**data, "csrf_token": csrf})
     assert response.status_code == 302, response.text
@@ -149,6 +157,16 @@ def test_a_booking_asks_for_its_places_seats_and_notice_without_extra_round_trip
     # What a booking of three new people for a new business sends, in all (PostgreSQL: the
     # seat lock's UPDATE returns the event; SQLite: the lock comes first, the event read again).
     assert len(joined) == (11 if on_postgresql() else 13), "\n".join(joined)
+    # On PostgreSQL the seat lock and the counts under it are one round trip.
+    if on_postgresql():
+        assert len(sent_together) == 1 and len(sent_together[0]) == 2, sent_together
+        lock, counts = sent_together[0]
+        assert (
+            lock.startswith("UPDATE EVENT SET UPDATED_AT=EVENT.UPDATED_AT") and "RETURNING" in lock
+        )
+        assert counts.startswith("SELECT") and "COUNT(DELEGATE.ID)" in counts
+    else:
+        assert sent_together == []
     booking = db.session.scalars(
         db.select(Booking).join(Booking.booker).where(Contact.email == "ann@two.example")
     ).one()

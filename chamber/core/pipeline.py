@@ -2,12 +2,13 @@
 transaction: psycopg's pipeline mode, for the few places where a round trip costs others their
 wait (a booking's statements under the event's seat lock, `registration.services.settle_seats`).
 
-Each statement is a Core statement compiled once by SQLAlchemy for the driver, its values
-converted by the columns' own types, its rows converted back the same way; PostgreSQL runs them
-in order, each with a snapshot of its own (READ COMMITTED), so a statement sent after a lock's
-UPDATE sees everything committed before the lock was granted. If one fails, the server skips the
-rest, and the error is raised here; the transaction is then left for the request to roll back.
-SQLite has no such mode: its callers run the same statements one by one through the session."""
+Each statement is a Core statement compiled once for its shape by SQLAlchemy for the driver, its
+values converted by the columns' own types, its rows converted back the same way; PostgreSQL
+runs them in order, each with a snapshot of its own (READ COMMITTED), so a statement sent after a
+lock's UPDATE sees everything committed before the lock was granted. If one fails, the server
+skips the rest, and the error is raised as SQLAlchemy's (`DBAPIError`), as `Session.execute`
+would raise it; the transaction is then left for the request to roll back. SQLite has no such
+mode: its callers run the same statements one by one through the session."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import ClauseElement, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from chamber.extensions import db
@@ -91,35 +94,58 @@ def _compile(statement: ClauseElement, dialect: Dialect, cache_key: Any) -> _Com
     assert isinstance(compiler, SQLCompiler)
     if compiler.literal_execute_params or compiler.post_compile_params:
         raise ValueError("a pipelined statement takes no expanding (IN) parameter: use an array")
-    if (
-        compiler.insert_prefetch or compiler.update_prefetch
-    ):  # computed only when SQLAlchemy runs it
+    if compiler.insert_prefetch or compiler.update_prefetch:  # SQLAlchemy makes them as it runs
         raise ValueError("a pipelined statement sets every column with a default made in Python")
+    # Each value and column converted as SQLAlchemy converts them for this dialect (its own kind
+    # of each type, `dialect_impl`), so the driver gets and gives what the ORM's statements do.
     return _Compiled(
         compiler,
         to_driver={
-            name: bind.type.bind_processor(dialect) for bind, name in compiler.bind_names.items()
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for bind, name in compiler.bind_names.items()
         },
         from_driver=tuple(
-            entry[3].result_processor(dialect, None) for entry in compiler._result_columns
+            entry[3].dialect_impl(dialect).result_processor(dialect, None)
+            for entry in compiler._result_columns
         ),
     )
 
 
 def run(statements: Sequence[tuple[ClauseElement, dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
     """Run `statements` (each with its values) on the session's connection in one round trip,
-    and return each one's rows, converted. PostgreSQL only."""
-    connection = db.session.connection()
+    and return each one's rows, converted. PostgreSQL only.
+
+    What the session holds unwritten is flushed first, as `Session.execute` would. Every
+    statement is made ready before any is sent, so one refused here sends none. The database's
+    error comes out as SQLAlchemy's (`sqlalchemy.exc.DBAPIError` and its kinds), the driver's
+    error under it, and a connection the error broke is invalidated, never reused."""
+    session = db.session()
+    session.flush()
+    connection = session.connection()
     dialect = connection.dialect
     driver = connection.connection.driver_connection
     assert driver is not None and dialect.name == "postgresql"
+    ready = [prepared(statement, values, dialect) for statement, values in statements]
     sent = []
-    with driver.pipeline():
-        for statement, values in statements:
-            made = prepared(statement, values, dialect)
-            cursor = driver.cursor()
-            cursor.execute(made.sql, made.values)
-            sent.append((cursor, made.compiled))
+    try:
+        with driver.pipeline():
+            for made in ready:
+                cursor = driver.cursor()
+                cursor.execute(made.sql, made.values)
+                sent.append((cursor, made.compiled))
+    except psycopg.Error as error:
+        broken = driver.broken
+        if broken:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            "\n".join(made.sql for made in ready),  # which one failed, the error itself says
+            None,
+            error,
+            psycopg.Error,
+            hide_parameters=True,  # they may hold what a person typed: never in a log
+            connection_invalidated=broken,
+            dialect=dialect,
+        ) from error
     results = []
     for cursor, made_compiled in sent:
         rows = cursor.fetchall() if cursor.description is not None else []

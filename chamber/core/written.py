@@ -10,9 +10,9 @@ import functools
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import Row
+from sqlalchemy import Row, event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Mapper, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, SessionTransaction, make_transient_to_detached
 
 from chamber.extensions import db
 
@@ -33,8 +33,47 @@ def as_read(model: type[Model], values: dict[str, Any]) -> Model:
         raise ValueError(f"{model.__name__} written without {', '.join(sorted(missing))}")
     instance = model(**values)
     make_transient_to_detached(instance)
-    db.session.add(instance)
+    session = db.session()
+    session.add(instance)
+    # Rolled back, the row is gone, but the session would keep an object it thinks was read:
+    # noted with the transaction that wrote it, to be let go with it (`_let_go`).
+    session.info.setdefault(_WRITTEN, []).append(
+        (session.get_nested_transaction() or session.get_transaction(), instance)
+    )
     return instance
+
+
+_WRITTEN = "chamber.written"  # in `Session.info`: (the transaction, the object) for each
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _let_go(session: Session, rolled_back: SessionTransaction) -> None:
+    """The objects made for rows that `rolled_back` (or a savepoint inside it) wrote leave the
+    session, as new objects would."""
+    written = session.info.get(_WRITTEN)
+    if not written:
+        return
+    kept = []
+    for transaction, instance in written:
+        if _within(transaction, rolled_back):
+            if instance in session:
+                session.expunge(instance)
+        else:
+            kept.append((transaction, instance))
+    session.info[_WRITTEN] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _keep(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)  # committed: the rows are there for good
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 @functools.cache
