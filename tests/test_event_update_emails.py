@@ -141,3 +141,35 @@ def test_two_changes_before_the_worker_runs_keep_their_own_words_and_sequence(
         assert f"DTSTART;TZID=Europe/London:20300320T{start.replace(':', '')}00" in ics
         sequences.append(int(ics.split("SEQUENCE:")[1].split()[0]))
     assert sequences[1] == sequences[0] + 1
+
+
+def test_the_update_emails_cost_the_same_queries_for_any_number_of_bookings(app, make_event):
+    """Each email's own link names the booking's booker: they are read with the delegates, not one
+    booking and one booker at a time, and the emails go in together (no N+1)."""
+    from chamber.registration import notifications
+    from tests.factories import make_booking
+    from tests.support import count_queries
+
+    def statements_for(bookings: int) -> int:
+        event = make_event()
+        for n in range(bookings):
+            make_booking(event, f"person{n}@business{n}.example", business=f"Business {n}")
+        db.session.expire_all()  # as a request that saves the event finds them: not yet read
+        event = db.session.get(Event, event.id)
+        before = {"starts_at": event.starts_at}
+        event.starts_at += timedelta(minutes=30)
+        event.ends_at += timedelta(minutes=30)
+        with count_queries() as statements:
+            notifications.event_changed(app, event=event, changed=("starts_at",), before=before)
+        assert (
+            db.session.scalar(
+                db.select(db.func.count(OutboxMessage.id)).where(
+                    OutboxMessage.key.like(f"event-update:{event.id}:%")
+                )
+            )
+            == bookings
+        )
+        db.session.rollback()
+        return len(statements)
+
+    assert statements_for(2) == statements_for(6)
