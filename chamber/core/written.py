@@ -76,6 +76,11 @@ def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -
     return False
 
 
+def attribute_keys(model: type[Any]) -> dict[str, str]:
+    """Each of `model`'s columns, by name, to the attribute that holds it."""
+    return _keys_by_column(sa_inspect(model))
+
+
 @functools.cache
 def _keys_by_column(mapper: Mapper[Any]) -> dict[str, str]:
     return {column.name: mapper.get_property_by_column(column).key for column in mapper.columns}
@@ -83,7 +88,7 @@ def _keys_by_column(mapper: Mapper[Any]) -> dict[str, str]:
 
 def rows_as_read(model: type[Model], rows: Iterable[Row[Any]]) -> list[Model]:
     """`as_read` for each row an INSERT ... RETURNING gave back whole (every column)."""
-    keys = _keys_by_column(sa_inspect(model))
+    keys = attribute_keys(model)
     return [
         as_read(model, {keys[name]: value for name, value in row._mapping.items()}) for row in rows
     ]

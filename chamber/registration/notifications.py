@@ -350,9 +350,12 @@ def event_changed(
     else:
         subject, template, method = f"Changed: {event.title}", "event_updated", "REQUEST"
     changes = describe_changes(event, before)  # in words, old and new, in the event's zone
-    told = _delegates(event, DelegateStatus.confirmed)
-    if event.is_cancelled:  # those waiting had no calendar entry, but should know
-        told += _delegates(event, DelegateStatus.waitlisted)
+    told = _delegates(
+        event,
+        DelegateStatus.confirmed,
+        # Those waiting had no calendar entry, but should know the event is off.
+        *((DelegateStatus.waitlisted,) if event.is_cancelled else ()),
+    )
     # Written now, queued together: one INSERT for the messages and one for their calendar files
     # (a chunk at a time), however many delegates are told.
     with mail.composed_only() as emails:

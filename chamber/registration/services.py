@@ -40,7 +40,7 @@ from chamber.core.errors import Refusal
 from chamber.core.notice import notice_version_as_written
 from chamber.core.times import utcnow
 from chamber.core.tokens import hash_token, new_token
-from chamber.core.written import as_read
+from chamber.core.written import as_read, attribute_keys
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.members import addresses, marketing
@@ -577,15 +577,16 @@ def _lock_and_count(event: Event, counts: Select[Any], values: dict[str, Any]) -
     )
     if not locked:
         raise BookingRefused("This event is not open for booking.")  # deleted meanwhile
-    for key, value in zip(_event_keys(), locked[0], strict=True):
-        set_committed_value(event, key, value)
+    keys = attribute_keys(Event)
+    for column, value in zip(Event.__table__.c, locked[0], strict=True):
+        set_committed_value(event, keys[column.name], value)
     transactions.state().setdefault("seat_locks", set()).add(event.id)
     return counted[0]
 
 
 @functools.cache
 def _seat_lock_returning() -> UpdateBase:
-    """`lock_event_seats`'s UPDATE, returning the event's row (every column, as `_event_keys`)."""
+    """`lock_event_seats`'s UPDATE, returning the event's row (every column, in the table's order)."""
     table = Event.__table__
     return (
         update(table)
@@ -593,12 +594,6 @@ def _seat_lock_returning() -> UpdateBase:
         .values(updated_at=table.c.updated_at)  # a write that changes nothing, for its lock
         .returning(*table.c)
     )
-
-
-@functools.cache
-def _event_keys() -> tuple[str, ...]:
-    mapper = sa_inspect(Event)
-    return tuple(mapper.get_property_by_column(column).key for column in Event.__table__.c)
 
 
 @functools.cache
@@ -766,7 +761,6 @@ def _place(
         )
     db.session.flush()  # the booking, for its id
     rows: list[dict[str, Any]] = []
-    rows_by_email: dict[str, dict[str, Any]] = {}
     for details, email in zip(people.details, people.emails, strict=True):
         contact = contacts[email]
         status = DelegateStatus.confirmed if free > 0 else DelegateStatus.waitlisted
@@ -786,9 +780,9 @@ def _place(
                 "created_at": now,
             }
         )
-        rows_by_email[email] = rows[-1]
+    sent = {row["email_normalised"]: row for row in rows}
     written = {
-        email: as_read(Delegate, {**rows_by_email[email], **_NOT_YET, "id": id})
+        email: as_read(Delegate, {**sent[email], **_NOT_YET, "id": id})
         for id, email in db.session.execute(_places_insert(), rows)
     }
     places = [written[email] for email in people.emails if email in written]
