@@ -94,6 +94,51 @@ def test_a_conditional_get_is_a_304_without_rendering(app, client, make_event):
     assert changed.status_code == 200 and "Moved on" in changed.text
 
 
+def own_headers(answer) -> list[tuple[str, str]]:
+    """An answer's headers but the API's rate-limit count (`api.limit`, in front of the cache)."""
+    return sorted((k, v) for k, v in answer.headers.items() if not k.startswith("X-RateLimit"))
+
+
+def test_a_browsers_own_etag_gets_the_same_304_again_without_the_kept_page_being_read(
+    app, client, make_event, monkeypatch
+):
+    """The headers of a kept page's 304 are made once (`PageCacheMiddleware.not_modified`): the
+    next conditional GET with that ETag gets the same answer without reading the store, and one
+    after a change, or in the next window of time, gets the page as it is then."""
+    event = make_event(title="Cyber seminar")
+    store = app.extensions["chamber.pagecache"].store
+    for path in (f"/events/{event.slug}", "/api/v1/events"):  # the API has its own max-age
+        first = client.get(path)
+        tag = first.headers["ETag"]
+        once = client.get(path, headers={"If-None-Match": tag})
+        reads: list[str] = []
+        real = store.get
+        monkeypatch.setattr(
+            store, "get", lambda key, real=real, reads=reads: reads.append(key) or real(key)
+        )
+        twice = client.get(path, headers={"If-None-Match": tag})
+        monkeypatch.undo()
+        assert once.status_code == twice.status_code == 304 and twice.get_data() == b""
+        assert not reads
+        assert own_headers(twice) == own_headers(once)
+        assert twice.headers["Cache-Control"] == first.headers["Cache-Control"]
+        assert twice.headers["Last-Modified"] == first.headers["Last-Modified"]
+        assert "Content-Type" not in twice.headers
+    page = f"/events/{event.slug}"
+    tag = client.get(page).headers["ETag"]
+    assert client.get(page, headers={"If-None-Match": tag}).status_code == 304
+    seconds = app.config["CACHE_SECONDS"]
+    later = utcnow() + timedelta(seconds=seconds)
+    monkeypatch.setattr(pagecache, "utcnow", lambda: later)
+    next_window = client.get(page, headers={"If-None-Match": tag})
+    assert next_window.status_code == 200 and next_window.headers["ETag"] != tag
+    monkeypatch.undo()
+    event.title = "Moved on"
+    db.session.commit()
+    changed = client.get(page, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and "Moved on" in changed.text
+
+
 def test_staff_never_get_the_anonymous_page_nor_the_reverse(
     app, client, organiser_client, make_event
 ):
@@ -400,6 +445,9 @@ def test_the_middleware_keeps_each_paths_endpoint_within_its_bound(app, client, 
         for n in range(5):
             assert client.get(f"/events/no-such-{n}").status_code == 404
             assert len(middleware.matched) <= 3
+            tag = client.get(f"/events/{event.slug}?n={n}").headers["ETag"]
+            assert client.get(f"/events/{event.slug}?n={n}", headers={"If-None-Match": tag})
+            assert len(middleware.addresses) <= 3 and len(middleware.not_modified) <= 3
         assert client.get("/staff/").status_code in (302, 308)  # not public: Flask answers
         assert middleware.matched.get("/staff/", "absent") in (None, "absent")
         again = client.get(f"/events/{event.slug}")

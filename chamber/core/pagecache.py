@@ -500,14 +500,16 @@ FLASK_ANSWERS = "chamber.pagecache.flask_answers"
 _NOT_KEPT = frozenset({"set-cookie", "content-length", "date", "etag", "last-modified"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Address:
-    """What the middleware learnt of a request it may answer."""
+    """What the middleware learnt of a request it may answer: the page's cache key, its ETag (and
+    the header's value, quoted), and its Last-Modified."""
 
     key: str
     tag: str
     modified: datetime
     endpoint: str
+    quoted_tag: str
 
 
 class PageCacheMiddleware:
@@ -520,6 +522,12 @@ class PageCacheMiddleware:
         # path asked for again (a popular event, a 304) skips URL matching, a quarter of what a
         # 304 cost. The URL map is fixed once the app is made. Bounded: emptied when full.
         self.matched: dict[str, str | None] = {}
+        # The address of each path at a version in a window of time, and the headers of a 304 for
+        # each kept page's key, made once rather than on every request (the hashing, the dates,
+        # the kept page's read: half of what a 304 cost besides reading the version). Both are
+        # keyed by what they depend on, so neither is ever out of date; bounded as `matched`.
+        self.addresses: dict[tuple[str, int, int], Address] = {}
+        self.not_modified: dict[str, list[tuple[str, str]]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         address = self._address(environ)
@@ -527,7 +535,7 @@ class PageCacheMiddleware:
             return self.wsgi_app(environ, start_response)
         environ[_ENVIRON] = address
         cache: PageCache = self.app.extensions[_EXTENSION]
-        answer = _answer(environ, address, cache)
+        answer = _answer(environ, address, cache, self.not_modified)
         if answer is None:
             return self.wsgi_app(environ, start_response)
         status, headers, body = answer
@@ -549,8 +557,15 @@ class PageCacheMiddleware:
             log.warning("The public version could not be read", exc_info=True)
             return None
         path = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
-        key, tag, modified = _key_tag_and_date(path, version, changed_at, cache.seconds)
-        return Address(key, tag, modified, endpoint)
+        seconds = max(1, cache.seconds)
+        window = int(utcnow().timestamp()) // seconds
+        known = self.addresses.get((path, version, window))
+        if known is not None and known.endpoint == endpoint:
+            return known
+        key, tag, modified = _key_tag_and_date(path, version, changed_at, seconds, window)
+        address = Address(key, tag, modified, endpoint, quote_etag(tag))
+        _remember(self.addresses, (path, version, window), address)
+        return address
 
     def _endpoint(self, environ: dict[str, Any]) -> str | None:
         """The public endpoint this GET or HEAD asks for, or None (not a public page, or not
@@ -565,24 +580,44 @@ class PageCacheMiddleware:
             endpoint = None
         cache: PageCache = self.app.extensions[_EXTENSION]
         found = str(endpoint) if endpoint in cache.endpoints else None
-        if len(self.matched) >= MATCHED_PATHS:
-            self.matched.clear()
-        self.matched[path] = found
+        _remember(self.matched, path, found)
         return found
 
 
-MATCHED_PATHS = 4096  # paths whose endpoint the middleware keeps
+MATCHED_PATHS = (
+    4096  # paths (addresses, 304s) whose endpoint (address, headers) the middleware keeps
+)
 _UNKNOWN = object()
+K = TypeVar("K")
+
+
+def _remember(memo: dict[K, T], key: K, value: T) -> None:
+    """Keep `value` in one of the middleware's memos, emptied when it holds `MATCHED_PATHS`."""
+    if len(memo) >= MATCHED_PATHS:
+        memo.clear()
+    memo[key] = value
 
 
 def _answer(
-    environ: dict[str, Any], address: Address, cache: PageCache
+    environ: dict[str, Any],
+    address: Address,
+    cache: PageCache,
+    not_modified: dict[str, list[tuple[str, str]]],
 ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """A 304, or the kept page, or None for Flask to render it."""
+    """A 304, or the kept page, or None for Flask to render it. A client that sends back this
+    page's own ETag, as a browser does, gets the 304 the page's first one had (`not_modified`,
+    by key), without the page being read from the store."""
+    if environ.get("HTTP_IF_NONE_MATCH") == address.quoted_tag:
+        known = not_modified.get(address.key)
+        if known is not None:
+            return "304 Not Modified", list(known), b""
     kept = _read(cache, address.key)
     headers = _fresh_headers(kept[1] if kept else None, address, cache)
     if _unchanged(environ, address, kept=kept is not None):
-        return "304 Not Modified", _without_body(headers), b""
+        answer = _without_body(headers)
+        if kept is not None:  # the kept page's own headers (a 304 of a page not kept has none)
+            _remember(not_modified, address.key, answer)
+        return "304 Not Modified", list(answer), b""
     if kept is None:
         return None
     body = kept[0]
@@ -665,12 +700,11 @@ def with_token(page: str, token: str) -> str:
 
 
 def _key_tag_and_date(
-    path: str, version: int, changed_at: datetime | None, seconds: int
+    path: str, version: int, changed_at: datetime | None, seconds: int, window: int
 ) -> tuple[str, str, datetime]:
-    """The cache key and ETag of this address at this version in this window of time, and the
-    page's Last-Modified: when the version rose or the window began, whichever is later."""
-    seconds = max(1, seconds)
-    window = int(utcnow().timestamp()) // seconds
+    """The cache key and ETag of this address at this version in this window of time (of
+    `seconds` each, since 1970), and the page's Last-Modified: when the version rose or the
+    window began, whichever is later."""
     began = datetime.fromtimestamp(window * seconds, UTC)
     digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     name = f"{version}-{window}-{digest}"
@@ -692,7 +726,7 @@ def _fresh_headers(
     kept: list[tuple[str, str]] | None, address: Address, cache: PageCache
 ) -> list[tuple[str, str]]:
     headers = list(kept) if kept else [("Cache-Control", _cache_control(cache))]
-    headers.append(("ETag", quote_etag(address.tag)))
+    headers.append(("ETag", address.quoted_tag))
     headers.append(("Last-Modified", http_date(address.modified)))
     return headers
 
