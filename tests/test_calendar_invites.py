@@ -277,6 +277,7 @@ def test_staff_cancelling_a_place_tells_the_delegate(seminar, smtp_server, organ
     second = db.session.scalars(
         db.select(Delegate).where(Delegate.email_normalised == "p2@example.com")
     ).one()
+    assert [method for _, _, method in invitations(smtp_server, "p2@example.com")] == ["REQUEST"]
     path = f"/staff/events/{seminar.id}/registrations"
     post_form(organiser_client, f"{path}/{second.id}/cancel", {}, token_from=path)
     db.session.expire_all()

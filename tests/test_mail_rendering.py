@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from chamber.events.models import EventStatus
+from chamber.events.services import set_status
 from chamber.extensions import db
 from chamber.mail import rendering
 from chamber.mail.delivery import claim_batch, deliver_due
@@ -15,7 +17,7 @@ from chamber.mail.models import MessageStatus, OutboxAttachment, OutboxMessage
 from chamber.mail.rendering import GONE, ToRender, render_claimed
 from chamber.mail.services import Attachment, enqueue_later, retry
 from chamber.privacy.erasure import erase_person
-from chamber.registration import notifications
+from chamber.registration import notifications, staff
 from chamber.registration.models import Delegate
 from chamber.registration.services import DelegateDetails
 from tests.factories import make_booking
@@ -154,6 +156,68 @@ def test_a_message_about_a_place_deleted_since_is_cancelled_not_sent(booked, adm
     again = messages()["waitlisted"]
     assert again.status == MessageStatus.cancelled and again.last_error == GONE
     assert len(smtp_server.messages) == 2 and again.text_body == ""
+
+
+def test_news_of_a_place_out_of_date_when_it_is_due_is_cancelled_and_the_later_news_goes(
+    booked, admin, admin_client, smtp_server
+):
+    """Staff cancel Ann's place before the worker sends her confirmation, and Bo, who waited,
+    gets her seat: neither is sent the news that stopped being true, each is sent what is."""
+    event, result = booked
+    staff.cancel(event, result.confirmed[0], by=admin)
+    db.session.commit()
+    stale = messages()["confirmed"]
+    page = admin_client.get(f"/staff/outbox/{stale.id}")
+    assert page.status_code == 200 and "Not sent: out of date" in page.text
+
+    report = deliver_due()
+
+    queued = messages()
+    assert report.sent == 3 and not report.errors
+    for key, now in (("confirmed", "cancelled"), ("waitlisted", "confirmed")):
+        assert queued[key].status == MessageStatus.cancelled
+        assert f"The place is now {now}" in queued[key].last_error
+        assert queued[key].text_body == "" and not queued[key].attachments
+    assert {queued[k].status for k in ("booking", "seat-cancelled", "promoted")} == {
+        MessageStatus.sent
+    }
+    assert sorted(
+        (m["To"].addresses[0].addr_spec, str(m["Subject"]).split(":")[0])
+        for m in smtp_server.messages
+    ) == [
+        ("ann@octree.example", "Cancelled"),
+        ("ann@octree.example", "Your booking for Cyber <b>Safe</b> {{ 7*7 }}"),
+        ("bo@octree.example", "Good news"),
+    ]
+    # Sent again by staff, it is rendered again and found out of date again.
+    retry(queued["confirmed"], by=admin)
+    db.session.commit()
+    assert deliver_due().sent == 0
+    again = messages()["confirmed"]
+    assert again.status == MessageStatus.cancelled and "now cancelled" in again.last_error
+    assert len(smtp_server.messages) == 3
+
+
+def test_news_of_places_at_an_event_cancelled_before_it_is_due_is_not_sent(
+    booked, admin, smtp_server
+):
+    """The event is called off before the booking's emails go: the confirmation and the
+    waiting-list news are not sent; the cancellation, written when it happened, is."""
+    event, _result = booked
+    set_status(event, EventStatus.cancelled, by=admin)
+    db.session.commit()
+
+    deliver_due()
+
+    queued = messages()
+    for key in ("confirmed", "waitlisted"):
+        assert queued[key].status == MessageStatus.cancelled
+        assert "The event is now cancelled" in queued[key].last_error
+    subjects = [str(m["Subject"]) for m in smtp_server.messages]
+    assert not any(s.startswith(("Your place", "You are on the waiting list")) for s in subjects)
+    assert {m["To"].addresses[0].addr_spec for m in smtp_server.messages} == {
+        "ann@octree.example", "bo@octree.example"
+    }  # fmt: skip
 
 
 def test_a_person_erased_before_the_emails_go_is_in_none_of_them(booked, admin, smtp_server):

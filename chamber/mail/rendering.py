@@ -11,8 +11,9 @@ attachments into the row, in one unit of work a batch, before the batch is read 
 then on it is a message like any other: a retry sends the same bytes, the Outbox shows them.
 
 A message is rendered from what its rows say when it is sent: a person erased meanwhile appears
-as erasure left them, and a message about something deleted is cancelled, with the reason. The
-Outbox page renders a message not yet rendered for the page alone (`bodies`).
+as erasure left them; a message about something deleted is cancelled, with the reason, and so is
+one whose news is out of date by then (the renderer says `NotSent`, with why). The Outbox page
+renders a message not yet rendered for the page alone (`bodies`).
 """
 
 from __future__ import annotations
@@ -43,10 +44,19 @@ class ToRender:
     attachments: tuple[Attachment, ...] = ()
 
 
+@dataclass(frozen=True)
+class NotSent:
+    """What a renderer says of a message that would tell something no longer true when it is due
+    to go (a place cancelled before its confirmation went): it is cancelled, not sent, and
+    `reason` (Chamber's own words, for staff in the Outbox) says why."""
+
+    reason: str
+
+
 # A renderer is given the params of many messages (a claimed batch's, in order), so that it can
-# load what they are about a query a kind, and returns for each what to render, or None when
-# what it was about is gone: that message is cancelled, not sent.
-Renderer = Callable[[Sequence[dict[str, Any]]], Sequence[ToRender | None]]
+# load what they are about a query a kind, and returns for each what to render, `NotSent` when its
+# news is out of date, or None when what it was about is gone: those are cancelled, not sent.
+Renderer = Callable[[Sequence[dict[str, Any]]], Sequence[ToRender | NotSent | None]]
 _renderers: dict[str, Renderer] = {}
 
 ATTACHMENT_NAME_LIMIT = 200  # `OutboxAttachment.filename` and `.content_type`
@@ -75,7 +85,7 @@ class _Rendered:
     attachments: tuple[Attachment, ...]
 
 
-def _render(waiting: list[_Waiting]) -> list[_Rendered | None]:
+def _render(waiting: list[_Waiting]) -> list[_Rendered | NotSent]:
     """Render messages that share a renderer; raises if any of them cannot be rendered."""
     renderer = _renderers.get(waiting[0].render_with)
     if renderer is None:
@@ -83,10 +93,10 @@ def _render(waiting: list[_Waiting]) -> list[_Rendered | None]:
     params = [json.loads(message.params) for message in waiting]
     if not all(isinstance(p, dict) for p in params):
         raise ValueError("what the message is about is not a JSON object")
-    rendered: list[_Rendered | None] = []
+    rendered: list[_Rendered | NotSent] = []
     for message, what in zip(waiting, renderer(params), strict=True):
-        if what is None:
-            rendered.append(None)
+        if what is None or isinstance(what, NotSent):
+            rendered.append(what or NotSent(GONE))
             continue
         text_body, html_body = render_bodies(
             what.template, what.context, MailKind.transactional, message.to_name, message.link_nonce
@@ -104,7 +114,7 @@ def _render(waiting: list[_Waiting]) -> list[_Rendered | None]:
     return rendered
 
 
-Outcome = _Rendered | None | Exception  # rendered, gone, or the error that stopped it
+Outcome = _Rendered | NotSent | Exception  # rendered, not to send, or the error that stopped it
 
 
 def _outcomes(waiting: list[_Waiting]) -> dict[int, Outcome]:
@@ -133,7 +143,8 @@ def _outcomes(waiting: list[_Waiting]) -> dict[int, Outcome]:
 def render_claimed(claim: str) -> int:
     """Render the messages of a claim that wait to be rendered, and write their bodies and
     attachments (one unit of work). A message that cannot be rendered is parked as failed with
-    its reason, for staff to read in the Outbox; one about something gone is cancelled. Only
+    its reason, for staff to read in the Outbox; one about something gone, or whose news is out of
+    date (`NotSent`), is cancelled with its reason. Only
     messages this worker still holds are written. Returns how many were rendered.
 
     Its own transactions: it must not be called with writes of the caller's in hand (a failed
@@ -187,12 +198,12 @@ def render_claimed(claim: str) -> int:
                 db.session.execute(insert(OutboxAttachment.__table__), attachments)
         for message_id, outcome in outcomes.items():
             where = update(outbox).where(outbox.c.id == message_id, ours)
-            if outcome is None:
+            if isinstance(outcome, NotSent):
                 # What it is about stays, so that sending it again (staff may) renders it again
-                # and finds it gone again, rather than sending it empty.
+                # and finds it gone, or out of date, again, rather than sending it empty.
                 db.session.execute(
-                    where.values(status=MessageStatus.cancelled, last_error=GONE, claimed_by=None,
-                                 lease_until=None)
+                    where.values(status=MessageStatus.cancelled, last_error=outcome.reason,
+                                 claimed_by=None, lease_until=None)
                 )  # fmt: skip
             elif isinstance(outcome, Exception):
                 reason = f"Not rendered: {type(outcome).__name__}: {outcome}"
@@ -219,6 +230,6 @@ def bodies(message: OutboxMessage) -> tuple[str, str]:
         current_app.logger.exception("Outbox message %s could not be rendered", message.id)
         note = f"This message cannot be rendered: {type(error).__name__}: {error}"
         return note, escape(note)
-    if rendered is None:
-        return GONE, GONE
+    if isinstance(rendered, NotSent):
+        return rendered.reason, str(escape(rendered.reason))
     return rendered.text_body, rendered.html_body

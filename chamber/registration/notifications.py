@@ -26,7 +26,7 @@ from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail import services as mail
-from chamber.mail.rendering import ToRender
+from chamber.mail.rendering import NotSent, ToRender
 from chamber.mail.services import Attachment, enqueue, normalise_address
 from chamber.registration import seats, services
 from chamber.registration.models import Booking, Delegate, DelegateStatus
@@ -73,6 +73,21 @@ TEMPLATES_WHEN_SENT = frozenset(
     {"booking", "confirmed", "waitlisted", "promoted", "seat_cancelled", "manage_again"}
 )
 RENDERER = "registration"
+# The place each of these emails tells its delegate they have. One whose place has moved on by the
+# time it is due to go (a confirmation for a place cancelled meanwhile, waiting-list news for a
+# place given a seat) is not sent: the email that told of the move, queued after it, says what is
+# true. So is news of a place at an event cancelled meanwhile, whose own email tells them.
+TELLS_PLACE = {
+    "confirmed": DelegateStatus.confirmed,
+    "promoted": DelegateStatus.confirmed,
+    "waitlisted": DelegateStatus.waitlisted,
+    "seat_cancelled": DelegateStatus.cancelled,
+}
+PLACE_NOW = {
+    DelegateStatus.confirmed: "confirmed",
+    DelegateStatus.waitlisted: "on the waiting list",
+    DelegateStatus.cancelled: "cancelled",
+}
 INVITE_METHODS = ("REQUEST", "CANCEL")
 BOOKING_LISTS = ("confirmed", "waitlisted", "set_aside")
 
@@ -117,11 +132,12 @@ def _to_delegate(
     )
 
 
-def render(messages: Sequence[dict[str, Any]]) -> list[ToRender | None]:
+def render(messages: Sequence[dict[str, Any]]) -> list[ToRender | NotSent | None]:
     """The renderer of the emails queued by `_to_delegate` and `booking_emails` (registered as
     `RENDERER`): what each of these messages is, from the rows as they are now. The delegates,
     bookings and events of them all, with the events' agendas, are read in a fixed number of
-    queries however many messages and events. None for one whose delegate or booking is gone."""
+    queries however many messages and events. None for one whose delegate or booking is gone;
+    `NotSent` for news of a place that is out of date (`TELLS_PLACE`)."""
     delegate_ids: set[int] = set()
     booking_ids: set[int] = set()
     for params in messages:
@@ -176,7 +192,7 @@ def _by_id(model: type[Row], ids: set[int], *options: Any) -> dict[int, Row]:
 
 def _to_render(
     params: dict[str, Any], delegates: dict[int, Delegate], bookings: dict[int, Booking]
-) -> ToRender | None:
+) -> ToRender | NotSent | None:
     if "booking" in params:
         booking = bookings.get(_id(params["booking"]))
         if booking is None:
@@ -189,19 +205,48 @@ def _to_render(
         context = _context(event, booking=booking, result=SimpleNamespace(**lists))
         return ToRender("registration/booking", context)
     delegate = delegates.get(_id(params["delegate"]))
-    return None if delegate is None else _about_delegate(params, delegate)
+    if delegate is None:
+        return None
+    _checked(params)  # a forged row is parked as such, whatever the place's state
+    return _out_of_date(params["template"], delegate) or _about_delegate(params, delegate)
 
 
-def _about_delegate(params: dict[str, Any], delegate: Delegate) -> ToRender:
-    """An email to a delegate about their place (`_to_delegate`'s params)."""
-    template = f"registration/{params['template']}"
+def _out_of_date(template: str, delegate: Delegate) -> NotSent | None:
+    """Why news of a delegate's place is not to be sent now (`TELLS_PLACE`), or None."""
+    told = TELLS_PLACE.get(template)
+    if told is None:
+        return None
+    if delegate.status != told:
+        return NotSent(
+            f"Not sent: out of date when it was due to go. The place is now "
+            f"{PLACE_NOW[delegate.status]}, and the email about that change tells the delegate."
+        )
     event = db.session.get_one(Event, delegate.event_id)
+    if event.is_cancelled and told != DelegateStatus.cancelled:
+        return NotSent(
+            "Not sent: out of date when it was due to go. The event is now cancelled, and the "
+            "email about that tells the delegate."
+        )
+    return None
+
+
+def _checked(params: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The calendar method and the template's values of `_to_delegate`'s params, refusing what
+    Chamber never writes there (a row altered by hand is parked, never sent)."""
     method = params.get("invite")
     if method is not None and method not in INVITE_METHODS:
         raise ValueError(f"not a calendar method: {method!r}"[:100])
     extra = params.get("context") or {}
     if not isinstance(extra, dict):
         raise ValueError("the template's values are not a JSON object")
+    return method, extra
+
+
+def _about_delegate(params: dict[str, Any], delegate: Delegate) -> ToRender:
+    """An email to a delegate about their place (`_to_delegate`'s params)."""
+    template = f"registration/{params['template']}"
+    event = db.session.get_one(Event, delegate.event_id)
+    method, extra = _checked(params)
     return ToRender(
         template,
         _context(event, **extra, delegate=delegate, own_link=own_link(delegate)),
