@@ -14,7 +14,7 @@ from chamber.extensions import db
 from chamber.mail import rendering
 from chamber.mail.delivery import claim_batch, deliver_due
 from chamber.mail.models import MessageStatus, OutboxAttachment, OutboxMessage
-from chamber.mail.rendering import GONE, ToRender, render_claimed
+from chamber.mail.rendering import GONE, NotSent, ToRender, render_claimed
 from chamber.mail.services import Attachment, enqueue_later, retry
 from chamber.privacy.erasure import erase_person
 from chamber.registration import notifications, staff
@@ -168,7 +168,7 @@ def test_news_of_a_place_out_of_date_when_it_is_due_is_cancelled_and_the_later_n
     db.session.commit()
     stale = messages()["confirmed"]
     page = admin_client.get(f"/staff/outbox/{stale.id}")
-    assert page.status_code == 200 and "Not sent: out of date" in page.text
+    assert page.status_code == 200 and "Withdrawn: out of date" in page.text
 
     report = deliver_due()
 
@@ -189,6 +189,19 @@ def test_news_of_a_place_out_of_date_when_it_is_due_is_cancelled_and_the_later_n
         ("ann@octree.example", "Your booking for Cyber <b>Safe</b> {{ 7*7 }}"),
         ("bo@octree.example", "Good news"),
     ]
+    methods = {  # each calendar goes inline and as a file: one method a message
+        m["To"].addresses[0].addr_spec: {
+            p.get_param("method") for p in m.walk() if p.get_content_type() == "text/calendar"
+        }
+        for m in smtp_server.messages
+        if "Your booking" not in str(m["Subject"])
+    }
+    assert methods == {"ann@octree.example": {"CANCEL"}, "bo@octree.example": {"REQUEST"}}
+    shown = admin_client.get(f"/staff/outbox/{stale.id}")
+    assert "<dt>Why not sent</dt>" in shown.text and "The place is now cancelled" in shown.text
+    assert "Last error" not in shown.text
+    listed = admin_client.get("/staff/outbox/?status=cancelled")
+    assert listed.text.count("Withdrawn: out of date") == 2
     # Sent again by staff, it is rendered again and found out of date again.
     retry(queued["confirmed"], by=admin)
     db.session.commit()
@@ -198,11 +211,11 @@ def test_news_of_a_place_out_of_date_when_it_is_due_is_cancelled_and_the_later_n
     assert len(smtp_server.messages) == 3
 
 
-def test_news_of_places_at_an_event_cancelled_before_it_is_due_is_not_sent(
+def test_news_of_a_place_at_an_event_cancelled_before_it_is_due_still_goes(
     booked, admin, smtp_server
 ):
-    """The event is called off before the booking's emails go: the confirmation and the
-    waiting-list news are not sent; the cancellation, written when it happened, is."""
+    """Calling the event off is not a move of anyone's place: it may be published again, and its
+    own email tells only whom it names, so the booking's news still goes, the cancellation after."""
     event, _result = booked
     set_status(event, EventStatus.cancelled, by=admin)
     db.session.commit()
@@ -210,14 +223,43 @@ def test_news_of_places_at_an_event_cancelled_before_it_is_due_is_not_sent(
     deliver_due()
 
     queued = messages()
-    for key in ("confirmed", "waitlisted"):
-        assert queued[key].status == MessageStatus.cancelled
-        assert "The event is now cancelled" in queued[key].last_error
+    assert {queued[k].status for k in ("confirmed", "waitlisted")} == {MessageStatus.sent}
     subjects = [str(m["Subject"]) for m in smtp_server.messages]
-    assert not any(s.startswith(("Your place", "You are on the waiting list")) for s in subjects)
-    assert {m["To"].addresses[0].addr_spec for m in smtp_server.messages} == {
-        "ann@octree.example", "bo@octree.example"
-    }  # fmt: skip
+    assert any(s.startswith("You are on the waiting list") for s in subjects)
+    assert any("cancelled" in s.lower() for s in subjects)
+
+
+def test_waiting_list_news_for_a_place_cancelled_before_it_is_due_is_withdrawn(
+    booked, admin, smtp_server
+):
+    event, result = booked
+    staff.cancel(event, result.waitlisted[0], by=admin)
+    db.session.commit()
+
+    deliver_due()
+
+    queued = messages()
+    assert queued["waitlisted"].status == MessageStatus.cancelled
+    assert "The place is now cancelled" in queued["waitlisted"].last_error
+    (cancellation,) = [m for m in smtp_server.messages if "bo@octree.example" in m["To"]]
+    assert str(cancellation["Subject"]).startswith("Cancelled")
+    assert not [p for p in cancellation.walk() if p.get_content_type() == "text/calendar"]
+
+
+def test_only_chamber_s_own_reasons_not_to_send_are_shown_as_such(app):
+    """A reason not to send is Chamber's sentence ("Withdrawn: ..."); a message staff cancelled
+    after a failed attempt shows its last error as an error, not as why it was not sent."""
+    with pytest.raises(ValueError):
+        NotSent("out of date")
+    with pytest.raises(ValueError):
+        NotSent("Not sent: out of date")  # how delivery's own failures begin
+    for failure in ("451 Try again later", "Not sent: SMTPDataError: (554, b'rejected')"):
+        message = OutboxMessage(status=MessageStatus.cancelled, last_error=failure)
+        assert message.not_sent_reason is None
+    message.last_error = GONE
+    assert message.not_sent_reason == GONE
+    message.status = MessageStatus.failed
+    assert message.not_sent_reason is None
 
 
 def test_a_person_erased_before_the_emails_go_is_in_none_of_them(booked, admin, smtp_server):

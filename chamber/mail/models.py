@@ -37,6 +37,9 @@ class MessageStatus(enum.StrEnum):
 # A held message (`services.hold_messages`: a campaign paused) stays pending, due at this time,
 # which never comes; `services.release_messages` makes it due now again.
 HELD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+# How the reason of a message Chamber withdrew rather than sent begins (`rendering.NotSent`): no
+# other reason begins so (delivery's own begin "Not sent: ", and stay when staff cancel).
+WITHDRAWN = "Withdrawn: "
 
 
 def _normalised_to_address(context: DefaultExecutionContext) -> str:
@@ -111,6 +114,16 @@ class OutboxMessage(db.Model):
     attachments: Mapped[list[OutboxAttachment]] = relationship(
         back_populates="message", cascade="all, delete-orphan", order_by="OutboxAttachment.position"
     )
+
+    @property
+    def not_sent_reason(self) -> str | None:
+        """Why a message Chamber withdrew rather than sent was not sent (`rendering.NotSent`:
+        what it was about is gone, or its news was out of date), for the Outbox; None for the
+        rest, a message staff cancelled among them (its last error stays an error)."""
+        reason = self.last_error or ""
+        if self.status == MessageStatus.cancelled and reason.startswith(WITHDRAWN):
+            return reason
+        return None
 
     @property
     def can_retry(self) -> bool:

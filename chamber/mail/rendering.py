@@ -30,7 +30,13 @@ from sqlalchemy import bindparam, insert, select, update
 from chamber.core.dialects import one_of
 from chamber.core.transactions import end_reads, unit_of_work
 from chamber.extensions import db
-from chamber.mail.models import MailKind, MessageStatus, OutboxAttachment, OutboxMessage
+from chamber.mail.models import (
+    WITHDRAWN,
+    MailKind,
+    MessageStatus,
+    OutboxAttachment,
+    OutboxMessage,
+)
 from chamber.mail.services import Attachment, render_bodies
 
 
@@ -48,9 +54,13 @@ class ToRender:
 class NotSent:
     """What a renderer says of a message that would tell something no longer true when it is due
     to go (a place cancelled before its confirmation went): it is cancelled, not sent, and
-    `reason` (Chamber's own words, for staff in the Outbox) says why."""
+    `reason` (Chamber's own words, for staff in the Outbox, beginning "Withdrawn: ") says why."""
 
     reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.startswith(WITHDRAWN):
+            raise ValueError(f"a reason not to send begins {WITHDRAWN!r}")
 
 
 # A renderer is given the params of many messages (a claimed batch's, in order), so that it can
@@ -60,7 +70,7 @@ Renderer = Callable[[Sequence[dict[str, Any]]], Sequence[ToRender | NotSent | No
 _renderers: dict[str, Renderer] = {}
 
 ATTACHMENT_NAME_LIMIT = 200  # `OutboxAttachment.filename` and `.content_type`
-GONE = "Not sent: what this message was about no longer exists (deleted since it was queued)."
+GONE = WITHDRAWN + "what this message was about no longer exists (deleted since it was queued)."
 
 
 def register_renderer(name: str, renderer: Renderer) -> None:

@@ -75,13 +75,13 @@ TEMPLATES_WHEN_SENT = frozenset(
 RENDERER = "registration"
 # The place each of these emails tells its delegate they have. One whose place has moved on by the
 # time it is due to go (a confirmation for a place cancelled meanwhile, waiting-list news for a
-# place given a seat) is not sent: the email that told of the move, queued after it, says what is
-# true. So is news of a place at an event cancelled meanwhile, whose own email tells them.
+# place given a seat) is not sent: every move of a place queues the email that tells of it, after
+# this one, and that email says what is true. (An event cancelled meanwhile is not such a move:
+# it may be published again, and its own emails tell only the delegates it names.)
 TELLS_PLACE = {
     "confirmed": DelegateStatus.confirmed,
     "promoted": DelegateStatus.confirmed,
     "waitlisted": DelegateStatus.waitlisted,
-    "seat_cancelled": DelegateStatus.cancelled,
 }
 PLACE_NOW = {
     DelegateStatus.confirmed: "confirmed",
@@ -207,8 +207,8 @@ def _to_render(
     delegate = delegates.get(_id(params["delegate"]))
     if delegate is None:
         return None
-    _checked(params)  # a forged row is parked as such, whatever the place's state
-    return _out_of_date(params["template"], delegate) or _about_delegate(params, delegate)
+    about = _about_delegate(params, delegate)  # a forged row fails here, whatever the place's state
+    return _out_of_date(params["template"], delegate) or about
 
 
 def _out_of_date(template: str, delegate: Delegate) -> NotSent | None:
@@ -218,35 +218,22 @@ def _out_of_date(template: str, delegate: Delegate) -> NotSent | None:
         return None
     if delegate.status != told:
         return NotSent(
-            f"Not sent: out of date when it was due to go. The place is now "
+            f"Withdrawn: out of date when it was due to go. The place is now "
             f"{PLACE_NOW[delegate.status]}, and the email about that change tells the delegate."
         )
-    event = db.session.get_one(Event, delegate.event_id)
-    if event.is_cancelled and told != DelegateStatus.cancelled:
-        return NotSent(
-            "Not sent: out of date when it was due to go. The event is now cancelled, and the "
-            "email about that tells the delegate."
-        )
     return None
-
-
-def _checked(params: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The calendar method and the template's values of `_to_delegate`'s params, refusing what
-    Chamber never writes there (a row altered by hand is parked, never sent)."""
-    method = params.get("invite")
-    if method is not None and method not in INVITE_METHODS:
-        raise ValueError(f"not a calendar method: {method!r}"[:100])
-    extra = params.get("context") or {}
-    if not isinstance(extra, dict):
-        raise ValueError("the template's values are not a JSON object")
-    return method, extra
 
 
 def _about_delegate(params: dict[str, Any], delegate: Delegate) -> ToRender:
     """An email to a delegate about their place (`_to_delegate`'s params)."""
     template = f"registration/{params['template']}"
     event = db.session.get_one(Event, delegate.event_id)
-    method, extra = _checked(params)
+    method = params.get("invite")
+    if method is not None and method not in INVITE_METHODS:
+        raise ValueError(f"not a calendar method: {method!r}"[:100])
+    extra = params.get("context") or {}
+    if not isinstance(extra, dict):
+        raise ValueError("the template's values are not a JSON object")
     return ToRender(
         template,
         _context(event, **extra, delegate=delegate, own_link=own_link(delegate)),
