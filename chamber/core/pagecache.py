@@ -522,11 +522,10 @@ class PageCacheMiddleware:
         # path asked for again (a popular event, a 304) skips URL matching, a quarter of what a
         # 304 cost. The URL map is fixed once the app is made. Bounded: emptied when full.
         self.matched: dict[str, str | None] = {}
-        # The address of each path at a version in a window of time, and the headers of a 304 for
-        # each kept page's key, made once rather than on every request (the hashing, the dates,
-        # the kept page's read: half of what a 304 cost besides reading the version). Both are
-        # keyed by what they depend on, so neither is ever out of date; bounded as `matched`.
-        self.addresses: dict[tuple[str, int, int], Address] = {}
+        # The headers of a 304 for each kept page's key, made once rather than on every request
+        # (the kept page's read from the store, the headers copied and filtered, the dates: half
+        # of what a 304 cost besides reading the version). Keyed by what they depend on (the key
+        # names the version and the window of time), so never out of date; bounded as `matched`.
         self.not_modified: dict[str, list[tuple[str, str]]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -557,15 +556,8 @@ class PageCacheMiddleware:
             log.warning("The public version could not be read", exc_info=True)
             return None
         path = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
-        seconds = max(1, cache.seconds)
-        window = int(utcnow().timestamp()) // seconds
-        known = self.addresses.get((path, version, window))
-        if known is not None and known.endpoint == endpoint:
-            return known
-        key, tag, modified = _key_tag_and_date(path, version, changed_at, seconds, window)
-        address = Address(key, tag, modified, endpoint, quote_etag(tag))
-        _remember(self.addresses, (path, version, window), address)
-        return address
+        key, tag, modified = _key_tag_and_date(path, version, changed_at, cache.seconds)
+        return Address(key, tag, modified, endpoint, quote_etag(tag))
 
     def _endpoint(self, environ: dict[str, Any]) -> str | None:
         """The public endpoint this GET or HEAD asks for, or None (not a public page, or not
@@ -584,9 +576,7 @@ class PageCacheMiddleware:
         return found
 
 
-MATCHED_PATHS = (
-    4096  # paths (addresses, 304s) whose endpoint (address, headers) the middleware keeps
-)
+MATCHED_PATHS = 4096  # paths whose endpoint, and kept pages whose 304, the middleware keeps
 _UNKNOWN = object()
 K = TypeVar("K")
 
@@ -700,11 +690,12 @@ def with_token(page: str, token: str) -> str:
 
 
 def _key_tag_and_date(
-    path: str, version: int, changed_at: datetime | None, seconds: int, window: int
+    path: str, version: int, changed_at: datetime | None, seconds: int
 ) -> tuple[str, str, datetime]:
-    """The cache key and ETag of this address at this version in this window of time (of
-    `seconds` each, since 1970), and the page's Last-Modified: when the version rose or the
-    window began, whichever is later."""
+    """The cache key and ETag of this address at this version in this window of time, and the
+    page's Last-Modified: when the version rose or the window began, whichever is later."""
+    seconds = max(1, seconds)
+    window = int(utcnow().timestamp()) // seconds
     began = datetime.fromtimestamp(window * seconds, UTC)
     digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     name = f"{version}-{window}-{digest}"
