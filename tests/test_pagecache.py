@@ -139,6 +139,21 @@ def test_a_browsers_own_etag_gets_the_same_304_again_without_the_kept_page_being
     assert changed.status_code == 200 and "Moved on" in changed.text
 
 
+def test_a_304_of_a_page_no_longer_kept_is_not_remembered(app, client, make_event):
+    """Its headers would be the defaults, not the page's: only a kept page's 304 is remembered."""
+    middleware = app.wsgi_app
+    while not isinstance(middleware, pagecache.PageCacheMiddleware):
+        middleware = middleware.wsgi_app
+    page = f"/events/{make_event().slug}"
+    tag = client.get(page).headers["ETag"]
+    app.extensions["chamber.pagecache"].store.clear()
+    assert client.get(page, headers={"If-None-Match": tag}).status_code == 304
+    assert not middleware.not_modified
+    assert client.get(page).status_code == 200  # kept again
+    assert client.get(page, headers={"If-None-Match": tag}).status_code == 304
+    assert len(middleware.not_modified) == 1
+
+
 def test_staff_never_get_the_anonymous_page_nor_the_reverse(
     app, client, organiser_client, make_event
 ):
