@@ -69,10 +69,15 @@ LOAD_EVENT = "booking-load"
 STORM_EVENT = "booking-storm"
 
 
-def storm_settings(workers: int) -> list[str]:
-    """`GUNICORN_SETTINGS` with `workers` workers: the storm's server (`--storm-workers`)."""
+def storm_settings(workers: int, worker_class: str = "gthread") -> list[str]:
+    """`GUNICORN_SETTINGS` with `workers` workers of `worker_class`: the storm's server
+    (`--storm-workers`, `--storm-worker-class`; a `sync` worker has no threads)."""
     settings = list(GUNICORN_SETTINGS)
     settings[settings.index("--workers") + 1] = str(workers)
+    if worker_class != "gthread":
+        at = settings.index("--worker-class")
+        settings[at + 1] = worker_class
+        del settings[settings.index("--threads") : settings.index("--threads") + 2]
     return settings
 
 
@@ -710,6 +715,14 @@ def main(argv: list[str] | None = None) -> int:
         "it; issue 12's first figures were taken with 4)",
     )
     parser.add_argument(
+        "--storm-worker-class",
+        default="gthread",
+        choices=("gthread", "sync"),
+        help="gunicorn's worker class for the storm's server (gthread, 4 threads a worker: the "
+        "targets' own; sync: one request at a time a worker, as docs/deployment.md's command "
+        "runs; anything but gthread with 2 workers starts a server of its own)",
+    )
+    parser.add_argument(
         "--targets",
         default="",
         help="measure only these targets, by name, comma-separated (hello is always measured); "
@@ -794,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nStorm: {args.storm} booking attempts at once for {args.seats} seats")
                 event_id = add_storm_event(app, args.seats)
                 stormed = chamber
-                if args.storm_workers != 2:
+                if args.storm_workers != 2 or args.storm_worker_class != "gthread":
                     stormed = Gunicorn(
                         f"chamber-{args.storm_workers}-workers",
                         "wsgi:app",
@@ -802,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
                         chamber_env,
                         "/healthz",
                         folder,
-                        settings=storm_settings(args.storm_workers),
+                        settings=storm_settings(args.storm_workers, args.storm_worker_class),
                     )
                     servers.append(stormed)
                     stormed.wait_until_ready()
@@ -818,7 +831,9 @@ def main(argv: list[str] | None = None) -> int:
                         booking=open_form(stormed.url, LOAD_EVENT),
                     )
                     load.run(warm, 4)
-                print(f"  gunicorn {' '.join(storm_settings(args.storm_workers))}")
+                print(
+                    f"  gunicorn {' '.join(storm_settings(args.storm_workers, args.storm_worker_class))}"
+                )
                 outcome, latencies, took, cpu = storm(stormed.url, args.storm, stormed.process.pid)
                 counts = storm_counts(app, event_id)
                 errors = sum(n for answer, n in outcome.items() if answer != 302)
