@@ -26,6 +26,7 @@ from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event
 from chamber.extensions import db
 from chamber.mail import links
 from chamber.mail import services as mail
+from chamber.mail.models import WITHDRAWN
 from chamber.mail.rendering import NotSent, ToRender
 from chamber.mail.services import Attachment, enqueue, normalise_address
 from chamber.registration import seats, services
@@ -218,7 +219,7 @@ def _out_of_date(template: str, delegate: Delegate) -> NotSent | None:
         return None
     if delegate.status != told:
         return NotSent(
-            f"Withdrawn: out of date when it was due to go. The place is now "
+            f"{WITHDRAWN}out of date when it was due to go. The place is now "
             f"{PLACE_NOW[delegate.status]}, and the email about that change tells the delegate."
         )
     return None
