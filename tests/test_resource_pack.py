@@ -88,7 +88,7 @@ def static_text(client, name: str) -> str:
 
 
 def test_the_pack_groups_resources_by_the_whole_event_then_each_talk_in_agenda_order(
-    client, packed_event
+    app, client, packed_event
 ):
     response = client.get("/events/cyber/resources")
     assert response.status_code == 200
@@ -107,7 +107,8 @@ def test_the_pack_groups_resources_by_the_whole_event_then_each_talk_in_agenda_o
     assert '<p class="resource-url">https://www.ncsc.gov.uk/</p>' in page
     assert "http://www.cesg.gov.uk/" not in page
     assert (
-        'Replaces:</strong> <a href="http://localhost/resources/cesg" class="has-address">' in page
+        f'Replaces:</strong> <a href="{app.config["BASE_URL"]}/resources/cesg" class="has-address">'
+        in page
     )
     assert "https://vouchers.innovateuk.org/cyber-security?a=1&amp;b=2" in page
     assert "<strong>Audit</strong>" in page and "<strong>Repeat</strong>" in page
@@ -180,7 +181,7 @@ class Assets(HTMLParser):
             self.links.append(attributes["href"])
 
 
-def test_the_download_is_one_self_contained_html_file(client, packed_event):
+def test_the_download_is_one_self_contained_html_file(app, client, packed_event):
     response = client.get("/events/cyber/resources.html")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
@@ -199,7 +200,9 @@ def test_the_download_is_one_self_contained_html_file(client, packed_event):
         assert href.replace("&amp;", "&") in text, f"{href} is not written out"
     assert "<strong>Audit</strong>" in html and "<strong>Repeat</strong>" in html
     assert "Draft thing" not in html
-    assert "Saved from http://localhost/events/cyber/resources" in html
+    assert (
+        f"Saved from {app.config['BASE_URL']}/events/cyber/resources" in html
+    )  # the public address, not the Host
 
 
 def test_the_download_allows_its_own_stylesheet_and_nothing_else(client, packed_event):
@@ -393,3 +396,22 @@ def test_the_demo_library_page_and_a_demo_pack_work(app, client):
     download = client.get(f"/events/{seminar.PAST_EDITION_SLUG}/resources.html")
     assert download.status_code == 200
     assert "Five steps to a business security plan" in download.text
+
+
+# --- a forged Host -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["resources", "resources.html"])
+def test_a_forged_host_never_reaches_the_pack_or_anyone_served_it_after(
+    app, client, packed_event, suffix
+):
+    """The pack writes its addresses out in full, at the public base URL: a request's Host (or,
+    behind a proxy, X-Forwarded-Host, which becomes it) is not in the page, which the cache keeps
+    for everyone."""
+    base = app.config["BASE_URL"]
+    forged = client.get(f"/events/cyber/{suffix}", headers={"Host": "evil.example"})
+    later = app.test_client().get(f"/events/cyber/{suffix}")
+    for answer in (forged, later):
+        assert answer.status_code == 200
+        assert "evil" not in answer.text
+        assert f"{base}/events/cyber/resources" in answer.text  # the pack's own address
