@@ -223,3 +223,32 @@ def test_the_sheets_take_the_same_queries_for_few_or_many(checkin_client, make_e
         make_booking(event, f"p{n}@example.com", f"q{n}@example.com", business=f"Business {n}")
     many = [queries(f"/staff/checkin/{event.id}/{sheet}") for sheet in ("badges", "sign-in-sheet")]
     assert many == few
+
+
+def test_a_walk_in_never_changes_the_directory_record_of_someone_we_know(
+    checkin_client, seminar, make_event
+):
+    """The door adds a place; what is typed there (by a volunteer, in a queue) is kept on the
+    place, never written over the person's or their business's record in the directory."""
+    tony = db.session.scalar(
+        db.select(Delegate).where(Delegate.email_normalised == "tony@octree.example")
+    )
+    contact, octree = tony.contact, tony.booking.organisation
+    carol = make_booking(make_event(), "carol@known.example", business="Known Ltd").booking.booker
+    tony.status = DelegateStatus.cancelled  # so that he may be added again, at the door
+    db.session.commit()
+    known = (contact.name, contact.organisation_id, octree.size_band, octree.is_member)
+    carol_known = (carol.name, carol.organisation_id)
+    renamed = {**WALK_IN, "name": "Attacker Renamed", "email": "tony@octree.example",
+               "business": "Octree Ltd", "size_band": "large"}  # fmt: skip
+    moved = {**WALK_IN, "name": "Carol Moved", "email": "carol@known.example",
+             "business": "Evil Corp Ltd"}  # fmt: skip
+    for typed in (renamed, moved):
+        assert post_form(checkin_client, walk_in_path(seminar), typed).status_code == 302
+    db.session.expire_all()
+    assert (contact.name, contact.organisation_id, octree.size_band, octree.is_member) == known
+    assert (carol.name, carol.organisation_id) == carol_known
+    # Each place keeps what was typed, and is the known person's.
+    for name, person in (("Attacker Renamed", contact), ("Carol Moved", carol)):
+        place = db.session.scalar(db.select(Delegate).where(Delegate.name == name))
+        assert place.contact_id == person.id and place.checked_in_at is not None

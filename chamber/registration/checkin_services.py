@@ -305,7 +305,9 @@ def walk_in(
         )
     person = services.DelegateDetails(name=name, email=email)
     details = services.BusinessDetails(business, band)
-    result = staff.book_by_hand(event, details, person, [person], by=by)
+    # The door adds a place; it never changes the directory's record of someone we know or of
+    # their business (a door volunteer may not, and what is typed in a queue is not checked).
+    result = staff.book_by_hand(event, details, person, [person], by=by, update_records=False)
     if not result.confirmed:
         raise EventFull(
             f"The event is full ({event.capacity} of {event.capacity} places taken), so "

@@ -315,6 +315,7 @@ def book(
     settle: bool = True,
     now: datetime | None = None,
     campaign_id: int | None = None,
+    update_records: bool | None = None,
 ) -> BookingResult:
     """Book `delegates` for a business: seats while they last, then the waiting list, in order.
 
@@ -333,7 +334,8 @@ def book(
     (docs/marketing.md), never the delegates they named.
 
     What a public booking says about an existing business or person is kept on the booking and
-    its delegates, never written over the CRM's records; staff bookings update them.
+    its delegates, never written over the CRM's records; staff bookings update them, unless
+    `update_records` is False (a walk-in typed at the door, `checkin_services.walk_in`).
     """
     _lock_first_where_writers_queue(event)
     now = now or utcnow()
@@ -351,7 +353,7 @@ def book(
     _check_business_limit(event, known, colleagues_of, named)
     if not people.details:
         return BookingResult(None, set_aside=people.held)
-    staff_confirmed = source == "staff"
+    staff_confirmed = source == "staff" if update_records is None else update_records
     organisation = members.find_or_create_organisation(
         name=business.name,
         size_band=business.size_band,

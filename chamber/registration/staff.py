@@ -373,16 +373,25 @@ def book_by_hand(
     delegates: list[services.DelegateDetails],
     *,
     by: StaffUser,
+    update_records: bool = True,
 ) -> services.BookingResult:
     """A booking taken by staff (by phone, say): the registration window does not apply, the
     capacity and per-business limits do, and everyone gets the same emails as booking online.
+    What staff type updates the directory's records of the business and the people, unless
+    `update_records` is False.
 
     Raises services.BookingRefused or services.AlreadyRegistered, as services.book does.
     """
     if event.is_cancelled:
         raise services.BookingRefused("This event has been cancelled, so it takes no bookings.")
     result = services.book(
-        event, business, booker, delegates, source="staff", privacy_acknowledged=False
+        event,
+        business,
+        booker,
+        delegates,
+        source="staff",
+        privacy_acknowledged=False,
+        update_records=update_records,
     )
     notifications.booking_emails(event, result)
     db.session.flush()
