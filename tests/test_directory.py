@@ -12,12 +12,15 @@ from datetime import date, timedelta
 import pytest
 
 from chamber.core.times import utcnow
+from chamber.core.tokens import hash_token, new_token
 from chamber.extensions import db
 from chamber.members import directory
 from chamber.members.models import (
     Contact,
     ContactRole,
     LegalForm,
+    LinkPurpose,
+    MarketingToken,
     Organisation,
     OrganisationTag,
     SizeBand,
@@ -534,6 +537,28 @@ def test_editing_a_contact_may_keep_its_own_address_but_not_take_anothers(organi
     assert "Taken Person already has this email address" in page_text(clash)
     db.session.expire_all()
     assert db.session.get(Contact, contact.id).email == "priya@example.com"
+
+
+def test_a_new_address_ends_the_preferences_links_sent_to_the_old_one(client, organiser_client):
+    """A preferences link shows the address and chooses what is sent to it: once staff change
+    the contact's address, a link sent to the old mailbox (a job left, say) no longer opens."""
+    contact = add_contact("priya@oldjob.example", "Priya")
+    token = new_token()
+    db.session.add(
+        MarketingToken(
+            contact_id=contact.id, token_hash=hash_token(token), purpose=LinkPurpose.preferences
+        )
+    )
+    db.session.commit()
+    path = f"{BASE}/contacts/{contact.id}/edit"
+    form = {**CONTACT_FORM, "name": "Priya S", "email": "PRIYA@oldjob.example"}
+    assert post_form(organiser_client, path, form).status_code == 302  # the same address
+    assert "priya@oldjob.example" in client.get(f"/preferences/{token}").text
+    moved = {**CONTACT_FORM, "email": "priya@newjob.example"}
+    assert post_form(organiser_client, path, moved).status_code == 302
+    page = client.get(f"/preferences/{token}")
+    assert page.status_code == 404 and "newjob" not in page.text
+    assert db.session.scalar(db.select(db.func.count(MarketingToken.id))) == 0
 
 
 def test_an_edit_that_leaves_out_the_organisation_and_tags_keeps_them(organiser_client):

@@ -32,7 +32,8 @@ MOVED = {
     ("consent", "contact_id"): "members.directory.absorb_contact",
     ("topic_opt_out", "contact_id"): "members.directory.absorb_contact, each topic once",
     ("subscription_request", "contact_id"): "members.directory.absorb_contact",
-    ("marketing_token", "contact_id"): "members.directory.absorb_contact (links keep working)",
+    ("marketing_token", "contact_id"): "members.directory.absorb_contact: forgotten (sent to an "
+    "address that is not the kept record's)",
     ("booking", "organisation_id"): "merge_organisations",
     ("booking", "booker_id"): "merge_contacts",
     ("delegate", "contact_id"): "merge_contacts (survey invitations belong to the place)",

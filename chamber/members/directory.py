@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chamber.auth.models import StaffUser
@@ -378,11 +378,29 @@ def edit_contact(contact_id: int, details: ContactInput, *, by: StaffUser) -> Co
     contact = _locked_one(Contact, contact_id, "contact")
     if other := _contact_with_email(values["email"], except_id=contact.id):
         raise _email_clash(other)
+    if values["email"] != contact.email:
+        _revoke_links(contact.id)
     for name, value in values.items():
         setattr(contact, name, value)
     _flush(_email_clash(None))
     log.info("%s edited contact %s", by.email, contact.id)
     return contact
+
+
+def _revoke_links(contact_id: int) -> list[int]:
+    """Forget a contact's confirmation and preferences links, when the address they were sent to
+    is no longer the contact's: a preferences link lets whoever holds it see the address and
+    choose what is sent to it, and the old mailbox (a job left, say) may now be someone else's.
+    The one-click unsubscribe in each email sent to the old address still works (it is the
+    address's, `docs/mail.md`). Returns the ids of the links forgotten."""
+    ids = _ids(select(MarketingToken.id).where(MarketingToken.contact_id == contact_id))
+    if ids:
+        db.session.execute(
+            delete(MarketingToken)
+            .where(MarketingToken.id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
+    return ids
 
 
 def archive_contact(contact_id: int, *, by: StaffUser) -> Contact:
@@ -579,16 +597,15 @@ def absorb_organisation(kept: Organisation, removed: Organisation) -> dict[str, 
 
 
 def absorb_contact(kept: Contact, removed: Contact) -> dict[str, Any]:
-    """Move the removed contact's consents, subscription requests and confirmation or preferences
-    links (the same person's, so a link in an email they already have keeps working), and topic
-    opt-outs (each topic once: the person asked for less, never more) to the kept one, and fill
-    its blanks; return what moved."""
+    """Move the removed contact's consents, subscription requests and topic opt-outs (each topic
+    once: the person asked for less, never more) to the kept one, and fill its blanks; forget the
+    removed contact's confirmation and preferences links, which were sent to an address that is
+    not the kept record's (`_revoke_links`); return what moved and what was forgotten."""
     filled = contact_fields_filled(kept, removed)
-    moved_ids = {}
+    moved_ids = {"links_revoked": _revoke_links(removed.id)}
     for name, model in (
         ("consents", Consent),
         ("subscription_requests", SubscriptionRequest),
-        ("marketing_tokens", MarketingToken),
     ):
         moved_ids[name] = _ids(select(model.id).where(model.contact_id == removed.id))
         db.session.execute(
