@@ -676,7 +676,7 @@ def test_the_csv_opens_cleanly_in_a_spreadsheet_and_neutralises_formulas(
 
 def test_the_csv_of_an_event_without_delegates_is_just_the_header(organiser_client, make_event):
     response = organiser_client.get(f"{list_path(make_event())}.csv")
-    assert response.data.startswith(BOM.encode() + b"Name,Email,")
+    assert response.data.startswith(BOM.encode() + b'"Name","Email",')
     assert response.data.count(b"\r\n") == 1
 
 
@@ -700,6 +700,17 @@ def test_neutralise_makes_formula_cells_plain_text(value, expected):
     assert neutralise(value) == expected
 
 
-def test_csv_bytes_quotes_what_needs_quoting():
-    body = csv_bytes(["a", "=b"], [['x,"y"', "line\nbreak"], [None, 7]])
-    assert body == (BOM.encode() + b"a,'=b\r\n" + b'"x,""y""","line\nbreak"\r\n' + b",7\r\n")
+def test_csv_bytes_quotes_every_cell():
+    """Quoted whatever it holds: a spreadsheet that splits on semicolons (Excel where the decimal
+    mark is a comma) must not split `Bob;=2+5` and run `=2+5` as a formula."""
+    body = csv_bytes(["a", "=b"], [['x,"y"', "line\nbreak"], [None, 7], ["Bob;=2+5", "Ann"]])
+    assert body == (
+        BOM.encode()
+        + b'"a","\'=b"\r\n'
+        + b'"x,""y""","line\nbreak"\r\n'
+        + b'"","7"\r\n'
+        + b'"Bob;=2+5","Ann"\r\n'
+    )
+    # Read as such a spreadsheet would: the cell stays whole, and no cell begins a formula.
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    assert not any(cell.lstrip('"').startswith("=") for row in rows for cell in row), rows
