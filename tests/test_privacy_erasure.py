@@ -15,7 +15,8 @@ from chamber.events.models import Speaker
 from chamber.extensions import db
 from chamber.mail import services as mail
 from chamber.mail.models import MessageStatus, OutboxMessage, Suppression
-from chamber.members import subscriptions
+from chamber.members import import_jobs, subscriptions
+from chamber.members.import_models import ImportJob, ImportStatus
 from chamber.members.marketing import Basis, counts_by_basis, status_of
 from chamber.members.models import (
     Consent,
@@ -397,3 +398,39 @@ def test_pages_that_show_an_erased_person_say_anonymised(
         page = organiser_client.get(path)
         assert page.status_code == 200, path
         assert "(anonymised)" in page.text and LOCAL not in page.text, path
+
+
+@pytest.mark.parametrize("status", [ImportStatus.mapping, ImportStatus.queued])
+def test_an_import_not_yet_run_that_holds_the_person_is_stopped_and_its_file_deleted(app, status):
+    """Left at choosing its columns (or waiting for the worker), an uploaded file holding the
+    person would make them again when it ran: erasing cancels it and deletes its file, and leaves
+    a file without them as it was."""
+    held = f"Organisation,Email,Name\nOkafor Retail,{PERSON.upper()},Amara Okafor\n".encode()
+    other = b"Organisation,Email,Name\nMoss Ltd,gail@moss.example,Gail Moss\n"
+    jobs = [import_jobs.create_job("members.csv", content) for content in (held, other)]
+    for job in jobs:
+        job.status = status
+    db.session.commit()
+    ids = [job.id for job in jobs]
+    erasure.erase_person(PERSON, by=acting_staff())
+    db.session.commit()
+    stopped, untouched = (db.session.get(ImportJob, i) for i in ids)
+    assert (stopped.status, stopped.content, stopped.size) == (ImportStatus.cancelled, b"", 0)
+    assert stopped.finished_at is not None and "erased" in stopped.error
+    assert (untouched.status, untouched.content) == (status, other)
+    assert not rows_holding(LOCAL)
+
+
+def test_an_import_running_with_the_person_in_it_stops_the_erasure_with_the_reason(app, make_event):
+    """Its chunks may be writing the person as the erasure runs: nothing is erased, and the page
+    says which import to cancel (or let finish) first."""
+    event, held, _waiting = full_event_with_person_and_waiting(make_event)
+    job = import_jobs.create_job("members.csv", f"Email,Name\n{PERSON},Amara\n".encode())
+    job.status = ImportStatus.running
+    by = acting_staff()
+    db.session.commit()
+    with pytest.raises(erasure.ErasureRefused, match=f"Import {job.id} holds this address"):
+        erasure.erase_person(PERSON, by=by)
+    db.session.rollback()
+    assert db.session.get(Delegate, held.id).status == DelegateStatus.confirmed
+    assert db.session.get(ImportJob, job.id).content  # nothing half done

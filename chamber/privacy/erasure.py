@@ -49,6 +49,11 @@ from chamber.surveys.models import Invitation, SurveyToken
 MAX_ADDRESS = 254
 WAITING_TO_SEND = (MessageStatus.pending, MessageStatus.failed)
 FINISHED_JOBS = (ImportStatus.done, ImportStatus.failed, ImportStatus.cancelled)
+NOT_YET_RUN = (ImportStatus.mapping, ImportStatus.queued)
+IMPORT_STOPPED = (
+    "Stopped before it ran, and its file deleted: the file held the data of someone whose data "
+    "the Chamber erased on their request. Upload the file again without them to import the rest."
+)
 
 
 class ErasureRefused(Refusal):
@@ -343,6 +348,41 @@ def _forget_links(address: str, contact_ids: list[int], delegate_ids: list[int])
     )
 
 
+def _forget_import_files(address: str) -> None:
+    """Delete every uploaded import file that holds the address. One not yet run (its columns
+    being chosen, or waiting for the worker) is cancelled with it, so that it never makes the
+    person again; while one that holds it is running, the erasure is refused (its chunks may be
+    writing the person now): staff cancel it or let it finish, then erase."""
+    needle = address.encode("utf-8")
+    for job_id, status in db.session.execute(
+        db.select(ImportJob.id, ImportJob.status).where(ImportJob.size > 0).order_by(ImportJob.id)
+    ):
+        content = db.session.scalar(db.select(ImportJob.content).where(ImportJob.id == job_id))
+        if not content or needle not in content.lower():
+            continue
+        if status in FINISHED_JOBS:
+            _rows(update(ImportJob).where(ImportJob.id == job_id).values(content=b"", size=0))
+            continue
+        stopped = _rows(
+            update(ImportJob)
+            .where(ImportJob.id == job_id, ImportJob.status.in_(NOT_YET_RUN))
+            .values(
+                status=ImportStatus.cancelled,
+                cancel_requested=True,
+                finished_at=utcnow(),
+                error=IMPORT_STOPPED,
+                content=b"",
+                size=0,
+            )
+        )
+        if not stopped:  # running, or claimed by the worker since it was read
+            raise ErasureRefused(
+                f"Import {job_id} holds this address and is running now. Cancel it on its page "
+                "(or let it finish), then erase.",
+                field="email",
+            )
+
+
 def _forget_elsewhere(address: str) -> None:
     """Where else an address can sit: a speaker's private email, an import's report and file, a
     merge's snapshot of the contact that was removed."""
@@ -359,13 +399,7 @@ def _forget_elsewhere(address: str) -> None:
         )
         .values(email="", detail="", cells=None)
     )
-    needle = address.encode("utf-8")
-    for job_id in db.session.scalars(
-        db.select(ImportJob.id).where(ImportJob.status.in_(FINISHED_JOBS), ImportJob.size > 0)
-    ):
-        content = db.session.scalar(db.select(ImportJob.content).where(ImportJob.id == job_id))
-        if content and needle in content.lower():
-            _rows(update(ImportJob).where(ImportJob.id == job_id).values(content=b"", size=0))
+    _forget_import_files(address)
     _rows(
         update(MergeRecord)
         .where(func.lower(cast(MergeRecord.removed_snapshot, String)).like(pattern, escape="\\"))
