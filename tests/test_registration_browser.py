@@ -187,3 +187,36 @@ def test_the_changed_pages_at_desktop_and_phone_widths(pages, booked, make_staff
         expect(page.get_by_text("Their seat goes straight to")).to_be_visible()
         no_horizontal_scroll(page)
         screenshot(page, f"{label}-staff-cancel")
+
+
+def test_the_booking_forms_tick_boxes_keep_their_size_with_hint_and_error_under_the_label(
+    pages, booked
+):
+    """The consent and the opt-out of news: each box its full size, its label beside it, and the
+    hint and any error under the label, at 320 px and on a desktop (they were squeezed into
+    columns of their own, a word a line)."""
+    event, _manage, _place = booked
+    for label, viewport in (("phone-320", NARROW), ("desktop", DESKTOP)):
+        page = pages.new(viewport=viewport)
+        page.goto(f"/events/{event.slug}/register")
+        page.get_by_role("button", name="Join the waiting list").click()
+        expect(
+            page.locator("#privacy-error").get_by_text("Tick the box to say you have read")
+        ).to_be_visible()
+        for name in ("privacy", "no_marketing"):
+            box = page.locator(f"input[name={name}]").bounding_box()
+            text = page.locator(f"label[for={name}]").bounding_box()
+            assert box["width"] >= 24 and box["height"] >= 24, (label, name, box)
+            assert text["x"] > box["x"] + box["width"], (label, name)  # beside the box
+        under = {
+            "privacy": page.locator("#privacy-error"),
+            "no_marketing": page.locator("#no_marketing-hint"),
+        }
+        for name, part in under.items():
+            expect(part).to_be_visible()
+            label_box = page.locator(f"label[for={name}]").bounding_box()
+            part_box = part.bounding_box()
+            assert part_box["y"] >= label_box["y"] + label_box["height"] - 1, (label, name)
+            assert abs(part_box["x"] - label_box["x"]) < 2, (label, name)  # lined up with it
+        no_horizontal_scroll(page)
+        screenshot(page, f"{label}-booking-form-tick-boxes")
