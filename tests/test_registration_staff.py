@@ -422,6 +422,39 @@ def test_resend_is_only_for_confirmed_delegates(organiser_client, seminar, email
     assert outbox_keys() == []
 
 
+@pytest.mark.parametrize("why", ["over", "anonymised"])
+def test_a_place_at_an_event_that_is_over_or_anonymised_is_kept_as_it_is(
+    organiser_client, seminar, why
+):
+    """No resend, promote or cancel: an event that is over keeps its places as the record of who
+    was booked and who came, and an anonymised place has only a made-up address to email. The
+    list offers none of them, and a forged post is refused with the reason, emailing nobody."""
+    zoe, wendy = delegate("person1@example.com"), delegate("person4@example.com")
+    before = statuses(seminar)
+    if why == "over":
+        seminar.starts_at -= timedelta(days=60)
+        seminar.ends_at -= timedelta(days=60)
+        expected = "The event is over, so its places stay as they were"
+    else:
+        zoe.anonymised_at = wendy.anonymised_at = datetime.now(UTC)
+        expected = "This place&#39;s details were anonymised"
+    db.session.commit()
+    listed = organiser_client.get(list_path(seminar)).text
+    for target in (zoe, wendy):
+        row = listed.split(f'id="delegate-{target.id}"')[1].split("</tr>")[0]
+        assert "Resend" not in row and "Promote" not in row and "Cancel" not in row
+    for target, action in ((zoe, "resend"), (wendy, "promote"), (zoe, "cancel")):
+        page = act(organiser_client, seminar, target, action)
+        assert expected in page.text, action
+    cancelling = organiser_client.get(
+        f"{list_path(seminar)}/{zoe.id}/cancel", follow_redirects=True
+    )
+    assert expected in cancelling.text
+    db.session.expire_all()
+    assert statuses(seminar) == before
+    assert outbox_keys() == []
+
+
 # --- booking by hand -----------------------------------------------------------------------------
 
 BOOKING = {

@@ -124,6 +124,7 @@ def index(event_id: int):
     return render_template(
         "registration/staff/index.html",
         event=event,
+        over=event.is_past(),  # its places are a record: no actions (`staff.may_change`)
         counts=counts,
         page=page,
         positions=positions,
@@ -168,6 +169,9 @@ def promote(event_id: int, delegate_id: int):
 def confirm_cancel(event_id: int, delegate_id: int):
     event = _event_or_404(event_id)
     delegate = _delegate_or_404(event, delegate_id)
+    if (reason := staff.may_change(event, delegate)) is not None:
+        flash(reason, "error")
+        return _back_to_list(event_id)
     next_in_line = (
         staff.first_waiting(event.id) if delegate.status == DelegateStatus.confirmed else None
     )

@@ -307,6 +307,28 @@ def first_waiting(event_id: int) -> Delegate | None:
 # --- changing seats (each starts with the seat lock) ---------------------------------------------
 
 
+def may_change(event: Event, delegate: Delegate, now: datetime | None = None) -> str | None:
+    """Why staff may not promote, cancel or email the place (None: they may). An event that is
+    over keeps its places as they were (its attendance is a record), and an anonymised place
+    (retention or an erasure) has nobody to email, only a made-up address."""
+    if delegate.anonymised_at is not None:
+        return (
+            "This place's details were anonymised (by retention or an erasure), so there is "
+            "nobody to email and it stays as it is."
+        )
+    if event.is_past(now):
+        return (
+            "The event is over, so its places stay as they were: they are the record of who "
+            "was booked and who came."
+        )
+    return None
+
+
+def _refuse_unless_changeable(event: Event, delegate: Delegate, now: datetime | None) -> None:
+    if (reason := may_change(event, delegate, now)) is not None:
+        raise StaffActionRefused(reason)
+
+
 def promote(
     event: Event, delegate: Delegate, *, by: StaffUser, now: datetime | None = None
 ) -> None:
@@ -317,6 +339,7 @@ def promote(
     """
     services.lock_event_seats(event)
     db.session.refresh(delegate)
+    _refuse_unless_changeable(event, delegate, now)
     if delegate.status != DelegateStatus.waitlisted:
         raise StaffActionRefused(
             f"{delegate.name} is not on the waiting list (their place is {delegate.status.value})."
@@ -344,6 +367,7 @@ def cancel(
     Returns who was promoted."""
     services.lock_event_seats(event)
     db.session.refresh(delegate)
+    _refuse_unless_changeable(event, delegate, now)
     if delegate.status == DelegateStatus.cancelled:
         raise StaffActionRefused(f"{delegate.name}'s place was already cancelled.")
     promoted = waitlist.cancel_places(
@@ -355,6 +379,7 @@ def cancel(
 
 def resend_confirmation(event: Event, delegate: Delegate, *, by: StaffUser) -> None:
     """A fresh copy of the confirmation email (a new message, not a retry of the old one)."""
+    _refuse_unless_changeable(event, delegate, None)
     if delegate.status != DelegateStatus.confirmed:
         raise StaffActionRefused(
             f"{delegate.name} has no confirmed place, so there is no confirmation to send."
