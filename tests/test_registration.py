@@ -546,11 +546,22 @@ def test_the_booker_adds_a_delegate_within_the_business_limit(client, make_event
     assert "already has" not in third.text
     event.business_limit = 3
     db.session.commit()
+    # Someone already on this booking (listed on the booker's page): said on the field, no email.
+    messages = db.session.scalar(db.select(db.func.count(OutboxMessage.id)))
     again = post_form(client, f"/r/{token}/add", {"name": "Zoe", "email": "ZOE@octree.example"})
-    assert again.status_code == 302
-    told = client.get(again.headers["Location"]).text
-    assert "We have emailed zoe@octree.example with what to do next." in told
-    assert len(statuses(event)) == 2
+    assert again.status_code == 400
+    assert "zoe@octree.example already has a place on this booking" in again.text
+    assert 'id="email-error"' in again.text
+    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == messages
+    # Someone with a place on another booking: the same words as anyone added; they are emailed.
+    register_other(client, event, "other@other.example")
+    messages = db.session.scalar(db.select(db.func.count(OutboxMessage.id)))
+    elsewhere = post_form(client, f"/r/{token}/add", {"name": "O", "email": "other@other.example"})
+    assert elsewhere.status_code == 302
+    told = client.get(elsewhere.headers["Location"]).text
+    assert "We have emailed other@other.example with what to do next." in told
+    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == messages + 1
+    assert len(statuses(event)) == 3
 
 
 def test_another_bookings_delegate_cannot_be_edited_through_this_link(

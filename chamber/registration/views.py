@@ -245,6 +245,14 @@ def add_delegate(token: str):
     if form.validate_on_submit():
         details = form.details()
         with refusals_shown_on(form):
+            # Someone already on this booking is listed on the booker's own page, so saying so
+            # tells them nothing new (anyone else who holds a place is emailed, as below).
+            email = services.members.normalise_email(details.email)
+            if any(d.email_normalised == email for d in _active(booking.delegates)):
+                raise services.BookingRefused(
+                    f"{email} already has a place on this booking, so there is nobody to add.",
+                    field="email",
+                )
             result = services.add_delegates(
                 event, booking, [details], set_aside_duplicates=True, settle=False
             )
