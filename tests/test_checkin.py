@@ -93,6 +93,29 @@ def test_search_finds_delegates_by_name_email_or_business_in_any_case(checkin_cl
     assert names_on(none) == [] and "No one matches" in none.text
 
 
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("olcer", ["Ayşe Ölçer"]),
+        ("AYSE", ["Ayşe Ölçer"]),
+        ("Ölçer", ["Ayşe Ölçer"]),
+        ("ozturk", ["Öztürk Søren"]),
+        ("soren", ["Öztürk Søren"]),
+        ("zoe o'brien", ["Zoë O'Brien"]),
+        ("strasse", ["Jürgen Straße"]),
+        ("straße", ["Jürgen Straße"]),
+    ],
+)
+def test_a_name_is_found_without_its_accents_as_a_volunteer_types_it_on_a_phone(
+    checkin_client, seminar, typed, found
+):
+    for name, email in (("Ayşe Ölçer", "ayse@example.com"), ("Öztürk Søren", "oz@example.com"),
+                        ("Jürgen Straße", "jurgen@example.com")):  # fmt: skip
+        book(seminar, "Accents Ltd", (name, email))
+    db.session.commit()
+    assert names_on(door(checkin_client, seminar, typed)) == found
+
+
 def test_percent_and_underscore_in_a_search_match_only_themselves(checkin_client, seminar):
     assert names_on(door(checkin_client, seminar, "%")) == ["Ada Lovelace"]
     assert names_on(door(checkin_client, seminar, "_")) == ["Ada Lovelace"]

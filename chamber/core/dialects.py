@@ -4,14 +4,17 @@ construct with `ON CONFLICT` that each dialect spells in its own module, and a l
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, any_, bindparam, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgreSQLInsert
 from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
+from sqlalchemy.engine import Engine
 
+from chamber.core.text import fold
 from chamber.extensions import db
 
 
@@ -37,3 +40,20 @@ def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
         array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def folded(column: Any) -> ColumnElement[str]:
+    """`column` as a search compares it, without regard to case or accents, for a LIKE against a
+    pattern folded by `core.text.fold`: on PostgreSQL `lower(unaccent(column))` (the `unaccent`
+    extension, made by the migrations), on SQLite `chamber_fold(column)`, which runs `fold`
+    itself (SQLite's own `lower` leaves every letter outside ASCII as it is)."""
+    if on_postgresql():
+        return func.lower(func.unaccent(column))
+    return func.chamber_fold(column)
+
+
+@event.listens_for(Engine, "connect")
+def _fold_on_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Each SQLite connection gets `chamber_fold`, which `folded` calls."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_function("chamber_fold", 1, fold, deterministic=True)

@@ -1,4 +1,5 @@
-"""Small text utilities shared by the domains: slugs and safe redirect targets."""
+"""Small text utilities shared by the domains: slugs, safe redirect targets, and text folded for
+searching without regard to case or accents."""
 
 from __future__ import annotations
 
@@ -14,6 +15,25 @@ def slugify(text: str, max_length: int = 80) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     return slug[:max_length].rstrip("-") or "event"
+
+
+# Letters that carry no accent to strip but are searched for as plain Latin ones (as PostgreSQL's
+# `unaccent` reads them), after `str.casefold` (which already makes ß "ss").
+_PLAIN_LETTERS = str.maketrans(
+    {"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i", "ħ": "h"}
+)
+
+
+def fold(text: str | None) -> str | None:
+    """`text` as a search compares it: case folded and without accents, so that "olcer" finds
+    "Ölçer" and "Ozturk" finds "Öztürk". SQLite runs it as the SQL function `chamber_fold`
+    (`extensions`); PostgreSQL folds with `lower(unaccent(...))` (`core.dialects.folded`)."""
+    if text is None:
+        return None
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(
+        _PLAIN_LETTERS
+    )
 
 
 def is_safe_redirect(target: str | None) -> bool:
