@@ -293,6 +293,16 @@ def test_the_demo_fills_the_past_room_and_the_upcoming_waiting_list(app):
         .where(Event.slug == "cybercrime-seminar-2016", Delegate.checked_in_at.is_not(None))
     )
     assert attended > 60  # "over 60 businesses attended"
+    # Booked before now, never in the future: the upcoming edition over the last fortnight, so
+    # the staff home page's chart of the last 14 days has them.
+    now = utcnow()
+    upcoming = db.session.execute(
+        db.select(db.func.min(Booking.created_at), db.func.max(Booking.created_at))
+        .join(Event, Event.id == Booking.event_id)
+        .where(Event.slug != "cybercrime-seminar-2016")
+    ).one()
+    assert now - timedelta(days=14) < upcoming[0] <= upcoming[1] <= now
+    assert db.session.scalar(db.select(db.func.max(Booking.created_at))) <= now
     load_demo(app)
     db.session.commit()
     assert db.session.scalar(db.select(db.func.count(Delegate.id))) == sum(

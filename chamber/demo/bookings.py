@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from chamber.core.times import utcnow
 from chamber.events.models import Event
 from chamber.extensions import db
 from chamber.members.models import SizeBand
@@ -105,14 +106,18 @@ def load_bookings(event: Event, *, past: bool, seed: int) -> None:
     used: set[str] = set()
     wanted_people = event.capacity - 10 if past else event.capacity + 5
     businesses = _businesses(rng, 72 if past else 200)
-    booked_at = event.starts_at - timedelta(days=30)
+    # Booked over the weeks before the event, and never in the future: an edition still to come
+    # has its bookings over the last fortnight (the staff home page's chart), up to now.
+    latest = min(event.starts_at, utcnow())
+    booked_at = latest - timedelta(days=30 if past else 13)
     for number, business in enumerate(businesses):
         room = wanted_people - len(used) - (len(businesses) - number - 1 if past else 0)
         if room <= 0:
             break
         size = min(rng.choice([1, 1, 1, 2, 2, 3]), event.business_limit, room)
         people = _people(rng, business, size, used)
-        services.book(event, business, people[0], people, source="staff", now=booked_at)
+        when = min(booked_at, latest)
+        services.book(event, business, people[0], people, source="staff", now=when)
         booked_at += timedelta(minutes=rng.randint(20, 400))
     if past:
         _check_in(event, rng)
