@@ -220,3 +220,22 @@ def test_the_booking_forms_tick_boxes_keep_their_size_with_hint_and_error_under_
             assert abs(part_box["x"] - label_box["x"]) < 2, (label, name)  # lined up with it
         no_horizontal_scroll(page)
         screenshot(page, f"{label}-booking-form-tick-boxes")
+
+
+def test_the_registrations_list_fits_a_desktop_with_a_long_address(pages, booked, make_staff):
+    """A long address breaks inside its cell, so the table fits the page at 1280 px and every
+    row's actions are in sight without scrolling it sideways."""
+    event, _manage, _place = booked
+    organiser = make_staff(email="olivia@chamber.example", name="Olivia Organiser")
+    page = pages.new(viewport=DESKTOP)
+    log_in(page, organiser)
+    page.goto(f"/staff/events/{event.id}/registrations")
+    table, wrap = page.evaluate(
+        "() => [document.querySelector('.delegates-table').scrollWidth,"
+        " document.querySelector('.table-wrap').clientWidth]"
+    )
+    assert table <= wrap, (table, wrap)
+    for action in page.locator(".row-actions a, .row-actions button").all():
+        box = action.bounding_box()
+        assert box["x"] + box["width"] <= DESKTOP["width"], box
+    screenshot(page, "desktop-registrations-long-address")
