@@ -147,11 +147,13 @@ def figures(event: Event, survey: Survey, now: datetime) -> dict[str, Any]:
 
 
 def without_free_text(shown: dict[str, Any]) -> dict[str, Any]:
-    """The figures with the free-text answers' words left out (their count stays)."""
+    """The figures with the free-text answers' words left out, and how many are still held (the
+    count of those who answered stays)."""
     copy = dict(shown)
     for key, value in shown.items():
         if key.startswith("survey:"):
-            copy[key] = value | {"questions": [q | {"texts": None} for q in value["questions"]]}
+            questions = [q | {"texts": None, "texts_held": None} for q in value["questions"]]
+            copy[key] = value | {"questions": questions}
     return copy
 
 

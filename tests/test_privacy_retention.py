@@ -118,7 +118,7 @@ def test_free_text_goes_by_its_own_setting_and_the_counts_stay(app, make_event, 
     ):
         assert question_after["answered"] == question_before["answered"]
         if question_before["texts"]:
-            assert question_after["texts"] == []
+            assert question_after["texts"] == [] and question_after["texts_held"] == 0
         else:
             assert question_after == question_before
     # Names stay until their own time comes.
@@ -355,3 +355,25 @@ def test_the_page_costs_the_same_queries_however_much_is_due(app, admin_client, 
     few = queries()
     make_booking(event, *[f"b{n}@{DOMAIN}" for n in range(3)], business="Another Ltd")
     assert queries() == few
+
+
+def test_the_results_say_when_what_people_wrote_is_no_longer_held(
+    app, make_event, make_item, organiser_client
+):
+    """Retention blanks free-text answers and their count stays: the results page says how many
+    answers' words are gone, not "No answers yet" or "the first 0 of 5"."""
+    event, survey, _ = seminar_with_survey(make_event, make_item, days_ago=3)
+    retention.run_retention(months_later(12, days=1))
+    db.session.commit()
+    question = db.session.scalar(
+        db.select(Question).where(
+            Question.survey_id == survey.id, Question.kind == QuestionKind.free_text
+        )
+    )
+    for path in (
+        f"/staff/surveys/{survey.id}/results",
+        f"/staff/surveys/{survey.id}/results?question={question.id}",
+    ):
+        text = " ".join(organiser_client.get(path).text.split())
+        assert "What 5 people wrote is no longer held" in text, path
+        assert "No answers yet" not in text and "of 5 answers" not in text, path

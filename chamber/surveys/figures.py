@@ -169,6 +169,7 @@ class QuestionResult:
     distribution: Distribution | None = None
     items: list[AgendaItemResult] = field(default_factory=list)
     texts: list[TextAnswer] = field(default_factory=list)
+    texts_held: int = 0  # of `answered`: the rest were blanked when retention came for them
     breakdown: list[BreakdownRow] | None = None
     nps: NetPromoter | None = None  # the NPS question's score (`kinds.NetPromoterQuestion`)
 

@@ -369,6 +369,7 @@ class FreeText(Kind):
     def figure(self, result: QuestionResult, counts: Tallied, agenda: Agenda) -> None:
         result.answered = counts.respondents
         result.texts = counts.texts
+        result.texts_held = counts.texts_held
 
 
 KINDS: dict[QuestionKind, Kind] = {

@@ -34,6 +34,7 @@ class Tallied:
     choices: dict[str, int] = field(default_factory=dict)
     numbers: dict[int | None, dict[int, int]] = field(default_factory=dict)  # item -> value -> n
     texts: list[TextAnswer] = field(default_factory=list)
+    texts_held: int = 0  # the texts still held (retention blanks them; the answer still counts)
 
     def merged_numbers(self) -> dict[int, int]:
         """Counts per value over every agenda item (a rating or NPS question has just one)."""
@@ -118,8 +119,9 @@ def _numbers(survey: Survey, ids: list[int], by: By, group: Grouping, found: Fou
 
 
 def _texts(survey: Survey, ids: list[int], by: By, group: Grouping, found: Found) -> None:
-    """The first FREE_TEXT_SHOWN answers (in `text_order`) of every free-text question, in one
-    query; an anonymous survey's without their dates. Never broken down."""
+    """The first FREE_TEXT_SHOWN answers (in `text_order`) of every free-text question, and how
+    many texts each still holds, in one query; an anonymous survey's without their dates. Never
+    broken down."""
     ranked = (
         db.select(
             Answer.question_id,
@@ -128,6 +130,7 @@ def _texts(survey: Survey, ids: list[int], by: By, group: Grouping, found: Found
             func.row_number()
             .over(partition_by=Answer.question_id, order_by=text_order(survey))
             .label("rank"),
+            func.count().over(partition_by=Answer.question_id).label("held"),
         )
         .join(Response, Response.id == Answer.response_id)
         .where(Answer.question_id.in_(ids))
@@ -135,14 +138,14 @@ def _texts(survey: Survey, ids: list[int], by: By, group: Grouping, found: Found
         .subquery()
     )
     rows = db.session.execute(
-        db.select(ranked.c.question_id, ranked.c.text, ranked.c.submitted_at)
+        db.select(ranked.c.question_id, ranked.c.text, ranked.c.submitted_at, ranked.c.held)
         .where(ranked.c.rank <= FREE_TEXT_SHOWN)
         .order_by(ranked.c.question_id, ranked.c.rank)
     )
-    for question_id, text, submitted_at in rows:
-        found[question_id, None].texts.append(
-            TextAnswer(text, None if survey.anonymous else submitted_at)
-        )
+    for question_id, text, submitted_at, held in rows:
+        tallied = found[question_id, None]
+        tallied.texts.append(TextAnswer(text, None if survey.anonymous else submitted_at))
+        tallied.texts_held = held
 
 
 _QUERIES: dict[Tally, Callable[[Survey, list[int], By, Grouping, Found], None]] = {
