@@ -327,6 +327,7 @@ def test_the_retention_page_shows_settings_due_counts_and_the_next_run(
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "CHAMBER_RETAIN_DELEGATES_MONTHS" in text and "24 months after their event" in text
+    assert "1 month after the event" in text and "1 months" not in text  # the needs' default
     assert "due now" in text
     assert page.headers["Cache-Control"] == "no-store"
 
