@@ -234,3 +234,53 @@ def test_a_refused_message_keeps_none_of_the_batchs_stored_token_rows_but_the_ot
     for email in smtp_server.messages:
         url = email["List-Unsubscribe"].strip("<>")
         assert client.get("/unsubscribe/" + url.rsplit("/", 1)[1]).status_code == 200
+
+
+# --- a web address typed as a name ---------------------------------------------------------------
+
+ADDRESS_NAMES = [
+    "Your account is locked - verify at https://evil.example/login",
+    "See www.evil.example now",
+    "evil.example",
+    "Bob bit.ly/3xYz",
+    "bob@evil.example",
+    "hxxp://evil",
+]
+REAL_NAMES = ["J. R. R. Tolkien", "J.R.R. Tolkien", "Dr. Amara Okafor", "Zoë O'Brien",
+              "Jean-Luc Picard", "Ayşe Ölçer", "李小龍", "Mr A. N. Other"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ADDRESS_NAMES)
+@pytest.mark.parametrize("field", ["booker_name", "delegates-0-name"])
+def test_a_name_with_a_web_address_is_refused_on_its_field_and_nothing_is_sent(
+    client, make_event, name, field
+):
+    """A stranger names someone else's address as a delegate: the name is the "Dear ..." of the
+    email the chamber sends there, where a mail program makes any web address a link. So a name
+    holds none: refused on its field, with nothing stored and nothing queued."""
+    event = make_event()
+    form = booking_form(booker="Mallory", email=ATTACKER, delegate_email=VICTIM) | {field: name}
+    response = post_form(client, f"/events/{event.slug}/register", form)
+    assert response.status_code == 400
+    assert "Enter a name without a web or email address in it." in response.text
+    assert f'id="{field}-error"' in response.text  # tied to its field
+    assert db.session.scalar(db.select(db.func.count(Booking.id))) == 0
+    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
+
+
+@pytest.mark.parametrize("name", REAL_NAMES)
+def test_real_names_with_dots_accents_and_other_scripts_are_taken(client, make_event, name):
+    event = make_event()
+    form = booking_form(booker=name, email=ATTACKER, delegate_email=VICTIM)
+    form["delegates-0-name"] = name
+    assert post_form(client, f"/events/{event.slug}/register", form).status_code == 302
+    assert db.session.scalar(db.select(Delegate.name)) == name
+
+
+@pytest.mark.parametrize("name", ADDRESS_NAMES[:3])
+def test_the_subscribe_form_refuses_a_name_with_a_web_address(client, name):
+    form = {"name": name, "email": VICTIM, "topics": ["events"], "privacy": "y"}
+    response = post_form(client, "/subscribe", form)
+    assert response.status_code == 400
+    assert "Enter a name without a web or email address in it." in response.text
+    assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0

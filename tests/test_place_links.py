@@ -8,6 +8,7 @@ import re
 import icalendar
 import pytest
 
+from chamber.core.forms import WEB_ADDRESS
 from chamber.core.tokens import hash_token
 from chamber.extensions import db
 from chamber.mail import links
@@ -26,7 +27,8 @@ HOSTILE = [
     "[[link:manage:1]] [[link:place:2]]",
     "{{ 7*7 }} {% raw %}",
     "'; DROP TABLE delegate; --",
-    "Zoë 李 \u202etxt.exe",
+    "Zoë 李 \u202etxt.exe",  # looks like a file's or site's name: refused (`no_web_address`)
+    "Zoë 李 \u202eÖlçer",
 ]
 
 
@@ -82,7 +84,9 @@ def test_a_delegate_changes_their_own_details_with_the_same_rules(client, make_e
     for text in HOSTILE:
         before = delegate("zoe@octree.example").name
         saved = post_form(client, path, {"name": text, "job_title": text, "needs": text})
-        if "\n" in text:  # a line break in a one-line field: refused with a reason, not stored
+        # A line break in a one-line field, or a web address in a name: refused with a reason,
+        # and nothing stored.
+        if "\n" in text or WEB_ADDRESS.search(text):
             assert saved.status_code == 400 and "There is a problem" in saved.text
             assert delegate("zoe@octree.example").name == before
             continue

@@ -201,15 +201,35 @@ def text_field(
 ) -> StringField:
     """A text input (or textarea) with a length limit the browser knows too, required with the
     message `required`, or optional."""
-    validators: list[DataRequired | Optional | Length] = [
-        DataRequired(required) if required else Optional()
-    ]
+    name = label.split(" (")[0]  # "Job title (optional)" is "Job title must be ..."
+    validators: list[Any] = [DataRequired(required) if required else Optional()]
     validators.append(
-        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer.")
+        Length(max=max_length, message=f"{name} must be {max_length} characters or fewer.")
     )
+    validators.extend(kwargs.pop("validators", []))
     field_class: type[StringField] = TextAreaField if area else StringField
     render_kw = {"maxlength": max_length, **kwargs.pop("render_kw", {})}
     return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
+
+
+# A web or email address: a scheme, "www.", an @, or a dot joining a word to two or more letters
+# ("evil.example", "bit.ly"), where a name has a space after its dots ("Dr. Okafor", "J. R. R.").
+WEB_ADDRESS = re.compile(r"://|\bwww\.|@|[^\W_]\.[^\W\d_]{2,}\b", re.IGNORECASE)
+NAME_WITH_ADDRESS = "Enter a name without a web or email address in it."
+
+
+def no_web_address(_form: Any, field: Field) -> None:
+    """A person's name that a stranger may type (a delegate named by someone else, a subscriber)
+    goes into emails to that person's address ("Dear ..."), where a mail program makes any web
+    address in it a link: so a name holds none (invariant 11)."""
+    if field.data and WEB_ADDRESS.search(field.data):
+        raise ValidationError(NAME_WITH_ADDRESS)
+
+
+def person_name_field(label: str, *, required: str | None = None, **kwargs: Any) -> StringField:
+    """A person's full name on a public form: at most 120 characters, and no web or email
+    address in it (`no_web_address`)."""
+    return text_field(label, 120, required=required, validators=[no_web_address], **kwargs)
 
 
 EMAIL_FORMAT = "Enter an email address in the right format, like name@example.com."

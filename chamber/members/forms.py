@@ -7,7 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from chamber.core.forms import ChamberForm, email_field, text_field
+from chamber.core.forms import ChamberForm, email_field, person_name_field, text_field
 from chamber.members.models import MarketingTopic
 from chamber.members.subscriptions import ASKED, PREFERENCES_ASKED, SubscribeDetails
 
@@ -35,8 +35,8 @@ class TopicsField(SelectMultipleField):
 
 
 class SubscribeForm(ChamberForm):
-    name = text_field(
-        "Your full name", 120, required="Enter your name.", render_kw={"autocomplete": "name"}
+    name = person_name_field(
+        "Your full name", required="Enter your name.", render_kw={"autocomplete": "name"}
     )
     email = email_field(
         "Your email address",

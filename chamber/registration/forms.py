@@ -14,7 +14,13 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice, enum_choices, enum_coerce
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from chamber.core.forms import ChamberForm, ChamberSubform, email_field, text_field
+from chamber.core.forms import (
+    ChamberForm,
+    ChamberSubform,
+    email_field,
+    person_name_field,
+    text_field,
+)
 from chamber.members.models import SizeBand
 from chamber.registration.services import BusinessDetails, DelegateDetails, DelegateEdit
 
@@ -30,12 +36,12 @@ MAX_SLOTS = 10  # delegate rows shown at once, however high the per-business lim
 
 
 class DelegateForm(ChamberSubform):
-    name = text_field("Full name", 120, render_kw={"autocomplete": "off"})
+    name = person_name_field("Full name", render_kw={"autocomplete": "off"})
     email = email_field(
         "Email address",
         render_kw={"autocomplete": "off"},
     )
-    job_title = text_field("Job title", 200)
+    job_title = text_field("Job title (optional)", 200)
     phone = text_field("Phone (optional)", 40, render_kw={"type": "tel", "autocomplete": "off"})
     needs = TextAreaField(
         "Access or dietary needs (optional)",
@@ -67,7 +73,7 @@ class RegistrationForm(ChamberForm):
         validators=[InputRequired("Choose how many people your business employs.")],
     )
     sector = text_field(
-        "Sector", 100, description="For example: manufacturing, retail, legal, charity."
+        "Sector (optional)", 100, description="For example: manufacturing, retail, legal, charity."
     )
     town_or_postcode = text_field(
         "Town or postcode", 100, required="Enter the business's town or postcode."
@@ -77,8 +83,8 @@ class RegistrationForm(ChamberForm):
         choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
         validators=[InputRequired("Say whether your business is a member of the Chamber.")],
     )
-    booker_name = text_field(
-        "Your full name", 120, required="Enter your name.", render_kw={"autocomplete": "name"}
+    booker_name = person_name_field(
+        "Your full name", required="Enter your name.", render_kw={"autocomplete": "name"}
     )
     booker_email = email_field(
         "Your email address",
@@ -168,8 +174,8 @@ class RegistrationForm(ChamberForm):
 class DelegateEditForm(ChamberForm):
     """A delegate's details on the manage page; the email (the person) does not change here."""
 
-    name = text_field("Full name", 120, required="Enter the delegate's full name.")
-    job_title = text_field("Job title", 200)
+    name = person_name_field("Full name", required="Enter the delegate's full name.")
+    job_title = text_field("Job title (optional)", 200)
     phone = text_field("Phone (optional)", 40, render_kw={"type": "tel"})
     needs = TextAreaField(
         "Access or dietary needs (optional)",
