@@ -15,6 +15,7 @@ import pytest
 
 from chamber.auth.models import Role, StaffUser
 from chamber.core.times import utcnow
+from chamber.demo import directory as directory_demo
 from chamber.demo import load_demo, seminar
 from chamber.events.models import AgendaItem, AgendaItemSpeaker, Event, Speaker
 from chamber.extensions import db
@@ -365,6 +366,16 @@ def test_the_demo_directory_has_300_described_organisations_and_a_second_load_ch
     assert rows["Organisation"] == 300 and rows["Segment"] == 3
     assert rows["Contact"] > 300 and rows["Consent"] > 0 and rows["Suppression"] > 0
     assert all(postcode for _, _, postcode, _, _ in described)  # every business is described
+    # A town, never a postcode, in the town's place, and its postcode in one of its districts.
+    places = db.session.execute(
+        db.select(Organisation.town_or_postcode, Organisation.postcode)
+    ).all()
+    districts = {}
+    for town, district in directory_demo.PLACES:
+        districts.setdefault(town, set()).add(district)
+    for town, postcode in places:
+        assert town in districts, town
+        assert postcode.split()[0] in districts[town], (town, postcode)
     forms = {form for _, form, _, _, _ in described}
     assert {LegalForm.limited_company, LegalForm.public_body, LegalForm.sole_trader} <= forms
     members_now = [renews for _, _, _, member, renews in described if member]

@@ -126,16 +126,23 @@ def _legal_form(name: str, sector: str, band: SizeBand, rng: random.Random) -> L
 
 
 def _describe(organisation: Organisation, rng: random.Random, today: date) -> None:
-    same_town = [place for place in PLACES if place[0] == organisation.town_or_postcode]
-    town, postcode = rng.choice(same_town or PLACES)
+    typed = organisation.town_or_postcode
+    # The booking form asks for a town or a postcode ("SG1 2AB": its inward part begins with a
+    # digit): a postcode typed there is the postcode, in its own district's town; a town gets a
+    # postcode of one of its districts.
+    district = typed.split()[0] if typed[-3:-2].isdigit() else None
+    if district:
+        places = [place for place in PLACES if place[1] == district]
+    else:
+        places = [place for place in PLACES if place[0] == typed]
+    town, postcode = rng.choice(places or PLACES)
     organisation.legal_form = _legal_form(
         organisation.name, organisation.sector, organisation.size_band, rng
     )
-    organisation.postcode = (
-        f"{postcode} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
-        + (rng.choice("ABDEFGHJLNPQRSTUWXYZ"))
-    )
-    organisation.town_or_postcode = organisation.town_or_postcode or town
+    letters = "ABDEFGHJLNPQRSTUWXYZ"
+    made_up = f"{postcode} {rng.randint(1, 9)}{rng.choice(letters)}{rng.choice(letters)}"
+    organisation.postcode = typed if district else made_up
+    organisation.town_or_postcode = town if district else (typed or town)
     slug = "".join(ch for ch in organisation.name.lower() if ch.isalnum())[:24]
     organisation.website = f"https://www.{slug}.example/"
     roll = rng.random()
