@@ -54,10 +54,17 @@ def test_markdown_of_nothing_is_empty():
         ("Zoë's  café — O'Brien & co.", "zoes-cafe-obrien-co"),
         ("李", "event"),
         ("  --  ", "event"),
+        # Cut at the end of a word, not in one, within 80 characters.
+        (
+            "Cybercrime seminar: what Brexit's customs changes mean for Hertfordshire's exporters",
+            "cybercrime-seminar-what-brexits-customs-changes-mean-for-hertfordshires",
+        ),
+        ("x" * 100, "x" * 80),  # one word: cut where it must be
+        ("a " + "y" * 100, "a-" + "y" * 78),
     ],
 )
 def test_slugify(title, slug):
-    assert slugify(title) == slug
+    assert slugify(title) == slug and len(slug) <= 80
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,11 @@ def slugify(text: str, max_length: int = 80) -> str:
     text = re.sub(r"['’]", "", text)  # "O'Brien's" reads as obriens, not o-brien-s
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:max_length].rstrip("-") or "event"
+    if len(slug) > max_length:  # cut at a word's end, unless that would lose half of it
+        cut = slug[: max_length + 1]
+        end = cut.rfind("-")
+        slug = cut[:end] if end >= max_length // 2 else slug[:max_length]
+    return slug.rstrip("-") or "event"
 
 
 # Letters that carry no accent to strip but are searched for as plain Latin ones (as PostgreSQL's
