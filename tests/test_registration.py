@@ -20,6 +20,7 @@ from chamber.members.models import Contact
 from chamber.privacy.notice import save_notice
 from chamber.registration import notifications, services
 from chamber.registration.models import Booking, BookingToken, Delegate
+from tests.factories import make_booking
 from tests.support import count_queries, csrf_token, post_form, render_waiting
 
 
@@ -603,3 +604,32 @@ def test_the_booking_form_is_rate_limited_per_address(app, client, make_event):
     assert (
         client.get(f"/events/{event.slug}/register").status_code == 200
     )  # reading is never limited
+
+
+def test_adding_someone_we_know_through_a_staff_bookings_link_leaves_their_record(
+    client, make_event, smtp_server
+):
+    """A booking taken by staff (by phone, or a walk-in) has a private link like any other; what
+    its holder types about a person the directory knows stays on the new place, and never renames
+    them or moves them to this business."""
+    event = make_event(business_limit=5)
+    known = make_booking(make_event(), "ceo@bigco.example", business="BigCo Ltd").booking.booker
+    staff_booking = make_booking(event, "walker@small.example", business="Small Ltd").booking
+    token = services.new_manage_token(staff_booking)
+    db.session.commit()
+    assert staff_booking.source == "staff"
+    record = (known.name, known.job_title, known.organisation_id)
+    added = post_form(
+        client,
+        f"/r/{token}/add",
+        {"name": "Renamed By Stranger", "email": "CEO@bigco.example", "job_title": "Intern"},
+    )
+    assert added.status_code == 302
+    db.session.expire_all()
+    assert (known.name, known.job_title, known.organisation_id) == record
+    place = db.session.scalars(
+        db.select(Delegate).where(
+            Delegate.event_id == event.id, Delegate.email_normalised == "ceo@bigco.example"
+        )
+    ).one()
+    assert place.name == "Renamed By Stranger" and place.contact_id == known.id

@@ -406,7 +406,7 @@ def book(
         set_committed_value(booking, name, value)
     set_committed_value(booking, "delegates", [])  # a new booking has none: adding reads nothing
     result = BookingResult(booking, set_aside=people.held)
-    _place(event, booking, people, result, now, set_aside_duplicates, contacts)
+    _place(event, booking, people, result, now, set_aside_duplicates, contacts, staff_confirmed)
     if not result.confirmed and not result.waitlisted:  # all booked meanwhile: see `_place`
         db.session.delete(booking)
         db.session.flush()
@@ -448,7 +448,9 @@ def add_delegates(
     now: datetime | None = None,
 ) -> BookingResult:
     """More delegates on an existing booking, within the same limits as a new booking (and, like
-    `book`, settled under the seat lock by `settle_seats`, here or by the caller)."""
+    `book`, settled under the seat lock by `settle_seats`, here or by the caller), added through
+    the booking's private link: what is typed stays on the places, never changing the directory's
+    record of someone we know, whoever made the booking."""
     _lock_first_where_writers_queue(event)
     now = now or utcnow()
     if problem := registration_problem(event, now):
@@ -458,7 +460,7 @@ def add_delegates(
     _check_business_limit(event, booking.organisation, booking.booker.email, named)
     result = BookingResult(booking, set_aside=people.held)
     if people.details:
-        _place(event, booking, people, result, now, set_aside_duplicates)
+        _place(event, booking, people, result, now, set_aside_duplicates)  # never updates
         result.unsettled = Unsettled(event, named, True, now, event.updated_at)
         if settle:
             settle_seats(result)
@@ -743,11 +745,14 @@ def _place(
     now: datetime,
     set_aside_duplicates: bool,
     contacts: dict[str, Contact] | None = None,
+    update_existing: bool = False,
     attempt: int = 1,
 ) -> None:
     """Write the new places, each with the seat it would get as things stand (seats while they
     last, then the waiting list, in the order given); `settle_seats` makes it so. `contacts` are
-    the people's records by address, if the caller has them (`book`); else they are made here.
+    the people's records by address, if the caller has them (`book`); else they are made here,
+    changing the records of people we know only with `update_existing` (staff typing by hand,
+    never a booking's private link, whoever's booking it is).
 
     The places go in with one INSERT ... ON CONFLICT DO NOTHING. Someone booked by another
     booking at the same moment is stopped by the partial unique index (invariant 2): the insert
@@ -759,7 +764,7 @@ def _place(
         contacts = members.find_or_create_contacts(
             _typed(people.details),
             organisation=booking.organisation,
-            update_existing=booking.source == "staff",
+            update_existing=update_existing,
         )
     db.session.flush()  # the booking, for its id
     rows: list[dict[str, Any]] = []
@@ -812,7 +817,17 @@ def _place(
         again = _new_people(event, retry, set_aside_duplicates)
         result.set_aside.extend(again.held)
         if again.details:
-            _place(event, booking, again, result, now, set_aside_duplicates, contacts, attempt + 1)
+            _place(
+                event,
+                booking,
+                again,
+                result,
+                now,
+                set_aside_duplicates,
+                contacts,
+                update_existing,
+                attempt + 1,
+            )
 
 
 PLACE_ATTEMPTS = 3  # `_place`'s writes of a booking's places, at most
