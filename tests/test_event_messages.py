@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from chamber.core.times import utcnow
 from chamber.extensions import db
 from chamber.mail.models import MailKind, OutboxMessage
 from chamber.registration import event_messages
@@ -64,6 +65,22 @@ def test_each_audience_counts_whom_it_should(seminar):
     assert names[MessageAudience.checked_in] == ["ann@came.example"]
     assert names[MessageAudience.no_show] == ["bob@came.example"]
     assert names[MessageAudience.waitlisted] == ["wai@came.example"]
+
+
+def test_an_anonymised_place_is_in_no_audience(seminar):
+    """Erased (or past its retention), a place has only a made-up address: nobody to write to."""
+    for place in event_messages.recipients(seminar.id, MessageAudience.confirmed):
+        if place.email_normalised == "ann@came.example":
+            place.anonymised_at = utcnow()
+    db.session.commit()
+    assert event_messages.audience_counts(seminar.id) == {
+        MessageAudience.confirmed: 1,
+        MessageAudience.waitlisted: 1,
+        MessageAudience.checked_in: 0,
+        MessageAudience.no_show: 1,
+    }
+    confirmed = event_messages.recipients(seminar.id, MessageAudience.confirmed)
+    assert [d.email_normalised for d in confirmed] == ["bob@came.example"]
 
 
 def test_write_check_test_and_send_once_to_every_delegate_in_the_audience(

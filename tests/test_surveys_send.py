@@ -136,6 +136,21 @@ def test_recipients_can_be_every_confirmed_delegate_but_never_cancelled_ones(
     assert sorted(emails) == ["in@a.example", "out@b.example"]
 
 
+def test_an_anonymised_place_is_never_invited(app, make_event, make_item):
+    """Erased (or past its retention), a place has only a made-up address: nobody to ask."""
+    event = finished_seminar(make_event, make_item)
+    book(event, "in@a.example")
+    erased = book(event, "erased@b.example")
+    erased.anonymised_at = utcnow()
+    erased.email_normalised = "delegate-1@anonymised.invalid"
+    db.session.commit()
+    survey = sent_survey(event, recipients=Recipients.confirmed)
+    emails = db.session.scalars(
+        db.select(Invitation.email).where(Invitation.survey_id == survey.id)
+    ).all()
+    assert emails == ["in@a.example"]
+
+
 def test_a_draft_survey_is_never_sent(app, make_event, make_item):
     event = finished_seminar(make_event, make_item)
     book(event, "a@a.example")

@@ -51,14 +51,17 @@ class MessageDraft:
 
 
 def _audience_filter(audience: MessageAudience) -> list[Any]:
+    """Who `audience` is; never a place anonymised (by retention or an erasure), which has only a
+    made-up address."""
+    held = Delegate.anonymised_at.is_(None)
     if audience == MessageAudience.waitlisted:
-        return [Delegate.status == DelegateStatus.waitlisted]
+        return [Delegate.status == DelegateStatus.waitlisted, held]
     confirmed = Delegate.status == DelegateStatus.confirmed
     if audience == MessageAudience.checked_in:
-        return [confirmed, Delegate.checked_in_at.is_not(None)]
+        return [confirmed, held, Delegate.checked_in_at.is_not(None)]
     if audience == MessageAudience.no_show:
-        return [confirmed, Delegate.checked_in_at.is_(None)]
-    return [confirmed]
+        return [confirmed, held, Delegate.checked_in_at.is_(None)]
+    return [confirmed, held]
 
 
 def recipients(event_id: int, audience: MessageAudience) -> list[Delegate]:

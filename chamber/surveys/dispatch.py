@@ -70,7 +70,9 @@ def _event_is_over(now: datetime) -> ColumnElement[bool]:
 
 def recipients_query(survey: Survey) -> Select[Any]:
     query: Select[Any] = db.select(Delegate.id, Delegate.email_normalised).where(
-        Delegate.event_id == survey.event_id, Delegate.status == DelegateStatus.confirmed
+        Delegate.event_id == survey.event_id,
+        Delegate.status == DelegateStatus.confirmed,
+        Delegate.anonymised_at.is_(None),  # a made-up address: nobody to ask
     )
     if survey.recipients == Recipients.checked_in:
         query = query.where(Delegate.checked_in_at.is_not(None))
