@@ -245,9 +245,14 @@ ADDRESS_NAMES = [
     "Bob bit.ly/3xYz",
     "bob@evil.example",
     "hxxp://evil",
+    "evil。com/login",  # an ideographic full stop, which IDNA reads as a dot
+    "evil．co．uk",
+    "Open invoice.pdf",
 ]
 REAL_NAMES = ["J. R. R. Tolkien", "J.R.R. Tolkien", "Dr. Amara Okafor", "Zoë O'Brien",
-              "Jean-Luc Picard", "Ayşe Ölçer", "李小龍", "Mr A. N. Other"]  # fmt: skip
+              "Jean-Luc Picard", "Ayşe Ölçer", "李小龍", "Mr A. N. Other", "R.K.Narayan",
+              "S.Ramesh", "A.B.Chowdhury", "Md.Rahman", "Mohd.Ali", "Ma.Cristina", "T.Ng",
+              "St.John Smith"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ADDRESS_NAMES)
@@ -284,3 +289,21 @@ def test_the_subscribe_form_refuses_a_name_with_a_web_address(client, name):
     assert response.status_code == 400
     assert "Enter a name without a web or email address in it." in response.text
     assert db.session.scalar(db.select(db.func.count(OutboxMessage.id))) == 0
+
+
+@pytest.mark.parametrize(
+    ("business", "taken"),
+    [("Verify at https://evil.example", False), ("www.evil.example", False),
+     ("Booking.com Ltd", True), ("Hair@Home", True), ("Zoë's Café & Co.", True)],
+)  # fmt: skip
+def test_a_business_name_holds_no_link_but_may_be_a_domain(client, make_event, business, taken):
+    """The business as typed goes into the booker's email, to an address the stranger chose."""
+    event = make_event()
+    form = booking_form(booker="Mallory", email=ATTACKER, delegate_email=VICTIM)
+    form["business_name"] = business
+    response = post_form(client, f"/events/{event.slug}/register", form)
+    assert response.status_code == (302 if taken else 400)
+    if not taken:
+        assert "Enter the business&#39;s name without a web address in it." in response.text
+        assert 'id="business_name-error"' in response.text
+        assert db.session.scalar(db.select(db.func.count(Booking.id))) == 0

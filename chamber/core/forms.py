@@ -212,18 +212,40 @@ def text_field(
     return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
 
 
-# A web or email address: a scheme, "www.", an @, or a dot joining a word to two or more letters
-# ("evil.example", "bit.ly"), where a name has a space after its dots ("Dr. Okafor", "J. R. R.").
-WEB_ADDRESS = re.compile(r"://|\bwww\.|@|[^\W_]\.[^\W\d_]{2,}\b", re.IGNORECASE)
+# A web or email address in a person's name: a scheme, "www.", an @, or a dot joining a word to
+# a top-level domain or file ending that links use ("evil.example", "bit.ly", "login.php"). Only
+# those: a dot joining two parts of a real name stays ("R.K.Narayan", "Md.Rahman", "T.Ng",
+# "St.John"). Full stops of other scripts count as dots (as IDNA reads them).
+URL_ENDINGS = (
+    "com|net|org|info|biz|uk|io|xyz|top|online|site|app|link|click|live|shop|store|support|help"
+    "|login|dev|ru|cn|ly|tk|ml|ga|cf|gq|co|cc|gl|eu|example|test|invalid|gov|edu|html?|php|exe"
+    "|zip|pdf"
+)
+WEB_ADDRESS = re.compile(rf"://|\bwww\.|@|[^\W_]\.(?:{URL_ENDINGS})\b", re.IGNORECASE)
+BUSINESS_WEB_ADDRESS = re.compile(r"://|\bwww\.", re.IGNORECASE)  # "Booking.com", "Hair@Home"
+OTHER_FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 NAME_WITH_ADDRESS = "Enter a name without a web or email address in it."
+BUSINESS_WITH_ADDRESS = "Enter the business's name without a web address in it."
+
+
+def _holds(pattern: re.Pattern[str], text: str | None) -> bool:
+    return bool(text) and bool(pattern.search((text or "").translate(OTHER_FULL_STOPS)))
 
 
 def no_web_address(_form: Any, field: Field) -> None:
     """A person's name that a stranger may type (a delegate named by someone else, a subscriber)
     goes into emails to that person's address ("Dear ..."), where a mail program makes any web
     address in it a link: so a name holds none (invariant 11)."""
-    if field.data and WEB_ADDRESS.search(field.data):
+    if _holds(WEB_ADDRESS, field.data):
         raise ValidationError(NAME_WITH_ADDRESS)
+
+
+def no_link_in_business(_form: Any, field: Field) -> None:
+    """A business's name as a stranger types it goes into the booker's email ("Thank you for
+    booking for ..."), to an address they chose: no link in it. A domain alone may be the
+    business's name ("Booking.com"), and an @ part of it ("Hair@Home")."""
+    if _holds(BUSINESS_WEB_ADDRESS, field.data):
+        raise ValidationError(BUSINESS_WITH_ADDRESS)
 
 
 def person_name_field(label: str, *, required: str | None = None, **kwargs: Any) -> StringField:

@@ -18,6 +18,7 @@ from chamber.core.forms import (
     ChamberForm,
     ChamberSubform,
     email_field,
+    no_link_in_business,
     person_name_field,
     text_field,
 )
@@ -65,6 +66,7 @@ class RegistrationForm(ChamberForm):
         200,
         required="Enter your business's name.",
         render_kw={"autocomplete": "organization"},
+        validators=[no_link_in_business],
     )
     size_band = RadioField(
         "How many people does your business employ?",
