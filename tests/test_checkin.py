@@ -104,13 +104,17 @@ def test_search_finds_delegates_by_name_email_or_business_in_any_case(checkin_cl
         ("zoe o'brien", ["Zoë O'Brien"]),
         ("strasse", ["Jürgen Straße"]),
         ("straße", ["Jürgen Straße"]),
+        ("odysseas", []),  # another alphabet is not made Latin
+        ("οδυσσεας", ["Οδυσσέας Ελύτης"]),
+        ("ΟΔΥΣΣΈΑΣ", ["Οδυσσέας Ελύτης"]),
     ],
 )
 def test_a_name_is_found_without_its_accents_as_a_volunteer_types_it_on_a_phone(
     checkin_client, seminar, typed, found
 ):
     for name, email in (("Ayşe Ölçer", "ayse@example.com"), ("Öztürk Søren", "oz@example.com"),
-                        ("Jürgen Straße", "jurgen@example.com")):  # fmt: skip
+                        ("Jürgen Straße", "jurgen@example.com"),
+                        ("Οδυσσέας Ελύτης", "elytis@example.com")):  # fmt: skip
         book(seminar, "Accents Ltd", (name, email))
     db.session.commit()
     assert names_on(door(checkin_client, seminar, typed)) == found

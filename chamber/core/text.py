@@ -21,20 +21,33 @@ def slugify(text: str, max_length: int = 80) -> str:
     return slug.rstrip("-") or "event"
 
 
-# Letters that carry no accent to strip but are searched for as plain Latin ones (as PostgreSQL's
-# `unaccent` reads them), after `str.casefold` (which already makes ß "ss").
+# Letters that carry no accent to strip but are searched for as plain Latin ones, as PostgreSQL's
+# `unaccent` reads them.
 _PLAIN_LETTERS = str.maketrans(
-    {"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i", "ħ": "h"}
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ı": "i",
+        "ħ": "h",
+    }  # fmt: skip
 )
 
 
 def fold(text: str | None) -> str | None:
     """`text` as a search compares it: case folded and without accents, so that "olcer" finds
     "Ölçer" and "Ozturk" finds "Öztürk". SQLite runs it as the SQL function `chamber_fold`
-    (`extensions`); PostgreSQL folds with `lower(unaccent(...))` (`core.dialects.folded`)."""
+    (registered by `core.dialects`); PostgreSQL folds with `lower(unaccent(...))`
+    (`core.dialects.folded`), and `lower`, not `casefold`, keeps what both read alike (a Greek
+    final sigma stays one)."""
     if text is None:
         return None
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(
         _PLAIN_LETTERS
     )
