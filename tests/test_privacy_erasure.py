@@ -434,3 +434,51 @@ def test_an_import_running_with_the_person_in_it_stops_the_erasure_with_the_reas
     db.session.rollback()
     assert db.session.get(Delegate, held.id).status == DelegateStatus.confirmed
     assert db.session.get(ImportJob, job.id).content  # nothing half done
+
+
+def test_a_utf16_file_holding_the_person_is_found_and_stopped(app):
+    """Excel's "Unicode text" is UTF-16: the address is other bytes there, and still found."""
+    held = f"Organisation\tEmail\tName\nOkafor Retail\t{PERSON}\tAmara Okafor\n"
+    job = import_jobs.create_job("members.txt", held.encode("utf-16"))
+    job.status = ImportStatus.queued
+    by = acting_staff()
+    db.session.commit()
+    erasure.erase_person(PERSON, by=by)
+    db.session.commit()
+    stopped = db.session.get(ImportJob, job.id)
+    assert (stopped.status, stopped.content) == (ImportStatus.cancelled, b"")
+
+
+def test_a_dry_run_done_loses_its_file_and_cannot_then_be_imported(app):
+    """Its report stays, with why its file is gone; "Import these rows" is refused, never an
+    import of nothing that says it is done."""
+    held = f"Organisation,Email,Name\nOkafor Retail,{PERSON},Amara Okafor\n".encode()
+    job = import_jobs.create_job("members.csv", held)
+    job.status, job.dry_run, job.mapping = (
+        ImportStatus.done,
+        True,
+        ["organisation", "email", "name"],
+    )
+    by = acting_staff()
+    db.session.commit()
+    erasure.erase_person(PERSON, by=by)
+    db.session.commit()
+    job = db.session.get(ImportJob, job.id)
+    assert (job.status, job.size) == (ImportStatus.done, 0) and "erased" in job.error
+    with pytest.raises(import_jobs.ImportRefused, match="This file was deleted"):
+        import_jobs.start(job, dry_run=False)
+
+
+def test_a_running_import_whose_worker_is_gone_is_stopped_not_waited_for(app):
+    """A job left running by a worker that died (its lease ran out) would refuse every erasure
+    until a worker took it up again: it is stopped and its file deleted instead."""
+    held = f"Organisation,Email,Name\nOkafor Retail,{PERSON},Amara Okafor\n".encode()
+    job = import_jobs.create_job("members.csv", held)
+    job.status, job.claimed_by = ImportStatus.running, "worker-that-died"
+    job.lease_until = utcnow() - timedelta(minutes=5)
+    by = acting_staff()
+    db.session.commit()
+    erasure.erase_person(PERSON, by=by)
+    db.session.commit()
+    job = db.session.get(ImportJob, job.id)
+    assert (job.status, job.content, job.claimed_by) == (ImportStatus.cancelled, b"", None)

@@ -240,6 +240,11 @@ def start(job: ImportJob, *, dry_run: bool, in_request: bool = True) -> None:
         raise ImportRefused("Choose the columns first.")
     if job.status == ImportStatus.done and not job.dry_run:
         raise ImportRefused("This file has been imported already.")
+    if job.size == 0:  # deleted by an erasure (`privacy.erasure`): nothing left to read
+        raise ImportRefused(
+            "This file was deleted, as it held the data of someone the Chamber erased on their "
+            "request. Upload it again without them."
+        )
     startable = ~ImportJob.status.in_([ImportStatus.queued, ImportStatus.running]) & ~(
         (ImportJob.status == ImportStatus.done) & ImportJob.dry_run.is_(False)
     )

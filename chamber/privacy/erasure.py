@@ -54,6 +54,10 @@ IMPORT_STOPPED = (
     "Stopped before it ran, and its file deleted: the file held the data of someone whose data "
     "the Chamber erased on their request. Upload the file again without them to import the rest."
 )
+IMPORT_FILE_DELETED = (
+    "Its file was deleted: it held the data of someone whose data the Chamber erased on their "
+    "request. Upload the file again without them to import it."
+)
 
 
 class ErasureRefused(Refusal):
@@ -349,27 +353,47 @@ def _forget_links(address: str, contact_ids: list[int], delegate_ids: list[int])
 
 
 def _forget_import_files(address: str) -> None:
-    """Delete every uploaded import file that holds the address. One not yet run (its columns
-    being chosen, or waiting for the worker) is cancelled with it, so that it never makes the
-    person again; while one that holds it is running, the erasure is refused (its chunks may be
-    writing the person now): staff cancel it or let it finish, then erase."""
-    needle = address.encode("utf-8")
-    for job_id, status in db.session.execute(
-        db.select(ImportJob.id, ImportJob.status).where(ImportJob.size > 0).order_by(ImportJob.id)
-    ):
+    """Delete every uploaded import file that holds the address (read in the file's own encoding:
+    a UTF-16 file holds it as other bytes). One not yet run (its columns being chosen, or waiting
+    for the worker), or running under a lease its worker let run out, is cancelled with it, so that
+    it never makes the person again; one done, cancelled or failed keeps its report, and the
+    reason its file is gone. While one that holds the address is running, the erasure is refused
+    (its chunks may be writing the person now): staff cancel it or let it finish, then erase.
+    `import_jobs.start` refuses a job whose file is gone."""
+    now = utcnow()
+    jobs = db.session.execute(
+        db.select(ImportJob.id, ImportJob.status, ImportJob.encoding, ImportJob.dry_run)
+        .where(ImportJob.size > 0)
+        .order_by(ImportJob.id)
+    ).all()
+    for job_id, status, encoding, dry_run in jobs:
         content = db.session.scalar(db.select(ImportJob.content).where(ImportJob.id == job_id))
-        if not content or needle not in content.lower():
+        if not content or address not in _decoded(content, encoding).lower():
             continue
         if status in FINISHED_JOBS:
-            _rows(update(ImportJob).where(ImportJob.id == job_id).values(content=b"", size=0))
+            imported = status == ImportStatus.done and not dry_run  # its report says it all
+            reason = {} if imported else {"error": IMPORT_FILE_DELETED}
+            _rows(
+                update(ImportJob)
+                .where(ImportJob.id == job_id)
+                .values(content=b"", size=0, **reason)
+            )
             continue
         stopped = _rows(
             update(ImportJob)
-            .where(ImportJob.id == job_id, ImportJob.status.in_(NOT_YET_RUN))
+            .where(
+                ImportJob.id == job_id,
+                or_(
+                    ImportJob.status.in_(NOT_YET_RUN),
+                    (ImportJob.status == ImportStatus.running) & (ImportJob.lease_until < now),
+                ),
+            )
             .values(
                 status=ImportStatus.cancelled,
                 cancel_requested=True,
-                finished_at=utcnow(),
+                finished_at=now,
+                claimed_by=None,
+                lease_until=None,
                 error=IMPORT_STOPPED,
                 content=b"",
                 size=0,
@@ -381,6 +405,13 @@ def _forget_import_files(address: str) -> None:
                 "(or let it finish), then erase.",
                 field="email",
             )
+
+
+def _decoded(content: bytes, encoding: str) -> str:
+    try:
+        return content.decode(encoding or "utf-8", errors="ignore")
+    except LookupError:  # an encoding Python does not know: read it as UTF-8
+        return content.decode("utf-8", errors="ignore")
 
 
 def _forget_elsewhere(address: str) -> None:
