@@ -453,6 +453,16 @@ def test_a_place_at_an_event_that_is_over_or_anonymised_is_kept_as_it_is(
     db.session.expire_all()
     assert statuses(seminar) == before
     assert outbox_keys() == []
+    if why == "over":  # nor does it take more bookings
+        assert "Add a booking" not in listed
+        adding = organiser_client.get(f"{list_path(seminar)}/new", follow_redirects=True)
+        assert "The event is over, so it takes no more bookings." in adding.text
+        forged = post_form(
+            organiser_client, f"{list_path(seminar)}/new", BOOKING, token_from=list_path(seminar)
+        )
+        assert forged.status_code in (302, 400)
+        db.session.expire_all()
+        assert statuses(seminar) == before and outbox_keys() == []
 
 
 # --- booking by hand -----------------------------------------------------------------------------

@@ -239,6 +239,9 @@ def _show_on_booking_form(form: StaffBookingForm, refusal: Refusal) -> None:
 @bp.route("/<int:event_id>/registrations/new", methods=["GET", "POST"])
 def add_booking(event_id: int):
     event = _event_or_404(event_id)
+    if event.is_past():
+        flash(staff.OVER_NO_BOOKINGS, "error")
+        return redirect(url_for(".index", event_id=event_id))
     form = StaffBookingForm(slots=max(1, min(event.business_limit, MAX_SLOTS)))
     if form.validate_on_submit():
         with refusals_shown_on(form, _show_on_booking_form), services.seats_locked(event):

@@ -312,6 +312,9 @@ def first_waiting(event_id: int) -> Delegate | None:
 # --- changing seats (each starts with the seat lock) ---------------------------------------------
 
 
+OVER_NO_BOOKINGS = "The event is over, so it takes no more bookings."
+
+
 def may_change(event: Event, delegate: Delegate, now: datetime | None = None) -> str | None:
     """Why staff may not promote, cancel or email the place (None: they may). An event that is
     over keeps its places as they were (its attendance is a record), and an anonymised place
@@ -414,6 +417,8 @@ def book_by_hand(
     """
     if event.is_cancelled:
         raise services.BookingRefused("This event has been cancelled, so it takes no bookings.")
+    if event.is_past():
+        raise services.BookingRefused(OVER_NO_BOOKINGS)
     result = services.book(
         event,
         business,
