@@ -229,7 +229,7 @@ BUSINESS_WITH_ADDRESS = "Enter the business's name without a web address in it."
 
 
 def _holds(pattern: re.Pattern[str], text: str | None) -> bool:
-    return bool(text) and bool(pattern.search((text or "").translate(OTHER_FULL_STOPS)))
+    return bool(text and pattern.search(text.translate(OTHER_FULL_STOPS)))
 
 
 def no_web_address(_form: Any, field: Field) -> None:

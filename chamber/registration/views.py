@@ -259,8 +259,7 @@ def add_delegate(token: str):
             notifications.settle_and_tell(event, result, notifications.delegate_emails)
             # The same words whether or not they already had a place elsewhere.
             flash(
-                f"We have emailed {services.members.normalise_email(details.email)} with what to "
-                "do next.",
+                f"We have emailed {email} with what to do next.",
                 "success",
             )
             return redirect(url_for(".manage", token=token))
