@@ -482,3 +482,29 @@ def test_a_running_import_whose_worker_is_gone_is_stopped_not_waited_for(app):
     db.session.commit()
     job = db.session.get(ImportJob, job.id)
     assert (job.status, job.content, job.claimed_by) == (ImportStatus.cancelled, b"", None)
+
+
+def test_the_preview_names_the_import_files_and_warns_of_one_running(app, admin_client):
+    """Before the admin confirms, the preview counts the uploaded files holding the address and
+    says which running import would refuse the erasure, with a link to cancel it; one whose worker
+    is gone is only counted (the erasure stops it), and a file without the address is not."""
+    running, dead, other = (
+        import_jobs.create_job("members.csv", content)
+        for content in (
+            f"Email,Name\n{PERSON},Amara\n".encode(),
+            f"Email,Name\n{PERSON.upper()},Amara\n".encode(),
+            b"Email,Name\ngail@moss.example,Gail\n",
+        )
+    )
+    running.status, running.lease_until = ImportStatus.running, utcnow() + timedelta(minutes=5)
+    dead.status, dead.lease_until = ImportStatus.running, utcnow() - timedelta(minutes=5)
+    other.status = ImportStatus.running
+    db.session.commit()
+    preview = erasure.erasure_preview(PERSON)
+    assert (preview.import_files, preview.imports_running) == (2, [running.id])
+    page = post_form(admin_client, "/staff/privacy/erase", {"email": PERSON})
+    assert "2 uploaded import file(s)" in page.text
+    assert f"Import {running.id} holds this address and is running now" in page.text
+    assert f'href="/staff/directory/imports/{running.id}"' in page.text
+    assert f"Import {dead.id} " not in page.text and f"Import {other.id} " not in page.text
+    assert db.session.get(ImportJob, running.id).content  # the preview changes nothing

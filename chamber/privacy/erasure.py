@@ -16,9 +16,10 @@ person and are not looked at; answers to named surveys lose their link when the 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, cast, delete, func, or_, update
 
@@ -108,6 +109,8 @@ class ErasurePreview:
     survey_invitations: int = 0
     already_suppressed: bool = False
     staff_account: bool = False
+    import_files: int = 0  # uploaded spreadsheets holding the address: deleted
+    imports_running: list[int] = field(default_factory=list)  # these refuse the erasure for now
 
     @property
     def found_anything(self) -> bool:
@@ -116,6 +119,7 @@ class ErasurePreview:
             or self.places_to_cancel
             or self.past_places
             or self.emails_held
+            or self.import_files
             or self.already_suppressed
         )
 
@@ -230,6 +234,10 @@ def erasure_preview(email: str | None, now: datetime | None = None) -> ErasurePr
     preview.staff_account = (
         db.session.scalar(db.select(StaffUser.id).where(StaffUser.email == address)) is not None
     )
+    for job in _imports_holding(address):
+        preview.import_files += 1
+        if job.status == ImportStatus.running and not _lease_run_out(job, now):
+            preview.imports_running.append(job.id)
     return preview
 
 
@@ -361,15 +369,7 @@ def _forget_import_files(address: str) -> None:
     (its chunks may be writing the person now): staff cancel it or let it finish, then erase.
     `import_jobs.start` refuses a job whose file is gone."""
     now = utcnow()
-    jobs = db.session.execute(
-        db.select(ImportJob.id, ImportJob.status, ImportJob.encoding, ImportJob.dry_run)
-        .where(ImportJob.size > 0)
-        .order_by(ImportJob.id)
-    ).all()
-    for job_id, status, encoding, dry_run in jobs:
-        content = db.session.scalar(db.select(ImportJob.content).where(ImportJob.id == job_id))
-        if not content or address not in _decoded(content, encoding).lower():
-            continue
+    for job_id, status, dry_run, _lease in _imports_holding(address):
         if status in FINISHED_JOBS:
             imported = status == ImportStatus.done and not dry_run  # its report says it all
             reason = {} if imported else {"error": IMPORT_FILE_DELETED}
@@ -405,6 +405,38 @@ def _forget_import_files(address: str) -> None:
                 "(or let it finish), then erase.",
                 field="email",
             )
+
+
+class ImportHolding(NamedTuple):
+    id: int
+    status: ImportStatus
+    dry_run: bool
+    lease_until: datetime | None
+
+
+def _imports_holding(address: str) -> Iterator[ImportHolding]:
+    """The id, status, dry-run mark and lease of each import whose stored file holds the
+    address, its file read one at a time."""
+    jobs = db.session.execute(
+        db.select(
+            ImportJob.id,
+            ImportJob.status,
+            ImportJob.dry_run,
+            ImportJob.lease_until,
+            ImportJob.encoding,
+        )
+        .where(ImportJob.size > 0)
+        .order_by(ImportJob.id)
+    ).all()
+    for job in jobs:
+        content = db.session.scalar(db.select(ImportJob.content).where(ImportJob.id == job.id))
+        if content and address in _decoded(content, job.encoding).lower():
+            yield ImportHolding(job.id, job.status, job.dry_run, job.lease_until)
+
+
+def _lease_run_out(job: ImportHolding, now: datetime) -> bool:
+    """A running import whose worker let its lease run out: the erasure cancels it."""
+    return job.lease_until is not None and job.lease_until < now
 
 
 def _decoded(content: bytes, encoding: str) -> str:
