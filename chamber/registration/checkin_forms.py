@@ -5,13 +5,21 @@ from __future__ import annotations
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
-from chamber.core.forms import ChamberForm, email_field, text_field
+from chamber.core.forms import (
+    ChamberForm,
+    email_field,
+    no_link_in_business,
+    person_name_field,
+    text_field,
+)
 from chamber.members.models import SizeBand
 
 
 class WalkInForm(ChamberForm):
-    name = text_field(
-        "Full name", 120, required="Enter their full name.", render_kw={"autocomplete": "off"}
+    # The name is the greeting of the emails the chamber sends them: no link in it, as on the
+    # public form (`person_name_field`).
+    name = person_name_field(
+        "Full name", required="Enter their full name.", render_kw={"autocomplete": "off"}
     )
     email = email_field(
         "Email address",
@@ -24,6 +32,7 @@ class WalkInForm(ChamberForm):
         200,
         required="Enter their business's name (or “Self-employed”).",
         description="As it should read on their badge.",
+        validators=[no_link_in_business],
         render_kw={"autocomplete": "off"},
     )
     size_band = SelectField(
