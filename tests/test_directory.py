@@ -760,3 +760,30 @@ def test_staff_confirmed_details_are_never_overwritten_by_a_public_booking(app, 
         SizeBand.medium, "IT services", True,
     )  # fmt: skip
     assert (contact.name, contact.job_title) == ("Tony Richardson", "")
+
+
+def test_the_lists_and_the_merge_finder_find_names_without_their_accents(organiser_client):
+    """A keyboard or a spreadsheet without accents: "Muller" finds "Müller", "cafe bon" finds
+    "Café Bon Appétit Ltd" and "sjoberg" finds "Sjöberg", in the organisation list, the contact
+    list and the merge page's finder; "Müller" typed with its accent finds itself still."""
+    cafe = add_organisation("Café Bon Appétit Ltd", town_or_postcode="Hôtel-de-Ville")
+    add_organisation("Octree Ltd")
+    add_contact("anna@cafe.example", "Anna Müller", cafe, job_title="Pâtissière")
+    add_contact("lars@example.com", "Lars Sjöberg")
+    kept = add_contact("tony@octree.example", "Tony Richardson")
+
+    def organisations(query: str) -> list[str]:
+        return listed_names(organiser_client.get(f"{BASE}/", query_string={"q": query}))
+
+    def contacts(query: str) -> list[str]:
+        return listed_names(organiser_client.get(f"{BASE}/contacts", query_string={"q": query}))
+
+    assert organisations("cafe bon") == organisations("CAFÉ BON") == ["Café Bon Appétit Ltd"]
+    assert organisations("hotel-de") == ["Café Bon Appétit Ltd"]
+    assert contacts("muller") == contacts("Müller") == ["Anna Müller"]
+    assert contacts("patissiere") == ["Anna Müller"]
+    assert contacts("sjoberg") == ["Lars Sjöberg"]
+    finder = organiser_client.get(
+        f"{BASE}/contacts/{kept.id}/merge", query_string={"q": "muller"}
+    ).text
+    assert "Anna Müller" in finder and "Lars Sjöberg" not in finder

@@ -216,7 +216,10 @@ def test_an_import_updates_what_the_file_says_and_never_blanks_a_value(app):
 def test_the_dry_run_says_what_would_change(app):
     run(csv_text(OCTREE_ROW).encode())
     job = run(csv_text("Octree,,tony@octree.co.uk,,,,,Cyber security,,,,").encode(), dry_run=True)
-    assert outcomes(job)[2] == (RowAction.update, "Sector: “IT services” → “Cyber security”")
+    assert outcomes(job)[2] == (
+        RowAction.update,
+        "Matched “Octree Ltd” in the directory; sector: “IT services” → “Cyber security”",
+    )
 
 
 def test_a_contact_named_at_another_business_moves_to_it(app):
@@ -225,7 +228,7 @@ def test_a_contact_named_at_another_business_moves_to_it(app):
         csv_text("Richardson Consulting,,tony@octree.co.uk,,,,micro,,,,,").encode(), dry_run=True
     )
     assert outcomes(job)[2] == (
-        RowAction.create,
+        RowAction.update,  # it moves someone the directory holds
         "New business “Richardson Consulting” (micro); tony@octree.co.uk: now at Richardson Consulting",
     )
     run(csv_text("Richardson Consulting,,tony@octree.co.uk,,,,micro,,,,,").encode())
@@ -733,11 +736,30 @@ def test_a_dry_run_remembers_what_earlier_chunks_would_have_written(app):
     lines.append("Business 3,Late Person,late@example.com,,,,small,IT,,,,")
     job_id = queue(csv_text(*lines).encode(), dry_run=True)
     job = import_jobs.run_claimed(*import_jobs.claim_next("one"))
-    assert (job.status, job.created, job.refused) == (ImportStatus.done, 1101, 0)
+    assert (job.status, job.created, job.updated, job.refused) == (ImportStatus.done, 1100, 1, 0)
     action, detail = outcomes(job)[1102]
-    assert action == RowAction.create
+    assert action == RowAction.update  # it changes what an earlier row made
     assert detail == "New contact Late Person <late@example.com>; sector: “IT” added"
     assert organisations() == {} and contacts() == {}
     assert not db.session.scalars(
         db.select(ImportJobKey).where(ImportJobKey.job_id == job_id)
     ).all()
+
+
+def test_a_name_spelled_without_its_accents_or_in_capitals_is_the_same_business(app):
+    """Exported from another system, "CAFE BON APPETIT LIMITED" is the directory's "Café Bon
+    Appétit Ltd": the row is matched to it, never a second business."""
+    run(csv_text("Café Bon Appétit Ltd,Anna Müller,anna@cafe.example,,,no,5,,Hitchin,,,").encode())
+    job = run(
+        csv_text("CAFE BON APPETIT LIMITED,Ben Cole,ben@cafe.example,,,no,5,,,,,").encode(),
+        dry_run=True,
+    )
+    assert outcomes(job) == {
+        2: (
+            RowAction.create,
+            "Matched “Café Bon Appétit Ltd” in the directory; new contact Ben Cole <ben@cafe.example>",
+        )
+    }
+    run(csv_text("CAFE BON APPETIT LIMITED,Ben Cole,ben@cafe.example,,,no,5,,,,,").encode())
+    assert list(organisations()) == ["Café Bon Appétit Ltd"]
+    assert contacts()["ben@cafe.example"].organisation.name == "Café Bon Appétit Ltd"

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal_column, or_, select
 from sqlalchemy.orm import aliased, contains_eager, selectinload
 
+from chamber.core.dialects import folded
+from chamber.core.text import fold
 from chamber.core.times import utc_to_local, utcnow
 from chamber.directory.signals import ReceivedCampaign, campaigns_received
 from chamber.events.models import Event
@@ -55,6 +57,13 @@ def _like(text: str) -> str:
 
 def _contains(column: Any, text: str) -> ColumnElement[bool]:
     return func.lower(column).like(_like(text), escape="\\")
+
+
+def _names(column: Any, text: str) -> ColumnElement[bool]:
+    """A name (or a town) containing `text` without regard to case or accents: "Muller" finds
+    "Müller" and "Cafe Bon" finds "Café Bon Appétit", as a spreadsheet or a keyboard without
+    accents spells them (`core.dialects.folded`)."""
+    return folded(column).like(_like(fold(text) or ""), escape="\\")
 
 
 # --- filters --------------------------------------------------------------------------------------
@@ -184,8 +193,8 @@ def organisations_query(filters: OrganisationFilters) -> Select[Any]:
         text = filters.search
         query = query.where(
             or_(
-                _contains(Organisation.name, text),
-                _contains(Organisation.town_or_postcode, text),
+                _names(Organisation.name, text),
+                _names(Organisation.town_or_postcode, text),
                 _contains(Organisation.postcode, text),
                 exists().where(
                     Contact.organisation_id == Organisation.id, _contains(Contact.email, text)
@@ -231,11 +240,11 @@ def contacts_query(filters: ContactFilters) -> Select[Any]:
         text = filters.search
         query = query.where(
             or_(
-                _contains(Contact.name, text),
+                _names(Contact.name, text),
                 _contains(Contact.email, text),
-                _contains(Contact.job_title, text),
-                _contains(Organisation.name, text),
-                _contains(Organisation.town_or_postcode, text),
+                _names(Contact.job_title, text),
+                _names(Organisation.name, text),
+                _names(Organisation.town_or_postcode, text),
                 _contains(Organisation.postcode, text),
             )
         )
@@ -610,14 +619,17 @@ def contact_or_none(contact_id: int) -> Contact | None:
 
 def merge_candidates(model: Any, kept_id: int, search: str, limit: int = 20) -> list[Any]:
     """Records that might be the same as the kept one, for the merge page: matching `search` in
-    the name (or a contact's email), the kept one left out (one query)."""
+    the name without regard to accents (or in a contact's email), the kept one left out (one
+    query)."""
     if not search:
         return []
-    columns = [model.name] + ([model.email] if model is Contact else [])
+    matches = [_names(model.name, search)]
+    if model is Contact:
+        matches.append(_contains(Contact.email, search))
     return list(
         db.session.scalars(
             select(model)
-            .where(model.id != kept_id, or_(*(_contains(column, search) for column in columns)))
+            .where(model.id != kept_id, or_(*matches))
             .order_by(func.lower(model.name), model.id)
             .limit(limit)
         )

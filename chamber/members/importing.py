@@ -341,6 +341,7 @@ class Importer:
                 f"{row.organisation} is new to the directory, and a new business needs a size "
                 "band: add a Size band column, or choose a band for new businesses.",
             )
+        matched: list[str] = []  # the business the row was taken to be, where spelled otherwise
         made: list[str] = []
         changes: list[str] = []
         notes: list[str] = []  # what the row's consent did not change, and why
@@ -352,6 +353,8 @@ class Importer:
                 writes.new_tags.extend((row.org_key, tag) for tag in sorted(org["tags"]))
                 made.append(f"new business “{shown(row.organisation)}” ({shown(band)})")
             else:
+                if org["name"] != row.organisation.strip():  # the key matched another spelling
+                    matched.append(f"matched “{shown(org['name'])}” in the directory")
                 changes.extend(self._changes(org, row.org, writes.changed_orgs, row.org_key))
                 added = [tag for tag in row.org.get("tags", ()) if tag not in org["tags"]]
                 if added:
@@ -378,8 +381,12 @@ class Importer:
                     writes.changed_contacts.setdefault(row.email, set()).add("organisation_id")
                     changes.append(f"{row.email}: now at {shown(row.organisation)}")
             notes.extend(self._plan_consent(row, contact, writes, made or changes))
-        action = RowAction.create if made else RowAction.update if changes else RowAction.unchanged
-        detail = "; ".join(made + changes) or "Already in the directory as the file has it."
+        # A row that changes what the directory holds is an update, even where it also adds
+        # someone: the totals then count every row that would change an existing record.
+        action = RowAction.update if changes else RowAction.create if made else RowAction.unchanged
+        detail = (
+            "; ".join(matched + made + changes) or "Already in the directory as the file has it."
+        )
         if notes:
             detail = f"{detail} {' '.join(notes)}"
         detail = detail[:1].upper() + detail[1:]

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import InstrumentedAttribute
 
 from chamber.core.dialects import insert_or_skip, on_postgresql
+from chamber.core.text import fold
 from chamber.core.times import utcnow
 from chamber.core.written import rows_as_read
 from chamber.extensions import db
@@ -26,7 +27,12 @@ LEGAL_SUFFIXES = {
 
 
 def normalise_organisation_name(name: str) -> str:
-    text = unicodedata.normalize("NFKC", name).casefold().replace("&", " and ")
+    """The key that tells businesses apart: case, accents, punctuation, a leading "The" and the
+    legal form's words at the end do not ("Café Bon Appétit Ltd" is "CAFE BON APPETIT LIMITED",
+    as a spreadsheet exported without accents spells it). Companies House's own "same as" rule
+    reads names so, so no two registered businesses share a key."""
+    text = fold(unicodedata.normalize("NFKC", name).casefold()) or ""
+    text = text.replace("&", " and ")
     words = re.findall(r"[^\W_]+", text)
     if words and words[0] == "the":
         words = words[1:]
