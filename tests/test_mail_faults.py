@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import suppress
 
 import pytest
 
@@ -364,3 +365,69 @@ def test_records_are_read_on_a_connection_of_any_descriptor_number(app, smtp_ser
     assert report.sent == 3 and report.errors == []
     rows = db.session.scalars(db.select(OutboxMessage))
     assert {row.status for row in rows} == {MessageStatus.sent}
+
+
+def test_the_database_restarting_mid_batch_sends_no_message_twice(app, smtp_server):
+    """Every connection to the database is dropped while the server reads the fifth message (a
+    restart, or a failover): the ledger takes a new connection and records every message once;
+    the next rounds, after the lease, send nothing again."""
+    import sqlalchemy as sa
+
+    from chamber.core.dialects import on_postgresql
+    from tests.test_mail import later, statuses
+    from tests.test_mail import queue as queue_many
+
+    if not on_postgresql():
+        pytest.skip("the server's connections are dropped with pg_terminate_backend")
+    queue_many(30)
+    admin = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    handler, received = smtp_server.handler, []
+    data = handler.handle_DATA
+
+    async def dropping_the_database(server, session, envelope):
+        received.append(envelope)
+        if len(received) == 5:
+            with admin.connect() as connection:
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+        return await data(server, session, envelope)
+
+    handler.handle_DATA = dropping_the_database
+    with suppress(Exception):  # the round may end early on the lost session
+        deliver_due()
+    db.session.remove()
+    deliver_due(now=later(10))  # past the lease: anything left unrecorded would go again
+    ids = smtp_server.message_ids()
+    assert len(ids) == len(set(ids)) == 30
+    assert statuses() == {"sent": 30}
+    admin.dispose()
+
+
+def test_once_a_sent_message_cannot_be_recorded_no_other_leaves(app, smtp_server, monkeypatch):
+    """The database will not take a sent message's record, even on a new connection: the next
+    message is stopped before its content leaves and the rest are not sent, so that after their
+    lease each of them goes once (only the one unrecorded message may go twice)."""
+    from chamber.mail.delivery import SentLedger
+    from tests.test_mail import later, statuses
+
+    for n in range(4):
+        queue(f"ledger-gone-{n}", to=f"person{n}@example.com")
+    values = SentLedger._values
+
+    def gone(self, message, attempts):
+        raise RuntimeError("the database is gone")
+
+    monkeypatch.setattr(SentLedger, "_values", gone)
+    report = deliver_due()
+    assert len(smtp_server.messages) == 1 and report.sent == 1
+    assert "sent, but recording it failed" in report.errors[0]
+    assert statuses() == {"sending": 4}  # none parked, none handed back as sent
+    monkeypatch.setattr(SentLedger, "_values", values)
+    deliver_due(now=later(10))
+    ids = smtp_server.message_ids()
+    assert len(ids) == 5 and len(set(ids)) == 4  # the unrecorded one once more, the rest once
+    assert statuses() == {"sent": 4}

@@ -147,6 +147,9 @@ class SMTPBackend:
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self._drop_connection()
             raise TemporaryFailure(f"connection lost: {error}") from error
+        except BaseException:  # the caller's own work stopped it (`before_leaving`): the
+            self._drop_connection()  # message never leaves, and the server is mid-DATA
+            raise
 
     def _reset_after_error(self) -> None:
         try:

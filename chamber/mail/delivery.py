@@ -285,7 +285,8 @@ class SentLedger:
 
     def record(self, message: Outgoing, attempts: int) -> None:
         """Record a message as sent, and wait until it is committed."""
-        self._execute(self._values(message, attempts))
+        with self._reopened_if_left_busy():
+            self._execute(self._values(message, attempts))
 
     def _execute(self, values: dict[str, Any]) -> None:
         positions = self.positions
@@ -306,20 +307,31 @@ class SentLedger:
 
     @contextmanager
     def _reopened_if_left_busy(self) -> Iterator[None]:
-        """On an error that leaves a statement's answer unread (the connection lost, say), the
-        ledger takes a new connection, so that the message is recorded again the ordinary way and
-        the ones after it too; the old one is never reused. If no new connection can be had, the
-        error that caused it is raised, and the records fail until the batch ends (its messages
-        are left to their lease)."""
+        """On an error that leaves a statement's answer unread, or the connection lost (the
+        database restarted while the ledger waited between messages, say), the ledger takes a new
+        connection, so that the message is recorded again the ordinary way and the ones after it
+        too; the old one is never reused. If no new connection can be had, the error that caused
+        it is raised: the courier then sends no more (`LedgerLost`)."""
         try:
             yield
         except Exception:
-            if self.overlapped.pending:
-                self.connection.invalidate()
-                self.connection.close()
+            if self.overlapped.pending or self._lost():
+                with suppress(Exception):
+                    self.connection.invalidate()
+                    self.connection.close()
                 with suppress(Exception):
                     self._open()
             raise
+
+    def _lost(self) -> bool:
+        """Whether the ledger's connection to the database is gone."""
+        try:
+            driver = self.connection.connection.driver_connection
+        except Exception:  # noqa: BLE001 - invalidated, or closed: gone either way
+            return True
+        if isinstance(driver, psycopg.Connection):
+            return bool(driver.broken or driver.pgconn.status != pq.ConnStatus.OK)
+        return driver is None
 
 
 class _OverlappedRecord:
@@ -525,13 +537,18 @@ class Courier:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._record_accepted()  # the last one, whatever stopped the worker
+        with suppress(LedgerLost):  # logged already; nothing is left to stop
+            self._record_accepted()  # the last one, whatever stopped the worker
 
     def deliver(self, messages: Iterator[Prepared]) -> Iterator[tuple[Outgoing, Exception | None]]:
         """Send each message `messages` yields, drawing the next while the server reads the one
         before; then say what became of it: None if the server accepted it, or the error that
         stopped it. An error in `messages` itself is raised once the message on its way is
-        done with."""
+        done with.
+
+        Once a message the server accepted cannot be recorded (the database is gone), no other
+        leaves: the one on its way is stopped before its content is sent, and it and the rest
+        stay claimed until their lease runs out, never sent twice."""
         upcoming = next(messages, None)
         while upcoming is not None:
             message, email, to = upcoming
@@ -540,9 +557,15 @@ class Courier:
                 self.backend.send(email, self.sender, to,
                                   before_leaving=self._record_accepted, meanwhile=following)  # fmt: skip
                 error = None
+            except LedgerLost:
+                return
             except Exception as failure:  # noqa: BLE001 - the worker decides what it means
                 error = failure
-            self._record_accepted()  # done already, unless the backend failed before it could
+            try:
+                self._record_accepted()  # done already, unless the backend failed before it could
+            except LedgerLost:
+                if error is not None:  # this one did not leave: it waits for its lease
+                    return
             if error is None:
                 self.accepted = message
                 self._start_record()
@@ -567,21 +590,31 @@ class Courier:
         self.accepted, self.recording = None, message
 
     def _record_accepted(self) -> None:
+        """Record what the server accepted; raises `LedgerLost` if a record failed for good."""
+        lost = False
         recording, self.recording = self.recording, None
         if recording is not None:
             try:
                 self.ledger.finish()
             except Exception:  # noqa: BLE001 - tried again the ordinary way, with its retries
                 self.logger.warning("Recording message %s failed", recording.id, exc_info=True)
-                self._record(recording)
+                lost = not self._record(recording)
         message, self.accepted = self.accepted, None
         if message is not None:
-            self._record(message)
+            lost = not self._record(message) or lost
+        if lost:
+            raise LedgerLost("a sent message could not be recorded: no more are sent")
 
-    def _record(self, message: Outgoing) -> None:
+    def _record(self, message: Outgoing) -> bool:
         unrecorded = _record_sent(self.ledger, message, self.logger)
         if unrecorded:
             self.unrecorded.append(f"{message.to_address}: {unrecorded}")
+        return unrecorded is None
+
+
+class LedgerLost(Exception):
+    """A message the server accepted could not be recorded as sent (the database is gone): the
+    courier sends no more, since each would be sent again when its lease runs out."""
 
 
 @dataclass
