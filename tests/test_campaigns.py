@@ -310,6 +310,9 @@ def test_hostile_text_is_data_in_the_email_and_the_preview(app, organiser_client
         ("preview_text", "a\nb", "must be on one line"),
         ("body", "bad \x00 byte", "not allowed"),
         ("survey_url", "javascript:alert(1)", "must be a web address"),
+        ("survey_url", "http://[", "must be a web address"),  # urlsplit raises on it
+        ("survey_url", "http://]x[", "must be a web address"),
+        ("survey_url", "https://user:pass@survey.example/", "must be a web address"),
         ("event_id", "999999", "Not a valid choice"),
         ("segment_id", "abc", "Invalid Choice"),
         ("topic", "everything", "Not a valid choice"),

@@ -763,3 +763,36 @@ def test_a_name_spelled_without_its_accents_or_in_capitals_is_the_same_business(
     run(csv_text("CAFE BON APPETIT LIMITED,Ben Cole,ben@cafe.example,,,no,5,,,,,").encode())
     assert list(organisations()) == ["Café Bon Appétit Ltd"]
     assert contacts()["ben@cafe.example"].organisation.name == "Café Bon Appétit Ltd"
+
+
+def test_lines_inside_an_over_long_quoted_cell_never_become_rows_of_their_own(app):
+    """A quoted Notes cell of more than 131,072 characters with line breaks in it, one of its lines
+    reading like a row: the whole row is refused, and nothing in the cell is imported."""
+    filler = ("z" * 1000 + "\r\n") * 140
+    content = csv_text(
+        f'Octree,,a@octree.example,,,,small,,,,,"{filler}Injected Ltd,,injected@example.com,,,,'
+        'small,,,,,ok\r\ntail"',
+        "Bakery,,b@bakery.example,,,,small,,,,,",
+    ).encode()
+    job = run(content)
+    assert outcomes(job)[2] == (
+        RowAction.refused,
+        "The row could not be read: a cell is longer than 131,072 characters.",
+    )
+    assert set(contacts()) == {"b@bakery.example"}
+
+
+@pytest.mark.parametrize(
+    "website", ["http://[", "acme.co.uk [closed]", "https://[::1", "http://]x["]
+)
+def test_a_website_that_cannot_be_split_refuses_its_row_not_the_import(app, website):
+    """`urlsplit` raises on a stray bracket: the row is refused with the reason, the rest go in."""
+    content = csv_text(
+        f'Octree,a@octree.example,small,"{website}"',
+        "Bakery,b@bakery.example,small,",
+        header="Organisation,Email,Size band,Website",
+    )
+    job = run(content.encode())
+    action, detail = outcomes(job)[2]
+    assert action == RowAction.refused and "must be a web address" in detail
+    assert set(organisations()) == {"Bakery"}

@@ -8,7 +8,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from sqlalchemy import CursorResult, Select, select, update
 
@@ -17,6 +16,7 @@ from chamber.campaigns import content
 from chamber.campaigns.models import Campaign, CampaignRecipient, CampaignResource, CampaignStatus
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
+from chamber.core.urls import url_fault
 from chamber.directory.models import Segment
 from chamber.events.models import Event
 from chamber.extensions import db
@@ -55,12 +55,10 @@ def _check(details: CampaignDetails) -> None:
         raise CampaignRefused(
             f"The subject can be at most {SUBJECT_MAX} characters.", field="subject"
         )
-    if details.survey_url:
-        parts = urlsplit(details.survey_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CampaignRefused(
-                "The survey link must be a web address starting https://", field="survey_url"
-            )
+    if details.survey_url and url_fault(details.survey_url):
+        raise CampaignRefused(
+            "The survey link must be a web address starting https://", field="survey_url"
+        )
     if details.event_id is not None and db.session.get(Event, details.event_id) is None:
         raise CampaignRefused("Choose an event from the list.", field="event_id")
     if details.segment_id is not None and db.session.get(Segment, details.segment_id) is None:

@@ -28,8 +28,12 @@ ENCODING_NAMES = {
 }
 MAX_COLUMNS = 200
 MAX_HEADER_CELL = 200
-# The csv module's own limit on one cell; a longer one ends that row (not the file) with an error.
+# The longest cell a row may hold; a longer one refuses that row (not the file).
 MAX_CELL = 131_072
+# The csv module's own limit on one cell, far above MAX_CELL: the module is never stopped by it in
+# the middle of a cell (it would go on from there, reading the cell's own lines as rows), so a
+# long cell is always read whole, and then refused here by its length.
+READER_CELL_LIMIT = 64 * 1024 * 1024
 _CHUNK = 1 << 20
 # What other files start with: a person who picked the workbook rather than its CSV is told so.
 _SIGNATURES = {
@@ -166,9 +170,12 @@ def _text(stream: BinaryIO, encoding: str) -> io.TextIOWrapper:
 
 def records(stream: BinaryIO, sheet: SheetFormat) -> Iterator[Record]:
     """Every row of the file, the header first (number 1), decoded and split as a stream. A row
-    the csv module cannot split (a cell longer than MAX_CELL) comes with its problem and no
-    cells; the rows after it are read as usual. Blank rows are skipped, keeping their numbers."""
+    the csv module cannot split, or with a cell longer than MAX_CELL, comes with its problem and
+    no cells; the rows after it are read as usual. Blank rows are skipped, keeping their
+    numbers."""
     stream.seek(0)
+    if csv.field_size_limit() < READER_CELL_LIMIT:
+        csv.field_size_limit(READER_CELL_LIMIT)
     text = _text(stream, sheet.encoding)
     reader = csv.reader(text, delimiter=sheet.delimiter, strict=False)
     number = 0
@@ -179,14 +186,10 @@ def records(stream: BinaryIO, sheet: SheetFormat) -> Iterator[Record]:
         except StopIteration:
             return
         except csv.Error as error:
-            too_long = "field larger" in str(error)
-            yield Record(
-                number,
-                [],
-                f"a cell is longer than {MAX_CELL:,} characters"
-                if too_long
-                else f"the row could not be read ({error})",
-            )
+            yield Record(number, [], f"the row could not be read ({error})")
+            continue
+        if any(len(cell) > MAX_CELL for cell in cells):
+            yield Record(number, [], f"a cell is longer than {MAX_CELL:,} characters")
             continue
         if any(cell.strip() for cell in cells):
             yield Record(number, cells)

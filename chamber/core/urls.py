@@ -85,3 +85,28 @@ def _from_shape(endpoint: str, values: dict[str, Any]) -> str | None:
         return None
     filled = list(values.values())  # in one pass: a value that reads like a slot stays as it is
     return _SLOTS.sub(lambda slot: filled[int(slot.group(1))], shape)
+
+
+# --- which web addresses are links at all ---------------------------------------------------------
+
+WEB_SCHEMES = ("http", "https")
+
+
+def url_fault(url: str) -> str | None:
+    """What is wrong with `url` as a link: "hidden" (spaces or control characters), "malformed",
+    "scheme" (not http or https), "host" (none), "credentials" (a user name or password); or None.
+    The library's forms and the checker each put it in their own words."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "hidden"
+    try:
+        parts = urlsplit(url)
+        parts.hostname, parts.port  # noqa: B018 - both raise ValueError when malformed
+    except ValueError:
+        return "malformed"
+    if parts.scheme.lower() not in WEB_SCHEMES:
+        return "scheme"
+    if not parts.hostname:
+        return "host"
+    if parts.username is not None or parts.password is not None:
+        return "credentials"
+    return None

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from chamber.core.forms import email_problem, text_problem
+from chamber.core.urls import url_fault
 from chamber.members.models import LegalForm, SizeBand
 
 
@@ -159,9 +160,8 @@ def parse_legal_form(text: str, label: str) -> LegalForm:
 
 def parse_website(text: str, label: str) -> str:
     address = text if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", text) else f"https://{text}"
-    parts = urlsplit(address)
-    host = parts.hostname or ""
-    if parts.scheme.lower() not in ("http", "https") or "." not in host or re.search(r"\s", text):
+    # `url_fault` first: `urlsplit` raises on a bracket ("acme.co.uk [closed]")
+    if url_fault(address) or "." not in (urlsplit(address).hostname or ""):
         raise CellRefused(f"{label} “{text}” must be a web address, like https://example.co.uk")
     return address
 

@@ -8,7 +8,6 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpcore
 
@@ -23,31 +22,6 @@ class Unreachable(Exception):
 
 class RefusedAddress(Unreachable):
     pass
-
-
-# --- which web addresses are links at all ---------------------------------------------------------
-
-WEB_SCHEMES = ("http", "https")
-
-
-def url_fault(url: str) -> str | None:
-    """What is wrong with `url` as a link: "hidden" (spaces or control characters), "malformed",
-    "scheme" (not http or https), "host" (none), "credentials" (a user name or password); or None.
-    The library's forms and the checker each put it in their own words."""
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return "hidden"
-    try:
-        parts = urlsplit(url)
-        parts.hostname, parts.port  # noqa: B018 - both raise ValueError when malformed
-    except ValueError:
-        return "malformed"
-    if parts.scheme.lower() not in WEB_SCHEMES:
-        return "scheme"
-    if not parts.hostname:
-        return "host"
-    if parts.username is not None or parts.password is not None:
-        return "credentials"
-    return None
 
 
 # --- which addresses may be asked -----------------------------------------------------------------

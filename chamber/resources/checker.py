@@ -22,12 +22,12 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from chamber.core.urls import url_fault
 from chamber.resources.addresses import (
     GuardedBackend,
     IPAddress,
     Unreachable,
     is_public_address,
-    url_fault,
 )
 
 OK = "ok"

@@ -17,9 +17,9 @@ from chamber.auth.models import StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.text import slugify
 from chamber.core.times import utcnow
+from chamber.core.urls import url_fault
 from chamber.extensions import db
 from chamber.members.models import SizeBand
-from chamber.resources.addresses import url_fault
 from chamber.resources.models import (
     LinkState,
     Resource,
