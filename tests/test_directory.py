@@ -787,3 +787,13 @@ def test_the_lists_and_the_merge_finder_find_names_without_their_accents(organis
         f"{BASE}/contacts/{kept.id}/merge", query_string={"q": "muller"}
     ).text
     assert "Anna Müller" in finder and "Lars Sjöberg" not in finder
+
+
+@pytest.mark.parametrize("value", ["9" * 30, str(2**31), "-1", "0", "1e3", "abc", "%00"])
+def test_an_absurd_id_in_the_query_string_is_taken_as_none_never_a_500(organiser_client, value):
+    """The segment export's `?segment=` and the new contact's `?organisation=`: an id no column
+    can hold overflowed inside the database driver."""
+    export = organiser_client.get(f"{BASE}/segments/people.csv?segment={value}")
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    form = organiser_client.get(f"{BASE}/contacts/new?organisation={value}")
+    assert form.status_code == 200

@@ -7,6 +7,8 @@ import csv
 import io
 import re
 
+import pytest
+
 from chamber.core.transactions import unit_of_work
 from chamber.extensions import db
 from chamber.members import import_jobs
@@ -112,6 +114,30 @@ def test_upload_choose_columns_dry_run_then_import(organiser_client):
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "ascii_name", "utf8_name"),
+    [
+        ("会員リスト.csv", "-refused-rows.csv", "%E4%BC%9A%E5%93%A1%E3%83%AA%E3%82%B9%E3%83%88"),
+        ("Członkowie 2026.csv", '"Czonkowie 2026-refused-rows.csv"', "Cz%C5%82onkowie%202026"),
+        ("Zoë;x=1.csv", "Zoe-x-1-refused-rows.csv", "Zo%C3%AB-x-1"),
+    ],
+)
+def test_the_error_report_of_a_file_named_in_any_script_downloads(
+    organiser_client, name, ascii_name, utf8_name
+):
+    """A file name outside Latin-1 broke the response's headers: the name is written as RFC 6266
+    wants it, ASCII with the UTF-8 name beside it, and nothing typed escapes its quotes."""
+    upload(organiser_client, name=name)
+    job = latest_job()
+    choose(organiser_client, job, run="import")
+    response = organiser_client.get(f"{INDEX}{job.id}/refused.csv")
+    assert response.status_code == 200 and response.data
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == (
+        f"attachment; filename={ascii_name}; filename*=UTF-8''{utf8_name}-refused-rows.csv"
+    )
+
+
 def test_the_error_report_is_a_formula_safe_csv_of_the_refused_rows(organiser_client):
     upload(organiser_client)
     job = latest_job()
@@ -122,7 +148,7 @@ def test_the_error_report_is_a_formula_safe_csv_of_the_refused_rows(organiser_cl
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert (
-        response.headers["Content-Disposition"] == 'attachment; filename="members-refused-rows.csv"'
+        response.headers["Content-Disposition"] == "attachment; filename=members-refused-rows.csv"
     )
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert rows[0] == [

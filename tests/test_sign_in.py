@@ -109,6 +109,28 @@ def test_an_expired_link_is_a_404(client, organiser, smtp_server):
     assert client.get(live).status_code == 404
 
 
+def test_a_password_an_admin_sets_spends_the_accounts_reset_links(
+    client, admin_client, organiser, smtp_server
+):
+    """An admin resetting an account they think is taken over: the link already in the taker's
+    mailbox stops working, so the new password holds."""
+    password_reset.request_reset(organiser.email)
+    db.session.commit()
+    (message,) = delivered(smtp_server)
+    path = link_in(message, "/staff/password/reset/")
+    assert client.get(path).status_code == 200
+    set_by_admin = post_form(
+        admin_client,
+        f"/staff/users/{organiser.id}/password",
+        {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+        token_from=f"/staff/users/{organiser.id}",
+    )
+    assert set_by_admin.status_code == 302
+    assert client.get(path).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(StaffUser, organiser.id).check_password(NEW_PASSWORD)
+
+
 def test_a_link_belongs_to_its_own_account(client, organiser, admin, smtp_server):
     password_reset.request_reset(organiser.email)
     db.session.commit()

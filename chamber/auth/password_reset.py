@@ -90,12 +90,7 @@ def complete(reset: PasswordReset, password: str, now: datetime | None = None) -
     )
     if spent != 1:
         raise services.StaffError("That link has been used already. Ask for a new one.")
-    services.set_password(user, password)  # ends every session of the account
-    db.session.execute(
-        db.update(PasswordReset)
-        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
-        .values(used_at=now)
-    )
+    services.set_password(user, password)  # ends every session and spends every other link
     audit.record("password_reset", kind="staff_user", object_id=user.id, by=user)
     db.session.flush()
     return user

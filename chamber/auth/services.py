@@ -7,10 +7,11 @@ import threading
 from collections.abc import Iterable
 
 from flask import current_app
+from sqlalchemy import update
 from zxcvbn import zxcvbn
 
 from chamber.auth import audit, sessions
-from chamber.auth.models import Role, StaffUser
+from chamber.auth.models import PasswordReset, Role, StaffUser
 from chamber.core.errors import Refusal
 from chamber.core.times import utcnow
 from chamber.extensions import db
@@ -161,12 +162,19 @@ def update_staff(user: StaffUser, *, name: str, role: Role, active: bool, by: St
 
 
 def set_password(user: StaffUser, password: str, *, by: StaffUser | None = None) -> None:
-    """Set a new password and end the user's other sessions. Someone setting their own password
-    keeps the session they did it from: they have just shown they hold it."""
+    """Set a new password, end the user's other sessions and spend every password reset link of
+    theirs not yet used (an admin resetting an account they think is taken over leaves no link
+    in the taker's mailbox that still works). Someone setting their own password keeps the
+    session they did it from: they have just shown they hold it."""
     problem = password_problem(password, about=(user.email, user.name))
     if problem:
         raise StaffError(problem)
     user.set_password(password)
     keep = by.session_token if by is not None and by.id == user.id else None
     sessions.end_all(user, keep=keep)
+    db.session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
     db.session.flush()

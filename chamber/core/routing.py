@@ -21,3 +21,13 @@ class IdConverter(IntegerConverter):
         signed: bool = False,
     ) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def id_arg(text: str) -> int:
+    """An id in the query string, for `request.args.get(name, type=id_arg)`: a number an id
+    column can hold, or (as for any malformed value) the argument is taken as missing; never an
+    overflow inside the database driver."""
+    number = int(text)
+    if not 1 <= number <= MAX_ID:
+        raise ValueError("not an id")
+    return number

@@ -4,16 +4,17 @@ the worker with progress for a large one), cancelling, and the error report: doc
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_wtf.file import FileField, FileRequired
@@ -260,9 +261,14 @@ def report(job_id: int):
     body = csv_bytes(import_jobs.report_header(job), import_jobs.report_rows(job))
     record("exported", kind="import_job", object_id=job.id, detail="refused rows CSV")
     stem = job.file_name.rsplit(".", 1)[0] or "import"
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:60]
-    return Response(
-        body,
+    safe = "".join(ch if ch.isalnum() or ch in "-_ " else "-" for ch in stem)[:60]
+    # Werkzeug writes the name as RFC 6266 wants it: an ASCII `filename` and, for a name in
+    # another script ("会員リスト"), the UTF-8 `filename*` beside it.
+    return send_file(
+        io.BytesIO(body),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{safe}-refused-rows.csv"'},
+        as_attachment=True,
+        download_name=f"{safe}-refused-rows.csv",
+        etag=False,
+        max_age=0,
     )

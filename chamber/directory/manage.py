@@ -11,6 +11,7 @@ from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
+from chamber.core.routing import id_arg
 from chamber.core.times import utcnow
 from chamber.directory import merging, queries
 from chamber.directory.forms import (
@@ -187,7 +188,7 @@ def export_contacts():
 @bp.route("/contacts/new", methods=["GET", "POST"])
 def new_contact():
     form = ContactForm()
-    at = request.args.get("organisation", type=int)
+    at = request.args.get("organisation", type=id_arg)
     if not form.is_submitted() and at and (business := queries.organisation_or_none(at)):
         form.organisation.data = business.name
     if form.validate_on_submit():

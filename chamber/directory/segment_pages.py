@@ -10,6 +10,7 @@ from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
 from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import form_status, refusals_shown_on
 from chamber.core.pagination import paginate
+from chamber.core.routing import id_arg
 from chamber.directory import segments
 from chamber.directory.models import Segment
 from chamber.directory.segment_forms import SaveSegmentForm
@@ -133,7 +134,7 @@ def left_out(reason: str):
 @bp.get("/people.csv")
 def export():
     """Who is in it, as CSV (formula-safe): the builder's filters, or a saved segment's."""
-    segment_id = request.args.get("segment", type=int)
+    segment_id = request.args.get("segment", type=id_arg)
     if segment_id is not None:
         segment = _segment_or_404(segment_id)
         filters = segments.SegmentFilters.from_json(segment.filters)
