@@ -248,11 +248,22 @@ ADDRESS_NAMES = [
     "evil。com/login",  # an ideographic full stop, which IDNA reads as a dot
     "evil．co．uk",
     "Open invoice.pdf",
+    "Ann - renew at chamber-renewals.me/pay",  # any top-level domain, not a list of a few
+    "Visit pay-chamber.ai now",
+    "Log in at secure.bank",
+    "see offers.page",
+    "203.0.113.7/login",  # an IP address
+    "evil\u200b.com",  # a zero-width space before the dot
+    "evil.c\u00adom",  # a soft hyphen inside the ending
+    "пример.рф",  # internationalised
+    "evil.москва",
+    "xn--80adxhks.xn--p1ai",
 ]
 REAL_NAMES = ["J. R. R. Tolkien", "J.R.R. Tolkien", "Dr. Amara Okafor", "Zoë O'Brien",
               "Jean-Luc Picard", "Ayşe Ölçer", "李小龍", "Mr A. N. Other", "R.K.Narayan",
               "S.Ramesh", "A.B.Chowdhury", "Md.Rahman", "Mohd.Ali", "Ma.Cristina", "T.Ng",
-              "St.John Smith"]  # fmt: skip
+              "St.John Smith", "Mohd.Ali.Hassan", "Kim Lee", "Dr. Li Na", "Zoë\u200dO'Brien",
+              "مریم\u200cزاده"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ADDRESS_NAMES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_wtf import FlaskForm
+from publicsuffixlist import PublicSuffixList
 from wtforms import (
     DateTimeLocalField,
     EmailField,
@@ -212,31 +214,64 @@ def text_field(
     return field_class(label, validators=validators, render_kw=render_kw, **kwargs)
 
 
-# A web or email address in a person's name: a scheme, "www.", an @, or a dot joining a word to
-# a top-level domain or file ending that links use ("evil.example", "bit.ly", "login.php"). Only
-# those: a dot joining two parts of a real name stays ("R.K.Narayan", "Md.Rahman", "T.Ng",
-# "St.John"). Full stops of other scripts count as dots (as IDNA reads them).
+# A web or email address in a person's name: a scheme, "www.", an @, an IPv4 address, or a dot
+# joining a word to a top-level domain: any in the Public Suffix List (bundled with
+# `publicsuffixlist`, nothing fetched: "evil.me", "pay.bank", "пример.рф", "xn--p1ai") after a
+# word of two letters or more, and the commonest ("x.com") or a file ending ("invoice.pdf") after
+# any. So a dot joining two parts of a real name stays ("R.K.Narayan", "Md.Rahman", "T.Ng",
+# "St.John", "J.R.R. Tolkien"). Full stops of other scripts count as dots (as IDNA reads them),
+# and invisible format characters (a zero-width space before the dot) are read as absent.
 URL_ENDINGS = (
     "com|net|org|info|biz|uk|io|xyz|top|online|site|app|link|click|live|shop|store|support|help"
-    "|login|dev|ru|cn|ly|tk|ml|ga|cf|gq|co|cc|gl|eu|example|test|invalid|gov|edu|html?|php|exe"
-    "|zip|pdf"
+    "|login|dev|ru|cn|ly|tk|ml|ga|cf|gq|co|cc|gl|eu|me|ai|to|example|test|invalid|localhost|onion"
+    "|gov|edu|html?|php|exe|zip|pdf"
 )
-WEB_ADDRESS = re.compile(rf"://|\bwww\.|@|[^\W_]\.(?:{URL_ENDINGS})\b", re.IGNORECASE)
+WEB_ADDRESS = re.compile(
+    rf"://|\bwww\.|@|\b\d{{1,3}}(?:\.\d{{1,3}}){{3}}\b|[^\W_]\.(?:{URL_ENDINGS})\b", re.IGNORECASE
+)
+# Each word, dot and word in a text (overlapping: "a.b.c" gives a.b and b.c).
+DOTTED_WORDS = re.compile(r"(?=(?<![\w-])([^\W_][\w-]*)\.([^\W\d_][\w-]*))")
 BUSINESS_WEB_ADDRESS = re.compile(r"://|\bwww\.", re.IGNORECASE)  # "Booking.com", "Hair@Home"
 OTHER_FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 NAME_WITH_ADDRESS = "Enter a name without a web or email address in it."
 BUSINESS_WITH_ADDRESS = "Enter the business's name without a web address in it."
 
 
+@functools.cache
+def _top_level_domains() -> PublicSuffixList:
+    return PublicSuffixList(accept_unknown=False)  # read once, when a name is first checked
+
+
+def _as_read(text: str) -> str:
+    """The text as a mail program reads it for links: other scripts' full stops as dots, and
+    format characters (zero-width spaces, soft hyphens, direction marks) left out."""
+    plain = text.translate(OTHER_FULL_STOPS)
+    return "".join(ch for ch in plain if unicodedata.category(ch) != "Cf")
+
+
 def _holds(pattern: re.Pattern[str], text: str | None) -> bool:
-    return bool(text and pattern.search(text.translate(OTHER_FULL_STOPS)))
+    return bool(text and pattern.search(_as_read(text)))
+
+
+def holds_web_address(text: str | None) -> bool:
+    """Whether a mail program could read a link or an address in `text` (see WEB_ADDRESS)."""
+    if not text:
+        return False
+    plain = _as_read(text)
+    if WEB_ADDRESS.search(plain):
+        return True
+    domains = _top_level_domains()
+    return any(
+        len(first) >= 2 and domains.is_public(last.lower())
+        for first, last in DOTTED_WORDS.findall(plain)
+    )
 
 
 def no_web_address(_form: Any, field: Field) -> None:
     """A person's name that a stranger may type (a delegate named by someone else, a subscriber)
     goes into emails to that person's address ("Dear ..."), where a mail program makes any web
     address in it a link: so a name holds none (invariant 11)."""
-    if _holds(WEB_ADDRESS, field.data):
+    if holds_web_address(field.data):
         raise ValidationError(NAME_WITH_ADDRESS)
 
 
