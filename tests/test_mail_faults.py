@@ -431,3 +431,101 @@ def test_once_a_sent_message_cannot_be_recorded_no_other_leaves(app, smtp_server
     ids = smtp_server.message_ids()
     assert len(ids) == 5 and len(set(ids)) == 4  # the unrecorded one once more, the rest once
     assert statuses() == {"sent": 4}
+
+
+# --- a mail server that takes nothing -----------------------------------------------------------
+
+
+class _Silent:
+    """Takes TCP connections and never says a word (a firewall, a hung relay)."""
+
+    def __init__(self):
+        import socket
+
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections: list = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.connections.append(self.socket.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        import socket
+
+        with suppress(OSError):  # wakes the thread's accept()
+            self.socket.shutdown(socket.SHUT_RDWR)
+        self.socket.close()
+        self.thread.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
+
+
+def test_a_server_that_never_answers_costs_one_time_out_and_sending_rests(app):
+    """Without a stop, each of the batch's messages waited the whole time-out (250 of 30 s at the
+    defaults: two hours a batch). Now the first one's time-out hands the rest back untouched,
+    and the worker's next rounds leave the server alone until the pause is over."""
+    from tests.test_mail import later, statuses
+    from tests.test_mail import queue as queue_many
+
+    silent = _Silent()
+    app.config.update(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=silent.port,
+                      SMTP_SECURITY="none", SMTP_TIMEOUT=1)  # fmt: skip
+    queue_many(10)
+    started = time.monotonic()
+    report = deliver_due()
+    assert time.monotonic() - started < 3 and len(silent.connections) == 1
+    assert report.server_unavailable and report.retrying == 1 and report.failed == 0
+    assert "sending rests until" in report.errors[-1]
+    attempts = sorted(m.attempts for m in db.session.scalars(db.select(OutboxMessage)))
+    assert attempts == [0] * 9 + [1]  # only the one tried spent an attempt
+    assert deliver_due().handled == 0 and len(silent.connections) == 1  # resting
+    silent.close()
+    assert statuses() == {"pending": 10}
+    deliver_due(now=later(1))  # the pause is over: tried again (and refused: nobody listens)
+    assert statuses() == {"pending": 10}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["530 5.7.0 Authentication required", "550 5.4.5 Daily user sending quota exceeded",
+     "421 4.3.2 Service shutting down"],
+)  # fmt: skip
+def test_a_refusal_of_our_sender_or_account_parks_nothing(app, smtp_server, reply):
+    """A reply about the server or our account (to MAIL FROM here) is no message's fault: none
+    is parked as failed, the rest are handed back without spending an attempt, and once the
+    server takes mail again every message goes once."""
+    from tests.test_mail import later, statuses
+    from tests.test_mail import queue as queue_many
+
+    handler = smtp_server.handler
+
+    async def refusing(server, session, envelope, address, mail_options):
+        return reply
+
+    handler.handle_MAIL = refusing
+    queue_many(5, to="a@example.com")
+    queue_many(5, to="b@example.com")
+    report = deliver_due()
+    assert report.failed == 0 and report.retrying == 1 and report.server_unavailable
+    assert statuses() == {"pending": 10} and smtp_server.messages == []
+    del handler.handle_MAIL
+    deliver_due(now=later(10))
+    assert statuses() == {"sent": 10} and len(set(smtp_server.message_ids())) == 10
+
+
+@pytest.mark.parametrize(
+    ("code", "reply", "kind"),
+    [(550, "5.1.1 No such user", "Bounce"), (552, "5.2.2 Mailbox full, over quota", "PermanentFailure"),
+     (451, "4.7.1 Greylisted, try again", "TemporaryFailure"), (535, "5.7.8 Bad credentials", "ServerUnavailable"),
+     (554, "5.7.0 Authentication required", "ServerUnavailable"), (421, "Closing", "ServerUnavailable")],
+)  # fmt: skip
+def test_replies_about_one_message_and_about_the_server_are_told_apart(code, reply, kind):
+    from chamber.mail.backends import _classified
+
+    assert type(_classified(code, reply, about_recipient=True)).__name__ == kind

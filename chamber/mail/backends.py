@@ -26,6 +26,18 @@ class TemporaryFailure(Exception):
     """Try again later: connection refused, timeout, a 4xx reply."""
 
 
+class ServerUnavailable(TemporaryFailure):
+    """The mail server takes no message now, whichever it is: it cannot be reached or stops
+    answering, refuses our login or our sender, or says it is over its quota. No message is at
+    fault: the batch is handed back untouched, and sending rests a while (`delivery`)."""
+
+
+# Replies that are about the server or our account, never one message: 421 (closing), auth
+# required or refused, and the enhanced codes for auth, quotas and a system that is full.
+_SERVER_CODES = {421, 454, 530, 534, 535, 538}
+_SERVER_STATUS = re.compile(r"^\s*[45]\.(?:7\.0|7\.8|7\.9|3\.1|3\.2|4\.5)\b")
+
+
 class PermanentFailure(Exception):
     """Do not try again: a 5xx reply."""
 
@@ -79,11 +91,11 @@ class SMTPBackend:
             if self.username:
                 connection.login(self.username, self.password or "")
         except smtplib.SMTPAuthenticationError as error:
-            raise TemporaryFailure(
+            raise ServerUnavailable(
                 f"SMTP login refused: {error.smtp_code} {error.smtp_error!r}"
             ) from error
         except (OSError, smtplib.SMTPException) as error:
-            raise TemporaryFailure(f"cannot reach {self.host}:{self.port}: {error}") from error
+            raise ServerUnavailable(f"cannot reach {self.host}:{self.port}: {error}") from error
         return connection
 
     def __enter__(self) -> SMTPBackend:
@@ -135,6 +147,11 @@ class SMTPBackend:
             code, reply = connection.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
+        except smtplib.SMTPSenderRefused as error:  # our one sender: so every message
+            self._drop_connection()
+            raise ServerUnavailable(
+                f"sender refused: {error.smtp_code} {_text(error.smtp_error)}"
+            ) from error
         except smtplib.SMTPRecipientsRefused as error:
             self._reset_after_error()
             code, reply = next(iter(error.recipients.values()))
@@ -146,7 +163,7 @@ class SMTPBackend:
             ) from error
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self._drop_connection()
-            raise TemporaryFailure(f"connection lost: {error}") from error
+            raise ServerUnavailable(f"connection lost: {error}") from error
         except BaseException:  # the caller's own work stopped it (`before_leaving`): the
             self._drop_connection()  # message never leaves, and the server is mid-DATA
             raise
@@ -211,6 +228,8 @@ def is_address_refusal(code: int, reply: bytes | str) -> bool:
 
 def _classified(code: int, reply: bytes | str, *, about_recipient: bool = False) -> Exception:
     description = f"{code} {_text(reply)}".strip()
+    if code in _SERVER_CODES or _SERVER_STATUS.search(_text(reply)):
+        return ServerUnavailable(description)
     if about_recipient and is_address_refusal(code, reply):
         return Bounce(description)
     return PermanentFailure(description) if 500 <= code < 600 else TemporaryFailure(description)

@@ -48,6 +48,7 @@ from chamber.mail.backends import (
     Backend,
     Bounce,
     PermanentFailure,
+    ServerUnavailable,
     TemporaryFailure,
     backend_for,
 )
@@ -75,6 +76,7 @@ class DeliveryReport:
     failed: int = 0
     suppressed: int = 0
     errors: list[str] = field(default_factory=list)
+    server_unavailable: str = ""  # why the mail server took nothing (`ServerUnavailable`)
 
     @property
     def handled(self) -> int:
@@ -86,6 +88,7 @@ class DeliveryReport:
         self.failed += other.failed
         self.suppressed += other.suppressed
         self.errors.extend(other.errors)
+        self.server_unavailable = other.server_unavailable or self.server_unavailable
 
 
 def backoff(
@@ -713,16 +716,41 @@ def deliver_claimed(
                 yield message, *ready
 
     sender = parseaddr(config["MAIL_FROM"])[1]
+    tried: set[int] = set()
     with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
         for message, error in courier.deliver(prepared()):
+            tried.add(message.id)
             _guarded(
                 message,
                 claim,
                 report,
                 partial(_record_outcome, message, error, claim, config, report),
             )
+            if isinstance(error, ServerUnavailable):
+                report.server_unavailable = str(error)
+                break
     report.errors.extend(courier.unrecorded)
+    if report.server_unavailable:
+        _hand_back([m for m in batch if m.id not in tried], claim, report)
     return report
+
+
+# Where this process keeps the time the mail server is tried again, once it took nothing.
+RESUME_SENDING_AT = "chamber.mail.resume_sending_at"
+
+
+def _hand_back(messages: list[Outgoing], claim: str, report: DeliveryReport) -> None:
+    """The mail server takes nothing now: the messages not yet tried go back as they were (no
+    attempt spent: none of them is at fault), due again when sending resumes (`deliver_due`)."""
+    resume = utcnow() + timedelta(seconds=current_app.config["MAIL_RETRY_BASE_SECONDS"])
+    current_app.extensions[RESUME_SENDING_AT] = resume
+    with unit_of_work():
+        for message in messages:
+            _record(message.id, claim, status=MessageStatus.pending, next_attempt_at=resume)
+    report.errors.append(
+        f"The mail server is unavailable ({report.server_unavailable}): {len(messages)} "
+        f"message(s) wait, and sending rests until {resume:%H:%M:%S} UTC."
+    )
 
 
 def _guarded(
@@ -1080,6 +1108,9 @@ def deliver_due(
     if look_ahead is None:
         look_ahead = on_postgresql()
     total = DeliveryReport()
+    resume_at = current_app.extensions.get(RESUME_SENDING_AT)
+    if resume_at is not None and now() < resume_at:  # the server took nothing a moment ago
+        return total
     backend = backend_for(current_app.config, current_app.instance_path)
     ahead: LookAhead | None = None
     try:
@@ -1102,6 +1133,8 @@ def deliver_due(
             total.add(report)
             if on_batch:
                 on_batch(total)
+            if report.server_unavailable:  # the rest of what is due waits with the batch
+                break
     finally:
         if ahead is not None:
             ahead.hand_back()  # stopped (or failed) with a batch readied ahead: for anyone to take
