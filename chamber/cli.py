@@ -446,6 +446,7 @@ def privacy_run_command(dry_run: bool) -> None:
         report = retention.run_retention(
             now, dry_run=dry_run, trigger="command", on_progress=progress
         )
+    assert report is not None  # a run asked for by name is never skipped
     click.echo(report.summary())
 
 

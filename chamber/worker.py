@@ -152,12 +152,19 @@ class Worker:
                     self.echo(f"  retention: {report.done}/{report.total} rows anonymised")
 
             report = retention.run_retention(
-                now, trigger="worker", on_progress=progress, should_stop=self.stopping.is_set
+                now,
+                trigger="worker",
+                on_progress=progress,
+                should_stop=self.stopping.is_set,
+                only_if_due=True,  # claimed: a worker beside this one may have begun it
             )
-        except Exception as error:  # a failed run must not stop the mail; tried next round
+        except Exception as error:  # a failed run must not stop the mail; recorded, tried again
             db.session.rollback()
             self.app.logger.exception("Retention failed")
-            self.echo(f"Retention: failed ({error}); will try again next round")
+            minutes = int(retention.RETRY_AFTER.total_seconds() // 60)
+            self.echo(f"Retention: failed ({error}); will try again in {minutes} minutes")
+            return
+        if report is None:
             return
         if report.done or report.stopped:
             self.echo(f"Retention: {report.summary()}")

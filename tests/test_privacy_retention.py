@@ -296,6 +296,85 @@ def test_the_worker_runs_it_once_a_day(app, make_event, make_item):
     assert len(db.session.scalars(db.select(RetentionRun)).all()) == 2
 
 
+def test_a_failed_run_records_why_and_is_tried_again_soon_not_a_day_later(
+    app, admin_client, make_event, make_item, monkeypatch
+):
+    """A kind that fails (a statement time-out, say): the run is recorded as failed with the
+    reason, shown on the page, and the worker tries again RETRY_AFTER later, not the next day;
+    the schedule then counts from the run that went to the end."""
+    import dataclasses
+
+    seminar_with_survey(make_event, make_item, days_ago=3)
+    said: list[str] = []
+    worker = Worker(app, worker_id="test", echo=said.append)
+    first = months_later(25)
+    kind = retention.KINDS["delegates"]
+
+    def timed_out(ids, now):
+        raise RuntimeError("canceling statement due to statement timeout")
+
+    monkeypatch.setitem(retention.KINDS, "delegates", dataclasses.replace(kind, apply=timed_out))
+    worker.run_once(first)
+    assert any("Retention: failed" in line and "15 minutes" in line for line in said)
+    (failed,) = db.session.scalars(db.select(RetentionRun)).all()
+    assert failed.finished_at and failed.error.startswith("failed: RuntimeError: canceling")
+    page = admin_client.get("/staff/privacy/retention").text
+    assert "failed: RuntimeError: canceling statement" in page and "still running" not in page
+    monkeypatch.setitem(retention.KINDS, "delegates", kind)
+    worker.run_once(first + timedelta(minutes=5))
+    assert db.session.scalar(db.select(db.func.count(RetentionRun.id))) == 1  # resting
+    again = first + timedelta(minutes=16)
+    worker.run_once(again)
+    runs = db.session.scalars(db.select(RetentionRun).order_by(RetentionRun.id)).all()
+    assert len(runs) == 2 and runs[1].error == "" and runs[1].counts["delegates"] == 6
+    with app.app_context():
+        assert retention.next_run_at(again) == again + timedelta(days=1)
+
+
+def test_a_run_whose_worker_died_is_taken_up_after_an_hour_not_beside_it(app):
+    """A run never ended (its worker killed) may still be running in another worker for a while:
+    no second run beside it; after ABANDONED_AFTER it is taken as dead and run again."""
+    began = utcnow()
+    db.session.add(RetentionRun(trigger="worker", started_at=began, counts={}))
+    db.session.commit()
+    assert not retention.is_due(began + timedelta(minutes=30))
+    assert retention.run_retention(began + timedelta(minutes=30), only_if_due=True) is None
+    assert retention.is_due(began + retention.ABANDONED_AFTER)
+    assert retention.run_retention(began + timedelta(hours=2), only_if_due=True) is not None
+
+
+def test_two_workers_at_once_make_one_run(app, make_event, make_item):
+    """Workers started together after a deploy: the claim (an advisory lock on PostgreSQL, the
+    one writer on SQLite) lets one of them run it."""
+    import threading
+
+    from chamber.core.dialects import on_postgresql
+
+    if not on_postgresql():
+        pytest.skip("two sessions writing at once: PostgreSQL")
+    seminar_with_survey(make_event, make_item, days_ago=3)
+    first = months_later(25)
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                barrier.wait(5)
+                results.append(retention.run_retention(first, only_if_due=True))
+                db.session.remove()
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and sorted(r is None for r in results) == [False, True]
+    db.session.expire_all()
+    assert db.session.scalar(db.select(db.func.count(RetentionRun.id))) == 1
+
+
 def test_the_command_runs_it_with_progress_and_a_dry_run_changes_nothing(
     app, runner, make_event, make_item, monkeypatch
 ):

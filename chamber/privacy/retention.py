@@ -21,6 +21,7 @@ from sqlalchemy import Select, delete, exists, func, or_, select
 
 from chamber.auth import audit
 from chamber.auth.audit import AuditEntry
+from chamber.core.dialects import on_postgresql
 from chamber.core.times import utcnow
 from chamber.core.transactions import unit_of_work
 from chamber.events.models import Event
@@ -40,7 +41,10 @@ from chamber.resources.models import LinkCheck
 from chamber.surveys.models import Answer, Question, QuestionKind, Response, Survey
 
 BATCH = 500
+RUN_LOCK = 0x63686D7274  # the advisory lock two workers claim a run under (PostgreSQL)
 EVERY = timedelta(days=1)  # how often the worker runs it
+RETRY_AFTER = timedelta(minutes=15)  # a run that failed or was stopped: tried again after this
+ABANDONED_AFTER = timedelta(hours=1)  # a run not ended after this: its worker died; run again
 
 
 @dataclass(frozen=True)
@@ -293,10 +297,23 @@ def due_counts(now: datetime) -> list[KindDue]:
 
 
 def last_run() -> RetentionRun | None:
-    """The latest real run (a dry run moves no schedule)."""
+    """The latest real run, whatever became of it (a dry run moves no schedule)."""
+    return _latest(RetentionRun.dry_run.is_(False))
+
+
+def last_complete_run() -> RetentionRun | None:
+    """The latest real run that went to the end: the one the daily schedule counts from."""
+    return _latest(
+        RetentionRun.dry_run.is_(False),
+        RetentionRun.finished_at.is_not(None),
+        RetentionRun.error == "",
+    )
+
+
+def _latest(*conditions: Any) -> RetentionRun | None:
     found: RetentionRun | None = db.session.scalar(
         db.select(RetentionRun)
-        .where(RetentionRun.dry_run.is_(False))
+        .where(*conditions)
         .order_by(RetentionRun.started_at.desc(), RetentionRun.id.desc())
         .limit(1)
     )
@@ -304,16 +321,21 @@ def last_run() -> RetentionRun | None:
 
 
 def next_run_at(now: datetime) -> datetime:
-    """When the worker will next run it: a day after the last real run began, or now."""
-    last = last_run()
-    if last is None:
-        return now
-    return max(now, last.started_at + EVERY)
+    """When the worker will next run it: a day after the last complete run began (or now, if none
+    did). A run that failed or was stopped is tried again RETRY_AFTER after it began, and one that
+    never ended (its worker died) ABANDONED_AFTER after it began; until then it may still be
+    running in another worker, which takes no second run beside it."""
+    complete = last_complete_run()
+    at = now if complete is None else max(now, complete.started_at + EVERY)
+    attempt = last_run()
+    if attempt is not None and attempt is not complete:
+        wait = RETRY_AFTER if attempt.finished_at is not None else ABANDONED_AFTER
+        at = max(at, attempt.started_at + wait)
+    return at
 
 
 def is_due(now: datetime) -> bool:
-    last = last_run()
-    return last is None or last.started_at + EVERY <= now
+    return next_run_at(now) <= now
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -346,38 +368,57 @@ def run_retention(
     batch: int = BATCH,
     on_progress: Callable[[RetentionReport], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-) -> RetentionReport:
+    only_if_due: bool = False,
+) -> RetentionReport | None:
     """Anonymise everything due at `now`, kind by kind, a batch per transaction (commits: for the
-    worker and the command, never inside a request). A dry run counts and changes nothing."""
+    worker and the command, never inside a request). A dry run counts and changes nothing.
+
+    With `only_if_due` (the worker), the run is claimed first: None if it is not due, or if
+    another worker has just begun it (on PostgreSQL the check and the claim hold an advisory
+    lock, so two workers started together make one run). A run that fails records its error, and
+    is tried again RETRY_AFTER later."""
     now = now or utcnow()
     with unit_of_work():
+        if only_if_due:
+            if on_postgresql():
+                db.session.execute(select(func.pg_advisory_xact_lock(RUN_LOCK)))
+            if not is_due(now):
+                return None
         due = due_counts(now)
         run = RetentionRun(trigger=trigger, dry_run=dry_run, started_at=now, counts={})
         db.session.add(run)
         db.session.flush()
         report = RetentionReport(run.id, dry_run, total=sum(d.count for d in due))
-    if dry_run:
-        report.counts = {d.kind.key: d.count for d in due}
-        report.done = report.total
-        if on_progress:
-            on_progress(report)
-    else:
-        for item in due:
-            if item.cutoff is None or not item.count:
-                continue
-            report.counts[item.kind.key] = _run_kind(
-                item.kind, item.cutoff, now, batch, report, on_progress, should_stop
-            )
-            if report.stopped:
-                break
+    try:
+        if dry_run:
+            report.counts = {d.kind.key: d.count for d in due}
+            report.done = report.total
+            if on_progress:
+                on_progress(report)
+        else:
+            for item in due:
+                if item.cutoff is None or not item.count:
+                    continue
+                report.counts[item.kind.key] = _run_kind(
+                    item.kind, item.cutoff, now, batch, report, on_progress, should_stop
+                )
+                if report.stopped:
+                    break
+    except Exception as failure:
+        db.session.rollback()
+        _finish(report, f"failed: {type(failure).__name__}: {failure}"[:2000])
+        raise
+    _finish(report, "stopped before the end; the next run goes on" if report.stopped else "")
+    return report
+
+
+def _finish(report: RetentionReport, error: str) -> None:
     with unit_of_work():
         finished = db.session.get(RetentionRun, report.run_id)
         assert finished is not None
         finished.counts = dict(report.counts)
         finished.finished_at = utcnow()
-        if report.stopped:
-            finished.error = "stopped before the end; the next run goes on"
-    return report
+        finished.error = error
 
 
 def _run_kind(
