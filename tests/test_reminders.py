@@ -8,6 +8,7 @@ import html
 import threading
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -59,7 +60,13 @@ def test_a_new_york_event_is_reminded_at_nine_new_york_time(make_event):
 def test_a_time_the_clocks_skip_goes_just_after_the_gap_and_a_moved_event_moves_it(make_event):
     event = make_event(starts_at=london(2027, 3, 28, 10, 0))
     event.reminder_days_before, event.reminder_time = 0, time(1, 30)  # 01:30 never happens
-    assert reminders.reminder_at(event) == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)  # 02:30 BST
+    # The first moment after the gap: 02:00 BST, when the clocks have gone forward.
+    assert reminders.reminder_at(event) == datetime(2027, 3, 28, 1, 0, tzinfo=UTC)
+    # Lord Howe Island goes forward half an hour, 02:00 to 02:30, on 3 October 2027.
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    starts = datetime(2027, 10, 3, 10, 0, tzinfo=lord_howe).astimezone(UTC)
+    skipped = reminders.reminder_at_for(starts, "Australia/Lord_Howe", 0, time(2, 15))
+    assert skipped.astimezone(lord_howe).time() == time(2, 30)
     event.reminder_time = time(9, 0)
     event.starts_at, event.ends_at = london(2027, 6, 10, 10, 0), london(2027, 6, 10, 12, 0)
     assert reminders.reminder_at(event) == london(2027, 6, 10, 9, 0)

@@ -15,8 +15,9 @@ them the new time). See docs/reminders.md.
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,8 +56,11 @@ def reminder_at_for(starts_at: datetime, zone_name: str, days_before: int, at: t
     wall = datetime.combine(local_day, at.replace(tzinfo=None))
     try:
         return local_to_utc(wall, zone_name)
-    except NonexistentLocalTime:  # fold=0 reads the gap with the offset before it: just after
-        return wall.replace(tzinfo=zone(zone_name), fold=0).astimezone(UTC)
+    except NonexistentLocalTime:  # the clocks skip it: the first wall-clock minute after the gap
+        for minutes in range(1, 24 * 60):
+            with suppress(NonexistentLocalTime):
+                return local_to_utc(wall + timedelta(minutes=minutes), zone_name)
+        raise
 
 
 def reminder_at(event: Event) -> datetime | None:
