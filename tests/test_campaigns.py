@@ -39,7 +39,7 @@ def person(email: str, business: str | None, legal_form: LegalForm | None = None
         if "sector" in fields:
             organisation.sector = fields.pop("sector")
     contact = members.find_or_create_contact(
-        email=email, name=email.split("@")[0].title(), organisation=organisation
+        email=email, name=email.split("@")[0].title(), organisation=organisation, confirmed=True
     )
     db.session.flush()
     return contact

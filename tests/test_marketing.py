@@ -15,9 +15,11 @@ from chamber.mail import services as mail
 from chamber.mail.models import Suppression
 from chamber.members import marketing
 from chamber.members.marketing import (
+    UNCONFIRMED,
     Basis,
     ConsentRecord,
     Facts,
+    MarketingStatus,
     counts_by_basis,
     may_receive,
     status,
@@ -32,9 +34,10 @@ from chamber.members.models import (
     SizeBand,
     TopicOptOut,
 )
+from chamber.registration.models import Delegate
 from tests.factories import make_booking
-from tests.support import count_queries
-from tests.test_registration import register
+from tests.support import count_queries, post_form
+from tests.test_registration import manage_token, register
 
 EVENTS, NEWSLETTER, SURVEYS = MarketingTopic
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -211,13 +214,41 @@ def population() -> dict[int, Facts]:
             withdrawn_at=withdrawn,
             soft_opt_in_at=T0 + timedelta(minutes=n) if soft else None,
         )
+    # Addresses typed on a public form and not yet shown to be the person's: no corporate or soft
+    # opt-in basis; a consent they confirmed (by email) still counts.
+    for n, (form, address, soft, consented) in enumerate(
+        itertools.product(FORMS, ADDRESSES, [False, True], [False, True]), start=len(made)
+    ):
+        email = f"p{n}@{'gmail.com' if address == 'gmail' else 'firm.example'}"
+        contact = Contact(
+            name=f"Person {n}", email=email,
+            organisation_id=organisations[form].id if form else None,
+            soft_opt_in_at=T0 if soft else None,
+        )  # fmt: skip
+        db.session.add(contact)
+        db.session.flush()
+        contact.address_confirmed_at = None  # as a public form makes it (the default is set)
+        db.session.flush()
+        current = None
+        if consented:
+            db.session.add(
+                Consent(
+                    contact_id=contact.id, purpose="events", wording=f"words {n}",
+                    source="staff", given_at=T0, confirmed_at=T0,
+                )
+            )  # fmt: skip
+            current = ConsentRecord(f"words {n}", "staff", T0, T0)
+        made[contact.id] = Facts(
+            email=email, legal_form=form, consent=current,
+            soft_opt_in_at=T0 if soft else None, address_confirmed=False,
+        )  # fmt: skip
     db.session.commit()
     return made
 
 
 def test_the_batch_and_sql_forms_agree_with_the_rule_on_a_mixed_population(app):
     made = population()
-    assert len(made) == 600
+    assert len(made) == 600 + 2 * len(FORMS) * len(ADDRESSES) * 2
     topic = EVENTS
     expected = {contact_id: status(facts, topic) for contact_id, facts in made.items()}
     assert statuses(made, topic) == expected
@@ -320,14 +351,23 @@ def test_opting_out_of_a_topic_withdraws_its_consent_with_the_time(app):
 
 
 def test_a_booker_who_does_not_tick_the_opt_out_gets_the_soft_opt_in_and_delegates_never(
-    client, make_event
+    client, make_event, smtp_server
 ):
+    """The soft opt-in is recorded with the booking, and counts once the address is shown to be
+    the booker's (here: they change a delegate's details through their manage link)."""
     event = make_event()
     form = html.unescape(client.get(f"/events/{event.slug}/register").text)
     assert "Don't send me news of future events" in form and 'name="consent"' not in form
     assert register(client, event).status_code == 302
     tony, zoe = contact("tony@octree.example"), contact("zoe@octree.example")
     assert tony.soft_opt_in_at is not None and zoe.soft_opt_in_at is None
+    assert marketing.status_of(tony, EVENTS) == MarketingStatus(Basis.no_basis, UNCONFIRMED)
+    token = manage_token(smtp_server)
+    zoe_place = db.session.scalars(db.select(Delegate).where(Delegate.contact_id == zoe.id)).one()
+    edited = post_form(
+        client, f"/r/{token}/delegates/{zoe_place.id}", {"name": "Zoë O'Brien", "needs": "Ramp"}
+    )
+    assert edited.status_code == 302
     assert marketing.status_of(tony, EVENTS).basis is Basis.soft_opt_in
     assert marketing.status_of(tony, SURVEYS).basis is Basis.no_basis
     assert marketing.status_of(zoe, EVENTS).basis is Basis.no_basis
@@ -336,6 +376,59 @@ def test_a_booker_who_does_not_tick_the_opt_out_gets_the_soft_opt_in_and_delegat
     again = register(client, make_event(), **{"delegates-0-email": "ed@octree.example"})
     assert again.status_code == 302
     assert contact("tony@octree.example").soft_opt_in_at == first
+
+
+def test_a_stranger_booking_in_someone_elses_name_makes_nobody_marketable(
+    client, make_event, smtp_server
+):
+    """Anyone may type any address on the public form, at any business's name: neither the
+    booker's soft opt-in nor the corporate subscriber's basis counts until the address is shown
+    to be theirs, in every form of the rule (one contact, the batch, the SQL a segment uses). A
+    booker who calls the booking off first keeps no soft opt-in; coming to the event confirms."""
+    from chamber.registration import checkin_services
+    from tests.factories import acting_staff
+
+    octree = Organisation(
+        name="Octree Ltd", name_normalised="octree", size_band=SizeBand.small, legal_form=LTD
+    )
+    db.session.add(octree)
+    db.session.commit()
+    event = make_event()
+    victims = ("vic@soletrader.example", "dee@partnership.example")
+    booked = register(client, event, booker_email=victims[0], **{"delegates-0-email": victims[1]})
+    assert booked.status_code == 302
+    vic, dee = (contact(address) for address in victims)
+    assert vic.organisation_id == dee.organisation_id == octree.id
+    for topic in (EVENTS, NEWSLETTER, SURVEYS):
+        found = marketing.statuses([vic.id, dee.id], topic)
+        assert {s.basis for s in found.values()} == {Basis.no_basis}
+        assert not set(db.session.scalars(may_receive(topic))) & {vic.id, dee.id}
+    assert "not yet shown to be theirs" in marketing.status_of(dee, EVENTS).reason
+    token = manage_token(smtp_server, booker=victims[0])
+    assert post_form(client, f"/r/{token}/cancel", {}).status_code == 302
+    assert contact(victims[0]).soft_opt_in_at is None
+    assert marketing.status_of(contact(victims[0]), EVENTS).basis is Basis.no_basis
+
+    other = make_event()
+    register(
+        client, other, booker_email="someone@else.example", **{"delegates-0-email": victims[1]}
+    )
+    place = db.session.scalars(
+        db.select(Delegate).where(Delegate.contact_id == dee.id, Delegate.event_id == other.id)
+    ).one()
+    checkin_services.check_in(place, by=acting_staff())
+    db.session.commit()
+    assert marketing.status_of(contact(victims[1]), EVENTS).basis is Basis.corporate
+    assert dee.id in set(db.session.scalars(may_receive(EVENTS)))
+
+
+def test_staff_and_the_directory_record_addresses_as_confirmed(app, make_event):
+    """A booking staff type, or a contact staff add, is the chamber's own record."""
+    event = make_event()
+    make_booking(event, "kim@octree.example", business="Octree Ltd")
+    kim = contact("kim@octree.example")
+    assert kim.address_confirmed_at is not None
+    assert marketing.status_of(kim, EVENTS).reason != UNCONFIRMED
 
 
 def test_a_booker_who_ticks_the_opt_out_gets_no_soft_opt_in_and_is_opted_out(client, make_event):

@@ -48,7 +48,7 @@ def organisation(name: str, **fields) -> Organisation:
 def contact(email: str, at_organisation: Organisation | None = None, **fields) -> Contact:
     person = members.find_or_create_contact(
         email=email, name=fields.pop("name", email.split("@")[0].title()),
-        organisation=at_organisation,
+        organisation=at_organisation, confirmed=True,  # the directory, as staff keep it
     )  # fmt: skip
     for key, value in fields.items():
         setattr(person, key, value)

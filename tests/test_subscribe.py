@@ -16,6 +16,7 @@ from chamber.mail import links
 from chamber.mail import services as mail
 from chamber.mail.delivery import deliver_due
 from chamber.mail.models import MailKind, MessageStatus, OutboxMessage, Suppression
+from chamber.members import services as members
 from chamber.members.marketing import Basis, status_of
 from chamber.members.models import (
     Consent,
@@ -359,6 +360,7 @@ def test_a_box_shown_ticked_is_no_consent_and_one_shown_unticked_is(
     client, smtp_server, make_event
 ):
     assert register(client, make_event(), booker_email=ANN).status_code == 302  # soft opt-in
+    members.confirm_addresses([contact().id])  # and they came: the address is theirs
     mail.enqueue(key="news", to=ANN, subject="News", template="members/subscribed",
                  context={"topics": [EVENTS], "preferences_for": contact().id,
                           "events_url": "http://127.0.0.1:5000/"},

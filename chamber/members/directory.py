@@ -365,7 +365,7 @@ def create_contact(details: ContactInput, *, by: StaffUser) -> Contact:
     values = _contact_values(details)
     if other := _contact_with_email(values["email"]):
         raise _email_clash(other)
-    contact = Contact(**values)
+    contact = Contact(**values)  # staff recorded it: confirmed as made
     db.session.add(contact)
     _flush(_email_clash(None))
     log.info("%s added contact %s", by.email, contact.id)
@@ -380,6 +380,7 @@ def edit_contact(contact_id: int, details: ContactInput, *, by: StaffUser) -> Co
         raise _email_clash(other)
     if values["email"] != contact.email:
         _revoke_links(contact.id)
+        contact.address_confirmed_at = utcnow()  # the new address is the one staff recorded
     for name, value in values.items():
         setattr(contact, name, value)
     _flush(_email_clash(None))

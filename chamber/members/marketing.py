@@ -110,6 +110,9 @@ class Facts:
     consent: ConsentRecord | None = None  # the latest confirmed consent not withdrawn
     withdrawn_at: datetime | None = None  # the latest withdrawal of a consent for the topic
     soft_opt_in_at: datetime | None = None
+    # The address shown to be theirs (`Contact.address_confirmed_at`): the corporate and soft
+    # opt-in bases need it. Consent has its own confirmation.
+    address_confirmed: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ def status(facts: Facts, topic: MarketingTopic) -> MarketingStatus:
             Basis.opted_out, f"Withdrew consent to {topic_phrase(topic)}", facts.withdrawn_at
         )
     corporate = facts.legal_form is not None and facts.legal_form.is_corporate_subscriber
+    if not facts.address_confirmed and (corporate or facts.soft_opt_in_at is not None):
+        return MarketingStatus(Basis.no_basis, UNCONFIRMED)
     if corporate and not is_personal_address(facts.email):
         assert facts.legal_form is not None
         return MarketingStatus(
@@ -163,6 +168,13 @@ def status(facts: Facts, topic: MarketingTopic) -> MarketingStatus:
             facts.soft_opt_in_at,
         )
     return MarketingStatus(Basis.no_basis, _why_no_basis(facts, topic, corporate))
+
+
+UNCONFIRMED = (
+    "Their address came from a public booking form and is not yet shown to be theirs (anyone "
+    "may type an address there): no corporate or soft opt-in basis until they come to an event, "
+    "act through a link we sent them, or confirm a subscription, or staff record them"
+)
 
 
 def _why_no_basis(facts: Facts, topic: MarketingTopic, corporate: bool) -> str:
@@ -217,6 +229,7 @@ def statuses_by_topic(
             Contact.email,
             Contact.archived_at,
             Contact.soft_opt_in_at,
+            Contact.address_confirmed_at,
             Organisation.legal_form,
             Suppression.created_at,
             Suppression.reason,
@@ -259,6 +272,7 @@ def statuses_by_topic(
         email,
         archived_at,
         soft_opt_in_at,
+        address_confirmed_at,
         legal_form,
         suppressed_at,
         suppression_reason,
@@ -272,6 +286,7 @@ def statuses_by_topic(
             suppressed_at=suppressed_at,
             suppression_reason=suppression_reason or "",
             soft_opt_in_at=soft_opt_in_at,
+            address_confirmed=address_confirmed_at is not None,
         )
         if opted_out_topic is not None:
             opted_out[(contact_id, MarketingTopic(opted_out_topic).value)] = opted_out_at
@@ -344,6 +359,7 @@ def basis_case(topic: MarketingTopic) -> ColumnElement[str]:
         Organisation.legal_form.in_(CORPORATE_FORMS)
     )
     soft_opt_in = Contact.soft_opt_in_at.is_not(None) if topic in SOFT_OPT_IN_TOPICS else false()
+    confirmed = Contact.address_confirmed_at.is_not(None)
     return case(
         (
             Contact.email_hash.in_(
@@ -357,11 +373,12 @@ def basis_case(topic: MarketingTopic) -> ColumnElement[str]:
         (Contact.id.in_(current), Basis.consent.value),
         (Contact.id.in_(withdrawn), Basis.opted_out.value),
         (
-            Contact.organisation_id.in_(corporate_organisations)
+            confirmed
+            & Contact.organisation_id.in_(corporate_organisations)
             & _EmailDomain(Contact.email).not_in(PERSONAL_DOMAINS),
             Basis.corporate.value,
         ),
-        (soft_opt_in, Basis.soft_opt_in.value),
+        (confirmed & soft_opt_in, Basis.soft_opt_in.value),
         else_=Basis.no_basis.value,
     )
 
@@ -414,6 +431,17 @@ def record_booking_choice(
         db.session.refresh(contact, ["soft_opt_in_at"])
     else:
         set_committed_value(contact, "soft_opt_in_at", given)
+
+
+def forget_unconfirmed_soft_opt_in(contact_id: int) -> None:
+    """The soft opt-in of a booker whose address is not yet shown to be theirs ends (their whole
+    booking cancelled through its link: perhaps someone else made it in their name)."""
+    db.session.execute(
+        update(Contact)
+        .where(Contact.id == contact_id, Contact.address_confirmed_at.is_(None))
+        .values(soft_opt_in_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def opt_out(

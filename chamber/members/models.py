@@ -197,6 +197,12 @@ class Contact(db.Model):
     # When they booked one of our events on a form that offered them an opt-out of news of future
     # events and did not take it: the soft opt-in (docs/directory.md).
     soft_opt_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the address was shown to be theirs: staff or an import recorded them (the default, as
+    # they are made), they confirmed a subscription, came to an event, or acted through a link
+    # sent to it. An address typed on a public form is made without it (`find_or_create_contact`,
+    # `confirmed=False`): until then it is no corporate subscriber's and has no soft opt-in
+    # (`marketing.status`, docs/marketing.md).
+    address_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from chamber.core.dialects import insert_or_skip, on_postgresql
@@ -148,6 +150,7 @@ def find_or_create_contact(
     phone: str = "",
     update_existing: bool = False,
     soft_opt_in_at: datetime | None = None,
+    confirmed: bool = False,
 ) -> Contact:
     """The person with this email (case-insensitive), or a new one made from what was typed.
 
@@ -155,8 +158,11 @@ def find_or_create_contact(
     person themselves through a link sent to their address. Anonymous input never overwrites.
     `soft_opt_in_at` is given to a new contact only (a booker who took the soft opt-in, so that
     `marketing.record_booking_choice` has nothing left to write); someone we know keeps theirs.
+    `confirmed`: staff typed the address, or the person stands before them
+    (`Contact.address_confirmed_at`); a public form's is not.
     """
     key = normalise_email(email)
+    now = utcnow()
     db.session.flush()  # the organisation, for its id
     # Most people booking are new: the INSERT comes first, and someone we know costs a SELECT
     # after it, not every new person a SELECT before (`_insert_unless_there`).
@@ -168,8 +174,11 @@ def find_or_create_contact(
         organisation_id=organisation.id if organisation else None,
         job_title=job_title,
         phone=phone,
+        address_confirmed_at=now if confirmed else None,
         **({"soft_opt_in_at": soft_opt_in_at} if soft_opt_in_at else {}),
     )
+    if confirmed:
+        confirm_addresses([contact.id], now)
     if update_existing:
         _update_contact(contact, name, organisation, job_title, phone)
         db.session.flush()
@@ -192,13 +201,16 @@ def find_or_create_contacts(
     *,
     organisation: Organisation | None = None,
     update_existing: bool = False,
+    confirmed: bool = False,
 ) -> dict[str, Contact]:
     """`find_or_create_contact` for several people at once (a booking's booker and delegates), by
     normalised address: the new ones in one INSERT ... ON CONFLICT DO NOTHING, and those we knew
     (or another transaction added meanwhile) in one SELECT after it. A person named twice is
     written as first named (a booker who is also a delegate: as the booker, with their soft
-    opt-in); with `update_existing` every entry is applied in turn, as one call each would."""
+    opt-in); with `update_existing` every entry is applied in turn, as one call each would;
+    `confirmed` as for `find_or_create_contact`."""
     db.session.flush()  # the organisation, for its id
+    now = utcnow()
     rows: dict[str, dict[str, Any]] = {}
     for person in people:
         key = normalise_email(person.email)
@@ -211,13 +223,17 @@ def find_or_create_contacts(
                 "job_title": person.job_title,
                 "phone": person.phone,
                 "soft_opt_in_at": person.soft_opt_in_at,
+                "address_confirmed_at": now if confirmed else None,
             },
         )
     # In the order of the addresses, whatever the order named: two bookings naming the same new
     # people at once then take their rows in the same order, and one waits for the other rather
     # than each holding one the other needs (a deadlock).
     rows = dict(sorted(rows.items()))
-    columns = ("email", "name", "organisation_id", "job_title", "phone", "soft_opt_in_at")
+    columns = (
+        "email", "name", "organisation_id", "job_title", "phone", "soft_opt_in_at",
+        "address_confirmed_at",
+    )  # fmt: skip
     statement = _insert_statement(Contact, "email", columns)
     # Every row with every column, None as NULL, so that all go in one statement.
     written = rows_as_read(Contact, db.session.execute(statement, list(rows.values())))
@@ -227,6 +243,8 @@ def find_or_create_contacts(
             (c.email, c)
             for c in db.session.scalars(db.select(Contact).where(Contact.email.in_(known)))
         )
+    if confirmed and known:
+        confirm_addresses((found[key].id for key in known), now)
     if update_existing:
         for person in people:
             _update_contact(
@@ -238,6 +256,21 @@ def find_or_create_contacts(
             )
         db.session.flush()
     return found
+
+
+def confirm_addresses(contact_ids: Iterable[int], now: datetime | None = None) -> None:
+    """Record that these contacts' addresses are shown to be theirs (`Contact.address_confirmed_at`,
+    the first time only): staff or an import recorded them, they came to an event, confirmed a
+    subscription or acted through a link sent to the address."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return
+    db.session.execute(
+        update(Contact)
+        .where(Contact.id.in_(ids), Contact.address_confirmed_at.is_(None))
+        .values(address_confirmed_at=now or utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 def _update_contact(

@@ -126,6 +126,7 @@ def confirm(request: SubscriptionRequest, *, now: datetime | None = None) -> Non
     )
     topics = requested_topics(request)
     contact = request.contact
+    members.confirm_addresses([contact.id], now)  # they answered an email sent there
     marketing.opt_in(contact, topics)
     mail.lift_unsubscribe(contact.email)
     mail.enqueue(
@@ -170,6 +171,9 @@ def save_preferences(contact: Contact, wanted: list[MarketingTopic]) -> None:
                     privacy_notice_version=current_notice_version(),
                 )
             )
+    # They acted through a link sent to the address (after the consents above, which are read
+    # against what the page showed).
+    members.confirm_addresses([contact.id], now)
     db.session.flush()
 
 

@@ -132,6 +132,7 @@ def anonymise_contacts(ids: Sequence[int], now: datetime) -> int:
                 "job_title": "",
                 "phone": "",
                 "soft_opt_in_at": None,
+                "address_confirmed_at": None,
                 "archived_at": archived_at or now,
                 "anonymised_at": now,
                 "updated_at": now,

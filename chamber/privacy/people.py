@@ -100,6 +100,7 @@ def _contacts(address: str) -> Kind:
             "id": contact.id, "name": contact.name, "email": contact.email,
             "job_title": contact.job_title, "phone": contact.phone, "role": contact.role.value,
             "organisation_id": contact.organisation_id, "soft_opt_in_at": contact.soft_opt_in_at,
+            "address_confirmed_at": contact.address_confirmed_at,
             "archived_at": contact.archived_at, "created_at": contact.created_at,
             "updated_at": contact.updated_at,
         })  # fmt: skip

@@ -227,6 +227,8 @@ def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) 
     )
     db.session.refresh(delegate)
     if result.rowcount:
+        if delegate.contact_id is not None:  # they came: the address they booked with is theirs
+            members.confirm_addresses([delegate.contact_id], now)
         return True
     if problem := refusal(delegate):
         raise CheckInRefused(problem)

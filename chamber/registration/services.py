@@ -378,6 +378,7 @@ def book(
         ],
         organisation=organisation,
         update_existing=staff_confirmed,
+        confirmed=not public,  # staff typed them, or the person stands at the door
     )
     booker_contact = contacts[members.normalise_email(booker.email)]
     if marketing_opt_out is not None:  # the form offered the booker an opt-out (docs/marketing.md)
@@ -649,6 +650,7 @@ def update_delegate(delegate: Delegate, edit: DelegateEdit, *, by_the_person: bo
         edit.needs,
     )
     if by_the_person:
+        members.confirm_addresses([delegate.contact_id])  # through the link sent to them
         delegate.contact.name = delegate.name
         delegate.contact.job_title = edit.job_title or delegate.contact.job_title
         delegate.contact.phone = edit.phone or delegate.contact.phone
@@ -765,6 +767,7 @@ def _place(
             _typed(people.details),
             organisation=booking.organisation,
             update_existing=update_existing,
+            confirmed=update_existing,  # staff's; a booker names others at addresses they chose
         )
     db.session.flush()  # the booking, for its id
     rows: list[dict[str, Any]] = []

@@ -224,6 +224,7 @@ def edit_delegate(token: str, delegate_id: int):
     form = DelegateEditForm(obj=delegate)
     if form.validate_on_submit():
         services.update_delegate(delegate, form.edit())
+        services.members.confirm_addresses([booking.booker_id])  # acted through their own link
         flash(f"Saved {delegate.name}'s details.", "success")
         return redirect(url_for(".manage", token=token))
     event = db.session.get(Event, booking.event_id)
@@ -257,6 +258,7 @@ def add_delegate(token: str):
                 event, booking, [details], set_aside_duplicates=True, settle=False
             )
             notifications.settle_and_tell(event, result, notifications.delegate_emails)
+            services.members.confirm_addresses([booking.booker_id])  # acted through their link
             # The same words whether or not they already had a place elsewhere.
             flash(
                 f"We have emailed {email} with what to do next.",
@@ -340,6 +342,9 @@ def cancel_booking(token: str):
     booking = _booking_or_404(token)
     if _cancellable(booking, booking.delegates) is not None:
         _cancel(booking, list(booking.delegates))
+        # A booking its booker called off before showing the address was theirs (someone else
+        # may have made it in their name) leaves them no soft opt-in.
+        services.marketing.forget_unconfirmed_soft_opt_in(booking.booker_id)
         flash("Cancelled the whole booking. We have emailed you to confirm it.", "success")
     return redirect(url_for(".manage", token=token))
 
