@@ -162,6 +162,14 @@ def test_compose_see_the_audience_send_deliver_and_read_the_report(
     report = organiser_client.get(f"/staff/campaigns/{campaign.id}")
     assert '<strong data-figure="sent">2</strong> delivered' in report.text
     assert '<strong data-figure="left_out">4</strong> left out' in report.text
+    # Who was left out, by rule, with how many each (a rule nobody fell under is not listed).
+    assert (
+        ">1 hard bounce</a>" in report.text and ">1 unsubscribed or suppressed</a>" in report.text
+    )
+    assert "archived</a>" not in report.text
+    # Its times in one zone, the chamber's (it was sent at once, not scheduled in another).
+    assert "Sending started</dt><dd>" in report.text and "(Europe/London)" in report.text
+    assert " UTC" not in report.text
 
 
 def test_a_booking_from_the_campaigns_link_records_the_campaign(
@@ -263,6 +271,8 @@ def test_a_time_that_cannot_be_used_is_refused_on_the_form(
     path = f"/staff/campaigns/{campaign.id}/schedule"
     response = post_form(organiser_client, path, {"send_at": typed, "zone": "Europe/London"})
     assert response.status_code == 400 and problem in response.text
+    if not typed:  # one message for an empty field, not "must be a real date" as well
+        assert "real date and time" not in response.text
     db.session.refresh(campaign)
     assert campaign.status is CampaignStatus.draft
 

@@ -4,7 +4,17 @@ time, pause, resume and cancel, progress while it sends, and the report after.""
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
@@ -92,6 +102,8 @@ def show(campaign_id: int):
             if campaign.scheduled_for
             else None
         ),
+        # Every time on the page in one zone: the one it was scheduled in, or the chamber's.
+        zone=campaign.scheduled_zone or current_app.config["TIMEZONE"],
         reasons=list(LeftOut),
         statuses=CampaignStatus,
     )

@@ -106,6 +106,7 @@ class Progress:
     queued: int = 0
     left_out: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
+    by_reason: Counter[str] = field(default_factory=Counter)  # left out, by `LeftOut` value
 
     @property
     def sent(self) -> int:
@@ -140,18 +141,19 @@ def progress(campaign_id: int) -> Progress:
     """Queued, left out, and the queued messages by status: one query."""
     rows = db.session.execute(
         db.select(
-            CampaignRecipient.left_out.is_not(None),
+            CampaignRecipient.left_out,
             OutboxMessage.status,
             func.count(CampaignRecipient.id),
         )
         .outerjoin(OutboxMessage, OutboxMessage.id == CampaignRecipient.outbox_message_id)
         .where(CampaignRecipient.campaign_id == campaign_id)
-        .group_by(CampaignRecipient.left_out.is_not(None), OutboxMessage.status)
+        .group_by(CampaignRecipient.left_out, OutboxMessage.status)
     ).all()
     result = Progress()
     for left_out, status, count in rows:
-        if left_out:
+        if left_out is not None:
             result.left_out += count
+            result.by_reason[LeftOut(left_out).value] += count
         elif status is not None:
             result.queued += count
             result.by_status[MessageStatus(status).value] += count

@@ -12,7 +12,7 @@ def init_app(app: Flask) -> None:
     from chamber.core.markdown import render_markdown
     from chamber.core.routing import IdConverter
     from chamber.core.templating import field_attributes, html_datetime
-    from chamber.core.times import format_date, format_time
+    from chamber.core.times import format_date, format_time, utc_to_local
 
     app.url_map.converters["int"] = IdConverter
     pagecache.init_app(app)
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["time"] = format_time
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["html_datetime"] = html_datetime
+    app.jinja_env.globals["local"] = utc_to_local  # local(moment, zone name): wall-clock time
     app.jinja_env.globals["field_attributes"] = field_attributes
     # A page's written-out addresses are at the public base URL, never the request's Host: the
     # page may be kept and served to everyone (`pagecache`), so a forged Host must not be in it.

@@ -177,6 +177,9 @@ class LocalDateTimeField(DateTimeLocalField):
         super().__init__(label, format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"], **kwargs)
 
     def process_formdata(self, valuelist: list[Any]) -> None:
+        if not " ".join(valuelist).strip():  # left empty: the field's own "required" message says
+            self.data = None  # so, never "must be a real date" as well
+            return
         try:
             super().process_formdata(valuelist)
         except ValueError as error:
