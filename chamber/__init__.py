@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, render_template, request
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -132,6 +134,18 @@ def _init_domains(app: Flask) -> None:
     dashboard.init_app(app)
 
 
+def _try_again_in() -> str:
+    """A rate limit's refusal in words: when to try again (Flask-Limiter's own text is "10 per
+    1 hour")."""
+    current = limiter.current_limit
+    wait = current.reset_at - time.time() if current is not None else 60
+    minutes = max(1, round(wait / 60))
+    return (
+        f"This was tried too many times from your connection. Try again in {minutes} "
+        f"minute{'' if minutes == 1 else 's'}: what you entered was not sent."
+    )
+
+
 def _register_error_pages(app: Flask) -> None:
     messages = {
         400: (
@@ -149,7 +163,9 @@ def _register_error_pages(app: Flask) -> None:
     def render_error(error):
         code = getattr(error, "code", 500) or 500
         title, advice = messages.get(code, messages[500])
-        if code == 429 and getattr(error, "description", None):
+        if code == 429 and isinstance(error, RateLimitExceeded) and not error.limit.error_message:
+            advice = _try_again_in()
+        elif code == 429 and getattr(error, "description", None):
             advice = error.description
         if code == 500:
             transactions.abandon()  # the page may read (the staff user) after a failed statement

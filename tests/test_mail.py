@@ -363,6 +363,7 @@ def test_one_click_unsubscribe_works_without_cookies_or_csrf_and_at_once(app, cl
     response = client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert "You are unsubscribed" in response.text
+    assert "no newsletter and no surveys" in response.text  # every topic, named
     assert services.is_suppressed("zoe@example.com")
     again = client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert again.status_code == 200

@@ -263,8 +263,14 @@ def test_a_post_without_or_with_a_wrong_form_token_is_refused(client):
 def test_the_subscribe_form_is_rate_limited_per_address(app, client):
     app.config["SUBSCRIBE_LIMIT_PER_ADDRESS"] = "2 per hour"
     assert subscribe(client).status_code == 302
+    for _ in range(3):  # sent back for a missing field: nobody emailed, so not counted
+        assert subscribe(client, email="").status_code == 400
     assert subscribe(client, email="b@example.com").status_code == 302
-    assert subscribe(client, email="c@example.com").status_code == 429
+    refused = subscribe(client, email="c@example.com")
+    assert refused.status_code == 429
+    # Said in words, with when to try again: not the limiter's "2 per 1 hour".
+    assert "Try again in 60 minutes" in refused.text or "Try again in 59 minutes" in refused.text
+    assert "per 1 hour" not in refused.text
     assert client.get("/subscribe").status_code == 200  # reading the form is not counted
 
 

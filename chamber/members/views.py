@@ -37,7 +37,13 @@ def _secret_links_stay_here(response):
 
 
 @bp.route("/subscribe", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["SUBSCRIBE_LIMIT_PER_ADDRESS"], methods=["POST"])
+# Only a form that went through counts: a sign-up tablet at a show shares one connection, and a
+# form sent back for a missing field sends nobody an email.
+@limiter.limit(
+    lambda: current_app.config["SUBSCRIBE_LIMIT_PER_ADDRESS"],
+    methods=["POST"],
+    deduct_when=lambda response: response.status_code < 400,
+)
 def subscribe():
     form = SubscribeForm()
     if form.validate_on_submit():
