@@ -114,6 +114,9 @@ def test_the_page_finds_everything_held_about_the_person(admin_client, make_even
                  "Answer 0", "Campaign 0", "Old Sue", "Confirm that you want our emails"):  # fmt: skip
         assert seen in page, seen
     assert "not linked to anyone" in page  # what the page says about anonymous surveys
+    # Read by a person, not a database: times in words, ids named, no identifiers' underscores.
+    assert "+00:00" not in page and "organisation (record number)" in page
+    assert "organisation_id" not in page and "soft opt in at" in page
 
 
 def test_another_persons_data_is_not_shown(admin_client, make_event, make_item):
