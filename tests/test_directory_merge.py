@@ -224,6 +224,12 @@ def test_merging_contacts_moves_places_bookings_consents_and_opt_outs_each_once(
     assert "Bookings they made 1 Delegate places (with their check-ins) 1" in text
     assert "Consent records 1 Topics they opted out of 1" in text
     assert "Tony Richardson has no job title, phone" in text
+    # Each named with their address (two people may share a name), and the address that goes.
+    assert (
+        "Merge Tony R (t.richardson@gmail.example) into Tony Richardson (tony@octree.example)"
+        in text
+    )
+    assert "The address t.richardson@gmail.example is not kept" in text
 
     response = post_form(organiser_client, path, {"removed": removed_id}, token_from=path)
     assert response.status_code == 302
