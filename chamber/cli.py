@@ -428,9 +428,7 @@ def privacy_run_command(dry_run: bool) -> None:
     with unit_of_work():
         due = retention.due_counts(now)
     for item in due:
-        kept = (
-            f"{item.setting} {item.kind.unit} after {item.kind.after}" if item.setting else "kept"
-        )
+        kept = item.kept_for or "kept"
         click.echo(f"  {item.kind.label} ({kept}): {item.count:,} due")
     total = sum(item.count for item in due)
     done = 0

@@ -382,6 +382,7 @@ def test_the_command_runs_it_with_progress_and_a_dry_run_changes_nothing(
     dry = runner.invoke(args=["privacy", "run", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "Delegates' personal details (24 months after their event): 6 due" in dry.output
+    assert "(1 month after the event)" in dry.output and "1 months" not in dry.output
     assert "Dry run, nothing changed" in dry.output
     assert (
         db.session.scalar(db.select(db.func.count()).where(Delegate.anonymised_at.is_not(None)))

@@ -280,6 +280,14 @@ class KindDue:
     cutoff: datetime | None
     count: int
 
+    @property
+    def kept_for(self) -> str:
+        """How long it is kept, in words ("1 month after their event"); "" when kept (0)."""
+        if not self.setting:
+            return ""
+        unit = self.kind.unit if self.setting != 1 else self.kind.unit.removesuffix("s")
+        return f"{self.setting} {unit} after {self.kind.after}"
+
 
 def due_counts(now: datetime) -> list[KindDue]:
     """For each kind: its setting, its cut-off at `now`, and how many rows are due then."""
