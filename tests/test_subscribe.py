@@ -243,6 +243,15 @@ def test_topics_must_be_chosen_from_the_list(client, lenient, topics):
     assert not db.session.scalars(db.select(Consent)).all()
 
 
+def test_no_single_topic_box_is_announced_as_required(client):
+    """At least one topic is needed, not each: no box carries `required`, which a screen reader
+    reads out for every one of them."""
+    page = client.get("/subscribe").text
+    boxes = re.findall(r'<input[^>]*name="topics"[^>]*>', page)
+    assert len(boxes) == 3 and not any("required" in box for box in boxes)
+    assert "Choose at least one thing to hear about." in subscribe(client, topics=[]).text
+
+
 def test_a_name_that_is_too_long_or_missing_is_refused(client, lenient):
     assert "120 characters or fewer" in subscribe(client, name="x" * 121).text
     assert "Enter your name." in subscribe(client, name=None).text

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from wtforms import SelectMultipleField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, ValidationError
+from wtforms.validators import StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from chamber.core.forms import ChamberForm, email_field, person_name_field, text_field
@@ -34,6 +36,13 @@ class TopicsField(SelectMultipleField):
         return [topic for topic in MarketingTopic if topic.value in (self.data or [])]
 
 
+def at_least_one_topic(_form: Any, field: TopicsField) -> None:
+    """One box at least: not `DataRequired`, whose flag marks every box `required`, so that a
+    screen reader says each of them must be ticked."""
+    if not field.data:
+        raise StopValidation("Choose at least one thing to hear about.")
+
+
 class SubscribeForm(ChamberForm):
     name = person_name_field(
         "Your full name", required="Enter your name.", render_kw={"autocomplete": "name"}
@@ -49,7 +58,7 @@ class SubscribeForm(ChamberForm):
     )
     topics = TopicsField(
         ASKED,
-        validators=[DataRequired("Choose at least one thing to hear about.")],
+        validators=[at_least_one_topic],
         description="Tick all that apply. Every email has a link to change this or unsubscribe.",
     )
     # A field people never see; bots fill every field they find.
