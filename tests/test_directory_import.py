@@ -798,3 +798,12 @@ def test_a_website_that_cannot_be_split_refuses_its_row_not_the_import(app, webs
     action, detail = outcomes(job)[2]
     assert action == RowAction.refused and "must be a web address" in detail
     assert set(organisations()) == {"Bakery"}
+
+
+def test_a_new_business_without_a_size_band_is_told_what_to_fill_in(app):
+    """The file has the column and this row left it empty: the reason says so, not "add a
+    column"; a file without the column is told to add one (or choose a band for all)."""
+    with_column = run(csv_text("Octree,,a@octree.example,,,,,,,,,").encode())
+    assert "this row's Size band is empty" in outcomes(with_column)[2][1]
+    without = run(csv_text("Octree,a@octree.example", header="Organisation,Email").encode())
+    assert "add a Size band column" in outcomes(without)[2][1]

@@ -195,6 +195,7 @@ class Importer:
         self.reader = RowReader(mapping, StoredEarlierRows(job_id) if job_id else None)
         self.consent = consent if consent is not None and consent.topics else None
         self.consent_column = "consent" in mapping
+        self.size_band_column = "size_band" in mapping
         self.dry_run = dry_run
         self.default_size_band = default_size_band
         self.counts: Counter[RowAction] = Counter()
@@ -339,7 +340,12 @@ class Importer:
                 row.number,
                 row.cells,
                 f"{row.organisation} is new to the directory, and a new business needs a size "
-                "band: add a Size band column, or choose a band for new businesses.",
+                + (
+                    "band: this row's Size band is empty, so fill it in, or choose a band for "
+                    "new businesses."
+                    if self.size_band_column
+                    else "band: add a Size band column, or choose a band for new businesses."
+                ),
             )
         matched: list[str] = []  # the business the row was taken to be, where spelled otherwise
         made: list[str] = []
