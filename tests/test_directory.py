@@ -5,6 +5,7 @@ archiving and restoring, who may do it, and what bad or forged input gets."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from datetime import date, timedelta
@@ -797,3 +798,11 @@ def test_an_absurd_id_in_the_query_string_is_taken_as_none_never_a_500(organiser
     assert export.status_code == 200 and export.mimetype == "text/csv"
     form = organiser_client.get(f"{BASE}/contacts/new?organisation={value}")
     assert form.status_code == 200
+
+
+def test_a_search_that_finds_nothing_offers_the_archived_records(organiser_client):
+    add_contact("gone@example.com", "Gone Person", archived_at=utcnow())
+    page = organiser_client.get(f"{BASE}/contacts", query_string={"q": "gone"}).text
+    assert "No contacts match." in page and "Archived records are not searched" in page
+    link = re.search(r'href="([^"]+)">search them too', page).group(1)
+    assert "Gone Person" in organiser_client.get(html.unescape(link)).text
