@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -387,3 +388,84 @@ def test_a_staff_account_made_by_the_command_is_logged(runner):
     assert result.exit_code == 0, result.output
     entry = only("staff_created")
     assert entry.user_id is None and entry.detail.startswith("role admin, by the chamber")
+
+
+def test_directory_work_is_logged_by_record_with_no_personal_data(organiser_client):
+    """Adding, changing, archiving, restoring and merging records, and recording consent or its
+    withdrawal: each is an entry naming the record by its id (never a name or address)."""
+    from chamber.members.models import Contact, Organisation
+    from tests.test_directory import CONTACT_FORM, ORGANISATION_FORM
+
+    base = "/staff/directory"
+    for form in (ORGANISATION_FORM, {**ORGANISATION_FORM, "name": "Garden City Bakery Two"}):
+        assert post_form(organiser_client, f"{base}/organisations/new", form).status_code == 302
+    kept, removed = (
+        SimpleNamespace(id=o.id)
+        for o in db.session.scalars(db.select(Organisation).order_by(Organisation.id))
+    )
+    edit = f"{base}/organisations/{kept.id}/edit"
+    assert (
+        post_form(organiser_client, edit, {**ORGANISATION_FORM, "sector": "Bread"}).status_code
+        == 302
+    )
+    page = f"{base}/organisations/{kept.id}"
+    for action in ("archive", "restore"):
+        assert (
+            post_form(organiser_client, f"{page}/{action}", {}, token_from=page).status_code == 302
+        )
+    merge = f"{base}/organisations/{kept.id}/merge"
+    assert (
+        post_form(organiser_client, merge, {"removed": removed.id}, token_from=merge).status_code
+        == 302
+    )
+    assert post_form(organiser_client, f"{base}/contacts/new", CONTACT_FORM).status_code == 302
+    contact = db.session.scalars(db.select(Contact)).one()
+    path = f"{base}/contacts/{contact.id}"
+    consent = {"topics": ["events"], "wording": "Said yes on the phone."}
+    assert (
+        post_form(organiser_client, f"{path}/consent", consent, token_from=path).status_code == 302
+    )
+    withdrawn = organiser_client.post(
+        f"{path}/withdraw-consent",
+        data={
+            "withdraw-csrf_token": csrf_token(organiser_client, path),
+            "withdraw-topics": "events",
+        },
+    )
+    assert withdrawn.status_code == 302
+    logged = [
+        (e.action, e.object_kind, e.object_id, e.detail)
+        for e in entries()
+        if e.object_kind in ("organisation", "contact")
+    ]
+    assert logged == [
+        ("record_added", "organisation", str(kept.id), ""),
+        ("record_added", "organisation", str(removed.id), ""),
+        ("record_changed", "organisation", str(kept.id), ""),
+        ("record_archived", "organisation", str(kept.id), ""),
+        ("record_restored", "organisation", str(kept.id), ""),
+        ("records_merged", "organisation", str(kept.id), f"organisation {removed.id} merged into {kept.id}"),
+        ("record_added", "contact", str(contact.id), ""),
+        ("consent_recorded", "contact", str(contact.id), "events"),
+        ("consent_withdrawn", "contact", str(contact.id), "events"),
+    ]  # fmt: skip
+    everything = " ".join(f"{e.detail} {e.object_id}" for e in entries())
+    assert "Priya" not in everything and "example.com" not in everything.lower()
+
+
+def test_looking_a_person_up_is_logged_without_their_address(admin_client):
+    response = post_form(admin_client, "/staff/privacy/people", {"email": "sue@octree.example"})
+    assert response.status_code == 200
+    entry = only("person_looked_up")
+    assert entry.object_kind == "person" and "sue" not in entry.detail + entry.object_id
+
+
+def test_scheduling_a_campaign_is_logged_as_such(organiser_client, directory):  # noqa: F811
+    campaign = compose(organiser_client)
+    path = f"/staff/campaigns/{campaign.id}/schedule"
+    scheduled = post_form(
+        organiser_client, path, {"send_at": "2030-07-01T09:00", "zone": "Europe/London"}
+    )
+    assert scheduled.status_code == 302
+    entry = only("campaign_scheduled")
+    assert entry.detail == "for 2030-07-01 08:00 UTC" and not entries("campaign_sent")

@@ -62,14 +62,26 @@ ACTIONS: dict[str, str] = {
     "checked_in": "Checked a delegate in",
     "check_in_undone": "Undid a check-in",
     "walk_in": "Admitted a walk-in",
+    # the member directory
+    "record_added": "Added a directory record",
+    "record_changed": "Changed a directory record",
+    "record_archived": "Archived a directory record",
+    "record_restored": "Restored a directory record",
+    "records_merged": "Merged two directory records",
+    "directory_imported": "Imported a spreadsheet into the directory",
+    "consent_recorded": "Recorded someone's consent",
+    "consent_withdrawn": "Recorded a withdrawal of consent",
+    "bounce_lifted": "Lifted a hard bounce",
     # personal data leaving the app
     "exported": "Exported personal data",
     "downloaded": "Downloaded a list with personal data",
     # mail
     "campaign_sent": "Sent a campaign",
+    "campaign_scheduled": "Scheduled a campaign",
     "email_retried": "Sent a failed email again",
     "email_cancelled": "Cancelled an email",
     # privacy (issue 15: retention, a person's data)
+    "person_looked_up": "Looked up a person's data",
     "person_exported": "Exported a person's data",
     "person_erased": "Erased a person",
     "retention_changed": "Changed a retention setting",

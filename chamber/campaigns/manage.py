@@ -197,8 +197,8 @@ def schedule(campaign_id: int):
     if form.validate_on_submit() and (when := form.when()) is not None:
         with refusals_shown_on(form):
             services.schedule(campaign, when, form.zone.data, by=acting_user())
-            record("campaign_sent", kind="campaign", object_id=campaign.id,
-                   detail=f"scheduled for {when:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+            record("campaign_scheduled", kind="campaign", object_id=campaign.id,
+                   detail=f"for {when:%Y-%m-%d %H:%M} UTC")  # fmt: skip
             flash("Scheduled. You can still change it, or send it now, until then.", "success")
             return redirect(url_for(".show", campaign_id=campaign.id))
     if not campaign.status.editable:

@@ -237,6 +237,8 @@ def start_import(job_id: int):
         abort(400)
     with refusals_flashed():
         import_jobs.start(job, dry_run=False)
+        record("directory_imported", kind="import_job", object_id=job.id,
+               detail=f"{job.rows_total} rows" if job.status == ImportStatus.done else "queued")  # fmt: skip
         if job.status == ImportStatus.done:
             flash("Imported.", "success")
         else:

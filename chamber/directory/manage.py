@@ -90,6 +90,7 @@ def new_organisation():
     if form.validate_on_submit():
         with refusals_shown_on(form):
             organisation = directory.create_organisation(form.details(), by=acting_user())
+            record("record_added", kind="organisation", object_id=organisation.id)
             flash(f"Added {organisation.name} to the directory.", "success")
             return redirect(url_for(".organisation", organisation_id=organisation.id))
     return render_template(
@@ -116,6 +117,7 @@ def edit_organisation(organisation_id: int):
     if form.validate_on_submit():
         with refusals_shown_on(form):
             saved = directory.edit_organisation(found.id, form.details(), by=acting_user())
+            record("record_changed", kind="organisation", object_id=saved.id)
             flash(f"Saved {saved.name}.", "success")
             return redirect(url_for(".organisation", organisation_id=saved.id))
         found = _organisation_or_404(organisation_id)  # read again after the refusal's rollback
@@ -130,6 +132,7 @@ def act_on_organisation(organisation_id: int, action: str):
     with refusals_flashed():
         if action == "archive":
             saved = directory.archive_organisation(found.id, by=acting_user())
+            record("record_archived", kind="organisation", object_id=saved.id)
             flash(
                 f"Archived {saved.name}: it is left out of the lists unless you ask for archived "
                 "records. Its history is kept.",
@@ -137,6 +140,7 @@ def act_on_organisation(organisation_id: int, action: str):
             )
         else:
             saved = directory.restore_organisation(found.id, by=acting_user())
+            record("record_restored", kind="organisation", object_id=saved.id)
             flash(f"Restored {saved.name}.", "success")
     return redirect(url_for(".organisation", organisation_id=organisation_id))
 
@@ -154,10 +158,12 @@ def confirm_organisation_merge(organisation_id: int):
     form = MergeForm()
     if form.validate_on_submit():
         with refusals_shown_on(form):
-            record = merging.merge_organisations(kept.id, form.removed_id, by=acting_user())
-            moved = record.moved
+            merged = merging.merge_organisations(kept.id, form.removed_id, by=acting_user())
+            moved = merged.moved
+            record("records_merged", kind="organisation", object_id=kept.id,
+                   detail=f"organisation {form.removed_id} merged into {kept.id}")  # fmt: skip
             flash(
-                f"Merged {record.removed_snapshot['name']} into {kept.name}: "
+                f"Merged {merged.removed_snapshot['name']} into {kept.name}: "
                 f"{len(moved['contacts'])} contacts and {len(moved['bookings'])} bookings moved.",
                 "success",
             )
@@ -194,6 +200,7 @@ def new_contact():
     if form.validate_on_submit():
         with refusals_shown_on(form):
             contact = directory.create_contact(form.details(), by=acting_user())
+            record("record_added", kind="contact", object_id=contact.id)
             flash(f"Added {contact.name} to the directory.", "success")
             return redirect(url_for(".contact", contact_id=contact.id))
     return render_template("directory/contact_form.html", form=form, contact=None), form_status(
@@ -231,6 +238,7 @@ def lift_bounce(contact_id: int):
     if form.validate_on_submit():
         with refusals_flashed():
             saved = directory.lift_bounce(found.id, by=acting_user())
+            record("bounce_lifted", kind="contact", object_id=saved.id)
             flash(
                 f"Lifted the bounce: marketing may reach {saved.email} again, on its lawful basis.",
                 "success",
@@ -249,6 +257,8 @@ def record_consent(contact_id: int):
             directory.record_consent(
                 found.id, form.topics.topics, form.wording.data or "", by=acting_user()
             )
+            record("consent_recorded", kind="contact", object_id=found.id,
+                   detail=", ".join(t.value for t in form.topics.topics))  # fmt: skip
             flash(f"Recorded {found.name}'s consent.", "success")
             return redirect(url_for(".contact", contact_id=contact_id, _anchor="consent"))
         found = _contact_or_404(contact_id)
@@ -263,6 +273,8 @@ def withdraw_consent(contact_id: int):
     if form.validate_on_submit():
         with refusals_shown_on(form):
             directory.record_withdrawal(found.id, form.topics.topics, by=acting_user())
+            record("consent_withdrawn", kind="contact", object_id=found.id,
+                   detail=", ".join(t.value for t in form.topics.topics))  # fmt: skip
             flash(f"Recorded that {found.name} withdrew their consent.", "success")
             return redirect(url_for(".contact", contact_id=contact_id, _anchor="consent"))
         found = _contact_or_404(contact_id)
@@ -278,6 +290,7 @@ def edit_contact(contact_id: int):
     if form.validate_on_submit():
         with refusals_shown_on(form):
             saved = directory.edit_contact(found.id, form.details(), by=acting_user())
+            record("record_changed", kind="contact", object_id=saved.id)
             flash(f"Saved {saved.name}.", "success")
             return redirect(url_for(".contact", contact_id=saved.id))
         found = _contact_or_404(contact_id)
@@ -292,6 +305,7 @@ def act_on_contact(contact_id: int, action: str):
     with refusals_flashed():
         if action == "archive":
             saved = directory.archive_contact(found.id, by=acting_user())
+            record("record_archived", kind="contact", object_id=saved.id)
             flash(
                 f"Archived {saved.name}: they are left out of the lists unless you ask for "
                 "archived records. Their history is kept.",
@@ -299,6 +313,7 @@ def act_on_contact(contact_id: int, action: str):
             )
         else:
             saved = directory.restore_contact(found.id, by=acting_user())
+            record("record_restored", kind="contact", object_id=saved.id)
             flash(f"Restored {saved.name}.", "success")
     return redirect(url_for(".contact", contact_id=contact_id))
 
@@ -316,10 +331,12 @@ def confirm_contact_merge(contact_id: int):
     form = MergeForm()
     if form.validate_on_submit():
         with refusals_shown_on(form):
-            record = merging.merge_contacts(kept.id, form.removed_id, by=acting_user())
-            moved = record.moved
+            merged = merging.merge_contacts(kept.id, form.removed_id, by=acting_user())
+            moved = merged.moved
+            record("records_merged", kind="contact", object_id=kept.id,
+                   detail=f"contact {form.removed_id} merged into {kept.id}")  # fmt: skip
             flash(
-                f"Merged {record.removed_snapshot['name']} ({record.removed_snapshot['email']}) "
+                f"Merged {merged.removed_snapshot['name']} ({merged.removed_snapshot['email']}) "
                 f"into {kept.name}: {len(moved['delegates'])} places moved.",
                 "success",
             )

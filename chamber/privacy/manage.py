@@ -76,6 +76,8 @@ def person():
     if request.method == "POST":
         if form.validate_on_submit():
             data = people.person_data(form.email.data)
+            # Who looked, and when; not whom: the log would keep the address the lookup is about.
+            audit.record("person_looked_up", kind="person")
         else:
             status = 400
     page = render_template(
