@@ -138,12 +138,12 @@ def test_a_dry_run_lists_each_row_and_writes_nothing(app):
     assert job.status == ImportStatus.done and job.dry_run
     rows = outcomes(job)
     assert rows[2][0] == RowAction.create
-    assert "New business “Octree Ltd” (small)" in rows[2][1]
+    assert "New business “Octree Ltd” (small, limited company by its name)" in rows[2][1]
     assert "new contact Tony Richardson <tony@octree.co.uk>" in rows[2][1]
     assert rows[3] == (
         RowAction.refused,
-        "Nobody is new to the directory, and a new business needs a size band: add a Size band "
-        "column, or choose a band for new businesses.",
+        "Nobody is new to the directory, and a new business needs a size band: this row's Size "
+        "band is empty, so fill it in, or choose a band for new businesses.",
     )
     assert rows[4] == (
         RowAction.refused,
@@ -807,3 +807,29 @@ def test_a_new_business_without_a_size_band_is_told_what_to_fill_in(app):
     assert "this row's Size band is empty" in outcomes(with_column)[2][1]
     without = run(csv_text("Octree,a@octree.example", header="Organisation,Email").encode())
     assert "add a Size band column" in outcomes(without)[2][1]
+
+
+@pytest.mark.parametrize(
+    ("name", "form"),
+    [("Octree Ltd", LegalForm.limited_company), ("OCTREE LIMITED", LegalForm.limited_company),
+     ("Octree plc", LegalForm.limited_company), ("Cwmni Cyf", LegalForm.limited_company),
+     ("Hart & Co LLP", LegalForm.llp), ("Hart Limited Liability Partnership", LegalForm.llp),
+     ("Octree Trading", LegalForm.unknown), ("Ltd", LegalForm.unknown),
+     ("Limited Editions Books", LegalForm.unknown)],
+)  # fmt: skip
+def test_a_new_business_takes_the_legal_form_its_name_says(app, name, form):
+    """A company's or LLP's name must end so, and nobody else's may: an imported business (and
+    one a booking makes) is no longer "not known" when its name says, so its people are not left
+    out of every segment; a column that says otherwise wins."""
+    run(csv_text(f"{name},,a@octree.example,,,,small,,,,,").encode())
+    assert organisations()[name].legal_form is form
+
+
+def test_a_legal_form_column_wins_over_the_name(app):
+    content = csv_text(
+        "Octree Ltd,a@octree.example,small,charitable company",
+        header="Organisation,Email,Size band,Legal form",
+    )
+    assert "by its name" not in outcomes(run(content.encode(), dry_run=True))[2][1]
+    run(content.encode())
+    assert organisations()["Octree Ltd"].legal_form is LegalForm.other_corporate

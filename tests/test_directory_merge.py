@@ -523,3 +523,24 @@ def test_an_edit_and_a_merge_of_one_contact_queue_on_its_row_lock(app, postgresq
         assert outcomes == {"edit": "ok", "merge": "ok"}
         assert record.removed_snapshot["job_title"] == "Edited"
         assert db.session.get(Contact, kept_id).job_title == "Edited"  # filled from the removed
+
+
+def test_a_merged_away_records_old_address_leads_to_the_one_it_lives_on_in(
+    organiser_client, make_event
+):
+    """A bookmark or an audit entry names the removed record's id: its page says it was merged
+    and shows the record it went into (through later merges too); an id never used is a 404."""
+    first, second, third = (add_contact(f"p{n}@octree.example", f"Pat {n}") for n in range(3))
+    ids = [c.id for c in (first, second, third)]
+    for kept, removed in ((ids[1], ids[0]), (ids[2], ids[1])):
+        path = f"{BASE}/contacts/{kept}/merge"
+        assert (
+            post_form(organiser_client, path, {"removed": removed}, token_from=path).status_code
+            == 302
+        )
+    answer = organiser_client.get(f"{BASE}/contacts/{ids[0]}")
+    assert answer.status_code == 302 and answer.headers["Location"] == f"{BASE}/contacts/{ids[2]}"
+    shown = organiser_client.get(answer.headers["Location"]).text
+    assert "That contact was merged into this one" in shown and "Pat 2" in shown
+    assert organiser_client.get(f"{BASE}/contacts/999999").status_code == 404
+    assert organiser_client.get(f"{BASE}/organisations/999999").status_code == 404

@@ -358,7 +358,8 @@ def test_a_booker_who_does_not_tick_the_opt_out_gets_the_soft_opt_in_and_delegat
     event = make_event()
     form = html.unescape(client.get(f"/events/{event.slug}/register").text)
     assert "Don't send me news of future events" in form and 'name="consent"' not in form
-    assert register(client, event).status_code == 302
+    # A business whose name says no legal form (not known: no corporate basis to come first).
+    assert register(client, event, business_name="Octree Trading").status_code == 302
     tony, zoe = contact("tony@octree.example"), contact("zoe@octree.example")
     assert tony.soft_opt_in_at is not None and zoe.soft_opt_in_at is None
     assert marketing.status_of(tony, EVENTS) == MarketingStatus(Basis.no_basis, UNCONFIRMED)
@@ -464,3 +465,9 @@ def test_a_booking_never_lifts_an_opt_out_a_suppression_or_a_withdrawal(client, 
 def test_a_staff_booking_offers_no_opt_out_so_records_no_soft_opt_in(app, make_event):
     make_booking(make_event(), "staff.booked@octree.example")
     assert contact("staff.booked@octree.example").soft_opt_in_at is None
+
+
+def test_a_business_a_booking_makes_takes_the_legal_form_its_name_says(client, make_event):
+    assert register(client, make_event()).status_code == 302  # "Octree Ltd"
+    made = db.session.scalars(db.select(Organisation)).one()
+    assert made.legal_form is LegalForm.limited_company

@@ -5,6 +5,7 @@ editing, archiving and restoring; merging two records that are the same (docs/di
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from chamber.auth.audit import record
 from chamber.auth.guard import ORGANISERS, acting_user, staff_blueprint
@@ -24,7 +25,14 @@ from chamber.directory.forms import (
     WithdrawConsentForm,
 )
 from chamber.members import directory
-from chamber.members.models import Contact, ContactRole, LegalForm, Organisation, SizeBand
+from chamber.members.models import (
+    Contact,
+    ContactRole,
+    LegalForm,
+    MergeKind,
+    Organisation,
+    SizeBand,
+)
 
 bp = staff_blueprint("directory", __name__, roles=ORGANISERS, url_prefix="/staff/directory")
 
@@ -98,9 +106,23 @@ def new_organisation():
     ), form_status(form)
 
 
+def _merged_away(kind: MergeKind, record_id: int) -> WerkzeugResponse:
+    """A record merged into another: its old address leads to the one it lives on in (a 404 if
+    it never was)."""
+    kept = queries.merged_into(kind, record_id)
+    if kept is None:
+        abort(404)
+    flash(f"That {kind.value} was merged into this one; its history is here.", "info")
+    if kind is MergeKind.organisation:
+        return redirect(url_for(".organisation", organisation_id=kept))
+    return redirect(url_for(".contact", contact_id=kept))
+
+
 @bp.get("/organisations/<int:organisation_id>")
 def organisation(organisation_id: int):
-    found = _organisation_or_404(organisation_id)
+    found = queries.organisation_or_none(organisation_id)
+    if found is None:
+        return _merged_away(MergeKind.organisation, organisation_id)
     return render_template(
         "directory/organisation.html",
         organisation=found,
@@ -227,7 +249,10 @@ def _contact_page(
 
 @bp.get("/contacts/<int:contact_id>")
 def contact(contact_id: int):
-    return _contact_page(_contact_or_404(contact_id))
+    found = queries.contact_or_none(contact_id)
+    if found is None:
+        return _merged_away(MergeKind.contact, contact_id)
+    return _contact_page(found)
 
 
 @bp.post("/contacts/<int:contact_id>/lift-bounce")

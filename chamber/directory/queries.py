@@ -617,6 +617,24 @@ def contact_or_none(contact_id: int) -> Contact | None:
     return found
 
 
+def merged_into(kind: MergeKind, record_id: int) -> int | None:
+    """The record a merged-away one lives on in (following later merges of that one too), or None
+    if `record_id` was never merged away."""
+    seen: set[int] = set()
+    while record_id not in seen and len(seen) < 20:
+        seen.add(record_id)
+        kept = db.session.scalar(
+            select(MergeRecord.kept_id)
+            .where(MergeRecord.kind == kind, MergeRecord.removed_id == record_id)
+            .order_by(MergeRecord.id.desc())
+            .limit(1)
+        )
+        if kept is None:
+            break
+        record_id = kept
+    return record_id if len(seen) > 1 else None
+
+
 def merge_candidates(model: Any, kept_id: int, search: str, limit: int = 20) -> list[Any]:
     """Records that might be the same as the kept one, for the merge page: matching `search` in
     the name without regard to accents (or in a contact's email), the kept one left out (one

@@ -51,6 +51,7 @@ from chamber.members.models import (
     SizeBand,
     TopicOptOut,
 )
+from chamber.members.services import legal_form_from_name
 
 CHUNK_ROWS = 1000
 # What one row can make the database refuse (a unique key taken meanwhile, a value it will not
@@ -357,7 +358,12 @@ class Importer:
                 orgs[row.org_key] = org
                 writes.new_orgs.append(row.org_key)
                 writes.new_tags.extend((row.org_key, tag) for tag in sorted(org["tags"]))
-                made.append(f"new business “{shown(row.organisation)}” ({shown(band)})")
+                said = (
+                    ""
+                    if row.org.get("legal_form") or not org["legal_form"]
+                    else (f", {org['legal_form'].label.split(' (')[0].lower()} by its name")
+                )
+                made.append(f"new business “{shown(row.organisation)}” ({shown(band)}{said})")
             else:
                 if org["name"] != row.organisation.strip():  # the key matched another spelling
                     matched.append(f"matched “{shown(org['name'])}” in the directory")
@@ -450,7 +456,7 @@ def _new_org(row: ParsedRow, band: SizeBand) -> dict[str, Any]:
         "name": row.organisation,
         "name_normalised": row.org_key,
         "size_band": band,
-        "legal_form": row.org.get("legal_form"),
+        "legal_form": row.org.get("legal_form") or legal_form_from_name(row.organisation),
         "is_member": bool(row.org.get("is_member", False)),
         "tags": set(row.org.get("tags", ())),
     }

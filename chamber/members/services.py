@@ -17,7 +17,14 @@ from chamber.core.text import fold
 from chamber.core.times import utcnow
 from chamber.core.written import rows_as_read
 from chamber.extensions import db
-from chamber.members.models import Consent, Contact, MarketingTopic, Organisation, SizeBand
+from chamber.members.models import (
+    Consent,
+    Contact,
+    LegalForm,
+    MarketingTopic,
+    Organisation,
+    SizeBand,
+)
 
 M = TypeVar("M", Organisation, Contact)
 
@@ -41,6 +48,27 @@ def normalise_organisation_name(name: str) -> str:
     while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
         words.pop()
     return " ".join(words)[:200] or text.strip()[:200]
+
+
+# The endings the Companies Act requires of a company's or LLP's name, and allows no one else
+# (a business that is not one may not end its name so): the name says the legal form.
+_LEGAL_FORM_ENDINGS = {
+    ("ltd",): LegalForm.limited_company, ("limited",): LegalForm.limited_company,
+    ("plc",): LegalForm.limited_company, ("cic",): LegalForm.limited_company,
+    ("cyf",): LegalForm.limited_company, ("cyfyngedig",): LegalForm.limited_company,
+    ("ccc",): LegalForm.limited_company, ("llp",): LegalForm.llp,
+    ("limited", "liability", "partnership"): LegalForm.llp,
+}  # fmt: skip
+
+
+def legal_form_from_name(name: str) -> LegalForm | None:
+    """The legal form a business's name says ("Octree Ltd": a limited company; "Hart & Co LLP":
+    an LLP), or None when it says none (its form is then not known)."""
+    words = tuple(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", name).casefold()))
+    for length in (3, 1):
+        if len(words) > length and (form := _LEGAL_FORM_ENDINGS.get(words[-length:])):
+            return form
+    return None
 
 
 def normalise_email(email: str) -> str:
@@ -96,6 +124,7 @@ def find_or_create_organisation(
             sector=sector,
             town_or_postcode=town_or_postcode,
             is_member=is_member,
+            legal_form=legal_form_from_name(name) or LegalForm.unknown,
         )
     if update_existing:
         organisation.size_band = size_band
