@@ -31,6 +31,7 @@ from chamber.members.models import (
     SizeBand,
     TopicOptOut,
 )
+from chamber.registration.models import Booking
 
 DIRECTORY_SIZE = 300
 TIERS = ["Patron", "Corporate", "Business", "Business", "Start-up"]
@@ -86,12 +87,11 @@ def _count(model) -> int:
 
 
 def _undescribed() -> list[Organisation]:
-    """Businesses no one has filled in yet: made by a booking, with no legal form or postcode."""
+    """Businesses no one has filled in yet: made by a booking, with no postcode (a legal form
+    only if their name says one)."""
     return list(
         db.session.scalars(
-            db.select(Organisation)
-            .where(Organisation.legal_form == LegalForm.unknown, Organisation.postcode == "")
-            .order_by(Organisation.id)
+            db.select(Organisation).where(Organisation.postcode == "").order_by(Organisation.id)
         )
     )
 
@@ -224,6 +224,7 @@ def _choices(seed: int, today: date) -> None:
     from a booking, an opted-out topic, an unsubscribe. Each person's choice comes from their own
     address, so it is the same on every run, and is only ever added to a blank."""
     consented = set(db.session.scalars(db.select(Consent.contact_id)))
+    bookers = set(db.session.scalars(db.select(Booking.booker_id)))  # a soft opt-in needs one
     opted_out = set(db.session.scalars(db.select(TopicOptOut.contact_id)))
     noon = datetime.combine(today, datetime.min.time()).replace(hour=12, tzinfo=utcnow().tzinfo)
     for contact in db.session.scalars(db.select(Contact).order_by(Contact.id)):
@@ -239,7 +240,7 @@ def _choices(seed: int, today: date) -> None:
                         confirmed_at=when + timedelta(minutes=rng.randint(2, 600)),
                     )
                 )  # fmt: skip
-        elif 0.25 <= roll < 0.5 and contact.soft_opt_in_at is None:
+        elif 0.25 <= roll < 0.5 and contact.soft_opt_in_at is None and contact.id in bookers:
             contact.soft_opt_in_at = when
         elif 0.5 <= roll < 0.56 and contact.id not in opted_out:
             db.session.add(TopicOptOut(contact_id=contact.id, topic=MarketingTopic.newsletter))
