@@ -369,7 +369,7 @@ def test_records_are_read_on_a_connection_of_any_descriptor_number(app, smtp_ser
 
 def test_the_database_restarting_mid_batch_sends_no_message_twice(app, smtp_server):
     """Every connection to the database is dropped while the server reads the fifth message (a
-    restart, or a failover): the ledger takes a new connection and records every message once;
+    clean restart, or an administrator ending them): the ledger takes a new connection and records every message once;
     the next rounds, after the lease, send nothing again."""
     import sqlalchemy as sa
 
@@ -481,9 +481,9 @@ def test_a_server_that_never_answers_costs_one_time_out_and_sending_rests(app):
     report = deliver_due()
     assert time.monotonic() - started < 3 and len(silent.connections) == 1
     assert report.server_unavailable and report.retrying == 1 and report.failed == 0
-    assert "sending rests until" in report.errors[-1]
-    attempts = sorted(m.attempts for m in db.session.scalars(db.select(OutboxMessage)))
-    assert attempts == [0] * 9 + [1]  # only the one tried spent an attempt
+    assert "10 message(s) wait, and sending rests until" in report.errors[-1]
+    attempts = [m.attempts for m in db.session.scalars(db.select(OutboxMessage))]
+    assert attempts == [0] * 10  # not one of them is at fault: none spends an attempt
     assert deliver_due().handled == 0 and len(silent.connections) == 1  # resting
     silent.close()
     assert statuses() == {"pending": 10}
@@ -523,9 +523,55 @@ def test_a_refusal_of_our_sender_or_account_parks_nothing(app, smtp_server, repl
     ("code", "reply", "kind"),
     [(550, "5.1.1 No such user", "Bounce"), (552, "5.2.2 Mailbox full, over quota", "PermanentFailure"),
      (451, "4.7.1 Greylisted, try again", "TemporaryFailure"), (535, "5.7.8 Bad credentials", "ServerUnavailable"),
-     (554, "5.7.0 Authentication required", "ServerUnavailable"), (421, "Closing", "ServerUnavailable")],
+     (554, "5.7.0 Authentication required", "ServerUnavailable"), (421, "Closing", "ServerUnavailable"),
+     (552, "5.7.0 Message blocked: its content presents a security issue", "PermanentFailure"),
+     (552, "5.3.4 Message size exceeds fixed limit", "PermanentFailure")],
 )  # fmt: skip
 def test_replies_about_one_message_and_about_the_server_are_told_apart(code, reply, kind):
     from chamber.mail.backends import _classified
 
     assert type(_classified(code, reply, about_recipient=True)).__name__ == kind
+
+
+def test_a_message_too_big_for_the_server_is_parked_alone_and_the_rest_go(app, smtp_server):
+    """552 5.3.4 to MAIL FROM (its declared SIZE) is about that message, not the server: it is
+    parked with the answer, nothing rests, and the others are delivered."""
+    from tests.test_mail import queue as queue_many
+    from tests.test_mail import statuses
+
+    handler, mail_from = smtp_server.handler, []
+
+    async def too_big_once(server, session, envelope, address, mail_options):
+        mail_from.append(address)
+        if len(mail_from) == 1:
+            return "552 5.3.4 Message size exceeds fixed limit"
+        envelope.mail_from = address
+        return "250 OK"
+
+    handler.handle_MAIL = too_big_once
+    queue_many(3)
+    report = deliver_due()
+    assert not report.server_unavailable and (report.failed, report.sent) == (1, 2)
+    assert statuses() == {"failed": 1, "sent": 2}
+
+
+def test_an_outage_however_long_parks_nothing(app, smtp_server):
+    """Round after round of 535 (a wrong password for hours): no message spends an attempt, so
+    none is parked as failed; each is sent once the password is right."""
+    from tests.test_mail import later, statuses
+    from tests.test_mail import queue as queue_many
+
+    app.config["MAIL_MAX_ATTEMPTS"] = 3
+    handler = smtp_server.handler
+
+    async def refused(server, session, envelope, address, mail_options):
+        return "535 5.7.8 Authentication credentials invalid"
+
+    handler.handle_MAIL = refused
+    queue_many(3)
+    for hours in range(1, 8):
+        deliver_due(now=later(60 * hours))
+    assert statuses() == {"pending": 3}
+    del handler.handle_MAIL
+    deliver_due(now=later(60 * 9))
+    assert statuses() == {"sent": 3}

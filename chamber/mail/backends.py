@@ -35,7 +35,10 @@ class ServerUnavailable(TemporaryFailure):
 # Replies that are about the server or our account, never one message: 421 (closing), auth
 # required or refused, and the enhanced codes for auth, quotas and a system that is full.
 _SERVER_CODES = {421, 454, 530, 534, 535, 538}
-_SERVER_STATUS = re.compile(r"^\s*[45]\.(?:7\.0|7\.8|7\.9|3\.1|3\.2|4\.5)\b")
+_SERVER_STATUS = re.compile(
+    r"^\s*(?:[45]\.(?:7\.8|7\.9|3\.1|3\.2|4\.5)|4\.7\.0)\b|authentication (?:required|failed)",
+    re.IGNORECASE,
+)
 
 
 class PermanentFailure(Exception):
@@ -126,6 +129,7 @@ class SMTPBackend:
             before_leaving = _nothing
             self.connection = self._connect()
         connection = self.connection
+        content_sent = False  # a connection lost after the content may be this message's doing
         try:
             connection.ehlo_or_helo_if_needed()
             size = f" SIZE={len(email)}" if connection.has_extn("size") else ""
@@ -143,15 +147,20 @@ class SMTPBackend:
             if code != 354:
                 raise smtplib.SMTPDataError(code, reply)
             connection.send(_data(email))
+            content_sent = True
             meanwhile()
             code, reply = connection.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
-        except smtplib.SMTPSenderRefused as error:  # our one sender: so every message
-            self._drop_connection()
-            raise ServerUnavailable(
-                f"sender refused: {error.smtp_code} {_text(error.smtp_error)}"
-            ) from error
+        except smtplib.SMTPSenderRefused as error:
+            # Our one sender, refused for our account (auth, a quota) stops every message; for
+            # this message's own sake (too big: 552 5.3.4) only this one.
+            refusal = _classified(error.smtp_code, error.smtp_error)
+            if isinstance(refusal, ServerUnavailable):
+                self._drop_connection()
+            else:
+                self._reset_after_error()
+            raise refusal from error
         except smtplib.SMTPRecipientsRefused as error:
             self._reset_after_error()
             code, reply = next(iter(error.recipients.values()))
@@ -163,7 +172,8 @@ class SMTPBackend:
             ) from error
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self._drop_connection()
-            raise ServerUnavailable(f"connection lost: {error}") from error
+            lost = TemporaryFailure if content_sent else ServerUnavailable
+            raise lost(f"connection lost: {error}") from error
         except BaseException:  # the caller's own work stopped it (`before_leaving`): the
             self._drop_connection()  # message never leaves, and the server is mid-DATA
             raise

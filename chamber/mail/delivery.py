@@ -745,10 +745,12 @@ def _hand_back(messages: list[Outgoing], claim: str, report: DeliveryReport) -> 
     resume = utcnow() + timedelta(seconds=current_app.config["MAIL_RETRY_BASE_SECONDS"])
     current_app.extensions[RESUME_SENDING_AT] = resume
     with unit_of_work():
-        for message in messages:
+        waiting = sum(
             _record(message.id, claim, status=MessageStatus.pending, next_attempt_at=resume)
+            for message in messages
+        )
     report.errors.append(
-        f"The mail server is unavailable ({report.server_unavailable}): {len(messages)} "
+        f"The mail server is unavailable ({report.server_unavailable}): {waiting + 1} "
         f"message(s) wait, and sending rests until {resume:%H:%M:%S} UTC."
     )
 
@@ -1031,6 +1033,18 @@ def _record_outcome(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
         )
         report.failed += 1
+        report.errors.append(f"{address}: {error}")
+    except ServerUnavailable as error:
+        # Not this message's doing: it spends no attempt, so an outage or a wrong password parks
+        # nothing, however long it lasts; it waits with the rest of the batch (`_hand_back`).
+        _record(
+            message.id,
+            claim,
+            status=MessageStatus.pending,
+            last_error=str(error),
+            next_attempt_at=utcnow() + timedelta(seconds=config["MAIL_RETRY_BASE_SECONDS"]),
+        )
+        report.retrying += 1
         report.errors.append(f"{address}: {error}")
     except TemporaryFailure as error:
         if attempts >= config["MAIL_MAX_ATTEMPTS"]:
