@@ -263,7 +263,8 @@ REAL_NAMES = ["J. R. R. Tolkien", "J.R.R. Tolkien", "Dr. Amara Okafor", "Zoë O'
               "Jean-Luc Picard", "Ayşe Ölçer", "李小龍", "Mr A. N. Other", "R.K.Narayan",
               "S.Ramesh", "A.B.Chowdhury", "Md.Rahman", "Mohd.Ali", "Ma.Cristina", "T.Ng",
               "St.John Smith", "Mohd.Ali.Hassan", "Kim Lee", "Dr. Li Na", "Zoë\u200dO'Brien",
-              "مریم\u200cزاده"]  # fmt: skip
+              "مریم\u200cزاده", "Mr.Black", "Ms.Kim", "Dr.Love", "Mr.Green", "Lu.Xin",
+              "Prof.Moss", "Mrs.Page"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ADDRESS_NAMES)

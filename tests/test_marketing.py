@@ -471,3 +471,52 @@ def test_a_business_a_booking_makes_takes_the_legal_form_its_name_says(client, m
     assert register(client, make_event()).status_code == 302  # "Octree Ltd"
     made = db.session.scalars(db.select(Organisation)).one()
     assert made.legal_form is LegalForm.limited_company
+
+
+def test_confirmations_a_mistake_made_are_taken_back_and_never_carried_by_a_merge(
+    client, make_event, smtp_server
+):
+    """A check-in undone (someone else was at the door) unconfirms the address it confirmed; a
+    merge brings no soft opt-in from an unconfirmed record into a confirmed one; a booker who
+    cancels every place one by one keeps no unconfirmed soft opt-in, as one who cancels the
+    whole booking at once."""
+    from chamber.directory import merging
+    from chamber.registration import checkin_services
+    from tests.factories import acting_staff
+
+    event = make_event()
+    assert register(client, event, business_name="Octree Trading").status_code == 302
+    zoe = contact("zoe@octree.example")
+    place = db.session.scalars(db.select(Delegate).where(Delegate.contact_id == zoe.id)).one()
+    staff = acting_staff()
+    checkin_services.check_in(place, by=staff)
+    db.session.commit()
+    assert contact("zoe@octree.example").address_confirmed_at is not None
+    checkin_services.undo_check_in(place, by=staff)
+    db.session.commit()
+    assert contact("zoe@octree.example").address_confirmed_at is None
+
+    kept = make_booking(make_event(), "kim@octree.example", business="Octree Trading")
+    kim = contact("kim@octree.example")  # staff-booked: confirmed, no soft opt-in
+    tony = contact("tony@octree.example")  # the public booker: unconfirmed, with one
+    assert (
+        kept and kim.address_confirmed_at and tony.soft_opt_in_at and not tony.address_confirmed_at
+    )
+    merging.merge_contacts(kim.id, tony.id, by=staff)
+    db.session.commit()
+    assert contact("kim@octree.example").soft_opt_in_at is None
+
+    other = make_event()
+    booked = register(
+        client, other, booker_email="sam@octree.example", business_name="Octree Trading",
+        **{"delegates-0-email": "sam@octree.example", "delegates-0-name": "Sam Hill"},
+    )  # fmt: skip
+    assert booked.status_code == 302 and contact("sam@octree.example").soft_opt_in_at
+    token = manage_token(smtp_server, booker="sam@octree.example")
+    sams = db.session.scalars(
+        db.select(Delegate).where(
+            Delegate.event_id == other.id, Delegate.email_normalised == "sam@octree.example"
+        )
+    ).one()
+    assert post_form(client, f"/r/{token}/cancel/{sams.id}", {}).status_code == 302
+    assert contact("sam@octree.example").soft_opt_in_at is None

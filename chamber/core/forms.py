@@ -220,10 +220,11 @@ def text_field(
 # A web or email address in a person's name: a scheme, "www.", an @, an IPv4 address, or a dot
 # joining a word to a top-level domain: any in the Public Suffix List (bundled with
 # `publicsuffixlist`, nothing fetched: "evil.me", "pay.bank", "пример.рф", "xn--p1ai") after a
-# word of two letters or more, and the commonest ("x.com") or a file ending ("invoice.pdf") after
-# any. So a dot joining two parts of a real name stays ("R.K.Narayan", "Md.Rahman", "T.Ng",
-# "St.John", "J.R.R. Tolkien"). Full stops of other scripts count as dots (as IDNA reads them),
-# and invisible format characters (a zero-width space before the dot) are read as absent.
+# word of three letters or more that is no title, and the commonest ("x.com") or a file ending
+# ("invoice.pdf") after any. So a dot joining two parts of a real name stays ("R.K.Narayan",
+# "Md.Rahman", "T.Ng", "St.John", "J.R.R. Tolkien", "Mr.Black", "Dr.Love", "Lu.Xin"). Full stops
+# of other scripts count as dots (as IDNA reads them), and invisible format characters (a
+# zero-width space before the dot) are read as absent.
 URL_ENDINGS = (
     "com|net|org|info|biz|uk|io|xyz|top|online|site|app|link|click|live|shop|store|support|help"
     "|login|dev|ru|cn|ly|tk|ml|ga|cf|gq|co|cc|gl|eu|me|ai|to|example|test|invalid|localhost|onion"
@@ -232,6 +233,9 @@ URL_ENDINGS = (
 WEB_ADDRESS = re.compile(
     rf"://|\bwww\.|@|\b\d{{1,3}}(?:\.\d{{1,3}}){{3}}\b|[^\W_]\.(?:{URL_ENDINGS})\b", re.IGNORECASE
 )
+# Titles written before a name without a space ("Mr.Black", "Dr.Love", "Prof.Kim"): the word after
+# them is a name, whatever top-level domain it also is.
+TITLES = frozenset({"mrs", "miss", "prof", "rev", "sir", "dame", "lord", "lady", "capt", "col"})
 # Each word, dot and word in a text (overlapping: "a.b.c" gives a.b and b.c).
 DOTTED_WORDS = re.compile(r"(?=(?<![\w-])([^\W_][\w-]*)\.([^\W\d_][\w-]*))")
 BUSINESS_WEB_ADDRESS = re.compile(r"://|\bwww\.", re.IGNORECASE)  # "Booking.com", "Hair@Home"
@@ -265,7 +269,7 @@ def holds_web_address(text: str | None) -> bool:
         return True
     domains = _top_level_domains()
     return any(
-        len(first) >= 2 and domains.is_public(last.lower())
+        len(first) >= 3 and first.lower() not in TITLES and domains.is_public(last.lower())
         for first, last in DOTTED_WORDS.findall(plain)
     )
 

@@ -560,11 +560,15 @@ def organisation_fields_filled(kept: Organisation, removed: Organisation) -> lis
 
 
 def contact_fields_filled(kept: Contact, removed: Contact) -> list[str]:
-    """The kept contact's fields that the merge fills from the removed one (no query)."""
+    """The kept contact's fields that the merge fills from the removed one (no query). A soft
+    opt-in comes across only from an address shown to be the person's: one typed on a public
+    form, unconfirmed, gives the kept (confirmed) record no basis it did not have."""
     return [
         name
         for name in CONTACT_BLANKS
-        if getattr(kept, name) in (None, "") and getattr(removed, name) not in (None, "")
+        if getattr(kept, name) in (None, "")
+        and getattr(removed, name) not in (None, "")
+        and (name != "soft_opt_in_at" or removed.address_confirmed_at is not None)
     ]
 
 

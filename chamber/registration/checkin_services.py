@@ -23,7 +23,7 @@ from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.members import services as members
-from chamber.members.models import Organisation, SizeBand
+from chamber.members.models import Contact, Organisation, SizeBand
 from chamber.registration import link_owners, services, staff
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.registration.seats import holds_a_seat
@@ -212,6 +212,7 @@ def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) 
     """Mark a confirmed delegate as arrived. False if they already were (two volunteers tapping
     at once both succeed, and the first time is kept). Raises CheckInRefused if not confirmed.
     Flushes, never commits."""
+    now = now or utcnow()
     result = cast(
         "CursorResult[Any]",
         db.session.execute(
@@ -221,13 +222,14 @@ def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) 
                 Delegate.status == DelegateStatus.confirmed,
                 Delegate.checked_in_at.is_(None),
             )
-            .values(checked_in_at=now or utcnow(), checked_in_by_id=by.id)
+            .values(checked_in_at=now, checked_in_by_id=by.id)
             .execution_options(synchronize_session=False)
         ),
     )
     db.session.refresh(delegate)
     if result.rowcount:
         if delegate.contact_id is not None:  # they came: the address they booked with is theirs
+            # (at the check-in's own time, so that undoing it can take this back: `undo_check_in`)
             members.confirm_addresses([delegate.contact_id], now)
         return True
     if problem := refusal(delegate):
@@ -237,7 +239,9 @@ def check_in(delegate: Delegate, *, by: StaffUser, now: datetime | None = None) 
 
 def undo_check_in(delegate: Delegate, *, by: StaffUser) -> bool:
     """Take back a check-in made by mistake (recorded in the audit trail, with who). False if they
-    were not checked in."""
+    were not checked in. An address the check-in confirmed (the person, as it seemed, came) is
+    unconfirmed again: it was someone else at the door."""
+    checked_in_at = delegate.checked_in_at
     result = cast(
         "CursorResult[Any]",
         db.session.execute(
@@ -250,6 +254,16 @@ def undo_check_in(delegate: Delegate, *, by: StaffUser) -> bool:
     db.session.refresh(delegate)
     if not result.rowcount:
         return False
+    if delegate.contact_id is not None and checked_in_at is not None:
+        db.session.execute(
+            update(Contact)
+            .where(
+                Contact.id == delegate.contact_id,
+                Contact.address_confirmed_at == checked_in_at,
+            )
+            .values(address_confirmed_at=None)
+            .execution_options(synchronize_session="fetch")
+        )
     audit.record("check_in_undone", kind="delegate", object_id=delegate.id,
                  detail=f"event {delegate.event_id}", by=by)  # fmt: skip
     return True

@@ -221,6 +221,14 @@ def registered_emails(event_id: int, emails: list[str]) -> list[str]:
     return [delegate.email_normalised for delegate in active_places(event_id, emails)]
 
 
+def holds_places(booking_id: int) -> bool:
+    """Whether the booking still holds any place, confirmed or waiting."""
+    held = db.select(Delegate.id).where(
+        Delegate.booking_id == booking_id, Delegate.status != DelegateStatus.cancelled
+    )
+    return db.session.scalar(held.limit(1)) is not None
+
+
 def booking_for_token(token: str) -> Booking | None:
     if not token or len(token) > 100:
         return None

@@ -316,6 +316,8 @@ def cancel_delegate(token: str, delegate_id: int):
     delegate = _own_delegate_or_404(booking, delegate_id)
     if _cancellable(booking, [delegate]) is not None:
         _cancel(booking, [delegate])
+        if not services.holds_places(booking.id):  # the whole booking, place by place
+            services.marketing.forget_unconfirmed_soft_opt_in(booking.booker_id)
         flash(f"Cancelled {delegate.name}'s place. We have emailed you to confirm it.", "success")
     return redirect(url_for(".manage", token=token))
 
