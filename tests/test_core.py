@@ -7,7 +7,7 @@ import re
 import pytest
 
 from chamber.core.markdown import render_markdown
-from chamber.core.text import is_safe_redirect, slugify
+from chamber.core.text import counted, is_safe_redirect, slugify
 from chamber.core.tokens import hash_token, new_token
 
 
@@ -89,3 +89,11 @@ def test_tokens_carry_256_bits_and_are_stored_as_sha256():
     token = new_token()
     assert len(token) >= 43 and token != new_token()
     assert len(hash_token(token)) == 64 and hash_token(token) != token
+
+
+def test_a_count_agrees_with_its_noun():
+    assert [counted(n, "contact") for n in (0, 1, 2)] == ["0 contacts", "1 contact", "2 contacts"]
+    assert (
+        counted(1, "person", "people") == "1 person"
+        and counted(3, "person", "people") == "3 people"
+    )

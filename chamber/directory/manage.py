@@ -13,6 +13,7 @@ from chamber.core.csvexport import csv_bytes
 from chamber.core.errors import form_status, refusals_flashed, refusals_shown_on
 from chamber.core.pagination import paginate
 from chamber.core.routing import id_arg
+from chamber.core.text import counted
 from chamber.core.times import utcnow
 from chamber.directory import merging, queries
 from chamber.directory.forms import (
@@ -186,7 +187,8 @@ def confirm_organisation_merge(organisation_id: int):
                    detail=f"organisation {form.removed_id} merged into {kept.id}")  # fmt: skip
             flash(
                 f"Merged {merged.removed_snapshot['name']} into {kept.name}: "
-                f"{len(moved['contacts'])} contacts and {len(moved['bookings'])} bookings moved.",
+                f"{counted(len(moved['contacts']), 'contact')} and "
+                f"{counted(len(moved['bookings']), 'booking')} moved.",
                 "success",
             )
             return redirect(url_for(".organisation", organisation_id=organisation_id))
@@ -362,7 +364,7 @@ def confirm_contact_merge(contact_id: int):
                    detail=f"contact {form.removed_id} merged into {kept.id}")  # fmt: skip
             flash(
                 f"Merged {merged.removed_snapshot['name']} ({merged.removed_snapshot['email']}) "
-                f"into {kept.name}: {len(moved['delegates'])} places moved.",
+                f"into {kept.name}: {counted(len(moved['delegates']), 'place')} moved.",
                 "success",
             )
             return redirect(url_for(".contact", contact_id=contact_id))
