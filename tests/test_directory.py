@@ -536,8 +536,17 @@ def test_editing_a_contact_may_keep_its_own_address_but_not_take_anothers(organi
     clash = post_form(organiser_client, path, {**CONTACT_FORM, "email": "taken@example.com"})
     assert clash.status_code == 400
     assert "Taken Person already has this email address" in page_text(clash)
+    taken = db.session.scalar(db.select(Contact.id).where(Contact.email == "taken@example.com"))
+    # Linked: their record, and the merge of this one into it.
+    assert f'href="{BASE}/contacts/{taken}">Taken Person\'s record</a>' in clash.text
+    assert f"{BASE}/contacts/{taken}/merge?removed={contact.id}" in clash.text
     db.session.expire_all()
     assert db.session.get(Contact, contact.id).email == "priya@example.com"
+    added = post_form(
+        organiser_client, f"{BASE}/contacts/new", {**CONTACT_FORM, "email": "TAKEN@example.com"}
+    )
+    assert added.status_code == 400 and f'href="{BASE}/contacts/{taken}"' in added.text
+    assert "/merge?" not in added.text  # nothing to merge yet: the new contact is not made
 
 
 def test_a_new_address_ends_the_preferences_links_sent_to_the_old_one(client, organiser_client):

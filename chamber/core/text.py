@@ -64,5 +64,5 @@ def is_safe_redirect(target: str | None) -> bool:
 
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:
-    """"1 contact", "2 contacts", "0 places": a count with its noun agreeing."""
+    """ "1 contact", "2 contacts", "0 places": a count with its noun agreeing."""
     return f"{number} {noun if number == 1 else plural or noun + 's'}"

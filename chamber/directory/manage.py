@@ -227,9 +227,18 @@ def new_contact():
             record("record_added", kind="contact", object_id=contact.id)
             flash(f"Added {contact.name} to the directory.", "success")
             return redirect(url_for(".contact", contact_id=contact.id))
-    return render_template("directory/contact_form.html", form=form, contact=None), form_status(
-        form
+    return _contact_form(form, None)
+
+
+def _contact_form(form: ContactForm, contact: Contact | None) -> tuple[str, int]:
+    """The contact form again, with a link to whoever already holds the address it refused."""
+    clash = (
+        queries.other_contact_with_email(form.email.data, contact.id if contact else None)
+        if form.email.errors
+        else None
     )
+    page = render_template("directory/contact_form.html", form=form, contact=contact, clash=clash)
+    return page, form_status(form)
 
 
 def _contact_page(
@@ -321,9 +330,7 @@ def edit_contact(contact_id: int):
             flash(f"Saved {saved.name}.", "success")
             return redirect(url_for(".contact", contact_id=saved.id))
         found = _contact_or_404(contact_id)
-    return render_template("directory/contact_form.html", form=form, contact=found), form_status(
-        form
-    )
+    return _contact_form(form, found)
 
 
 @bp.post("/contacts/<int:contact_id>/<any(archive, restore):action>")
