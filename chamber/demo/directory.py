@@ -111,11 +111,8 @@ def _invented(rng: random.Random) -> tuple[str, SizeBand, str]:
 
 
 def _legal_form(name: str, sector: str, band: SizeBand, rng: random.Random) -> LegalForm:
-    lowered = name.lower()
-    if lowered.endswith(" llp"):
-        return LegalForm.llp
-    if lowered.endswith((" ltd", " limited", " plc")):
-        return LegalForm.limited_company
+    if said := members.legal_form_from_name(name):
+        return said
     if sector in ("Public sector", "Health") and band is SizeBand.large:
         return LegalForm.public_body
     if sector == "Charity":

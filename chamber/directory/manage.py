@@ -233,7 +233,7 @@ def new_contact():
 def _contact_form(form: ContactForm, contact: Contact | None) -> tuple[str, int]:
     """The contact form again, with a link to whoever already holds the address it refused."""
     clash = (
-        queries.other_contact_with_email(form.email.data, contact.id if contact else None)
+        directory.contact_with_email(form.email.data, except_id=contact.id if contact else None)
         if form.email.errors
         else None
     )

@@ -617,18 +617,6 @@ def contact_or_none(contact_id: int) -> Contact | None:
     return found
 
 
-def other_contact_with_email(email: str | None, except_id: int | None) -> Contact | None:
-    """The contact who already holds `email` (typed in any case), other than `except_id`: for the
-    contact form to link when it refuses the address."""
-    if not email or "\x00" in email:
-        return None
-    query = select(Contact).where(Contact.email == email.strip().lower())
-    if except_id is not None:
-        query = query.where(Contact.id != except_id)
-    found: Contact | None = db.session.scalar(query.limit(1))
-    return found
-
-
 def merged_into(kind: MergeKind, record_id: int) -> int | None:
     """The record a merged-away one lives on in (following later merges of that one too), or None
     if `record_id` was never merged away."""

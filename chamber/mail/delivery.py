@@ -719,6 +719,11 @@ def deliver_claimed(
     tried: set[int] = set()
     with SentLedger(claim) as ledger, Courier(backend, sender, ledger) as courier:
         for message, error in courier.deliver(prepared()):
+            if isinstance(error, ServerUnavailable):  # it waits with the rest: `_hand_back`
+                report.server_unavailable = str(error)
+                report.retrying += 1
+                report.errors.append(f"{message.to_address}: {error}")
+                break
             tried.add(message.id)
             _guarded(
                 message,
@@ -726,9 +731,6 @@ def deliver_claimed(
                 report,
                 partial(_record_outcome, message, error, claim, config, report),
             )
-            if isinstance(error, ServerUnavailable):
-                report.server_unavailable = str(error)
-                break
     report.errors.extend(courier.unrecorded)
     if report.server_unavailable:
         _hand_back([m for m in batch if m.id not in tried], claim, report)
@@ -740,18 +742,25 @@ RESUME_SENDING_AT = "chamber.mail.resume_sending_at"
 
 
 def _hand_back(messages: list[Outgoing], claim: str, report: DeliveryReport) -> None:
-    """The mail server takes nothing now: the messages not yet tried go back as they were (no
-    attempt spent: none of them is at fault), due again when sending resumes (`deliver_due`)."""
+    """The mail server takes nothing now: the message it refused and those not yet tried go back
+    as they were (no attempt spent: none of them is at fault, so an outage or a wrong password
+    parks nothing however long it lasts), due again when sending resumes (`deliver_due`)."""
     resume = utcnow() + timedelta(seconds=current_app.config["MAIL_RETRY_BASE_SECONDS"])
     current_app.extensions[RESUME_SENDING_AT] = resume
+    reason = f"The mail server is unavailable ({report.server_unavailable})"
     with unit_of_work():
         waiting = sum(
-            _record(message.id, claim, status=MessageStatus.pending, next_attempt_at=resume)
+            _record(
+                message.id,
+                claim,
+                status=MessageStatus.pending,
+                next_attempt_at=resume,
+                last_error=reason,
+            )  # fmt: skip
             for message in messages
         )
     report.errors.append(
-        f"The mail server is unavailable ({report.server_unavailable}): {waiting + 1} "
-        f"message(s) wait, and sending rests until {resume:%H:%M:%S} UTC."
+        f"{reason}: {waiting} message(s) wait, and sending rests until {resume:%H:%M:%S} UTC."
     )
 
 
@@ -1033,18 +1042,6 @@ def _record_outcome(
             message.id, claim, status=MessageStatus.failed, attempts=attempts, last_error=str(error)
         )
         report.failed += 1
-        report.errors.append(f"{address}: {error}")
-    except ServerUnavailable as error:
-        # Not this message's doing: it spends no attempt, so an outage or a wrong password parks
-        # nothing, however long it lasts; it waits with the rest of the batch (`_hand_back`).
-        _record(
-            message.id,
-            claim,
-            status=MessageStatus.pending,
-            last_error=str(error),
-            next_attempt_at=utcnow() + timedelta(seconds=config["MAIL_RETRY_BASE_SECONDS"]),
-        )
-        report.retrying += 1
         report.errors.append(f"{address}: {error}")
     except TemporaryFailure as error:
         if attempts >= config["MAIL_MAX_ATTEMPTS"]:

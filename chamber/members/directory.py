@@ -353,8 +353,11 @@ def _email_clash(other: Contact | None) -> DirectoryRefused:
     )
 
 
-def _contact_with_email(email: str, *, except_id: int | None = None) -> Contact | None:
-    query = select(Contact).where(Contact.email == email)
+def contact_with_email(email: str | None, *, except_id: int | None = None) -> Contact | None:
+    """The contact who holds `email` (typed in any case), other than `except_id`."""
+    if not email or "\x00" in email:  # PostgreSQL takes no NUL in text; nobody's address has one
+        return None
+    query = select(Contact).where(Contact.email == normalise_email(email))
     if except_id is not None:
         query = query.where(Contact.id != except_id)
     found: Contact | None = db.session.scalar(query)
@@ -363,7 +366,7 @@ def _contact_with_email(email: str, *, except_id: int | None = None) -> Contact 
 
 def create_contact(details: ContactInput, *, by: StaffUser) -> Contact:
     values = _contact_values(details)
-    if other := _contact_with_email(values["email"]):
+    if other := contact_with_email(values["email"]):
         raise _email_clash(other)
     contact = Contact(**values)  # staff recorded it: confirmed as made
     db.session.add(contact)
@@ -376,7 +379,7 @@ def edit_contact(contact_id: int, details: ContactInput, *, by: StaffUser) -> Co
     """Save what staff typed over the contact (a staff-confirmed record)."""
     values = _contact_values(details)
     contact = _locked_one(Contact, contact_id, "contact")
-    if other := _contact_with_email(values["email"], except_id=contact.id):
+    if other := contact_with_email(values["email"], except_id=contact.id):
         raise _email_clash(other)
     if values["email"] != contact.email:
         _revoke_links(contact.id)

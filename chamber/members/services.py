@@ -302,6 +302,17 @@ def confirm_addresses(contact_ids: Iterable[int], now: datetime | None = None) -
     )
 
 
+def unconfirm_address(contact_id: int, confirmed_at: datetime) -> None:
+    """Take back the confirmation given at `confirmed_at` (a check-in undone: it was someone else
+    at the door); one given at another time, by something else, stays."""
+    db.session.execute(
+        update(Contact)
+        .where(Contact.id == contact_id, Contact.address_confirmed_at == confirmed_at)
+        .values(address_confirmed_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
 def _update_contact(
     contact: Contact, name: str, organisation: Organisation | None, job_title: str, phone: str
 ) -> None:

@@ -23,7 +23,7 @@ from chamber.core.urls import external_url
 from chamber.events.models import Event, EventStatus
 from chamber.extensions import db
 from chamber.members import services as members
-from chamber.members.models import Contact, Organisation, SizeBand
+from chamber.members.models import Organisation, SizeBand
 from chamber.registration import link_owners, services, staff
 from chamber.registration.models import Booking, Delegate, DelegateStatus
 from chamber.registration.seats import holds_a_seat
@@ -255,15 +255,7 @@ def undo_check_in(delegate: Delegate, *, by: StaffUser) -> bool:
     if not result.rowcount:
         return False
     if delegate.contact_id is not None and checked_in_at is not None:
-        db.session.execute(
-            update(Contact)
-            .where(
-                Contact.id == delegate.contact_id,
-                Contact.address_confirmed_at == checked_in_at,
-            )
-            .values(address_confirmed_at=None)
-            .execution_options(synchronize_session="fetch")
-        )
+        members.unconfirm_address(delegate.contact_id, checked_in_at)
     audit.record("check_in_undone", kind="delegate", object_id=delegate.id,
                  detail=f"event {delegate.event_id}", by=by)  # fmt: skip
     return True

@@ -316,8 +316,6 @@ def cancel_delegate(token: str, delegate_id: int):
     delegate = _own_delegate_or_404(booking, delegate_id)
     if _cancellable(booking, [delegate]) is not None:
         _cancel(booking, [delegate])
-        if not services.holds_places(booking.id):  # the whole booking, place by place
-            services.marketing.forget_unconfirmed_soft_opt_in(booking.booker_id)
         flash(f"Cancelled {delegate.name}'s place. We have emailed you to confirm it.", "success")
     return redirect(url_for(".manage", token=token))
 
@@ -344,9 +342,6 @@ def cancel_booking(token: str):
     booking = _booking_or_404(token)
     if _cancellable(booking, booking.delegates) is not None:
         _cancel(booking, list(booking.delegates))
-        # A booking its booker called off before showing the address was theirs (someone else
-        # may have made it in their name) leaves them no soft opt-in.
-        services.marketing.forget_unconfirmed_soft_opt_in(booking.booker_id)
         flash("Cancelled the whole booking. We have emailed you to confirm it.", "success")
     return redirect(url_for(".manage", token=token))
 
@@ -355,3 +350,7 @@ def _cancel(booking: Booking, delegates: list[Delegate]) -> None:
     event = db.session.get(Event, booking.event_id)
     with services.seats_locked(event):
         waitlist.cancel_places(event, delegates, by=waitlist.CancelledBy.booker)
+    # A booking its booker called off (at once, or place by place) before showing the address
+    # was theirs (someone else may have made it in their name) leaves them no soft opt-in.
+    if not services.holds_places(booking.id):
+        services.marketing.forget_unconfirmed_soft_opt_in(booking.booker_id)
